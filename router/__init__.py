@@ -1,0 +1,67 @@
+"""modelrouter's library: pools of loaded models routed by model type.
+
+Usable without the CLI::
+
+    from router import ModelPool, ModelType, get_router
+
+    router = get_router()
+    router.register(ModelType.SKLEARN, ModelPool.load(ModelType.SKLEARN, "models/classifier.pkl", size=2))
+    with router.acquire_model() as model:
+        labels = model.predict(frame)
+"""
+
+from __future__ import annotations
+
+from router.backends import InputSchema, Model, Prediction
+from router.config import ModelSettings, Settings, load_pool, load_settings
+from router.errors import (
+    ConfigError,
+    DataError,
+    IntegrityError,
+    MissingColumnsError,
+    ModelError,
+    ModelLoadError,
+    ModelRouterError,
+    OutputError,
+    PoolClosedError,
+    PoolError,
+    PoolTimeoutError,
+    ProbabilitiesUnsupportedError,
+    UnknownModelTypeError,
+)
+from router.model_router import ModelRouter, get_router, reset_router
+from router.model_type import ModelType
+from router.pool import Borrow, BorrowedModel, ModelPool, PoolStats
+
+__all__ = [
+    "Borrow",
+    "BorrowedModel",
+    "ConfigError",
+    "DataError",
+    "InputSchema",
+    "IntegrityError",
+    "MissingColumnsError",
+    "Model",
+    "ModelError",
+    "ModelLoadError",
+    "ModelPool",
+    "ModelRouter",
+    "ModelRouterError",
+    "ModelSettings",
+    "ModelType",
+    "OutputError",
+    "PoolClosedError",
+    "PoolError",
+    "PoolStats",
+    "PoolTimeoutError",
+    "Prediction",
+    "ProbabilitiesUnsupportedError",
+    "Settings",
+    "UnknownModelTypeError",
+    "get_router",
+    "load_pool",
+    "load_settings",
+    "reset_router",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,173 @@
+"""The strategy interface every model backend implements.
+
+A backend wraps one loaded model instance. It takes a frame — a pandas ``DataFrame`` or a
+pyarrow ``RecordBatch``/``Table`` — selects the model's feature columns *by name* (CONTRACT
+section 4), converts them to the model's input types and returns numpy arrays.
+
+Instances are not required to be thread-safe: the pool lends each one to a single borrower
+at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from router.features import Frame, column_names, frame_length
+from router.model_type import ModelType
+
+__all__ = ["InputSchema", "Model", "Prediction", "parse_name_list"]
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What a model consumes.
+
+    ``names`` are the feature names in the model's order, or ``None`` when the model knows
+    none (then columns are taken by position). ``dtypes`` holds one type name per feature
+    (``float32``, ``float64``, ``int64``, ``string``, …). ``width`` is the number of features.
+    """
+
+    names: tuple[str, ...] | None
+    dtypes: tuple[str, ...]
+    width: int
+
+    def resolve(self, available: Sequence[str], exclude: Sequence[str] = ()) -> tuple[str, ...]:
+        """Return the input columns to feed, in model order.
+
+        With known names every one must be present (:class:`MissingColumnsError` names all the
+        absent ones); extra columns are ignored. Without names, the columns not in ``exclude``
+        are taken in order and their count must equal ``width``.
+        """
+        from router.errors import DataError, MissingColumnsError
+
+        if self.names is not None:
+            present = set(available)
+            missing = [n for n in self.names if n not in present]
+            if missing:
+                raise MissingColumnsError(missing, list(available))
+            return self.names
+        excluded = set(exclude)
+        chosen = tuple(c for c in available if c not in excluded)
+        if len(chosen) != self.width:
+            raise DataError(
+                f"the model knows no feature names and expects {self.width} columns, "
+                f"but the input has {len(chosen)} candidate columns ({', '.join(chosen)}); "
+                "exclude non-feature columns with -k"
+            )
+        return chosen
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Labels and/or probabilities for one frame; either may be ``None`` if not asked."""
+
+    labels: npt.NDArray[np.generic] | None
+    probabilities: npt.NDArray[np.float64] | None
+
+
+class Model(ABC):
+    """One loaded model instance (Strategy). Subclasses implement loading and inference."""
+
+    model_type: ClassVar[ModelType]
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: Path, *, threads: int | None = None, concurrent: bool = False) -> Model:
+        """Load one instance from ``path``.
+
+        ``threads`` caps the native threads this instance may use for one call (``None``:
+        the backend's default); ``concurrent`` says several instances will run at once.
+        Raises :class:`ModelLoadError` when the file is missing or unusable.
+        """
+
+    @property
+    @abstractmethod
+    def schema(self) -> InputSchema:
+        """The features this model consumes."""
+
+    @property
+    @abstractmethod
+    def classes(self) -> npt.NDArray[np.generic] | None:
+        """Class labels in probability-column order, or ``None`` for a regressor."""
+
+    @property
+    def has_probabilities(self) -> bool:
+        """Whether :meth:`predict_proba` works (classifiers with probabilities)."""
+        return self.classes is not None
+
+    @property
+    @abstractmethod
+    def label_dtype(self) -> np.dtype[np.generic]:
+        """The dtype of :meth:`predict`'s result (known without running the model)."""
+
+    @abstractmethod
+    def _infer(
+        self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
+    ) -> Prediction:
+        """Run the model on the named ``features`` of a non-empty ``frame``."""
+
+    # -- public API, identical for every backend ------------------------------------------
+
+    def run(
+        self,
+        frame: Frame,
+        *,
+        labels: bool = True,
+        probabilities: bool = False,
+        exclude: Sequence[str] = (),
+    ) -> Prediction:
+        """Score ``frame``; ``exclude`` lists columns never used as positional features.
+
+        Empty frames give empty arrays of the right dtype without calling the model.
+        Raises :class:`DataError` for missing/unconvertible columns and rejected values,
+        :class:`ProbabilitiesUnsupportedError` when probabilities are asked of a regressor.
+        """
+        if probabilities and not self.has_probabilities:
+            from router.errors import ProbabilitiesUnsupportedError
+
+            kind = "a regressor" if self.classes is None else "a classifier without predict_proba"
+            raise ProbabilitiesUnsupportedError(
+                f"{self.path}: the model is {kind} and gives no probabilities; "
+                "use predict instead of predict-proba"
+            )
+        features = self.schema.resolve(column_names(frame), exclude)
+        if frame_length(frame) == 0:
+            n_classes = 0 if self.classes is None else len(self.classes)
+            return Prediction(
+                labels=np.empty(0, dtype=self.label_dtype) if labels else None,
+                probabilities=np.empty((0, n_classes), dtype=np.float64) if probabilities else None,
+            )
+        return self._infer(frame, features, labels=labels, probabilities=probabilities)
+
+    def predict(self, frame: Frame) -> npt.NDArray[np.generic]:
+        """Labels for classifiers, values for regressors; shape ``(rows,)``."""
+        result = self.run(frame, labels=True).labels
+        assert result is not None
+        return result
+
+    def predict_proba(self, frame: Frame) -> npt.NDArray[np.float64]:
+        """Class probabilities, shape ``(rows, len(classes))`` in :attr:`classes` order."""
+        result = self.run(frame, labels=False, probabilities=True).probabilities
+        assert result is not None
+        return result
+
+
+def parse_name_list(raw: str) -> tuple[str, ...]:
+    """Parse a ``feature_names``/``class_labels`` metadata value: JSON list or comma-separated."""
+    text = raw.strip()
+    if text.startswith("["):
+        value = json.loads(text)
+        if isinstance(value, list):
+            return tuple(str(v) for v in value)
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -1,0 +1,181 @@
+"""scikit-learn models saved with pickle or joblib.
+
+Pickles execute code when loaded: load only files the operator chose (see the README).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from router.backends.base import InputSchema, Model, Prediction
+from router.errors import DataError, ModelLoadError
+from router.features import Frame, column_as
+from router.model_type import ModelType
+
+__all__ = ["ModelVersionWarning", "SklearnModel"]
+
+
+class ModelVersionWarning(UserWarning):
+    """The model was pickled by another scikit-learn version than the one installed."""
+
+
+class SklearnModel(Model):
+    """A fitted scikit-learn estimator or pipeline."""
+
+    model_type = ModelType.SKLEARN
+
+    def __init__(self, path: Path, estimator: Any) -> None:
+        super().__init__(path)
+        if not hasattr(estimator, "predict"):
+            raise ModelLoadError(
+                f"{path}: the file holds a {type(estimator).__name__}, not a fitted estimator "
+                "with predict()"
+            )
+        self.estimator = estimator
+        self._schema = _schema_of(estimator)
+        classes = getattr(estimator, "classes_", None)
+        self._classes = None if classes is None else np.asarray(classes)
+        self._has_proba = self._classes is not None and hasattr(estimator, "predict_proba")
+
+    @classmethod
+    def load(cls, path: Path, *, threads: int | None = None, concurrent: bool = False) -> SklearnModel:
+        import joblib
+        from sklearn.exceptions import InconsistentVersionWarning
+
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: model file not found")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InconsistentVersionWarning)
+            try:
+                estimator = joblib.load(path)
+            except Exception as exc:  # unpickling can raise nearly anything
+                raise ModelLoadError(
+                    f"{path}: cannot load as a scikit-learn pickle ({type(exc).__name__}: {exc})"
+                ) from exc
+        mismatches = [w.message for w in caught if isinstance(w.message, InconsistentVersionWarning)]
+        for w in caught:
+            if not isinstance(w.message, InconsistentVersionWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if mismatches:
+            first = mismatches[0]
+            warnings.warn(
+                ModelVersionWarning(
+                    f"{path}: pickled with scikit-learn {first.original_sklearn_version}, "
+                    f"running {first.current_sklearn_version}; predictions may differ — "
+                    "rebuild the model or install the matching version"
+                ),
+                stacklevel=2,
+            )
+        return cls(path, estimator)
+
+    @property
+    def schema(self) -> InputSchema:
+        return self._schema
+
+    @property
+    def classes(self) -> npt.NDArray[np.generic] | None:
+        return self._classes
+
+    @property
+    def has_probabilities(self) -> bool:
+        return self._has_proba
+
+    @property
+    def label_dtype(self) -> np.dtype[np.generic]:
+        if self._classes is None:
+            return np.dtype(np.float64)
+        if self._classes.dtype.kind in "OUS":
+            return np.dtype(object)
+        return self._classes.dtype
+
+    def _infer(
+        self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
+    ) -> Prediction:
+        matrix = self._matrix(frame, features)
+        try:
+            proba = (
+                np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
+                if probabilities
+                else None
+            )
+            label_values = np.asarray(self.estimator.predict(matrix)) if labels else None
+            if label_values is not None and label_values.dtype.kind in "US":
+                label_values = label_values.astype(object)  # one string dtype for every backend
+        except ValueError as exc:
+            raise _rejected_values(exc, matrix, features) from exc
+        return Prediction(labels=label_values, probabilities=proba)
+
+    def _matrix(self, frame: Frame, features: Sequence[str]) -> pd.DataFrame | npt.NDArray[Any]:
+        """Feed what the model was fitted on: a named DataFrame, or a bare array."""
+        dtypes = self._schema.dtypes
+        columns = {name: column_as(frame, name, dtypes[i]) for i, name in enumerate(features)}
+        if self._schema.names is not None:
+            return pd.DataFrame(columns, copy=False)
+        return np.column_stack(list(columns.values()))
+
+
+def _rejected_values(
+    exc: ValueError, matrix: pd.DataFrame | npt.NDArray[Any], features: Sequence[str]
+) -> DataError:
+    """Turn scikit-learn's input validation error into a DataError pointing at the row."""
+    text = str(exc).splitlines()[0]
+    row = column = None
+    values = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else matrix
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if bad.any():
+            r, c = np.argwhere(bad)[0]
+            row, column = int(r), str(features[int(c)])
+            text = f"column {column!r}: value {values[r, c]!r} rejected by the model ({text})"
+    return DataError(text, column=column, row=row)
+
+
+def _schema_of(estimator: Any) -> InputSchema:
+    names_attr = getattr(estimator, "feature_names_in_", None)
+    width = int(getattr(estimator, "n_features_in_", 0) or (len(names_attr) if names_attr is not None else 0))
+    names = None if names_attr is None else tuple(str(n) for n in names_attr)
+    string_columns = _string_columns(estimator)
+    if names is None:
+        return InputSchema(names=None, dtypes=("float64",) * width, width=width)
+    dtypes = tuple("string" if n in string_columns else "float64" for n in names)
+    return InputSchema(names=names, dtypes=dtypes, width=len(names))
+
+
+def _string_columns(estimator: Any) -> set[str]:
+    """Columns a pipeline encodes as string categories (so they are fed as text, not floats).
+
+    scikit-learn does not record input dtypes; an encoder whose learned categories are strings,
+    inside a ColumnTransformer, is the one reliable sign.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    found: set[str] = set()
+    steps = [s for _, s in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
+    for step in steps:
+        if not isinstance(step, ColumnTransformer):
+            continue
+        for _, transformer, columns in step.transformers_:
+            if isinstance(transformer, str) or not _encodes_strings(transformer):
+                continue
+            names = [columns] if isinstance(columns, str) else list(columns)
+            found.update(str(c) for c in names if isinstance(c, str))
+    return found
+
+
+def _encodes_strings(transformer: Any) -> bool:
+    from sklearn.pipeline import Pipeline
+
+    parts = [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
+    for part in parts:
+        categories = getattr(part, "categories_", None)
+        if categories is not None:
+            return any(np.asarray(c).dtype.kind in "OUS" for c in categories)
+    return False

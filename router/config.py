@@ -1,0 +1,244 @@
+"""Settings from a TOML file plus environment overrides (CONTRACT section 3).
+
+Search order: the explicit path, ``$MODELROUTER_CONFIG``, ``./modelrouter.toml``, then the
+built-in default (``models/default.toml`` in this repository, which pins the shipped models
+by sha256). A file replaces the default as a whole. Environment variables override keys of
+whichever file is in use:
+
+====================================  ==========================================
+``MODELROUTER_DEFAULT_MODEL_TYPE``    ``default_model_type``
+``MODELROUTER_ENABLE_ONNX``           ``enable_onnx`` (1/0, true/false, yes/no, on/off)
+``MODELROUTER_<TYPE>_PATH``           ``[<type>] path`` (relative to the working directory)
+``MODELROUTER_<TYPE>_POOL_SIZE``      ``[<type>] pool_size``
+``MODELROUTER_<TYPE>_SHA256``         ``[<type>] sha256``
+====================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from router.errors import ConfigError
+from router.model_type import ModelType
+from router.pool import ModelPool
+
+__all__ = [
+    "BUILTIN_CONFIG",
+    "ModelSettings",
+    "Settings",
+    "find_config",
+    "load_pool",
+    "load_settings",
+]
+
+#: The built-in default configuration, beside the shipped models.
+BUILTIN_CONFIG = Path(__file__).resolve().parent.parent / "models" / "default.toml"
+
+_TOP_KEYS = {"default_model_type", "enable_onnx"}
+_MODEL_KEYS = {"path", "pool_size", "sha256"}
+_DEFAULT_POOL_SIZE = 2
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """One ``[<type>]`` section: where the model is, how many instances, its pinned digest."""
+
+    model_type: ModelType
+    path: Path
+    pool_size: int = _DEFAULT_POOL_SIZE
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration. ``models`` holds only the enabled types."""
+
+    models: Mapping[ModelType, ModelSettings]
+    default_model_type: ModelType | None
+    enable_onnx: bool
+    source: Path
+
+    def model(self, model_type: ModelType | str) -> ModelSettings:
+        """The settings of ``model_type``; :class:`ConfigError` when it is not configured."""
+        kind = ModelType.parse(model_type)
+        if kind in self.models:
+            return self.models[kind]
+        if kind is ModelType.ONNX and not self.enable_onnx:
+            raise ConfigError(f"{self.source}: the onnx model type is disabled (enable_onnx = false)")
+        configured = ", ".join(self.models) or "none"
+        raise ConfigError(f"{self.source}: model type {kind!r} is not configured (configured: {configured})")
+
+
+def find_config(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """The config file to use, by CONTRACT section 3's search order."""
+    env = os.environ if env is None else env
+    if explicit is not None:
+        return Path(explicit)
+    if env.get("MODELROUTER_CONFIG"):
+        return Path(env["MODELROUTER_CONFIG"])
+    local = Path("modelrouter.toml")
+    if local.is_file():
+        return local
+    return BUILTIN_CONFIG
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Find, read and validate the configuration; raises :class:`ConfigError` naming the key."""
+    env = os.environ if env is None else env
+    source = find_config(path, env)
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read config file ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    return _validate(raw, source.resolve().parent, source, env)
+
+
+def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, str]) -> Settings:
+    type_names = {t.value for t in ModelType}
+    for key in raw:
+        if key not in _TOP_KEYS and key not in type_names:
+            valid = ", ".join(sorted(_TOP_KEYS | type_names))
+            raise ConfigError(f"{source}: unknown key {key!r} (valid: {valid})")
+
+    enable_onnx = raw.get("enable_onnx", True)
+    if "MODELROUTER_ENABLE_ONNX" in env:
+        enable_onnx = _parse_bool(env["MODELROUTER_ENABLE_ONNX"], "MODELROUTER_ENABLE_ONNX", source)
+    if not isinstance(enable_onnx, bool):
+        raise ConfigError(f"{source}: enable_onnx must be true or false (got {enable_onnx!r})")
+
+    models: dict[ModelType, ModelSettings] = {}
+    for kind in ModelType:
+        section = raw.get(kind.value)
+        prefix = f"MODELROUTER_{kind.value.upper()}_"
+        env_keys = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
+        if section is None and "path" not in env_keys:
+            continue
+        if section is None:
+            section = {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"{source}: [{kind}] must be a table (got {section!r})")
+        settings = _model_settings(kind, section, base, source)
+        settings = _apply_env(settings, env_keys, prefix, source)
+        if kind is ModelType.ONNX and not enable_onnx:
+            continue
+        models[kind] = settings
+
+    default = raw.get("default_model_type")
+    if env.get("MODELROUTER_DEFAULT_MODEL_TYPE"):
+        default = env["MODELROUTER_DEFAULT_MODEL_TYPE"]
+    if default is not None:
+        if not isinstance(default, str):
+            raise ConfigError(f"{source}: default_model_type must be a string (got {default!r})")
+        default_type: ModelType | None = ModelType.parse(default)
+        if default_type not in models:
+            configured = ", ".join(models) or "none"
+            raise ConfigError(
+                f"{source}: default_model_type {default!r} is not configured (configured: {configured})"
+            )
+    elif ModelType.SKLEARN in models:
+        default_type = ModelType.SKLEARN
+    elif len(models) == 1:
+        default_type = next(iter(models))
+    else:
+        default_type = next(iter(models), None)
+    return Settings(models=models, default_model_type=default_type, enable_onnx=enable_onnx, source=source)
+
+
+def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source: Path) -> ModelSettings:
+    for key in section:
+        if key not in _MODEL_KEYS:
+            valid = ", ".join(sorted(_MODEL_KEYS))
+            raise ConfigError(f"{source}: unknown key {kind}.{key!r} (valid: {valid})")
+    path = section.get("path")
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"{source}: {kind}.path must be a non-empty string (got {path!r})")
+    settings = ModelSettings(model_type=kind, path=(base / path).resolve())
+    if "pool_size" in section:
+        settings = replace(settings, pool_size=_pool_size(section["pool_size"], f"{kind}.pool_size", source))
+    if "sha256" in section:
+        settings = replace(settings, sha256=_digest(section["sha256"], f"{kind}.sha256", source))
+    return settings
+
+
+def _apply_env(settings: ModelSettings, keys: dict[str, str], prefix: str, source: Path) -> ModelSettings:
+    for key, value in keys.items():
+        name = prefix + key.upper()
+        if key == "path":
+            settings = replace(settings, path=Path(value).resolve())
+        elif key == "pool_size":
+            settings = replace(settings, pool_size=_pool_size(value, name, source))
+        elif key == "sha256":
+            settings = replace(settings, sha256=_digest(value, name, source))
+        else:
+            valid = ", ".join(prefix + k.upper() for k in sorted(_MODEL_KEYS))
+            raise ConfigError(f"unknown environment variable {name} (valid: {valid})")
+    return settings
+
+
+def _pool_size(value: object, key: str, source: Path) -> int:
+    try:
+        size = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+    except ValueError:
+        size = None
+    if size is None or size < 1:
+        raise ConfigError(f"{source}: {key} must be an integer ≥ 1 (got {value!r})")
+    return size
+
+
+def _digest(value: object, key: str, source: Path) -> str:
+    if not isinstance(value, str) or not _SHA256.match(value):
+        raise ConfigError(f"{source}: {key} must be 64 hexadecimal characters (got {value!r})")
+    return value.lower()
+
+
+def _parse_bool(value: str, key: str, source: Path) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{key} must be true or false (got {value!r})")
+
+
+def load_pool(
+    settings: Settings,
+    model_type: ModelType | str,
+    *,
+    path: Path | None = None,
+    pool_size: int | None = None,
+    sha256: str | None = None,
+    threads: int | None = None,
+) -> ModelPool:
+    """Load the pool of ``model_type`` as configured, with per-run overrides.
+
+    ``path`` replaces the configured file; the configured pin then does not apply (CONTRACT
+    section 3) and only ``sha256`` is checked.
+    """
+    kind = ModelType.parse(model_type)
+    if path is not None:
+        if kind is ModelType.ONNX and not settings.enable_onnx:
+            settings.model(kind)  # raises: ONNX disabled
+        configured = settings.models.get(kind)
+        size = pool_size or (configured.pool_size if configured else _DEFAULT_POOL_SIZE)
+        return ModelPool.load(kind, path, size, threads=threads, sha256=sha256)
+    model = settings.model(kind)
+    return ModelPool.load(
+        kind,
+        model.path,
+        pool_size or model.pool_size,
+        threads=threads,
+        sha256=sha256 or model.sha256,
+    )

@@ -1,0 +1,128 @@
+"""The one exception tree of the router library.
+
+::
+
+    ModelRouterError                 base of everything raised on purpose
+    ├── DataError                    the input data cannot be scored        (CLI exit 3)
+    │   └── MissingColumnsError      feature columns absent from the input
+    ├── ModelError                   the model cannot be loaded or used     (CLI exit 4)
+    │   ├── ModelLoadError           file missing, corrupt or not a model
+    │   ├── IntegrityError           sha256 pin does not match the file
+    │   ├── ProbabilitiesUnsupportedError   predict_proba on a regressor
+    │   └── ConfigError              bad configuration file, key or value
+    ├── PoolError                    borrowing went wrong                   (CLI exit 4)
+    │   ├── PoolTimeoutError         no instance became free in time
+    │   ├── PoolClosedError          the pool was closed
+    │   └── UnknownModelTypeError    no pool registered for that type
+    └── OutputError                  an output file cannot be written       (CLI exit 5)
+
+Messages name the object (file, column, key), the rule that was broken and, where there is
+a choice, the valid values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "IntegrityError",
+    "MissingColumnsError",
+    "ModelError",
+    "ModelLoadError",
+    "ModelRouterError",
+    "OutputError",
+    "PoolClosedError",
+    "PoolError",
+    "PoolTimeoutError",
+    "ProbabilitiesUnsupportedError",
+    "UnknownModelTypeError",
+]
+
+
+class ModelRouterError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class DataError(ModelRouterError):
+    """The input cannot be scored: unreadable file, missing column, unconvertible value.
+
+    ``row`` is the 0-based position within the frame that was being scored, when known;
+    callers that score a file in chunks shift it to a 1-based file row with :meth:`at_offset`.
+    """
+
+    def __init__(self, message: str, *, column: str | None = None, row: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+        self.row = row
+
+    def __str__(self) -> str:
+        if self.row is None:
+            return self.message
+        return f"row {self.row + 1}: {self.message}"
+
+    def at_offset(self, offset: int) -> DataError:
+        """Return a copy whose row is shifted by ``offset`` rows (for chunked input)."""
+        row = None if self.row is None else self.row + offset
+        shifted = type(self).__new__(type(self))
+        shifted.__dict__.update(self.__dict__)
+        shifted.row = row
+        shifted.args = self.args
+        return shifted
+
+
+class MissingColumnsError(DataError):
+    """Feature columns the model needs are absent; ``missing`` lists every one of them."""
+
+    def __init__(self, missing: Sequence[str], available: Sequence[str]) -> None:
+        names = ", ".join(repr(m) for m in missing)
+        shown = ", ".join(repr(a) for a in list(available)[:12])
+        more = "" if len(available) <= 12 else f", … ({len(available)} in all)"
+        plural = "s" if len(missing) != 1 else ""
+        super().__init__(
+            f"missing feature column{plural} {names} (input has: {shown}{more})",
+            column=missing[0] if missing else None,
+        )
+        self.missing = tuple(missing)
+
+
+class ModelError(ModelRouterError):
+    """The model file cannot be loaded or does not support what was asked."""
+
+
+class ModelLoadError(ModelError):
+    """The model file is missing, corrupt, or not a model of the expected type."""
+
+
+class IntegrityError(ModelError):
+    """The file's sha256 digest differs from the pinned one."""
+
+
+class ProbabilitiesUnsupportedError(ModelError):
+    """``predict_proba`` was asked of a model that gives no probabilities (a regressor)."""
+
+
+class ConfigError(ModelError):
+    """The configuration (file, environment variable or option) is invalid."""
+
+
+class PoolError(ModelRouterError):
+    """Borrowing a model instance failed."""
+
+
+class PoolTimeoutError(PoolError):
+    """No instance became available within the timeout."""
+
+
+class PoolClosedError(PoolError):
+    """The pool was closed; it lends nothing any more."""
+
+
+class UnknownModelTypeError(PoolError):
+    """No pool is registered for the requested model type."""
+
+
+class OutputError(ModelRouterError):
+    """An output file cannot be written (folder missing, permission denied, disk full)."""

@@ -1,0 +1,112 @@
+"""Getting typed feature columns out of a frame (pandas or Arrow), with errors that point.
+
+The CLI hands Arrow record batches straight to the backends (no detour through pandas for
+ONNX); library users hand pandas DataFrames. Both go through :func:`column_as`, which casts
+a column to the model's input type and, when a value cannot be converted, names the column,
+the 0-based row and the value.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from router.errors import DataError
+
+__all__ = ["Frame", "column_as", "column_names", "frame_length", "to_arrow_type"]
+
+Frame: TypeAlias = pd.DataFrame | pa.RecordBatch | pa.Table
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "float16": pa.float16(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "int8": pa.int8(),
+    "int16": pa.int16(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "uint8": pa.uint8(),
+    "uint16": pa.uint16(),
+    "uint32": pa.uint32(),
+    "uint64": pa.uint64(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+}
+
+
+def to_arrow_type(dtype: str) -> pa.DataType:
+    """The Arrow type for one of the schema's dtype names."""
+    return _ARROW_TYPES[dtype]
+
+
+def column_names(frame: Frame) -> list[str]:
+    """Column names in frame order."""
+    if isinstance(frame, pd.DataFrame):
+        return [str(c) for c in frame.columns]
+    return list(frame.schema.names)
+
+
+def frame_length(frame: Frame) -> int:
+    """Number of rows."""
+    return len(frame) if isinstance(frame, pd.DataFrame) else frame.num_rows
+
+
+def _arrow_column(frame: Frame, name: str) -> pa.Array | pa.ChunkedArray:
+    if isinstance(frame, pd.DataFrame):
+        series = frame[name]
+        try:
+            return pa.Array.from_pandas(series)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # Mixed Python objects: let every value speak for itself as text.
+            return pa.array([None if v is None else str(v) for v in series], pa.string())
+    return frame.column(name)
+
+
+def column_as(frame: Frame, name: str, dtype: str) -> npt.NDArray[np.generic]:
+    """Column ``name`` of ``frame`` as a numpy array of ``dtype`` (``string`` → object array).
+
+    Nulls become NaN in float columns and ``None`` in string columns; a null in an integer
+    or boolean column, or a value that does not parse, raises :class:`DataError` naming the
+    column, the row (0-based, in :attr:`DataError.row`) and the value.
+    """
+    column = _arrow_column(frame, name)
+    target = to_arrow_type(dtype)
+    if column.type != target:
+        try:
+            column = pc.cast(column, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            row, value = _first_unconvertible(column, target)
+            raise DataError(
+                f"column {name!r}: cannot convert {value!r} to {dtype}", column=name, row=row
+            ) from None
+    if dtype == "string":
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    if column.null_count and not pa.types.is_floating(target):
+        row = _first_null(column)
+        raise DataError(f"column {name!r}: missing value where {dtype} is required", column=name, row=row)
+    values = column.to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=np.dtype(dtype))
+
+
+def _first_null(column: pa.Array | pa.ChunkedArray) -> int | None:
+    nulls = np.flatnonzero(pc.is_null(column).to_numpy(zero_copy_only=False))
+    return int(nulls[0]) if len(nulls) else None
+
+
+def _first_unconvertible(
+    column: pa.Array | pa.ChunkedArray, target: pa.DataType
+) -> tuple[int | None, object]:
+    """Find the first value that does not cast (only on the error path, so per-value is fine)."""
+    for row, scalar in enumerate(column):
+        if not scalar.is_valid:
+            continue
+        try:
+            pc.cast(scalar, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return row, scalar.as_py()
+    return None, None

@@ -1,0 +1,52 @@
+"""The model types the router knows, and how a file suffix maps to one."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = ["ModelType"]
+
+_SUFFIXES: dict[str, str] = {
+    ".pkl": "sklearn",
+    ".pickle": "sklearn",
+    ".joblib": "sklearn",
+    ".onnx": "onnx",
+}
+
+
+class ModelType(StrEnum):
+    """A kind of model file, and so the backend (strategy) that runs it.
+
+    A ``StrEnum``: ``"onnx"`` and ``ModelType.ONNX`` compare equal, so either may be passed
+    at the library's boundaries.
+    """
+
+    SKLEARN = "sklearn"
+    ONNX = "onnx"
+
+    @classmethod
+    def parse(cls, value: str | ModelType) -> ModelType:
+        """Return the member named ``value``; raise ``ConfigError`` listing the valid names."""
+        from router.errors import ConfigError
+
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            valid = ", ".join(m.value for m in cls)
+            raise ConfigError(f"unknown model type {value!r} (valid: {valid})") from None
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> ModelType:
+        """Infer the type from a model file's suffix (``.pkl``/``.pickle``/``.joblib``/``.onnx``)."""
+        from router.errors import ConfigError
+
+        suffix = Path(path).suffix.lower()
+        try:
+            return cls(_SUFFIXES[suffix])
+        except KeyError:
+            known = ", ".join(sorted(_SUFFIXES))
+            raise ConfigError(
+                f"{path}: cannot infer the model type from suffix {suffix!r} "
+                f"(known: {known}); pass --model-type"
+            ) from None

@@ -1,0 +1,404 @@
+"""ModelPool: a fixed set of loaded model instances lent to one borrower at a time.
+
+The shape follows urllib3's ``HTTPConnectionPool``: a pre-filled LIFO queue (the most
+recently used instance is warm in cache), a blocking borrow with a timeout whose error says
+how many instances are in use, and an idempotent ``close`` that swaps the queue out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from router.backends import Model, Prediction, backend_for
+from router.backends.base import InputSchema
+from router.errors import IntegrityError, ModelLoadError, PoolClosedError, PoolTimeoutError
+from router.features import Frame, frame_length
+from router.model_type import ModelType
+
+__all__ = ["Borrow", "BorrowedModel", "ModelPool", "PoolStats", "default_threads", "sha256_of"]
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """An immutable snapshot of one pool's counters (times in seconds).
+
+    ``borrows`` counts successful acquisitions, ``waits`` those that found no free instance
+    and had to block, ``timeouts`` those that gave up. ``busy_time`` is the total time
+    instances spent lent out; ``chunks``/``rows`` count the frames/rows scored through
+    borrowed instances; ``errors`` counts borrows whose body raised. ``wall_time`` is the
+    pool's age, so ``utilisation`` = busy_time / (size × wall_time).
+    """
+
+    model_type: ModelType
+    size: int
+    available: int
+    in_use: int
+    borrows: int
+    waits: int
+    timeouts: int
+    wait_total: float
+    wait_max: float
+    busy_time: float
+    chunks: int
+    rows: int
+    errors: int
+    wall_time: float
+
+    @property
+    def wait_mean(self) -> float:
+        """Mean wait per borrow (0 when nothing was borrowed)."""
+        return self.wait_total / self.borrows if self.borrows else 0.0
+
+    @property
+    def utilisation(self) -> float:
+        """Fraction of the pool's capacity spent lent out since it was created."""
+        capacity = self.size * self.wall_time
+        return min(1.0, self.busy_time / capacity) if capacity > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The CONTRACT section 6 keys (plus ``waits``, ``timeouts``, ``wall_time``)."""
+        return {
+            "size": self.size,
+            "available": self.available,
+            "in_use": self.in_use,
+            "borrows": self.borrows,
+            "waits": self.waits,
+            "timeouts": self.timeouts,
+            "wait_total": self.wait_total,
+            "wait_mean": self.wait_mean,
+            "wait_max": self.wait_max,
+            "busy_time": self.busy_time,
+            "utilisation": self.utilisation,
+            "chunks": self.chunks,
+            "rows": self.rows,
+            "errors": self.errors,
+            "wall_time": self.wall_time,
+        }
+
+
+@dataclass
+class _Counters:
+    borrows: int = 0
+    waits: int = 0
+    timeouts: int = 0
+    wait_total: float = 0.0
+    wait_max: float = 0.0
+    busy_time: float = 0.0
+    chunks: int = 0
+    rows: int = 0
+    errors: int = 0
+    lent: dict[int, float] = field(default_factory=dict)  # id(instance) -> lent at
+
+
+def default_threads(size: int) -> int:
+    """Native threads per instance so that ``size × threads ≤ cores``."""
+    return max(1, (os.cpu_count() or 1) // max(1, size))
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ModelPool:
+    """``size`` loaded instances of one model, lent out one borrower at a time.
+
+    Thread-safe. :meth:`borrow` blocks until an instance is free (or the timeout passes) and
+    always takes it back, even when the body raises. :meth:`close` is idempotent.
+    """
+
+    def __init__(self, model_type: ModelType | str, instances: Sequence[Model]) -> None:
+        if not instances:
+            raise ValueError("a pool needs at least one instance (got 0)")
+        self.model_type = ModelType.parse(model_type)
+        self._instances = tuple(instances)
+        self._queue: queue.LifoQueue[Model] | None = queue.LifoQueue()
+        for instance in self._instances:
+            self._queue.put(instance)
+        self._lock = threading.Lock()
+        self._counters = _Counters()
+        self._created = time.perf_counter()
+
+    @classmethod
+    def load(
+        cls,
+        model_type: ModelType | str,
+        path: str | Path,
+        size: int = 1,
+        *,
+        threads: int | None = None,
+        sha256: str | None = None,
+    ) -> ModelPool:
+        """Load ``size`` instances of the model at ``path`` through the type's backend.
+
+        ``threads`` is each instance's native thread budget (default: cores // size).
+        When ``sha256`` is given the file's digest is checked *before* anything is unpickled;
+        a mismatch raises :class:`IntegrityError`.
+        """
+        if size < 1:
+            raise ValueError(f"pool size must be at least 1 (got {size})")
+        path = Path(path)
+        backend = backend_for(model_type)
+        if not path.is_file():
+            raise ModelLoadError(f"{path}: model file not found")
+        if sha256 is not None:
+            actual = sha256_of(path)
+            if actual != sha256.lower():
+                raise IntegrityError(
+                    f"{path}: sha256 is {actual}, expected {sha256.lower()}; "
+                    "refusing to load a model that differs from the pinned one"
+                )
+        budget = threads if threads is not None else default_threads(size)
+        instances = [backend.load(path, threads=budget, concurrent=size > 1) for _ in range(size)]
+        return cls(model_type, instances)
+
+    # -- metadata ------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Number of instances."""
+        return len(self._instances)
+
+    @property
+    def path(self) -> Path:
+        """The model file the instances were loaded from."""
+        return self._instances[0].path
+
+    @property
+    def prototype(self) -> Model:
+        """One instance, for its immutable metadata (schema, classes); do not score with it."""
+        return self._instances[0]
+
+    @property
+    def schema(self) -> InputSchema:
+        """The input schema shared by every instance."""
+        return self._instances[0].schema
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._queue is None
+
+    # -- lending -------------------------------------------------------------------------
+
+    def borrow(self, timeout: float | None = None) -> Borrow:
+        """A context manager (``with`` or ``async with``) that lends one instance.
+
+        ``timeout`` is in seconds; ``None`` waits forever. Raises :class:`PoolTimeoutError`
+        (saying how many are in use) or :class:`PoolClosedError`.
+        """
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be None or ≥ 0 (got {timeout})")
+        return Borrow(self, timeout)
+
+    def _checkout(self, timeout: float | None) -> Model:
+        pool = self._queue
+        if pool is None:
+            raise PoolClosedError(f"the {self.model_type} pool is closed")
+        started = time.perf_counter()
+        waited = False
+        try:
+            instance = pool.get_nowait()
+        except queue.Empty:
+            waited = True
+            try:
+                instance = pool.get(timeout=timeout)
+            except queue.Empty:
+                with self._lock:
+                    self._counters.timeouts += 1
+                    in_use = len(self._counters.lent)
+                raise PoolTimeoutError(
+                    f"no {self.model_type} model instance became free within {timeout:g} s: "
+                    f"{in_use} of {self.size} in use"
+                ) from None
+        if self._queue is None:  # closed while we waited
+            raise PoolClosedError(f"the {self.model_type} pool is closed")
+        now = time.perf_counter()
+        wait = now - started
+        with self._lock:
+            c = self._counters
+            assert id(instance) not in c.lent, "instance lent twice"
+            c.lent[id(instance)] = now
+            c.borrows += 1
+            c.waits += waited
+            c.wait_total += wait
+            c.wait_max = max(c.wait_max, wait)
+        return instance
+
+    def _checkin(self, instance: Model, *, failed: bool) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            c = self._counters
+            lent_at = c.lent.pop(id(instance), None)
+            if lent_at is None:
+                raise RuntimeError("returned an instance this pool did not lend")
+            c.busy_time += now - lent_at
+            c.errors += failed
+        pool = self._queue
+        if pool is not None:
+            pool.put(instance)
+
+    def _record(self, rows: int) -> None:
+        with self._lock:
+            self._counters.chunks += 1
+            self._counters.rows += rows
+
+    # -- stats and lifetime --------------------------------------------------------------
+
+    def stats(self) -> PoolStats:
+        """A consistent snapshot of the counters (taken under the lock)."""
+        with self._lock:
+            c = self._counters
+            in_use = len(c.lent)
+            now = time.perf_counter()
+            # Time of borrows still outstanding counts as busy up to now.
+            busy = c.busy_time + sum(now - t for t in c.lent.values())
+            return PoolStats(
+                model_type=self.model_type,
+                size=self.size,
+                available=0 if self._queue is None else self.size - in_use,
+                in_use=in_use,
+                borrows=c.borrows,
+                waits=c.waits,
+                timeouts=c.timeouts,
+                wait_total=c.wait_total,
+                wait_max=c.wait_max,
+                busy_time=busy,
+                chunks=c.chunks,
+                rows=c.rows,
+                errors=c.errors,
+                wall_time=now - self._created,
+            )
+
+    def close(self) -> None:
+        """Stop lending; idempotent. Instances in use are dropped when they come back."""
+        self._queue = None
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        return f"<ModelPool {self.model_type} size={s.size} available={s.available} path={self.path}>"
+
+
+class BorrowedModel:
+    """The lent instance as the borrower sees it: the model API, with rows counted."""
+
+    def __init__(self, pool: ModelPool, model: Model) -> None:
+        self._pool = pool
+        self.model = model
+
+    @property
+    def model_type(self) -> ModelType:
+        return self.model.model_type
+
+    @property
+    def path(self) -> Path:
+        return self.model.path
+
+    @property
+    def schema(self) -> InputSchema:
+        return self.model.schema
+
+    @property
+    def classes(self) -> npt.NDArray[np.generic] | None:
+        return self.model.classes
+
+    @property
+    def has_probabilities(self) -> bool:
+        return self.model.has_probabilities
+
+    @property
+    def label_dtype(self) -> np.dtype[np.generic]:
+        return self.model.label_dtype
+
+    def run(
+        self,
+        frame: Frame,
+        *,
+        labels: bool = True,
+        probabilities: bool = False,
+        exclude: Sequence[str] = (),
+    ) -> Prediction:
+        """See :meth:`Model.run`."""
+        result = self.model.run(frame, labels=labels, probabilities=probabilities, exclude=exclude)
+        self._pool._record(frame_length(frame))
+        return result
+
+    def predict(self, frame: Frame) -> npt.NDArray[np.generic]:
+        """See :meth:`Model.predict`."""
+        labels = self.run(frame).labels
+        assert labels is not None
+        return labels
+
+    def predict_proba(self, frame: Frame) -> npt.NDArray[np.float64]:
+        """See :meth:`Model.predict_proba`."""
+        proba = self.run(frame, labels=False, probabilities=True).probabilities
+        assert proba is not None
+        return proba
+
+
+class Borrow:
+    """One borrowing, usable once with ``with`` or ``async with``."""
+
+    def __init__(self, pool: ModelPool, timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._instance: Model | None = None
+
+    def __enter__(self) -> BorrowedModel:
+        if self._instance is not None:
+            raise RuntimeError("a Borrow cannot be entered twice")
+        self._instance = self._pool._checkout(self._timeout)
+        return BorrowedModel(self._pool, self._instance)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        instance, self._instance = self._instance, None
+        if instance is not None:
+            self._pool._checkin(instance, failed=exc_type is not None)
+
+    async def __aenter__(self) -> BorrowedModel:
+        if self._instance is not None:
+            raise RuntimeError("a Borrow cannot be entered twice")
+        loop = asyncio.get_running_loop()
+        # Block in a worker thread, not on the event loop.
+        future = loop.run_in_executor(None, self._pool._checkout, self._timeout)
+        try:
+            self._instance = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The thread may still obtain an instance after we were cancelled: give it back.
+            future.add_done_callback(self._return_orphan)
+            raise
+        return BorrowedModel(self._pool, self._instance)
+
+    def _return_orphan(self, future: asyncio.Future[Model]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._pool._checkin(future.result(), failed=False)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
