@@ -119,6 +119,17 @@ class Model(ABC):
 
     # -- public API, identical for every backend ------------------------------------------
 
+    def require_probabilities(self) -> None:
+        """Raise :class:`ProbabilitiesUnsupportedError` unless :meth:`predict_proba` works."""
+        if not self.has_probabilities:
+            from router.errors import ProbabilitiesUnsupportedError
+
+            kind = "a regressor" if self.classes is None else "a classifier without probabilities"
+            raise ProbabilitiesUnsupportedError(
+                f"{self.path}: the model is {kind} and gives no probabilities; "
+                "use predict instead of predict-proba"
+            )
+
     def run(
         self,
         frame: Frame,
@@ -133,14 +144,8 @@ class Model(ABC):
         Raises :class:`DataError` for missing/unconvertible columns and rejected values,
         :class:`ProbabilitiesUnsupportedError` when probabilities are asked of a regressor.
         """
-        if probabilities and not self.has_probabilities:
-            from router.errors import ProbabilitiesUnsupportedError
-
-            kind = "a regressor" if self.classes is None else "a classifier without predict_proba"
-            raise ProbabilitiesUnsupportedError(
-                f"{self.path}: the model is {kind} and gives no probabilities; "
-                "use predict instead of predict-proba"
-            )
+        if probabilities:
+            self.require_probabilities()
         features = self.schema.resolve(column_names(frame), exclude)
         if frame_length(frame) == 0:
             n_classes = 0 if self.classes is None else len(self.classes)

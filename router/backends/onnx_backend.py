@@ -159,10 +159,7 @@ class OnnxModel(Model):
             for j, name in enumerate(features):
                 matrix[:, j] = column_as(frame, name, dtypes[j])
             return {self._input_names[0]: matrix}
-        return {
-            name: column_as(frame, name, dtypes[j]).reshape(-1, 1)
-            for j, name in enumerate(features)
-        }
+        return {name: column_as(frame, name, dtypes[j]).reshape(-1, 1) for j, name in enumerate(features)}
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
@@ -187,9 +184,7 @@ class OnnxModel(Model):
             proba = self._zipmap_matrix(raw) if self._zipmap else np.asarray(raw, dtype=np.float64)
         return Prediction(labels=label_values, probabilities=proba)
 
-    def _run_batched(
-        self, feeds: dict[str, npt.NDArray[Any]], wanted: list[str], rows: int
-    ) -> list[Any]:
+    def _run_batched(self, feeds: dict[str, npt.NDArray[Any]], wanted: list[str], rows: int) -> list[Any]:
         try:
             if self._batch is None or self._batch == rows:
                 return list(self.session.run(wanted, feeds))

@@ -35,8 +35,7 @@ class SklearnModel(Model):
         super().__init__(path)
         if not hasattr(estimator, "predict"):
             raise ModelLoadError(
-                f"{path}: the file holds a {type(estimator).__name__}, not a fitted estimator "
-                "with predict()"
+                f"{path}: the file holds a {type(estimator).__name__}, not a fitted estimator with predict()"
             )
         self.estimator = estimator
         self._schema = _schema_of(estimator)
@@ -101,9 +100,7 @@ class SklearnModel(Model):
         matrix = self._matrix(frame, features)
         try:
             proba = (
-                np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64)
-                if probabilities
-                else None
+                np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64) if probabilities else None
             )
             label_values = np.asarray(self.estimator.predict(matrix)) if labels else None
             if label_values is not None and label_values.dtype.kind in "US":

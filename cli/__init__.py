@@ -1,0 +1,1 @@
+"""modelrouter's command-line shell over the :mod:`router` library."""

@@ -1,0 +1,462 @@
+"""The ``modelrouter`` command: Typer commands that parse options and call :mod:`cli.run`.
+
+Heavy libraries (pandas, pyarrow, scikit-learn, onnxruntime) are imported inside the
+commands, so ``--help`` and ``--version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from cli import render
+
+__all__ = ["app", "main"]
+
+VERSION = "0.1.0"
+
+app = typer.Typer(
+    name="modelrouter",
+    help="Batch-score CSV and Parquet files with pooled scikit-learn and ONNX models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # tracebacks would print DataFrames; --debug prints plain ones
+    rich_markup_mode=None,  # Click's plain Usage:/Error: lines, never boxes that wrap paths
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class ModelTypeChoice(StrEnum):
+    sklearn = "sklearn"
+    onnx = "onnx"
+
+
+class FormatChoice(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+# -- exit codes (CONTRACT section 5) -----------------------------------------------------
+
+EXIT_INTERNAL, EXIT_DATA, EXIT_MODEL, EXIT_OUTPUT = 1, 3, 4, 5
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread by the SIGINT/SIGTERM handler."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # Only the first signal interrupts; a second one must not break the clean-up it started.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _exit_code(exc: BaseException) -> int:
+    from router.errors import DataError, ModelError, OutputError, PoolError
+
+    if isinstance(exc, DataError):
+        return EXIT_DATA
+    if isinstance(exc, OutputError):
+        return EXIT_OUTPUT
+    if isinstance(exc, ModelError | PoolError):
+        return EXIT_MODEL
+    return EXIT_INTERNAL
+
+
+@contextmanager
+def _errors_to_exit(debug: bool) -> Iterator[None]:
+    """Turn exceptions into one ``error:`` line and the contract's exit code."""
+    from router.errors import ModelRouterError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        render.error(f"interrupted by {name}; no output was written")
+        _hard_exit(128 + exc.signum)
+    except ModelRouterError as exc:
+        if debug:
+            traceback.print_exc()
+        render.error(str(exc))
+        raise typer.Exit(_exit_code(exc)) from None
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+            render.error(f"internal error: {type(exc).__name__}: {exc}")
+        else:
+            render.error(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+            )
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _hard_exit(code: int) -> NoReturn:
+    # Worker threads may still be inside a native predict call; the interpreter would join
+    # them at exit. Clean-up is done (the temporary file is gone), so leave now.
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@contextmanager
+def _warnings_to_stderr(quiet: bool) -> Iterator[None]:
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        render.warning(str(message))
+
+    with warnings.catch_warnings():
+        if quiet:
+            warnings.simplefilter("ignore")
+        else:
+            warnings.showwarning = show
+        yield
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"modelrouter {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Batch-score CSV and Parquet files with pooled scikit-learn and ONNX models.
+
+    Exit codes: 0 ok, 2 usage, 3 input data, 4 model/config, 5 output, 130/143 interrupted.
+    """
+
+
+# -- shared options ------------------------------------------------------------------------
+
+InputArg = Annotated[
+    str,
+    typer.Argument(
+        help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin.",
+        metavar="INPUT",
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output .csv or .parquet (by suffix); '-' writes CSV to stdout. "
+        "Default: <input stem>.predictions<input suffix> beside the input.",
+        show_default=False,
+    ),
+]
+ModelTypeOpt = Annotated[
+    ModelTypeChoice | None,
+    typer.Option(
+        "--model-type",
+        "-t",
+        help="Model type (pool) to route to. Default: the configured default type, "
+        "or inferred from --model's suffix.",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Use this model file instead of the configured one (.pkl/.pickle/.joblib → sklearn, "
+        ".onnx → onnx).",
+        show_default=False,
+    ),
+]
+Sha256Opt = Annotated[
+    str | None,
+    typer.Option("--sha256", help="Refuse to load --model unless its sha256 is this hex digest."),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="MODELROUTER_CONFIG",
+        help="Config file (TOML). Default: ./modelrouter.toml, else the built-in one.",
+        show_default=False,
+    ),
+]
+KeepOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep", "-k", help="Copy this input column to the output (repeatable).", show_default=False
+    ),
+]
+KeepAllOpt = Annotated[bool, typer.Option("--keep-all", help="Copy every input column to the output.")]
+ChunkOpt = Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per chunk.")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", "-w", min=1, help="Scoring threads. Default: the pool size.", show_default=False
+    ),
+]
+PoolSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--pool-size",
+        min=1,
+        help="Model instances in the pool (overrides the config).",
+        show_default=False,
+    ),
+]
+InputFormatOpt = Annotated[
+    FormatChoice | None,
+    typer.Option(
+        "--input-format", help="Read INPUT as this format, whatever its suffix.", show_default=False
+    ),
+]
+OutputFormatOpt = Annotated[
+    FormatChoice | None,
+    typer.Option(
+        "--output-format", help="Write the output as this format, whatever its suffix.", show_default=False
+    ),
+]
+StatsOpt = Annotated[bool, typer.Option("--stats/--no-stats", help="Print the pool-stats table at the end.")]
+StatsJsonOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--stats-json", help="Also write the run summary and pool stats as JSON.", show_default=False
+    ),
+]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Show a progress bar (default: when stderr is a terminal).",
+        show_default=False,
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
+
+
+def _score(
+    mode: str,
+    input: str,
+    output: str | None,
+    model_type: ModelTypeChoice | None,
+    model: Path | None,
+    sha256: str | None,
+    config: Path | None,
+    keep: list[str] | None,
+    keep_all: bool,
+    chunk_size: int,
+    workers: int | None,
+    pool_size: int | None,
+    input_format: FormatChoice | None,
+    output_format: FormatChoice | None,
+    stats: bool,
+    stats_json: Path | None,
+    show_progress: bool | None,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    with _errors_to_exit(debug), _warnings_to_stderr(quiet):
+        from cli.run import RunOptions, score_file
+        from router import ModelType, reset_router
+
+        options = RunOptions(
+            input=input,
+            mode="proba" if mode == "proba" else "predict",
+            output=output,
+            input_format=None if input_format is None else input_format.value,  # type: ignore[arg-type]
+            output_format=None if output_format is None else output_format.value,  # type: ignore[arg-type]
+            model_type=None if model_type is None else ModelType(model_type.value),
+            model_path=model,
+            sha256=_checked_sha256(sha256),
+            config=config,
+            keep=tuple(keep or ()),
+            keep_all=keep_all,
+            chunk_size=chunk_size,
+            workers=workers,
+            pool_size=pool_size,
+        )
+        enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
+        total = _parquet_rows(input) if enabled else None
+        try:
+            with render.progress(enabled, "scoring", total) as sink:
+                summary = score_file(options, sink)
+            report = summary.as_dict()
+            if stats_json is not None:
+                _write_json(stats_json, report)
+            if stats and not quiet:
+                render.stats_table(report["pools"], report["summary"])
+        finally:
+            reset_router()
+
+
+def _checked_sha256(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise typer.BadParameter(f"must be 64 hexadecimal characters (got {value!r})", param_hint="--sha256")
+    return text
+
+
+def _parquet_rows(path: str) -> int | None:
+    """The row count from Parquet metadata (free), for the progress bar's ETA."""
+    if not path.lower().endswith((".parquet", ".pq")):
+        return None
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.read_metadata(path).num_rows)
+    except Exception:  # the reader reports a bad file properly
+        return None
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON atomically (temp + rename); OutputError naming the path on failure."""
+    import tempfile
+
+    from router.errors import OutputError
+
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.write("\n")
+        os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+@app.command()
+def predict(
+    input: InputArg,
+    output: OutputOpt = None,
+    model_type: ModelTypeOpt = None,
+    model: ModelOpt = None,
+    sha256: Sha256Opt = None,
+    config: ConfigOpt = None,
+    keep: KeepOpt = None,
+    keep_all: KeepAllOpt = False,
+    chunk_size: ChunkOpt = 65_536,
+    workers: WorkersOpt = None,
+    pool_size: PoolSizeOpt = None,
+    input_format: InputFormatOpt = None,
+    output_format: OutputFormatOpt = None,
+    stats: StatsOpt = True,
+    stats_json: StatsJsonOpt = None,
+    progress: ProgressOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Predict labels (regressors: values) into a 'prediction' column.
+
+    Example: modelrouter predict input.parquet -t onnx -o scored.parquet -k id
+    """
+    _score(
+        "predict", input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
+        workers, pool_size, input_format, output_format, stats, stats_json, progress, quiet, debug,
+    )  # fmt: skip
+
+
+@app.command("predict-proba")
+def predict_proba(
+    input: InputArg,
+    output: OutputOpt = None,
+    model_type: ModelTypeOpt = None,
+    model: ModelOpt = None,
+    sha256: Sha256Opt = None,
+    config: ConfigOpt = None,
+    keep: KeepOpt = None,
+    keep_all: KeepAllOpt = False,
+    chunk_size: ChunkOpt = 65_536,
+    workers: WorkersOpt = None,
+    pool_size: PoolSizeOpt = None,
+    input_format: InputFormatOpt = None,
+    output_format: OutputFormatOpt = None,
+    stats: StatsOpt = True,
+    stats_json: StatsJsonOpt = None,
+    progress: ProgressOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Predict class probabilities into 'proba_<class>' columns (model's class order).
+
+    Example: modelrouter predict-proba input.csv -o - -k id
+    """
+    _score(
+        "proba", input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
+        workers, pool_size, input_format, output_format, stats, stats_json, progress, quiet, debug,
+    )  # fmt: skip
+
+
+@app.command()
+def models(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the models as JSON on stdout.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List the configured model types: file, sha256, whether it loads, inputs, classes, pool size."""
+    with _errors_to_exit(debug), _warnings_to_stderr(quiet=False):
+        from cli.inspect import describe_models
+
+        described = describe_models(config)
+        if as_json:
+            json.dump(described, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            render.models_table([_model_row(d) for d in described["models"]])
+        if any(not d["loads"] for d in described["models"]):
+            raise typer.Exit(EXIT_MODEL)
+
+
+def _model_row(d: dict[str, Any]) -> dict[str, str]:
+    inputs = d["inputs"]
+    names = inputs["names"] or [f"<{inputs['width']} unnamed>"]
+    shown = ", ".join(f"{n}:{t}" for n, t in zip(names, inputs["dtypes"], strict=False))
+    return {
+        "type": d["model_type"] + (" (default)" if d["default"] else ""),
+        "path": d["path"],
+        "sha256": d["sha256"] + ("\npinned ✓" if d["pinned"] else "\nnot pinned"),
+        "loads": "yes" if d["loads"] else f"no: {d['error']}",
+        "inputs": shown,
+        "classes": ", ".join(str(c) for c in d["classes"]) if d["classes"] is not None else "(regressor)",
+        "pool size": str(d["pool_size"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        app(args=argv, prog_name="modelrouter")
+    except Interrupted as exc:  # arrived outside a command body (e.g. while parsing)
+        render.error(f"interrupted by {signal.Signals(exc.signum).name}")
+        _hard_exit(128 + exc.signum)
+
+
+Command = Callable[..., None]

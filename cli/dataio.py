@@ -1,0 +1,344 @@
+"""Streaming readers (CSV, Parquet) and atomic writers, all on pyarrow.
+
+Readers never load the whole file: Parquet is read row group by row group with
+``pre_buffer=False`` (which keeps memory flat, FIELD-NOTES), CSV through pyarrow's streaming
+reader with every column pinned to text, so no column can change type between blocks; the
+model backend casts feature columns to its input types with errors that point at the row.
+Both re-chunk to exactly ``chunk_size`` rows.
+
+Writers write to a hidden temporary file in the destination folder and ``os.replace`` it
+over the destination on :meth:`AtomicOutput.commit` only; :meth:`AtomicOutput.abort`
+removes it, so a failed or interrupted run never leaves a partial file nor touches an
+existing one.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from router.errors import DataError, OutputError
+
+__all__ = [
+    "AtomicOutput",
+    "FileFormat",
+    "InputFile",
+    "detect_format",
+    "open_input",
+    "rechunk",
+]
+
+FileFormat = Literal["csv", "parquet"]
+
+_SUFFIX_FORMATS: dict[str, FileFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_CSV_BLOCK_BYTES = 4 << 20
+
+
+def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -> FileFormat:
+    """The format named by ``override``, else by the suffix; :class:`DataError` if unknown."""
+    if override is not None:
+        return override
+    if str(path) == "-":
+        return "csv"
+    suffix = Path(path).suffix.lower()
+    if suffix in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[suffix]
+    known = ", ".join(sorted(_SUFFIX_FORMATS))
+    message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
+    if role == "output":
+        raise OutputError(message + "; pass --output-format")
+    raise DataError(message + "; pass --input-format")
+
+
+@dataclass
+class InputFile:
+    """An opened input: its Arrow schema (as it will be read), row count if known, batches."""
+
+    name: str
+    schema: pa.Schema
+    total_rows: int | None
+    batches: Iterator[pa.RecordBatch]
+
+
+def open_input(
+    path: str | Path,
+    fmt: FileFormat,
+    *,
+    chunk_size: int,
+    columns: Sequence[str] | None = None,
+) -> InputFile:
+    """Open ``path`` (``-``: CSV on stdin) for streaming in chunks of ``chunk_size`` rows.
+
+    ``columns`` restricts reading to those columns (all when ``None``). Raises
+    :class:`DataError` for a missing, empty, corrupt or undecodable file.
+    """
+    name = "<stdin>" if str(path) == "-" else str(path)
+    if str(path) != "-" and not Path(path).is_file():
+        what = "is a directory, not a file" if Path(path).is_dir() else "file not found"
+        raise DataError(f"{name}: {what}")
+    if fmt == "parquet":
+        return _open_parquet(Path(path), name, chunk_size, columns)
+    return _open_csv(path, name, chunk_size, columns)
+
+
+def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
+    try:
+        handle = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{name}: not a readable Parquet file ({_first_line(exc)})") from None
+    schema = handle.schema_arrow
+    _reject_duplicates(schema.names, name)
+    wanted = list(schema.names) if columns is None else [c for c in schema.names if c in set(columns)]
+    schema = pa.schema([schema.field(c) for c in wanted])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            for group in range(handle.num_row_groups):
+                yield from handle.iter_batches(
+                    batch_size=chunk_size, row_groups=[group], columns=wanted, use_threads=True
+                )
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"{name}: corrupt Parquet data ({_first_line(exc)})") from None
+        finally:
+            handle.close()
+
+    return InputFile(name, schema, handle.metadata.num_rows, rechunk(batches(), chunk_size, schema))
+
+
+def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
+    stream: BinaryIO
+    if str(path) == "-":
+        stream = sys.stdin.buffer
+    else:
+        stream = open(path, "rb")  # noqa: SIM115 - closed by the batch generator
+    try:
+        header_bytes, header = _read_header(stream, name)
+    except BaseException:
+        stream.close()
+        raise
+    _reject_duplicates(header, name)
+    wanted = header if columns is None else [c for c in header if c in set(columns)]
+    source = _Replay(header_bytes, stream)
+    try:
+        reader = pacsv.open_csv(
+            source,
+            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=True),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in header},
+                strings_can_be_null=True,
+                include_columns=wanted,
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        source.close()
+        raise DataError(f"{name}: not a readable CSV file ({_first_line(exc)})") from None
+    schema = reader.schema
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        try:
+            for batch in reader:
+                rows += batch.num_rows
+                yield batch
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise DataError(f"{name}: unreadable CSV after data row {rows} ({_first_line(exc)})") from None
+        finally:
+            source.close()
+
+    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema))
+
+
+def _read_header(stream: BinaryIO, name: str) -> tuple[bytes, list[str]]:
+    """Read the header record (which may span lines inside quotes); return its bytes and names."""
+    consumed = b""
+    while True:
+        line = stream.readline()
+        if not line:
+            break
+        consumed += line
+        try:
+            text = consumed.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise DataError(f"{name}: the CSV header is not valid UTF-8") from None
+        if _complete(text):
+            break
+    if not consumed.strip():
+        raise DataError(f"{name}: empty file (no header row)")
+    header = next(csv.reader(io.StringIO(consumed.decode("utf-8-sig"))))
+    if any(not h for h in header):
+        position = header.index("") + 1
+        raise DataError(f"{name}: header column {position} has no name")
+    # pyarrow reads the bytes itself; hand it the header without the BOM.
+    if consumed.startswith(b"\xef\xbb\xbf"):
+        consumed = consumed[3:]
+    return consumed, header
+
+
+def _complete(text: str) -> bool:
+    """True when ``text`` holds no unterminated quoted field."""
+    return text.count('"') % 2 == 0
+
+
+def _reject_duplicates(names: Sequence[str], source: str) -> None:
+    seen: set[str] = set()
+    for column in names:
+        if column in seen:
+            raise DataError(f"{source}: duplicate column name {column!r}", column=column)
+        seen.add(column)
+
+
+class _Replay(io.RawIOBase):
+    """A read-only stream that first replays ``prefix``, then continues with ``stream``."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        self._prefix = memoryview(prefix)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._stream is not sys.stdin.buffer:
+            self._stream.close()
+        super().close()
+
+
+def rechunk(batches: Iterator[pa.RecordBatch], size: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """Re-slice a stream of batches into batches of exactly ``size`` rows (the last may be short)."""
+    pending: list[pa.RecordBatch] = []
+    buffered = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        pending.append(batch)
+        buffered += batch.num_rows
+        if buffered < size:
+            continue
+        merged = pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+        start = 0
+        while buffered - start >= size:
+            yield merged.slice(start, size)
+            start += size
+        rest = merged.slice(start)
+        pending = [rest] if rest.num_rows else []
+        buffered = rest.num_rows
+    if buffered:
+        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class AtomicOutput:
+    """Writes batches to a temporary file beside ``path``, renamed over it on commit.
+
+    ``path`` ``None`` means CSV to stdout (no atomicity possible: rows stream out as
+    they are scored). Raises :class:`OutputError` naming the path for every I/O failure.
+    """
+
+    def __init__(self, path: Path | None, fmt: FileFormat, schema: pa.Schema) -> None:
+        self.path = path
+        self.format = fmt
+        self.schema = schema
+        self._temp: Path | None = None
+        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            sink: str | BinaryIO
+            if self.path is None:
+                sink = sys.stdout.buffer
+            else:
+                folder = self.path.parent
+                if not folder.is_dir():
+                    raise OutputError(f"{self.path}: output folder {str(folder)!r} does not exist")
+                fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+                os.close(fd)
+                self._temp = Path(temp)
+                sink = temp  # a path: pyarrow then writes natively, without the GIL
+            if self.format == "parquet":
+                self._writer = pq.ParquetWriter(sink, self.schema, compression="snappy")
+            else:
+                self._writer = pacsv.CSVWriter(
+                    sink, self.schema, write_options=pacsv.WriteOptions(quoting_style="needed")
+                )
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write ({_os_reason(exc)})") from None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append one batch (schema must equal :attr:`schema`)."""
+        assert self._writer is not None, "write after commit/abort"
+        try:
+            self._writer.write_batch(batch)
+        except OSError as exc:
+            raise OutputError(f"{self.path or '<stdout>'}: write failed ({_os_reason(exc)})") from None
+
+    def commit(self) -> None:
+        """Finish the file and move it into place (atomic within one filesystem)."""
+        try:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            if self.path is None:
+                sys.stdout.buffer.flush()
+            elif self._temp is not None:
+                fd = os.open(self._temp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # the data must be on disk before the name points at it
+                finally:
+                    os.close(fd)
+                os.replace(self._temp, self.path)
+                self._temp = None
+        except OSError as exc:
+            self.abort()
+            raise OutputError(
+                f"{self.path or '<stdout>'}: cannot finish writing ({_os_reason(exc)})"
+            ) from None
+
+    def abort(self) -> None:
+        """Drop the temporary file; idempotent, never raises."""
+        writer, self._writer = self._writer, None
+        temp, self._temp = self._temp, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: S110 - the file is being thrown away
+                pass
+        if temp is not None:
+            try:
+                temp.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    return exc.strerror or str(exc)

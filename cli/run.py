@@ -1,0 +1,270 @@
+"""One scoring run: configuration → pool → streaming reader → ordered scoring → atomic writer.
+
+Everything here is plain library code (no typer, no rich); ``cli.app`` parses options into
+:class:`RunOptions`, calls :func:`score_file` and renders the :class:`RunSummary`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+
+from cli.dataio import AtomicOutput, FileFormat, InputFile, detect_format, open_input
+from cli.render import ProgressSink
+from cli.scoring import run_ordered
+from router import DataError, ModelType, PoolStats, get_router, load_pool, load_settings
+from router.backends import Prediction
+from router.pool import BorrowedModel
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "RunOptions", "RunSummary", "default_output", "score_file"]
+
+Mode = Literal["predict", "proba"]
+
+#: Rows per chunk by default: large enough that per-chunk overhead (task, borrow, Arrow
+#: slicing) is noise, small enough that workers × in-flight chunks stay a few MiB.
+DEFAULT_CHUNK_SIZE = 65_536
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything a predict / predict-proba run needs, already parsed."""
+
+    input: str
+    mode: Mode = "predict"
+    output: str | None = None
+    input_format: FileFormat | None = None
+    output_format: FileFormat | None = None
+    model_type: ModelType | None = None
+    model_path: Path | None = None
+    sha256: str | None = None
+    config: Path | None = None
+    keep: Sequence[str] = ()
+    keep_all: bool = False
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    workers: int | None = None
+    pool_size: int | None = None
+
+
+@dataclass
+class RunSummary:
+    """What a run did; :meth:`as_dict` gives CONTRACT section 6's JSON."""
+
+    input: str
+    output: str
+    model_type: ModelType
+    model_path: str
+    rows_in: int = 0
+    rows_out: int = 0
+    rows_rejected: int = 0
+    chunks: int = 0
+    workers: int = 1
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    wall_seconds: float = 0.0
+    pools: dict[str, PoolStats] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        rate = self.rows_out / self.wall_seconds if self.wall_seconds > 0 else 0.0
+        return {
+            "summary": {
+                "input": self.input,
+                "output": self.output,
+                "model_type": str(self.model_type),
+                "model_path": self.model_path,
+                "rows_in": self.rows_in,
+                "rows_out": self.rows_out,
+                "rows_rejected": self.rows_rejected,
+                "chunks": self.chunks,
+                "workers": self.workers,
+                "chunk_size": self.chunk_size,
+                "wall_seconds": self.wall_seconds,
+                "rows_per_second": rate,
+            },
+            "pools": {name: stats.as_dict() for name, stats in self.pools.items()},
+        }
+
+
+def default_output(input_path: str) -> str:
+    """``<input stem>.predictions<input suffix>`` beside the input (stdin: stdout)."""
+    if input_path == "-":
+        return "-"
+    path = Path(input_path)
+    return str(path.with_name(f"{path.stem}.predictions{path.suffix}"))
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    offset: int  # 0-based index of the chunk's first row in the file
+    batch: pa.RecordBatch
+
+
+def score_file(options: RunOptions, progress: ProgressSink | None = None) -> RunSummary:
+    """Score ``options.input`` into ``options.output``; return what happened.
+
+    Raises the router's errors (:class:`DataError`, :class:`ModelError`, :class:`OutputError`,
+    …); on any exception the output file is left as it was.
+    """
+    started = time.perf_counter()
+    settings = load_settings(options.config)
+    kind = _model_type(options, settings.default_model_type)
+    output = options.output or default_output(options.input)
+    in_format = detect_format(options.input, options.input_format, role="input")
+    out_format: FileFormat = (
+        "csv" if output == "-" else detect_format(output, options.output_format, role="output")
+    )
+
+    pool = load_pool(
+        settings,
+        kind,
+        path=options.model_path,
+        pool_size=options.pool_size,
+        sha256=options.sha256,
+    )
+    router = get_router()
+    router.register(kind, pool)
+    router.default_type = kind
+    workers = options.workers or pool.size
+    model = pool.prototype
+    if options.mode == "proba":
+        model.require_probabilities()
+
+    keep = list(options.keep)
+    reader = open_input(
+        options.input,
+        in_format,
+        chunk_size=options.chunk_size,
+        columns=_columns_to_read(model.schema.names, keep, options.keep_all),
+    )
+    available = reader.schema.names
+    missing_keep = [k for k in keep if k not in available]
+    if missing_keep:
+        names = ", ".join(repr(k) for k in missing_keep)
+        raise DataError(f"{reader.name}: column {names} given with --keep is not in the input")
+    try:
+        model.schema.resolve(available, exclude=keep)  # fail before writing anything
+    except DataError as exc:
+        raise DataError(f"{reader.name}: {exc}", column=exc.column) from None
+    kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
+    out_schema = _output_schema(reader.schema, kept, model, options.mode)
+
+    summary = RunSummary(
+        input=reader.name,
+        output="<stdout>" if output == "-" else output,
+        model_type=kind,
+        model_path=str(pool.path),
+        workers=workers,
+        chunk_size=options.chunk_size,
+    )
+    writer = AtomicOutput(None if output == "-" else Path(output), out_format, out_schema)
+    try:
+        summary.chunks = _score_chunks(reader, writer, kind, kept, options, workers, summary, progress)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    summary.wall_seconds = time.perf_counter() - started
+    summary.pools = {str(k): v for k, v in router.stats().items()}
+    return summary
+
+
+def _model_type(options: RunOptions, default: ModelType | None) -> ModelType:
+    if options.model_type is not None:
+        return options.model_type
+    if options.model_path is not None:
+        return ModelType.from_path(options.model_path)
+    if default is None:
+        from router import ConfigError
+
+        raise ConfigError("no model type configured; pass --model-type or --model")
+    return default
+
+
+def _columns_to_read(names: Sequence[str] | None, keep: Sequence[str], keep_all: bool) -> list[str] | None:
+    """Read only the features and kept columns when the model knows its feature names."""
+    if names is None or keep_all:
+        return None
+    return list(dict.fromkeys([*names, *keep]))
+
+
+def _output_schema(source: pa.Schema, kept: Sequence[str], model: Any, mode: Mode) -> pa.Schema:
+    fields = [source.field(name) for name in kept]
+    if mode == "predict":
+        fields.append(pa.field("prediction", _label_type(model.label_dtype)))
+    else:
+        fields += [pa.field(f"proba_{label}", pa.float64()) for label in model.classes]
+    names = [f.name for f in fields]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise DataError(f"kept column {clash[0]!r} clashes with a prediction column; rename it in the input")
+    return pa.schema(fields)
+
+
+def _label_type(dtype: np.dtype[Any]) -> pa.DataType:
+    if dtype.kind in "OUS":
+        return pa.string()
+    return pa.from_numpy_dtype(dtype)
+
+
+def _score_chunks(
+    reader: InputFile,
+    writer: AtomicOutput,
+    kind: ModelType,
+    kept: Sequence[str],
+    options: RunOptions,
+    workers: int,
+    summary: RunSummary,
+    progress: ProgressSink | None,
+) -> int:
+    router = get_router()
+    probabilities = options.mode == "proba"
+    exclude = list(options.keep)
+    schema = writer.schema
+
+    def chunks() -> Any:
+        offset = 0
+        for batch in reader.batches:
+            yield _Chunk(offset, batch)
+            offset += batch.num_rows
+
+    def work(chunk: _Chunk) -> pa.RecordBatch:
+        try:
+            with router.acquire_model(kind) as model:
+                result = model.run(
+                    chunk.batch, labels=not probabilities, probabilities=probabilities, exclude=exclude
+                )
+                return _output_batch(chunk.batch, kept, result, model, schema)
+        except DataError as exc:
+            shifted = exc.at_offset(chunk.offset)
+            raise DataError(f"{reader.name}: {shifted}", column=exc.column, row=None) from None
+
+    def consume(chunk: _Chunk, batch: pa.RecordBatch) -> None:
+        writer.write(batch)
+        summary.rows_in += chunk.batch.num_rows
+        summary.rows_out += batch.num_rows
+        if progress is not None:
+            progress.advance(batch.num_rows)
+
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    from threadpoolctl import threadpool_limits
+
+    # Native BLAS/OpenMP pools are process-wide: cap them so workers × threads ≤ cores.
+    with threadpool_limits(limits=threads):
+        return run_ordered(chunks(), work, consume, workers=workers, max_in_flight=workers + 2)
+
+
+def _output_batch(
+    batch: pa.RecordBatch, kept: Sequence[str], result: Prediction, model: BorrowedModel, schema: pa.Schema
+) -> pa.RecordBatch:
+    columns: list[pa.Array] = [batch.column(name) for name in kept]
+    if result.labels is not None:
+        columns.append(pa.array(result.labels, type=schema.field(len(kept)).type))
+    if result.probabilities is not None:
+        proba = result.probabilities
+        columns += [pa.array(proba[:, j], type=pa.float64()) for j in range(proba.shape[1])]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
