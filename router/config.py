@@ -75,7 +75,7 @@ class Settings:
         if kind is ModelType.ONNX and not self.enable_onnx:
             raise ConfigError(f"{self.source}: the onnx model type is disabled (enable_onnx = false)")
         configured = ", ".join(self.models) or "none"
-        raise ConfigError(f"{self.source}: model type {kind!r} is not configured (configured: {configured})")
+        raise ConfigError(f"{self.source}: model type '{kind}' is not configured (configured: {configured})")
 
 
 def find_config(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:

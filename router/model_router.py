@@ -72,7 +72,7 @@ class ModelRouter:
             pool = self._pools.get(kind) if kind is not None else None
             registered = ", ".join(self._pools) or "none"
         if pool is None:
-            wanted = "no model type given and no default set" if kind is None else f"no pool for {kind!r}"
+            wanted = "no model type given and no default set" if kind is None else f"no pool for '{kind}'"
             raise UnknownModelTypeError(f"{wanted} (registered: {registered})")
         return pool
 

@@ -1,0 +1,126 @@
+"""Configuration: search order and precedence, validation, sha256 pins, enable_onnx."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from router import ConfigError, IntegrityError, ModelType, load_pool, load_settings
+from router.config import BUILTIN_CONFIG
+
+
+def write_config(folder: Path, text: str, name: str = "modelrouter.toml") -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_builtin_default_points_at_the_shipped_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # works from any working directory
+    settings = load_settings(env={})
+    assert settings.source == BUILTIN_CONFIG
+    assert settings.default_model_type is ModelType.SKLEARN
+    for kind in ModelType:
+        model = settings.models[kind]
+        assert model.path.is_file()
+        assert model.sha256 == hashlib.sha256(model.path.read_bytes()).hexdigest()
+
+
+def test_precedence_flag_env_local_builtin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    local = write_config(tmp_path, '[sklearn]\npath = "local.pkl"\n')
+    env_file = write_config(tmp_path, '[sklearn]\npath = "env.pkl"\n', "env.toml")
+    flag_file = write_config(tmp_path, '[sklearn]\npath = "flag.pkl"\n', "flag.toml")
+    env = {"MODELROUTER_CONFIG": str(env_file)}
+    assert load_settings(flag_file, env=env).models[ModelType.SKLEARN].path.name == "flag.pkl"
+    assert load_settings(None, env=env).models[ModelType.SKLEARN].path.name == "env.pkl"
+    assert load_settings(None, env={}).models[ModelType.SKLEARN].path.name == "local.pkl"
+    local.unlink()
+    assert load_settings(None, env={}).source == BUILTIN_CONFIG
+
+
+def test_environment_overrides_keys_of_the_file(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        'default_model_type = "sklearn"\n[sklearn]\npath = "a.pkl"\npool_size = 2\n[onnx]\npath = "a.onnx"\n',
+    )
+    env = {
+        "MODELROUTER_DEFAULT_MODEL_TYPE": "onnx",
+        "MODELROUTER_SKLEARN_POOL_SIZE": "5",
+    }
+    settings = load_settings(config, env=env)
+    assert settings.default_model_type is ModelType.ONNX
+    assert settings.models[ModelType.SKLEARN].pool_size == 5
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    config = write_config(sub, '[onnx]\npath = "../models/m.onnx"\n')
+    monkeypatch.chdir("/")
+    settings = load_settings(config, env={})
+    assert settings.models[ModelType.ONNX].path == (tmp_path / "models" / "m.onnx").resolve()
+    assert settings.default_model_type is ModelType.ONNX  # the only configured type
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('defualt_model_type = "onnx"\n', "unknown key 'defualt_model_type'"),
+        ('[sklearn]\npath = "a.pkl"\npoolsize = 2\n', "unknown key sklearn.'poolsize'"),
+        ('[sklearn]\npath = "a.pkl"\npool_size = 0\n', "sklearn.pool_size must be an integer ≥ 1 (got 0)"),
+        ('[sklearn]\npath = "a.pkl"\nsha256 = "abc"\n', "sklearn.sha256 must be 64 hexadecimal characters"),
+        ("[sklearn]\npool_size = 1\n", "sklearn.path must be a non-empty string"),
+        ('default_model_type = "onnx"\n[sklearn]\npath = "a.pkl"\n', "default_model_type 'onnx' is not configured"),
+        ("enable_onnx = 3\n", "enable_onnx must be true or false"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_invalid_config_names_the_key(tmp_path: Path, text: str, message: str) -> None:
+    config = write_config(tmp_path, text)
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(config, env={})
+    assert message in str(excinfo.value)
+    assert str(config) in str(excinfo.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_enable_onnx_false_creates_no_onnx_pool(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 'enable_onnx = false\n[sklearn]\npath = "a.pkl"\n[onnx]\npath = "a.onnx"\n')
+    settings = load_settings(config, env={})
+    assert set(settings.models) == {ModelType.SKLEARN}
+    with pytest.raises(ConfigError, match="the onnx model type is disabled"):
+        load_pool(settings, ModelType.ONNX)
+    on = load_settings(config, env={"MODELROUTER_ENABLE_ONNX": "1"})
+    assert set(on.models) == {ModelType.SKLEARN, ModelType.ONNX}
+
+
+def test_sha256_mismatch_refuses_to_load(tmp_path: Path, models_dir: Path) -> None:
+    model = tmp_path / "m.pkl"
+    model.write_bytes((models_dir / "forest.pkl").read_bytes())
+    config = write_config(tmp_path, f'[sklearn]\npath = "m.pkl"\nsha256 = "{"0" * 64}"\n')
+    settings = load_settings(config, env={})
+    with pytest.raises(IntegrityError) as excinfo:
+        load_pool(settings, ModelType.SKLEARN)
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert str(excinfo.value) == (
+        f"{model}: sha256 is {digest}, expected {'0' * 64}; refusing to load a model that differs "
+        "from the pinned one"
+    )
+    good = write_config(tmp_path, f'[sklearn]\npath = "m.pkl"\nsha256 = "{digest}"\n', "good.toml")
+    assert load_pool(load_settings(good, env={}), ModelType.SKLEARN).size == 2
+
+
+def test_model_path_override_ignores_the_configured_pin(tmp_path: Path, models_dir: Path) -> None:
+    config = write_config(tmp_path, f'[sklearn]\npath = "m.pkl"\npool_size = 3\nsha256 = "{"0" * 64}"\n')
+    settings = load_settings(config, env={})
+    pool = load_pool(settings, ModelType.SKLEARN, path=models_dir / "forest.pkl")
+    assert pool.size == 3  # configured pool_size still applies
+    with pytest.raises(IntegrityError):
+        load_pool(settings, ModelType.SKLEARN, path=models_dir / "forest.pkl", sha256="1" * 64)

@@ -1,0 +1,239 @@
+"""ModelPool: exclusive lending under contention, return on failure, timeouts, close, stats."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pytest
+
+from router import ModelPool, ModelType, PoolClosedError, PoolTimeoutError
+from router.backends.base import InputSchema, Model, Prediction
+from router.features import Frame, frame_length
+
+
+class RecordingModel(Model):
+    """A fake backend that records who holds it and fails loudly if two borrowers overlap."""
+
+    model_type = ModelType.SKLEARN
+
+    def __init__(self, name: str, delay: float = 0.0) -> None:
+        super().__init__(Path(name))
+        self.delay = delay
+        self.holders = 0
+        self.max_holders = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path, *, threads: int | None = None, concurrent: bool = False) -> Model:
+        return cls(str(path))
+
+    @property
+    def schema(self) -> InputSchema:
+        return InputSchema(names=None, dtypes=("float64",), width=1)
+
+    @property
+    def classes(self) -> npt.NDArray[np.generic] | None:
+        return None
+
+    @property
+    def label_dtype(self) -> np.dtype[np.generic]:
+        return np.dtype(np.float64)
+
+    def enter(self) -> None:
+        with self._lock:
+            self.holders += 1
+            self.max_holders = max(self.max_holders, self.holders)
+            self.calls += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.holders -= 1
+
+    def _infer(
+        self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
+    ) -> Prediction:
+        self.enter()
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            return Prediction(labels=np.zeros(frame_length(frame)), probabilities=None)
+        finally:
+            self.leave()
+
+
+def make_pool(size: int = 2, delay: float = 0.0) -> tuple[ModelPool, list[RecordingModel]]:
+    instances = [RecordingModel(f"m{i}", delay) for i in range(size)]
+    return ModelPool(ModelType.SKLEARN, instances), instances
+
+
+def test_sixteen_threads_never_share_an_instance() -> None:
+    pool, instances = make_pool(size=2)
+    borrows_per_thread = 2_000
+    errors: list[BaseException] = []
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+
+    def hammer() -> None:
+        try:
+            for _ in range(borrows_per_thread):
+                with pool.borrow() as model:
+                    inner = model.model
+                    assert isinstance(inner, RecordingModel)
+                    inner.enter()  # held for the whole body, not only inside predict
+                    try:
+                        model.predict(frame)
+                    finally:
+                        inner.leave()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    # enter() in the body plus enter() in predict: one borrower means at most 2 nested holds.
+    assert all(m.max_holders <= 2 for m in instances)
+    stats = pool.stats()
+    assert stats.available == stats.size == 2
+    assert stats.in_use == 0
+    assert stats.borrows == 16 * borrows_per_thread
+    assert stats.chunks == 16 * borrows_per_thread
+    assert stats.rows == 3 * 16 * borrows_per_thread
+    assert stats.errors == 0
+    assert sum(m.calls for m in instances) == 2 * 16 * borrows_per_thread
+
+
+def test_exclusive_holders_with_slow_model() -> None:
+    pool, instances = make_pool(size=2, delay=0.002)
+    frame = pd.DataFrame({"x": [1.0]})
+
+    def work() -> None:
+        for _ in range(25):
+            with pool.borrow() as model:
+                model.predict(frame)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert max(m.max_holders for m in instances) == 1
+    stats = pool.stats()
+    assert stats.borrows == 200
+    assert stats.waits > 0
+    assert stats.wait_max >= stats.wait_mean > 0
+    assert stats.busy_time > 0
+
+
+def test_exception_in_body_returns_the_instance() -> None:
+    pool, _ = make_pool(size=1)
+    with pytest.raises(ZeroDivisionError), pool.borrow():
+        _ = 1 / 0
+    stats = pool.stats()
+    assert stats.available == 1
+    assert stats.errors == 1
+    with pool.borrow(timeout=0.1):  # it really is back
+        pass
+
+
+def test_timeout_error_says_how_many_are_in_use() -> None:
+    pool, _ = make_pool(size=2)
+    with pool.borrow(), pool.borrow():
+        started = time.perf_counter()
+        with pytest.raises(PoolTimeoutError) as excinfo, pool.borrow(timeout=0.05):
+            pass
+        assert time.perf_counter() - started < 1.0
+    assert str(excinfo.value) == "no sklearn model instance became free within 0.05 s: 2 of 2 in use"
+    stats = pool.stats()
+    assert stats.timeouts == 1
+    assert stats.available == 2
+
+
+def test_closed_pool_refuses_and_close_is_idempotent() -> None:
+    pool, _ = make_pool(size=1)
+    pool.close()
+    pool.close()
+    assert pool.closed
+    with pytest.raises(PoolClosedError, match="the sklearn pool is closed"), pool.borrow():
+        pass
+
+
+def test_instance_returned_after_close_is_dropped() -> None:
+    pool, _ = make_pool(size=1)
+    with pool.borrow():
+        pool.close()
+    assert pool.stats().in_use == 0
+    assert pool.stats().available == 0
+
+
+def test_negative_timeout_is_rejected_eagerly() -> None:
+    pool, _ = make_pool()
+    with pytest.raises(ValueError, match=r"timeout must be None or ≥ 0 \(got -1\)"):
+        pool.borrow(timeout=-1)
+
+
+def test_empty_pool_is_rejected() -> None:
+    with pytest.raises(ValueError, match="at least one instance"):
+        ModelPool(ModelType.SKLEARN, [])
+
+
+def test_async_borrowing_from_many_tasks() -> None:
+    pool, instances = make_pool(size=2, delay=0.001)
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+
+    async def task() -> int:
+        total = 0
+        for _ in range(10):
+            async with pool.borrow(timeout=5) as model:
+                total += len(model.predict(frame))
+                await asyncio.sleep(0)
+        return total
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(task() for _ in range(12)))
+
+    results = asyncio.run(main())
+    assert results == [20] * 12
+    stats = pool.stats()
+    assert stats.borrows == 120
+    assert stats.available == 2
+    assert max(m.max_holders for m in instances) == 1
+
+
+def test_async_borrow_returns_on_exception() -> None:
+    pool, _ = make_pool(size=1)
+
+    async def failing() -> None:
+        async with pool.borrow():
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        asyncio.run(failing())
+    assert pool.stats().available == 1
+    assert pool.stats().errors == 1
+
+
+def test_stats_snapshot_is_immutable_and_consistent() -> None:
+    pool, _ = make_pool(size=3)
+    with pool.borrow():
+        inside = pool.stats()
+    after = pool.stats()
+    assert (inside.in_use, inside.available) == (1, 2)
+    assert (after.in_use, after.available) == (0, 3)
+    with pytest.raises(AttributeError):
+        after.borrows = 5  # type: ignore[misc]
+    assert 0.0 <= after.utilisation <= 1.0
+    assert set(after.as_dict()) >= {
+        "size", "available", "in_use", "borrows", "wait_total", "wait_mean", "wait_max",
+        "busy_time", "utilisation", "chunks", "rows", "errors",
+    }  # fmt: skip
