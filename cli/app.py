@@ -284,8 +284,8 @@ def _score(
             input=input,
             mode="proba" if mode == "proba" else "predict",
             output=output,
-            input_format=None if input_format is None else input_format.value,  # type: ignore[arg-type]
-            output_format=None if output_format is None else output_format.value,  # type: ignore[arg-type]
+            input_format=None if input_format is None else input_format.value,
+            output_format=None if output_format is None else output_format.value,
             model_type=None if model_type is None else ModelType(model_type.value),
             model_path=model,
             sha256=_checked_sha256(sha256),

@@ -118,11 +118,8 @@ def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str]
 
 
 def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
-    stream: BinaryIO
-    if str(path) == "-":
-        stream = sys.stdin.buffer
-    else:
-        stream = open(path, "rb")  # noqa: SIM115 - closed by the batch generator
+    # The file is closed by the batch generator (or below on a header error).
+    stream: BinaryIO = sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
     try:
         header_bytes, header = _read_header(stream, name)
     except BaseException:
@@ -329,7 +326,7 @@ class AtomicOutput:
         if writer is not None:
             try:
                 writer.close()
-            except Exception:  # noqa: S110 - the file is being thrown away
+            except Exception:
                 pass
         if temp is not None:
             try:

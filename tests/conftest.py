@@ -77,9 +77,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, wine: tuple[pd.DataFram
         [
             (
                 "prep",
-                ColumnTransformer(
-                    [("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["colour"])]
-                ),
+                ColumnTransformer([("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["colour"])]),
             ),
             ("clf", LogisticRegression()),
         ]

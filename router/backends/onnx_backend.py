@@ -61,7 +61,9 @@ class OnnxModel(Model):
                 raise ModelLoadError(f"{path}: input {i.name!r} has unsupported type {i.type}")
         first = inputs[0]
         self._batch = first.shape[0] if first.shape and isinstance(first.shape[0], int) else None
-        if len(inputs) == 1 and _width(first.shape) != 1 or len(inputs) == 1 and "feature_names" in metadata:
+        if (len(inputs) == 1 and _width(first.shape) != 1) or (
+            len(inputs) == 1 and "feature_names" in metadata
+        ):
             # One tensor holds every feature.
             self._single_tensor = True
             width = _width(first.shape)

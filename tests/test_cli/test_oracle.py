@@ -29,7 +29,10 @@ from router import ModelPool, ModelType
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 SAMPLE_PARQUET = ROOT / "sample_data" / "wine.parquet"
-MODEL_FILES = {ModelType.SKLEARN: ROOT / "models" / "classifier.pkl", ModelType.ONNX: ROOT / "models" / "classifier.onnx"}
+MODEL_FILES = {
+    ModelType.SKLEARN: ROOT / "models" / "classifier.pkl",
+    ModelType.ONNX: ROOT / "models" / "classifier.onnx",
+}
 
 
 def run_cli(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -61,7 +64,8 @@ def assert_same_proba(kind: ModelType, got: np.ndarray, expected: np.ndarray) ->
 
 def read_output(path: Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
-        return pq.read_table(path).to_pandas()
+        frame: pd.DataFrame = pq.read_table(path).to_pandas()
+        return frame
     return pd.read_csv(path)
 
 
@@ -72,7 +76,9 @@ def shuffled_wine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     frame["id"] = np.random.default_rng(7).permutation(len(frame)) + 1000
     folder = tmp_path_factory.mktemp("wine")
     frame.to_csv(folder / "wine.csv", index=False)
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "wine.parquet", row_group_size=50)
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), folder / "wine.parquet", row_group_size=50
+    )
     return {"csv": folder / "wine.csv", "parquet": folder / "wine.parquet"}
 
 
@@ -90,7 +96,13 @@ MATRIX = [
 
 @pytest.mark.parametrize("kind,fmt,chunk,workers,pool", MATRIX)
 def test_cli_equals_direct_call(
-    tmp_path: Path, shuffled_wine: dict[str, Path], kind: ModelType, fmt: str, chunk: int, workers: int, pool: int
+    tmp_path: Path,
+    shuffled_wine: dict[str, Path],
+    kind: ModelType,
+    fmt: str,
+    chunk: int,
+    workers: int,
+    pool: int,
 ) -> None:
     source = shuffled_wine[fmt]
     frame = pd.read_parquet(shuffled_wine["parquet"])
@@ -98,7 +110,8 @@ def test_cli_equals_direct_call(
     out_labels = tmp_path / f"labels.{fmt}"
     out_proba = tmp_path / "proba.parquet"
     stats = tmp_path / "stats.json"
-    common = ["-t", kind, "-k", "id", "--chunk-size", chunk, "-w", workers, "--pool-size", pool]
+    common = ["-t", str(kind), "-k", "id", "--chunk-size", str(chunk), "-w", str(workers)]
+    common += ["--pool-size", str(pool)]
     run_cli("predict", source, "-o", out_labels, *common, "--stats-json", stats, "-q")
     run_cli("predict-proba", source, "-o", out_proba, *common, "-q")
 
@@ -122,7 +135,9 @@ def test_cli_equals_direct_call(
     assert pool_stats["in_use"] == 0 and pool_stats["errors"] == 0
 
 
-def test_sklearn_and_onnx_outputs_agree_through_the_cli(tmp_path: Path, shuffled_wine: dict[str, Path]) -> None:
+def test_sklearn_and_onnx_outputs_agree_through_the_cli(
+    tmp_path: Path, shuffled_wine: dict[str, Path]
+) -> None:
     outputs = {}
     for kind in ModelType:
         out = tmp_path / f"{kind}.parquet"
@@ -184,7 +199,7 @@ def test_property_cli_equals_direct(
     source = tmp_path / f"in.{fmt}"
     if fmt == "csv":
         frame.to_csv(source, index=False, float_format="%.9g")
-        frame = pd.read_csv(source, dtype={c: np.float64 for c in FEATURES})  # what the file holds
+        frame = pd.read_csv(source, dtype=dict.fromkeys(FEATURES, np.float64))  # what the file holds
     else:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), source)
     out = tmp_path / "out.parquet"

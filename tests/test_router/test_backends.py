@@ -99,7 +99,7 @@ def test_regressor_predicts_and_refuses_probabilities(models_dir: Path, wine: Wi
     with load(ModelType.SKLEARN, models_dir / "regressor.pkl").borrow() as model:
         values = model.predict(frame)
         assert values.dtype == np.float64
-        np.testing.assert_allclose(values, frame["alcohol"] * 2, rtol=1e-9)
+        np.testing.assert_allclose(values.astype(np.float64), frame["alcohol"].to_numpy() * 2, rtol=1e-9)
         assert model.classes is None
         with pytest.raises(ProbabilitiesUnsupportedError, match="the model is a regressor"):
             model.predict_proba(frame)
@@ -109,7 +109,10 @@ def test_nan_rejected_by_a_model_names_the_row(models_dir: Path, wine: Wine) -> 
     frame, _ = wine
     bad = frame.head(5).copy()
     bad.loc[3, "ash"] = np.nan
-    with load(ModelType.SKLEARN, models_dir / "regressor.pkl").borrow() as model, pytest.raises(DataError) as e:
+    with (
+        load(ModelType.SKLEARN, models_dir / "regressor.pkl").borrow() as model,
+        pytest.raises(DataError) as e,
+    ):
         model.predict(bad)
     assert e.value.row == 3 and e.value.column == "ash"
 

@@ -17,7 +17,9 @@ def write_config(folder: Path, text: str, name: str = "modelrouter.toml") -> Pat
     return path
 
 
-def test_builtin_default_points_at_the_shipped_models(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_builtin_default_points_at_the_shipped_models(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)  # works from any working directory
     settings = load_settings(env={})
     assert settings.source == BUILTIN_CONFIG
@@ -55,7 +57,9 @@ def test_environment_overrides_keys_of_the_file(tmp_path: Path) -> None:
     assert settings.models[ModelType.SKLEARN].pool_size == 5
 
 
-def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_paths_resolve_against_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sub = tmp_path / "conf"
     sub.mkdir()
     config = write_config(sub, '[onnx]\npath = "../models/m.onnx"\n')
@@ -73,7 +77,10 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkey
         ('[sklearn]\npath = "a.pkl"\npool_size = 0\n', "sklearn.pool_size must be an integer ≥ 1 (got 0)"),
         ('[sklearn]\npath = "a.pkl"\nsha256 = "abc"\n', "sklearn.sha256 must be 64 hexadecimal characters"),
         ("[sklearn]\npool_size = 1\n", "sklearn.path must be a non-empty string"),
-        ('default_model_type = "onnx"\n[sklearn]\npath = "a.pkl"\n', "default_model_type 'onnx' is not configured"),
+        (
+            'default_model_type = "onnx"\n[sklearn]\npath = "a.pkl"\n',
+            "default_model_type 'onnx' is not configured",
+        ),
         ("enable_onnx = 3\n", "enable_onnx must be true or false"),
         ("this is not toml", "not valid TOML"),
     ],
@@ -92,7 +99,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 
 def test_enable_onnx_false_creates_no_onnx_pool(tmp_path: Path) -> None:
-    config = write_config(tmp_path, 'enable_onnx = false\n[sklearn]\npath = "a.pkl"\n[onnx]\npath = "a.onnx"\n')
+    config = write_config(
+        tmp_path, 'enable_onnx = false\n[sklearn]\npath = "a.pkl"\n[onnx]\npath = "a.onnx"\n'
+    )
     settings = load_settings(config, env={})
     assert set(settings.models) == {ModelType.SKLEARN}
     with pytest.raises(ConfigError, match="the onnx model type is disabled"):
