@@ -296,6 +296,12 @@ def _score(
             workers=workers,
             pool_size=pool_size,
         )
+        if stats_json is not None and not stats_json.parent.is_dir():
+            # Checked before scoring: failing after the output was committed would break
+            # "non-zero exit leaves no output".
+            from router.errors import OutputError
+
+            raise OutputError(f"{stats_json}: output folder {str(stats_json.parent)!r} does not exist")
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
         total = _parquet_rows(input) if enabled else None
         try:
@@ -332,23 +338,9 @@ def _parquet_rows(path: str) -> int | None:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON atomically (temp + rename); OutputError naming the path on failure."""
-    import tempfile
+    from cli.dataio import write_text_atomically
 
-    from router.errors import OutputError
-
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
-        os.replace(temp, path)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
 
 
 @app.command()

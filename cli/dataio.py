@@ -38,6 +38,7 @@ __all__ = [
     "detect_format",
     "open_input",
     "rechunk",
+    "write_text_atomically",
 ]
 
 FileFormat = Literal["csv", "parquet"]
@@ -275,10 +276,8 @@ class AtomicOutput:
                 folder = self.path.parent
                 if not folder.is_dir():
                     raise OutputError(f"{self.path}: output folder {str(folder)!r} does not exist")
-                fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-                os.close(fd)
-                self._temp = Path(temp)
-                sink = temp  # a path: pyarrow then writes natively, without the GIL
+                self._temp = _temp_beside(self.path)
+                sink = str(self._temp)  # a path: pyarrow then writes natively, without the GIL
             if self.format == "parquet":
                 self._writer = pq.ParquetWriter(sink, self.schema, compression="snappy")
             else:
@@ -333,6 +332,37 @@ class AtomicOutput:
                 temp.unlink()
             except FileNotFoundError:
                 pass
+
+
+def _temp_beside(path: Path) -> Path:
+    """An empty hidden temporary file in ``path``'s folder, with the usual permissions."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp creates 0600; the finished file should get what the umask gives new files.
+    os.fchmod(fd, 0o666 & ~_umask())
+    os.close(fd)
+    return Path(temp)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename; :class:`OutputError` on failure."""
+    temp: Path | None = None
+    try:
+        if not path.parent.is_dir():
+            raise OutputError(f"{path}: output folder {str(path.parent)!r} does not exist")
+        temp = _temp_beside(path)
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    except OSError as exc:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({_os_reason(exc)})") from None
+
+
+def _umask() -> int:
+    # Reading the umask means setting it; done on the main thread before workers start.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _os_reason(exc: OSError) -> str:

@@ -8,7 +8,8 @@ the 0-based row and the value.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from collections.abc import Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +19,11 @@ import pyarrow.compute as pc
 
 from router.errors import DataError
 
-__all__ = ["Frame", "column_as", "column_names", "frame_length", "to_arrow_type"]
+__all__ = ["NUMBER", "Frame", "column_as", "column_names", "frame_length", "numeric_matrix", "to_arrow_type"]
+
+#: Schema dtype meaning "any number": numeric columns keep their type (as they would in a
+#: DataFrame handed to the model directly), text is parsed as float64.
+NUMBER = "number"
 
 Frame: TypeAlias = pd.DataFrame | pa.RecordBatch | pa.Table
 
@@ -37,6 +42,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "bool": pa.bool_(),
     "string": pa.string(),
 }
+NUMERIC_DTYPES = frozenset(_ARROW_TYPES) - {"string", "bool"}
 
 
 def to_arrow_type(dtype: str) -> pa.DataType:
@@ -75,6 +81,13 @@ def column_as(frame: Frame, name: str, dtype: str) -> npt.NDArray[np.generic]:
     column, the row (0-based, in :attr:`DataError.row`) and the value.
     """
     column = _arrow_column(frame, name)
+    if dtype == NUMBER:
+        kind = column.type
+        if pa.types.is_floating(kind) or (
+            (pa.types.is_integer(kind) or pa.types.is_boolean(kind)) and not column.null_count
+        ):
+            return np.asarray(column.to_numpy(zero_copy_only=False))
+        dtype = "float64"
     target = to_arrow_type(dtype)
     if column.type != target:
         try:
@@ -91,6 +104,21 @@ def column_as(frame: Frame, name: str, dtype: str) -> npt.NDArray[np.generic]:
         raise DataError(f"column {name!r}: missing value where {dtype} is required", column=name, row=row)
     values = column.to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.dtype(dtype))
+
+
+def numeric_matrix(frame: Frame, names: Sequence[str], dtype: str | None = None) -> npt.NDArray[Any]:
+    """The named columns as one C-ordered matrix, built with a single copy.
+
+    ``dtype`` ``None`` means the common type of the columns (float32 columns stay float32,
+    as ``DataFrame.to_numpy`` would give). Columns are converted while being copied into
+    place, so a float64 → float32 narrowing costs no extra pass. Raises like :func:`column_as`.
+    """
+    columns = [column_as(frame, name, NUMBER) for name in names]
+    target = np.dtype(dtype) if dtype is not None else np.result_type(*columns) if columns else np.float64
+    matrix = np.empty((frame_length(frame), len(columns)), dtype=target)
+    for j, column in enumerate(columns):
+        matrix[:, j] = column
+    return matrix
 
 
 def _first_null(column: pa.Array | pa.ChunkedArray) -> int | None:

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from router.backends.base import InputSchema, Model, Prediction, parse_name_list
 from router.errors import DataError, ModelLoadError
-from router.features import Frame, column_as, frame_length
+from router.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
 from router.model_type import ModelType
 
 if TYPE_CHECKING:
@@ -156,8 +156,9 @@ class OnnxModel(Model):
     def _feeds(self, frame: Frame, features: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
         dtypes = self._schema.dtypes
         if self._single_tensor:
-            dtype = np.dtype(object if dtypes[0] == "string" else dtypes[0])
-            matrix = np.empty((frame_length(frame), len(features)), dtype=dtype)
+            if dtypes[0] in NUMERIC_DTYPES:
+                return {self._input_names[0]: numeric_matrix(frame, features, dtypes[0])}
+            matrix = np.empty((frame_length(frame), len(features)), dtype=object)
             for j, name in enumerate(features):
                 matrix[:, j] = column_as(frame, name, dtypes[j])
             return {self._input_names[0]: matrix}

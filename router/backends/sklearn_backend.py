@@ -16,7 +16,7 @@ import pandas as pd
 
 from router.backends.base import InputSchema, Model, Prediction
 from router.errors import DataError, ModelLoadError
-from router.features import Frame, column_as
+from router.features import NUMBER, Frame, column_as, numeric_matrix
 from router.model_type import ModelType
 
 __all__ = ["ModelVersionWarning", "SklearnModel"]
@@ -112,10 +112,15 @@ class SklearnModel(Model):
     def _matrix(self, frame: Frame, features: Sequence[str]) -> pd.DataFrame | npt.NDArray[Any]:
         """Feed what the model was fitted on: a named DataFrame, or a bare array."""
         dtypes = self._schema.dtypes
+        if all(d == NUMBER for d in dtypes):
+            # One matrix in the columns' own common dtype: what DataFrame.to_numpy() gives the
+            # model when called directly, without pandas' per-column blocks and extra copies.
+            matrix = numeric_matrix(frame, features)
+            if self._schema.names is None:
+                return matrix
+            return pd.DataFrame(matrix, columns=list(features), copy=False)
         columns = {name: column_as(frame, name, dtypes[i]) for i, name in enumerate(features)}
-        if self._schema.names is not None:
-            return pd.DataFrame(columns, copy=False)
-        return np.column_stack(list(columns.values()))
+        return pd.DataFrame(columns, copy=False)
 
 
 def _rejected_values(
@@ -140,8 +145,8 @@ def _schema_of(estimator: Any) -> InputSchema:
     names = None if names_attr is None else tuple(str(n) for n in names_attr)
     string_columns = _string_columns(estimator)
     if names is None:
-        return InputSchema(names=None, dtypes=("float64",) * width, width=width)
-    dtypes = tuple("string" if n in string_columns else "float64" for n in names)
+        return InputSchema(names=None, dtypes=(NUMBER,) * width, width=width)
+    dtypes = tuple("string" if n in string_columns else NUMBER for n in names)
     return InputSchema(names=names, dtypes=dtypes, width=len(names))
 
 

@@ -121,7 +121,7 @@ def test_pipeline_with_string_column_one_onnx_input_per_column(models_dir: Path)
     frame = pd.read_csv(models_dir / "mixed.csv")
     sk_pool = load(ModelType.SKLEARN, models_dir / "mixed.pkl")
     ox_pool = load(ModelType.ONNX, models_dir / "mixed.onnx")
-    assert sk_pool.schema.dtypes == ("float64", "string")
+    assert sk_pool.schema.dtypes == ("number", "string")
     assert ox_pool.schema.names == ("x", "colour")
     assert ox_pool.schema.dtypes == ("float32", "string")
     shuffled = frame[["colour", "x"]]
