@@ -251,6 +251,39 @@ ProgressOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+class OnErrorChoice(StrEnum):
+    fail = "fail"
+    skip = "skip"
+
+
+OnErrorOpt = Annotated[
+    OnErrorChoice,
+    typer.Option(
+        "--on-error",
+        help="fail: the first bad row fails the run (exit 3). skip: bad rows go to --rejects "
+        "with their row number and reason; the others are scored.",
+    ),
+]
+RejectsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rejects",
+        help="Where --on-error skip writes rejected rows (.csv or .parquet). "
+        "Default: <output stem>.rejects.csv beside the output.",
+        show_default=False,
+    ),
+]
+MaxErrorRateOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-error-rate",
+        min=0.0,
+        max=1.0,
+        help="With --on-error skip: fail (exit 3, no predictions) when rejected/rows exceeds this.",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
 
@@ -275,7 +308,14 @@ def _score(
     show_progress: bool | None,
     quiet: bool,
     debug: bool,
+    on_error: OnErrorChoice,
+    rejects: Path | None,
+    max_error_rate: float,
 ) -> None:
+    if on_error is OnErrorChoice.skip and rejects is None and output == "-":
+        raise typer.BadParameter(
+            "--rejects PATH is required with --on-error skip and -o -", param_hint="--rejects"
+        )
     with _errors_to_exit(debug), _warnings_to_stderr(quiet):
         from cli.run import RunOptions, score_file
         from router import ModelType, reset_router
@@ -295,6 +335,9 @@ def _score(
             chunk_size=chunk_size,
             workers=workers,
             pool_size=pool_size,
+            on_error="skip" if on_error is OnErrorChoice.skip else "fail",
+            rejects=None if rejects is None else str(rejects),
+            max_error_rate=max_error_rate,
         )
         if stats_json is not None and not stats_json.parent.is_dir():
             # Checked before scoring: failing after the output was committed would break
@@ -361,6 +404,9 @@ def predict(
     stats: StatsOpt = True,
     stats_json: StatsJsonOpt = None,
     progress: ProgressOpt = None,
+    on_error: OnErrorOpt = OnErrorChoice.fail,
+    rejects: RejectsOpt = None,
+    max_error_rate: MaxErrorRateOpt = 1.0,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -371,6 +417,7 @@ def predict(
     _score(
         "predict", input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
         workers, pool_size, input_format, output_format, stats, stats_json, progress, quiet, debug,
+        on_error, rejects, max_error_rate,
     )  # fmt: skip
 
 
@@ -392,6 +439,9 @@ def predict_proba(
     stats: StatsOpt = True,
     stats_json: StatsJsonOpt = None,
     progress: ProgressOpt = None,
+    on_error: OnErrorOpt = OnErrorChoice.fail,
+    rejects: RejectsOpt = None,
+    max_error_rate: MaxErrorRateOpt = 1.0,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -402,6 +452,7 @@ def predict_proba(
     _score(
         "proba", input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
         workers, pool_size, input_format, output_format, stats, stats_json, progress, quiet, debug,
+        on_error, rejects, max_error_rate,
     )  # fmt: skip
 
 

@@ -145,6 +145,11 @@ def stats_table(pools: Mapping[str, Mapping[str, Any]], summary: Mapping[str, An
             f"{summary['workers']} workers) → {summary['output']}",
             markup=False,
         )
+        if summary.get("rejects"):
+            console.print(
+                f"{summary['rows_rejected']:,} rows rejected → {summary['rejects']}",
+                markup=False,
+            )
 
 
 def models_table(rows: Sequence[Mapping[str, str]]) -> None:

@@ -17,15 +17,16 @@ import numpy as np
 import pyarrow as pa
 
 from cli.dataio import AtomicOutput, FileFormat, InputFile, detect_format, open_input
+from cli.rejects import rejects_batch, rejects_schema, score_tolerantly
 from cli.render import ProgressSink
 from cli.scoring import run_ordered
 from router import DataError, ModelType, PoolStats, get_router, load_pool, load_settings
 from router.backends import Prediction
-from router.pool import BorrowedModel
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "RunOptions", "RunSummary", "default_output", "score_file"]
 
 Mode = Literal["predict", "proba"]
+OnError = Literal["fail", "skip"]
 
 #: Rows per chunk by default: large enough that per-chunk overhead (task, borrow, Arrow
 #: slicing) is noise, small enough that workers × in-flight chunks stay a few MiB.
@@ -50,6 +51,9 @@ class RunOptions:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     workers: int | None = None
     pool_size: int | None = None
+    on_error: OnError = "fail"
+    rejects: str | None = None
+    max_error_rate: float = 1.0
 
 
 @dataclass
@@ -60,6 +64,7 @@ class RunSummary:
     output: str
     model_type: ModelType
     model_path: str
+    rejects: str | None = None
     rows_in: int = 0
     rows_out: int = 0
     rows_rejected: int = 0
@@ -85,9 +90,16 @@ class RunSummary:
                 "chunk_size": self.chunk_size,
                 "wall_seconds": self.wall_seconds,
                 "rows_per_second": rate,
+                "rejects": self.rejects,
             },
             "pools": {name: stats.as_dict() for name, stats in self.pools.items()},
         }
+
+
+def default_rejects(output: str) -> str:
+    """``<output stem>.rejects.csv`` beside the output."""
+    path = Path(output)
+    return str(path.with_name(f"{path.stem}.rejects.csv"))
 
 
 def default_output(input_path: str) -> str:
@@ -139,7 +151,8 @@ def score_file(options: RunOptions, progress: ProgressSink | None = None) -> Run
         options.input,
         in_format,
         chunk_size=options.chunk_size,
-        columns=_columns_to_read(model.schema.names, keep, options.keep_all),
+        # Rejected rows are reported with every column as read, so skip mode reads them all.
+        columns=_columns_to_read(model.schema.names, keep, options.keep_all or options.on_error == "skip"),
     )
     available = reader.schema.names
     missing_keep = [k for k in keep if k not in available]
@@ -161,16 +174,47 @@ def score_file(options: RunOptions, progress: ProgressSink | None = None) -> Run
         workers=workers,
         chunk_size=options.chunk_size,
     )
-    writer = AtomicOutput(None if output == "-" else Path(output), out_format, out_schema)
+    rejects: AtomicOutput | None = None
+    if options.on_error == "skip":
+        if options.rejects is None and output == "-":
+            from router import ConfigError
+
+            raise ConfigError("--rejects is required with --on-error skip and -o -")
+        rejects_path = Path(options.rejects or default_rejects(output))
+        summary.rejects = str(rejects_path)
+        rejects_format = detect_format(rejects_path, None, role="output")
+        rejects = AtomicOutput(rejects_path, rejects_format, rejects_schema(reader.schema))
+    writer: AtomicOutput | None = None
     try:
-        summary.chunks = _score_chunks(reader, writer, kind, kept, options, workers, summary, progress)
+        writer = AtomicOutput(None if output == "-" else Path(output), out_format, out_schema)
+        summary.chunks = _score_chunks(
+            reader, writer, rejects, kind, kept, options, workers, summary, progress
+        )
+        if rejects is not None:
+            rejects.commit()  # written even when the budget is exceeded: it explains the failure
+        _check_error_budget(summary, options.max_error_rate)
         writer.commit()
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
+        if rejects is not None:
+            rejects.abort()
         raise
     summary.wall_seconds = time.perf_counter() - started
     summary.pools = {str(k): v for k, v in router.stats().items()}
     return summary
+
+
+def _check_error_budget(summary: RunSummary, max_rate: float) -> None:
+    if not summary.rows_rejected:
+        return
+    rate = summary.rows_rejected / summary.rows_in
+    if rate > max_rate:
+        raise DataError(
+            f"{summary.input}: {summary.rows_rejected} of {summary.rows_in} rows rejected "
+            f"({rate:.2%}), above --max-error-rate {max_rate:g}; no predictions written, "
+            f"see {summary.rejects}"
+        )
 
 
 def _model_type(options: RunOptions, default: ModelType | None) -> ModelType:
@@ -214,6 +258,7 @@ def _label_type(dtype: np.dtype[Any]) -> pa.DataType:
 def _score_chunks(
     reader: InputFile,
     writer: AtomicOutput,
+    rejects: AtomicOutput | None,
     kind: ModelType,
     kept: Sequence[str],
     options: RunOptions,
@@ -232,23 +277,40 @@ def _score_chunks(
             yield _Chunk(offset, batch)
             offset += batch.num_rows
 
-    def work(chunk: _Chunk) -> pa.RecordBatch:
+    def work(chunk: _Chunk) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
         try:
             with router.acquire_model(kind) as model:
-                result = model.run(
-                    chunk.batch, labels=not probabilities, probabilities=probabilities, exclude=exclude
-                )
-                return _output_batch(chunk.batch, kept, result, model, schema)
+
+                def score(batch: pa.RecordBatch) -> Prediction:
+                    return model.run(
+                        batch, labels=not probabilities, probabilities=probabilities, exclude=exclude
+                    )
+
+                if rejects is None:
+                    return _output_batch(chunk.batch, kept, score(chunk.batch), schema), None
+                features = model.schema.resolve(chunk.batch.schema.names, exclude)
+                scored = score_tolerantly(chunk.batch, score, model.schema, features)
         except DataError as exc:
             shifted = exc.at_offset(chunk.offset)
             raise DataError(f"{reader.name}: {shifted}", column=exc.column, row=None) from None
+        good = chunk.batch if not scored.rejections else chunk.batch.take(pa.array(scored.kept))
+        bad = (
+            rejects_batch(chunk.batch, scored.rejections, chunk.offset, rejects.schema)
+            if scored.rejections
+            else None
+        )
+        return _output_batch(good, kept, scored.prediction, schema), bad
 
-    def consume(chunk: _Chunk, batch: pa.RecordBatch) -> None:
+    def consume(chunk: _Chunk, result: tuple[pa.RecordBatch, pa.RecordBatch | None]) -> None:
+        batch, bad = result
         writer.write(batch)
+        if bad is not None and rejects is not None:
+            rejects.write(bad)
+            summary.rows_rejected += bad.num_rows
         summary.rows_in += chunk.batch.num_rows
         summary.rows_out += batch.num_rows
         if progress is not None:
-            progress.advance(batch.num_rows)
+            progress.advance(chunk.batch.num_rows)
 
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     from threadpoolctl import threadpool_limits
@@ -259,12 +321,15 @@ def _score_chunks(
 
 
 def _output_batch(
-    batch: pa.RecordBatch, kept: Sequence[str], result: Prediction, model: BorrowedModel, schema: pa.Schema
+    batch: pa.RecordBatch, kept: Sequence[str], result: Prediction, schema: pa.Schema
 ) -> pa.RecordBatch:
     columns: list[pa.Array] = [batch.column(name) for name in kept]
-    if result.labels is not None:
-        columns.append(pa.array(result.labels, type=schema.field(len(kept)).type))
-    if result.probabilities is not None:
+    if "prediction" in schema.names:
+        labels = result.labels if result.labels is not None else np.empty(0)
+        columns.append(pa.array(labels, type=schema.field(len(kept)).type))
+    elif result.probabilities is not None:
         proba = result.probabilities
         columns += [pa.array(proba[:, j], type=pa.float64()) for j in range(proba.shape[1])]
+    else:  # every row of the chunk was rejected
+        columns += [pa.array([], type=f.type) for f in list(schema)[len(kept) :]]
     return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -16,6 +16,7 @@ from router.backends import InputSchema, Model, Prediction
 from router.config import ModelSettings, Settings, load_pool, load_settings
 from router.errors import (
     ConfigError,
+    ConversionError,
     DataError,
     IntegrityError,
     MissingColumnsError,
@@ -27,6 +28,7 @@ from router.errors import (
     PoolError,
     PoolTimeoutError,
     ProbabilitiesUnsupportedError,
+    RejectedValuesError,
     UnknownModelTypeError,
 )
 from router.model_router import ModelRouter, get_router, reset_router
@@ -37,6 +39,7 @@ __all__ = [
     "Borrow",
     "BorrowedModel",
     "ConfigError",
+    "ConversionError",
     "DataError",
     "InputSchema",
     "IntegrityError",
@@ -56,6 +59,7 @@ __all__ = [
     "PoolTimeoutError",
     "Prediction",
     "ProbabilitiesUnsupportedError",
+    "RejectedValuesError",
     "Settings",
     "UnknownModelTypeError",
     "get_router",

@@ -4,7 +4,9 @@
 
     ModelRouterError                 base of everything raised on purpose
     ├── DataError                    the input data cannot be scored        (CLI exit 3)
-    │   └── MissingColumnsError      feature columns absent from the input
+    │   ├── MissingColumnsError      feature columns absent from the input
+    │   ├── ConversionError          a value does not convert to the model's input type
+    │   └── RejectedValuesError      the model refuses non-finite values (NaN, inf)
     ├── ModelError                   the model cannot be loaded or used     (CLI exit 4)
     │   ├── ModelLoadError           file missing, corrupt or not a model
     │   ├── IntegrityError           sha256 pin does not match the file
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "ConfigError",
+    "ConversionError",
     "DataError",
     "IntegrityError",
     "MissingColumnsError",
@@ -37,6 +40,7 @@ __all__ = [
     "PoolError",
     "PoolTimeoutError",
     "ProbabilitiesUnsupportedError",
+    "RejectedValuesError",
     "UnknownModelTypeError",
 ]
 
@@ -86,6 +90,14 @@ class MissingColumnsError(DataError):
             column=missing[0] if missing else None,
         )
         self.missing = tuple(missing)
+
+
+class ConversionError(DataError):
+    """A value in a feature column cannot be converted to the model's input type."""
+
+
+class RejectedValuesError(DataError):
+    """The model refuses non-finite values (NaN or ±inf); every such row would be refused."""
 
 
 class ModelError(ModelRouterError):

@@ -17,9 +17,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from router.errors import DataError
+from router.errors import ConversionError
 
-__all__ = ["NUMBER", "Frame", "column_as", "column_names", "frame_length", "numeric_matrix", "to_arrow_type"]
+__all__ = [
+    "NUMBER",
+    "Frame",
+    "column_as",
+    "column_names",
+    "frame_length",
+    "numeric_matrix",
+    "to_arrow_type",
+    "unconvertible_rows",
+]
 
 #: Schema dtype meaning "any number": numeric columns keep their type (as they would in a
 #: DataFrame handed to the model directly), text is parsed as float64.
@@ -94,14 +103,16 @@ def column_as(frame: Frame, name: str, dtype: str) -> npt.NDArray[np.generic]:
             column = pc.cast(column, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             row, value = _first_unconvertible(column, target)
-            raise DataError(
+            raise ConversionError(
                 f"column {name!r}: cannot convert {value!r} to {dtype}", column=name, row=row
             ) from None
     if dtype == "string":
         return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
     if column.null_count and not pa.types.is_floating(target):
         row = _first_null(column)
-        raise DataError(f"column {name!r}: missing value where {dtype} is required", column=name, row=row)
+        raise ConversionError(
+            f"column {name!r}: missing value where {dtype} is required", column=name, row=row
+        )
     values = column.to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=np.dtype(dtype))
 
@@ -119,6 +130,32 @@ def numeric_matrix(frame: Frame, names: Sequence[str], dtype: str | None = None)
     for j, column in enumerate(columns):
         matrix[:, j] = column
     return matrix
+
+
+def unconvertible_rows(frame: Frame, name: str, dtype: str) -> npt.NDArray[np.bool_]:
+    """Mask of the rows whose value in column ``name`` :func:`column_as` would refuse.
+
+    Vectorised (for narrowing a failed chunk down to its bad rows); text is judged the way
+    pandas parses numbers, which may accept a few spellings Arrow refuses — callers treat
+    the mask as a first cut, not as proof.
+    """
+    column = _arrow_column(frame, name)
+    rows = frame_length(frame)
+    if dtype == "string" or (dtype == NUMBER and not pa.types.is_string(column.type)):
+        return np.zeros(rows, dtype=bool)
+    target = to_arrow_type("float64" if dtype == NUMBER else dtype)
+    try:
+        converted = pc.cast(column, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        values = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = (parsed.isna() & values.notna()).to_numpy(dtype=bool)
+        if pa.types.is_integer(target):
+            bad |= ~np.isclose(parsed.fillna(0) % 1, 0)
+        return bad
+    if converted.null_count and not pa.types.is_floating(target):
+        return np.asarray(pc.is_null(converted).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.zeros(rows, dtype=bool)
 
 
 def _first_null(column: pa.Array | pa.ChunkedArray) -> int | None:

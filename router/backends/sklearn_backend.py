@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from router.backends.base import InputSchema, Model, Prediction
-from router.errors import DataError, ModelLoadError
+from router.errors import DataError, ModelLoadError, RejectedValuesError
 from router.features import NUMBER, Frame, column_as, numeric_matrix
 from router.model_type import ModelType
 
@@ -128,15 +128,18 @@ def _rejected_values(
 ) -> DataError:
     """Turn scikit-learn's input validation error into a DataError pointing at the row."""
     text = str(exc).splitlines()[0]
-    row = column = None
     values = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else matrix
     if values.dtype.kind == "f":
         bad = ~np.isfinite(values)
         if bad.any():
             r, c = np.argwhere(bad)[0]
-            row, column = int(r), str(features[int(c)])
-            text = f"column {column!r}: value {values[r, c]!r} rejected by the model ({text})"
-    return DataError(text, column=column, row=row)
+            column = str(features[int(c)])
+            return RejectedValuesError(
+                f"column {column!r}: value {values[r, c]!r} rejected by the model ({text})",
+                column=column,
+                row=int(r),
+            )
+    return DataError(text)
 
 
 def _schema_of(estimator: Any) -> InputSchema:
