@@ -37,11 +37,6 @@ app = typer.Typer(
 )
 
 
-class ModelTypeChoice(StrEnum):
-    sklearn = "sklearn"
-    onnx = "onnx"
-
-
 class FormatChoice(StrEnum):
     csv = "csv"
     parquet = "parquet"
@@ -167,13 +162,34 @@ OutputOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _model_type_option(value: str | None) -> str | None:
+    """Validate -t against the router's registry (so a new type needs no CLI change)."""
+    if value is None:
+        return None
+    from router.backends import BACKENDS
+    from router.model_type import ModelType
+
+    try:
+        kind = ModelType(value.strip().lower())
+    except ValueError:
+        kind = None
+    if kind is None or kind not in BACKENDS:
+        valid = ", ".join(str(k) for k in BACKENDS)
+        raise typer.BadParameter(f"{value!r} is not one of {valid}")
+    return str(kind)
+
+
 ModelTypeOpt = Annotated[
-    ModelTypeChoice | None,
+    str | None,
     typer.Option(
         "--model-type",
         "-t",
-        help="Model type (pool) to route to. Default: the configured default type, "
-        "or inferred from --model's suffix.",
+        callback=_model_type_option,
+        metavar="TYPE",
+        help="Model type (pool) to route to: sklearn, onnx or skops. Default: the configured "
+        "default type, or inferred from --model's suffix.",
         show_default=False,
     ),
 ]
@@ -292,7 +308,7 @@ def _score(
     mode: str,
     input: str,
     output: str | None,
-    model_type: ModelTypeChoice | None,
+    model_type: str | None,
     model: Path | None,
     sha256: str | None,
     config: Path | None,
@@ -326,7 +342,7 @@ def _score(
             output=output,
             input_format=None if input_format is None else input_format.value,
             output_format=None if output_format is None else output_format.value,
-            model_type=None if model_type is None else ModelType(model_type.value),
+            model_type=None if model_type is None else ModelType(model_type),
             model_path=model,
             sha256=_checked_sha256(sha256),
             config=config,

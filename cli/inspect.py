@@ -20,7 +20,7 @@ def describe_models(config: Path | None) -> dict[str, Any]:
             "model_type": str(kind),
             "default": kind == settings.default_model_type,
             "path": str(model.path),
-            "format": "pickle" if str(kind) == "sklearn" else str(kind),
+            "format": {"sklearn": "pickle"}.get(str(kind), str(kind)),
             "sha256": sha256_of(model.path) if model.path.is_file() else "(missing)",
             "pinned": model.sha256 is not None,
             "pool_size": model.pool_size,
@@ -30,7 +30,7 @@ def describe_models(config: Path | None) -> dict[str, Any]:
             "classes": None,
         }
         try:
-            pool = ModelPool.load(kind, model.path, 1, sha256=model.sha256)
+            pool = ModelPool.load(kind, model.path, 1, sha256=model.sha256, trusted=model.trusted)
         except ModelRouterError as exc:
             entry["error"] = str(exc)
         else:

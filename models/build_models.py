@@ -7,8 +7,9 @@ column names, e.g. ``od280/od315_of_diluted_wines``; three cultivars ``class_0..
 Writes ``sample_data/wine.csv`` and ``sample_data/wine.parquet`` (an ``id`` column first), a
 RandomForestClassifier fitted on a DataFrame (so it knows its feature names) as
 ``models/classifier.pkl`` and, converted with skl2onnx (ZipMap off, feature names and class
-labels recorded in the metadata), as ``models/classifier.onnx``; finally rewrites
-``models/default.toml`` with the sha256 of both files. Nothing is downloaded.
+labels recorded in the metadata), as ``models/classifier.onnx``, and in the skops format (no
+pickle) as ``models/classifier.skops``; finally rewrites
+``models/default.toml`` with the sha256 of the three files. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -40,6 +41,41 @@ def sample_frame() -> tuple[pd.DataFrame, np.ndarray]:
     return frame, labels
 
 
+def _deterministic_skops(archive: bytes) -> bytes:
+    """Stable bytes for a skops file.
+
+    skops numbers objects (``__id__``) and names array files after Python object ids, and
+    stamps zip entries with the current time: renumber both in order of appearance in
+    ``schema.json`` and pin the times.
+    """
+    import io
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(archive)) as source:
+        contents = {info.filename: source.read(info.filename) for info in source.infolist()}
+    schema = contents.pop("schema.json").decode("utf-8")
+    pattern = re.compile(r'("__id__": )(\d+)|"(\d+)(\.\w+)"')
+    numbers: dict[str, str] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        old = match.group(2) or match.group(3)
+        new = numbers.setdefault(old, str(len(numbers) + 1))
+        if match.group(1):
+            return f"{match.group(1)}{new}"
+        return f'"{new}{match.group(4)}"'
+
+    schema = pattern.sub(renumber, schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        target.writestr(zipfile.ZipInfo("schema.json", date_time=(1980, 1, 1, 0, 0, 0)), schema)
+        for name in sorted(contents, key=lambda n: int(numbers[n.split(".")[0]])):
+            stem, suffix = name.split(".", 1)
+            info = zipfile.ZipInfo(f"{numbers[stem]}.{suffix}", date_time=(1980, 1, 1, 0, 0, 0))
+            target.writestr(info, contents[name])
+    return out.getvalue()
+
+
 def build() -> dict[str, str]:
     frame, labels = sample_frame()
     DATA.mkdir(exist_ok=True)
@@ -69,9 +105,13 @@ def build() -> dict[str, str]:
         prop.key, prop.value = key, value
     (MODELS / "classifier.onnx").write_bytes(onx.SerializeToString())
 
+    import skops.io as sio
+
+    (MODELS / "classifier.skops").write_bytes(_deterministic_skops(sio.dumps(model)))
+
     digests = {
         name: hashlib.sha256((MODELS / name).read_bytes()).hexdigest()
-        for name in ("classifier.pkl", "classifier.onnx")
+        for name in ("classifier.pkl", "classifier.onnx", "classifier.skops")
     }
     (MODELS / "default.toml").write_text(
         "# Built-in default configuration: the shipped sample models, pinned by sha256.\n"
@@ -86,7 +126,13 @@ def build() -> dict[str, str]:
         "[onnx]\n"
         'path = "classifier.onnx"\n'
         "pool_size = 2\n"
-        f'sha256 = "{digests["classifier.onnx"]}"\n',
+        f'sha256 = "{digests["classifier.onnx"]}"\n\n'
+        "[skops]\n"
+        'path = "classifier.skops"\n'
+        "pool_size = 2\n"
+        f'sha256 = "{digests["classifier.skops"]}"\n'
+        "# skops does not trust tree node arrays by default (unchecked indices); we built this file.\n"
+        'trusted = ["sklearn.tree._tree.Tree"]\n',
         encoding="utf-8",
     )
     return digests

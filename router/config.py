@@ -41,7 +41,7 @@ __all__ = [
 BUILTIN_CONFIG = Path(__file__).resolve().parent.parent / "models" / "default.toml"
 
 _TOP_KEYS = {"default_model_type", "enable_onnx"}
-_MODEL_KEYS = {"path", "pool_size", "sha256"}
+_MODEL_KEYS = {"path", "pool_size", "sha256", "trusted"}
 _DEFAULT_POOL_SIZE = 2
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -56,6 +56,7 @@ class ModelSettings:
     path: Path
     pool_size: int = _DEFAULT_POOL_SIZE
     sha256: str | None = None
+    trusted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,11 @@ def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source
         settings = replace(settings, pool_size=_pool_size(section["pool_size"], f"{kind}.pool_size", source))
     if "sha256" in section:
         settings = replace(settings, sha256=_digest(section["sha256"], f"{kind}.sha256", source))
+    if "trusted" in section:
+        trusted = section["trusted"]
+        if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
+            raise ConfigError(f"{source}: {kind}.trusted must be a list of type names (got {trusted!r})")
+        settings = replace(settings, trusted=tuple(trusted))
     return settings
 
 
@@ -182,6 +188,8 @@ def _apply_env(settings: ModelSettings, keys: dict[str, str], prefix: str, sourc
             settings = replace(settings, pool_size=_pool_size(value, name, source))
         elif key == "sha256":
             settings = replace(settings, sha256=_digest(value, name, source))
+        elif key == "trusted":
+            settings = replace(settings, trusted=tuple(t.strip() for t in value.split(",") if t.strip()))
         else:
             valid = ", ".join(prefix + k.upper() for k in sorted(_MODEL_KEYS))
             raise ConfigError(f"unknown environment variable {name} (valid: {valid})")
@@ -233,7 +241,8 @@ def load_pool(
             settings.model(kind)  # raises: ONNX disabled
         configured = settings.models.get(kind)
         size = pool_size or (configured.pool_size if configured else _DEFAULT_POOL_SIZE)
-        return ModelPool.load(kind, path, size, threads=threads, sha256=sha256)
+        trusted = configured.trusted if configured else ()
+        return ModelPool.load(kind, path, size, threads=threads, sha256=sha256, trusted=trusted)
     model = settings.model(kind)
     return ModelPool.load(
         kind,
@@ -241,4 +250,5 @@ def load_pool(
         pool_size or model.pool_size,
         threads=threads,
         sha256=sha256 or model.sha256,
+        trusted=model.trusted,
     )

@@ -12,6 +12,7 @@ _SUFFIXES: dict[str, str] = {
     ".pickle": "sklearn",
     ".joblib": "sklearn",
     ".onnx": "onnx",
+    ".skops": "skops",
 }
 
 
@@ -24,6 +25,7 @@ class ModelType(StrEnum):
 
     SKLEARN = "sklearn"
     ONNX = "onnx"
+    SKOPS = "skops"
 
     @classmethod
     def parse(cls, value: str | ModelType) -> ModelType:
@@ -38,7 +40,7 @@ class ModelType(StrEnum):
 
     @classmethod
     def from_path(cls, path: str | Path) -> ModelType:
-        """Infer the type from a model file's suffix (``.pkl``/``.pickle``/``.joblib``/``.onnx``)."""
+        """Infer the type from a model file's suffix (``.pkl``/``.joblib``/``.onnx``/``.skops``…)."""
         from router.errors import ConfigError
 
         suffix = Path(path).suffix.lower()

@@ -145,12 +145,14 @@ class ModelPool:
         *,
         threads: int | None = None,
         sha256: str | None = None,
+        trusted: Sequence[str] = (),
     ) -> ModelPool:
         """Load ``size`` instances of the model at ``path`` through the type's backend.
 
         ``threads`` is each instance's native thread budget (default: cores // size).
         When ``sha256`` is given the file's digest is checked *before* anything is unpickled;
-        a mismatch raises :class:`IntegrityError`.
+        a mismatch raises :class:`IntegrityError`. ``trusted`` is passed to backends that
+        check types (skops).
         """
         if size < 1:
             raise ValueError(f"pool size must be at least 1 (got {size})")
@@ -166,7 +168,9 @@ class ModelPool:
                     "refusing to load a model that differs from the pinned one"
                 )
         budget = threads if threads is not None else default_threads(size)
-        instances = [backend.load(path, threads=budget, concurrent=size > 1) for _ in range(size)]
+        instances = [
+            backend.load(path, threads=budget, concurrent=size > 1, trusted=trusted) for _ in range(size)
+        ]
         return cls(model_type, instances)
 
     # -- metadata ------------------------------------------------------------------------

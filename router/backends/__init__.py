@@ -19,6 +19,7 @@ __all__ = ["BACKENDS", "InputSchema", "Model", "Prediction", "backend_for"]
 BACKENDS: dict[ModelType, str] = {
     ModelType.SKLEARN: "router.backends.sklearn_backend:SklearnModel",
     ModelType.ONNX: "router.backends.onnx_backend:OnnxModel",
+    ModelType.SKOPS: "router.backends.skops_backend:SkopsModel",
 }
 
 

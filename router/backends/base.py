@@ -32,7 +32,9 @@ class InputSchema:
 
     ``names`` are the feature names in the model's order, or ``None`` when the model knows
     none (then columns are taken by position). ``dtypes`` holds one type name per feature
-    (``float32``, ``float64``, ``int64``, ``string``, …). ``width`` is the number of features.
+    (``float32``, ``float64``, ``int64``, ``string``, ``number``…). ``width`` is the number of
+    features; 0 means unknown (a pipeline whose first step records nothing): every candidate
+    column is then fed, as numbers.
     """
 
     names: tuple[str, ...] | None
@@ -56,7 +58,7 @@ class InputSchema:
             return self.names
         excluded = set(exclude)
         chosen = tuple(c for c in available if c not in excluded)
-        if len(chosen) != self.width:
+        if self.width and len(chosen) != self.width:
             raise DataError(
                 f"the model knows no feature names and expects {self.width} columns, "
                 f"but the input has {len(chosen)} candidate columns ({', '.join(chosen)}); "
@@ -83,12 +85,20 @@ class Model(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, path: Path, *, threads: int | None = None, concurrent: bool = False) -> Model:
+    def load(
+        cls,
+        path: Path,
+        *,
+        threads: int | None = None,
+        concurrent: bool = False,
+        trusted: Sequence[str] = (),
+    ) -> Model:
         """Load one instance from ``path``.
 
         ``threads`` caps the native threads this instance may use for one call (``None``:
-        the backend's default); ``concurrent`` says several instances will run at once.
-        Raises :class:`ModelLoadError` when the file is missing or unusable.
+        the backend's default); ``concurrent`` says several instances will run at once;
+        ``trusted`` names types allowed beyond the format's defaults (for formats that check
+        types, like skops). Raises :class:`ModelLoadError` when the file is missing or unusable.
         """
 
     @property

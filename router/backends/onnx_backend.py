@@ -113,7 +113,14 @@ class OnnxModel(Model):
             )
 
     @classmethod
-    def load(cls, path: Path, *, threads: int | None = None, concurrent: bool = False) -> OnnxModel:
+    def load(
+        cls,
+        path: Path,
+        *,
+        threads: int | None = None,
+        concurrent: bool = False,
+        trusted: Sequence[str] = (),
+    ) -> OnnxModel:
         import onnxruntime as ort
 
         if not path.is_file():

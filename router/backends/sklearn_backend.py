@@ -44,7 +44,14 @@ class SklearnModel(Model):
         self._has_proba = self._classes is not None and hasattr(estimator, "predict_proba")
 
     @classmethod
-    def load(cls, path: Path, *, threads: int | None = None, concurrent: bool = False) -> SklearnModel:
+    def load(
+        cls,
+        path: Path,
+        *,
+        threads: int | None = None,
+        concurrent: bool = False,
+        trusted: Sequence[str] = (),
+    ) -> SklearnModel:
         import joblib
         from sklearn.exceptions import InconsistentVersionWarning
 
@@ -111,7 +118,7 @@ class SklearnModel(Model):
 
     def _matrix(self, frame: Frame, features: Sequence[str]) -> pd.DataFrame | npt.NDArray[Any]:
         """Feed what the model was fitted on: a named DataFrame, or a bare array."""
-        dtypes = self._schema.dtypes
+        dtypes = self._schema.dtypes or (NUMBER,) * len(features)
         if all(d == NUMBER for d in dtypes):
             # One matrix in the columns' own common dtype: what DataFrame.to_numpy() gives the
             # model when called directly, without pandas' per-column blocks and extra copies.

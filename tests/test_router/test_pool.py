@@ -32,7 +32,9 @@ class RecordingModel(Model):
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: Path, *, threads: int | None = None, concurrent: bool = False) -> Model:
+    def load(
+        cls, path: Path, *, threads: int | None = None, concurrent: bool = False, trusted: Sequence[str] = ()
+    ) -> Model:
         return cls(str(path))
 
     @property
