@@ -203,9 +203,25 @@ ModelOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _checked_sha256(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise typer.BadParameter(f"must be 64 hexadecimal characters (got {value!r})")
+    return text
+
+
 Sha256Opt = Annotated[
     str | None,
-    typer.Option("--sha256", help="Refuse to load --model unless its sha256 is this hex digest."),
+    typer.Option(
+        "--sha256",
+        callback=_checked_sha256,
+        metavar="HEX",
+        help="Refuse to load --model unless its sha256 is this hex digest.",
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None,
@@ -333,7 +349,7 @@ def _score(
             "--rejects PATH is required with --on-error skip and -o -", param_hint="--rejects"
         )
     with _errors_to_exit(debug), _warnings_to_stderr(quiet):
-        from cli.run import RunOptions, score_file
+        from cli.run import RunOptions, RunSummary, score_file
         from router import ModelType, reset_router
 
         options = RunOptions(
@@ -344,7 +360,7 @@ def _score(
             output_format=None if output_format is None else output_format.value,
             model_type=None if model_type is None else ModelType(model_type),
             model_path=model,
-            sha256=_checked_sha256(sha256),
+            sha256=sha256,
             config=config,
             keep=tuple(keep or ()),
             keep_all=keep_all,
@@ -364,24 +380,18 @@ def _score(
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
         total = _parquet_rows(input) if enabled else None
         try:
+
+            def write_stats(summary: RunSummary) -> None:
+                if stats_json is not None:
+                    _write_json(stats_json, summary.as_dict())
+
             with render.progress(enabled, "scoring", total) as sink:
-                summary = score_file(options, sink)
+                summary = score_file(options, sink, before_commit=write_stats)
             report = summary.as_dict()
-            if stats_json is not None:
-                _write_json(stats_json, report)
             if stats and not quiet:
                 render.stats_table(report["pools"], report["summary"])
         finally:
             reset_router()
-
-
-def _checked_sha256(value: str | None) -> str | None:
-    if value is None:
-        return None
-    text = value.strip().lower()
-    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-        raise typer.BadParameter(f"must be 64 hexadecimal characters (got {value!r})", param_hint="--sha256")
-    return text
 
 
 def _parquet_rows(path: str) -> int | None:
@@ -497,7 +507,7 @@ def _model_row(d: dict[str, Any]) -> dict[str, str]:
     names = inputs["names"] or [f"<{inputs['width']} unnamed>"]
     shown = ", ".join(f"{n}:{t}" for n, t in zip(names, inputs["dtypes"], strict=False))
     return {
-        "type": d["model_type"] + (" (default)" if d["default"] else ""),
+        "type": d["model_type"] + (" (default)" if d["default"] else "") + f"\nformat: {d['format']}",
         "path": d["path"],
         "sha256": d["sha256"] + ("\npinned ✓" if d["pinned"] else "\nnot pinned"),
         "loads": "yes" if d["loads"] else f"no: {d['error']}",

@@ -18,6 +18,7 @@ import csv
 import errno
 import io
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -132,7 +133,8 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
     try:
         reader = pacsv.open_csv(
             source,
-            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=True),
+            # Single-threaded parsing is what lets pyarrow report the row of a malformed record.
+            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in header},
@@ -142,7 +144,7 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         source.close()
-        raise DataError(f"{name}: not a readable CSV file ({_first_line(exc)})") from None
+        raise DataError(_csv_error(name, exc, 0)) from None
     schema = reader.schema
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -152,11 +154,24 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
                 rows += batch.num_rows
                 yield batch
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise DataError(f"{name}: unreadable CSV after data row {rows} ({_first_line(exc)})") from None
+            raise DataError(_csv_error(name, exc, rows)) from None
         finally:
             source.close()
 
     return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema))
+
+
+def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
+    """pyarrow's CSV error with the 1-based data row when it names a record number."""
+    text = _first_line(exc)
+    found = re.search(r"Row #(\d+): ", text)
+    if found:
+        # pyarrow counts the header as record 1.
+        detail = text.replace(found.group(0), "").replace("CSV parse error: ", "")
+        return f"{name}: row {int(found.group(1)) - 1}: malformed CSV record ({detail})"
+    if rows_before == 0:
+        return f"{name}: not a readable CSV file ({text})"
+    return f"{name}: unreadable CSV after data row {rows_before} ({text})"
 
 
 def _read_header(stream: BinaryIO, name: str) -> tuple[bytes, list[str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -116,11 +116,17 @@ class _Chunk:
     batch: pa.RecordBatch
 
 
-def score_file(options: RunOptions, progress: ProgressSink | None = None) -> RunSummary:
+def score_file(
+    options: RunOptions,
+    progress: ProgressSink | None = None,
+    before_commit: Callable[[RunSummary], None] | None = None,
+) -> RunSummary:
     """Score ``options.input`` into ``options.output``; return what happened.
 
-    Raises the router's errors (:class:`DataError`, :class:`ModelError`, :class:`OutputError`,
-    …); on any exception the output file is left as it was.
+    ``before_commit`` receives the finished summary before the output is moved into place
+    (to write side files, like the stats JSON, whose failure must fail the run). Raises the
+    router's errors (:class:`DataError`, :class:`ModelError`, :class:`OutputError`, …); on
+    any exception the output file is left as it was.
     """
     started = time.perf_counter()
     settings = load_settings(options.config)
@@ -193,6 +199,10 @@ def score_file(options: RunOptions, progress: ProgressSink | None = None) -> Run
         if rejects is not None:
             rejects.commit()  # written even when the budget is exceeded: it explains the failure
         _check_error_budget(summary, options.max_error_rate)
+        summary.wall_seconds = time.perf_counter() - started
+        summary.pools = {str(k): v for k, v in router.stats().items()}
+        if before_commit is not None:
+            before_commit(summary)
         writer.commit()
     except BaseException:
         if writer is not None:
@@ -200,8 +210,6 @@ def score_file(options: RunOptions, progress: ProgressSink | None = None) -> Run
         if rejects is not None:
             rejects.abort()
         raise
-    summary.wall_seconds = time.perf_counter() - started
-    summary.pools = {str(k): v for k, v in router.stats().items()}
     return summary
 
 

@@ -67,6 +67,7 @@ class Settings:
     default_model_type: ModelType | None
     enable_onnx: bool
     source: Path
+    onnx_switch: str = "enable_onnx = false"  # what disabled ONNX, for error messages
 
     def model(self, model_type: ModelType | str) -> ModelSettings:
         """The settings of ``model_type``; :class:`ConfigError` when it is not configured."""
@@ -74,7 +75,7 @@ class Settings:
         if kind in self.models:
             return self.models[kind]
         if kind is ModelType.ONNX and not self.enable_onnx:
-            raise ConfigError(f"{self.source}: the onnx model type is disabled (enable_onnx = false)")
+            raise ConfigError(f"{self.source}: the onnx model type is disabled ({self.onnx_switch})")
         configured = ", ".join(self.models) or "none"
         raise ConfigError(f"{self.source}: model type '{kind}' is not configured (configured: {configured})")
 
@@ -115,8 +116,10 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
             raise ConfigError(f"{source}: unknown key {key!r} (valid: {valid})")
 
     enable_onnx = raw.get("enable_onnx", True)
+    switch = "enable_onnx = false"
     if "MODELROUTER_ENABLE_ONNX" in env:
         enable_onnx = _parse_bool(env["MODELROUTER_ENABLE_ONNX"], "MODELROUTER_ENABLE_ONNX", source)
+        switch = f"MODELROUTER_ENABLE_ONNX={env['MODELROUTER_ENABLE_ONNX']}"
     if not isinstance(enable_onnx, bool):
         raise ConfigError(f"{source}: enable_onnx must be true or false (got {enable_onnx!r})")
 
@@ -155,7 +158,13 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
         default_type = next(iter(models))
     else:
         default_type = next(iter(models), None)
-    return Settings(models=models, default_model_type=default_type, enable_onnx=enable_onnx, source=source)
+    return Settings(
+        models=models,
+        default_model_type=default_type,
+        enable_onnx=enable_onnx,
+        source=source,
+        onnx_switch=switch,
+    )
 
 
 def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source: Path) -> ModelSettings:

@@ -39,7 +39,9 @@ class PoolStats:
     and had to block, ``timeouts`` those that gave up. ``busy_time`` is the total time
     instances spent lent out; ``chunks``/``rows`` count the frames/rows scored through
     borrowed instances; ``errors`` counts borrows whose body raised. ``wall_time`` is the
-    pool's age, so ``utilisation`` = busy_time / (size × wall_time).
+    pool's age, so ``utilisation`` = busy_time / (size × wall_time). ``available`` counts
+    instances not lent out; after :meth:`ModelPool.close` they are no longer lent (``closed``)
+    but still counted, so a post-mortem snapshot shows whether every instance came back.
     """
 
     model_type: ModelType
@@ -56,6 +58,7 @@ class PoolStats:
     rows: int
     errors: int
     wall_time: float
+    closed: bool = False
 
     @property
     def wait_mean(self) -> float:
@@ -277,7 +280,7 @@ class ModelPool:
             return PoolStats(
                 model_type=self.model_type,
                 size=self.size,
-                available=0 if self._queue is None else self.size - in_use,
+                available=self.size - in_use,
                 in_use=in_use,
                 borrows=c.borrows,
                 waits=c.waits,
@@ -289,6 +292,7 @@ class ModelPool:
                 rows=c.rows,
                 errors=c.errors,
                 wall_time=now - self._created,
+                closed=self._queue is None,
             )
 
     def close(self) -> None:

@@ -152,7 +152,8 @@ class Model(ABC):
 
         Empty frames give empty arrays of the right dtype without calling the model.
         Raises :class:`DataError` for missing/unconvertible columns and rejected values,
-        :class:`ProbabilitiesUnsupportedError` when probabilities are asked of a regressor.
+        :class:`ProbabilitiesUnsupportedError` when probabilities are asked of a regressor,
+        :class:`ModelError` when the model itself fails on the input.
         """
         if probabilities:
             self.require_probabilities()
@@ -163,7 +164,18 @@ class Model(ABC):
                 labels=np.empty(0, dtype=self.label_dtype) if labels else None,
                 probabilities=np.empty((0, n_classes), dtype=np.float64) if probabilities else None,
             )
-        return self._infer(frame, features, labels=labels, probabilities=probabilities)
+        from router.errors import ModelError, ModelRouterError
+
+        try:
+            return self._infer(frame, features, labels=labels, probabilities=probabilities)
+        except ModelRouterError:
+            raise
+        except Exception as exc:
+            # A model that breaks on valid input is a model problem, not a bug of ours.
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ModelError(
+                f"{self.path}: the model failed while predicting ({type(exc).__name__}: {detail})"
+            ) from exc
 
     def predict(self, frame: Frame) -> npt.NDArray[np.generic]:
         """Labels for classifiers, values for regressors; shape ``(rows,)``."""

@@ -142,7 +142,7 @@ def _rejected_values(
             r, c = np.argwhere(bad)[0]
             column = str(features[int(c)])
             return RejectedValuesError(
-                f"column {column!r}: value {values[r, c]!r} rejected by the model ({text})",
+                f"column {column!r}: value {float(values[r, c])} rejected by the model ({text})",
                 column=column,
                 row=int(r),
             )

@@ -43,6 +43,9 @@ PREVIOUS = b"id,prediction\n1,from an earlier run\n"  # a pre-existing output fi
 RUN_TIMEOUT = 60.0
 
 EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_MODEL, EXIT_OUTPUT = 0, 2, 3, 4, 5
+# File-level failures route to the ONNX pool: half the start-up cost of scikit-learn's imports,
+# and the second backend gets the same checks.
+ONNX = ["-t", "onnx"]
 TEMP_NAME = re.compile(r"^\..+\.tmp$")  # AtomicOutput's ".<name>.<random>.tmp"
 
 
@@ -171,7 +174,7 @@ def parquet_truncated(d: Path) -> Scenario:
     src.write_bytes(whole[: len(whole) // 2])  # an interrupted copy: no footer
     out = d / "out.parquet"
     return Scenario(
-        ["predict", str(src), "-o", str(out)], out, EXIT_DATA, ["truncated.parquet"], preexisting=True
+        ["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_DATA, ["truncated.parquet"], preexisting=True
     )
 
 
@@ -187,7 +190,10 @@ def parquet_corrupt_column_chunk(d: Path) -> Scenario:
     src.write_bytes(bytes(data))
     out = d / "out.csv"
     return Scenario(
-        ["predict", str(src), "-o", str(out), "--chunk-size", "10"], out, EXIT_DATA, ["garbled.parquet"]
+        ["predict", *ONNX, str(src), "-o", str(out), "--chunk-size", "10"],
+        out,
+        EXIT_DATA,
+        ["garbled.parquet"],
     )
 
 
@@ -195,7 +201,7 @@ def parquet_corrupt_column_chunk(d: Path) -> Scenario:
 def csv_empty_file(d: Path) -> Scenario:
     src = d / "empty.csv"
     src.write_bytes(b"")
-    return Scenario(["predict", str(src)], d / "empty.predictions.csv", EXIT_DATA, ["empty.csv"])
+    return Scenario(["predict", *ONNX, str(src)], d / "empty.predictions.csv", EXIT_DATA, ["empty.csv"])
 
 
 @case
@@ -204,7 +210,7 @@ def csv_header_not_utf8(d: Path) -> Scenario:
     text = wine().rename(columns={"alcohol": "alcoöl"}).to_csv(index=False)
     src.write_bytes(text.encode("latin-1"))
     out = d / "out.csv"
-    return Scenario(["predict", str(src), "-o", str(out)], out, EXIT_DATA, ["latin1.csv"])
+    return Scenario(["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_DATA, ["latin1.csv"])
 
 
 @case
@@ -238,7 +244,7 @@ def parquet_unconvertible_row8(d: Path) -> Scenario:
     src = write_parquet(frame, d / "text.parquet", row_group_size=3)
     out = d / "out.parquet"
     return Scenario(
-        ["predict", str(src), "-o", str(out), "--chunk-size", "2"],
+        ["predict", *ONNX, str(src), "-o", str(out), "--chunk-size", "2"],
         out,
         EXIT_DATA,
         ["text.parquet", "'proline'", "n/a"],
@@ -262,7 +268,7 @@ def csv_ragged_row(d: Path) -> Scenario:
     src = d / "ragged.csv"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = d / "out.csv"
-    return Scenario(["predict", str(src), "-o", str(out)], out, EXIT_DATA, ["ragged.csv"])
+    return Scenario(["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_DATA, ["ragged.csv"])
 
 
 @case
@@ -270,20 +276,20 @@ def csv_duplicate_column(d: Path) -> Scenario:
     frame = wine()
     src = write_csv(pd.concat([frame, frame[["hue"]]], axis=1), d / "twice.csv")
     out = d / "out.csv"
-    return Scenario(["predict", str(src), "-o", str(out)], out, EXIT_DATA, ["twice.csv", "'hue'"])
+    return Scenario(["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_DATA, ["twice.csv", "'hue'"])
 
 
 @case
 def input_not_found(d: Path) -> Scenario:
     out = d / "out.csv"
-    return Scenario(["predict", str(d / "absent.csv"), "-o", str(out)], out, EXIT_DATA, ["absent.csv"])
+    return Scenario(["predict", *ONNX, str(d / "absent.csv"), "-o", str(out)], out, EXIT_DATA, ["absent.csv"])
 
 
 @case
 def input_unknown_format(d: Path) -> Scenario:
     src = write_csv(wine(), d / "wine.txt")
     out = d / "out.csv"
-    return Scenario(["predict", str(src), "-o", str(out)], out, EXIT_DATA, ["wine.txt", ".txt"])
+    return Scenario(["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_DATA, ["wine.txt", ".txt"])
 
 
 @case
@@ -291,7 +297,7 @@ def keep_column_not_in_input(d: Path) -> Scenario:
     src = write_csv(wine(), d / "wine.csv")
     out = d / "out.csv"
     return Scenario(
-        ["predict", str(src), "-o", str(out), "-k", "id", "-k", "customer"],
+        ["predict", *ONNX, str(src), "-o", str(out), "-k", "id", "-k", "customer"],
         out,
         EXIT_DATA,
         ["wine.csv", "'customer'"],
@@ -446,7 +452,9 @@ def predict_proba_on_regressor(d: Path) -> Scenario:
 def output_folder_missing(d: Path) -> Scenario:
     src = write_csv(wine(), d / "wine.csv")
     out = d / "no_such_folder" / "out.csv"
-    return Scenario(["predict", str(src), "-o", str(out)], out, EXIT_OUTPUT, ["no_such_folder", "out.csv"])
+    return Scenario(
+        ["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_OUTPUT, ["no_such_folder", "out.csv"]
+    )
 
 
 @case
@@ -454,7 +462,7 @@ def output_unknown_format(d: Path) -> Scenario:
     src = write_csv(wine(), d / "wine.csv")
     out = d / "out.txt"
     return Scenario(
-        ["predict", str(src), "-o", str(out)], out, EXIT_OUTPUT, ["out.txt", ".txt"], preexisting=True
+        ["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_OUTPUT, ["out.txt", ".txt"], preexisting=True
     )
 
 
@@ -463,7 +471,7 @@ def output_path_is_a_directory(d: Path) -> Scenario:
     src = write_csv(wine(), d / "wine.csv")
     out = d / "scored.csv"
     out.mkdir()
-    return Scenario(["predict", str(src), "-o", str(out)], out, EXIT_OUTPUT, ["scored.csv"])
+    return Scenario(["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_OUTPUT, ["scored.csv"])
 
 
 @case
@@ -472,7 +480,22 @@ def stats_json_folder_missing(d: Path) -> Scenario:
     out = d / "out.csv"
     stats = d / "no_such_folder" / "stats.json"
     return Scenario(
-        ["predict", str(src), "-o", str(out), "--stats-json", str(stats)],
+        ["predict", *ONNX, str(src), "-o", str(out), "--stats-json", str(stats)],
+        out,
+        EXIT_OUTPUT,
+        ["stats.json"],
+    )
+
+
+@case
+def stats_json_path_is_a_directory(d: Path) -> Scenario:
+    """The folder exists, yet the JSON cannot be written: the scored output must not stay."""
+    src = write_csv(wine(), d / "wine.csv")
+    out = d / "out.csv"
+    stats = d / "stats.json"
+    stats.mkdir()
+    return Scenario(
+        ["predict", *ONNX, str(src), "-o", str(out), "--stats-json", str(stats)],
         out,
         EXIT_OUTPUT,
         ["stats.json"],
@@ -534,7 +557,7 @@ def debug_data_error(d: Path) -> Scenario:
     return scenario
 
 
-ERROR_CASES = [name for name, b in CASES.items() if not name.startswith(("header_only", "debug_"))]
+ERROR_CASES = [name for name in CASES if not name.startswith(("header_only", "debug_"))]
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -558,21 +581,21 @@ def outcomes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     """Run the needed scenarios, a few at a time (each run is mostly interpreter start-up)."""
     names = sorted(_selected_cases(request))
     # Build every scenario's files here (pandas, sklearn), then only the runs go in parallel.
-    built: dict[str, tuple[Path, Scenario, bool, bool]] = {}
+    prepared: dict[str, tuple[Path, Scenario, bool, bool]] = {}
     for name in names:
         folder = tmp_path_factory.mktemp(name)
         scenario = CASES[name](folder)
         if scenario.preexisting:
             scenario.output.write_bytes(PREVIOUS)
-        built[name] = (folder, scenario, scenario.output.is_dir(), scenario.output.parent.is_dir())
+        prepared[name] = (folder, scenario, scenario.output.is_dir(), scenario.output.parent.is_dir())
 
-    def run(name: str) -> subprocess.CompletedProcess[str]:
-        folder, scenario, _, _ = built[name]
-        return run_cli(scenario.args, folder, scenario.env)
+    def run(name: str) -> Outcome:
+        folder, scenario, output_was_dir, folder_existed = prepared[name]
+        proc = run_cli(scenario.args, folder, scenario.env)
+        return Outcome(scenario, folder, proc, output_was_dir, folder_existed)
 
     with ThreadPoolExecutor(max_workers=max(2, 2 * (os.cpu_count() or 1))) as pool:
-        procs = dict(zip(names, pool.map(run, names), strict=True))
-    return {name: Outcome(b[1], b[0], procs[name], b[2], b[3]) for name, b in built.items()}
+        return dict(zip(names, pool.map(run, names), strict=True))
 
 
 def _report(proc: subprocess.CompletedProcess[str]) -> str:

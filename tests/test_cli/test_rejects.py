@@ -123,7 +123,7 @@ def test_rejects_required_with_stdout(tmp_path: Path) -> None:
 @st.composite
 def damaged(draw: st.DrawFn) -> tuple[pd.DataFrame, set[int]]:
     rows = draw(st.integers(min_value=0, max_value=40))
-    frame = WINE.head(rows).astype({c: object for c in FEATURES}).reset_index(drop=True)
+    frame = WINE.head(rows).astype(dict.fromkeys(FEATURES, object)).reset_index(drop=True)
     bad_rows = draw(st.sets(st.integers(min_value=0, max_value=max(rows - 1, 0)), max_size=rows))
     for row in bad_rows:
         column = draw(st.sampled_from(FEATURES))

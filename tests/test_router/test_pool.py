@@ -174,8 +174,10 @@ def test_instance_returned_after_close_is_dropped() -> None:
     pool, _ = make_pool(size=1)
     with pool.borrow():
         pool.close()
-    assert pool.stats().in_use == 0
-    assert pool.stats().available == 0
+    stats = pool.stats()
+    assert stats.in_use == 0
+    assert stats.available == 1
+    assert stats.closed
 
 
 def test_negative_timeout_is_rejected_eagerly() -> None:
