@@ -21,7 +21,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -72,6 +72,7 @@ class InputFile:
     schema: pa.Schema
     total_rows: int | None
     batches: Iterator[pa.RecordBatch]
+    close: Callable[[], None]
 
 
 def open_input(
@@ -116,21 +117,19 @@ def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str]
         finally:
             handle.close()
 
-    return InputFile(name, schema, handle.metadata.num_rows, rechunk(batches(), chunk_size, schema))
+    return InputFile(
+        name, schema, handle.metadata.num_rows, rechunk(batches(), chunk_size, schema), handle.close
+    )
 
 
 def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
-    # The file is closed by the batch generator (or below on a header error).
     stream: BinaryIO = sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
+    source: _Replay | None = None  # once made, it owns the file: every exit path closes it
     try:
         header_bytes, header = _read_header(stream, name)
-    except BaseException:
-        stream.close()
-        raise
-    _reject_duplicates(header, name)
-    wanted = header if columns is None else [c for c in header if c in set(columns)]
-    source = _Replay(header_bytes, stream)
-    try:
+        _reject_duplicates(header, name)
+        wanted = header if columns is None else [c for c in header if c in set(columns)]
+        source = _Replay(header_bytes, stream)
         reader = pacsv.open_csv(
             source,
             # Single-threaded parsing is what lets pyarrow report the row of a malformed record.
@@ -142,9 +141,14 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
                 include_columns=wanted,
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        source.close()
-        raise DataError(_csv_error(name, exc, 0)) from None
+    except BaseException as exc:
+        if source is not None:
+            source.close()
+        elif stream is not sys.stdin.buffer:
+            stream.close()
+        if isinstance(exc, pa.ArrowInvalid | UnicodeDecodeError):
+            raise DataError(_csv_error(name, exc, 0)) from None
+        raise
     schema = reader.schema
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -158,7 +162,7 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
         finally:
             source.close()
 
-    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema))
+    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), source.close)
 
 
 def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
@@ -188,9 +192,10 @@ def _read_header(stream: BinaryIO, name: str) -> tuple[bytes, list[str]]:
             raise DataError(f"{name}: the CSV header is not valid UTF-8") from None
         if _complete(text):
             break
-    if not consumed.strip():
+    records = list(csv.reader(io.StringIO(consumed.decode("utf-8-sig"))))
+    if not records or not any(field.strip() for field in records[0]):
         raise DataError(f"{name}: empty file (no header row)")
-    header = next(csv.reader(io.StringIO(consumed.decode("utf-8-sig"))))
+    header = records[0]
     if any(not h for h in header):
         position = header.index("") + 1
         raise DataError(f"{name}: header column {position} has no name")
@@ -237,6 +242,10 @@ class _Replay(io.RawIOBase):
         if self._stream is not sys.stdin.buffer:
             self._stream.close()
         super().close()
+
+    def __del__(self) -> None:
+        # This wrapper owns the file; IOBase.__del__ would only close the wrapper itself.
+        self.close()
 
 
 def rechunk(batches: Iterator[pa.RecordBatch], size: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from cli.dataio import AtomicOutput, FileFormat, InputFile, detect_format, open_
 from cli.rejects import rejects_batch, rejects_schema, score_tolerantly
 from cli.render import ProgressSink
 from cli.scoring import run_ordered
-from router import DataError, ModelType, PoolStats, get_router, load_pool, load_settings
+from router import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from router.backends import Prediction
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "RunOptions", "RunSummary", "default_output", "score_file"]
@@ -147,19 +148,37 @@ def score_file(
     router = get_router()
     router.register(kind, pool)
     router.default_type = kind
-    workers = options.workers or pool.size
     model = pool.prototype
     if options.mode == "proba":
         model.require_probabilities()
 
-    keep = list(options.keep)
     reader = open_input(
         options.input,
         in_format,
         chunk_size=options.chunk_size,
         # Rejected rows are reported with every column as read, so skip mode reads them all.
-        columns=_columns_to_read(model.schema.names, keep, options.keep_all or options.on_error == "skip"),
+        columns=_columns_to_read(
+            model.schema.names, options.keep, options.keep_all or options.on_error == "skip"
+        ),
     )
+    try:
+        return _score_reader(reader, output, out_format, pool, options, progress, before_commit, started)
+    finally:
+        reader.close()
+
+
+def _score_reader(
+    reader: InputFile,
+    output: str,
+    out_format: FileFormat,
+    pool: ModelPool,
+    options: RunOptions,
+    progress: ProgressSink | None,
+    before_commit: Callable[[RunSummary], None] | None,
+    started: float,
+) -> RunSummary:
+    model = pool.prototype
+    keep = list(options.keep)
     available = reader.schema.names
     missing_keep = [k for k in keep if k not in available]
     if missing_keep:
@@ -171,45 +190,42 @@ def score_file(
         raise DataError(f"{reader.name}: {exc}", column=exc.column) from None
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
     out_schema = _output_schema(reader.schema, kept, model, options.mode)
-
     summary = RunSummary(
         input=reader.name,
         output="<stdout>" if output == "-" else output,
-        model_type=kind,
+        model_type=pool.model_type,
         model_path=str(pool.path),
-        workers=workers,
+        workers=options.workers or pool.size,
         chunk_size=options.chunk_size,
     )
-    rejects: AtomicOutput | None = None
     if options.on_error == "skip":
         if options.rejects is None and output == "-":
             from router import ConfigError
 
             raise ConfigError("--rejects is required with --on-error skip and -o -")
-        rejects_path = Path(options.rejects or default_rejects(output))
-        summary.rejects = str(rejects_path)
-        rejects_format = detect_format(rejects_path, None, role="output")
-        rejects = AtomicOutput(rejects_path, rejects_format, rejects_schema(reader.schema))
-    writer: AtomicOutput | None = None
-    try:
+        summary.rejects = options.rejects or default_rejects(output)
+
+    # Every file opened here is removed again unless the run reaches its commit.
+    with ExitStack() as cleanup:
+        rejects: AtomicOutput | None = None
+        if summary.rejects is not None:
+            rejects_path = Path(summary.rejects)
+            rejects_format = detect_format(rejects_path, None, role="output")
+            rejects = AtomicOutput(rejects_path, rejects_format, rejects_schema(reader.schema))
+            cleanup.callback(rejects.abort)
         writer = AtomicOutput(None if output == "-" else Path(output), out_format, out_schema)
+        cleanup.callback(writer.abort)
         summary.chunks = _score_chunks(
-            reader, writer, rejects, kind, kept, options, workers, summary, progress
+            reader, writer, rejects, pool.model_type, kept, options, summary, progress
         )
         if rejects is not None:
             rejects.commit()  # written even when the budget is exceeded: it explains the failure
         _check_error_budget(summary, options.max_error_rate)
         summary.wall_seconds = time.perf_counter() - started
-        summary.pools = {str(k): v for k, v in router.stats().items()}
+        summary.pools = {str(k): v for k, v in get_router().stats().items()}
         if before_commit is not None:
             before_commit(summary)
-        writer.commit()
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        if rejects is not None:
-            rejects.abort()
-        raise
+        writer.commit()  # abort() after a commit is a no-op
     return summary
 
 
@@ -270,11 +286,11 @@ def _score_chunks(
     kind: ModelType,
     kept: Sequence[str],
     options: RunOptions,
-    workers: int,
     summary: RunSummary,
     progress: ProgressSink | None,
 ) -> int:
     router = get_router()
+    workers = summary.workers
     probabilities = options.mode == "proba"
     exclude = list(options.keep)
     schema = writer.schema
