@@ -316,6 +316,15 @@ MaxErrorRateOpt = Annotated[
         help="With --on-error skip: fail (exit 3, no predictions) when rejected/rows exceeds this.",
     ),
 ]
+MetricsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--metrics-textfile",
+        help="Write the run summary and pool stats in Prometheus text format (node_exporter "
+        "textfile collector); a failed run writes its exit code and success 0.",
+        show_default=False,
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
 
@@ -343,11 +352,62 @@ def _score(
     on_error: OnErrorChoice,
     rejects: Path | None,
     max_error_rate: float,
+    metrics_textfile: Path | None,
 ) -> None:
     if on_error is OnErrorChoice.skip and rejects is None and output == "-":
         raise typer.BadParameter(
             "--rejects PATH is required with --on-error skip and -o -", param_hint="--rejects"
         )
+    try:
+        _score_and_report(
+            mode, input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
+            workers, pool_size, input_format, output_format, stats, stats_json, show_progress,
+            quiet, debug, on_error, rejects, max_error_rate, metrics_textfile,
+        )  # fmt: skip
+    except typer.Exit as exc:
+        if metrics_textfile is not None and exc.exit_code:
+            _write_failure_metrics(metrics_textfile, exc.exit_code, model_type, quiet)
+        raise
+
+
+def _write_failure_metrics(path: Path, code: int, model_type: str | None, quiet: bool) -> None:
+    """Best effort: the run already failed with its own error; a second one is only a warning."""
+    from cli.dataio import write_text_atomically
+    from cli.metrics import failure_metrics
+    from router.errors import OutputError
+
+    try:
+        write_text_atomically(path, failure_metrics(code, model_type))
+    except OutputError as exc:
+        if not quiet:
+            render.warning(str(exc))
+
+
+def _score_and_report(
+    mode: str,
+    input: str,
+    output: str | None,
+    model_type: str | None,
+    model: Path | None,
+    sha256: str | None,
+    config: Path | None,
+    keep: list[str] | None,
+    keep_all: bool,
+    chunk_size: int,
+    workers: int | None,
+    pool_size: int | None,
+    input_format: FormatChoice | None,
+    output_format: FormatChoice | None,
+    stats: bool,
+    stats_json: Path | None,
+    show_progress: bool | None,
+    quiet: bool,
+    debug: bool,
+    on_error: OnErrorChoice,
+    rejects: Path | None,
+    max_error_rate: float,
+    metrics_textfile: Path | None,
+) -> None:
     with _errors_to_exit(debug), _warnings_to_stderr(quiet):
         from cli.run import RunOptions, RunSummary, score_file
         from router import ModelType, reset_router
@@ -371,12 +431,13 @@ def _score(
             rejects=None if rejects is None else str(rejects),
             max_error_rate=max_error_rate,
         )
-        if stats_json is not None and not stats_json.parent.is_dir():
-            # Checked before scoring: failing after the output was committed would break
-            # "non-zero exit leaves no output".
-            from router.errors import OutputError
+        for side_file in (stats_json, metrics_textfile):
+            if side_file is not None and not side_file.parent.is_dir():
+                # Checked before scoring: failing after the output was committed would break
+                # "non-zero exit leaves no output".
+                from router.errors import OutputError
 
-            raise OutputError(f"{stats_json}: output folder {str(stats_json.parent)!r} does not exist")
+                raise OutputError(f"{side_file}: output folder {str(side_file.parent)!r} does not exist")
         enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
         total = _parquet_rows(input) if enabled else None
         try:
@@ -384,6 +445,11 @@ def _score(
             def write_stats(summary: RunSummary) -> None:
                 if stats_json is not None:
                     _write_json(stats_json, summary.as_dict())
+                if metrics_textfile is not None:
+                    from cli.dataio import write_text_atomically
+                    from cli.metrics import run_metrics
+
+                    write_text_atomically(metrics_textfile, run_metrics(summary.as_dict()))
 
             with render.progress(enabled, "scoring", total) as sink:
                 summary = score_file(options, sink, before_commit=write_stats)
@@ -433,6 +499,7 @@ def predict(
     on_error: OnErrorOpt = OnErrorChoice.fail,
     rejects: RejectsOpt = None,
     max_error_rate: MaxErrorRateOpt = 1.0,
+    metrics_textfile: MetricsOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -443,7 +510,7 @@ def predict(
     _score(
         "predict", input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
         workers, pool_size, input_format, output_format, stats, stats_json, progress, quiet, debug,
-        on_error, rejects, max_error_rate,
+        on_error, rejects, max_error_rate, metrics_textfile,
     )  # fmt: skip
 
 
@@ -468,6 +535,7 @@ def predict_proba(
     on_error: OnErrorOpt = OnErrorChoice.fail,
     rejects: RejectsOpt = None,
     max_error_rate: MaxErrorRateOpt = 1.0,
+    metrics_textfile: MetricsOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -478,7 +546,7 @@ def predict_proba(
     _score(
         "proba", input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
         workers, pool_size, input_format, output_format, stats, stats_json, progress, quiet, debug,
-        on_error, rejects, max_error_rate,
+        on_error, rejects, max_error_rate, metrics_textfile,
     )  # fmt: skip
 
 
