@@ -14,6 +14,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import FrameType
@@ -325,48 +326,77 @@ MetricsOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+class EngineChoice(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+EngineOpt = Annotated[
+    EngineChoice,
+    typer.Option(
+        "--engine",
+        help="local: this process's thread pool. dask: one task per file on a Dask cluster "
+        "(--scheduler ADDRESS, else a local cluster of --workers processes).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.", show_default=False),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option("--resume", help="Dataset input: skip files whose output file already exists."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
 
 
-def _score(
-    mode: str,
-    input: str,
-    output: str | None,
-    model_type: str | None,
-    model: Path | None,
-    sha256: str | None,
-    config: Path | None,
-    keep: list[str] | None,
-    keep_all: bool,
-    chunk_size: int,
-    workers: int | None,
-    pool_size: int | None,
-    input_format: FormatChoice | None,
-    output_format: FormatChoice | None,
-    stats: bool,
-    stats_json: Path | None,
-    show_progress: bool | None,
-    quiet: bool,
-    debug: bool,
-    on_error: OnErrorChoice,
-    rejects: Path | None,
-    max_error_rate: float,
-    metrics_textfile: Path | None,
-) -> None:
-    if on_error is OnErrorChoice.skip and rejects is None and output == "-":
+@dataclass(frozen=True)
+class _ScoreArgs:
+    """The parameters of predict / predict-proba, as Typer parsed them."""
+
+    input: str
+    output: str | None
+    model_type: str | None
+    model: Path | None
+    sha256: str | None
+    config: Path | None
+    keep: list[str] | None
+    keep_all: bool
+    chunk_size: int
+    workers: int | None
+    pool_size: int | None
+    input_format: FormatChoice | None
+    output_format: FormatChoice | None
+    engine: EngineChoice
+    scheduler: str | None
+    resume: bool
+    stats: bool
+    stats_json: Path | None
+    progress: bool | None
+    on_error: OnErrorChoice
+    rejects: Path | None
+    max_error_rate: float
+    metrics_textfile: Path | None
+    quiet: bool
+    debug: bool
+
+
+def _score(mode: str, args: _ScoreArgs) -> None:
+    if args.on_error is OnErrorChoice.skip and args.rejects is None and args.output == "-":
         raise typer.BadParameter(
             "--rejects PATH is required with --on-error skip and -o -", param_hint="--rejects"
         )
+    if args.scheduler is not None and args.engine is not EngineChoice.dask:
+        raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
     try:
-        _score_and_report(
-            mode, input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
-            workers, pool_size, input_format, output_format, stats, stats_json, show_progress,
-            quiet, debug, on_error, rejects, max_error_rate, metrics_textfile,
-        )  # fmt: skip
+        with _errors_to_exit(args.debug), _warnings_to_stderr(args.quiet):
+            _score_and_report(mode, args)
     except typer.Exit as exc:
-        if metrics_textfile is not None and exc.exit_code:
-            _write_failure_metrics(metrics_textfile, exc.exit_code, model_type, quiet)
+        if args.metrics_textfile is not None and exc.exit_code:
+            _write_failure_metrics(args.metrics_textfile, exc.exit_code, args.model_type, args.quiet)
         raise
 
 
@@ -383,81 +413,85 @@ def _write_failure_metrics(path: Path, code: int, model_type: str | None, quiet:
             render.warning(str(exc))
 
 
-def _score_and_report(
-    mode: str,
-    input: str,
-    output: str | None,
-    model_type: str | None,
-    model: Path | None,
-    sha256: str | None,
-    config: Path | None,
-    keep: list[str] | None,
-    keep_all: bool,
-    chunk_size: int,
-    workers: int | None,
-    pool_size: int | None,
-    input_format: FormatChoice | None,
-    output_format: FormatChoice | None,
-    stats: bool,
-    stats_json: Path | None,
-    show_progress: bool | None,
-    quiet: bool,
-    debug: bool,
-    on_error: OnErrorChoice,
-    rejects: Path | None,
-    max_error_rate: float,
-    metrics_textfile: Path | None,
-) -> None:
-    with _errors_to_exit(debug), _warnings_to_stderr(quiet):
-        from cli.run import RunOptions, RunSummary, score_file
-        from router import ModelType, reset_router
+def _score_and_report(mode: str, args: _ScoreArgs) -> None:
+    from cli.run import RunOptions
+    from router import ModelType, reset_router
+    from router.errors import OutputError
 
-        options = RunOptions(
-            input=input,
-            mode="proba" if mode == "proba" else "predict",
-            output=output,
-            input_format=None if input_format is None else input_format.value,
-            output_format=None if output_format is None else output_format.value,
-            model_type=None if model_type is None else ModelType(model_type),
-            model_path=model,
-            sha256=sha256,
-            config=config,
-            keep=tuple(keep or ()),
-            keep_all=keep_all,
-            chunk_size=chunk_size,
-            workers=workers,
-            pool_size=pool_size,
-            on_error="skip" if on_error is OnErrorChoice.skip else "fail",
-            rejects=None if rejects is None else str(rejects),
-            max_error_rate=max_error_rate,
-        )
-        for side_file in (stats_json, metrics_textfile):
-            if side_file is not None and not side_file.parent.is_dir():
-                # Checked before scoring: failing after the output was committed would break
-                # "non-zero exit leaves no output".
-                from router.errors import OutputError
+    options = RunOptions(
+        input=args.input,
+        mode="proba" if mode == "proba" else "predict",
+        output=args.output,
+        input_format=None if args.input_format is None else args.input_format.value,
+        output_format=None if args.output_format is None else args.output_format.value,
+        model_type=None if args.model_type is None else ModelType(args.model_type),
+        model_path=args.model,
+        sha256=args.sha256,
+        config=args.config,
+        keep=tuple(args.keep or ()),
+        keep_all=args.keep_all,
+        chunk_size=args.chunk_size,
+        workers=args.workers,
+        pool_size=args.pool_size,
+        on_error="skip" if args.on_error is OnErrorChoice.skip else "fail",
+        rejects=None if args.rejects is None else str(args.rejects),
+        max_error_rate=args.max_error_rate,
+    )
+    for side_file in (args.stats_json, args.metrics_textfile):
+        if side_file is not None and not side_file.parent.is_dir():
+            # Checked before scoring: failing after the output was committed would break
+            # "non-zero exit leaves no output".
+            raise OutputError(f"{side_file}: output folder {str(side_file.parent)!r} does not exist")
 
-                raise OutputError(f"{side_file}: output folder {str(side_file.parent)!r} does not exist")
-        enabled = (sys.stderr.isatty() if show_progress is None else show_progress) and not quiet
-        total = _parquet_rows(input) if enabled else None
-        try:
+    def write_reports(report: dict[str, Any]) -> None:
+        if args.stats_json is not None:
+            _write_json(args.stats_json, report)
+        if args.metrics_textfile is not None:
+            from cli.dataio import write_text_atomically
+            from cli.metrics import run_metrics
 
-            def write_stats(summary: RunSummary) -> None:
-                if stats_json is not None:
-                    _write_json(stats_json, summary.as_dict())
-                if metrics_textfile is not None:
-                    from cli.dataio import write_text_atomically
-                    from cli.metrics import run_metrics
+            write_text_atomically(args.metrics_textfile, run_metrics(report))
 
-                    write_text_atomically(metrics_textfile, run_metrics(summary.as_dict()))
+    enabled = (sys.stderr.isatty() if args.progress is None else args.progress) and not args.quiet
+    try:
+        from cli.datasets import is_dataset
 
+        if is_dataset(args.input) or args.engine is EngineChoice.dask:
+            report = _score_dataset(options, args, enabled)
+            write_reports(report)
+        else:
+            from cli.run import score_file
+
+            total = _parquet_rows(args.input) if enabled else None
             with render.progress(enabled, "scoring", total) as sink:
-                summary = score_file(options, sink, before_commit=write_stats)
+                summary = score_file(options, sink, before_commit=lambda s: write_reports(s.as_dict()))
             report = summary.as_dict()
-            if stats and not quiet:
-                render.stats_table(report["pools"], report["summary"])
-        finally:
-            reset_router()
+        if args.stats and not args.quiet:
+            columns = dict(report["pools"])
+            workers = report.get("workers", {})
+            if workers:  # Dask: the total, then one column per worker process
+                columns = {f"{kind} (total)": stats for kind, stats in report["pools"].items()}
+                for address, worker in workers.items():
+                    columns.update({f"{kind} @ {address}": s for kind, s in worker["pools"].items()})
+            render.stats_table(columns, report["summary"])
+    finally:
+        reset_router()
+
+
+def _score_dataset(options: Any, args: _ScoreArgs, progress_enabled: bool) -> dict[str, Any]:
+    from cli.datasets import plan_dataset, score_dataset_locally
+
+    out_format = None if args.output_format is None else args.output_format.value
+    plan = plan_dataset(args.input, args.output, out_format)  # type: ignore[arg-type]
+    total = sum(_parquet_rows(str(p)) or 0 for p in plan.inputs) if progress_enabled else None
+    with render.progress(progress_enabled, f"scoring {len(plan.inputs)} files", total or None) as sink:
+        if args.engine is EngineChoice.dask:
+            from cli.dask_engine import score_dataset_on_dask
+
+            summary = score_dataset_on_dask(options, plan, args.resume, args.scheduler, args.workers, sink)
+        else:
+            summary = score_dataset_locally(options, plan, args.resume, sink)
+    return summary.as_dict()
 
 
 def _parquet_rows(path: str) -> int | None:
@@ -493,6 +527,9 @@ def predict(
     pool_size: PoolSizeOpt = None,
     input_format: InputFormatOpt = None,
     output_format: OutputFormatOpt = None,
+    engine: EngineOpt = EngineChoice.local,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
     stats: StatsOpt = True,
     stats_json: StatsJsonOpt = None,
     progress: ProgressOpt = None,
@@ -507,11 +544,7 @@ def predict(
 
     Example: modelrouter predict input.parquet -t onnx -o scored.parquet -k id
     """
-    _score(
-        "predict", input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
-        workers, pool_size, input_format, output_format, stats, stats_json, progress, quiet, debug,
-        on_error, rejects, max_error_rate, metrics_textfile,
-    )  # fmt: skip
+    _score("predict", _ScoreArgs(**locals()))
 
 
 @app.command("predict-proba")
@@ -529,6 +562,9 @@ def predict_proba(
     pool_size: PoolSizeOpt = None,
     input_format: InputFormatOpt = None,
     output_format: OutputFormatOpt = None,
+    engine: EngineOpt = EngineChoice.local,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
     stats: StatsOpt = True,
     stats_json: StatsJsonOpt = None,
     progress: ProgressOpt = None,
@@ -543,11 +579,7 @@ def predict_proba(
 
     Example: modelrouter predict-proba input.csv -o - -k id
     """
-    _score(
-        "proba", input, output, model_type, model, sha256, config, keep, keep_all, chunk_size,
-        workers, pool_size, input_format, output_format, stats, stats_json, progress, quiet, debug,
-        on_error, rejects, max_error_rate, metrics_textfile,
-    )  # fmt: skip
+    _score("proba", _ScoreArgs(**locals()))
 
 
 @app.command()

@@ -125,13 +125,17 @@ _STAT_ROWS: Sequence[tuple[str, str, str]] = (
 )
 
 
-def stats_table(pools: Mapping[str, Mapping[str, Any]], summary: Mapping[str, Any] | None = None) -> None:
+def stats_table(
+    pools: Mapping[str, Mapping[str, Any]],
+    summary: Mapping[str, Any] | None = None,
+    title: str = "pool stats",
+) -> None:
     """Print the pool-stats table (one column per pool, one row per figure) and a summary line.
 
     Figures run down the rows so the table stays narrow and no header is ever truncated.
     """
     console = stderr_console()
-    table = Table(title="pool stats", title_justify="left", show_lines=False)
+    table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("", no_wrap=True)
     for name in pools:
         table.add_column(name, justify="right", no_wrap=True)

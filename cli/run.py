@@ -55,6 +55,9 @@ class RunOptions:
     on_error: OnError = "fail"
     rejects: str | None = None
     max_error_rate: float = 1.0
+    #: Cap process-wide BLAS/OpenMP threads at cores // workers for the run. Off where the
+    #: host process manages them (a Dask worker sets them once for all its tasks).
+    limit_native_threads: bool = True
 
 
 @dataclass
@@ -117,40 +120,54 @@ class _Chunk:
     batch: pa.RecordBatch
 
 
-def score_file(
-    options: RunOptions,
-    progress: ProgressSink | None = None,
-    before_commit: Callable[[RunSummary], None] | None = None,
-) -> RunSummary:
-    """Score ``options.input`` into ``options.output``; return what happened.
+def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
+    """Load the pool the options ask for and register it with the process's router.
 
-    ``before_commit`` receives the finished summary before the output is moved into place
-    (to write side files, like the stats JSON, whose failure must fail the run). Raises the
-    router's errors (:class:`DataError`, :class:`ModelError`, :class:`OutputError`, …); on
-    any exception the output file is left as it was.
+    ``threads`` is each instance's native thread budget (default: cores // pool size).
+    Raises :class:`ModelError`/:class:`ConfigError`, and
+    :class:`ProbabilitiesUnsupportedError` for predict-proba on a model without them.
     """
-    started = time.perf_counter()
     settings = load_settings(options.config)
     kind = _model_type(options, settings.default_model_type)
-    output = options.output or default_output(options.input)
-    in_format = detect_format(options.input, options.input_format, role="input")
-    out_format: FileFormat = (
-        "csv" if output == "-" else detect_format(output, options.output_format, role="output")
-    )
-
     pool = load_pool(
         settings,
         kind,
         path=options.model_path,
         pool_size=options.pool_size,
         sha256=options.sha256,
+        threads=threads,
     )
     router = get_router()
     router.register(kind, pool)
     router.default_type = kind
-    model = pool.prototype
     if options.mode == "proba":
-        model.require_probabilities()
+        pool.prototype.require_probabilities()
+    return pool
+
+
+def score_file(
+    options: RunOptions,
+    progress: ProgressSink | None = None,
+    before_commit: Callable[[RunSummary], None] | None = None,
+    pool: ModelPool | None = None,
+) -> RunSummary:
+    """Score ``options.input`` into ``options.output``; return what happened.
+
+    ``pool`` is a pool already prepared (:func:`prepare_pool`), for scoring many files with
+    one set of loaded models. ``before_commit`` receives the finished summary before the
+    output is moved into place (to write side files, like the stats JSON, whose failure must
+    fail the run). Raises the router's errors (:class:`DataError`, :class:`ModelError`,
+    :class:`OutputError`, …); on any exception the output file is left as it was.
+    """
+    started = time.perf_counter()
+    output = options.output or default_output(options.input)
+    in_format = detect_format(options.input, options.input_format, role="input")
+    out_format: FileFormat = (
+        "csv" if output == "-" else detect_format(output, options.output_format, role="output")
+    )
+    if pool is None:
+        pool = prepare_pool(options)
+    model = pool.prototype
 
     reader = open_input(
         options.input,
@@ -336,6 +353,8 @@ def _score_chunks(
         if progress is not None:
             progress.advance(chunk.batch.num_rows)
 
+    if not options.limit_native_threads:
+        return run_ordered(chunks(), work, consume, workers=workers, max_in_flight=workers + 2)
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     from threadpoolctl import threadpool_limits
 

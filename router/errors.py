@@ -25,6 +25,7 @@ a choice, the valid values.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -46,7 +47,21 @@ __all__ = [
 
 
 class ModelRouterError(Exception):
-    """Base class of every error the library raises on purpose."""
+    """Base class of every error the library raises on purpose.
+
+    Picklable with all its attributes whatever the subclass's ``__init__`` takes, so errors
+    raised in a Dask worker arrive intact on the client.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[ModelRouterError], args: tuple[Any, ...], state: dict[str, Any]) -> ModelRouterError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class DataError(ModelRouterError):

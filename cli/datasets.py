@@ -1,0 +1,202 @@
+"""Datasets: a directory or glob of files in, one output file per input file out (CONTRACT 9).
+
+Each output is written atomically, so an existing output file is a complete one: that is
+what makes ``--resume`` safe. ``_SUCCESS`` (empty) is written last when every file
+succeeded; a run that starts removes a stale one, so downstream jobs never see a marker
+beside a half-finished set.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cli.dataio import FileFormat
+from cli.render import ProgressSink
+from cli.run import RunOptions, RunSummary, prepare_pool, score_file
+from router import DataError, OutputError, PoolStats, get_router
+
+__all__ = [
+    "SUCCESS_MARKER",
+    "DatasetPlan",
+    "DatasetSummary",
+    "is_dataset",
+    "plan_dataset",
+    "score_dataset_locally",
+]
+
+SUCCESS_MARKER = "_SUCCESS"
+_DATA_SUFFIXES = (".csv", ".parquet", ".pq")
+_GLOB_MAGIC = re.compile(r"[*?[]")
+
+
+def is_dataset(input_path: str) -> bool:
+    """True for a directory or a glob pattern (a single file is not a dataset)."""
+    return input_path != "-" and (Path(input_path).is_dir() or bool(_GLOB_MAGIC.search(input_path)))
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort key where ``part-2`` comes before ``part-10``."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """Input files (natural order) and the output file each one gets."""
+
+    root: Path
+    out_dir: Path
+    inputs: tuple[Path, ...]
+    outputs: tuple[Path, ...]
+
+    @property
+    def pairs(self) -> Iterable[tuple[Path, Path]]:
+        return zip(self.inputs, self.outputs, strict=True)
+
+
+def plan_dataset(input_path: str, output: str | None, output_format: FileFormat | None) -> DatasetPlan:
+    """Expand a directory (recursively) or glob into input files and their output paths.
+
+    Raises :class:`DataError` when nothing matches, :class:`OutputError` when the output
+    directory is a file.
+    """
+    if Path(input_path).is_dir():
+        root = Path(input_path)
+        found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES]
+        default_out = root.with_name(root.name + ".predictions")
+    else:
+        prefix = _GLOB_MAGIC.split(input_path, maxsplit=1)[0]
+        root = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
+        found = [Path(p) for p in glob.glob(input_path, recursive=True) if Path(p).is_file()]
+        default_out = root / "predictions"
+    files = sorted((p for p in found if not p.name.startswith((".", "_"))), key=natural_key)
+    if not files:
+        raise DataError(f"{input_path}: no .csv, .parquet or .pq files found")
+    out_dir = Path(output) if output else default_out
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: is a file; with a dataset as input, -o names an output directory")
+    outputs = []
+    for source in files:
+        relative = source.relative_to(root)
+        suffix = {"csv": ".csv", "parquet": ".parquet"}[output_format] if output_format else source.suffix
+        outputs.append(out_dir / relative.with_suffix(suffix))
+    return DatasetPlan(root, out_dir, tuple(files), tuple(outputs))
+
+
+@dataclass
+class DatasetSummary:
+    """A whole dataset run: totals, per-file summaries, pool stats (per Dask worker too)."""
+
+    input: str
+    output: str
+    engine: str
+    model_type: str = ""
+    model_path: str = ""
+    files: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    workers: int = 1
+    chunk_size: int = 0
+    wall_seconds: float = 0.0
+    pools: dict[str, PoolStats | dict[str, Any]] = field(default_factory=dict)
+    worker_pools: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    worker_loads: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, summary: dict[str, Any]) -> None:
+        self.files.append(summary)
+        self.model_type = self.model_type or str(summary["model_type"])
+        self.model_path = self.model_path or str(summary["model_path"])
+
+    def as_dict(self) -> dict[str, Any]:
+        def total(key: str) -> int:
+            return int(sum(f[key] for f in self.files))
+
+        rows_out = total("rows_out")
+        return {
+            "summary": {
+                "input": self.input,
+                "output": self.output,
+                "engine": self.engine,
+                "model_type": self.model_type,
+                "model_path": self.model_path,
+                "files": len(self.files),
+                "files_skipped": len(self.skipped),
+                "rows_in": total("rows_in"),
+                "rows_out": rows_out,
+                "rows_rejected": total("rows_rejected"),
+                "chunks": total("chunks"),
+                "workers": self.workers,
+                "chunk_size": self.chunk_size,
+                "wall_seconds": self.wall_seconds,
+                "rows_per_second": rows_out / self.wall_seconds if self.wall_seconds > 0 else 0.0,
+            },
+            "pools": {
+                name: stats.as_dict() if isinstance(stats, PoolStats) else stats
+                for name, stats in self.pools.items()
+            },
+            "workers": {
+                address: {"pools": pools, "loads": self.worker_loads.get(address, {})}
+                for address, pools in self.worker_pools.items()
+            },
+            "files": self.files,
+        }
+
+
+def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Create the output folders, drop a stale ``_SUCCESS``; return the pairs to do and the
+    inputs skipped by ``resume`` (their output exists, so it is complete)."""
+    try:
+        plan.out_dir.mkdir(parents=True, exist_ok=True)
+        (plan.out_dir / SUCCESS_MARKER).unlink(missing_ok=True)
+        for target in plan.outputs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{plan.out_dir}: cannot create the output directory ({exc.strerror})") from None
+    todo = [(s, t) for s, t in plan.pairs if not (resume and t.exists())]
+    skipped = [str(s) for s, t in plan.pairs if resume and t.exists()]
+    return todo, skipped
+
+
+def finish(plan: DatasetPlan) -> None:
+    """Mark the whole set complete (written last, after every output file is in place)."""
+    try:
+        (plan.out_dir / SUCCESS_MARKER).write_bytes(b"")
+    except OSError as exc:
+        raise OutputError(f"{plan.out_dir / SUCCESS_MARKER}: cannot write ({exc.strerror})") from None
+
+
+def per_file_options(options: RunOptions, source: Path, target: Path) -> RunOptions:
+    """The options for one file of the set; rejects go beside that file's output."""
+    rejects = None
+    if options.on_error == "skip":
+        rejects = str(target.with_name(f"{target.stem}.rejects.csv"))
+    return replace(options, input=str(source), output=str(target), rejects=rejects)
+
+
+def score_dataset_locally(
+    options: RunOptions,
+    plan: DatasetPlan,
+    resume: bool,
+    progress: ProgressSink | None,
+    on_file: Callable[[Path], None] | None = None,
+) -> DatasetSummary:
+    """Score the files one after another through one pool and the usual thread pool."""
+    started = time.perf_counter()
+    summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="local")
+    todo, summary.skipped = begin(plan, resume)
+    pool = prepare_pool(options)
+    summary.workers = options.workers or pool.size
+    summary.chunk_size = options.chunk_size
+    for source, target in todo:
+        result: RunSummary = score_file(per_file_options(options, source, target), progress, pool=pool)
+        summary.add(result.as_dict()["summary"])
+        if on_file is not None:
+            on_file(source)
+    finish(plan)
+    summary.wall_seconds = time.perf_counter() - started
+    summary.pools = {str(k): v for k, v in get_router().stats().items()}
+    return summary
