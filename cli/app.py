@@ -148,7 +148,8 @@ def _root(
 InputArg = Annotated[
     str,
     typer.Argument(
-        help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin.",
+        help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin; a directory or quoted "
+        "glob scores every file in it (-o then names an output directory).",
         metavar="INPUT",
         show_default=False,
     ),
@@ -158,6 +159,7 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
+        metavar="PATH",
         help="Output .csv or .parquet (by suffix); '-' writes CSV to stdout. "
         "Default: <input stem>.predictions<input suffix> beside the input.",
         show_default=False,
@@ -199,8 +201,9 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
+        metavar="PATH",
         help="Use this model file instead of the configured one (.pkl/.pickle/.joblib → sklearn, "
-        ".onnx → onnx).",
+        ".onnx → onnx, .skops → skops).",
         show_default=False,
     ),
 ]
@@ -229,6 +232,7 @@ ConfigOpt = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="PATH",
         envvar="MODELROUTER_CONFIG",
         help="Config file (TOML). Default: ./modelrouter.toml, else the built-in one.",
         show_default=False,
@@ -237,21 +241,31 @@ ConfigOpt = Annotated[
 KeepOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--keep", "-k", help="Copy this input column to the output (repeatable).", show_default=False
+        "--keep",
+        "-k",
+        metavar="COL",
+        help="Copy this input column to the output (repeatable).",
+        show_default=False,
     ),
 ]
 KeepAllOpt = Annotated[bool, typer.Option("--keep-all", help="Copy every input column to the output.")]
-ChunkOpt = Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per chunk.")]
+ChunkOpt = Annotated[int, typer.Option("--chunk-size", metavar="N", min=1, help="Rows per chunk.")]
 WorkersOpt = Annotated[
     int | None,
     typer.Option(
-        "--workers", "-w", min=1, help="Scoring threads. Default: the pool size.", show_default=False
+        "--workers",
+        "-w",
+        metavar="N",
+        min=1,
+        help="Scoring threads. Default: the pool size.",
+        show_default=False,
     ),
 ]
 PoolSizeOpt = Annotated[
     int | None,
     typer.Option(
         "--pool-size",
+        metavar="N",
         min=1,
         help="Model instances in the pool (overrides the config).",
         show_default=False,
@@ -260,20 +274,29 @@ PoolSizeOpt = Annotated[
 InputFormatOpt = Annotated[
     FormatChoice | None,
     typer.Option(
-        "--input-format", help="Read INPUT as this format, whatever its suffix.", show_default=False
+        "--input-format",
+        metavar="csv|parquet",
+        help="Read INPUT as this format, whatever its suffix.",
+        show_default=False,
     ),
 ]
 OutputFormatOpt = Annotated[
     FormatChoice | None,
     typer.Option(
-        "--output-format", help="Write the output as this format, whatever its suffix.", show_default=False
+        "--output-format",
+        metavar="csv|parquet",
+        help="Write the output as this format, whatever its suffix.",
+        show_default=False,
     ),
 ]
 StatsOpt = Annotated[bool, typer.Option("--stats/--no-stats", help="Print the pool-stats table at the end.")]
 StatsJsonOpt = Annotated[
     Path | None,
     typer.Option(
-        "--stats-json", help="Also write the run summary and pool stats as JSON.", show_default=False
+        "--stats-json",
+        metavar="PATH",
+        help="Also write the run summary and pool stats as JSON.",
+        show_default=False,
     ),
 ]
 ProgressOpt = Annotated[
@@ -295,6 +318,7 @@ OnErrorOpt = Annotated[
     OnErrorChoice,
     typer.Option(
         "--on-error",
+        metavar="fail|skip",
         help="fail: the first bad row fails the run (exit 3). skip: bad rows go to --rejects "
         "with their row number and reason; the others are scored.",
     ),
@@ -303,6 +327,7 @@ RejectsOpt = Annotated[
     Path | None,
     typer.Option(
         "--rejects",
+        metavar="PATH",
         help="Where --on-error skip writes rejected rows (.csv or .parquet). "
         "Default: <output stem>.rejects.csv beside the output.",
         show_default=False,
@@ -312,6 +337,7 @@ MaxErrorRateOpt = Annotated[
     float,
     typer.Option(
         "--max-error-rate",
+        metavar="R",
         min=0.0,
         max=1.0,
         help="With --on-error skip: fail (exit 3, no predictions) when rejected/rows exceeds this.",
@@ -321,6 +347,7 @@ MetricsOpt = Annotated[
     Path | None,
     typer.Option(
         "--metrics-textfile",
+        metavar="PATH",
         help="Write the run summary and pool stats in Prometheus text format (node_exporter "
         "textfile collector); a failed run writes its exit code and success 0.",
         show_default=False,
@@ -337,13 +364,19 @@ EngineOpt = Annotated[
     EngineChoice,
     typer.Option(
         "--engine",
+        metavar="local|dask",
         help="local: this process's thread pool. dask: one task per file on a Dask cluster "
         "(--scheduler ADDRESS, else a local cluster of --workers processes).",
     ),
 ]
 SchedulerOpt = Annotated[
     str | None,
-    typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.", show_default=False),
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.",
+        show_default=False,
+    ),
 ]
 ResumeOpt = Annotated[
     bool,
@@ -629,3 +662,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 Command = Callable[..., None]
+
+from cli import tooling  # noqa: E402
+
+tooling.register(app)
