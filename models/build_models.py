@@ -125,7 +125,8 @@ def build() -> dict[str, str]:
         f'sha256 = "{digests["classifier.pkl"]}"\n\n'
         "[onnx]\n"
         'path = "classifier.onnx"\n'
-        "pool_size = 2\n"
+        "# One session using every core beats one single-threaded session per core (README).\n"
+        "pool_size = 1\n"
         f'sha256 = "{digests["classifier.onnx"]}"\n\n'
         "[skops]\n"
         'path = "classifier.skops"\n'
