@@ -249,6 +249,7 @@ def _graph_classes(path: Path) -> npt.NDArray[np.generic] | None:
         for attr in node.attribute:
             if attr.name == "classlabels_strings" and attr.strings:
                 return np.asarray([s.decode("utf-8") for s in attr.strings], dtype=object)
-            if attr.name == "classlabels_int64s" and attr.ints:
+            # Tree ensembles spell it classlabels_int64s, linear and SVM classifiers classlabels_ints.
+            if attr.name in ("classlabels_int64s", "classlabels_ints") and attr.ints:
                 return np.asarray(list(attr.ints), dtype=np.int64)
     return None
