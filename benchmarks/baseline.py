@@ -16,7 +16,9 @@ import pandas as pd
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("input", help="input .parquet file")
     parser.add_argument("model", help="scikit-learn model saved with joblib")
     parser.add_argument("output", help="output .parquet file (id + prediction)")

@@ -117,7 +117,7 @@ def _labels(x: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray
         + 0.5 * rng.standard_normal(len(x))
     )
     edges = np.quantile(score, [1 / 3, 2 / 3])
-    return np.digitize(score, edges).astype(np.int64)
+    return np.asarray(np.digitize(score, edges), dtype=np.int64)
 
 
 def _tmp(path: Path) -> Path:
@@ -130,8 +130,7 @@ def build_parquet(path: Path, rows: int) -> None:
     import pyarrow.parquet as pq
 
     schema = pa.schema(
-        [pa.field(ID_COLUMN, pa.int64())]
-        + [pa.field(name, pa.float32()) for name in FEATURES]
+        [pa.field(ID_COLUMN, pa.int64())] + [pa.field(name, pa.float32()) for name in FEATURES]
     )
     tmp = _tmp(path)
     try:

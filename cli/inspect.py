@@ -1,52 +1,192 @@
-"""What ``modelrouter models`` reports about each configured model type."""
+"""What ``modelrouter models`` and ``modelrouter inspect`` report about a model file.
+
+Everything a user needs to feed a model: input names and dtypes in order, classes, format,
+file size, sha256, the versions recorded in the file (scikit-learn for pickles and skops
+files; producer, IR version and opsets for ONNX) and whether it loads here — with the error
+when it does not. Loading goes through the router's backends (and its sha256 pin check, which
+runs before anything is unpickled), so "loads" means "predict would load it".
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import warnings
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from router import ModelPool, ModelRouterError, load_settings
+from router import ModelPool, ModelRouterError, ModelType, load_settings
+from router.backends import Model
 from router.pool import sha256_of
 
-__all__ = ["describe_models"]
+__all__ = ["describe_file", "describe_models"]
+
+_FORMATS: dict[ModelType, str] = {
+    ModelType.SKLEARN: "pickle",
+    ModelType.ONNX: "onnx",
+    ModelType.SKOPS: "skops",
+}
+# router's ModelVersionWarning says which version pickled the model (sklearn's own warning,
+# which carries it as an attribute, is consumed by the backend).
+_PICKLED_WITH = re.compile(r"pickled with scikit-learn (\S+), running")
 
 
 def describe_models(config: Path | None) -> dict[str, Any]:
-    """Load each configured model once and describe it (errors are reported, not raised)."""
+    """Load each configured model once and describe it (errors are reported, not raised).
+
+    Warnings raised while loading (e.g. a scikit-learn version mismatch) are re-issued, so
+    the CLI shows them as before, and also listed in each entry's ``warnings``.
+    """
     settings = load_settings(config)
     described: list[dict[str, Any]] = []
     for kind, model in settings.models.items():
+        facts = describe_file(model.path, kind, trusted=model.trusted, sha256=model.sha256)
         entry: dict[str, Any] = {
-            "model_type": str(kind),
+            "model_type": facts.pop("model_type"),
             "default": kind == settings.default_model_type,
-            "path": str(model.path),
-            "format": {"sklearn": "pickle"}.get(str(kind), str(kind)),
-            "sha256": sha256_of(model.path) if model.path.is_file() else "(missing)",
+            "path": facts.pop("path"),
             "pinned": model.sha256 is not None,
             "pool_size": model.pool_size,
-            "loads": False,
-            "error": None,
-            "inputs": {"names": None, "dtypes": [], "width": 0},
-            "classes": None,
+            **facts,
         }
-        try:
-            pool = ModelPool.load(kind, model.path, 1, sha256=model.sha256, trusted=model.trusted)
-        except ModelRouterError as exc:
-            entry["error"] = str(exc)
-        else:
-            instance = pool.prototype
-            schema = instance.schema
-            entry["loads"] = True
-            entry["inputs"] = {
-                "names": None if schema.names is None else list(schema.names),
-                "dtypes": list(schema.dtypes),
-                "width": schema.width,
-            }
-            classes = instance.classes
-            entry["classes"] = None if classes is None else [_plain(c) for c in classes]
-            pool.close()
+        for message in entry["warnings"]:
+            warnings.warn(message, UserWarning, stacklevel=2)
         described.append(entry)
     return {"config": str(settings.source), "models": described}
+
+
+def describe_file(
+    path: Path, model_type: ModelType | str, *, trusted: Sequence[str] = (), sha256: str | None = None
+) -> dict[str, Any]:
+    """Describe the model file at ``path`` as ``model_type``; never raises for a bad file.
+
+    Keys: ``model_type``, ``path``, ``format``, ``file_size`` (bytes, ``None`` if missing),
+    ``sha256`` (``"(missing)"``), ``loads``, ``error``, ``warnings``, ``estimator`` (class
+    name, scikit-learn formats), ``inputs`` (``names``/``dtypes``/``width``, the columns fed
+    in order), ``graph_inputs`` (ONNX: name, type, shape), ``classes``, ``versions``
+    (``sklearn``, ``skops``, ``producer``, ``onnx_ir`` — those the format records) and
+    ``opset`` (ONNX: domain → version). ``sha256`` pins the digest (checked before loading).
+    """
+    kind = ModelType.parse(model_type)
+    exists = path.is_file()
+    entry: dict[str, Any] = {
+        "model_type": str(kind),
+        "path": str(path),
+        "format": _FORMATS.get(kind, str(kind)),
+        "file_size": path.stat().st_size if exists else None,
+        "sha256": sha256_of(path) if exists else "(missing)",
+        "loads": False,
+        "error": None,
+        "warnings": [],
+        "estimator": None,
+        "inputs": {"names": None, "dtypes": [], "width": 0},
+        "graph_inputs": None,
+        "classes": None,
+        "versions": {},
+        "opset": None,
+    }
+    if kind is ModelType.ONNX and exists:
+        entry.update(_onnx_file_facts(path))
+    elif kind is ModelType.SKOPS and exists:
+        entry["versions"] = _skops_versions(path)
+    with warnings.catch_warnings(record=True) as caught:
+        # Model warnings (version mismatches) are UserWarnings; others keep their filters.
+        warnings.simplefilter("always", UserWarning)
+        try:
+            pool = ModelPool.load(kind, path, 1, threads=1, sha256=sha256, trusted=trusted)
+        except ModelRouterError as exc:
+            entry["error"] = str(exc)
+            pool = None
+    entry["warnings"] = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if pool is not None:
+        entry.update(_loaded_facts(pool.prototype))
+        pool.close()
+    if kind is ModelType.SKLEARN and entry["loads"]:
+        import sklearn
+
+        recorded = [m.group(1) for m in map(_PICKLED_WITH.search, entry["warnings"]) if m]
+        # No mismatch warning: scikit-learn checked the pickled version equals the installed one.
+        entry["versions"] = {"sklearn": recorded[0] if recorded else sklearn.__version__}
+    return entry
+
+
+def _loaded_facts(instance: Model) -> dict[str, Any]:
+    schema = instance.schema
+    classes = instance.classes
+    facts: dict[str, Any] = {
+        "loads": True,
+        "inputs": {
+            "names": None if schema.names is None else list(schema.names),
+            "dtypes": list(schema.dtypes),
+            "width": schema.width,
+        },
+        "classes": None if classes is None else [_plain(c) for c in classes],
+    }
+    estimator = getattr(instance, "estimator", None)
+    if estimator is not None:
+        facts["estimator"] = _estimator_name(estimator)
+    session = getattr(instance, "session", None)
+    if session is not None:
+        facts["graph_inputs"] = [
+            {"name": i.name, "type": i.type, "shape": [d if isinstance(d, int) else None for d in i.shape]}
+            for i in session.get_inputs()
+        ]
+    return facts
+
+
+def _onnx_file_facts(path: Path) -> dict[str, Any]:
+    """Versions and opsets from the ONNX protobuf (no session needed; empty if unreadable)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # a corrupt file: the load error is reported by the backend
+        return {}
+    opset: dict[str, int] = {}
+    for entry in model.opset_import:
+        domain = entry.domain or "ai.onnx"
+        opset[domain] = max(opset.get(domain, 0), int(entry.version))
+    metadata = {p.key: p.value for p in model.metadata_props}
+    producer = " ".join(p for p in (model.producer_name, model.producer_version) if p) or None
+    versions: dict[str, Any] = {"onnx_ir": int(model.ir_version), "producer": producer}
+    if "sklearn_version" in metadata:
+        versions["sklearn"] = metadata["sklearn_version"]
+    return {"versions": versions, "opset": opset}
+
+
+def _skops_versions(path: Path) -> dict[str, Any]:
+    """The skops and scikit-learn versions in a skops file's schema (read, never executed)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except Exception:  # not a skops file: the load error is reported by the backend
+        return {}
+    versions: dict[str, Any] = {}
+    if isinstance(schema, dict):
+        if "_skops_version" in schema:
+            versions["skops"] = schema["_skops_version"]
+        state = schema.get("content", {})
+        state = state.get("content", {}) if isinstance(state, dict) else {}
+        recorded = state.get("_sklearn_version") if isinstance(state, dict) else None
+        if isinstance(recorded, dict) and isinstance(recorded.get("content"), str):
+            try:
+                versions["sklearn"] = json.loads(recorded["content"])
+            except ValueError:
+                versions["sklearn"] = recorded["content"]
+    return versions
+
+
+def _estimator_name(estimator: Any) -> str:
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list):
+        inner = ", ".join(_estimator_name(step) for _, step in steps)
+        return f"{type(estimator).__name__}({inner})"
+    return type(estimator).__name__
 
 
 def _plain(value: Any) -> Any:

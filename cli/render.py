@@ -165,3 +165,111 @@ def models_table(rows: Sequence[Mapping[str, str]]) -> None:
     for row in rows:
         table.add_row(*row.values())
     console.print(table)
+
+
+# -- model tooling: convert, compare, inspect ---------------------------------------------
+
+
+def note(message: str) -> None:
+    """One plain ``note: …`` line (information that is neither a warning nor an error)."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def details_table(title: str, rows: Sequence[tuple[str, str]]) -> None:
+    """A two-column field/value table (``modelrouter inspect``); values fold, never truncate."""
+    table = Table(title=title, title_justify="left", show_header=False, show_lines=False)
+    table.add_column("field", no_wrap=True, style="bold")
+    table.add_column("value", overflow="fold")
+    for field, value in rows:
+        table.add_row(Text(field), Text(value))
+    stderr_console().print(table)
+
+
+def _diff(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2e}"
+
+
+def _agreement(report: Mapping[str, Any]) -> str:
+    rows, agreeing = report["rows"], report["agreeing_rows"]
+    share = agreeing / rows if rows else 1.0
+    # Never round a disagreement up to 100.00%.
+    text = f"{share:.2%}" if agreeing == rows or share < 0.99995 else "99.99%"
+    return f"{text} ({agreeing:,}/{rows:,})"
+
+
+def parity_tables(reports: Sequence[Mapping[str, Any]], *, shown_rows: int = 10) -> None:
+    """Parity of models against a common reference (``convert`` and ``compare``).
+
+    ``reports`` are :meth:`cli.parity.ParityReport.as_dict` results. Prints a summary table
+    (one row per compared model), the per-class probability differences (one row per class,
+    in the reference model's class order) and the first ``shown_rows`` disagreeing rows of each.
+    """
+    if not reports:
+        return
+    console = stderr_console()
+    summary = Table(title="parity", title_justify="left")
+    for header in ("model", "vs", "rows", "label agreement", "compared", "max |Δ|", "mean |Δ|", "ok?"):
+        summary.add_column(header, no_wrap=True, justify="left" if header in ("model", "vs") else "right")
+    for r in reports:
+        summary.add_row(
+            *map(
+                Text,
+                (
+                    r["other"],
+                    r["reference"],
+                    f"{r['rows']:,}",
+                    _agreement(r),
+                    r["compared"],
+                    _diff(r["max_abs_diff"]),
+                    _diff(r["mean_abs_diff"]),
+                    "yes" if r["passed"] else "NO",
+                ),
+            )
+        )
+    console.print(summary)
+
+    with_classes = [r for r in reports if r["per_class"]]
+    if with_classes:
+        per_class = Table(
+            title=f"probability |Δ| per class (vs {with_classes[0]['reference']})", title_justify="left"
+        )
+        per_class.add_column("class", no_wrap=True)
+        for r in with_classes:
+            per_class.add_column(f"{r['other']} max", justify="right", no_wrap=True)
+            per_class.add_column(f"{r['other']} mean", justify="right", no_wrap=True)
+        for j, entry in enumerate(with_classes[0]["per_class"]):
+            cells = [Text(str(entry["class"]))]
+            for r in with_classes:
+                figures = r["per_class"][j]
+                cells += [Text(_diff(figures["max_abs_diff"])), Text(_diff(figures["mean_abs_diff"]))]
+            per_class.add_row(*cells)
+        console.print(per_class)
+
+    disagreeing = [r for r in reports if r["disagreeing_rows"]]
+    if disagreeing:
+        rows = Table(title="rows that disagree (1-based data rows)", title_justify="left")
+        for header in ("model", "row", "reference label", "its label", "max |Δ|"):
+            rows.add_column(header, no_wrap=True)
+        for r in disagreeing:
+            for d in r["disagreements"][:shown_rows]:
+                rows.add_row(
+                    *map(
+                        Text,
+                        (
+                            r["other"],
+                            str(d["row"]),
+                            str(d["reference"]),
+                            str(d["other"]),
+                            _diff(d["max_abs_diff"]),
+                        ),
+                    )
+                )
+        console.print(rows)
+        for r in disagreeing:
+            hidden = r["disagreeing_rows"] - min(shown_rows, len(r["disagreements"]))
+            if hidden > 0:
+                console.print(
+                    f"{r['other']}: {hidden:,} more disagreeing rows not shown (--json lists up to "
+                    f"{len(r['disagreements'])})",
+                    markup=False,
+                )

@@ -1,0 +1,721 @@
+"""Benchmark modelrouter against the naive pandas script and check issue 4's targets.
+
+    .venv/bin/python -m benchmarks.run [--rows 1000000] [--repeats 3] [--big-rows 10000000] [--quick]
+    make bench
+
+Builds the fixtures (``benchmarks.fixtures``, cached in ``benchmarks/data/``), then runs every
+scenario as a subprocess under ``/usr/bin/time -v`` (or, without it, under
+``benchmarks/measure.py``), the members of a group alternately (A B C A B C ...) so that drift
+on a noisy machine hits all of them alike. modelrouter runs with its default settings
+(``-t TYPE -m MODEL -k id -q``, no ``--workers`` / ``--chunk-size``) except in the scaling group.
+
+Groups:
+
+- rf: the baseline script with the forest pickle; modelrouter ``-t sklearn`` and ``-t onnx``;
+- logreg: the baseline with the logistic pipeline; a bare pyarrow read + write of the same
+  columns (the I/O floor); modelrouter ``-t sklearn``;
+- scaling: modelrouter RF sklearn with ``--workers 1 --pool-size 1`` and with 2 / 2;
+- startup: ``modelrouter --help``, median of 5;
+- big: modelrouter logreg sklearn on ``--big-rows`` rows, peak RSS, one run (not with --quick).
+
+Every modelrouter output is compared with the baseline's (row count, ids, predictions).
+Prints a table (median wall, median peak RSS, rows/s, ratios) and the target checks, and writes
+everything, with the machine, to ``benchmarks/results/latest.json``. Exit status: 0 when every
+scenario ran and the outputs agree (whatever the targets say), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from benchmarks.fixtures import DEFAULT_DATA_DIR, FEATURES, ID_COLUMN, Fixtures, build_fixtures
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+DEFAULT_RESULTS = HERE / "results" / "latest.json"
+TIME_BIN = Path("/usr/bin/time")
+STARTUP_RUNS = 5
+#: Fraction of rows whose prediction must equal the baseline's (ONNX runs the forest in float32).
+MIN_AGREEMENT = 0.999
+PACKAGES = (
+    "modelrouter",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "onnxruntime",
+    "onnx",
+    "skl2onnx",
+    "joblib",
+    "threadpoolctl",
+    "scipy",
+)
+#: Environment variables that change native thread pools; recorded with the machine.
+THREAD_ENV = re.compile(r"^(OMP_|OPENBLAS_|MKL_|NVPL_|BLIS_|GOTO_|VECLIB_|NUMEXPR_|ORT_|KMP_)")
+
+MeasureMethod = Literal["time", "rusage"]
+
+
+class BenchError(RuntimeError):
+    """A measured command failed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring one command
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One run of one command."""
+
+    wall_s: float
+    max_rss_kib: int
+    user_s: float
+    sys_s: float
+
+    @property
+    def rss_mib(self) -> float:
+        return self.max_rss_kib / 1024
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "wall_s": round(self.wall_s, 4),
+            "max_rss_mib": round(self.rss_mib, 1),
+            "user_s": round(self.user_s, 3),
+            "sys_s": round(self.sys_s, 3),
+        }
+
+
+def _parse_clock(text: str) -> float:
+    """``h:mm:ss`` or ``m:ss.ss`` → seconds."""
+    seconds = 0.0
+    for part in text.strip().split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def parse_time_v(report: str) -> Measurement:
+    """Parse GNU ``/usr/bin/time -v`` output."""
+    fields: dict[str, str] = {}
+    for line in report.splitlines():
+        key, sep, value = line.strip().rpartition(": ")
+        if sep:
+            fields[key] = value
+    try:
+        return Measurement(
+            wall_s=_parse_clock(fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"]),
+            max_rss_kib=int(fields["Maximum resident set size (kbytes)"]),
+            user_s=float(fields["User time (seconds)"]),
+            sys_s=float(fields["System time (seconds)"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise BenchError(f"cannot parse /usr/bin/time -v output ({exc}):\n{report}") from exc
+
+
+class Measurer:
+    """Runs commands under ``/usr/bin/time -v`` or the ``measure.py`` wrapper."""
+
+    def __init__(self, method: MeasureMethod, scratch: Path) -> None:
+        self.method = method
+        self._report = scratch / "measure.txt"
+
+    @staticmethod
+    def pick(requested: str) -> MeasureMethod:
+        if requested == "time" or (
+            requested == "auto" and TIME_BIN.is_file() and os.access(TIME_BIN, os.X_OK)
+        ):
+            return "time"
+        return "rusage"
+
+    def describe(self) -> str:
+        if self.method == "time":
+            return f"{TIME_BIN} -v (wall clock, maximum resident set size)"
+        return "benchmarks/measure.py (time.perf_counter, resource.getrusage(RUSAGE_CHILDREN))"
+
+    def __call__(self, command: Sequence[str]) -> Measurement:
+        self._report.unlink(missing_ok=True)
+        if self.method == "time":
+            wrapped = [str(TIME_BIN), "-v", "-o", str(self._report), *command]
+        else:
+            wrapped = [sys.executable, str(HERE / "measure.py"), str(self._report), "--", *command]
+        proc = subprocess.run(
+            wrapped, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace"
+        )
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            raise BenchError(f"exit status {proc.returncode}: {' '.join(command)}\n{tail}")
+        try:
+            report = self._report.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise BenchError(f"no measurement for {' '.join(command)}: {exc}") from exc
+        if self.method == "time":
+            return parse_time_v(report)
+        raw = json.loads(report)
+        return Measurement(
+            wall_s=float(raw["wall_s"]),
+            max_rss_kib=int(raw["max_rss_kib"]),
+            user_s=float(raw["user_s"]),
+            sys_s=float(raw["sys_s"]),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios
+
+
+@dataclass
+class Scenario:
+    """One command measured ``repeats`` times; ``reference`` names the scenario it is compared to."""
+
+    key: str
+    description: str
+    command: list[str]
+    rows: int
+    reference: str | None = None
+    output: Path | None = None
+    #: Scenario whose output this one's predictions must equal.
+    agrees_with: str | None = None
+    runs: list[Measurement] = field(default_factory=list)
+    agreement: float | None = None
+    error: str | None = None
+    skipped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.skipped is None and bool(self.runs)
+
+    @property
+    def wall_s(self) -> float | None:
+        return statistics.median(r.wall_s for r in self.runs) if self.ok else None
+
+    @property
+    def rss_mib(self) -> float | None:
+        return statistics.median(r.rss_mib for r in self.runs) if self.ok else None
+
+    @property
+    def rows_per_s(self) -> float | None:
+        wall = self.wall_s
+        return self.rows / wall if wall and self.rows else None
+
+    def as_dict(self, scenarios: dict[str, Scenario]) -> dict[str, Any]:
+        ref = scenarios.get(self.reference) if self.reference else None
+        return {
+            "description": self.description,
+            "command": self.command,
+            "rows": self.rows,
+            "runs": [r.as_dict() for r in self.runs],
+            "median_wall_s": _round(self.wall_s, 4),
+            "peak_rss_mib": _round(self.rss_mib, 1),
+            "max_peak_rss_mib": round(max(r.rss_mib for r in self.runs), 1) if self.runs else None,
+            "rows_per_s": _round(self.rows_per_s, 1),
+            "reference": self.reference,
+            "wall_ratio": _round(_ratio(self.wall_s, ref.wall_s if ref else None), 4),
+            "rss_ratio": _round(_ratio(self.rss_mib, ref.rss_mib if ref else None), 4),
+            "agrees_with": self.agrees_with,
+            "agreement": self.agreement,
+            "error": self.error,
+            "skipped": self.skipped,
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+Log = Callable[[str], None]
+
+
+def run_group(name: str, group: Sequence[Scenario], repeats: int, measure: Measurer, log: Log) -> None:
+    """Run the group's scenarios alternately, ``repeats`` rounds; a failing scenario drops out."""
+    for round_ in range(1, repeats + 1):
+        for scenario in group:
+            if scenario.error is not None or scenario.skipped is not None:
+                continue
+            if scenario.output is not None:
+                scenario.output.unlink(missing_ok=True)
+            try:
+                result = measure(scenario.command)
+            except BenchError as exc:
+                scenario.error = str(exc)
+                log(f"{name} {round_}/{repeats} {scenario.key}: FAILED\n{exc}")
+                continue
+            scenario.runs.append(result)
+            log(f"{name} {round_}/{repeats} {scenario.key}: {result.wall_s:.2f} s, {result.rss_mib:.0f} MiB")
+
+
+def check_outputs(group: Sequence[Scenario], scenarios: dict[str, Scenario], log: Log) -> None:
+    """Compare each output with its reference's: same ids in order, same predictions."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    for scenario in group:
+        if not scenario.ok or scenario.agrees_with is None or scenario.output is None:
+            continue
+        ref = scenarios[scenario.agrees_with]
+        if not ref.ok or ref.output is None:
+            continue
+        try:
+            mine = pq.read_table(scenario.output, columns=[ID_COLUMN, "prediction"])
+            theirs = pq.read_table(ref.output, columns=[ID_COLUMN, "prediction"])
+        except (OSError, KeyError, ValueError) as exc:
+            scenario.error = f"cannot read output {scenario.output}: {exc}"
+            continue
+        if mine.num_rows != scenario.rows or theirs.num_rows != ref.rows:
+            scenario.error = f"output has {mine.num_rows:,} rows, expected {scenario.rows:,}"
+            continue
+        if not mine[ID_COLUMN].equals(theirs[ID_COLUMN]):
+            scenario.error = f"output ids differ from {ref.key}'s (order or values)"
+            continue
+        a = mine["prediction"].to_numpy()
+        b = theirs["prediction"].to_numpy()
+        if a.dtype != b.dtype:
+            a, b = a.astype(str), b.astype(str)
+        scenario.agreement = round(float(np.mean(a == b)), 6) if len(a) else 1.0
+        if scenario.agreement < MIN_AGREEMENT:
+            log(f"WARNING: {scenario.key} agrees with {ref.key} on {scenario.agreement:.2%} of rows")
+
+
+def build_scenarios(
+    fx: Fixtures, big: Fixtures | None, out: Path, modelrouter: Sequence[str]
+) -> dict[str, list[Scenario]]:
+    """The scenario groups, in the order they run."""
+    py = sys.executable
+
+    def mr(key: str, desc: str, data: Fixtures, kind: str, model: Path, *extra: str) -> Scenario:
+        output = out / f"{key}.parquet"
+        command = [*modelrouter, "predict", str(data.data), "-o", str(output), "-t", kind, "-m", str(model)]
+        command += ["-k", ID_COLUMN, "-q", *extra]
+        return Scenario(key, desc, command, data.rows, output=output)
+
+    def baseline(key: str, desc: str, model: Path) -> Scenario:
+        output = out / f"{key}.parquet"
+        command = [py, str(HERE / "baseline.py"), str(fx.data), str(model), str(output)]
+        return Scenario(key, desc, command, fx.rows, output=output)
+
+    base_rf = baseline("baseline-rf", "baseline: pandas + sklearn RF", fx.rf.pickle)
+    rf_sk = mr("modelrouter-rf-sklearn", "modelrouter RF -t sklearn", fx, "sklearn", fx.rf.pickle)
+    rf_onnx = mr("modelrouter-rf-onnx", "modelrouter RF -t onnx", fx, "onnx", fx.rf.onnx)
+    for s in (rf_sk, rf_onnx):
+        s.reference = s.agrees_with = base_rf.key
+
+    base_lr = baseline("baseline-logreg", "baseline: pandas + sklearn logreg", fx.logreg.pickle)
+    arrow_out = out / "pyarrow-io.parquet"
+    arrow = Scenario(
+        "pyarrow-io",
+        "bare pyarrow read + write",
+        [
+            py,
+            str(HERE / "arrow_io.py"),
+            str(fx.data),
+            str(arrow_out),
+            "--read",
+            ",".join([ID_COLUMN, *FEATURES]),
+            "--write",
+            f"{ID_COLUMN},{FEATURES[0]}",
+        ],
+        fx.rows,
+        output=arrow_out,
+    )
+    lr_sk = mr("modelrouter-logreg-sklearn", "modelrouter logreg -t sklearn", fx, "sklearn", fx.logreg.pickle)
+    lr_sk.reference = lr_sk.agrees_with = base_lr.key
+
+    w1 = mr(
+        "modelrouter-rf-sklearn-w1", "modelrouter RF sklearn, 1 worker", fx, "sklearn", fx.rf.pickle,
+        "--workers", "1", "--pool-size", "1",
+    )  # fmt: skip
+    w2 = mr(
+        "modelrouter-rf-sklearn-w2", "modelrouter RF sklearn, 2 workers", fx, "sklearn", fx.rf.pickle,
+        "--workers", "2", "--pool-size", "2",
+    )  # fmt: skip
+    w1.agrees_with = w2.agrees_with = base_rf.key
+    w2.reference = w1.key
+
+    startup = Scenario("modelrouter-startup", "modelrouter --help", [*modelrouter, "--help"], 0)
+
+    if big is not None:
+        big_lr = mr(
+            "modelrouter-logreg-sklearn-big", f"modelrouter logreg -t sklearn @{big.rows:,}", big, "sklearn",
+            big.logreg.pickle,
+        )  # fmt: skip
+        big_lr.reference = lr_sk.key
+    else:
+        big_lr = Scenario("modelrouter-logreg-sklearn-big", "modelrouter logreg -t sklearn (big)", [], 0)
+        big_lr.reference = lr_sk.key
+    return {
+        "startup": [startup],
+        "rf": [base_rf, rf_sk, rf_onnx],
+        "logreg": [base_lr, arrow, lr_sk],
+        "scaling": [w1, w2],
+        "big": [big_lr],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target from issue 4: ``value op limit``; ``value`` None means not measured."""
+
+    name: str
+    value: float | None
+    op: Literal["<=", ">="]
+    limit: float
+    unit: str = "×"
+    note: str = ""
+    #: A scenario it depends on failed: FAIL rather than SKIP when there is no value.
+    broken: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.value is None:
+            return "FAIL" if self.broken else "SKIP"
+        passed = self.value <= self.limit if self.op == "<=" else self.value >= self.limit
+        return "PASS" if passed else "FAIL"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": _round(self.value, 4),
+            "op": self.op,
+            "limit": self.limit,
+            "unit": self.unit,
+            "status": self.status,
+            "note": self.note,
+        }
+
+
+def target_checks(s: dict[str, Scenario]) -> list[Check]:
+    """Issue 4's targets. A check whose scenarios failed is a FAIL; one whose were skipped a SKIP."""
+
+    def check(
+        name: str, keys: tuple[str, str], ratio_of: str, op: Literal["<=", ">="], limit: float
+    ) -> Check:
+        a, b = s[keys[0]], s[keys[1]]
+        value = {
+            "wall": lambda: _ratio(a.wall_s, b.wall_s),
+            "rss": lambda: _ratio(a.rss_mib, b.rss_mib),
+            "rate": lambda: _ratio(a.rows_per_s, b.rows_per_s),
+        }[ratio_of]()
+        return Check(
+            name,
+            value,
+            op,
+            limit,
+            note=a.skipped or b.skipped or "",
+            broken=a.error is not None or b.error is not None,
+        )
+
+    rf_sk, rf_onnx, base_rf = "modelrouter-rf-sklearn", "modelrouter-rf-onnx", "baseline-rf"
+    lr, base_lr = "modelrouter-logreg-sklearn", "baseline-logreg"
+    w1, w2 = "modelrouter-rf-sklearn-w1", "modelrouter-rf-sklearn-w2"
+    big, startup = s["modelrouter-logreg-sklearn-big"], s["modelrouter-startup"]
+    at = f"{big.rows:,} rows" if big.rows else "--big-rows"
+    big_name = f"logreg sklearn: peak RSS at {at} vs at {s[lr].rows:,}"
+    return [
+        check("RF sklearn: wall vs baseline", (rf_sk, base_rf), "wall", "<=", 0.55),
+        check("RF onnx: wall vs baseline (sklearn)", (rf_onnx, base_rf), "wall", "<=", 0.55),
+        check("logreg sklearn: wall vs baseline", (lr, base_lr), "wall", "<=", 1.0),
+        check("logreg sklearn: wall vs bare pyarrow read + write", (lr, "pyarrow-io"), "wall", "<=", 1.3),
+        check("RF sklearn: peak RSS vs baseline", (rf_sk, base_rf), "rss", "<=", 0.5),
+        check("RF onnx: peak RSS vs baseline", (rf_onnx, base_rf), "rss", "<=", 0.5),
+        check("logreg sklearn: peak RSS vs baseline", (lr, base_lr), "rss", "<=", 0.5),
+        check(big_name, (big.key, lr), "rss", "<=", 1.2),
+        Check(
+            "startup: modelrouter --help", startup.wall_s, "<=", 0.5, "s", broken=startup.error is not None
+        ),
+        check("scaling: rows/s with 2 workers vs 1 (RF sklearn)", (w2, w1), "rate", ">=", 1.7),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine and report
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine()
+    for key in ("model name", "Hardware", "Processor", "cpu model", "uarch"):
+        match = re.search(rf"^{key}\s*:\s*(.+)$", text, re.MULTILINE)
+        if match:
+            return match.group(1).strip()
+    return platform.processor() or platform.machine()
+
+
+def _mem_total_mib() -> int | None:
+    try:
+        match = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) // 1024 if match else None
+
+
+def _git() -> dict[str, Any]:
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "cli", "router")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        # modelrouter's own code changed since that commit (benchmarks/ is not counted).
+        "modelrouter_dirty": bool(status) if status is not None else None,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "nproc": affinity or os.cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "mem_total_mib": _mem_total_mib(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "packages": versions,
+        "thread_env": {k: v for k, v in sorted(os.environ.items()) if THREAD_ENV.match(k)},
+        "git": _git(),
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render_table(scenarios: dict[str, Scenario]) -> str:
+    header = ("scenario", "runs", "wall s", "RSS MiB", "rows/s", "vs", "wall ×", "RSS ×")
+    rows: list[tuple[str, ...]] = []
+    notes: dict[int, str] = {}  # row index → text replacing the numeric cells
+    for s in scenarios.values():
+        ref = scenarios.get(s.reference) if s.reference else None
+        if s.skipped is not None or s.error is not None:
+            notes[len(rows)] = f"skipped: {s.skipped}" if s.skipped is not None else "FAILED (see JSON)"
+            rows.append((s.description, str(len(s.runs))))
+            continue
+        rows.append(
+            (
+                s.description,
+                str(len(s.runs)),
+                _fmt(s.wall_s, ".2f"),
+                _fmt(s.rss_mib, ".0f"),
+                _fmt(s.rows_per_s, ",.0f"),
+                ref.key if ref else "",
+                _fmt(_ratio(s.wall_s, ref.wall_s) if ref else None, ".2f"),
+                _fmt(_ratio(s.rss_mib, ref.rss_mib) if ref else None, ".2f"),
+            )
+        )
+    widths = [max(len(r[i]) for r in [header, *rows] if i < len(r)) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in (0, 5) else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        ).rstrip()
+
+    out = [line(header), "  ".join("-" * w for w in widths)]
+    out += [f"{line(r)}  {notes[i]}" if i in notes else line(r) for i, r in enumerate(rows)]
+    return "\n".join(out)
+
+
+def render_checks(checks: Sequence[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    out = []
+    for c in checks:
+        value = (
+            "-"
+            if c.value is None
+            else f"{c.value:.{4 if not c.unit else 2}f}{' ' + c.unit if c.unit else ''}"
+        )
+        target = f"{c.op.replace('<=', '≤').replace('>=', '≥')} {c.limit:g}{' s' if c.unit == 's' else ''}"
+        note = f"  ({c.note})" if c.note else ""
+        out.append(f"{c.status:4}  {c.name.ljust(width)}  {value:>8}  target {target}{note}")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _warm(path: Path) -> None:
+    """Read the file once so the first measured run does not pay for a cold page cache."""
+    with path.open("rb") as fh:
+        while fh.read(8 << 20):
+            pass
+
+
+def _modelrouter_command(raw: str | None) -> list[str]:
+    if raw:
+        return raw.split()
+    beside = Path(sys.executable).parent / "modelrouter"
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("modelrouter")
+    if found:
+        return [found]
+    raise SystemExit("modelrouter not found beside this Python or on PATH (pip install -e .)")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Benchmark modelrouter against the naive pandas script (issue 4).",
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the main fixture")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per scenario (median reported)")
+    parser.add_argument(
+        "--big-rows", type=int, default=10_000_000, help="rows for the peak-RSS run (0: skip)"
+    )
+    parser.add_argument("--quick", action="store_true", help="skip the big-rows run")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON results path")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="fixture cache folder")
+    parser.add_argument(
+        "--measure",
+        choices=("auto", "time", "rusage"),
+        default="auto",
+        help="auto: /usr/bin/time -v when present, else the resource.getrusage wrapper",
+    )
+    parser.add_argument(
+        "--modelrouter",
+        metavar="CMD",
+        help="modelrouter command to benchmark (default: the one beside this Python)",
+    )
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.repeats < 1 or args.big_rows < 0:
+        parser.error("--rows and --repeats must be ≥ 1, --big-rows ≥ 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+    modelrouter = _modelrouter_command(args.modelrouter)
+    machine = machine_info()
+    log(f"{machine['cpu_model']}, {machine['nproc']} cores; building fixtures in {args.data_dir}")
+    load_before = _loadavg()
+    if load_before and load_before[0] > 0.5 * (machine["nproc"] or 1):
+        log(f"note: load average {load_before[0]:.1f} — other work on this machine will skew the numbers")
+    fx = build_fixtures(args.rows, args.data_dir, log)
+    skip_big = "--quick" if args.quick else "--big-rows 0" if args.big_rows == 0 else None
+    big = None if skip_big else build_fixtures(args.big_rows, args.data_dir, log)
+    fixture_s = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory(prefix="modelrouter-bench-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        measure = Measurer(Measurer.pick(args.measure), scratch)
+        groups = build_scenarios(fx, big, scratch, modelrouter)
+        scenarios = {s.key: s for group in groups.values() for s in group}
+        if skip_big:
+            scenarios["modelrouter-logreg-sklearn-big"].skipped = skip_big
+        _warm(fx.data)
+        for name, group in groups.items():
+            if name == "big" and big is not None:
+                _warm(big.data)
+            repeats = STARTUP_RUNS if name == "startup" else 1 if name == "big" else args.repeats
+            run_group(name, group, repeats, measure, log)
+            check_outputs(group, scenarios, log)
+
+    checks = target_checks(scenarios)
+    disagree = [s.key for s in scenarios.values() if s.agreement is not None and s.agreement < MIN_AGREEMENT]
+    checks.append(
+        Check(
+            "outputs agree with the baseline's (fraction of rows)",
+            min((s.agreement for s in scenarios.values() if s.agreement is not None), default=None),
+            ">=",
+            MIN_AGREEMENT,
+            unit="",
+            note=", ".join(disagree),
+        )
+    )
+    failed = [s.key for s in scenarios.values() if s.error is not None]
+    total_s = time.perf_counter() - started
+    load_after = _loadavg()
+    results = {
+        "schema": 1,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "args": {
+            "rows": args.rows,
+            "repeats": args.repeats,
+            "big_rows": 0 if skip_big else args.big_rows,
+            "quick": args.quick,
+            "startup_runs": STARTUP_RUNS,
+        },
+        "measured_with": measure.describe(),
+        "modelrouter_command": modelrouter,
+        "machine": machine,
+        "fixtures": fx.as_dict(),
+        "big_fixtures": big.as_dict() if big else None,
+        "scenarios": {k: s.as_dict(scenarios) for k, s in scenarios.items()},
+        "checks": [c.as_dict() for c in checks],
+        "errors": failed,
+        # 1/5/15-minute load averages: a busy machine (e.g. a test suite alongside) skews the numbers.
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "fixture_seconds": round(fixture_s, 2),
+        "total_seconds": round(total_s, 2),
+    }
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.results.with_name(f".{args.results.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, args.results)
+
+    print(
+        f"\nmodelrouter benchmark: {args.rows:,} rows × {len(FEATURES)} float32 features, "
+        f"{args.repeats} run(s) per scenario (median), {machine['cpu_model']}, {machine['nproc']} cores"
+    )
+    print(render_table(scenarios))
+    print("\nTargets (issue 4):")
+    print(render_checks(checks))
+    load_note = ""
+    if load_before and load_after:
+        load_note = f", load average {load_before[0]:.1f} → {load_after[0]:.1f}"
+    print(f"\nTotal {total_s:.0f} s (fixtures {fixture_s:.0f} s{load_note}). Results: {args.results}")
+    for key in failed:
+        print(f"\n{key} FAILED: {scenarios[key].error}", file=sys.stderr)
+    return 1 if failed or disagree else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

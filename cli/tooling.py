@@ -1,0 +1,446 @@
+"""Model tooling commands: ``convert``, ``compare`` and ``inspect`` (registered on the main app).
+
+Same conventions as :mod:`cli.app`: one function per command, ``Annotated`` parameters,
+errors mapped to exit codes by ``cli.app._errors_to_exit`` (imported inside the command
+bodies: ``cli.app`` imports this module at its end, so a top-level import would be circular),
+JSON on stdout only with ``--json``, every human line on stderr through :mod:`cli.render`.
+Heavy libraries are imported inside the commands so ``--help`` stays fast.
+
+Exit codes (CONTRACT section 5): 0 ok; 2 usage; 3 unusable sample/data; 4 model/config error,
+unconvertible model, a model that does not load (``inspect``), or parity outside the
+tolerances (``convert``, ``compare``); 5 output file not writable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cli import render
+
+if TYPE_CHECKING:
+    from router import ModelType, Settings
+
+__all__ = ["register"]
+
+
+class _Format(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+def _model_type(value: str | None) -> str | None:
+    from cli.app import _model_type_option
+
+    return _model_type_option(value)
+
+
+def _model_types(values: list[str] | None) -> list[str] | None:
+    return None if values is None else [v for v in map(_model_type, values) if v is not None]
+
+
+def _sha256(value: str | None) -> str | None:
+    from cli.app import _checked_sha256
+
+    return _checked_sha256(value)
+
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="MODELROUTER_CONFIG",
+        help="Config file (TOML). Default: ./modelrouter.toml, else the built-in one.",
+        show_default=False,
+    ),
+]
+InputFormatOpt = Annotated[
+    _Format | None,
+    typer.Option(
+        "--input-format", help="Read the data as this format, whatever its suffix.", show_default=False
+    ),
+]
+MinAgreementOpt = Annotated[
+    float,
+    typer.Option(
+        "--min-agreement",
+        min=0.0,
+        max=1.0,
+        help="Fail (exit 4) when the share of rows with equal labels is below this.",
+    ),
+]
+MaxProbaDiffOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-proba-diff",
+        min=0.0,
+        help="Fail (exit 4) when a probability differs by more than this (regressors: a row "
+        "agrees when its values are within this or 1e-5 relative).",
+    ),
+]
+TrustOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trust",
+        metavar="TYPE",
+        help="skops files: also trust this type (repeatable), beyond the config's [skops] trusted.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
+
+
+def convert(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="The scikit-learn model: .pkl/.pickle/.joblib or .skops.",
+            metavar="MODEL",
+            show_default=False,
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The ONNX file to write. Default: <model stem>.onnx beside the model.",
+            show_default=False,
+        ),
+    ] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(
+            "--sample",
+            help="Score this .csv/.parquet with both models and report parity. Default: the shipped "
+            "sample_data/wine.parquet when it has the model's feature columns.",
+            show_default=False,
+        ),
+    ] = None,
+    input_format: InputFormatOpt = None,
+    model_type: Annotated[
+        str | None,
+        typer.Option(
+            "--model-type",
+            "-t",
+            callback=_model_type,
+            metavar="TYPE",
+            help="Read MODEL as this type (sklearn or skops) whatever its suffix.",
+            show_default=False,
+        ),
+    ] = None,
+    opset: Annotated[
+        int | None,
+        typer.Option(
+            "--opset",
+            min=1,
+            help="Target this ai.onnx opset (default: the highest skl2onnx, onnx and "
+            "the installed onnxruntime all support).",
+            show_default=False,
+        ),
+    ] = None,
+    min_agreement: MinAgreementOpt = 1.0,
+    max_proba_diff: MaxProbaDiffOpt = 1e-4,
+    trust: TrustOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Convert a scikit-learn model to ONNX and check that both give the same answers.
+
+    Pipelines starting with a ColumnTransformer get one ONNX input per column, named like the
+    column (strings stay strings). ZipMap is off; feature names, class labels and the
+    scikit-learn version are recorded in the metadata. The file is written only when the parity
+    check passes (exit 4 otherwise).
+
+    Example: modelrouter convert models/classifier.pkl -o /tmp/classifier.onnx
+    """
+    from cli.app import _errors_to_exit, _warnings_to_stderr
+
+    if opset is not None:
+        with _errors_to_exit(debug):
+            from cli.convert import opset_limits
+
+            limits = opset_limits()
+        if opset > limits.target:
+            shown = ", ".join(f"{k} {v}" for k, v in limits.as_dict().items())
+            raise typer.BadParameter(
+                f"{opset} is above the supported maximum {limits.target} ({shown})", param_hint="--opset"
+            )
+    with _errors_to_exit(debug), _warnings_to_stderr(quiet):
+        from cli.convert import convert_model
+        from cli.parity import ParityError, Tolerance
+        from router import ModelType
+
+        kind = ModelType(model_type) if model_type else ModelType.from_path(model)
+        trusted = _trusted(config, kind, trust)
+        result = convert_model(
+            model,
+            output,
+            model_type=kind,
+            trusted=trusted,
+            opset=opset,
+            sample=sample,
+            input_format=None if input_format is None else input_format.value,
+            tolerance=Tolerance(min_agreement, max_proba_diff),
+        )
+        if as_json:
+            _print_json(result.as_dict())
+        elif not quiet:
+            render.note(_conversion_line(result.as_dict()))
+            if result.parity is not None:
+                render.parity_tables([result.parity.as_dict()])
+        if result.note and not quiet:
+            render.note(result.note)
+        if result.parity is not None and not result.parity.passed:
+            reasons = "; ".join(result.parity.failures())
+            raise ParityError(
+                f"{result.output}: not written: the ONNX model differs from {model} on "
+                f"{result.sample}: {reasons}. If the difference is acceptable, rerun with "
+                "--min-agreement/--max-proba-diff"
+            )
+        if not quiet and not as_json and result.parity is not None:
+            render.note(f"parity within tolerance; wrote {result.output}")
+        elif not quiet and not as_json:
+            render.note(f"wrote {result.output}")
+
+
+def compare(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="A .csv or .parquet file to score with every model.", metavar="DATA", show_default=False
+        ),
+    ],
+    config: ConfigOpt = None,
+    model_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-type",
+            "-t",
+            callback=_model_types,
+            metavar="TYPE",
+            help="Compare only these types (repeatable); the first is the reference. "
+            "Default: every configured type, sklearn first.",
+            show_default=False,
+        ),
+    ] = None,
+    input_format: InputFormatOpt = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per chunk.")] = 65_536,
+    min_agreement: MinAgreementOpt = 1.0,
+    max_proba_diff: MaxProbaDiffOpt = 1e-4,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Score DATA with every configured model type and report parity against the first.
+
+    Label agreement, max and mean absolute probability difference (overall and per class, in
+    the reference model's class order) and the rows that disagree. Exit 4 when a model is
+    outside --min-agreement / --max-proba-diff.
+
+    Example: modelrouter compare sample_data/wine.parquet --json
+    """
+    from cli.app import _errors_to_exit, _warnings_to_stderr
+
+    with _errors_to_exit(debug), _warnings_to_stderr(quiet):
+        from contextlib import ExitStack
+
+        from cli.parity import ParityError, Scorer, Tolerance, compare_frames, read_frames
+        from router import ConfigError, ModelPool, ModelType, load_pool, load_settings
+
+        settings = load_settings(config)
+        if model_types:
+            kinds = [ModelType(t) for t in dict.fromkeys(model_types)]
+            for kind in kinds:
+                settings.model(kind)  # raises ConfigError naming the configured types
+        else:
+            kinds = sorted(settings.models, key=lambda k: k is not ModelType.SKLEARN)
+        if len(kinds) < 2:
+            configured = ", ".join(map(str, settings.models)) or "none"
+            raise ConfigError(
+                f"{settings.source}: compare needs at least two model types (configured: {configured})"
+            )
+        tolerance = Tolerance(min_agreement, max_proba_diff)
+        pools: dict[str, ModelPool] = {}
+        with ExitStack() as stack:
+            for kind in kinds:
+                pools[str(kind)] = load_pool(settings, kind, pool_size=1)
+                stack.callback(pools[str(kind)].close)
+            models: dict[str, Scorer] = {
+                name: stack.enter_context(pool.borrow()) for name, pool in pools.items()
+            }
+            with read_frames(
+                data, None if input_format is None else input_format.value, chunk_size=chunk_size
+            ) as frames:
+                reports = compare_frames(models, frames, tolerance)
+        payload: dict[str, Any] = {
+            "data": str(data),
+            "config": str(settings.source),
+            "reference": str(kinds[0]),
+            "models": {name: str(pool.path) for name, pool in pools.items()},
+            "comparisons": [r.as_dict() for r in reports.values()],
+            "passed": all(r.passed for r in reports.values()),
+        }
+        if as_json:
+            _print_json(payload)
+        elif not quiet:
+            render.parity_tables(payload["comparisons"])
+        failed = [r for r in reports.values() if not r.passed]
+        if failed:
+            raise ParityError(
+                "; ".join(f"{r.other} vs {r.reference}: {', '.join(r.failures())}" for r in failed)
+            )
+
+
+def inspect_model(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A model file: .pkl/.pickle/.joblib, .onnx or .skops.", metavar="MODEL", show_default=False
+        ),
+    ],
+    model_type: Annotated[
+        str | None,
+        typer.Option(
+            "--model-type",
+            "-t",
+            callback=_model_type,
+            metavar="TYPE",
+            help="Read MODEL as this type (sklearn, onnx or skops) whatever its suffix.",
+            show_default=False,
+        ),
+    ] = None,
+    sha256: Annotated[
+        str | None,
+        typer.Option(
+            "--sha256",
+            callback=_sha256,
+            metavar="HEX",
+            help="Report 'does not load' unless the file has this sha256.",
+        ),
+    ] = None,
+    trust: TrustOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Describe a model file: inputs (names and dtypes, in order), classes, format, size,
+    sha256, recorded scikit-learn/ONNX versions, opset, and whether it loads here (exit 4 if not).
+
+    Pickles are code: inspecting one loads it, so inspect only files you trust.
+
+    Example: modelrouter inspect models/classifier.onnx
+    """
+    from cli.app import EXIT_MODEL, _errors_to_exit, _warnings_to_stderr
+
+    with _errors_to_exit(debug), _warnings_to_stderr(quiet=False):
+        from cli.inspect import describe_file
+        from router import ModelLoadError, ModelType
+
+        kind = ModelType(model_type) if model_type else ModelType.from_path(model)
+        if not model.is_file():
+            what = "is a directory, not a file" if model.is_dir() else "model file not found"
+            raise ModelLoadError(f"{model}: {what}")
+        described = describe_file(model, kind, trusted=_trusted(config, kind, trust), sha256=sha256)
+        if as_json:
+            _print_json(described)
+        else:
+            for message in described["warnings"]:
+                render.warning(message)
+            render.details_table(f"model {model}", _details(described))
+        if not described["loads"]:
+            render.error(f"{described['error']} (the model does not load here)")
+            raise typer.Exit(EXIT_MODEL)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``convert``, ``compare`` and ``inspect`` to ``app``."""
+    app.command("convert")(convert)
+    app.command("compare")(compare)
+    app.command("inspect")(inspect_model)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _trusted(config: Path | None, kind: ModelType, extra: list[str] | None) -> tuple[str, ...]:
+    """Types trusted for a skops file: the config's ``[skops] trusted`` plus ``--trust``."""
+    from router import ModelType, load_settings
+
+    if kind is not ModelType.SKOPS:
+        return ()
+    settings: Settings = load_settings(config)
+    configured = settings.models.get(ModelType.SKOPS)
+    return (*(configured.trusted if configured else ()), *(extra or ()))
+
+
+def _print_json(payload: dict[str, Any]) -> None:
+    json.dump(payload, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
+def _conversion_line(result: dict[str, Any]) -> str:
+    opset = ", ".join(f"{domain} {version}" for domain, version in sorted(result["opset"].items()))
+    inputs = result["inputs"]
+    if len(inputs) == 1:
+        shown = f"1 input {inputs[0]['name']!r} ({inputs[0]['dtype']} × {inputs[0]['width']})"
+    else:
+        kinds = {d: sum(1 for i in inputs if i["dtype"] == d) for d in ("float32", "string")}
+        shown = f"{len(inputs)} inputs, one per column ({kinds['float32']} float32, {kinds['string']} string)"
+    classes = "" if result["classes"] is None else f", {len(result['classes'])} classes, ZipMap off"
+    return f"converted {result['model']} (opset {opset}; {shown}{classes})"
+
+
+def _details(d: dict[str, Any]) -> list[tuple[str, str]]:
+    size = d["file_size"]
+    inputs = d["inputs"]
+    names = inputs["names"]
+    if names is not None:
+        shown_inputs = "\n".join(f"{n}: {t}" for n, t in zip(names, inputs["dtypes"], strict=False))
+    else:
+        shown_inputs = f"{inputs['width']} unnamed (fed by position)" if d["loads"] else "-"
+    rows = [
+        ("type", d["model_type"]),
+        ("format", d["format"]),
+        ("path", d["path"]),
+        ("file size", "-" if size is None else f"{size:,} bytes"),
+        ("sha256", d["sha256"]),
+        ("loads here", "yes" if d["loads"] else f"no: {d['error']}"),
+    ]
+    if d["estimator"]:
+        rows.append(("estimator", d["estimator"]))
+    rows.append((f"inputs ({inputs['width']}, in order)" if d["loads"] else "inputs", shown_inputs))
+    if d["graph_inputs"]:
+        rows.append(
+            (
+                "ONNX graph inputs",
+                "\n".join(f"{g['name']}: {g['type']} {_shape(g['shape'])}" for g in d["graph_inputs"]),
+            )
+        )
+    classes = d["classes"]
+    rows.append(
+        (
+            "classes",
+            "-" if not d["loads"] else "(regressor)" if classes is None else ", ".join(map(str, classes)),
+        )
+    )
+    versions = d["versions"]
+    rows.append(("versions recorded", ", ".join(f"{k} {v}" for k, v in versions.items() if v) or "-"))
+    if d["opset"]:
+        rows.append(("opset", ", ".join(f"{k} {v}" for k, v in sorted(d["opset"].items()))))
+    return rows
+
+
+def _shape(dims: list[int | None]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
