@@ -652,6 +652,11 @@ def _model_row(d: dict[str, Any]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    # Arrow's bundled allocator keeps freed chunk buffers mapped: peak RSS for 1M rows was
+    # 372 MiB with it and 290 MiB with the system allocator, at the same speed (README,
+    # Performance). It is chosen when pyarrow first loads, so it must be set before that;
+    # a value the user exported wins.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:

@@ -130,9 +130,10 @@ class OnnxModel(Model):
         # default (all cores) oversubscribe the CPU — measured 2× slower (FIELD-NOTES).
         options.intra_op_num_threads = max(1, threads or 1)
         options.inter_op_num_threads = 1
-        if concurrent:
-            # Spinning threads burn the cores another instance needs.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No spinning: idle intra-op threads that spin burn the cores that other instances, and
+        # our own reader and writer threads, need (measured: no slower when alone, and 17 s
+        # instead of 5 s for 1M rows while another process kept one core busy).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
