@@ -194,6 +194,14 @@ class Scenario:
     agreement: float | None = None
     error: str | None = None
     skipped: str | None = None
+    #: modelrouter's --stats-json for this scenario: its own scoring throughput is read from it.
+    stats_json: Path | None = None
+    scoring_rates: list[float] = field(default_factory=list)
+
+    @property
+    def scoring_rate(self) -> float | None:
+        """Median rows/s from model loaded to output committed (startup excluded)."""
+        return statistics.median(self.scoring_rates) if self.ok and self.scoring_rates else None
 
     @property
     def ok(self) -> bool:
@@ -223,6 +231,7 @@ class Scenario:
             "peak_rss_mib": _round(self.rss_mib, 1),
             "max_peak_rss_mib": round(max(r.rss_mib for r in self.runs), 1) if self.runs else None,
             "rows_per_s": _round(self.rows_per_s, 1),
+            "scoring_rows_per_s": _round(self.scoring_rate, 1),
             "reference": self.reference,
             "wall_ratio": _round(_ratio(self.wall_s, ref.wall_s if ref else None), 4),
             "rss_ratio": _round(_ratio(self.rss_mib, ref.rss_mib if ref else None), 4),
@@ -259,6 +268,9 @@ def run_group(name: str, group: Sequence[Scenario], repeats: int, measure: Measu
                 log(f"{name} {round_}/{repeats} {scenario.key}: FAILED\n{exc}")
                 continue
             scenario.runs.append(result)
+            if scenario.stats_json is not None and scenario.stats_json.is_file():
+                summary = json.loads(scenario.stats_json.read_text())["summary"]
+                scenario.scoring_rates.append(float(summary["scoring_rows_per_second"]))
             log(f"{name} {round_}/{repeats} {scenario.key}: {result.wall_s:.2f} s, {result.rss_mib:.0f} MiB")
 
 
@@ -348,6 +360,12 @@ def build_scenarios(
     )  # fmt: skip
     w1.agrees_with = w2.agrees_with = base_rf.key
     w2.reference = w1.key
+    for scaled in (w1, w2):
+        scaled.stats_json = out / f"{scaled.key}.json"
+        scaled.command += ["--stats-json", str(scaled.stats_json)]
+
+    lr_onnx = mr("modelrouter-logreg-onnx", "modelrouter logreg -t onnx", fx, "onnx", fx.logreg.onnx)
+    lr_onnx.reference = lr_onnx.agrees_with = base_lr.key
 
     startup = Scenario("modelrouter-startup", "modelrouter --help", [*modelrouter, "--help"], 0)
 
@@ -363,7 +381,7 @@ def build_scenarios(
     return {
         "startup": [startup],
         "rf": [base_rf, rf_sk, rf_onnx],
-        "logreg": [base_lr, arrow, lr_sk],
+        "logreg": [base_lr, arrow, lr_sk, lr_onnx],
         "scaling": [w1, w2],
         "big": [big_lr],
     }
@@ -416,6 +434,7 @@ def target_checks(s: dict[str, Scenario]) -> list[Check]:
             "wall": lambda: _ratio(a.wall_s, b.wall_s),
             "rss": lambda: _ratio(a.rss_mib, b.rss_mib),
             "rate": lambda: _ratio(a.rows_per_s, b.rows_per_s),
+            "scoring": lambda: _ratio(a.scoring_rate, b.scoring_rate),
         }[ratio_of]()
         return Check(
             name,
@@ -445,6 +464,18 @@ def target_checks(s: dict[str, Scenario]) -> list[Check]:
             "startup: modelrouter --help", startup.wall_s, "<=", 0.5, "s", broken=startup.error is not None
         ),
         check("scaling: rows/s with 2 workers vs 1 (RF sklearn)", (w2, w1), "rate", ">=", 1.7),
+        check("scaling, scoring only (startup excluded)", (w2, w1), "scoring", ">=", 1.7),
+        check(
+            "logreg onnx: wall vs baseline (sklearn)", ("modelrouter-logreg-onnx", base_lr), "wall", "<=", 1.0
+        ),
+        check(
+            "logreg onnx: wall vs bare pyarrow read + write",
+            ("modelrouter-logreg-onnx", "pyarrow-io"),
+            "wall",
+            "<=",
+            1.3,
+        ),
+        check("logreg onnx: peak RSS vs baseline", ("modelrouter-logreg-onnx", base_lr), "rss", "<=", 0.5),
     ]
 
 

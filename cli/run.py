@@ -76,6 +76,8 @@ class RunSummary:
     workers: int = 1
     chunk_size: int = DEFAULT_CHUNK_SIZE
     wall_seconds: float = 0.0
+    #: From the moment the models were loaded to the end: the thread pool's own throughput.
+    scoring_seconds: float = 0.0
     pools: dict[str, PoolStats] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,6 +96,10 @@ class RunSummary:
                 "chunk_size": self.chunk_size,
                 "wall_seconds": self.wall_seconds,
                 "rows_per_second": rate,
+                "scoring_seconds": self.scoring_seconds,
+                "scoring_rows_per_second": (
+                    self.rows_out / self.scoring_seconds if self.scoring_seconds > 0 else 0.0
+                ),
                 "rejects": self.rejects,
             },
             "pools": {name: stats.as_dict() for name, stats in self.pools.items()},
@@ -167,6 +173,7 @@ def score_file(
     )
     if pool is None:
         pool = prepare_pool(options)
+    loaded = time.perf_counter()
     model = pool.prototype
 
     reader = open_input(
@@ -179,7 +186,9 @@ def score_file(
         ),
     )
     try:
-        return _score_reader(reader, output, out_format, pool, options, progress, before_commit, started)
+        return _score_reader(
+            reader, output, out_format, pool, options, progress, before_commit, (started, loaded)
+        )
     finally:
         reader.close()
 
@@ -192,7 +201,7 @@ def _score_reader(
     options: RunOptions,
     progress: ProgressSink | None,
     before_commit: Callable[[RunSummary], None] | None,
-    started: float,
+    clock: tuple[float, float],
 ) -> RunSummary:
     model = pool.prototype
     keep = list(options.keep)
@@ -238,7 +247,9 @@ def _score_reader(
         if rejects is not None:
             rejects.commit()  # written even when the budget is exceeded: it explains the failure
         _check_error_budget(summary, options.max_error_rate)
+        started, loaded = clock
         summary.wall_seconds = time.perf_counter() - started
+        summary.scoring_seconds = time.perf_counter() - loaded
         summary.pools = {str(k): v for k, v in get_router().stats().items()}
         if before_commit is not None:
             before_commit(summary)

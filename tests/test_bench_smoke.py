@@ -24,12 +24,13 @@ SCENARIOS = {
     "baseline-logreg",
     "pyarrow-io",
     "modelrouter-logreg-sklearn",
+    "modelrouter-logreg-onnx",
     "modelrouter-logreg-sklearn-big",
     "modelrouter-startup",
     "modelrouter-rf-sklearn-w1",
     "modelrouter-rf-sklearn-w2",
 }
-CHECKS = 11
+CHECKS = 15
 
 
 @pytest.mark.timeout(90)
@@ -63,6 +64,8 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
         if key != "modelrouter-startup":
             assert scenario["rows"] == 3000, key
             assert scenario["rows_per_s"] > 0, key
+        if key.endswith(("-w1", "-w2")):
+            assert scenario["scoring_rows_per_s"] > scenario["rows_per_s"], key
         if scenario["reference"] is not None:
             assert scenario["wall_ratio"] > 0, key
             assert scenario["rss_ratio"] > 0, key
