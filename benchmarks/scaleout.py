@@ -31,6 +31,7 @@ MODELROUTER = Path(sys.executable).parent / "modelrouter"
 def build_dataset(folder: Path, files: int, rows: int) -> Path:
     """``files`` copies of the ``rows``-row fixture (hard links: the data is what is read)."""
     source = folder.parent / f"part-source-{rows}.parquet"
+    folder.mkdir(parents=True, exist_ok=True)
     if not source.is_file():
         build_parquet(source, rows)
     folder.mkdir(parents=True, exist_ok=True)
