@@ -10,19 +10,44 @@ import json
 import os
 import signal
 import sys
-import traceback
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
-from types import FrameType
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-from cli import render
+from cli import render, tooling
+from cli.exits import EXIT_MODEL, Interrupted, errors_to_exit, hard_exit, on_signal, warnings_to_stderr
+from cli.options import (
+    ChunkOpt,
+    ConfigOpt,
+    DebugOpt,
+    EngineChoice,
+    EngineOpt,
+    FormatChoice,
+    InputArg,
+    InputFormatOpt,
+    KeepAllOpt,
+    KeepOpt,
+    MaxErrorRateOpt,
+    MetricsOpt,
+    ModelOpt,
+    ModelTypeOpt,
+    OnErrorChoice,
+    OnErrorOpt,
+    OutputFormatOpt,
+    OutputOpt,
+    PoolSizeOpt,
+    ProgressOpt,
+    QuietOpt,
+    RejectsOpt,
+    ResumeOpt,
+    SchedulerOpt,
+    Sha256Opt,
+    StatsJsonOpt,
+    StatsOpt,
+    WorkersOpt,
+)
 
 __all__ = ["app", "main"]
 
@@ -36,92 +61,6 @@ app = typer.Typer(
     rich_markup_mode=None,  # Click's plain Usage:/Error: lines, never boxes that wrap paths
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class FormatChoice(StrEnum):
-    csv = "csv"
-    parquet = "parquet"
-
-
-# -- exit codes (CONTRACT section 5) -----------------------------------------------------
-
-EXIT_INTERNAL, EXIT_DATA, EXIT_MODEL, EXIT_OUTPUT = 1, 3, 4, 5
-
-
-class Interrupted(BaseException):
-    """Raised in the main thread by the SIGINT/SIGTERM handler."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    # Only the first signal interrupts; a second one must not break the clean-up it started.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
-def _exit_code(exc: BaseException) -> int:
-    from router.errors import DataError, ModelError, OutputError, PoolError
-
-    if isinstance(exc, DataError):
-        return EXIT_DATA
-    if isinstance(exc, OutputError):
-        return EXIT_OUTPUT
-    if isinstance(exc, ModelError | PoolError):
-        return EXIT_MODEL
-    return EXIT_INTERNAL
-
-
-@contextmanager
-def _errors_to_exit(debug: bool) -> Iterator[None]:
-    """Turn exceptions into one ``error:`` line and the contract's exit code."""
-    from router.errors import ModelRouterError
-
-    try:
-        yield
-    except typer.Exit:
-        raise
-    except Interrupted as exc:
-        name = signal.Signals(exc.signum).name
-        render.error(f"interrupted by {name}; no output was written")
-        _hard_exit(128 + exc.signum)
-    except ModelRouterError as exc:
-        if debug:
-            traceback.print_exc()
-        render.error(str(exc))
-        raise typer.Exit(_exit_code(exc)) from None
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-            render.error(f"internal error: {type(exc).__name__}: {exc}")
-        else:
-            render.error(
-                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
-            )
-        raise typer.Exit(EXIT_INTERNAL) from None
-
-
-def _hard_exit(code: int) -> NoReturn:
-    # Worker threads may still be inside a native predict call; the interpreter would join
-    # them at exit. Clean-up is done (the temporary file is gone), so leave now.
-    sys.stderr.flush()
-    os._exit(code)
-
-
-@contextmanager
-def _warnings_to_stderr(quiet: bool) -> Iterator[None]:
-    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        render.warning(str(message))
-
-    with warnings.catch_warnings():
-        if quiet:
-            warnings.simplefilter("ignore")
-        else:
-            warnings.showwarning = show
-        yield
 
 
 def _version(value: bool) -> None:
@@ -141,249 +80,6 @@ def _root(
 
     Exit codes: 0 ok, 2 usage, 3 input data, 4 model/config, 5 output, 130/143 interrupted.
     """
-
-
-# -- shared options ------------------------------------------------------------------------
-
-InputArg = Annotated[
-    str,
-    typer.Argument(
-        help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin; a directory or quoted "
-        "glob scores every file in it (-o then names an output directory).",
-        metavar="INPUT",
-        show_default=False,
-    ),
-]
-OutputOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--output",
-        "-o",
-        metavar="PATH",
-        help="Output .csv or .parquet (by suffix); '-' writes CSV to stdout. "
-        "Default: <input stem>.predictions<input suffix> beside the input.",
-        show_default=False,
-    ),
-]
-
-
-def _model_type_option(value: str | None) -> str | None:
-    """Validate -t against the router's registry (so a new type needs no CLI change)."""
-    if value is None:
-        return None
-    from router.backends import BACKENDS
-    from router.model_type import ModelType
-
-    try:
-        kind = ModelType(value.strip().lower())
-    except ValueError:
-        kind = None
-    if kind is None or kind not in BACKENDS:
-        valid = ", ".join(str(k) for k in BACKENDS)
-        raise typer.BadParameter(f"{value!r} is not one of {valid}")
-    return str(kind)
-
-
-ModelTypeOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model-type",
-        "-t",
-        callback=_model_type_option,
-        metavar="TYPE",
-        help="Model type (pool) to route to: sklearn, onnx or skops. Default: the configured "
-        "default type, or inferred from --model's suffix.",
-        show_default=False,
-    ),
-]
-ModelOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--model",
-        "-m",
-        metavar="PATH",
-        help="Use this model file instead of the configured one (.pkl/.pickle/.joblib → sklearn, "
-        ".onnx → onnx, .skops → skops).",
-        show_default=False,
-    ),
-]
-
-
-def _checked_sha256(value: str | None) -> str | None:
-    if value is None:
-        return None
-    text = value.strip().lower()
-    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-        raise typer.BadParameter(f"must be 64 hexadecimal characters (got {value!r})")
-    return text
-
-
-Sha256Opt = Annotated[
-    str | None,
-    typer.Option(
-        "--sha256",
-        callback=_checked_sha256,
-        metavar="HEX",
-        help="Refuse to load --model unless its sha256 is this hex digest.",
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        metavar="PATH",
-        envvar="MODELROUTER_CONFIG",
-        help="Config file (TOML). Default: ./modelrouter.toml, else the built-in one.",
-        show_default=False,
-    ),
-]
-KeepOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--keep",
-        "-k",
-        metavar="COL",
-        help="Copy this input column to the output (repeatable).",
-        show_default=False,
-    ),
-]
-KeepAllOpt = Annotated[bool, typer.Option("--keep-all", help="Copy every input column to the output.")]
-ChunkOpt = Annotated[int, typer.Option("--chunk-size", metavar="N", min=1, help="Rows per chunk.")]
-WorkersOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--workers",
-        "-w",
-        metavar="N",
-        min=1,
-        help="Scoring threads. Default: the pool size.",
-        show_default=False,
-    ),
-]
-PoolSizeOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--pool-size",
-        metavar="N",
-        min=1,
-        help="Model instances in the pool (overrides the config).",
-        show_default=False,
-    ),
-]
-InputFormatOpt = Annotated[
-    FormatChoice | None,
-    typer.Option(
-        "--input-format",
-        metavar="csv|parquet",
-        help="Read INPUT as this format, whatever its suffix.",
-        show_default=False,
-    ),
-]
-OutputFormatOpt = Annotated[
-    FormatChoice | None,
-    typer.Option(
-        "--output-format",
-        metavar="csv|parquet",
-        help="Write the output as this format, whatever its suffix.",
-        show_default=False,
-    ),
-]
-StatsOpt = Annotated[bool, typer.Option("--stats/--no-stats", help="Print the pool-stats table at the end.")]
-StatsJsonOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--stats-json",
-        metavar="PATH",
-        help="Also write the run summary and pool stats as JSON.",
-        show_default=False,
-    ),
-]
-ProgressOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--progress/--no-progress",
-        help="Show a progress bar (default: when stderr is a terminal).",
-        show_default=False,
-    ),
-]
-
-
-class OnErrorChoice(StrEnum):
-    fail = "fail"
-    skip = "skip"
-
-
-OnErrorOpt = Annotated[
-    OnErrorChoice,
-    typer.Option(
-        "--on-error",
-        metavar="fail|skip",
-        help="fail: the first bad row fails the run (exit 3). skip: bad rows go to --rejects "
-        "with their row number and reason; the others are scored.",
-    ),
-]
-RejectsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--rejects",
-        metavar="PATH",
-        help="Where --on-error skip writes rejected rows (.csv or .parquet). "
-        "Default: <output stem>.rejects.csv beside the output.",
-        show_default=False,
-    ),
-]
-MaxErrorRateOpt = Annotated[
-    float,
-    typer.Option(
-        "--max-error-rate",
-        metavar="R",
-        min=0.0,
-        max=1.0,
-        help="With --on-error skip: fail (exit 3, no predictions) when rejected/rows exceeds this.",
-    ),
-]
-MetricsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--metrics-textfile",
-        metavar="PATH",
-        help="Write the run summary and pool stats in Prometheus text format (node_exporter "
-        "textfile collector); a failed run writes its exit code and success 0.",
-        show_default=False,
-    ),
-]
-
-
-class EngineChoice(StrEnum):
-    local = "local"
-    dask = "dask"
-
-
-EngineOpt = Annotated[
-    EngineChoice,
-    typer.Option(
-        "--engine",
-        metavar="local|dask",
-        help="local: this process's thread pool. dask: one task per file on a Dask cluster "
-        "(--scheduler ADDRESS, else a local cluster of --workers processes).",
-    ),
-]
-SchedulerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.",
-        show_default=False,
-    ),
-]
-ResumeOpt = Annotated[
-    bool,
-    typer.Option("--resume", help="Dataset input: skip files whose output file already exists."),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
 
 
 @dataclass(frozen=True)
@@ -425,7 +121,7 @@ def _score(mode: str, args: _ScoreArgs) -> None:
     if args.scheduler is not None and args.engine is not EngineChoice.dask:
         raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
     try:
-        with _errors_to_exit(args.debug), _warnings_to_stderr(args.quiet):
+        with errors_to_exit(args.debug), warnings_to_stderr(args.quiet):
             _score_and_report(mode, args)
     except typer.Exit as exc:
         if args.metrics_textfile is not None and exc.exit_code:
@@ -622,7 +318,7 @@ def models(
     debug: DebugOpt = False,
 ) -> None:
     """List the configured model types: file, sha256, whether it loads, inputs, classes, pool size."""
-    with _errors_to_exit(debug), _warnings_to_stderr(quiet=False):
+    with errors_to_exit(debug), warnings_to_stderr(quiet=False):
         from cli.inspect import describe_models
 
         described = describe_models(config)
@@ -657,17 +353,13 @@ def main(argv: list[str] | None = None) -> None:
     # Performance). It is chosen when pyarrow first loads, so it must be set before that;
     # a value the user exported wins.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         app(args=argv, prog_name="modelrouter")
     except Interrupted as exc:  # arrived outside a command body (e.g. while parsing)
         render.error(f"interrupted by {signal.Signals(exc.signum).name}")
-        _hard_exit(128 + exc.signum)
+        hard_exit(128 + exc.signum)
 
 
-Command = Callable[..., None]
-
-from cli import tooling  # noqa: E402
-
-tooling.register(app)
+tooling.register(app)  # convert, compare, inspect: listed after the scoring commands

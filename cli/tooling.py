@@ -1,8 +1,7 @@
 """Model tooling commands: ``convert``, ``compare`` and ``inspect`` (registered on the main app).
 
 Same conventions as :mod:`cli.app`: one function per command, ``Annotated`` parameters,
-errors mapped to exit codes by ``cli.app._errors_to_exit`` (imported inside the command
-bodies: ``cli.app`` imports this module at its end, so a top-level import would be circular),
+errors mapped to exit codes by :func:`cli.exits.errors_to_exit`,
 JSON on stdout only with ``--json``, every human line on stderr through :mod:`cli.render`.
 Heavy libraries are imported inside the commands so ``--help`` stays fast.
 
@@ -15,13 +14,14 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli import render
+from cli.exits import EXIT_MODEL, errors_to_exit, warnings_to_stderr
+from cli.options import ConfigOpt, DebugOpt, FormatChoice, QuietOpt, checked_sha256, model_type_option
 
 if TYPE_CHECKING:
     from router import ModelType, Settings
@@ -29,41 +29,17 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
-class _Format(StrEnum):
-    csv = "csv"
-    parquet = "parquet"
-
-
-def _model_type(value: str | None) -> str | None:
-    from cli.app import _model_type_option
-
-    return _model_type_option(value)
-
-
 def _model_types(values: list[str] | None) -> list[str] | None:
-    return None if values is None else [v for v in map(_model_type, values) if v is not None]
+    return None if values is None else [v for v in map(model_type_option, values) if v is not None]
 
 
-def _sha256(value: str | None) -> str | None:
-    from cli.app import _checked_sha256
-
-    return _checked_sha256(value)
-
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="MODELROUTER_CONFIG",
-        help="Config file (TOML). Default: ./modelrouter.toml, else the built-in one.",
-        show_default=False,
-    ),
-]
 InputFormatOpt = Annotated[
-    _Format | None,
+    FormatChoice | None,
     typer.Option(
-        "--input-format", help="Read the data as this format, whatever its suffix.", show_default=False
+        "--input-format",
+        metavar="csv|parquet",
+        help="Read the data as this format, whatever its suffix.",
+        show_default=False,
     ),
 ]
 MinAgreementOpt = Annotated[
@@ -94,8 +70,6 @@ TrustOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
 
 
 def convert(
@@ -131,7 +105,7 @@ def convert(
         typer.Option(
             "--model-type",
             "-t",
-            callback=_model_type,
+            callback=model_type_option,
             metavar="TYPE",
             help="Read MODEL as this type (sklearn or skops) whatever its suffix.",
             show_default=False,
@@ -164,10 +138,9 @@ def convert(
 
     Example: modelrouter convert models/classifier.pkl -o /tmp/classifier.onnx
     """
-    from cli.app import _errors_to_exit, _warnings_to_stderr
 
     if opset is not None:
-        with _errors_to_exit(debug):
+        with errors_to_exit(debug):
             from cli.convert import opset_limits
 
             limits = opset_limits()
@@ -176,7 +149,7 @@ def convert(
             raise typer.BadParameter(
                 f"{opset} is above the supported maximum {limits.target} ({shown})", param_hint="--opset"
             )
-    with _errors_to_exit(debug), _warnings_to_stderr(quiet):
+    with errors_to_exit(debug), warnings_to_stderr(quiet):
         from cli.convert import convert_model
         from cli.parity import ParityError, Tolerance
         from router import ModelType
@@ -250,9 +223,8 @@ def compare(
 
     Example: modelrouter compare sample_data/wine.parquet --json
     """
-    from cli.app import _errors_to_exit, _warnings_to_stderr
 
-    with _errors_to_exit(debug), _warnings_to_stderr(quiet):
+    with errors_to_exit(debug), warnings_to_stderr(quiet):
         from contextlib import ExitStack
 
         from cli.parity import ParityError, Scorer, Tolerance, compare_frames, read_frames
@@ -314,7 +286,7 @@ def inspect_model(
         typer.Option(
             "--model-type",
             "-t",
-            callback=_model_type,
+            callback=model_type_option,
             metavar="TYPE",
             help="Read MODEL as this type (sklearn, onnx or skops) whatever its suffix.",
             show_default=False,
@@ -324,7 +296,7 @@ def inspect_model(
         str | None,
         typer.Option(
             "--sha256",
-            callback=_sha256,
+            callback=checked_sha256,
             metavar="HEX",
             help="Report 'does not load' unless the file has this sha256.",
         ),
@@ -341,9 +313,8 @@ def inspect_model(
 
     Example: modelrouter inspect models/classifier.onnx
     """
-    from cli.app import EXIT_MODEL, _errors_to_exit, _warnings_to_stderr
 
-    with _errors_to_exit(debug), _warnings_to_stderr(quiet=False):
+    with errors_to_exit(debug), warnings_to_stderr(quiet=False):
         from cli.inspect import describe_file
         from router import ModelLoadError, ModelType
 

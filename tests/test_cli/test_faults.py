@@ -21,10 +21,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
-import cli.app
 import cli.dataio
+import cli.exits
 import cli.run
-from cli.app import Interrupted, app
+from cli.app import app
+from cli.exits import Interrupted
 from router import ModelPool, ModelType, PoolTimeoutError, get_router
 from router.backends.base import Prediction
 from router.backends.sklearn_backend import SklearnModel
@@ -43,7 +44,7 @@ def _no_hard_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     def soft_exit(code: int) -> NoReturn:
         raise SystemExit(code)
 
-    monkeypatch.setattr(cli.app, "_hard_exit", soft_exit)
+    monkeypatch.setattr(cli.exits, "hard_exit", soft_exit)
 
 
 @pytest.fixture

@@ -1,0 +1,294 @@
+"""The options shared by modelrouter's commands (Typer ``Annotated`` aliases) and their checks.
+
+Validation that must fail as a usage error (exit 2) lives in option callbacks here, so it runs
+while Click parses, before a command body maps exceptions to the other exit codes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = [
+    "ChunkOpt",
+    "ConfigOpt",
+    "DebugOpt",
+    "EngineChoice",
+    "EngineOpt",
+    "FormatChoice",
+    "InputArg",
+    "InputFormatOpt",
+    "KeepAllOpt",
+    "KeepOpt",
+    "MaxErrorRateOpt",
+    "MetricsOpt",
+    "ModelOpt",
+    "ModelTypeOpt",
+    "OnErrorChoice",
+    "OnErrorOpt",
+    "OutputFormatOpt",
+    "OutputOpt",
+    "PoolSizeOpt",
+    "ProgressOpt",
+    "QuietOpt",
+    "RejectsOpt",
+    "ResumeOpt",
+    "SchedulerOpt",
+    "Sha256Opt",
+    "StatsJsonOpt",
+    "StatsOpt",
+    "WorkersOpt",
+    "checked_sha256",
+    "model_type_option",
+]
+
+
+class FormatChoice(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+# -- shared options ------------------------------------------------------------------------
+
+InputArg = Annotated[
+    str,
+    typer.Argument(
+        help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin; a directory or quoted "
+        "glob scores every file in it (-o then names an output directory).",
+        metavar="INPUT",
+        show_default=False,
+    ),
+]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="Output .csv or .parquet (by suffix); '-' writes CSV to stdout. "
+        "Default: <input stem>.predictions<input suffix> beside the input.",
+        show_default=False,
+    ),
+]
+
+
+def model_type_option(value: str | None) -> str | None:
+    """Validate -t against the router's registry (so a new type needs no CLI change)."""
+    if value is None:
+        return None
+    from router.backends import BACKENDS
+    from router.model_type import ModelType
+
+    try:
+        kind = ModelType(value.strip().lower())
+    except ValueError:
+        kind = None
+    if kind is None or kind not in BACKENDS:
+        valid = ", ".join(str(k) for k in BACKENDS)
+        raise typer.BadParameter(f"{value!r} is not one of {valid}")
+    return str(kind)
+
+
+ModelTypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model-type",
+        "-t",
+        callback=model_type_option,
+        metavar="TYPE",
+        help="Model type (pool) to route to: sklearn, onnx or skops. Default: the configured "
+        "default type, or inferred from --model's suffix.",
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="PATH",
+        help="Use this model file instead of the configured one (.pkl/.pickle/.joblib → sklearn, "
+        ".onnx → onnx, .skops → skops).",
+        show_default=False,
+    ),
+]
+
+
+def checked_sha256(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise typer.BadParameter(f"must be 64 hexadecimal characters (got {value!r})")
+    return text
+
+
+Sha256Opt = Annotated[
+    str | None,
+    typer.Option(
+        "--sha256",
+        callback=checked_sha256,
+        metavar="HEX",
+        help="Refuse to load --model unless its sha256 is this hex digest.",
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="PATH",
+        envvar="MODELROUTER_CONFIG",
+        help="Config file (TOML). Default: ./modelrouter.toml, else the built-in one.",
+        show_default=False,
+    ),
+]
+KeepOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep",
+        "-k",
+        metavar="COL",
+        help="Copy this input column to the output (repeatable).",
+        show_default=False,
+    ),
+]
+KeepAllOpt = Annotated[bool, typer.Option("--keep-all", help="Copy every input column to the output.")]
+ChunkOpt = Annotated[int, typer.Option("--chunk-size", metavar="N", min=1, help="Rows per chunk.")]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        "-w",
+        metavar="N",
+        min=1,
+        help="Scoring threads. Default: the pool size.",
+        show_default=False,
+    ),
+]
+PoolSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--pool-size",
+        metavar="N",
+        min=1,
+        help="Model instances in the pool (overrides the config).",
+        show_default=False,
+    ),
+]
+InputFormatOpt = Annotated[
+    FormatChoice | None,
+    typer.Option(
+        "--input-format",
+        metavar="csv|parquet",
+        help="Read INPUT as this format, whatever its suffix.",
+        show_default=False,
+    ),
+]
+OutputFormatOpt = Annotated[
+    FormatChoice | None,
+    typer.Option(
+        "--output-format",
+        metavar="csv|parquet",
+        help="Write the output as this format, whatever its suffix.",
+        show_default=False,
+    ),
+]
+StatsOpt = Annotated[bool, typer.Option("--stats/--no-stats", help="Print the pool-stats table at the end.")]
+StatsJsonOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--stats-json",
+        metavar="PATH",
+        help="Also write the run summary and pool stats as JSON.",
+        show_default=False,
+    ),
+]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Show a progress bar (default: when stderr is a terminal).",
+        show_default=False,
+    ),
+]
+
+
+class OnErrorChoice(StrEnum):
+    fail = "fail"
+    skip = "skip"
+
+
+OnErrorOpt = Annotated[
+    OnErrorChoice,
+    typer.Option(
+        "--on-error",
+        metavar="fail|skip",
+        help="fail: the first bad row fails the run (exit 3). skip: bad rows go to --rejects "
+        "with their row number and reason; the others are scored.",
+    ),
+]
+RejectsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--rejects",
+        metavar="PATH",
+        help="Where --on-error skip writes rejected rows (.csv or .parquet). "
+        "Default: <output stem>.rejects.csv beside the output.",
+        show_default=False,
+    ),
+]
+MaxErrorRateOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-error-rate",
+        metavar="R",
+        min=0.0,
+        max=1.0,
+        help="With --on-error skip: fail (exit 3, no predictions) when rejected/rows exceeds this.",
+    ),
+]
+MetricsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--metrics-textfile",
+        metavar="PATH",
+        help="Write the run summary and pool stats in Prometheus text format (node_exporter "
+        "textfile collector); a failed run writes its exit code and success 0.",
+        show_default=False,
+    ),
+]
+
+
+class EngineChoice(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+EngineOpt = Annotated[
+    EngineChoice,
+    typer.Option(
+        "--engine",
+        metavar="local|dask",
+        help="local: this process's thread pool. dask: one task per file on a Dask cluster "
+        "(--scheduler ADDRESS, else a local cluster of --workers processes).",
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.",
+        show_default=False,
+    ),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option("--resume", help="Dataset input: skip files whose output file already exists."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
