@@ -143,10 +143,11 @@ def stats_table(
         table.add_row(label, *(format(stats[key], spec) for stats in pools.values()))
     console.print(table)
     if summary is not None:
+        files = f"{_count(summary['files'], 'file')}, " if "files" in summary else ""
         console.print(
             f"{summary['rows_out']:,} rows scored in {summary['wall_seconds']:.2f} s "
-            f"({summary['rows_per_second']:,.0f} rows/s, {summary['chunks']} chunks, "
-            f"{summary['workers']} workers) → {summary['output']}",
+            f"({summary['rows_per_second']:,.0f} rows/s, {files}{_count(summary['chunks'], 'chunk')}, "
+            f"{_count(summary['workers'], 'worker')}) → {summary['output']}",
             markup=False,
         )
         if summary.get("rejects"):
@@ -154,6 +155,10 @@ def stats_table(
                 f"{summary['rows_rejected']:,} rows rejected → {summary['rejects']}",
                 markup=False,
             )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def models_table(rows: Sequence[Mapping[str, str]]) -> None:
