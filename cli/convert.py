@@ -407,7 +407,7 @@ def _require_skl2onnx() -> None:
     except ImportError:
         raise ModelError(
             "converting needs skl2onnx, which is not installed: "
-            "pip install skl2onnx (or `make test`, which installs the dev extras)"
+            "pip install 'modelrouter[convert]' (or skl2onnx itself)"
         ) from None
 
 
