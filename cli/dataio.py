@@ -73,6 +73,8 @@ class InputFile:
     total_rows: int | None
     batches: Iterator[pa.RecordBatch]
     close: Callable[[], None]
+    #: Every column of the file, also those not read (for error messages that show them).
+    all_columns: tuple[str, ...] = ()
 
 
 def open_input(
@@ -118,7 +120,12 @@ def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str]
             handle.close()
 
     return InputFile(
-        name, schema, handle.metadata.num_rows, rechunk(batches(), chunk_size, schema), handle.close
+        name,
+        schema,
+        handle.metadata.num_rows,
+        rechunk(batches(), chunk_size, schema),
+        handle.close,
+        tuple(handle.schema_arrow.names),
     )
 
 
@@ -162,7 +169,7 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
         finally:
             source.close()
 
-    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), source.close)
+    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), source.close, tuple(header))
 
 
 def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
@@ -199,9 +206,12 @@ def _read_header(stream: BinaryIO, name: str) -> tuple[bytes, list[str]]:
     if any(not h for h in header):
         position = header.index("") + 1
         raise DataError(f"{name}: header column {position} has no name")
-    # pyarrow reads the bytes itself; hand it the header without the BOM.
+    # pyarrow reads the bytes itself; hand it the header without the BOM, ended by a newline
+    # (a header-only file without one is still a valid, empty CSV).
     if consumed.startswith(b"\xef\xbb\xbf"):
         consumed = consumed[3:]
+    if not consumed.endswith((b"\n", b"\r")):
+        consumed += b"\n"
     return consumed, header
 
 
@@ -288,32 +298,37 @@ class AtomicOutput:
         self.format = fmt
         self.schema = schema
         self._temp: Path | None = None
+        self._finished = False
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
         self._open()
 
     def _open(self) -> None:
+        if self.path is None:
+            # stdout cannot be taken back: nothing, not even the header, goes out before the
+            # first scored batch (or the commit of an empty result).
+            return
         try:
-            sink: str | BinaryIO
-            if self.path is None:
-                sink = sys.stdout.buffer
-            else:
-                folder = self.path.parent
-                if not folder.is_dir():
-                    raise OutputError(f"{self.path}: output folder {str(folder)!r} does not exist")
-                self._temp = _temp_beside(self.path)
-                sink = str(self._temp)  # a path: pyarrow then writes natively, without the GIL
-            if self.format == "parquet":
-                self._writer = pq.ParquetWriter(sink, self.schema, compression="snappy")
-            else:
-                self._writer = pacsv.CSVWriter(
-                    sink, self.schema, write_options=pacsv.WriteOptions(quoting_style="needed")
-                )
+            folder = self.path.parent
+            if not folder.is_dir():
+                raise OutputError(f"{self.path}: output folder {str(folder)!r} does not exist")
+            self._temp = _temp_beside(self.path)
+            self._writer = self._make_writer(str(self._temp))  # a path: pyarrow writes natively
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.path}: cannot write ({_os_reason(exc)})") from None
 
+    def _make_writer(self, sink: str | BinaryIO) -> pq.ParquetWriter | pacsv.CSVWriter:
+        if self.format == "parquet":
+            return pq.ParquetWriter(sink, self.schema, compression="snappy")
+        return pacsv.CSVWriter(sink, self.schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+    def _stdout_writer(self) -> None:
+        if self.path is None and self._writer is None and not self._finished:
+            self._writer = self._make_writer(sys.stdout.buffer)
+
     def write(self, batch: pa.RecordBatch) -> None:
         """Append one batch (schema must equal :attr:`schema`)."""
+        self._stdout_writer()
         assert self._writer is not None, "write after commit/abort"
         try:
             self._writer.write_batch(batch)
@@ -323,6 +338,8 @@ class AtomicOutput:
     def commit(self) -> None:
         """Finish the file and move it into place (atomic within one filesystem)."""
         try:
+            self._stdout_writer()  # an empty result still gets its header
+            self._finished = True
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
@@ -344,6 +361,7 @@ class AtomicOutput:
 
     def abort(self) -> None:
         """Drop the temporary file; idempotent, never raises."""
+        self._finished = True
         writer, self._writer = self._writer, None
         temp, self._temp = self._temp, None
         if writer is not None:
@@ -382,11 +400,19 @@ def write_text_atomically(path: Path, text: str) -> None:
         raise OutputError(f"{path}: cannot write ({_os_reason(exc)})") from None
 
 
-def _umask() -> int:
-    # Reading the umask means setting it; done on the main thread before workers start.
+def _read_umask() -> int:
+    # Reading the umask means setting it: done once, when this module is first imported,
+    # never from the threads that write files concurrently (Dask tasks do).
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def _os_reason(exc: OSError) -> str:

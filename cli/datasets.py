@@ -68,23 +68,39 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
     if Path(input_path).is_dir():
         root = Path(input_path)
         found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES]
-        default_out = root.with_name(root.name + ".predictions")
     else:
         prefix = _GLOB_MAGIC.split(input_path, maxsplit=1)[0]
         root = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
         found = [Path(p) for p in glob.glob(input_path, recursive=True) if Path(p).is_file()]
-        default_out = root / "predictions"
-    files = sorted((p for p in found if not p.name.startswith((".", "_"))), key=natural_key)
-    if not files:
-        raise DataError(f"{input_path}: no .csv, .parquet or .pq files found")
-    out_dir = Path(output) if output else default_out
+    # Beside the input, never inside it: a rerun must not read its own outputs.
+    absolute_root = root.resolve()
+    out_dir = Path(output) if output else absolute_root.with_name(absolute_root.name + ".predictions")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir}: is a file; with a dataset as input, -o names an output directory")
-    outputs = []
+    out_resolved = out_dir.resolve()
+    files = sorted(
+        (
+            p
+            for p in found
+            if not p.name.startswith((".", "_")) and not p.resolve().is_relative_to(out_resolved)
+        ),
+        key=natural_key,
+    )
+    if not files:
+        raise DataError(f"{input_path}: no .csv, .parquet or .pq files found")
+    outputs: list[Path] = []
+    sources: dict[Path, Path] = {}
     for source in files:
         relative = source.relative_to(root)
         suffix = {"csv": ".csv", "parquet": ".parquet"}[output_format] if output_format else source.suffix
-        outputs.append(out_dir / relative.with_suffix(suffix))
+        target = out_dir / relative.with_suffix(suffix)
+        if target in sources:
+            raise OutputError(
+                f"{target}: both {sources[target]} and {source} would be written there; "
+                "rename one of them or choose another --output-format"
+            )
+        sources[target] = source
+        outputs.append(target)
     return DatasetPlan(root, out_dir, tuple(files), tuple(outputs))
 
 

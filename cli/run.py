@@ -211,7 +211,8 @@ def _score_reader(
         names = ", ".join(repr(k) for k in missing_keep)
         raise DataError(f"{reader.name}: column {names} given with --keep is not in the input")
     try:
-        model.schema.resolve(available, exclude=keep)  # fail before writing anything
+        # Fail before writing anything, listing the file's real columns, not just those read.
+        model.schema.resolve(reader.all_columns or available, exclude=keep)
     except DataError as exc:
         raise DataError(f"{reader.name}: {exc}", column=exc.column) from None
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
@@ -377,13 +378,14 @@ def _score_chunks(
 def _output_batch(
     batch: pa.RecordBatch, kept: Sequence[str], result: Prediction, schema: pa.Schema
 ) -> pa.RecordBatch:
+    """Kept columns, then the prediction columns (their types and names come from ``schema``)."""
     columns: list[pa.Array] = [batch.column(name) for name in kept]
-    if "prediction" in schema.names:
-        labels = result.labels if result.labels is not None else np.empty(0)
-        columns.append(pa.array(labels, type=schema.field(len(kept)).type))
-    elif result.probabilities is not None:
-        proba = result.probabilities
-        columns += [pa.array(proba[:, j], type=pa.float64()) for j in range(proba.shape[1])]
-    else:  # every row of the chunk was rejected
-        columns += [pa.array([], type=f.type) for f in list(schema)[len(kept) :]]
+    targets = list(schema)[len(kept) :]
+    values = result.labels if result.labels is not None else result.probabilities
+    if values is None:  # every row of the chunk was rejected
+        columns += [pa.array([], type=f.type) for f in targets]
+    elif values.ndim == 1:
+        columns.append(pa.array(values, type=targets[0].type))
+    else:
+        columns += [pa.array(values[:, j], type=f.type) for j, f in enumerate(targets)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)

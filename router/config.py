@@ -130,8 +130,8 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
         env_keys = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
         if section is None and "path" not in env_keys:
             continue
-        if section is None:
-            section = {}
+        if section is None:  # configured by the environment alone
+            section = {"path": str(Path(env_keys["path"]).resolve())}
         if not isinstance(section, dict):
             raise ConfigError(f"{source}: [{kind}] must be a table (got {section!r})")
         settings = _model_settings(kind, section, base, source)

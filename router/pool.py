@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from router.backends import Model, Prediction, backend_for
-from router.backends.base import InputSchema
-from router.errors import IntegrityError, ModelLoadError, PoolClosedError, PoolTimeoutError
+from router.backends.base import InputSchema, read_model_bytes
+from router.errors import IntegrityError, PoolClosedError, PoolTimeoutError
 from router.features import Frame, frame_length
 from router.model_type import ModelType
 
@@ -120,6 +120,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _ClosedMarker:
+    """Put in a closed pool's queue to wake whoever is blocked in ``get``."""
+
+
+_CLOSED: Any = _ClosedMarker()
+
+
 class ModelPool:
     """``size`` loaded instances of one model, lent out one borrower at a time.
 
@@ -161,10 +168,11 @@ class ModelPool:
             raise ValueError(f"pool size must be at least 1 (got {size})")
         path = Path(path)
         backend = backend_for(model_type)
-        if not path.is_file():
-            raise ModelLoadError(f"{path}: model file not found")
+        # Read once: the digest is checked on exactly the bytes every instance is built from,
+        # so a file replaced after the check is never unpickled.
+        data = read_model_bytes(path, None)
         if sha256 is not None:
-            actual = sha256_of(path)
+            actual = hashlib.sha256(data).hexdigest()
             if actual != sha256.lower():
                 raise IntegrityError(
                     f"{path}: sha256 is {actual}, expected {sha256.lower()}; "
@@ -172,7 +180,8 @@ class ModelPool:
                 )
         budget = threads if threads is not None else default_threads(size)
         instances = [
-            backend.load(path, threads=budget, concurrent=size > 1, trusted=trusted) for _ in range(size)
+            backend.load(path, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
+            for _ in range(size)
         ]
         return cls(model_type, instances)
 
@@ -235,7 +244,9 @@ class ModelPool:
                     f"no {self.model_type} model instance became free within {timeout:g} s: "
                     f"{in_use} of {self.size} in use"
                 ) from None
-        if self._queue is None:  # closed while we waited
+        if instance is _CLOSED or self._queue is None:  # closed while we waited
+            if instance is _CLOSED:
+                pool.put(instance)  # pass the wake-up on to the next waiter
             raise PoolClosedError(f"the {self.model_type} pool is closed")
         now = time.perf_counter()
         wait = now - started
@@ -296,8 +307,13 @@ class ModelPool:
             )
 
     def close(self) -> None:
-        """Stop lending; idempotent. Instances in use are dropped when they come back."""
-        self._queue = None
+        """Stop lending; idempotent. Instances in use are dropped when they come back.
+
+        Borrowers blocked waiting for an instance wake up with :class:`PoolClosedError`.
+        """
+        pool, self._queue = self._queue, None
+        if pool is not None:
+            pool.put(_CLOSED)
 
     def __repr__(self) -> str:
         s = self.stats()

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from router.features import Frame, column_names, frame_length
 from router.model_type import ModelType
 
-__all__ = ["InputSchema", "Model", "Prediction", "parse_name_list"]
+__all__ = ["InputSchema", "Model", "Prediction", "parse_name_list", "read_model_bytes"]
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,16 @@ class Model(ABC):
         threads: int | None = None,
         concurrent: bool = False,
         trusted: Sequence[str] = (),
+        data: bytes | None = None,
     ) -> Model:
-        """Load one instance from ``path``.
+        """Load one instance from ``path`` (or from ``data``, the file's bytes already read).
 
         ``threads`` caps the native threads this instance may use for one call (``None``:
         the backend's default); ``concurrent`` says several instances will run at once;
         ``trusted`` names types allowed beyond the format's defaults (for formats that check
-        types, like skops). Raises :class:`ModelLoadError` when the file is missing or unusable.
+        types, like skops). The pool passes ``data`` so every instance is built from the bytes
+        whose sha256 it checked (a file swapped in between is never loaded). Raises
+        :class:`ModelLoadError` when the file is missing or unusable.
         """
 
     @property
@@ -188,6 +191,22 @@ class Model(ABC):
         result = self.run(frame, labels=False, probabilities=True).probabilities
         assert result is not None
         return result
+
+
+def read_model_bytes(path: Path, data: bytes | None) -> bytes:
+    """``data`` if given, else the file's bytes; :class:`ModelLoadError` when it is missing."""
+    if data is not None:
+        return data
+    from router.errors import ModelLoadError
+
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: model file not found") from None
+    except IsADirectoryError:
+        raise ModelLoadError(f"{path}: is a directory, not a model file") from None
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def parse_name_list(raw: str) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ Pickles execute code when loaded: load only files the operator chose (see the RE
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from router.backends.base import InputSchema, Model, Prediction
+from router.backends.base import InputSchema, Model, Prediction, read_model_bytes
 from router.errors import DataError, ModelLoadError, RejectedValuesError
 from router.features import NUMBER, Frame, column_as, numeric_matrix
 from router.model_type import ModelType
@@ -51,16 +52,16 @@ class SklearnModel(Model):
         threads: int | None = None,
         concurrent: bool = False,
         trusted: Sequence[str] = (),
+        data: bytes | None = None,
     ) -> SklearnModel:
         import joblib
         from sklearn.exceptions import InconsistentVersionWarning
 
-        if not path.is_file():
-            raise ModelLoadError(f"{path}: model file not found")
+        raw = read_model_bytes(path, data)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InconsistentVersionWarning)
             try:
-                estimator = joblib.load(path)
+                estimator = joblib.load(io.BytesIO(raw))
             except Exception as exc:  # unpickling can raise nearly anything
                 raise ModelLoadError(
                     f"{path}: cannot load as a scikit-learn pickle ({type(exc).__name__}: {exc})"

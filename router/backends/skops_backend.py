@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from router.backends.base import read_model_bytes
 from router.backends.sklearn_backend import SklearnModel
 from router.errors import ModelLoadError
 from router.model_type import ModelType
@@ -30,13 +31,13 @@ class SkopsModel(SklearnModel):
         threads: int | None = None,
         concurrent: bool = False,
         trusted: Sequence[str] = (),
+        data: bytes | None = None,
     ) -> SkopsModel:
         import skops.io as sio
 
-        if not path.is_file():
-            raise ModelLoadError(f"{path}: model file not found")
+        raw = read_model_bytes(path, data)
         try:
-            untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in set(trusted)]
+            untrusted = [t for t in sio.get_untrusted_types(data=raw) if t not in set(trusted)]
         except Exception as exc:  # a zip that is not a skops file fails in many ways
             raise ModelLoadError(
                 f"{path}: cannot load as a skops file ({type(exc).__name__}: {exc})"
@@ -47,7 +48,7 @@ class SkopsModel(SklearnModel):
                 "list them under [skops] trusted in the config if you trust this file"
             )
         try:
-            estimator = sio.load(path, trusted=list(trusted) or None)
+            estimator = sio.loads(raw, trusted=list(trusted) or None)
         except Exception as exc:
             raise ModelLoadError(
                 f"{path}: cannot load as a skops file ({type(exc).__name__}: {exc})"

@@ -133,3 +133,24 @@ def test_model_path_override_ignores_the_configured_pin(tmp_path: Path, models_d
     assert pool.size == 3  # configured pool_size still applies
     with pytest.raises(IntegrityError):
         load_pool(settings, ModelType.SKLEARN, path=models_dir / "forest.pkl", sha256="1" * 64)
+
+
+def test_every_instance_is_built_from_the_checked_bytes(
+    tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is read once: what was hashed is what is unpickled, however many instances."""
+    model = tmp_path / "m.pkl"
+    model.write_bytes((models_dir / "forest.pkl").read_bytes())
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    reads: list[Path] = []
+    real_read_bytes = Path.read_bytes
+
+    def counting_read_bytes(self: Path) -> bytes:
+        reads.append(self)
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    config = write_config(tmp_path, f'[sklearn]\npath = "m.pkl"\nsha256 = "{digest}"\npool_size = 3\n')
+    pool = load_pool(load_settings(config, env={}), ModelType.SKLEARN)
+    assert pool.size == 3
+    assert [p.resolve() for p in reads].count(model.resolve()) == 1

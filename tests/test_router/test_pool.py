@@ -33,7 +33,13 @@ class RecordingModel(Model):
 
     @classmethod
     def load(
-        cls, path: Path, *, threads: int | None = None, concurrent: bool = False, trusted: Sequence[str] = ()
+        cls,
+        path: Path,
+        *,
+        threads: int | None = None,
+        concurrent: bool = False,
+        trusted: Sequence[str] = (),
+        data: bytes | None = None,
     ) -> Model:
         return cls(str(path))
 
@@ -241,3 +247,27 @@ def test_stats_snapshot_is_immutable_and_consistent() -> None:
         "size", "available", "in_use", "borrows", "wait_total", "wait_mean", "wait_max",
         "busy_time", "utilisation", "chunks", "rows", "errors",
     }  # fmt: skip
+
+
+def test_close_wakes_blocked_borrowers() -> None:
+    pool, _ = make_pool(size=1)
+    outcome: list[BaseException] = []
+
+    def wait_for_instance() -> None:
+        try:
+            with pool.borrow(timeout=None):
+                pass
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with pool.borrow():
+        waiters = [threading.Thread(target=wait_for_instance) for _ in range(3)]
+        for t in waiters:
+            t.start()
+        time.sleep(0.05)  # let them block in get()
+        pool.close()
+        for t in waiters:
+            t.join(timeout=2)
+        assert not any(t.is_alive() for t in waiters)
+    assert len(outcome) == 3
+    assert all(isinstance(e, PoolClosedError) for e in outcome)
