@@ -17,7 +17,14 @@ from typing import Annotated, Any
 import typer
 
 from cli import render, tooling
-from cli.exits import EXIT_MODEL, Interrupted, errors_to_exit, hard_exit, on_signal, warnings_to_stderr
+from cli.exits import (
+    EXIT_MODEL,
+    Interrupted,
+    errors_to_exit,
+    hard_exit,
+    install_signal_handlers,
+    warnings_to_stderr,
+)
 from cli.options import (
     ChunkOpt,
     ConfigOpt,
@@ -353,8 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     # Performance). It is chosen when pyarrow first loads, so it must be set before that;
     # a value the user exported wins.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    install_signal_handlers()
     try:
         app(args=argv, prog_name="modelrouter")
     except Interrupted as exc:  # arrived outside a command body (e.g. while parsing)

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from router.errors import DataError, OutputError
 
 __all__ = [
+    "LIVE_TEMP_FILES",
     "AtomicOutput",
     "FileFormat",
     "InputFile",
@@ -352,6 +353,7 @@ class AtomicOutput:
                 finally:
                     os.close(fd)
                 os.replace(self._temp, self.path)
+                LIVE_TEMP_FILES.discard(self._temp)
                 self._temp = None
         except OSError as exc:
             self.abort()
@@ -374,6 +376,12 @@ class AtomicOutput:
                 temp.unlink()
             except FileNotFoundError:
                 pass
+            LIVE_TEMP_FILES.discard(temp)
+
+
+#: Temporary files not yet committed or removed: the signal watchdog (cli.exits) removes them
+#: when the main thread is stuck in native code and cannot clean up itself.
+LIVE_TEMP_FILES: set[Path] = set()
 
 
 def _temp_beside(path: Path) -> Path:
@@ -382,6 +390,7 @@ def _temp_beside(path: Path) -> Path:
     # mkstemp creates 0600; the finished file should get what the umask gives new files.
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
+    LIVE_TEMP_FILES.add(Path(temp))
     return Path(temp)
 
 
@@ -394,9 +403,11 @@ def write_text_atomically(path: Path, text: str) -> None:
         temp = _temp_beside(path)
         temp.write_text(text, encoding="utf-8")
         os.replace(temp, path)
+        LIVE_TEMP_FILES.discard(temp)
     except OSError as exc:
         if temp is not None:
             temp.unlink(missing_ok=True)
+            LIVE_TEMP_FILES.discard(temp)
         raise OutputError(f"{path}: cannot write ({_os_reason(exc)})") from None
 
 

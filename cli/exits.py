@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ __all__ = [
     "errors_to_exit",
     "exit_code_for",
     "hard_exit",
+    "install_signal_handlers",
     "on_signal",
     "warnings_to_stderr",
 ]
@@ -44,6 +47,46 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+#: How long the main thread gets to handle SIGINT/SIGTERM itself before the watchdog acts.
+SIGNAL_GRACE_SECONDS = 3.0
+
+
+def install_signal_handlers() -> None:
+    """SIGINT/SIGTERM raise :class:`Interrupted` in the main thread; a watchdog backs it up.
+
+    Python runs signal handlers only between bytecodes of the main thread. When that thread is
+    stuck in native code — pyarrow waiting on a stalled stdin pipe or a hung network mount —
+    the handler would run only when data arrives. The C-level handler still writes the signal
+    number to a wake-up pipe: a watchdog thread reading it removes the temporary output files
+    and exits with 128 + signal if the main thread has not done so within the grace period.
+    """
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    threading.Thread(
+        target=_watchdog, args=(read_end,), name="modelrouter-signal-watchdog", daemon=True
+    ).start()
+
+
+def _watchdog(read_end: int) -> None:
+    while True:
+        received = os.read(read_end, 1)
+        if not received:
+            return
+        signum = received[0]
+        if signum not in (signal.SIGINT, signal.SIGTERM):
+            continue
+        time.sleep(SIGNAL_GRACE_SECONDS)
+        # Still running: the main thread could not get to its handler. Clean up for it.
+        dataio = sys.modules.get("cli.dataio")
+        for temp in list(getattr(dataio, "LIVE_TEMP_FILES", ())):
+            temp.unlink(missing_ok=True)
+        render.error(f"interrupted by {signal.Signals(signum).name}; no output was written")
+        hard_exit(128 + signum)
 
 
 def on_signal(signum: int, frame: FrameType | None) -> None:

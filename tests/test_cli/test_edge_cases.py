@@ -120,3 +120,31 @@ def test_model_path_from_the_environment_alone(tmp_path: Path, string_model: Pat
     models = run_cli("models", "-c", config, "--json", env=env)
     assert models.returncode == 0, models.stderr
     assert '"onnx"' in models.stdout
+
+
+def test_sigterm_while_stdin_stalls(tmp_path: Path, string_model: Path) -> None:
+    """The main thread is stuck in pyarrow waiting for stdin: the watchdog still ends the run."""
+    import signal
+    import time
+
+    out = tmp_path / "out.csv"
+    env = {k: v for k, v in os.environ.items() if k != "MODELROUTER_CONFIG"}
+    process = subprocess.Popen(
+        [str(MODELROUTER), "predict", "-", "-m", str(string_model), "-o", str(out)],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert process.stdin is not None and process.stderr is not None
+    process.stdin.write(b"a,b\n1,1\n2,0\n")
+    process.stdin.flush()  # and then nothing more: the producer has stalled
+    time.sleep(2.0)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=15)
+    elapsed = time.monotonic() - started
+    process.stdin.close()
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert code == 143
+    assert elapsed < 6
+    assert "interrupted by SIGTERM" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
