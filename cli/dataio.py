@@ -333,6 +333,8 @@ class AtomicOutput:
         assert self._writer is not None, "write after commit/abort"
         try:
             self._writer.write_batch(batch)
+        except BrokenPipeError:
+            raise  # stdout's reader left: not an output error (cli.exits stops quietly)
         except OSError as exc:
             raise OutputError(f"{self.path or '<stdout>'}: write failed ({_os_reason(exc)})") from None
 

@@ -23,6 +23,7 @@ import typer
 from cli import render
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_DATA",
     "EXIT_INTERNAL",
     "EXIT_MODEL",
@@ -39,6 +40,7 @@ __all__ = [
 # -- exit codes (CONTRACT section 5) -----------------------------------------------------
 
 EXIT_INTERNAL, EXIT_DATA, EXIT_MODEL, EXIT_OUTPUT = 1, 3, 4, 5
+EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE
 
 
 class Interrupted(BaseException):
@@ -121,6 +123,12 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         name = signal.Signals(exc.signum).name
         render.error(f"interrupted by {name}; no output was written")
         hard_exit(128 + exc.signum)
+    except BrokenPipeError:
+        # The reader of stdout went away (`modelrouter … -o - | head`): stop quietly, like
+        # a process killed by SIGPIPE, and keep Python from complaining while it exits.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
     except ModelRouterError as exc:
         if debug:
             traceback.print_exc()

@@ -148,3 +148,22 @@ def test_sigterm_while_stdin_stalls(tmp_path: Path, string_model: Path) -> None:
     assert elapsed < 6
     assert "interrupted by SIGTERM" in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_reader_of_stdout_going_away_stops_quietly(tmp_path: Path) -> None:
+    """`modelrouter predict … -o - | head -1`: exit 141 (as SIGPIPE would), no error line."""
+    frame = pd.concat([pd.read_csv(ROOT / "sample_data" / "wine.csv")] * 300, ignore_index=True)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    env = {k: v for k, v in os.environ.items() if k != "MODELROUTER_CONFIG"}
+    command = [str(MODELROUTER), "predict", str(tmp_path / "in.csv"), "-t", "onnx", "-o", "-"]
+    process = subprocess.Popen(
+        [*command, "--chunk-size", "100"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().strip() == b'"prediction"'
+    process.stdout.close()
+    code = process.wait(timeout=30)
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert code == 141
+    assert "error" not in stderr
