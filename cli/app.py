@@ -341,11 +341,19 @@ def models(
 def _model_row(d: dict[str, Any]) -> dict[str, str]:
     inputs = d["inputs"]
     names = inputs["names"] or [f"<{inputs['width']} unnamed>"]
-    shown = ", ".join(f"{n}:{t}" for n, t in zip(names, inputs["dtypes"], strict=False))
+    shown = "\n".join(f"{n}: {t}" for n, t in zip(names, inputs["dtypes"], strict=False))
+    size = d.get("file_size")
+    versions = ", ".join(f"{k} {v}" for k, v in (d.get("versions") or {}).items())
+    opsets = d.get("opset") or {}
+    opset = "\nopset " + ", ".join(f"{k} {v}" for k, v in sorted(opsets.items())) if opsets else ""
     return {
-        "type": d["model_type"] + (" (default)" if d["default"] else "") + f"\nformat: {d['format']}",
+        "type": d["model_type"] + (" (default)" if d["default"] else ""),
+        "format": d["format"],
         "path": d["path"],
-        "sha256": d["sha256"] + ("\npinned ✓" if d["pinned"] else "\nnot pinned"),
+        "size": f"{size:,} bytes" if size is not None else "(missing)",
+        "built with": (versions or "unknown") + opset,
+        "sha256": d["sha256"],
+        "pinned": "yes (sha256 checked before loading)" if d["pinned"] else "no",
         "loads": "yes" if d["loads"] else f"no: {d['error']}",
         "inputs": shown,
         "classes": ", ".join(str(c) for c in d["classes"]) if d["classes"] is not None else "(regressor)",

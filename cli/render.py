@@ -162,13 +162,17 @@ def _count(n: int, noun: str) -> str:
 
 
 def models_table(rows: Sequence[Mapping[str, str]]) -> None:
-    """The ``modelrouter models`` table: one row per configured model type."""
+    """The ``modelrouter models`` table: one column per configured model type, one row per fact.
+
+    Facts run down the rows (like the stats table) so paths and digests are never folded.
+    """
     console = stderr_console()
     table = Table(title="configured models", title_justify="left", show_lines=True)
-    for column in rows[0] if rows else ("type",):
-        table.add_column(column, overflow="fold")
+    table.add_column("", no_wrap=True)
     for row in rows:
-        table.add_row(*row.values())
+        table.add_column(row.get("type", "").split("\n")[0], overflow="fold")
+    for field in [f for f in (rows[0] if rows else {}) if f != "type"]:
+        table.add_row(field, *(row[field] for row in rows))
     console.print(table)
 
 

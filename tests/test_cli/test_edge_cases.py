@@ -167,3 +167,34 @@ def test_reader_of_stdout_going_away_stops_quietly(tmp_path: Path) -> None:
     process.stderr.close()
     assert code == 141
     assert "error" not in stderr
+
+
+def test_models_command_table_and_json(tmp_path: Path) -> None:
+    table = run_cli("models")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout == ""  # the table is for humans: stderr
+    for fact in (
+        "sklearn (default)",
+        "onnx",
+        "skops",
+        "classifier.pkl",
+        "pinned",
+        "pool size",
+        "od280/od315",
+    ):
+        assert fact in table.stderr
+    assert "…" not in table.stderr
+    as_json = run_cli("models", "--json")
+    import json
+
+    described = json.loads(as_json.stdout)
+    assert [m["model_type"] for m in described["models"]] == ["sklearn", "onnx", "skops"]
+    assert all(m["loads"] and m["pinned"] for m in described["models"])
+    assert {m["format"] for m in described["models"]} == {"pickle", "onnx", "skops"}
+    # A configured model that does not load: reported, and the command exits 4.
+    config = tmp_path / "broken.toml"
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    config.write_text('[onnx]\npath = "bad.onnx"\n')
+    broken = run_cli("models", "-c", config)
+    assert broken.returncode == 4
+    assert "cannot load as an ONNX model" in broken.stderr
