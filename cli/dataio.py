@@ -47,6 +47,7 @@ FileFormat = Literal["csv", "parquet"]
 
 _SUFFIX_FORMATS: dict[str, FileFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _CSV_BLOCK_BYTES = 4 << 20
+_BOM = b"\xef\xbb\xbf"
 
 
 def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -> FileFormat:
@@ -131,13 +132,25 @@ def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str]
 
 
 def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
-    stream: BinaryIO = sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
-    source: _Replay | None = None  # once made, it owns the file: every exit path closes it
+    from_stdin = str(path) == "-"
+    stream: BinaryIO = sys.stdin.buffer if from_stdin else open(path, "rb")  # noqa: SIM115
+    replay: _Replay | None = None
     try:
         header_bytes, header = _read_header(stream, name)
         _reject_duplicates(header, name)
         wanted = header if columns is None else [c for c in header if c in set(columns)]
-        source = _Replay(header_bytes, stream)
+        source: str | _Replay
+        if from_stdin or not header_bytes.endswith((b"\n", b"\r")):
+            # stdin cannot be reopened (and its buffer already holds what follows the header);
+            # a header-only file without a final newline needs one added. Arrow then calls
+            # back into Python for the bytes.
+            ending = b"" if header_bytes.endswith((b"\n", b"\r")) else b"\n"
+            replay = source = _Replay(header_bytes.removeprefix(_BOM) + ending, stream)
+        else:
+            # A regular file is read by Arrow itself, natively, from the start (it skips a BOM):
+            # no Python callbacks from Arrow's I/O threads, which must not outlive the interpreter.
+            stream.close()
+            source = str(path)
         reader = pacsv.open_csv(
             source,
             # Single-threaded parsing is what lets pyarrow report the row of a malformed record.
@@ -150,14 +163,19 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
             ),
         )
     except BaseException as exc:
-        if source is not None:
-            source.close()
-        elif stream is not sys.stdin.buffer:
+        if replay is not None:
+            replay.close()
+        elif not from_stdin:
             stream.close()
         if isinstance(exc, pa.ArrowInvalid | UnicodeDecodeError):
             raise DataError(_csv_error(name, exc, 0)) from None
         raise
     schema = reader.schema
+
+    def close() -> None:
+        reader.close()  # stop Arrow's read-ahead before the file goes away
+        if replay is not None:
+            replay.close()
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows = 0
@@ -168,9 +186,9 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise DataError(_csv_error(name, exc, rows)) from None
         finally:
-            source.close()
+            close()
 
-    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), source.close, tuple(header))
+    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), close, tuple(header))
 
 
 def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
@@ -207,12 +225,6 @@ def _read_header(stream: BinaryIO, name: str) -> tuple[bytes, list[str]]:
     if any(not h for h in header):
         position = header.index("") + 1
         raise DataError(f"{name}: header column {position} has no name")
-    # pyarrow reads the bytes itself; hand it the header without the BOM, ended by a newline
-    # (a header-only file without one is still a valid, empty CSV).
-    if consumed.startswith(b"\xef\xbb\xbf"):
-        consumed = consumed[3:]
-    if not consumed.endswith((b"\n", b"\r")):
-        consumed += b"\n"
     return consumed, header
 
 
