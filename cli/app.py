@@ -10,7 +10,8 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -248,74 +249,54 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
 
 
-@app.command()
-def predict(
-    input: InputArg,
-    output: OutputOpt = None,
-    model_type: ModelTypeOpt = None,
-    model: ModelOpt = None,
-    sha256: Sha256Opt = None,
-    config: ConfigOpt = None,
-    keep: KeepOpt = None,
-    keep_all: KeepAllOpt = False,
-    chunk_size: ChunkOpt = 65_536,
-    workers: WorkersOpt = None,
-    pool_size: PoolSizeOpt = None,
-    input_format: InputFormatOpt = None,
-    output_format: OutputFormatOpt = None,
-    engine: EngineOpt = EngineChoice.local,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    stats: StatsOpt = True,
-    stats_json: StatsJsonOpt = None,
-    progress: ProgressOpt = None,
-    on_error: OnErrorOpt = OnErrorChoice.fail,
-    rejects: RejectsOpt = None,
-    max_error_rate: MaxErrorRateOpt = 1.0,
-    metrics_textfile: MetricsOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Predict labels (regressors: values) into a 'prediction' column.
+def _scoring_command(mode: str) -> Callable[..., None]:
+    """``predict`` and ``predict-proba`` take the same options; only the mode differs."""
 
-    Example: modelrouter predict input.parquet -t onnx -o scored.parquet -k id
-    """
-    _score("predict", _ScoreArgs(**locals()))
+    def command(
+        input: InputArg,
+        output: OutputOpt = None,
+        model_type: ModelTypeOpt = None,
+        model: ModelOpt = None,
+        sha256: Sha256Opt = None,
+        config: ConfigOpt = None,
+        keep: KeepOpt = None,
+        keep_all: KeepAllOpt = False,
+        chunk_size: ChunkOpt = 65_536,
+        workers: WorkersOpt = None,
+        pool_size: PoolSizeOpt = None,
+        input_format: InputFormatOpt = None,
+        output_format: OutputFormatOpt = None,
+        engine: EngineOpt = EngineChoice.local,
+        scheduler: SchedulerOpt = None,
+        resume: ResumeOpt = False,
+        stats: StatsOpt = True,
+        stats_json: StatsJsonOpt = None,
+        progress: ProgressOpt = None,
+        on_error: OnErrorOpt = OnErrorChoice.fail,
+        rejects: RejectsOpt = None,
+        max_error_rate: MaxErrorRateOpt = 1.0,
+        metrics_textfile: MetricsOpt = None,
+        quiet: QuietOpt = False,
+        debug: DebugOpt = False,
+    ) -> None:
+        arguments = {k: v for k, v in locals().items() if k in _SCORE_FIELDS}
+        _score(mode, _ScoreArgs(**arguments))
+
+    return command
 
 
-@app.command("predict-proba")
-def predict_proba(
-    input: InputArg,
-    output: OutputOpt = None,
-    model_type: ModelTypeOpt = None,
-    model: ModelOpt = None,
-    sha256: Sha256Opt = None,
-    config: ConfigOpt = None,
-    keep: KeepOpt = None,
-    keep_all: KeepAllOpt = False,
-    chunk_size: ChunkOpt = 65_536,
-    workers: WorkersOpt = None,
-    pool_size: PoolSizeOpt = None,
-    input_format: InputFormatOpt = None,
-    output_format: OutputFormatOpt = None,
-    engine: EngineOpt = EngineChoice.local,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    stats: StatsOpt = True,
-    stats_json: StatsJsonOpt = None,
-    progress: ProgressOpt = None,
-    on_error: OnErrorOpt = OnErrorChoice.fail,
-    rejects: RejectsOpt = None,
-    max_error_rate: MaxErrorRateOpt = 1.0,
-    metrics_textfile: MetricsOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Predict class probabilities into 'proba_<class>' columns (model's class order).
+_SCORE_FIELDS = frozenset(f.name for f in fields(_ScoreArgs))
 
-    Example: modelrouter predict-proba input.csv -o - -k id
-    """
-    _score("proba", _ScoreArgs(**locals()))
+app.command(
+    "predict",
+    help="Predict labels (regressors: values) into a 'prediction' column.\n\n"
+    "Example: modelrouter predict input.parquet -t onnx -o scored.parquet -k id",
+)(_scoring_command("predict"))
+app.command(
+    "predict-proba",
+    help="Predict class probabilities into 'proba_<class>' columns (model's class order).\n\n"
+    "Example: modelrouter predict-proba input.csv -o - -k id",
+)(_scoring_command("proba"))
 
 
 @app.command()
