@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +11,16 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
 from sklearn.datasets import load_wine
 
 from router import reset_router
+
+# CI runs the same examples every time (a failure there must be reproducible, not a dice
+# roll); locally hypothesis keeps exploring new ones and remembers failures in .hypothesis/.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
