@@ -59,7 +59,6 @@ from cli.options import (
 
 __all__ = ["app", "main"]
 
-VERSION = "0.1.0"
 
 app = typer.Typer(
     name="modelrouter",
@@ -73,7 +72,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        print(f"modelrouter {VERSION}")
+        from importlib.metadata import version  # the one version: pyproject.toml's
+
+        print(f"modelrouter {version('modelrouter')}")
         raise typer.Exit()
 
 

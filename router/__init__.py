@@ -68,4 +68,6 @@ __all__ = [
     "reset_router",
 ]
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+__version__ = _version("modelrouter")

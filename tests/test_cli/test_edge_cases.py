@@ -198,3 +198,17 @@ def test_models_command_table_and_json(tmp_path: Path) -> None:
     broken = run_cli("models", "-c", config)
     assert broken.returncode == 4
     assert "cannot load as an ONNX model" in broken.stderr
+
+
+def test_version_and_help_go_to_stdout() -> None:
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"modelrouter {version('modelrouter')}\n",
+        "",
+    )
+    helped = run_cli("predict", "--help")
+    assert helped.returncode == 0
+    assert "--on-error" in helped.stdout and "Example: modelrouter predict" in helped.stdout
