@@ -30,6 +30,9 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.installed-dev
+	rm -rf build/typecheck && mkdir -p build/typecheck/modelrouter
+	for f in router/*; do [ "$$f" = router/__pycache__ ] || ln -s "$(CURDIR)/$$f" build/typecheck/modelrouter/; done
+	ln -s "$(CURDIR)/cli" build/typecheck/modelrouter/cli
 	$(BIN)/mypy
 
 check: lint typecheck test

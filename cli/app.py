@@ -1,4 +1,4 @@
-"""The ``modelrouter`` command: Typer commands that parse options and call :mod:`cli.run`.
+"""The ``modelrouter`` command: Typer commands that parse options and call :mod:`modelrouter.cli.batch.run`.
 
 Heavy libraries (pandas, pyarrow, scikit-learn, onnxruntime) are imported inside the
 commands, so ``--help`` and ``--version`` stay fast.
@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
-from cli import render, tooling
-from cli.exits import (
+from modelrouter.cli import render, tooling
+from modelrouter.cli.exits import (
     EXIT_MODEL,
     Interrupted,
     errors_to_exit,
@@ -26,7 +26,7 @@ from cli.exits import (
     install_signal_handlers,
     warnings_to_stderr,
 )
-from cli.options import (
+from modelrouter.cli.options import (
     ChunkOpt,
     ConfigOpt,
     DebugOpt,
@@ -140,9 +140,9 @@ def _score(mode: str, args: _ScoreArgs) -> None:
 
 def _write_failure_metrics(path: Path, code: int, model_type: str | None, quiet: bool) -> None:
     """Best effort: the run already failed with its own error; a second one is only a warning."""
-    from cli.dataio import write_text_atomically
-    from cli.metrics import failure_metrics
-    from router.errors import OutputError
+    from modelrouter.cli.batch.dataio import write_text_atomically
+    from modelrouter.cli.batch.metrics import failure_metrics
+    from modelrouter.errors import OutputError
 
     try:
         write_text_atomically(path, failure_metrics(code, model_type))
@@ -152,9 +152,9 @@ def _write_failure_metrics(path: Path, code: int, model_type: str | None, quiet:
 
 
 def _score_and_report(mode: str, args: _ScoreArgs) -> None:
-    from cli.run import RunOptions
-    from router import ModelType, reset_router
-    from router.errors import OutputError
+    from modelrouter.cli.batch.run import RunOptions
+    from modelrouter import ModelType, reset_router
+    from modelrouter.errors import OutputError
 
     options = RunOptions(
         input=args.input,
@@ -185,20 +185,20 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         if args.stats_json is not None:
             _write_json(args.stats_json, report)
         if args.metrics_textfile is not None:
-            from cli.dataio import write_text_atomically
-            from cli.metrics import run_metrics
+            from modelrouter.cli.batch.dataio import write_text_atomically
+            from modelrouter.cli.batch.metrics import run_metrics
 
             write_text_atomically(args.metrics_textfile, run_metrics(report))
 
     enabled = (sys.stderr.isatty() if args.progress is None else args.progress) and not args.quiet
     try:
-        from cli.datasets import is_dataset
+        from modelrouter.cli.batch.datasets import is_dataset
 
         if is_dataset(args.input) or args.engine is EngineChoice.dask:
             report = _score_dataset(options, args, enabled)
             write_reports(report)
         else:
-            from cli.run import score_file
+            from modelrouter.cli.batch.run import score_file
 
             total = _parquet_rows(args.input) if enabled else None
             with render.progress(enabled, "scoring", total) as sink:
@@ -217,14 +217,14 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
 
 
 def _score_dataset(options: Any, args: _ScoreArgs, progress_enabled: bool) -> dict[str, Any]:
-    from cli.datasets import plan_dataset, score_dataset_locally
+    from modelrouter.cli.batch.datasets import plan_dataset, score_dataset_locally
 
     out_format = None if args.output_format is None else args.output_format.value
     plan = plan_dataset(args.input, args.output, out_format)  # type: ignore[arg-type]
     total = sum(_parquet_rows(str(p)) or 0 for p in plan.inputs) if progress_enabled else None
     with render.progress(progress_enabled, f"scoring {len(plan.inputs)} files", total or None) as sink:
         if args.engine is EngineChoice.dask:
-            from cli.dask_engine import score_dataset_on_dask
+            from modelrouter.cli.batch.dask_engine import score_dataset_on_dask
 
             summary = score_dataset_on_dask(options, plan, args.resume, args.scheduler, args.workers, sink)
         else:
@@ -245,7 +245,7 @@ def _parquet_rows(path: str) -> int | None:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    from cli.dataio import write_text_atomically
+    from modelrouter.cli.batch.dataio import write_text_atomically
 
     write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
 
@@ -308,7 +308,7 @@ def models(
 ) -> None:
     """List the configured model types: file, sha256, whether it loads, inputs, classes, pool size."""
     with errors_to_exit(debug), warnings_to_stderr(quiet=False):
-        from cli.inspect import describe_models
+        from modelrouter.cli.tools.inspect import describe_models
 
         described = describe_models(config)
         if as_json:

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from cli import render
+from modelrouter.cli import render
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -84,7 +84,7 @@ def _watchdog(read_end: int) -> None:
             continue
         time.sleep(SIGNAL_GRACE_SECONDS)
         # Still running: the main thread could not get to its handler. Clean up for it.
-        dataio = sys.modules.get("cli.dataio")
+        dataio = sys.modules.get("modelrouter.cli.batch.dataio")
         for temp in list(getattr(dataio, "LIVE_TEMP_FILES", ())):
             temp.unlink(missing_ok=True)
         render.error(f"interrupted by {signal.Signals(signum).name}; no output was written")
@@ -99,7 +99,7 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    from router.errors import DataError, ModelError, OutputError, PoolError
+    from modelrouter.errors import DataError, ModelError, OutputError, PoolError
 
     if isinstance(exc, DataError):
         return EXIT_DATA
@@ -113,7 +113,7 @@ def exit_code_for(exc: BaseException) -> int:
 @contextmanager
 def errors_to_exit(debug: bool) -> Iterator[None]:
     """Turn exceptions into one ``error:`` line and the contract's exit code."""
-    from router.errors import ModelRouterError
+    from modelrouter.errors import ModelRouterError
 
     try:
         yield

@@ -79,8 +79,8 @@ def model_type_option(value: str | None) -> str | None:
     """Validate -t against the router's registry (so a new type needs no CLI change)."""
     if value is None:
         return None
-    from router.backends import BACKENDS
-    from router.model_type import ModelType
+    from modelrouter.backends import BACKENDS
+    from modelrouter.model_type import ModelType
 
     try:
         kind = ModelType(value.strip().lower())

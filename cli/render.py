@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -25,7 +25,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["ProgressSink", "error", "progress", "stats_table", "stderr_console", "warning"]
+if TYPE_CHECKING:
+    from modelrouter.cli.batch.run import ProgressSink
+
+__all__ = ["error", "progress", "stats_table", "stderr_console", "warning"]
 
 _console: Console | None = None
 
@@ -56,12 +59,6 @@ def error(message: str) -> None:
 def warning(message: str) -> None:
     """One plain ``warning: …`` line."""
     print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-class ProgressSink(Protocol):
-    """What the scoring loop reports progress to."""
-
-    def advance(self, rows: int) -> None: ...
 
 
 class _NullProgress:
@@ -209,7 +206,7 @@ def _agreement(report: Mapping[str, Any]) -> str:
 def parity_tables(reports: Sequence[Mapping[str, Any]], *, shown_rows: int = 10) -> None:
     """Parity of models against a common reference (``convert`` and ``compare``).
 
-    ``reports`` are :meth:`cli.parity.ParityReport.as_dict` results. Prints a summary table
+    ``reports`` are :meth:`modelrouter.cli.tools.parity.ParityReport.as_dict` results. Prints a summary table
     (one row per compared model), the per-class probability differences (one row per class,
     in the reference model's class order) and the first ``shown_rows`` disagreeing rows of each.
     """

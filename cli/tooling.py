@@ -1,8 +1,8 @@
 """Model tooling commands: ``convert``, ``compare`` and ``inspect`` (registered on the main app).
 
-Same conventions as :mod:`cli.app`: one function per command, ``Annotated`` parameters,
-errors mapped to exit codes by :func:`cli.exits.errors_to_exit`,
-JSON on stdout only with ``--json``, every human line on stderr through :mod:`cli.render`.
+Same conventions as :mod:`modelrouter.cli.app`: one function per command, ``Annotated`` parameters,
+errors mapped to exit codes by :func:`modelrouter.cli.exits.errors_to_exit`,
+JSON on stdout only with ``--json``, every human line on stderr through :mod:`modelrouter.cli.render`.
 Heavy libraries are imported inside the commands so ``--help`` stays fast.
 
 Exit codes (CONTRACT section 5): 0 ok; 2 usage; 3 unusable sample/data; 4 model/config error,
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli import render
-from cli.exits import EXIT_MODEL, errors_to_exit, warnings_to_stderr
-from cli.options import ConfigOpt, DebugOpt, FormatChoice, QuietOpt, checked_sha256, model_type_option
+from modelrouter.cli import render
+from modelrouter.cli.exits import EXIT_MODEL, errors_to_exit, warnings_to_stderr
+from modelrouter.cli.options import ConfigOpt, DebugOpt, FormatChoice, QuietOpt, checked_sha256, model_type_option
 
 if TYPE_CHECKING:
-    from router import ModelType, Settings
+    from modelrouter import ModelType, Settings
 
 __all__ = ["register"]
 
@@ -141,7 +141,7 @@ def convert(
 
     if opset is not None:
         with errors_to_exit(debug):
-            from cli.convert import opset_limits
+            from modelrouter.cli.tools.convert import opset_limits
 
             limits = opset_limits()
         if opset > limits.target:
@@ -150,9 +150,9 @@ def convert(
                 f"{opset} is above the supported maximum {limits.target} ({shown})", param_hint="--opset"
             )
     with errors_to_exit(debug), warnings_to_stderr(quiet):
-        from cli.convert import convert_model
-        from cli.parity import ParityError, Tolerance
-        from router import ModelType
+        from modelrouter.cli.tools.convert import convert_model
+        from modelrouter.cli.tools.parity import ParityError, Tolerance
+        from modelrouter import ModelType
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         trusted = _trusted(config, kind, trust)
@@ -227,8 +227,8 @@ def compare(
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from contextlib import ExitStack
 
-        from cli.parity import ParityError, Scorer, Tolerance, compare_frames, read_frames
-        from router import ConfigError, ModelPool, ModelType, load_pool, load_settings
+        from modelrouter.cli.tools.parity import ParityError, Scorer, Tolerance, compare_frames, read_frames
+        from modelrouter import ConfigError, ModelPool, ModelType, load_pool, load_settings
 
         settings = load_settings(config)
         if model_types:
@@ -315,8 +315,8 @@ def inspect_model(
     """
 
     with errors_to_exit(debug), warnings_to_stderr(quiet=False):
-        from cli.inspect import describe_file
-        from router import ModelLoadError, ModelType
+        from modelrouter.cli.tools.inspect import describe_file
+        from modelrouter import ModelLoadError, ModelType
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         if not model.is_file():
@@ -346,7 +346,7 @@ def register(app: typer.Typer) -> None:
 
 def _trusted(config: Path | None, kind: ModelType, extra: list[str] | None) -> tuple[str, ...]:
     """Types trusted for a skops file: the config's ``[skops] trusted`` plus ``--trust``."""
-    from router import ModelType, load_settings
+    from modelrouter import ModelType, load_settings
 
     if kind is not ModelType.SKOPS:
         return ()

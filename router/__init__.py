@@ -2,7 +2,7 @@
 
 Usable without the CLI::
 
-    from router import ModelPool, ModelType, get_router
+    from modelrouter import ModelPool, ModelType, get_router
 
     router = get_router()
     router.register(ModelType.SKLEARN, ModelPool.load(ModelType.SKLEARN, "models/classifier.pkl", size=2))
@@ -12,9 +12,9 @@ Usable without the CLI::
 
 from __future__ import annotations
 
-from router.backends import InputSchema, Model, Prediction
-from router.config import ModelSettings, Settings, load_pool, load_settings
-from router.errors import (
+from modelrouter.backends import InputSchema, Model, Prediction
+from modelrouter.config import ModelSettings, Settings, load_pool, load_settings
+from modelrouter.errors import (
     ConfigError,
     ConversionError,
     DataError,
@@ -31,9 +31,9 @@ from router.errors import (
     RejectedValuesError,
     UnknownModelTypeError,
 )
-from router.model_router import ModelRouter, get_router, reset_router
-from router.model_type import ModelType
-from router.pool import Borrow, BorrowedModel, ModelPool, PoolStats
+from modelrouter.model_router import ModelRouter, get_router, reset_router
+from modelrouter.model_type import ModelType
+from modelrouter.pool import Borrow, BorrowedModel, ModelPool, PoolStats
 
 __all__ = [
     "Borrow",

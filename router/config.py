@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from router.errors import ConfigError
-from router.model_type import ModelType
-from router.pool import ModelPool
+from modelrouter.errors import ConfigError
+from modelrouter.model_type import ModelType
+from modelrouter.pool import ModelPool
 
 __all__ = [
     "BUILTIN_CONFIG",

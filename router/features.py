@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from router.errors import ConversionError
+from modelrouter.errors import ConversionError
 
 __all__ = [
     "NUMBER",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 
-from router.errors import UnknownModelTypeError
-from router.model_type import ModelType
-from router.pool import Borrow, ModelPool, PoolStats
+from modelrouter.errors import UnknownModelTypeError
+from modelrouter.model_type import ModelType
+from modelrouter.pool import Borrow, ModelPool, PoolStats
 
 __all__ = ["ModelRouter", "get_router", "reset_router"]
 

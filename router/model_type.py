@@ -30,7 +30,7 @@ class ModelType(StrEnum):
     @classmethod
     def parse(cls, value: str | ModelType) -> ModelType:
         """Return the member named ``value``; raise ``ConfigError`` listing the valid names."""
-        from router.errors import ConfigError
+        from modelrouter.errors import ConfigError
 
         try:
             return cls(str(value).strip().lower())
@@ -41,7 +41,7 @@ class ModelType(StrEnum):
     @classmethod
     def from_path(cls, path: str | Path) -> ModelType:
         """Infer the type from a model file's suffix (``.pkl``/``.joblib``/``.onnx``/``.skops``…)."""
-        from router.errors import ConfigError
+        from modelrouter.errors import ConfigError
 
         suffix = Path(path).suffix.lower()
         try:

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from router.backends import Model, Prediction, backend_for
-from router.backends.base import InputSchema, read_model_bytes
-from router.errors import IntegrityError, PoolClosedError, PoolTimeoutError
-from router.features import Frame, frame_length
-from router.model_type import ModelType
+from modelrouter.backends import Model, Prediction, backend_for
+from modelrouter.backends.base import InputSchema, read_model_bytes
+from modelrouter.errors import IntegrityError, PoolClosedError, PoolTimeoutError
+from modelrouter.features import Frame, frame_length
+from modelrouter.model_type import ModelType
 
 __all__ = ["Borrow", "BorrowedModel", "ModelPool", "PoolStats", "default_threads", "sha256_of"]
 

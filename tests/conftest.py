@@ -14,7 +14,7 @@ import pytest
 from hypothesis import settings
 from sklearn.datasets import load_wine
 
-from router import reset_router
+from modelrouter import reset_router
 
 # CI runs the same examples every time (a failure there must be reproducible, not a dice
 # roll); locally hypothesis keeps exploring new ones and remembers failures in .hypothesis/.

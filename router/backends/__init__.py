@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import importlib
 
-from router.backends.base import InputSchema, Model, Prediction
-from router.model_type import ModelType
+from modelrouter.backends.base import InputSchema, Model, Prediction
+from modelrouter.model_type import ModelType
 
 __all__ = ["BACKENDS", "InputSchema", "Model", "Prediction", "backend_for"]
 
 #: ModelType → "module:class" of its backend.
 BACKENDS: dict[ModelType, str] = {
-    ModelType.SKLEARN: "router.backends.sklearn_backend:SklearnModel",
-    ModelType.ONNX: "router.backends.onnx_backend:OnnxModel",
-    ModelType.SKOPS: "router.backends.skops_backend:SkopsModel",
+    ModelType.SKLEARN: "modelrouter.backends.sklearn_backend:SklearnModel",
+    ModelType.ONNX: "modelrouter.backends.onnx_backend:OnnxModel",
+    ModelType.SKOPS: "modelrouter.backends.skops_backend:SkopsModel",
 }
 
 

@@ -20,8 +20,8 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from router.features import Frame, column_names, frame_length
-from router.model_type import ModelType
+from modelrouter.features import Frame, column_names, frame_length
+from modelrouter.model_type import ModelType
 
 __all__ = ["InputSchema", "Model", "Prediction", "parse_name_list", "read_model_bytes"]
 
@@ -48,7 +48,7 @@ class InputSchema:
         absent ones); extra columns are ignored. Without names, the columns not in ``exclude``
         are taken in order and their count must equal ``width``.
         """
-        from router.errors import DataError, MissingColumnsError
+        from modelrouter.errors import DataError, MissingColumnsError
 
         if self.names is not None:
             present = set(available)
@@ -135,7 +135,7 @@ class Model(ABC):
     def require_probabilities(self) -> None:
         """Raise :class:`ProbabilitiesUnsupportedError` unless :meth:`predict_proba` works."""
         if not self.has_probabilities:
-            from router.errors import ProbabilitiesUnsupportedError
+            from modelrouter.errors import ProbabilitiesUnsupportedError
 
             kind = "a regressor" if self.classes is None else "a classifier without probabilities"
             raise ProbabilitiesUnsupportedError(
@@ -167,7 +167,7 @@ class Model(ABC):
                 labels=np.empty(0, dtype=self.label_dtype) if labels else None,
                 probabilities=np.empty((0, n_classes), dtype=np.float64) if probabilities else None,
             )
-        from router.errors import ModelError, ModelRouterError
+        from modelrouter.errors import ModelError, ModelRouterError
 
         try:
             return self._infer(frame, features, labels=labels, probabilities=probabilities)
@@ -197,7 +197,7 @@ def read_model_bytes(path: Path, data: bytes | None) -> bytes:
     """``data`` if given, else the file's bytes; :class:`ModelLoadError` when it is missing."""
     if data is not None:
         return data
-    from router.errors import ModelLoadError
+    from modelrouter.errors import ModelLoadError
 
     try:
         return path.read_bytes()

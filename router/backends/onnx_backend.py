@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from router.backends.base import InputSchema, Model, Prediction, parse_name_list, read_model_bytes
-from router.errors import DataError, ModelLoadError
-from router.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
-from router.model_type import ModelType
+from modelrouter.backends.base import InputSchema, Model, Prediction, parse_name_list, read_model_bytes
+from modelrouter.errors import DataError, ModelLoadError
+from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
+from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
     import onnxruntime

@@ -15,10 +15,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from router.backends.base import InputSchema, Model, Prediction, read_model_bytes
-from router.errors import DataError, ModelLoadError, RejectedValuesError
-from router.features import NUMBER, Frame, column_as, numeric_matrix
-from router.model_type import ModelType
+from modelrouter.backends.base import InputSchema, Model, Prediction, read_model_bytes
+from modelrouter.errors import DataError, ModelLoadError, RejectedValuesError
+from modelrouter.features import NUMBER, Frame, column_as, numeric_matrix
+from modelrouter.model_type import ModelType
 
 __all__ = ["ModelVersionWarning", "SklearnModel"]
 

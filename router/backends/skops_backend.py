@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from router.backends.base import read_model_bytes
-from router.backends.sklearn_backend import SklearnModel
-from router.errors import ModelLoadError
-from router.model_type import ModelType
+from modelrouter.backends.base import read_model_bytes
+from modelrouter.backends.sklearn_backend import SklearnModel
+from modelrouter.errors import ModelLoadError
+from modelrouter.model_type import ModelType
 
 __all__ = ["SkopsModel"]
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from cli.datasets import natural_key, plan_dataset
+from modelrouter.cli.batch.datasets import natural_key, plan_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"

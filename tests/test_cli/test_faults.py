@@ -21,15 +21,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
-import cli.dataio
-import cli.exits
-import cli.run
-from cli.app import app
-from cli.exits import Interrupted
-from router import ModelPool, ModelType, PoolTimeoutError, get_router
-from router.backends.base import Prediction
-from router.backends.sklearn_backend import SklearnModel
-from router.features import Frame, frame_length
+import modelrouter.cli.batch.dataio
+import modelrouter.cli.exits
+import modelrouter.cli.batch.run
+from modelrouter.cli.app import app
+from modelrouter.cli.exits import Interrupted
+from modelrouter import ModelPool, ModelType, PoolTimeoutError, get_router
+from modelrouter.backends.base import Prediction
+from modelrouter.backends.sklearn_backend import SklearnModel
+from modelrouter.features import Frame, frame_length
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_CSV = ROOT / "sample_data" / "wine.csv"
@@ -44,7 +44,7 @@ def _no_hard_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     def soft_exit(code: int) -> NoReturn:
         raise SystemExit(code)
 
-    monkeypatch.setattr(cli.exits, "hard_exit", soft_exit)
+    monkeypatch.setattr(modelrouter.cli.exits, "hard_exit", soft_exit)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ class FailingOnChunk(SklearnModel):
 
 @pytest.fixture
 def failing_backend(monkeypatch: pytest.MonkeyPatch) -> list[ModelPool]:
-    from router import load_pool as real_load
+    from modelrouter import load_pool as real_load
 
     pools: list[ModelPool] = []
 
@@ -90,7 +90,7 @@ def failing_backend(monkeypatch: pytest.MonkeyPatch) -> list[ModelPool]:
         pools.append(wrapped)
         return wrapped
 
-    monkeypatch.setattr("cli.run.load_pool", load_failing)
+    monkeypatch.setattr("modelrouter.cli.batch.run.load_pool", load_failing)
     return pools
 
 
@@ -116,7 +116,7 @@ def test_model_raising_on_one_chunk_exits_4_pool_intact(
 def test_disk_full_mid_run(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out.csv"
     out.write_text("yesterday's predictions\n")
-    real_open = cli.dataio.AtomicOutput._open
+    real_open = modelrouter.cli.batch.dataio.AtomicOutput._open
 
     class FillingDisk:
         """Wraps pyarrow's writer: the third batch finds the disk full."""
@@ -133,11 +133,11 @@ def test_disk_full_mid_run(data: Path, tmp_path: Path, monkeypatch: pytest.Monke
         def close(self) -> None:
             self.inner.close()
 
-    def open_filling(self: cli.dataio.AtomicOutput) -> None:
+    def open_filling(self: modelrouter.cli.batch.dataio.AtomicOutput) -> None:
         real_open(self)
         self._writer = FillingDisk(self._writer)
 
-    monkeypatch.setattr(cli.dataio.AtomicOutput, "_open", open_filling)
+    monkeypatch.setattr(modelrouter.cli.batch.dataio.AtomicOutput, "_open", open_filling)
     result = invoke("predict", data, "-o", out, "--chunk-size", "300")
     assert result.exit_code == 5
     assert f"error: {out}: write failed (no space left on device)" in result.output
@@ -157,7 +157,7 @@ def test_signal_at_each_stage_cleans_up(
         raise Interrupted(signum)
 
     if stage == "read":
-        real_rechunk = cli.dataio.rechunk
+        real_rechunk = modelrouter.cli.batch.dataio.rechunk
 
         def rechunk(batches: Any, size: int, schema: Any) -> Iterator[Any]:
             for i, batch in enumerate(real_rechunk(batches, size, schema)):
@@ -165,9 +165,9 @@ def test_signal_at_each_stage_cleans_up(
                     interrupt()
                 yield batch
 
-        monkeypatch.setattr(cli.dataio, "rechunk", rechunk)
+        monkeypatch.setattr(modelrouter.cli.batch.dataio, "rechunk", rechunk)
     elif stage == "score":
-        real_consume_target = cli.run._output_batch
+        real_consume_target = modelrouter.cli.batch.run._output_batch
         calls = {"n": 0}
 
         def output_batch(*args: Any) -> Any:
@@ -176,9 +176,9 @@ def test_signal_at_each_stage_cleans_up(
                 interrupt()
             return real_consume_target(*args)
 
-        monkeypatch.setattr(cli.run, "_output_batch", output_batch)
+        monkeypatch.setattr(modelrouter.cli.batch.run, "_output_batch", output_batch)
     else:
-        monkeypatch.setattr("cli.dataio.os.replace", interrupt)
+        monkeypatch.setattr("modelrouter.cli.batch.dataio.os.replace", interrupt)
 
     result = invoke("predict", data, "-o", out, "--chunk-size", "300", "-w", "1")
     assert result.exit_code == 128 + signum

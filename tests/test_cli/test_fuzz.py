@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cli.app import app
+from modelrouter.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 WINE = pd.read_csv(ROOT / "sample_data" / "wine.csv")

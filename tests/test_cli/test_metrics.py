@@ -7,7 +7,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from cli.app import app
+from modelrouter.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cli.app import app
-from router import ModelPool, ModelType
+from modelrouter.cli.app import app
+from modelrouter import ModelPool, ModelType
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"

@@ -29,12 +29,12 @@ import pytest
 import sklearn
 from typer.testing import CliRunner, Result
 
-import cli.render
-from cli.app import app
-from cli.convert import convert_model, opset_limits
-from cli.parity import ParityAccumulator, Tolerance
-from router import ModelType
-from router.backends import Prediction, backend_for
+import modelrouter.cli.render
+from modelrouter.cli.app import app
+from modelrouter.cli.tools.convert import convert_model, opset_limits
+from modelrouter.cli.tools.parity import ParityAccumulator, Tolerance
+from modelrouter import ModelType
+from modelrouter.backends import Prediction, backend_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
@@ -62,7 +62,7 @@ def invoke(*args: str | Path) -> Result:
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     """No user config; rich's console re-created on the stderr CliRunner captures."""
     monkeypatch.delenv("MODELROUTER_CONFIG", raising=False)
-    monkeypatch.setattr(cli.render, "_console", None)
+    monkeypatch.setattr(modelrouter.cli.render, "_console", None)
 
 
 @pytest.fixture(scope="module")

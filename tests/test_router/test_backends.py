@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from router import DataError, MissingColumnsError, ModelLoadError, ModelPool, ModelType
-from router.backends import backend_for
-from router.errors import ProbabilitiesUnsupportedError
+from modelrouter import DataError, MissingColumnsError, ModelLoadError, ModelPool, ModelType
+from modelrouter.backends import backend_for
+from modelrouter.errors import ProbabilitiesUnsupportedError
 
 Wine = tuple[pd.DataFrame, np.ndarray]
 
@@ -163,7 +163,7 @@ def test_corrupt_files_raise_model_load_error(tmp_path: Path) -> None:
 def test_version_mismatch_is_surfaced(tmp_path: Path, models_dir: Path) -> None:
     import sklearn
 
-    from router.backends.sklearn_backend import ModelVersionWarning
+    from modelrouter.backends.sklearn_backend import ModelVersionWarning
 
     raw = (models_dir / "regressor.pkl").read_bytes()
     forged = raw.replace(sklearn.__version__.encode(), b"0.0.1")  # the version pickle records

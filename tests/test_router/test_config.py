@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from router import ConfigError, IntegrityError, ModelType, load_pool, load_settings
-from router.config import BUILTIN_CONFIG
+from modelrouter import ConfigError, IntegrityError, ModelType, load_pool, load_settings
+from modelrouter.config import BUILTIN_CONFIG
 
 
 def write_config(folder: Path, text: str, name: str = "modelrouter.toml") -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from router import ModelPool, ModelRouter, ModelType, UnknownModelTypeError, get_router, reset_router
+from modelrouter import ModelPool, ModelRouter, ModelType, UnknownModelTypeError, get_router, reset_router
 
 
 def test_singleton_identity_across_threads() -> None:
@@ -63,7 +63,7 @@ def test_unregistered_type_names_the_registered_ones(models_dir: Path) -> None:
 
 
 def test_unknown_type_name_is_a_config_error() -> None:
-    from router import ConfigError
+    from modelrouter import ConfigError
 
     with pytest.raises(ConfigError, match=r"unknown model type 'tensorflow' \(valid: sklearn, onnx, skops\)"):
         get_router().acquire_model("tensorflow")

@@ -13,9 +13,9 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from router import ModelPool, ModelType, PoolClosedError, PoolTimeoutError
-from router.backends.base import InputSchema, Model, Prediction
-from router.features import Frame, frame_length
+from modelrouter import ModelPool, ModelType, PoolClosedError, PoolTimeoutError
+from modelrouter.backends.base import InputSchema, Model, Prediction
+from modelrouter.features import Frame, frame_length
 
 
 class RecordingModel(Model):

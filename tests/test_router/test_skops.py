@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from router import ModelLoadError, ModelPool, ModelType, load_pool, load_settings
-from router.backends import BACKENDS
+from modelrouter import ModelLoadError, ModelPool, ModelType, load_pool, load_settings
+from modelrouter.backends import BACKENDS
 from tests.custom_estimators import Doubler
 
 Wine = tuple[pd.DataFrame, np.ndarray]

@@ -8,7 +8,7 @@ import threading
 import pandas as pd
 import pytest
 
-from router import ModelPool, ModelType, PoolTimeoutError
+from modelrouter import ModelPool, ModelType, PoolTimeoutError
 from tests.test_router.test_pool import RecordingModel
 
 THREADS = 32

@@ -18,10 +18,9 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
-from cli.datasets import DatasetPlan, DatasetSummary, begin, finish, per_file_options
-from cli.render import ProgressSink
-from cli.run import RunOptions, prepare_pool, score_file
-from router import ModelRouterError, get_router
+from modelrouter.cli.batch.datasets import DatasetPlan, DatasetSummary, begin, finish, per_file_options
+from modelrouter.cli.batch.run import ProgressSink, RunOptions, prepare_pool, score_file
+from modelrouter import ModelRouterError, get_router
 
 __all__ = ["RouterPlugin", "score_dataset_on_dask"]
 
@@ -50,7 +49,7 @@ class RouterPlugin(WorkerPlugin):
         LOADS[key] = LOADS.get(key, 0) + 1
 
     def teardown(self, worker: Any) -> None:
-        from router import reset_router
+        from modelrouter import reset_router
 
         reset_router()
 
@@ -66,7 +65,7 @@ def _options_to_dict(options: RunOptions) -> dict[str, Any]:
 
 
 def _options_from_dict(raw: dict[str, Any]) -> RunOptions:
-    from router import ModelType
+    from modelrouter import ModelType
 
     values = dict(raw)
     values["config"] = None if raw["config"] is None else Path(raw["config"])

@@ -1,6 +1,6 @@
 """One scoring run: configuration → pool → streaming reader → ordered scoring → atomic writer.
 
-Everything here is plain library code (no typer, no rich); ``cli.app`` parses options into
+Everything here is plain library code (no typer, no rich); ``modelrouter.cli.app`` parses options into
 :class:`RunOptions`, calls :func:`score_file` and renders the :class:`RunSummary`.
 """
 
@@ -12,17 +12,23 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from cli.dataio import AtomicOutput, FileFormat, InputFile, detect_format, open_input
-from cli.rejects import rejects_batch, rejects_schema, score_tolerantly
-from cli.render import ProgressSink
-from cli.scoring import run_ordered
-from router import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
-from router.backends import Prediction
+from modelrouter.cli.batch.dataio import AtomicOutput, FileFormat, InputFile, detect_format, open_input
+from modelrouter.cli.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
+from modelrouter.cli.batch.scoring import run_ordered
+from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
+from modelrouter.backends import Prediction
+
+
+class ProgressSink(Protocol):
+    """What the scoring loop reports progress to (the shell renders it; tests count it)."""
+
+    def advance(self, rows: int) -> None: ...
+
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "RunOptions", "RunSummary", "default_output", "score_file"]
 
@@ -227,7 +233,7 @@ def _score_reader(
     )
     if options.on_error == "skip":
         if options.rejects is None and output == "-":
-            from router import ConfigError
+            from modelrouter import ConfigError
 
             raise ConfigError("--rejects is required with --on-error skip and -o -")
         summary.rejects = options.rejects or default_rejects(output)
@@ -276,7 +282,7 @@ def _model_type(options: RunOptions, default: ModelType | None) -> ModelType:
     if options.model_path is not None:
         return ModelType.from_path(options.model_path)
     if default is None:
-        from router import ConfigError
+        from modelrouter import ConfigError
 
         raise ConfigError("no model type configured; pass --model-type or --model")
     return default

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from router.errors import DataError, OutputError
+from modelrouter.errors import DataError, OutputError
 
 __all__ = [
     "LIVE_TEMP_FILES",
@@ -346,7 +346,7 @@ class AtomicOutput:
         try:
             self._writer.write_batch(batch)
         except BrokenPipeError:
-            raise  # stdout's reader left: not an output error (cli.exits stops quietly)
+            raise  # stdout's reader left: not an output error (modelrouter.cli.exits stops quietly)
         except OSError as exc:
             raise OutputError(f"{self.path or '<stdout>'}: write failed ({_os_reason(exc)})") from None
 
@@ -393,7 +393,7 @@ class AtomicOutput:
             LIVE_TEMP_FILES.discard(temp)
 
 
-#: Temporary files not yet committed or removed: the signal watchdog (cli.exits) removes them
+#: Temporary files not yet committed or removed: the signal watchdog (modelrouter.cli.exits) removes them
 #: when the main thread is stuck in native code and cannot clean up itself.
 LIVE_TEMP_FILES: set[Path] = set()
 

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from router.backends import InputSchema, Prediction
-from router.errors import ConversionError, DataError, RejectedValuesError
-from router.features import NUMBER, column_as, unconvertible_rows
+from modelrouter.backends import InputSchema, Prediction
+from modelrouter.errors import ConversionError, DataError, RejectedValuesError
+from modelrouter.features import NUMBER, column_as, unconvertible_rows
 
 __all__ = ["Rejection", "Scored", "rejects_batch", "rejects_schema", "score_tolerantly"]
 

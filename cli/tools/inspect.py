@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from router import ModelPool, ModelRouterError, ModelType, load_settings
-from router.backends import Model
-from router.pool import sha256_of
+from modelrouter import ModelPool, ModelRouterError, ModelType, load_settings
+from modelrouter.backends import Model
+from modelrouter.pool import sha256_of
 
 __all__ = ["describe_file", "describe_models"]
 

@@ -27,10 +27,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from cli.dataio import FileFormat, detect_format, open_input
-from router.backends import Prediction
-from router.errors import ModelError
-from router.features import Frame, frame_length
+from modelrouter.cli.batch.dataio import FileFormat, detect_format, open_input
+from modelrouter.backends import Prediction
+from modelrouter.errors import ModelError
+from modelrouter.features import Frame, frame_length
 
 __all__ = [
     "ClassParity",

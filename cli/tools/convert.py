@@ -14,7 +14,7 @@ What :func:`convert_model` produces (CONTRACT section 4 is how the ONNX backend 
   the installed onnxruntime loads (probed once, with a one-node model).
 
 The ONNX file is written to a temporary file beside the output and renamed over it only when
-the parity check on the sample (:mod:`cli.parity`) is within tolerance, so a failed
+the parity check on the sample (:mod:`modelrouter.cli.tools.parity`) is within tolerance, so a failed
 conversion never leaves a file behind nor replaces an existing one.
 """
 
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from cli.dataio import FileFormat
-from cli.parity import ParityReport, Tolerance, compare_frames, read_frames
-from router.backends import InputSchema, Model, backend_for
-from router.errors import ModelError, ModelLoadError, OutputError
-from router.model_type import ModelType
+from modelrouter.cli.batch.dataio import FileFormat
+from modelrouter.cli.tools.parity import ParityReport, Tolerance, compare_frames, read_frames
+from modelrouter.backends import InputSchema, Model, backend_for
+from modelrouter.errors import ModelError, ModelLoadError, OutputError
+from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
     import onnx
