@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from modelrouter.cli import render, tooling
 from modelrouter.cli.exits import (
     EXIT_MODEL,
@@ -152,8 +151,8 @@ def _write_failure_metrics(path: Path, code: int, model_type: str | None, quiet:
 
 
 def _score_and_report(mode: str, args: _ScoreArgs) -> None:
-    from modelrouter.cli.batch.run import RunOptions
     from modelrouter import ModelType, reset_router
+    from modelrouter.cli.batch.run import RunOptions
     from modelrouter.errors import OutputError
 
     options = RunOptions(

@@ -19,7 +19,6 @@ from types import FrameType
 from typing import Any, NoReturn
 
 import typer
-
 from modelrouter.cli import render
 
 __all__ = [

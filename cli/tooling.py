@@ -18,10 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-
 from modelrouter.cli import render
 from modelrouter.cli.exits import EXIT_MODEL, errors_to_exit, warnings_to_stderr
-from modelrouter.cli.options import ConfigOpt, DebugOpt, FormatChoice, QuietOpt, checked_sha256, model_type_option
+from modelrouter.cli.options import (
+    ConfigOpt,
+    DebugOpt,
+    FormatChoice,
+    QuietOpt,
+    checked_sha256,
+    model_type_option,
+)
 
 if TYPE_CHECKING:
     from modelrouter import ModelType, Settings
@@ -150,9 +156,9 @@ def convert(
                 f"{opset} is above the supported maximum {limits.target} ({shown})", param_hint="--opset"
             )
     with errors_to_exit(debug), warnings_to_stderr(quiet):
+        from modelrouter import ModelType
         from modelrouter.cli.tools.convert import convert_model
         from modelrouter.cli.tools.parity import ParityError, Tolerance
-        from modelrouter import ModelType
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         trusted = _trusted(config, kind, trust)
@@ -227,8 +233,8 @@ def compare(
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from contextlib import ExitStack
 
-        from modelrouter.cli.tools.parity import ParityError, Scorer, Tolerance, compare_frames, read_frames
         from modelrouter import ConfigError, ModelPool, ModelType, load_pool, load_settings
+        from modelrouter.cli.tools.parity import ParityError, Scorer, Tolerance, compare_frames, read_frames
 
         settings = load_settings(config)
         if model_types:
@@ -315,8 +321,8 @@ def inspect_model(
     """
 
     with errors_to_exit(debug), warnings_to_stderr(quiet=False):
-        from modelrouter.cli.tools.inspect import describe_file
         from modelrouter import ModelLoadError, ModelType
+        from modelrouter.cli.tools.inspect import describe_file
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         if not model.is_file():

@@ -15,7 +15,6 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from modelrouter.errors import ConversionError
 
 __all__ = [

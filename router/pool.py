@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
 from modelrouter.backends import Model, Prediction, backend_for
 from modelrouter.backends.base import InputSchema, read_model_bytes
 from modelrouter.errors import IntegrityError, PoolClosedError, PoolTimeoutError

@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import settings
-from sklearn.datasets import load_wine
-
 from modelrouter import reset_router
+from sklearn.datasets import load_wine
 
 # CI runs the same examples every time (a failure there must be reproducible, not a dice
 # roll); locally hypothesis keeps exploring new ones and remembers failures in .hypothesis/.

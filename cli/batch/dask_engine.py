@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from distributed import WorkerPlugin
-
+from modelrouter import ModelRouterError, get_router
 from modelrouter.cli.batch.datasets import DatasetPlan, DatasetSummary, begin, finish, per_file_options
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, prepare_pool, score_file
-from modelrouter import ModelRouterError, get_router
 
 __all__ = ["RouterPlugin", "score_dataset_on_dask"]
 

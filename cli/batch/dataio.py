@@ -29,7 +29,6 @@ from typing import BinaryIO, Literal
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-
 from modelrouter.errors import DataError, OutputError
 
 __all__ = [

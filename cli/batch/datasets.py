@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from modelrouter import DataError, OutputError, PoolStats, get_router
 from modelrouter.cli.batch.dataio import FileFormat
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, RunSummary, prepare_pool, score_file
-from modelrouter import DataError, OutputError, PoolStats, get_router
 
 __all__ = [
     "SUCCESS_MARKER",

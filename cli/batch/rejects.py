@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-
 from modelrouter.backends import InputSchema, Prediction
 from modelrouter.errors import ConversionError, DataError, RejectedValuesError
 from modelrouter.features import NUMBER, column_as, unconvertible_rows

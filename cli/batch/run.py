@@ -16,12 +16,11 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
-
+from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
+from modelrouter.backends import Prediction
 from modelrouter.cli.batch.dataio import AtomicOutput, FileFormat, InputFile, detect_format, open_input
 from modelrouter.cli.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.cli.batch.scoring import run_ordered
-from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
-from modelrouter.backends import Prediction
 
 
 class ProgressSink(Protocol):

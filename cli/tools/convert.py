@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from modelrouter.backends import InputSchema, Model, backend_for
 from modelrouter.cli.batch.dataio import FileFormat
 from modelrouter.cli.tools.parity import ParityReport, Tolerance, compare_frames, read_frames
-from modelrouter.backends import InputSchema, Model, backend_for
 from modelrouter.errors import ModelError, ModelLoadError, OutputError
 from modelrouter.model_type import ModelType
 
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 #: The shipped sample, used for the parity check when --sample is not given and it fits.
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "wine.parquet"
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data" / "wine.parquet"
 
 _ML_DOMAIN = "ai.onnx.ml"
 

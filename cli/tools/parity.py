@@ -26,9 +26,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-
-from modelrouter.cli.batch.dataio import FileFormat, detect_format, open_input
 from modelrouter.backends import Prediction
+from modelrouter.cli.batch.dataio import FileFormat, detect_format, open_input
 from modelrouter.errors import ModelError
 from modelrouter.features import Frame, frame_length
 

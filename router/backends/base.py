@@ -19,7 +19,6 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
-
 from modelrouter.features import Frame, column_names, frame_length
 from modelrouter.model_type import ModelType
 

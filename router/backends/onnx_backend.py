@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-
 from modelrouter.backends.base import InputSchema, Model, Prediction, parse_name_list, read_model_bytes
 from modelrouter.errors import DataError, ModelLoadError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-
 from modelrouter.backends.base import InputSchema, Model, Prediction, read_model_bytes
 from modelrouter.errors import DataError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMBER, Frame, column_as, numeric_matrix

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from modelrouter.cli.batch.datasets import natural_key, plan_dataset
 
 ROOT = Path(__file__).resolve().parents[2]

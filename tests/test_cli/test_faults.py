@@ -16,20 +16,19 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import modelrouter.cli.batch.dataio
+import modelrouter.cli.batch.run
+import modelrouter.cli.exits
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner, Result
-
-import modelrouter.cli.batch.dataio
-import modelrouter.cli.exits
-import modelrouter.cli.batch.run
-from modelrouter.cli.app import app
-from modelrouter.cli.exits import Interrupted
 from modelrouter import ModelPool, ModelType, PoolTimeoutError, get_router
 from modelrouter.backends.base import Prediction
 from modelrouter.backends.sklearn_backend import SklearnModel
+from modelrouter.cli.app import app
+from modelrouter.cli.exits import Interrupted
 from modelrouter.features import Frame, frame_length
+from typer.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_CSV = ROOT / "sample_data" / "wine.csv"

@@ -15,9 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
-
 from modelrouter.cli.app import app
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 WINE = pd.read_csv(ROOT / "sample_data" / "wine.csv")

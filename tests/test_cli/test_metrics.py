@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from modelrouter.cli.app import app
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
-
-from modelrouter.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,10 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
-
-from modelrouter.cli.app import app
 from modelrouter import ModelPool, ModelType
+from modelrouter.cli.app import app
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import modelrouter.cli.render
 import numpy as np
 import onnx
 import pandas as pd
@@ -27,14 +28,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sklearn
-from typer.testing import CliRunner, Result
-
-import modelrouter.cli.render
+from modelrouter import ModelType
+from modelrouter.backends import Prediction, backend_for
 from modelrouter.cli.app import app
 from modelrouter.cli.tools.convert import convert_model, opset_limits
 from modelrouter.cli.tools.parity import ParityAccumulator, Tolerance
-from modelrouter import ModelType
-from modelrouter.backends import Prediction, backend_for
+from typer.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"

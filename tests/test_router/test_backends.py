@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-
 from modelrouter import DataError, MissingColumnsError, ModelLoadError, ModelPool, ModelType
 from modelrouter.backends import backend_for
 from modelrouter.errors import ProbabilitiesUnsupportedError
@@ -162,7 +161,6 @@ def test_corrupt_files_raise_model_load_error(tmp_path: Path) -> None:
 
 def test_version_mismatch_is_surfaced(tmp_path: Path, models_dir: Path) -> None:
     import sklearn
-
     from modelrouter.backends.sklearn_backend import ModelVersionWarning
 
     raw = (models_dir / "regressor.pkl").read_bytes()

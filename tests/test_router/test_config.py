@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
 from modelrouter import ConfigError, IntegrityError, ModelType, load_pool, load_settings
 from modelrouter.config import BUILTIN_CONFIG
 

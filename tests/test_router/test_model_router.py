@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from modelrouter import ModelPool, ModelRouter, ModelType, UnknownModelTypeError, get_router, reset_router
 
 

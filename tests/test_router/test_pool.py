@@ -12,7 +12,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pytest
-
 from modelrouter import ModelPool, ModelType, PoolClosedError, PoolTimeoutError
 from modelrouter.backends.base import InputSchema, Model, Prediction
 from modelrouter.features import Frame, frame_length

@@ -21,7 +21,8 @@ def test_router_never_imports_the_cli_or_presentation_libraries() -> None:
     code = (
         "import sys, modelrouter, modelrouter.backends.sklearn_backend, modelrouter.backends.onnx_backend, "
         "modelrouter.backends.skops_backend; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'click') or m.startswith('modelrouter.cli')))"
+        "print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('typer', 'rich', 'click') or m.startswith('modelrouter.cli')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-
 from modelrouter import ModelLoadError, ModelPool, ModelType, load_pool, load_settings
 from modelrouter.backends import BACKENDS
+
 from tests.custom_estimators import Doubler
 
 Wine = tuple[pd.DataFrame, np.ndarray]

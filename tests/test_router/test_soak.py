@@ -7,8 +7,8 @@ import threading
 
 import pandas as pd
 import pytest
-
 from modelrouter import ModelPool, ModelType, PoolTimeoutError
+
 from tests.test_router.test_pool import RecordingModel
 
 THREADS = 32
