@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,6 +20,7 @@ import typer
 from modelrouter.cli import render, tooling
 from modelrouter.cli.exits import (
     EXIT_MODEL,
+    Failed,
     Interrupted,
     errors_to_exit,
     hard_exit,
@@ -53,6 +55,7 @@ from modelrouter.cli.options import (
     Sha256Opt,
     StatsJsonOpt,
     StatsOpt,
+    TrustOpt,
     WorkersOpt,
 )
 
@@ -62,6 +65,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="modelrouter",
     help="Batch-score CSV and Parquet files with pooled scikit-learn and ONNX models.",
+    epilog="Exit codes: 0 ok, 1 internal error (a bug), 2 usage, 3 input data, 4 model or config, "
+    "5 output, 130/143 interrupted by SIGINT/SIGTERM.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # tracebacks would print DataFrames; --debug prints plain ones
     rich_markup_mode=None,  # Click's plain Usage:/Error: lines, never boxes that wrap paths
@@ -117,6 +122,7 @@ class _ScoreArgs:
     rejects: Path | None
     max_error_rate: float
     metrics_textfile: Path | None
+    trust: list[str] | None
     quiet: bool
     debug: bool
 
@@ -128,26 +134,73 @@ def _score(mode: str, args: _ScoreArgs) -> None:
         )
     if args.scheduler is not None and args.engine is not EngineChoice.dask:
         raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
+    started = time.time()
     try:
         with errors_to_exit(args.debug), warnings_to_stderr(args.quiet):
             _score_and_report(mode, args)
     except typer.Exit as exc:
-        if args.metrics_textfile is not None and exc.exit_code:
-            _write_failure_metrics(args.metrics_textfile, exc.exit_code, args.model_type, args.quiet)
+        if exc.exit_code:
+            message = exc.message if isinstance(exc, Failed) else f"exit {exc.exit_code}"
+            _write_failure_reports(args, exc.exit_code, message, time.time() - started)
         raise
 
 
-def _write_failure_metrics(path: Path, code: int, model_type: str | None, quiet: bool) -> None:
-    """Best effort: the run already failed with its own error; a second one is only a warning."""
+def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: float) -> None:
+    """A failed run still writes its stats JSON and metrics, with the labels/keys of a success
+    plus ``error`` and ``exit_code`` (an alert on the labelled series must fire).
+
+    Best effort: the run already failed with its own error; a second one is only a warning.
+    """
+    from modelrouter import ModelType
     from modelrouter.cli.batch.dataio import write_text_atomically
     from modelrouter.cli.batch.metrics import failure_metrics
+    from modelrouter.cli.batch.run import RunSummary
     from modelrouter.errors import OutputError
 
+    model_type = _resolved_model_type(args)
+    # The keys of a success, each unknown (null) unless this failure knows it: never a
+    # made-up count.
+    blank = RunSummary(input="", output="", model_type=ModelType.SKLEARN, model_path="")  # keys only
+    keys = blank.as_dict()["summary"]
+    summary: dict[str, Any] = dict.fromkeys(keys)
+    summary.update(
+        input=args.input,
+        output=args.output,
+        model_type=model_type,
+        model_path=None if args.model is None else str(args.model),
+        workers=args.workers,
+        chunk_size=args.chunk_size,
+        wall_seconds=wall,
+        error=message,
+        exit_code=code,
+    )
+    writes: list[tuple[Path, str]] = []
+    if args.stats_json is not None:
+        writes.append((args.stats_json, json.dumps({"summary": summary, "pools": {}}, indent=2) + "\n"))
+    if args.metrics_textfile is not None:
+        writes.append((args.metrics_textfile, failure_metrics(code, model_type)))
+    for path, text in writes:
+        try:
+            write_text_atomically(path, text)
+        except OutputError as exc:
+            if not args.quiet:
+                render.warning(str(exc))
+
+
+def _resolved_model_type(args: _ScoreArgs) -> str:
+    """The model type the run used or would have used (-t, -m's suffix, the config's default),
+    for the labels of a failed run's metrics; ``unknown`` when even that cannot be told."""
+    if args.model_type is not None:
+        return args.model_type
     try:
-        write_text_atomically(path, failure_metrics(code, model_type))
-    except OutputError as exc:
-        if not quiet:
-            render.warning(str(exc))
+        from modelrouter import ModelType, load_settings
+
+        if args.model is not None:
+            return str(ModelType.from_path(args.model))
+        default = load_settings(args.config).default_model_type
+    except Exception:  # the run's own error says what is wrong with the config
+        return "unknown"
+    return "unknown" if default is None else str(default)
 
 
 def _score_and_report(mode: str, args: _ScoreArgs) -> None:
@@ -173,6 +226,7 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         on_error="skip" if args.on_error is OnErrorChoice.skip else "fail",
         rejects=None if args.rejects is None else str(args.rejects),
         max_error_rate=args.max_error_rate,
+        trust=tuple(args.trust or ()),
     )
     for side_file in (args.stats_json, args.metrics_textfile):
         if side_file is not None and not side_file.parent.is_dir():
@@ -276,6 +330,7 @@ def _scoring_command(mode: str) -> Callable[..., None]:
         rejects: RejectsOpt = None,
         max_error_rate: MaxErrorRateOpt = 1.0,
         metrics_textfile: MetricsOpt = None,
+        trust: TrustOpt = None,
         quiet: QuietOpt = False,
         debug: DebugOpt = False,
     ) -> None:
@@ -289,24 +344,30 @@ _SCORE_FIELDS = frozenset(f.name for f in fields(_ScoreArgs))
 
 app.command(
     "predict",
+    short_help="Predict labels (regressors: values) into 'prediction'.",
     help="Predict labels (regressors: values) into a 'prediction' column.\n\n"
     "Example: modelrouter predict input.parquet -t onnx -o scored.parquet -k id",
 )(_scoring_command("predict"))
 app.command(
     "predict-proba",
+    short_help="Predict class probabilities into 'proba_<class>' columns.",
     help="Predict class probabilities into 'proba_<class>' columns (model's class order).\n\n"
     "Example: modelrouter predict-proba input.csv -o - -k id",
 )(_scoring_command("proba"))
 
 
-@app.command()
+@app.command(short_help="List the configured models: path, sha256, inputs, classes.")
 def models(
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the models as JSON on stdout.")] = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """List the configured model types: file, sha256, whether it loads, inputs, classes, pool size."""
-    with errors_to_exit(debug), warnings_to_stderr(quiet=False):
+    """List the configured model types: file, sha256, whether it loads, inputs, classes, pool size.
+
+    The table (or --json) goes to stdout, so it can be piped: modelrouter models | grep sha256
+    """
+    with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter.cli.tools.inspect import describe_models
 
         described = describe_models(config)
@@ -315,7 +376,10 @@ def models(
             sys.stdout.write("\n")
         else:
             render.models_table([_model_row(d) for d in described["models"]])
-        if any(not d["loads"] for d in described["models"]):
+        broken = [d for d in described["models"] if not d["loads"]]
+        for d in broken:
+            render.error(f"{d['model_type']}: {d['error']}")
+        if broken:
             raise typer.Exit(EXIT_MODEL)
 
 

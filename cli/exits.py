@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_MODEL",
     "EXIT_OUTPUT",
+    "Failed",
     "Interrupted",
     "errors_to_exit",
     "exit_code_for",
@@ -48,6 +49,15 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+class Failed(typer.Exit):
+    """A command failed; its one ``error:`` line is printed and kept here for the run reports
+    (stats JSON, metrics textfile) that a failed run still writes."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code)
+        self.message = message
 
 
 #: How long the main thread gets to handle SIGINT/SIGTERM itself before the watchdog acts.
@@ -132,16 +142,15 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         if debug:
             traceback.print_exc()
         render.error(str(exc))
-        raise typer.Exit(exit_code_for(exc)) from None
+        raise Failed(exit_code_for(exc), str(exc)) from None
     except Exception as exc:
+        message = f"internal error: {type(exc).__name__}: {exc}"
         if debug:
             traceback.print_exc()
-            render.error(f"internal error: {type(exc).__name__}: {exc}")
+            render.error(message)
         else:
-            render.error(
-                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
-            )
-        raise typer.Exit(EXIT_INTERNAL) from None
+            render.error(f"{message} (rerun with --debug for the traceback)")
+        raise Failed(EXIT_INTERNAL, message) from None
 
 
 def hard_exit(code: int) -> NoReturn:

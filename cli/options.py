@@ -40,8 +40,10 @@ __all__ = [
     "Sha256Opt",
     "StatsJsonOpt",
     "StatsOpt",
+    "TrustOpt",
     "WorkersOpt",
     "checked_sha256",
+    "complete_model_type",
     "model_type_option",
 ]
 
@@ -92,12 +94,20 @@ def model_type_option(value: str | None) -> str | None:
     return str(kind)
 
 
+def complete_model_type(incomplete: str) -> list[str]:
+    """Shell completion for -t: the model types the router has a backend for."""
+    from modelrouter.backends import BACKENDS
+
+    return [str(kind) for kind in BACKENDS if str(kind).startswith(incomplete.lower())]
+
+
 ModelTypeOpt = Annotated[
     str | None,
     typer.Option(
         "--model-type",
         "-t",
         callback=model_type_option,
+        autocompletion=complete_model_type,
         metavar="TYPE",
         help="Model type (pool) to route to: sklearn, onnx or skops. Default: the configured "
         "default type, or inferred from --model's suffix.",
@@ -292,3 +302,12 @@ ResumeOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
+TrustOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trust",
+        metavar="TYPE",
+        help="skops files: also trust this type (repeatable), beyond the config's [skops] trusted.",
+        show_default=False,
+    ),
+]

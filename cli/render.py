@@ -1,7 +1,8 @@
-"""Everything human-facing on stderr: errors, warnings, the progress bar, the stats table.
+"""Everything human-facing: errors, warnings, the progress bar, the stats and model tables.
 
-The only module that imports rich (a ruff ``banned-api`` rule enforces it). stdout is never
-touched here: it carries data only.
+The only module that imports rich (a ruff ``banned-api`` rule enforces it). stdout carries a
+command's product only: here, the tables of the commands whose product is a table
+(``models``, ``inspect``, ``compare``); everything else goes to stderr.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from rich.text import Text
 if TYPE_CHECKING:
     from modelrouter.cli.batch.run import ProgressSink
 
-__all__ = ["error", "progress", "stats_table", "stderr_console", "warning"]
+__all__ = ["error", "progress", "stats_table", "stderr_console", "stdout_console", "warning"]
 
 _console: Console | None = None
+_stdout_console: Console | None = None
 
 
 def stderr_console() -> Console:
@@ -49,6 +51,25 @@ def stderr_console() -> Console:
             soft_wrap=not tty,
         )
     return _console
+
+
+def stdout_console() -> Console:
+    """The console for a command's product table (``models``, ``inspect``, ``compare``).
+
+    Off a terminal (a pipe into grep, a file) lines are never wrapped, so a sha256 or a path
+    stays on one line for the next tool in the pipe.
+    """
+    global _stdout_console
+    if _stdout_console is None:
+        tty = sys.stdout.isatty()
+        _stdout_console = Console(
+            file=sys.stdout,
+            width=None if tty else 1000,
+            color_system="auto" if tty else None,
+            highlight=False,
+            soft_wrap=not tty,
+        )
+    return _stdout_console
 
 
 def error(message: str) -> None:
@@ -132,15 +153,25 @@ def stats_table(
     Figures run down the rows so the table stays narrow and no header is ever truncated.
     """
     console = stderr_console()
-    table = Table(title=title, title_justify="left", show_lines=False)
-    table.add_column("", no_wrap=True)
-    for name in pools:
-        table.add_column(name, justify="right", no_wrap=True)
-    for label, key, spec in _STAT_ROWS:
-        table.add_row(label, *(format(stats[key], spec) for stats in pools.values()))
-    console.print(table)
+    if pools:
+        table = Table(title=title, title_justify="left", show_lines=False)
+        table.add_column("", no_wrap=True)
+        for name in pools:
+            table.add_column(name, justify="right", no_wrap=True)
+        for label, key, spec in _STAT_ROWS:
+            table.add_row(label, *(format(stats[key], spec) for stats in pools.values()))
+        console.print(table)
+    skipped = summary.get("files_skipped", 0) if summary is not None else 0
+    if summary is not None and "files" in summary and summary["files"] == 0 and skipped:
+        console.print(
+            f"{_count(skipped, 'file')} skipped (output already there), nothing to do → {summary['output']}",
+            markup=False,
+        )
+        return
     if summary is not None:
         files = f"{_count(summary['files'], 'file')}, " if "files" in summary else ""
+        if skipped:
+            files += f"{_count(skipped, 'file')} skipped, "
         console.print(
             f"{summary['rows_out']:,} rows scored in {summary['wall_seconds']:.2f} s "
             f"({summary['rows_per_second']:,.0f} rows/s, {files}{_count(summary['chunks'], 'chunk')}, "
@@ -159,18 +190,39 @@ def _count(n: int, noun: str) -> str:
 
 
 def models_table(rows: Sequence[Mapping[str, str]]) -> None:
-    """The ``modelrouter models`` table: one column per configured model type, one row per fact.
+    """The ``modelrouter models`` table on stdout: one block per configured model type.
 
-    Facts run down the rows (like the stats table) so paths and digests are never folded.
+    Facts run down the rows, without borders, so that a sha256 (64 characters) and the field
+    names fit an 80-column terminal; paths and digests are never folded inside (a long path
+    runs past the edge rather than breaking, so it can still be copied or grepped).
     """
-    console = stderr_console()
-    table = Table(title="configured models", title_justify="left", show_lines=True)
-    table.add_column("", no_wrap=True)
+    console = stdout_console()
     for row in rows:
-        table.add_column(row.get("type", "").split("\n")[0], overflow="fold")
-    for field in [f for f in (rows[0] if rows else {}) if f != "type"]:
-        table.add_row(field, *(row[field] for row in rows))
-    console.print(table)
+        table = Table(
+            title=row.get("type", ""), title_justify="left", box=None, show_header=False, pad_edge=False
+        )
+        table.add_column("field", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        for field, value in row.items():
+            if field == "type":
+                continue
+            unbreakable = field in _UNBREAKABLE
+            table.add_row(
+                field, Text(value, no_wrap=unbreakable, overflow="ignore" if unbreakable else "fold")
+            )
+        console.print(table)
+        console.print()
+
+
+#: Facts that must never be broken inside: digests and paths are copied and grepped.
+_UNBREAKABLE = frozenset({"path", "sha256", "model", "file"})
+
+
+def _fact(field: str, value: str) -> Text:
+    """A table value: folded when too wide, except digests and paths, which run past the edge."""
+    if field in _UNBREAKABLE:
+        return Text(value, no_wrap=True, overflow="ignore")
+    return Text(value, overflow="fold")
 
 
 # -- model tooling: convert, compare, inspect ---------------------------------------------
@@ -182,13 +234,18 @@ def note(message: str) -> None:
 
 
 def details_table(title: str, rows: Sequence[tuple[str, str]]) -> None:
-    """A two-column field/value table (``modelrouter inspect``); values fold, never truncate."""
-    table = Table(title=title, title_justify="left", show_header=False, show_lines=False)
+    """A two-column field/value table on stdout (``modelrouter inspect``'s product).
+
+    Values fold, never truncate; paths and digests are never broken inside."""
+    table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
     table.add_column("field", no_wrap=True, style="bold")
     table.add_column("value", overflow="fold")
     for field, value in rows:
-        table.add_row(Text(field), Text(value))
-    stderr_console().print(table)
+        unbreakable = field in _UNBREAKABLE
+        table.add_row(
+            Text(field), Text(value, no_wrap=unbreakable, overflow="ignore" if unbreakable else "fold")
+        )
+    stdout_console().print(table)
 
 
 def _diff(value: float | None) -> str:
@@ -203,16 +260,20 @@ def _agreement(report: Mapping[str, Any]) -> str:
     return f"{text} ({agreeing:,}/{rows:,})"
 
 
-def parity_tables(reports: Sequence[Mapping[str, Any]], *, shown_rows: int = 10) -> None:
+def parity_tables(
+    reports: Sequence[Mapping[str, Any]], *, shown_rows: int = 10, product: bool = False
+) -> None:
     """Parity of models against a common reference (``convert`` and ``compare``).
 
     ``reports`` are :meth:`modelrouter.cli.tools.parity.ParityReport.as_dict` results. Prints a summary table
     (one row per compared model), the per-class probability differences (one row per class,
     in the reference model's class order) and the first ``shown_rows`` disagreeing rows of each.
+    ``product``: the tables are the command's product (``compare``) and go to stdout; for
+    ``convert`` (whose product is a file) they are a report on stderr.
     """
     if not reports:
         return
-    console = stderr_console()
+    console = stdout_console() if product else stderr_console()
     summary = Table(title="parity", title_justify="left")
     for header in ("model", "vs", "rows", "label agreement", "compared", "max |Δ|", "mean |Δ|", "ok?"):
         summary.add_column(header, no_wrap=True, justify="left" if header in ("model", "vs") else "right")

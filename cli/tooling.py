@@ -25,7 +25,9 @@ from modelrouter.cli.options import (
     DebugOpt,
     FormatChoice,
     QuietOpt,
+    TrustOpt,
     checked_sha256,
+    complete_model_type,
     model_type_option,
 )
 
@@ -52,6 +54,7 @@ MinAgreementOpt = Annotated[
     float,
     typer.Option(
         "--min-agreement",
+        metavar="R",
         min=0.0,
         max=1.0,
         help="Fail (exit 4) when the share of rows with equal labels is below this.",
@@ -61,18 +64,10 @@ MaxProbaDiffOpt = Annotated[
     float,
     typer.Option(
         "--max-proba-diff",
+        metavar="R",
         min=0.0,
         help="Fail (exit 4) when a probability differs by more than this (regressors: a row "
         "agrees when its values are within this or 1e-5 relative).",
-    ),
-]
-TrustOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--trust",
-        metavar="TYPE",
-        help="skops files: also trust this type (repeatable), beyond the config's [skops] trusted.",
-        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
@@ -92,6 +87,7 @@ def convert(
         typer.Option(
             "--output",
             "-o",
+            metavar="PATH",
             help="The ONNX file to write. Default: <model stem>.onnx beside the model.",
             show_default=False,
         ),
@@ -100,6 +96,7 @@ def convert(
         Path | None,
         typer.Option(
             "--sample",
+            metavar="PATH",
             help="Score this .csv/.parquet with both models and report parity. Default: the shipped "
             "sample_data/wine.parquet when it has the model's feature columns.",
             show_default=False,
@@ -112,6 +109,7 @@ def convert(
             "--model-type",
             "-t",
             callback=model_type_option,
+            autocompletion=complete_model_type,
             metavar="TYPE",
             help="Read MODEL as this type (sklearn or skops) whatever its suffix.",
             show_default=False,
@@ -121,6 +119,7 @@ def convert(
         int | None,
         typer.Option(
             "--opset",
+            metavar="N",
             min=1,
             help="Target this ai.onnx opset (default: the highest skl2onnx, onnx and "
             "the installed onnxruntime all support).",
@@ -207,6 +206,7 @@ def compare(
             "--model-type",
             "-t",
             callback=_model_types,
+            autocompletion=complete_model_type,
             metavar="TYPE",
             help="Compare only these types (repeatable); the first is the reference. "
             "Default: every configured type, sklearn first.",
@@ -214,7 +214,9 @@ def compare(
         ),
     ] = None,
     input_format: InputFormatOpt = None,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows per chunk.")] = 65_536,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", metavar="N", min=1, help="Rows per chunk.")
+    ] = 65_536,
     min_agreement: MinAgreementOpt = 1.0,
     max_proba_diff: MaxProbaDiffOpt = 1e-4,
     as_json: JsonOpt = False,
@@ -272,7 +274,7 @@ def compare(
         if as_json:
             _print_json(payload)
         elif not quiet:
-            render.parity_tables(payload["comparisons"])
+            render.parity_tables(payload["comparisons"], product=True)
         failed = [r for r in reports.values() if not r.passed]
         if failed:
             raise ParityError(
@@ -293,6 +295,7 @@ def inspect_model(
             "--model-type",
             "-t",
             callback=model_type_option,
+            autocompletion=complete_model_type,
             metavar="TYPE",
             help="Read MODEL as this type (sklearn, onnx or skops) whatever its suffix.",
             show_default=False,
@@ -310,6 +313,7 @@ def inspect_model(
     trust: TrustOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Describe a model file: inputs (names and dtypes, in order), classes, format, size,
@@ -320,7 +324,7 @@ def inspect_model(
     Example: modelrouter inspect models/classifier.onnx
     """
 
-    with errors_to_exit(debug), warnings_to_stderr(quiet=False):
+    with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter import ModelLoadError, ModelType
         from modelrouter.cli.tools.inspect import describe_file
 
@@ -333,7 +337,8 @@ def inspect_model(
             _print_json(described)
         else:
             for message in described["warnings"]:
-                render.warning(message)
+                if not quiet:
+                    render.warning(message)
             render.details_table(f"model {model}", _details(described))
         if not described["loads"]:
             render.error(f"{described['error']} (the model does not load here)")
@@ -342,9 +347,11 @@ def inspect_model(
 
 def register(app: typer.Typer) -> None:
     """Add ``convert``, ``compare`` and ``inspect`` to ``app``."""
-    app.command("convert")(convert)
-    app.command("compare")(compare)
-    app.command("inspect")(inspect_model)
+    app.command("convert", short_help="Convert a scikit-learn model to ONNX, with a parity report.")(convert)
+    app.command("compare", short_help="Score a file with every model type and compare the answers.")(compare)
+    app.command("inspect", short_help="Describe a model file: inputs, classes, sha256, versions.")(
+        inspect_model
+    )
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ __all__ = [
     "BUILTIN_CONFIG",
     "ModelSettings",
     "Settings",
+    "default_pool_size",
     "find_config",
     "load_pool",
     "load_settings",
@@ -42,7 +43,18 @@ BUILTIN_CONFIG = Path(__file__).resolve().parent.parent / "models" / "default.to
 
 _TOP_KEYS = {"default_model_type", "enable_onnx"}
 _MODEL_KEYS = {"path", "pool_size", "sha256", "trusted"}
+#: Pool size when the config does not give one. Types whose one instance already uses every
+#: core (ONNX sessions run intra-op threads) default to one instance; the rest to two
+#: (scikit-learn mostly scores on one thread, so two instances share the two cores).
+_DEFAULT_POOL_SIZES: dict[ModelType, int] = {ModelType.ONNX: 1}
 _DEFAULT_POOL_SIZE = 2
+
+
+def default_pool_size(model_type: ModelType | str) -> int:
+    """The pool size of ``model_type`` when neither the config nor ``--pool-size`` gives one."""
+    return _DEFAULT_POOL_SIZES.get(ModelType.parse(model_type), _DEFAULT_POOL_SIZE)
+
+
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -54,7 +66,7 @@ class ModelSettings:
 
     model_type: ModelType
     path: Path
-    pool_size: int = _DEFAULT_POOL_SIZE
+    pool_size: int = _DEFAULT_POOL_SIZE  # _model_settings gives each type its own default
     sha256: str | None = None
     trusted: tuple[str, ...] = ()
 
@@ -100,6 +112,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     try:
         raw = tomllib.loads(source.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        if source == BUILTIN_CONFIG:
+            # Installed from a wheel: no sample models ship with the package, so nothing is
+            # configured; `-m PATH` (or a config file, or the environment) names the model.
+            return _validate({}, Path.cwd(), source, env)
         raise ConfigError(f"{source}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read config file ({exc.strerror})") from None
@@ -175,7 +191,7 @@ def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source
     path = section.get("path")
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{source}: {kind}.path must be a non-empty string (got {path!r})")
-    settings = ModelSettings(model_type=kind, path=(base / path).resolve())
+    settings = ModelSettings(model_type=kind, path=(base / path).resolve(), pool_size=default_pool_size(kind))
     if "pool_size" in section:
         settings = replace(settings, pool_size=_pool_size(section["pool_size"], f"{kind}.pool_size", source))
     if "sha256" in section:
@@ -238,19 +254,21 @@ def load_pool(
     pool_size: int | None = None,
     sha256: str | None = None,
     threads: int | None = None,
+    trust: tuple[str, ...] = (),
 ) -> ModelPool:
     """Load the pool of ``model_type`` as configured, with per-run overrides.
 
     ``path`` replaces the configured file; the configured pin then does not apply (CONTRACT
-    section 3) and only ``sha256`` is checked.
+    section 3) and only ``sha256`` is checked. ``trust`` adds skops types to the configured
+    ``trusted`` ones.
     """
     kind = ModelType.parse(model_type)
     if path is not None:
         if kind is ModelType.ONNX and not settings.enable_onnx:
             settings.model(kind)  # raises: ONNX disabled
         configured = settings.models.get(kind)
-        size = pool_size or (configured.pool_size if configured else _DEFAULT_POOL_SIZE)
-        trusted = configured.trusted if configured else ()
+        size = pool_size or (configured.pool_size if configured else default_pool_size(kind))
+        trusted = (*(configured.trusted if configured else ()), *trust)
         return ModelPool.load(kind, path, size, threads=threads, sha256=sha256, trusted=trusted)
     model = settings.model(kind)
     return ModelPool.load(
@@ -259,5 +277,5 @@ def load_pool(
         pool_size or model.pool_size,
         threads=threads,
         sha256=sha256 or model.sha256,
-        trusted=model.trusted,
+        trusted=(*model.trusted, *trust),
     )

@@ -109,6 +109,12 @@ def score_dataset_on_dask(
     started = time.perf_counter()
     summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="dask")
     todo, summary.skipped = begin(plan, resume)
+    if not todo:  # --resume with every output in place: no cluster, no models
+        finish(plan)
+        summary.workers = 0
+        summary.chunk_size = options.chunk_size
+        summary.wall_seconds = time.perf_counter() - started
+        return summary
     # Fail fast on the client for model/config problems, before any cluster starts.
     prepare_pool(replace(options, pool_size=1))
     cores = os.cpu_count() or 1

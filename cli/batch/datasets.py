@@ -203,9 +203,14 @@ def score_dataset_locally(
     started = time.perf_counter()
     summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="local")
     todo, summary.skipped = begin(plan, resume)
+    summary.chunk_size = options.chunk_size
+    if not todo:  # --resume with every output in place: nothing to load, nothing to score
+        finish(plan)
+        summary.workers = 0
+        summary.wall_seconds = time.perf_counter() - started
+        return summary
     pool = prepare_pool(options)
     summary.workers = options.workers or pool.size
-    summary.chunk_size = options.chunk_size
     for source, target in todo:
         result: RunSummary = score_file(per_file_options(options, source, target), progress, pool=pool)
         summary.add(result.as_dict()["summary"])

@@ -29,7 +29,7 @@ class ProgressSink(Protocol):
     def advance(self, rows: int) -> None: ...
 
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "RunOptions", "RunSummary", "default_output", "score_file"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "RunOptions", "RunSummary", "default_output", "resolve_output", "score_file"]
 
 Mode = Literal["predict", "proba"]
 OnError = Literal["fail", "skip"]
@@ -60,6 +60,8 @@ class RunOptions:
     on_error: OnError = "fail"
     rejects: str | None = None
     max_error_rate: float = 1.0
+    #: skops files: types trusted beyond the config's ``[skops] trusted`` (``--trust``).
+    trust: Sequence[str] = ()
     #: Cap process-wide BLAS/OpenMP threads at cores // workers for the run. Off where the
     #: host process manages them (a Dask worker sets them once for all its tasks).
     limit_native_threads: bool = True
@@ -125,6 +127,25 @@ def default_output(input_path: str) -> str:
     return str(path.with_name(f"{path.stem}.predictions{path.suffix}"))
 
 
+def resolve_output(input_path: str, output: str | None) -> str:
+    """Where a single-file run writes: ``-o`` as given, or the default name.
+
+    ``-o`` naming an existing directory (or ending in a path separator) means "the default
+    file name, inside that folder", as ``cp file dir/`` does.
+    """
+    if output is None:
+        return default_output(input_path)
+    if output != "-" and (output.endswith(("/", os.sep)) or Path(output).is_dir()):
+        folder = Path(output)
+        if not folder.is_dir():
+            from modelrouter.errors import OutputError
+
+            raise OutputError(f"{output}: output folder does not exist")
+        name = "stdin.predictions.csv" if input_path == "-" else Path(default_output(input_path)).name
+        return str(folder / name)
+    return output
+
+
 @dataclass(frozen=True)
 class _Chunk:
     offset: int  # 0-based index of the chunk's first row in the file
@@ -147,6 +168,7 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
         pool_size=options.pool_size,
         sha256=options.sha256,
         threads=threads,
+        trust=tuple(options.trust),
     )
     router = get_router()
     router.register(kind, pool)
@@ -171,7 +193,7 @@ def score_file(
     :class:`OutputError`, …); on any exception the output file is left as it was.
     """
     started = time.perf_counter()
-    output = options.output or default_output(options.input)
+    output = resolve_output(options.input, options.output)
     in_format = detect_format(options.input, options.input_format, role="input")
     out_format: FileFormat = (
         "csv" if output == "-" else detect_format(output, options.output_format, role="output")
@@ -268,11 +290,22 @@ def _check_error_budget(summary: RunSummary, max_rate: float) -> None:
         return
     rate = summary.rows_rejected / summary.rows_in
     if rate > max_rate:
+        shown, limit = _distinct_percents(rate, max_rate)
         raise DataError(
-            f"{summary.input}: {summary.rows_rejected} of {summary.rows_in} rows rejected "
-            f"({rate:.2%}), above --max-error-rate {max_rate:g}; no predictions written, "
+            f"{summary.input}: {summary.rows_rejected:,} of {summary.rows_in:,} rows rejected "
+            f"({shown}), above --max-error-rate {max_rate:g} ({limit}); no predictions written, "
             f"see {summary.rejects}"
         )
+
+
+def _distinct_percents(rate: float, limit: float) -> tuple[str, str]:
+    """Both as percentages, with just enough decimals that the two differ visibly and a
+    non-zero limit does not read as zero."""
+    for decimals in range(2, 16):
+        shown, bound = f"{rate:.{decimals}%}", f"{limit:.{decimals}%}"
+        if shown != bound and (limit == 0 or float(bound[:-1]) != 0):
+            return shown, bound
+    return f"{rate:%}", f"{limit:%}"
 
 
 def _model_type(options: RunOptions, default: ModelType | None) -> ModelType:

@@ -172,7 +172,7 @@ def test_reader_of_stdout_going_away_stops_quietly(tmp_path: Path) -> None:
 def test_models_command_table_and_json(tmp_path: Path) -> None:
     table = run_cli("models")
     assert table.returncode == 0, table.stderr
-    assert table.stdout == ""  # the table is for humans: stderr
+    assert table.stderr == ""  # the table is the command's product: stdout (CONTRACT 2)
     for fact in (
         "sklearn (default)",
         "onnx",
@@ -182,8 +182,8 @@ def test_models_command_table_and_json(tmp_path: Path) -> None:
         "pool size",
         "od280/od315",
     ):
-        assert fact in table.stderr
-    assert "…" not in table.stderr
+        assert fact in table.stdout
+    assert "…" not in table.stdout
     as_json = run_cli("models", "--json")
     import json
 

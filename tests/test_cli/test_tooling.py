@@ -59,9 +59,10 @@ def invoke(*args: str | Path) -> Result:
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No user config; rich's console re-created on the stderr CliRunner captures."""
+    """No user config; rich's consoles re-created on the streams CliRunner captures."""
     monkeypatch.delenv("MODELROUTER_CONFIG", raising=False)
     monkeypatch.setattr(modelrouter.cli.render, "_console", None)
+    monkeypatch.setattr(modelrouter.cli.render, "_stdout_console", None)
 
 
 @pytest.fixture(scope="module")
@@ -338,9 +339,9 @@ def test_compare_chunked_equals_whole_and_renders_tables() -> None:
     assert (a["rows"], a["agreeing_rows"]) == (b["rows"], b["agreeing_rows"]) == (178, 178)
     assert a["max_abs_diff"] == pytest.approx(b["max_abs_diff"], abs=1e-6)
     assert a["mean_abs_diff"] == pytest.approx(b["mean_abs_diff"], abs=1e-6)
-    assert chunked.stdout == ""
+    assert chunked.stderr == ""  # the parity tables are compare's product: stdout
     for text in ("parity", "label agreement", "100.00% (178/178)", "probability |Δ| per class", "class_1"):
-        assert text in chunked.stderr
+        assert text in chunked.stdout
 
 
 def test_compare_different_models_exit_4_subprocess(fitted: Path, tmp_path: Path) -> None:
@@ -433,8 +434,8 @@ def test_inspect_skops_needs_trust(fitted: Path, tmp_path: Path) -> None:
     assert trusted.exit_code == 0, trusted.stderr
     expected = ("RandomForestClassifier", f"skops {skops.__version__}, sklearn {sklearn.__version__}")
     for text in (*expected, "od280/od315_of_diluted_wines: number"):
-        assert text in trusted.stderr
-    assert re.search(r"loads here\s+│ yes", trusted.stderr)
+        assert text in trusted.stdout
+    assert re.search(r"loads here\s+yes", trusted.stdout)
 
 
 @pytest.mark.parametrize("name,content", [("broken.pkl", b"\x80\x05garbage"), ("broken.onnx", b"not onnx")])
@@ -448,7 +449,7 @@ def test_inspect_corrupt_file(tmp_path: Path, name: str, content: bytes) -> None
     assert "cannot load as" in d["error"]
     assert result.stderr.startswith(f"error: {path}: cannot load as")
     human = invoke("inspect", path)
-    assert human.exit_code == 4 and "loads here" in human.stderr and "no: " in human.stderr
+    assert human.exit_code == 4 and "loads here" in human.stdout and "no: " in human.stdout
 
 
 def test_inspect_reports_the_pickling_version(tmp_path: Path) -> None:
