@@ -467,11 +467,12 @@ def output_unknown_format(d: Path) -> Scenario:
 
 
 @case
-def output_path_is_a_directory(d: Path) -> Scenario:
+def output_folder_with_trailing_slash_missing(d: Path) -> Scenario:
+    # An existing folder as -o gets the default file name inside it (like cp); a folder
+    # that does not exist is an output error naming it.
     src = write_csv(wine(), d / "wine.csv")
-    out = d / "scored.csv"
-    out.mkdir()
-    return Scenario(["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_OUTPUT, ["scored.csv"])
+    out = d / "scored"
+    return Scenario(["predict", *ONNX, str(src), "-o", f"{out}/"], out, EXIT_OUTPUT, ["scored/"])
 
 
 @case

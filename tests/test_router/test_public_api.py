@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -9,12 +10,25 @@ import modelrouter
 
 
 def test_all_is_exactly_the_public_names() -> None:
-    public = {name for name in dir(modelrouter) if not name.startswith("_")}
-    # Submodules show up as attributes once imported (the CLI lives at modelrouter.cli).
-    modules = {"backends", "cli", "config", "errors", "features", "model_router", "model_type", "pool"}
-    modules.add("annotations")  # from __future__ import annotations
-    assert set(modelrouter.__all__) == public - modules
     assert modelrouter.__all__ == sorted(modelrouter.__all__)
+    assert set(modelrouter.__all__) == set(modelrouter._HOME)  # every export has one home
+    for name in modelrouter.__all__:
+        assert getattr(modelrouter, name) is getattr(importlib.import_module(modelrouter._HOME[name]), name)
+    helpers = {"annotations", "importlib", "Any", "TYPE_CHECKING"}
+    modules = {"backends", "cli", "config", "errors", "features", "model_router", "model_type", "pool"}
+    public = {name for name in dir(modelrouter) if not name.startswith("_")}
+    assert public - helpers - modules == set(modelrouter.__all__)
+
+
+def test_importing_the_package_loads_nothing_heavy() -> None:
+    """`modelrouter.cli` is a subpackage: `modelrouter --help` must not pay for numpy/pyarrow."""
+    code = (
+        "import sys, modelrouter, modelrouter.cli; "
+        "heavy = ('numpy', 'pyarrow', 'pandas', 'sklearn', 'onnxruntime'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_router_never_imports_the_cli_or_presentation_libraries() -> None:
