@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["failure_metrics", "run_metrics"]
+__all__ = ["POOL_GAUGES", "failure_metrics", "run_metrics"]
 
 _SUMMARY: tuple[tuple[str, str, str], ...] = (
     ("rows_in", "rows_in", "Rows read from the input in the last run."),
@@ -25,7 +25,7 @@ _SUMMARY: tuple[tuple[str, str, str], ...] = (
     ("rows_per_second", "rows_per_second", "Output rows per second of the last run."),
 )
 
-_POOL: tuple[tuple[str, str, str], ...] = (
+POOL_GAUGES: tuple[tuple[str, str, str], ...] = (
     ("size", "pool_size", "Model instances in the pool."),
     ("available", "pool_available", "Instances not lent out at the end of the run."),
     ("in_use", "pool_in_use", "Instances lent out at the end of the run."),
@@ -63,7 +63,7 @@ def run_metrics(report: Mapping[str, Any], now: float | None = None) -> str:
     lines: list[str] = []
     for key, name, help_text in _SUMMARY:
         lines += _gauge(name, help_text, [(model, summary[key])])
-    for key, name, help_text in _POOL:
+    for key, name, help_text in POOL_GAUGES:
         samples = [
             (f'{{model_type="{_escape(kind)}"}}', stats[key]) for kind, stats in report["pools"].items()
         ]

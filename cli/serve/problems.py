@@ -1,0 +1,73 @@
+"""HTTP errors of the service: one exception carrying the status and the one-line message.
+
+Every error answer is ``{"error": "<one line>"}`` (plus ``column``/``row`` when a value is at
+fault), with the status codes of CONTRACT section 10. The router's own exceptions are mapped
+here, in one place, so no path can turn bad input into a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from modelrouter.errors import (
+    DataError,
+    ModelError,
+    ModelRouterError,
+    PoolClosedError,
+    PoolTimeoutError,
+    ProbabilitiesUnsupportedError,
+    UnknownModelTypeError,
+)
+
+__all__ = ["Problem", "problem_for"]
+
+
+class Problem(Exception):
+    """An answer other than 200: ``status``, a one-line ``message`` and optional headers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        column: str | None = None,
+        row: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = " ".join(message.split())  # one line, whatever the cause said
+        self.column = column
+        self.row = row
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, object]:
+        payload: dict[str, object] = {"error": self.message}
+        if self.column is not None:
+            payload["column"] = self.column
+        if self.row is not None:
+            payload["row"] = self.row
+        return payload
+
+
+def problem_for(exc: ModelRouterError, *, where: str, retry_after: int = 1) -> Problem:
+    """The answer for a router error; ``where`` names the rows (``rows`` for JSON, ``row`` for files).
+
+    A :class:`DataError`'s row is 0-based within the request, which is what the answer shows.
+    """
+    if isinstance(exc, DataError):
+        message = exc.message
+        if exc.row is not None:
+            message = f"{where}[{exc.row}]: {message}" if where == "rows" else f"row {exc.row}: {message}"
+        return Problem(422, message, column=exc.column, row=exc.row)
+    if isinstance(exc, UnknownModelTypeError):
+        return Problem(404, str(exc))
+    if isinstance(exc, PoolTimeoutError | PoolClosedError):
+        return Problem(503, str(exc), headers={"Retry-After": str(retry_after)})
+    if isinstance(exc, ProbabilitiesUnsupportedError):
+        return Problem(422, str(exc))
+    if isinstance(exc, ModelError):
+        # The request was valid (its values converted to the model's types) but the model
+        # failed on it: a fault of the served model, not of the client.
+        return Problem(500, str(exc))
+    return Problem(500, str(exc))
