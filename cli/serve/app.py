@@ -395,7 +395,8 @@ def _json_answer(
     else:
         labels = prediction.labels
         payload["predictions"] = [] if labels is None else _json_values(labels)
-    return Response(json.dumps(payload, allow_nan=False).encode(), media_type="application/json")
+    text = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+    return Response(text.encode(), media_type="application/json")
 
 
 def _json_values(values: np.ndarray[Any, Any]) -> list[Any]:
