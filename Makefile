@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins scikit-learn to the version the shipped sample pickle was built with.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test check lint typecheck format bench models clean
+.PHONY: demo test check lint typecheck format bench bench-serve models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ models: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run
+
+# HTTP load on `modelrouter serve`; with MLSERVER=/path/to/mlserver also MLServer, side by side.
+bench-serve: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

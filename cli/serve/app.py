@@ -35,6 +35,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from modelrouter import (
+    ConfigError,
     ModelPool,
     ModelRouter,
     ModelRouterError,
@@ -114,10 +115,12 @@ class LoadedPools:
 def load_pools(config: ServeConfig) -> LoadedPools:
     """Load every configured type's pool (``enable_onnx = false``: no ONNX pool).
 
-    Raises :class:`ConfigError` / :class:`ModelError` like the batch CLI; pools loaded before
-    a failure are closed.
+    Raises :class:`ConfigError` / :class:`ModelError` like the batch CLI (and a
+    :class:`ConfigError` when no type is configured); pools loaded before a failure are closed.
     """
     settings = load_settings(config.config)
+    if not settings.models:
+        raise ConfigError(f"{settings.source}: no model type is configured; there is nothing to serve")
     loaded = LoadedPools({}, settings.default_model_type)
     try:
         for kind in settings.models:

@@ -596,6 +596,15 @@ def test_start_up_errors_are_one_line_with_exit_codes(tmp_path: Path, slow_confi
     )
     assert done.returncode == 4
     assert done.stderr.startswith("error: ") and "'size'" in done.stderr and "Traceback" not in done.stderr
+    empty = tmp_path / "empty.toml"
+    empty.write_text("enable_onnx = false\n[onnx]\npath = 'x.onnx'\n")
+    done = subprocess.run(
+        [str(MODELROUTER), "serve", "-c", str(empty)], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (
+        4,
+        f"error: {empty}: no model type is configured; there is nothing to serve\n",
+    )
     with socket.create_server(("127.0.0.1", 0)) as taken_by_another:
         port = taken_by_another.getsockname()[1]
         taken = subprocess.run(

@@ -1,0 +1,251 @@
+"""Load benchmark of ``modelrouter serve`` (and, side by side, MLServer's scikit-learn runtime).
+
+    .venv/bin/python -m benchmarks.serve [--seconds 5] [--mlserver PATH/TO/mlserver]
+    make bench-serve
+
+A real HTTP load generator: ``C`` asyncio connections (HTTP/1.1 keep-alive, raw sockets, so
+the generator costs little CPU next to the server on a 2-core machine), each sending the
+same request back to back for ``--seconds`` after a 1 s warm-up. Concurrency 1, 8 and 32;
+requests of 1 and 1,000 rows of the wine data; the shipped scikit-learn model
+(``models/classifier.pkl``), JSON bodies. Reports requests/s, rows/s and p50/p99 latency,
+and writes ``benchmarks/results/serve.json``.
+
+MLServer (``mlserver`` + ``mlserver-sklearn``) is not a project dependency: pass the path of
+an ``mlserver`` executable installed in a throwaway venv with ``--mlserver``; it serves the
+same pickle through the V2 inference protocol (``POST /v2/models/wine/infer``, FP64 tensor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "classifier.pkl"
+WINE = ROOT / "sample_data" / "wine.csv"
+RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
+CONCURRENCY = (1, 8, 32)
+ROWS = (1, 1000)
+
+
+@dataclass
+class Cell:
+    server: str
+    concurrency: int
+    rows: int
+    requests: int
+    errors: int
+    seconds: float
+    requests_per_second: float
+    rows_per_second: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _rows(n: int) -> list[dict[str, float]]:
+    import csv
+
+    with WINE.open() as handle:
+        records = [{k: float(v) for k, v in r.items() if k != "id"} for r in csv.DictReader(handle)]
+    return [records[i % len(records)] for i in range(n)]
+
+
+def _request(port: int, path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
+
+
+async def _connection(port: int, request: bytes, until: float, measure_from: float, out: list[float]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    errors = 0
+    try:
+        while (started := time.perf_counter()) < until:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            found = _LENGTH.search(head)
+            if found is None:
+                raise RuntimeError(f"no Content-Length in {head[:200]!r}")
+            await reader.readexactly(int(found.group(1)))
+            if started >= measure_from:
+                out.append(time.perf_counter() - started)
+                errors += head[9:12] != b"200"
+    finally:
+        writer.close()
+    return errors
+
+
+def load(
+    port: int, path: str, body: bytes, concurrency: int, seconds: float
+) -> tuple[list[float], int, float]:
+    """Latencies (s) of the requests started after the warm-up, errors, measured seconds."""
+
+    async def run() -> tuple[list[float], int, float]:
+        latencies: list[float] = []
+        start = time.perf_counter()
+        measure_from, until = start + 1.0, start + 1.0 + seconds
+        request = _request(port, path, body)
+        errors = await asyncio.gather(
+            *(_connection(port, request, until, measure_from, latencies) for _ in range(concurrency))
+        )
+        return latencies, sum(errors), time.perf_counter() - measure_from
+
+    return asyncio.run(run())
+
+
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(port: int, path: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("server did not become ready")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def bench_modelrouter(seconds: float) -> list[Cell]:
+    port = _free_port()
+    config = Path(tempfile.mkdtemp()) / "modelrouter.toml"
+    config.write_text(f'[sklearn]\npath = "{MODEL}"\npool_size = 2\n')
+    modelrouter = Path(sys.executable).parent / "modelrouter"
+    process = subprocess.Popen(
+        [str(modelrouter), "serve", "-c", str(config), "--port", str(port), "--timeout", "60"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(port, "/healthz", process)
+        return _cells(
+            "modelrouter", port, "/predict", lambda rows: json.dumps({"rows": rows}).encode(), seconds
+        )
+    finally:
+        _stop(process)
+
+
+def bench_mlserver(executable: str, seconds: float) -> list[Cell]:
+    folder = Path(tempfile.mkdtemp())
+    port, grpc, metrics = _free_port(), _free_port(), _free_port()
+    (folder / "settings.json").write_text(
+        json.dumps({"http_port": port, "grpc_port": grpc, "metrics_port": metrics, "host": "127.0.0.1"})
+    )
+    (folder / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "wine",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": str(MODEL)},
+            }
+        )
+    )
+
+    def body(rows: list[dict[str, float]]) -> bytes:
+        data = [list(r.values()) for r in rows]
+        tensor = {"name": "predict", "shape": [len(data), len(data[0])], "datatype": "FP64", "data": data}
+        return json.dumps({"inputs": [tensor]}).encode()
+
+    process = subprocess.Popen(
+        [executable, "start", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_ready(port, "/v2/models/wine/ready", process)
+        return _cells("mlserver", port, "/v2/models/wine/infer", body, seconds)
+    finally:
+        _stop(process)
+
+
+def _cells(name: str, port: int, path: str, encode: object, seconds: float) -> list[Cell]:
+    assert callable(encode)
+    cells = []
+    for rows in ROWS:
+        body = encode(_rows(rows))
+        for concurrency in CONCURRENCY:
+            latencies, errors, elapsed = load(port, path, body, concurrency, seconds)
+            latencies.sort()
+            count = len(latencies)
+            cell = Cell(
+                server=name,
+                concurrency=concurrency,
+                rows=rows,
+                requests=count,
+                errors=errors,
+                seconds=elapsed,
+                requests_per_second=count / elapsed,
+                rows_per_second=count * rows / elapsed,
+                p50_ms=1000 * statistics.median(latencies),
+                p99_ms=1000 * latencies[min(count - 1, int(0.99 * count))],
+            )
+            print(
+                f"{name:12} c={concurrency:<3} rows={rows:<5} {cell.requests_per_second:9.1f} req/s "
+                f"{cell.rows_per_second:11.0f} rows/s  p50 {cell.p50_ms:7.1f} ms  p99 {cell.p99_ms:7.1f} ms"
+                + (f"  errors {errors}" if errors else ""),
+                flush=True,
+            )
+            cells.append(cell)
+    return cells
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
+    parser.add_argument(
+        "--mlserver", default=os.environ.get("MLSERVER"), help="path of an mlserver executable"
+    )
+    args = parser.parse_args()
+    cells = bench_modelrouter(args.seconds)
+    if args.mlserver:
+        cells += bench_mlserver(args.mlserver, args.seconds)
+    else:
+        print("MLServer: not run (pass --mlserver PATH or set MLSERVER)", flush=True)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+                "cells": [asdict(c) for c in cells],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"results: {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
