@@ -447,5 +447,12 @@ def serve(
         from modelrouter.cli.serve import ServeConfig
         from modelrouter.cli.serve import serve as run_service
 
-        settings = ServeConfig(config, pool_size, timeout, max_rows, max_body_bytes, debug=debug)
+        settings = ServeConfig(
+            config=config,
+            pool_size=pool_size,
+            timeout=timeout,
+            max_rows=max_rows,
+            max_body_bytes=max_body_bytes,
+            debug=debug,
+        )
         run_service(settings, host, port, announce=lambda line: print(line, file=sys.stderr, flush=True))
