@@ -427,23 +427,33 @@ tooling.register(app)  # convert, compare, inspect: listed after the scoring com
 @app.command()
 def serve(
     config: ConfigOpt = None,
-    host: Annotated[str, typer.Option(help="Address to bind (other hosts: 0.0.0.0).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free one).")] = 8000,
+    host: Annotated[
+        str, typer.Option(metavar="ADDR", help="Address to bind (all interfaces: 0.0.0.0).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="N", min=0, max=65535, help="TCP port (0: any free one).")
+    ] = 8000,
     pool_size: PoolSizeOpt = None,
     timeout: Annotated[
-        float, typer.Option(min=0, help="Seconds a request waits for a free instance before a 503.")
+        float,
+        typer.Option(
+            metavar="SECONDS", min=0, help="How long a request waits for a free instance before a 503."
+        ),
     ] = 10.0,
-    max_rows: Annotated[int, typer.Option(min=1, help="Rows per request; more is a 413.")] = 100_000,
+    max_rows: Annotated[
+        int, typer.Option(metavar="N", min=1, help="Rows per request; more is a 413.")
+    ] = 100_000,
     max_body_bytes: Annotated[
-        int, typer.Option(min=1, help="Request body size in bytes; more is a 413.")
+        int, typer.Option(metavar="N", min=1, help="Request body size in bytes; more is a 413.")
     ] = 32 << 20,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Serve the pools over HTTP: POST /predict, /predict_proba; GET /pool/stats, /healthz, /metrics.
 
     Stops gracefully on SIGTERM/SIGINT (requests in flight are answered) and exits 0.
     """
-    with errors_to_exit(debug), warnings_to_stderr(quiet=False):
+    with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter.cli.serve import ServeConfig
         from modelrouter.cli.serve import serve as run_service
 
@@ -455,4 +465,4 @@ def serve(
             max_body_bytes=max_body_bytes,
             debug=debug,
         )
-        run_service(settings, host, port, announce=lambda line: print(line, file=sys.stderr, flush=True))
+        run_service(settings, host, port, announce=(lambda line: None) if quiet else render.note)

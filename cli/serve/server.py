@@ -69,15 +69,11 @@ def serve(
     pools = ", ".join(f"{kind} ×{pool.size}" for kind, pool in loaded.pools.items()) or "none"
     shown = f"[{host}]" if ":" in host else host
     announce(
-        f"modelrouter serve: listening on http://{shown}:{bound_port} "
-        f"(pools: {pools}; default: {loaded.default_type or 'none'})"
+        f"listening on http://{shown}:{bound_port} (pools: {pools}; default: {loaded.default_type or 'none'})"
     )
     server.run(sockets=[listener])
     if stops:
-        announce(
-            f"modelrouter serve: stopped by {signal.Signals(stops[0]).name}; "
-            "requests in flight answered, pools closed"
-        )
+        announce(f"stopped by {signal.Signals(stops[0]).name}; requests in flight answered, pools closed")
     return stops[0] if stops else None
 
 

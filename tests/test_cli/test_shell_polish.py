@@ -73,7 +73,9 @@ def test_help_lists_exit_codes_and_never_cuts_descriptions() -> None:
     assert "Exit codes: 0 ok" in top.stdout and "5" in top.stdout
 
 
-@pytest.mark.parametrize("command", ["predict", "predict-proba", "models", "convert", "compare", "inspect"])
+@pytest.mark.parametrize(
+    "command", ["predict", "predict-proba", "models", "convert", "compare", "inspect", "serve"]
+)
 def test_every_command_has_quiet_and_one_placeholder_style(command: str) -> None:
     helped = run_cli(command, "--help").stdout
     assert "-q, --quiet" in helped
