@@ -163,7 +163,18 @@ def bench_mlserver(executable: str, seconds: float) -> list[Cell]:
     folder = Path(tempfile.mkdtemp())
     port, grpc, metrics = _free_port(), _free_port(), _free_port()
     (folder / "settings.json").write_text(
-        json.dumps({"http_port": port, "grpc_port": grpc, "metrics_port": metrics, "host": "127.0.0.1"})
+        json.dumps(
+            {
+                "http_port": port,
+                "grpc_port": grpc,
+                "metrics_port": metrics,
+                "host": "127.0.0.1",
+                # MLServer 1.7.1's parallel inference worker dies at start here ("RuntimeError:
+                # There is no current event loop in thread 'MainThread'", with uvloop 0.23 on
+                # Python 3.11): inference runs in the server process instead.
+                "parallel_workers": 0,
+            }
+        )
     )
     (folder / "model-settings.json").write_text(
         json.dumps(
