@@ -449,9 +449,10 @@ def serve(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Serve the pools over HTTP: POST /predict, /predict_proba; GET /pool/stats, /healthz, /metrics.
+    """Serve the models over HTTP, one pool per configured type.
 
-    Stops gracefully on SIGTERM/SIGINT (requests in flight are answered) and exits 0.
+    POST /predict, /predict_proba; GET /pool/stats, /healthz, /metrics, /docs. Stops gracefully
+    on SIGTERM/SIGINT (requests in flight are answered) and exits 0.
     """
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter.cli.serve import ServeConfig
