@@ -136,9 +136,18 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def settle(code: int) -> None:
-    """The command is over with ``code``: from now on SIGINT/SIGTERM end the process with that
-    code at once, quietly. A signal arriving while the interpreter shuts down (joining threads,
-    atexit) would otherwise raise into that machinery ('Exception ignored … Interrupted')."""
+    """The command is over with ``code``; a signal must not change that any more.
+
+    A signal arriving while the interpreter shuts down (joining threads, atexit) would
+    otherwise raise into that machinery ('Exception ignored … Interrupted'). After a success
+    SIGINT/SIGTERM are ignored: a Python handler would not do, since the interpreter resets
+    its handlers to the default (death by the signal) late in its shut-down, while it keeps an
+    ignored one; nothing is left to stop anyway. After a failure they end the process at once
+    with the failure's code (worker threads stuck in a model would otherwise be joined)."""
+    if code == 0:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return
 
     def leave(signum: int, frame: FrameType | None) -> None:
         for stream in (sys.stdout, sys.stderr):
