@@ -62,6 +62,15 @@ def usage_error(result: subprocess.CompletedProcess[str], *needles: str) -> None
 
 
 @pytest.fixture
+def dev_full() -> Path:
+    """/dev/full, when it is the device (a run of older code as root can replace it by a file)."""
+    path = Path("/dev/full")
+    if not path.is_char_device():
+        pytest.skip("/dev/full is not a character device on this machine")
+    return path
+
+
+@pytest.fixture
 def data(tmp_path: Path) -> Path:
     source = tmp_path / "in.csv"
     source.write_bytes(SAMPLE.read_bytes())
@@ -232,7 +241,7 @@ def test_dev_null_is_written_not_replaced(data: Path) -> None:
 
 
 @pytest.mark.parametrize("option", ["-o", "--rejects", "--stats-json", "--metrics-textfile"])
-def test_dev_full_is_exit_5(tmp_path: Path, data: Path, option: str) -> None:
+def test_dev_full_is_exit_5(tmp_path: Path, data: Path, option: str, dev_full: Path) -> None:
     out = tmp_path / "out.csv"
     out.write_bytes(PREVIOUS)
     args = ["-o", str(out), "--on-error", "skip"]
@@ -288,7 +297,7 @@ def test_fifo_for_stats_json_and_metrics(tmp_path: Path, data: Path) -> None:
     assert stats.is_fifo() and metrics.is_fifo()
 
 
-def test_convert_to_dev_null_and_a_fifo(tmp_path: Path) -> None:
+def test_convert_to_dev_null_and_a_fifo(tmp_path: Path, dev_full: Path) -> None:
     pytest.importorskip("skl2onnx")
     model = ROOT / "models" / "classifier.pkl"
     assert run("convert", model, "-o", "/dev/null", "-q").returncode == 0
@@ -310,7 +319,7 @@ def test_convert_to_dev_null_and_a_fifo(tmp_path: Path) -> None:
 
 
 def test_failure_after_scoring_leaves_rejects_and_output_as_they_were(
-    tmp_path: Path, data: Path, with_bad_row: Path
+    tmp_path: Path, data: Path, with_bad_row: Path, dev_full: Path
 ) -> None:
     out = tmp_path / "out.csv"
     first = run("predict", data, *ONNX, "-o", out, "--on-error", "skip")
@@ -333,7 +342,7 @@ def test_error_budget_still_commits_the_rejects_alone(tmp_path: Path, with_bad_r
     assert pd.read_csv(tmp_path / "out.rejects.csv")["row"].tolist() == [3]
 
 
-def test_dataset_stats_failure_withholds_success(tmp_path: Path) -> None:
+def test_dataset_stats_failure_withholds_success(tmp_path: Path, dev_full: Path) -> None:
     folder = tmp_path / "ds"
     folder.mkdir()
     (folder / "a.csv").write_bytes(SAMPLE.read_bytes())
@@ -573,7 +582,7 @@ def test_resume_after_a_killed_run_sweeps_and_never_counts_a_temp(tmp_path: Path
 # -- 7. stdin and stdout ----------------------------------------------------------------------
 
 
-def test_stdout_on_a_full_disk_is_exit_5(data: Path) -> None:
+def test_stdout_on_a_full_disk_is_exit_5(data: Path, dev_full: Path) -> None:
     with open("/dev/full", "wb") as full:
         result = run("predict", data, *ONNX, "-o", "-", stdout=full.fileno())
     assert result.returncode == 5, result.stderr
