@@ -112,10 +112,10 @@ def score_dataset_on_dask(
     summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="dask")
     todo, summary.skipped = begin(plan, resume)
     if not todo:  # --resume with every output in place: no cluster, no models
-        finish(plan)
         summary.workers = 0
         summary.chunk_size = options.chunk_size
         summary.wall_seconds = time.perf_counter() - started
+        finish(plan, side_files(summary.as_dict()) if side_files is not None else ())
         return summary
     # Fail fast on the client for model/config problems, before any cluster starts.
     prepare_pool(replace(options, pool_size=1))

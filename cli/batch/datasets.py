@@ -302,9 +302,9 @@ def score_dataset_locally(
     todo, summary.skipped = begin(plan, resume)
     summary.chunk_size = options.chunk_size
     if not todo:  # --resume with every output in place: nothing to load, nothing to score
-        finish(plan)
         summary.workers = 0
         summary.wall_seconds = time.perf_counter() - started
+        finish(plan, side_files(summary.as_dict()) if side_files is not None else ())
         return summary
     pool = prepare_pool(options)
     summary.workers = options.workers or pool.size
