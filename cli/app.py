@@ -25,6 +25,7 @@ from modelrouter.cli.exits import (
     errors_to_exit,
     hard_exit,
     install_signal_handlers,
+    settle,
     warnings_to_stderr,
 )
 from modelrouter.cli.options import (
@@ -128,10 +129,24 @@ class _ScoreArgs:
 
 
 def _score(mode: str, args: _ScoreArgs) -> None:
+    from modelrouter.cli.batch.outputs import COMMIT
+
+    COMMIT.reset()
     if args.on_error is OnErrorChoice.skip and args.rejects is None and args.output == "-":
         raise typer.BadParameter(
             "--rejects PATH is required with --on-error skip and -o -", param_hint="--rejects"
         )
+    for option, value in (
+        ("--rejects", args.rejects),
+        ("--stats-json", args.stats_json),
+        ("--metrics-textfile", args.metrics_textfile),
+    ):
+        if value is not None and str(value) == "-":
+            # Only -o means stdout: stdout carries the product, nothing else.
+            raise typer.BadParameter(
+                "'-' (stdout) is only accepted by -o; give a file path", param_hint=option
+            )
+    _check_stdin(args)
     if args.scheduler is not None and args.engine is not EngineChoice.dask:
         raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
     started = time.time()
@@ -143,6 +158,21 @@ def _score(mode: str, args: _ScoreArgs) -> None:
             message = exc.message if isinstance(exc, Failed) else f"exit {exc.exit_code}"
             _write_failure_reports(args, exc.exit_code, message, time.time() - started)
         raise
+
+
+def _check_stdin(args: _ScoreArgs) -> None:
+    """stdin carries CSV; Parquet needs a seekable file (stdin redirected from one is fine)."""
+    from modelrouter.cli.batch.paths import stdin_is_closed, stdin_is_regular
+
+    if args.input != "-" or stdin_is_closed():
+        return  # a closed stdin is an input error, reported by the run (exit 3)
+    wants_parquet = args.input_format is not None and args.input_format.value == "parquet"
+    if wants_parquet and not stdin_is_regular():
+        raise typer.BadParameter(
+            "stdin is a pipe or terminal and takes CSV only (Parquet needs a seekable file: "
+            "pass the file's path, or redirect stdin from the file)",
+            param_hint="--input-format",
+        )
 
 
 def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: float) -> None:
@@ -228,34 +258,48 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         max_error_rate=args.max_error_rate,
         trust=tuple(args.trust or ()),
     )
+    from modelrouter.cli.batch.datasets import is_dataset, plan_dataset
+    from modelrouter.cli.batch.paths import PathConflict, stdin_is_closed
+
+    if args.input == "-" and stdin_is_closed():
+        from modelrouter.errors import DataError
+
+        raise DataError("<stdin>: cannot read: standard input is closed")
+    plan = None
+    if is_dataset(args.input) or args.engine is EngineChoice.dask:
+        out_format = None if args.output_format is None else args.output_format.value
+        try:
+            plan = plan_dataset(args.input, args.output, out_format)  # type: ignore[arg-type]
+        except PathConflict as exc:
+            raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     for side_file in (args.stats_json, args.metrics_textfile):
         if side_file is not None and not side_file.parent.is_dir():
             # Checked before scoring: failing after the output was committed would break
             # "non-zero exit leaves no output".
             raise OutputError(f"{side_file}: output folder {str(side_file.parent)!r} does not exist")
+    _check_paths(args, options, plan)
 
-    def write_reports(report: dict[str, Any]) -> None:
+    def side_files(report: dict[str, Any]) -> list[tuple[Path, str]]:
+        """Committed together with the run's outputs: a failure here fails the whole run."""
+        files: list[tuple[Path, str]] = []
         if args.stats_json is not None:
-            _write_json(args.stats_json, report)
+            files.append((args.stats_json, json.dumps(report, indent=2) + "\n"))
         if args.metrics_textfile is not None:
-            from modelrouter.cli.batch.dataio import write_text_atomically
             from modelrouter.cli.batch.metrics import run_metrics
 
-            write_text_atomically(args.metrics_textfile, run_metrics(report))
+            files.append((args.metrics_textfile, run_metrics(report)))
+        return files
 
     enabled = (sys.stderr.isatty() if args.progress is None else args.progress) and not args.quiet
     try:
-        from modelrouter.cli.batch.datasets import is_dataset
-
-        if is_dataset(args.input) or args.engine is EngineChoice.dask:
-            report = _score_dataset(options, args, enabled)
-            write_reports(report)
+        if plan is not None:
+            report = _score_dataset(options, args, plan, enabled, side_files)
         else:
             from modelrouter.cli.batch.run import score_file
 
             total = _parquet_rows(args.input) if enabled else None
             with render.progress(enabled, "scoring", total) as sink:
-                summary = score_file(options, sink, before_commit=lambda s: write_reports(s.as_dict()))
+                summary = score_file(options, sink, side_files=lambda s: side_files(s.as_dict()))
             report = summary.as_dict()
         if args.stats and not args.quiet:
             columns = dict(report["pools"])
@@ -269,19 +313,68 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         reset_router()
 
 
-def _score_dataset(options: Any, args: _ScoreArgs, progress_enabled: bool) -> dict[str, Any]:
-    from modelrouter.cli.batch.datasets import plan_dataset, score_dataset_locally
+def _check_paths(args: _ScoreArgs, options: Any, plan: Any) -> None:
+    """No output may be an input (data, model, config) or another output: exit 2, up front.
 
-    out_format = None if args.output_format is None else args.output_format.value
-    plan = plan_dataset(args.input, args.output, out_format)  # type: ignore[arg-type]
+    Also removes the temporary files that killed runs left in the output folders (after the
+    check: nothing is written before it)."""
+    from modelrouter import load_settings
+    from modelrouter.cli.batch.datasets import planned_outputs
+    from modelrouter.cli.batch.outputs import sweep_stale_temps
+    from modelrouter.cli.batch.paths import PathConflict, PathUse, check_paths
+    from modelrouter.cli.batch.run import default_rejects, resolve_output
+
+    settings = load_settings(args.config)
+    inputs = [PathUse(str(settings.source), "the config file", "--config")]
+    if args.model is not None:
+        inputs.append(PathUse(str(args.model), "the model", "--model"))
+    inputs += [PathUse(str(m.path), f"the {kind} model", "--config") for kind, m in settings.models.items()]
+    outputs: list[PathUse] = []
+    if plan is not None:
+        inputs += [PathUse(str(p), "the input", "INPUT") for p in plan.inputs]
+        outputs += [
+            PathUse(str(target), f"the output for {source}", "--output")
+            for target, source in planned_outputs(plan, options)
+        ]
+    else:
+        inputs.append(PathUse(args.input, "the input", "INPUT"))
+        output = resolve_output(args.input, args.output)
+        outputs.append(PathUse(output, "the output", "--output"))
+        if args.on_error is OnErrorChoice.skip:
+            rejects = str(args.rejects) if args.rejects is not None else default_rejects(output)
+            outputs.append(PathUse(rejects, "the rejects file", "--rejects"))
+    for option, side_file in (
+        ("--stats-json", args.stats_json),
+        ("--metrics-textfile", args.metrics_textfile),
+    ):
+        if side_file is not None:
+            outputs.append(PathUse(str(side_file), f"the {option} file", option))
+    try:
+        check_paths(inputs, outputs)
+    except PathConflict as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from None
+    sweep_stale_temps([Path(o.path).parent for o in outputs if o.path != "-"])
+
+
+def _score_dataset(
+    options: Any,
+    args: _ScoreArgs,
+    plan: Any,
+    progress_enabled: bool,
+    side_files: Callable[[dict[str, Any]], list[tuple[Path, str]]],
+) -> dict[str, Any]:
+    from modelrouter.cli.batch.datasets import score_dataset_locally
+
     total = sum(_parquet_rows(str(p)) or 0 for p in plan.inputs) if progress_enabled else None
     with render.progress(progress_enabled, f"scoring {len(plan.inputs)} files", total or None) as sink:
         if args.engine is EngineChoice.dask:
             from modelrouter.cli.batch.dask_engine import score_dataset_on_dask
 
-            summary = score_dataset_on_dask(options, plan, args.resume, args.scheduler, args.workers, sink)
+            summary = score_dataset_on_dask(
+                options, plan, args.resume, args.scheduler, args.workers, sink, side_files
+            )
         else:
-            summary = score_dataset_locally(options, plan, args.resume, sink)
+            summary = score_dataset_locally(options, plan, args.resume, sink, side_files=side_files)
     return summary.as_dict()
 
 
@@ -295,12 +388,6 @@ def _parquet_rows(path: str) -> int | None:
         return int(pq.read_metadata(path).num_rows)
     except Exception:  # the reader reports a bad file properly
         return None
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    from modelrouter.cli.batch.dataio import write_text_atomically
-
-    write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
 
 
 def _scoring_command(mode: str) -> Callable[..., None]:
@@ -419,6 +506,10 @@ def main(argv: list[str] | None = None) -> None:
     except Interrupted as exc:  # arrived outside a command body (e.g. while parsing)
         render.error(f"interrupted by {signal.Signals(exc.signum).name}")
         hard_exit(128 + exc.signum)
+    except SystemExit as exc:  # how Click ends every command
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        settle(code)  # a signal during interpreter shut-down exits with this code, quietly
+        raise
 
 
 tooling.register(app)  # convert, compare, inspect: listed after the scoring commands

@@ -34,6 +34,7 @@ __all__ = [
     "hard_exit",
     "install_signal_handlers",
     "on_signal",
+    "settle",
     "warnings_to_stderr",
 ]
 
@@ -92,19 +93,73 @@ def _watchdog(read_end: int) -> None:
         if signum not in (signal.SIGINT, signal.SIGTERM):
             continue
         time.sleep(SIGNAL_GRACE_SECONDS)
-        # Still running: the main thread could not get to its handler. Clean up for it.
-        dataio = sys.modules.get("modelrouter.cli.batch.dataio")
-        for temp in list(getattr(dataio, "LIVE_TEMP_FILES", ())):
+        # Still running: the main thread could not get to its handler. Act for it — after a
+        # commit in progress is through (its lock), never against one that is done.
+        outputs = sys.modules.get("modelrouter.cli.batch.outputs")
+        guard = getattr(outputs, "COMMIT", None)
+        if guard is not None:
+            guard.lock.acquire(timeout=30)
+            if guard.committed:
+                render.error(f"{signal.Signals(signum).name} after the output was committed; exiting")
+                hard_exit(0)
+        for temp in list(getattr(outputs, "LIVE_TEMP_FILES", ())):
             temp.unlink(missing_ok=True)
-        render.error(f"interrupted by {signal.Signals(signum).name}; no output was written")
+        render.error(interrupted_message(signum))
         hard_exit(128 + signum)
 
 
+def interrupted_message(signum: int) -> str:
+    """What an interrupted run says about its outputs (a dataset keeps the files it finished)."""
+    name = signal.Signals(signum).name
+    outputs = sys.modules.get("modelrouter.cli.batch.outputs")
+    published = getattr(getattr(outputs, "COMMIT", None), "published", 0)
+    if published:
+        return (
+            f"interrupted by {name}; the {published} output file(s) completed so far stay "
+            "(rerun with --resume)"
+        )
+    return f"interrupted by {name}; no output was written"
+
+
 def on_signal(signum: int, frame: FrameType | None) -> None:
+    # A run whose outputs are being renamed into place, or are in place, is not interrupted:
+    # the renames finish (a held signal is raised again after a dataset file's commit), and a
+    # committed run exits 0 (CONTRACT 5).
+    outputs = sys.modules.get("modelrouter.cli.batch.outputs")
+    guard = getattr(outputs, "COMMIT", None)
+    if guard is not None and guard.defer(signum):
+        return
     # Only the first signal interrupts; a second one must not break the clean-up it started.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Interrupted(signum)
+
+
+def settle(code: int) -> None:
+    """The command is over with ``code``; a signal must not change that any more.
+
+    A signal arriving while the interpreter shuts down (joining threads, atexit) would
+    otherwise raise into that machinery ('Exception ignored … Interrupted'). After a success
+    SIGINT/SIGTERM are ignored: a Python handler would not do, since the interpreter resets
+    its handlers to the default (death by the signal) late in its shut-down, while it keeps an
+    ignored one; nothing is left to stop anyway. After a failure they end the process at once
+    with the failure's code (worker threads stuck in a model would otherwise be joined)."""
+    if code == 0:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+    signal.signal(signal.SIGINT, leave)
+    signal.signal(signal.SIGTERM, leave)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -126,11 +181,10 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
 
     try:
         yield
-    except typer.Exit:
-        raise
+    except (typer.Exit, typer.TyperException):
+        raise  # usage errors (exit 2, typer.BadParameter) keep Click's form
     except Interrupted as exc:
-        name = signal.Signals(exc.signum).name
-        render.error(f"interrupted by {name}; no output was written")
+        render.error(interrupted_message(exc.signum))
         hard_exit(128 + exc.signum)
     except BrokenPipeError:
         # The reader of stdout went away (`modelrouter … -o - | head`): stop quietly, like

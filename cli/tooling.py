@@ -161,16 +161,21 @@ def convert(
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         trusted = _trusted(config, kind, trust)
-        result = convert_model(
-            model,
-            output,
-            model_type=kind,
-            trusted=trusted,
-            opset=opset,
-            sample=sample,
-            input_format=None if input_format is None else input_format.value,
-            tolerance=Tolerance(min_agreement, max_proba_diff),
-        )
+        from modelrouter.cli.batch.paths import PathConflict
+
+        try:
+            result = convert_model(
+                model,
+                output,
+                model_type=kind,
+                trusted=trusted,
+                opset=opset,
+                sample=sample,
+                input_format=None if input_format is None else input_format.value,
+                tolerance=Tolerance(min_agreement, max_proba_diff),
+            )
+        except PathConflict as exc:  # -o names the model or the sample: a usage error
+            raise typer.BadParameter(str(exc), param_hint=exc.option) from None
         if as_json:
             _print_json(result.as_dict())
         elif not quiet:

@@ -109,8 +109,13 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     """Find, read and validate the configuration; raises :class:`ConfigError` naming the key."""
     env = os.environ if env is None else env
     source = find_config(path, env)
+    # ./modelrouter.toml is found, not chosen: it must be the current user's own (see below).
+    implicit = path is None and not env.get("MODELROUTER_CONFIG") and source != BUILTIN_CONFIG
     try:
-        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        with open(source, "rb") as handle:
+            if implicit:
+                _check_found_config(source, os.fstat(handle.fileno()))
+            raw = tomllib.loads(handle.read().decode("utf-8"))
     except FileNotFoundError:
         if source == BUILTIN_CONFIG:
             # Installed from a wheel: no sample models ship with the package, so nothing is
@@ -122,6 +127,27 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
     return _validate(raw, source.resolve().parent, source, env)
+
+
+def _check_found_config(source: Path, info: os.stat_result) -> None:
+    """ssh's rule for a config picked up from the working directory: owned by the current
+    user and writable by nobody else. Otherwise anyone who can write to a shared folder could
+    make a cron job started there load their pickle. Checked on the opened file (no race with
+    a swap); a symlink placed by someone else is refused as well."""
+    me = os.geteuid()
+    how = " (found in the working directory; pass it with --config to use it anyway)"
+    link = os.lstat(source)
+    for owner, what in ((info.st_uid, "owned"), (link.st_uid, "a symlink owned")):
+        if owner != me:
+            raise ConfigError(
+                f"{source}: refusing a config file {what} by uid {owner}, not by the current user "
+                f"(uid {me}){how}"
+            )
+    if info.st_mode & 0o022:
+        raise ConfigError(
+            f"{source}: refusing a config file writable by group or others (mode "
+            f"{info.st_mode & 0o777:04o}; fix with chmod go-w){how}"
+        )
 
 
 def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, str]) -> Settings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def score_file_on_worker(raw: dict[str, Any]) -> dict[str, Any]:
     """The task: score one file with this worker's pool; return its summary."""
     options = _options_from_dict(raw)
     pool = get_router().pool(options.model_type)
-    summary: dict[str, Any] = score_file(options, pool=pool).as_dict()["summary"]
+    summary: dict[str, Any] = score_file(options, pool=pool, final=False).as_dict()["summary"]
     return summary
 
 
@@ -98,6 +99,7 @@ def score_dataset_on_dask(
     scheduler: str | None,
     workers: int | None,
     progress: ProgressSink | None,
+    side_files: Callable[[dict[str, Any]], Sequence[tuple[Path, str]]] | None = None,
 ) -> DatasetSummary:
     """Score every file of ``plan`` on a cluster (``scheduler``) or a local one.
 
@@ -110,10 +112,10 @@ def score_dataset_on_dask(
     summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="dask")
     todo, summary.skipped = begin(plan, resume)
     if not todo:  # --resume with every output in place: no cluster, no models
-        finish(plan)
         summary.workers = 0
         summary.chunk_size = options.chunk_size
         summary.wall_seconds = time.perf_counter() - started
+        finish(plan, side_files(summary.as_dict()) if side_files is not None else ())
         return summary
     # Fail fast on the client for model/config problems, before any cluster starts.
     prepare_pool(replace(options, pool_size=1))
@@ -165,8 +167,8 @@ def score_dataset_on_dask(
     finally:
         if cluster is not None:
             cluster.close()
-    finish(plan)
     summary.wall_seconds = time.perf_counter() - started
+    finish(plan, side_files(summary.as_dict()) if side_files is not None else ())
     return summary
 
 

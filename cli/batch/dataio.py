@@ -6,21 +6,18 @@ reader with every column pinned to text, so no column can change type between bl
 model backend casts feature columns to its input types with errors that point at the row.
 Both re-chunk to exactly ``chunk_size`` rows.
 
-Writers write to a hidden temporary file in the destination folder and ``os.replace`` it
-over the destination on :meth:`AtomicOutput.commit` only; :meth:`AtomicOutput.abort`
-removes it, so a failed or interrupted run never leaves a partial file nor touches an
-existing one.
+The writers live in :mod:`modelrouter.cli.batch.outputs` (re-exported here): a hidden
+temporary file renamed over the destination at the run's commit, or a stream for stdout,
+devices and FIFOs.
 """
 
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,8 @@ from typing import BinaryIO, Literal
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from modelrouter.cli.batch.outputs import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
+from modelrouter.cli.batch.paths import is_stream_source
 from modelrouter.errors import DataError, OutputError
 
 __all__ = [
@@ -58,6 +57,9 @@ def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -
     suffix = Path(path).suffix.lower()
     if suffix in _SUFFIX_FORMATS:
         return _SUFFIX_FORMATS[suffix]
+    if is_stream_source(path) or str(path).startswith(("/dev/", "/proc/self/fd/")):
+        # A pipe or device (/dev/stdin, /dev/null, a FIFO) is a stream, like '-': CSV.
+        return "csv"
     known = ", ".join(sorted(_SUFFIX_FORMATS))
     message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
     if role == "output":
@@ -91,15 +93,25 @@ def open_input(
     :class:`DataError` for a missing, empty, corrupt or undecodable file.
     """
     name = "<stdin>" if str(path) == "-" else str(path)
-    if str(path) != "-" and not Path(path).is_file():
+    stream = str(path) != "-" and is_stream_source(path)
+    if str(path) != "-" and not stream and not Path(path).is_file():
         what = "is a directory, not a file" if Path(path).is_dir() else "file not found"
         raise DataError(f"{name}: {what}")
     if fmt == "parquet":
+        if stream:
+            raise DataError(
+                f"{name}: a pipe or device is read as a stream, and Parquet needs a seekable file; "
+                "pipes and stdin take CSV"
+            )
+        if str(path) == "-":  # stdin redirected from a regular file (checked by the shell)
+            return _open_parquet(os.fdopen(os.dup(0), "rb"), name, chunk_size, columns)
         return _open_parquet(Path(path), name, chunk_size, columns)
     return _open_csv(path, name, chunk_size, columns)
 
 
-def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
+def _open_parquet(
+    path: Path | BinaryIO, name: str, chunk_size: int, columns: Sequence[str] | None
+) -> InputFile:
     try:
         handle = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -132,6 +144,8 @@ def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str]
 
 def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
     from_stdin = str(path) == "-"
+    # A FIFO or device cannot be reopened either: it is read through Python like stdin.
+    once = from_stdin or is_stream_source(path)
     stream: BinaryIO = sys.stdin.buffer if from_stdin else open(path, "rb")  # noqa: SIM115
     replay: _Replay | None = None
     try:
@@ -139,7 +153,7 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
         _reject_duplicates(header, name)
         wanted = header if columns is None else [c for c in header if c in set(columns)]
         source: str | _Replay
-        if from_stdin or not header_bytes.endswith((b"\n", b"\r")):
+        if once or not header_bytes.endswith((b"\n", b"\r")):
             # stdin cannot be reopened (and its buffer already holds what follows the header);
             # a header-only file without a final newline needs one added. Arrow then calls
             # back into Python for the bytes.
@@ -296,150 +310,3 @@ def rechunk(batches: Iterator[pa.RecordBatch], size: int, schema: pa.Schema) -> 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-class AtomicOutput:
-    """Writes batches to a temporary file beside ``path``, renamed over it on commit.
-
-    ``path`` ``None`` means CSV to stdout (no atomicity possible: rows stream out as
-    they are scored). Raises :class:`OutputError` naming the path for every I/O failure.
-    """
-
-    def __init__(self, path: Path | None, fmt: FileFormat, schema: pa.Schema) -> None:
-        self.path = path
-        self.format = fmt
-        self.schema = schema
-        self._temp: Path | None = None
-        self._finished = False
-        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
-        self._open()
-
-    def _open(self) -> None:
-        if self.path is None:
-            # stdout cannot be taken back: nothing, not even the header, goes out before the
-            # first scored batch (or the commit of an empty result).
-            return
-        try:
-            folder = self.path.parent
-            if not folder.is_dir():
-                raise OutputError(f"{self.path}: output folder {str(folder)!r} does not exist")
-            self._temp = _temp_beside(self.path)
-            self._writer = self._make_writer(str(self._temp))  # a path: pyarrow writes natively
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"{self.path}: cannot write ({_os_reason(exc)})") from None
-
-    def _make_writer(self, sink: str | BinaryIO) -> pq.ParquetWriter | pacsv.CSVWriter:
-        if self.format == "parquet":
-            return pq.ParquetWriter(sink, self.schema, compression="snappy")
-        return pacsv.CSVWriter(sink, self.schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
-
-    def _stdout_writer(self) -> None:
-        if self.path is None and self._writer is None and not self._finished:
-            self._writer = self._make_writer(sys.stdout.buffer)
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Append one batch (schema must equal :attr:`schema`)."""
-        self._stdout_writer()
-        assert self._writer is not None, "write after commit/abort"
-        try:
-            self._writer.write_batch(batch)
-        except BrokenPipeError:
-            raise  # stdout's reader left: not an output error (modelrouter.cli.exits stops quietly)
-        except OSError as exc:
-            raise OutputError(f"{self.path or '<stdout>'}: write failed ({_os_reason(exc)})") from None
-
-    def commit(self) -> None:
-        """Finish the file and move it into place (atomic within one filesystem)."""
-        try:
-            self._stdout_writer()  # an empty result still gets its header
-            self._finished = True
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-            if self.path is None:
-                sys.stdout.buffer.flush()
-            elif self._temp is not None:
-                fd = os.open(self._temp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)  # the data must be on disk before the name points at it
-                finally:
-                    os.close(fd)
-                os.replace(self._temp, self.path)
-                LIVE_TEMP_FILES.discard(self._temp)
-                self._temp = None
-        except OSError as exc:
-            self.abort()
-            raise OutputError(
-                f"{self.path or '<stdout>'}: cannot finish writing ({_os_reason(exc)})"
-            ) from None
-
-    def abort(self) -> None:
-        """Drop the temporary file; idempotent, never raises."""
-        self._finished = True
-        writer, self._writer = self._writer, None
-        temp, self._temp = self._temp, None
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:
-                pass
-        if temp is not None:
-            try:
-                temp.unlink()
-            except FileNotFoundError:
-                pass
-            LIVE_TEMP_FILES.discard(temp)
-
-
-#: Temporary files not yet committed or removed: the signal watchdog (modelrouter.cli.exits) removes them
-#: when the main thread is stuck in native code and cannot clean up itself.
-LIVE_TEMP_FILES: set[Path] = set()
-
-
-def _temp_beside(path: Path) -> Path:
-    """An empty hidden temporary file in ``path``'s folder, with the usual permissions."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    # mkstemp creates 0600; the finished file should get what the umask gives new files.
-    os.fchmod(fd, 0o666 & ~_umask())
-    os.close(fd)
-    LIVE_TEMP_FILES.add(Path(temp))
-    return Path(temp)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and rename; :class:`OutputError` on failure."""
-    temp: Path | None = None
-    try:
-        if not path.parent.is_dir():
-            raise OutputError(f"{path}: output folder {str(path.parent)!r} does not exist")
-        temp = _temp_beside(path)
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-        LIVE_TEMP_FILES.discard(temp)
-    except OSError as exc:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
-            LIVE_TEMP_FILES.discard(temp)
-        raise OutputError(f"{path}: cannot write ({_os_reason(exc)})") from None
-
-
-def _read_umask() -> int:
-    # Reading the umask means setting it: done once, when this module is first imported,
-    # never from the threads that write files concurrently (Dask tasks do).
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-def _umask() -> int:
-    return _UMASK
-
-
-def _os_reason(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC:
-        return "no space left on device"
-    return exc.strerror or str(exc)

@@ -8,16 +8,21 @@ beside a half-finished set.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
+import os
 import re
+import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from modelrouter import DataError, OutputError, PoolStats, get_router
 from modelrouter.cli.batch.dataio import FileFormat
+from modelrouter.cli.batch.outputs import RunOutputs, TextOutput, sweep_stale_temps
+from modelrouter.cli.batch.paths import PathConflict
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, RunSummary, prepare_pool, score_file
 
 __all__ = [
@@ -26,6 +31,7 @@ __all__ = [
     "DatasetSummary",
     "is_dataset",
     "plan_dataset",
+    "planned_outputs",
     "score_dataset_locally",
 ]
 
@@ -61,16 +67,24 @@ class DatasetPlan:
 def plan_dataset(input_path: str, output: str | None, output_format: FileFormat | None) -> DatasetPlan:
     """Expand a directory (recursively) or glob into input files and their output paths.
 
-    Raises :class:`DataError` when nothing matches, :class:`OutputError` when the output
-    directory is a file.
+    Raises :class:`DataError` when nothing matches or when a file the set lists cannot be read
+    (a dangling symlink, a FIFO or device, no read permission, a folder that cannot be
+    listed: the set would be incomplete, so it is never skipped silently),
+    :class:`OutputError` when the output directory is a file and :class:`PathConflict` when
+    two inputs would be written to the same output.
     """
     if Path(input_path).is_dir():
         root = Path(input_path)
-        found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES]
+        found = _walk(root)
     else:
         prefix = _GLOB_MAGIC.split(input_path, maxsplit=1)[0]
         root = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
-        found = [Path(p) for p in glob.glob(input_path, recursive=True) if Path(p).is_file()]
+        _check_listable(root, Path(input_path).relative_to(root).parts)
+        found = [
+            Path(p)
+            for p in glob.glob(input_path, recursive=True)
+            if not Path(p).is_dir() and Path(p).suffix.lower() in _DATA_SUFFIXES
+        ]
     # Beside the input, never inside it: a rerun must not read its own outputs.
     absolute_root = root.resolve()
     out_dir = Path(output) if output else absolute_root.with_name(absolute_root.name + ".predictions")
@@ -85,6 +99,8 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
         ),
         key=natural_key,
     )
+    for path in files:
+        _check_readable(path)
     if not files:
         raise DataError(f"{input_path}: no .csv, .parquet or .pq files found")
     outputs: list[Path] = []
@@ -94,13 +110,83 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
         suffix = {"csv": ".csv", "parquet": ".parquet"}[output_format] if output_format else source.suffix
         target = out_dir / relative.with_suffix(suffix)
         if target in sources:
-            raise OutputError(
+            raise PathConflict(
                 f"{target}: both {sources[target]} and {source} would be written there; "
-                "rename one of them or choose another --output-format"
+                "rename one of them or choose another --output-format",
+                "-o",
             )
         sources[target] = source
         outputs.append(target)
     return DatasetPlan(root, out_dir, tuple(files), tuple(outputs))
+
+
+def _walk(root: Path) -> list[Path]:
+    """The data files under ``root``, recursively (symlinked folders are not followed, like
+    ``Path.rglob``); a folder that cannot be listed is a :class:`DataError`."""
+
+    def fail(exc: OSError) -> None:
+        raise DataError(
+            f"{exc.filename}: cannot list this folder of the dataset ({exc.strerror}); "
+            "the set would be incomplete"
+        )
+
+    found: list[Path] = []
+    for folder, _dirs, names in os.walk(root, onerror=fail):
+        found += [Path(folder, n) for n in names if Path(n).suffix.lower() in _DATA_SUFFIXES]
+    return found
+
+
+def _check_listable(root: Path, parts: Sequence[str]) -> None:
+    """For a glob: every folder the pattern can descend into must be listable (``glob``
+    itself skips the ones it cannot read without a word)."""
+    recursive = "**" in parts
+
+    def relevant(depth_parts: Sequence[str]) -> bool:
+        for i, name in enumerate(depth_parts):
+            if i >= len(parts) - 1:
+                return recursive
+            if parts[i] == "**":
+                return True
+            if not fnmatch.fnmatchcase(name, parts[i]):
+                return False
+        return True
+
+    for folder, dirs, _names in os.walk(root):
+        depth = Path(folder).relative_to(root).parts
+        dirs[:] = [d for d in dirs if relevant((*depth, d))]
+        for name in dirs:
+            path = Path(folder, name)
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise DataError(
+                    f"{path}: cannot list this folder of the dataset (permission denied); "
+                    "the set would be incomplete"
+                )
+
+
+def _check_readable(path: Path) -> None:
+    """A listed file must be a readable regular file: anything else fails the run (exit 3)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: a dangling symlink in the dataset (its target does not exist)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read this file of the dataset ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) else "not a regular file"
+        raise DataError(f"{path}: {kind}, not a regular file; a dataset holds regular files only")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: cannot read this file of the dataset (permission denied)")
+
+
+def planned_outputs(plan: DatasetPlan, options: RunOptions) -> list[tuple[Path, Path]]:
+    """Every file the run may write, with the input it comes from: outputs and their rejects."""
+    planned: list[tuple[Path, Path]] = []
+    for source, target in plan.pairs:
+        planned.append((target, source))
+        rejects = per_file_options(options, source, target).rejects
+        if rejects is not None:
+            planned.append((Path(rejects), source))
+    return planned
 
 
 @dataclass
@@ -171,17 +257,24 @@ def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Path, Path]], lis
             target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{plan.out_dir}: cannot create the output directory ({exc.strerror})") from None
+    # A killed run's temporary files are not outputs (--resume never counts them): remove them.
+    sweep_stale_temps(sorted({plan.out_dir, *(t.parent for t in plan.outputs)}))
     todo = [(s, t) for s, t in plan.pairs if not (resume and t.exists())]
     skipped = [str(s) for s, t in plan.pairs if resume and t.exists()]
     return todo, skipped
 
 
-def finish(plan: DatasetPlan) -> None:
-    """Mark the whole set complete (written last, after every output file is in place)."""
+def finish(plan: DatasetPlan, side_files: Sequence[tuple[Path, str]] = ()) -> None:
+    """Mark the whole set complete: the side files (stats, metrics) and ``_SUCCESS`` in one
+    commit, ``_SUCCESS`` last, after every output file is in place."""
+    outputs = RunOutputs()
     try:
-        (plan.out_dir / SUCCESS_MARKER).write_bytes(b"")
-    except OSError as exc:
-        raise OutputError(f"{plan.out_dir / SUCCESS_MARKER}: cannot write ({exc.strerror})") from None
+        for path, text in side_files:
+            outputs.add(TextOutput(path, text))
+        outputs.add(TextOutput(plan.out_dir / SUCCESS_MARKER, ""))
+        outputs.commit(final=True)
+    finally:
+        outputs.abort()
 
 
 def per_file_options(options: RunOptions, source: Path, target: Path) -> RunOptions:
@@ -198,25 +291,31 @@ def score_dataset_locally(
     resume: bool,
     progress: ProgressSink | None,
     on_file: Callable[[Path], None] | None = None,
+    side_files: Callable[[dict[str, Any]], Sequence[tuple[Path, str]]] | None = None,
 ) -> DatasetSummary:
-    """Score the files one after another through one pool and the usual thread pool."""
+    """Score the files one after another through one pool and the usual thread pool.
+
+    Each file's output (and rejects) is committed on its own; ``side_files`` gives, from the
+    finished report, the files committed with ``_SUCCESS`` at the end."""
     started = time.perf_counter()
     summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="local")
     todo, summary.skipped = begin(plan, resume)
     summary.chunk_size = options.chunk_size
     if not todo:  # --resume with every output in place: nothing to load, nothing to score
-        finish(plan)
         summary.workers = 0
         summary.wall_seconds = time.perf_counter() - started
+        finish(plan, side_files(summary.as_dict()) if side_files is not None else ())
         return summary
     pool = prepare_pool(options)
     summary.workers = options.workers or pool.size
     for source, target in todo:
-        result: RunSummary = score_file(per_file_options(options, source, target), progress, pool=pool)
+        result: RunSummary = score_file(
+            per_file_options(options, source, target), progress, pool=pool, final=False
+        )
         summary.add(result.as_dict()["summary"])
         if on_file is not None:
             on_file(source)
-    finish(plan)
     summary.wall_seconds = time.perf_counter() - started
     summary.pools = {str(k): v for k, v in get_router().stats().items()}
+    finish(plan, side_files(summary.as_dict()) if side_files is not None else ())
     return summary

@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from modelrouter.backends import Prediction
-from modelrouter.cli.batch.dataio import AtomicOutput, FileFormat, InputFile, detect_format, open_input
+from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input
+from modelrouter.cli.batch.outputs import AtomicOutput, RunOutputs, TextOutput
 from modelrouter.cli.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.cli.batch.scoring import run_ordered
 
@@ -29,7 +30,19 @@ class ProgressSink(Protocol):
     def advance(self, rows: int) -> None: ...
 
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "RunOptions", "RunSummary", "default_output", "resolve_output", "score_file"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "RunOptions",
+    "RunSummary",
+    "SideFiles",
+    "default_output",
+    "default_rejects",
+    "resolve_output",
+    "score_file",
+]
+
+#: Given the finished summary, the side files (stats JSON, metrics) to commit with the outputs.
+SideFiles = Callable[["RunSummary"], Sequence[tuple[Path, str]]]
 
 Mode = Literal["predict", "proba"]
 OnError = Literal["fail", "skip"]
@@ -181,16 +194,21 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
 def score_file(
     options: RunOptions,
     progress: ProgressSink | None = None,
-    before_commit: Callable[[RunSummary], None] | None = None,
+    side_files: SideFiles | None = None,
     pool: ModelPool | None = None,
+    *,
+    final: bool = True,
 ) -> RunSummary:
     """Score ``options.input`` into ``options.output``; return what happened.
 
     ``pool`` is a pool already prepared (:func:`prepare_pool`), for scoring many files with
-    one set of loaded models. ``before_commit`` receives the finished summary before the
-    output is moved into place (to write side files, like the stats JSON, whose failure must
-    fail the run). Raises the router's errors (:class:`DataError`, :class:`ModelError`,
-    :class:`OutputError`, …); on any exception the output file is left as it was.
+    one set of loaded models. ``side_files`` gives, from the finished summary, the text files
+    (stats JSON, metrics) that are committed together with the predictions and rejects: all
+    are finished first, then renamed into place back to back (``final``: this is the run's
+    last commit, after which a signal no longer fails the run). Raises the router's errors
+    (:class:`DataError`, :class:`ModelError`, :class:`OutputError`, …); on any exception
+    every output file is left as it was — except the rejects file of a run whose error budget
+    was exceeded, which is committed on its own because it explains the failure.
     """
     started = time.perf_counter()
     output = resolve_output(options.input, options.output)
@@ -214,7 +232,7 @@ def score_file(
     )
     try:
         return _score_reader(
-            reader, output, out_format, pool, options, progress, before_commit, (started, loaded)
+            reader, output, out_format, pool, options, progress, side_files, (started, loaded), final
         )
     finally:
         reader.close()
@@ -227,8 +245,9 @@ def _score_reader(
     pool: ModelPool,
     options: RunOptions,
     progress: ProgressSink | None,
-    before_commit: Callable[[RunSummary], None] | None,
+    side_files: SideFiles | None,
     clock: tuple[float, float],
+    final: bool,
 ) -> RunSummary:
     model = pool.prototype
     keep = list(options.keep)
@@ -261,6 +280,8 @@ def _score_reader(
 
     # Every file opened here is removed again unless the run reaches its commit.
     with ExitStack() as cleanup:
+        outputs = RunOutputs()
+        cleanup.callback(outputs.abort)
         rejects: AtomicOutput | None = None
         if summary.rejects is not None:
             rejects_path = Path(summary.rejects)
@@ -272,17 +293,26 @@ def _score_reader(
         summary.chunks = _score_chunks(
             reader, writer, rejects, pool.model_type, kept, options, summary, progress
         )
-        if rejects is not None:
-            rejects.commit()  # written even when the budget is exceeded: it explains the failure
-        _check_error_budget(summary, options.max_error_rate)
+        if _over_error_budget(summary, options.max_error_rate):
+            if rejects is not None:
+                rejects.commit()  # CONTRACT 8: the rejects explain the failure; no predictions
+            _check_error_budget(summary, options.max_error_rate)
         started, loaded = clock
         summary.wall_seconds = time.perf_counter() - started
         summary.scoring_seconds = time.perf_counter() - loaded
         summary.pools = {str(k): v for k, v in get_router().stats().items()}
-        if before_commit is not None:
-            before_commit(summary)
-        writer.commit()  # abort() after a commit is a no-op
+        # One commit for everything the run writes: rejects, side files, predictions last.
+        if rejects is not None:
+            outputs.add(rejects)
+        for path, text in side_files(summary) if side_files is not None else ():
+            outputs.add(TextOutput(path, text))
+        outputs.add(writer)
+        outputs.commit(final=final)  # abort() after a commit is a no-op
     return summary
+
+
+def _over_error_budget(summary: RunSummary, max_rate: float) -> bool:
+    return bool(summary.rows_rejected) and summary.rows_rejected / summary.rows_in > max_rate
 
 
 def _check_error_budget(summary: RunSummary, max_rate: float) -> None:

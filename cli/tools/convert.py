@@ -32,6 +32,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from modelrouter.backends import InputSchema, Model, backend_for
 from modelrouter.cli.batch.dataio import FileFormat
+from modelrouter.cli.batch.outputs import (
+    COMMIT,
+    LIVE_TEMP_FILES,
+    RunOutputs,
+    TextOutput,
+    is_stream_target,
+    temp_beside,
+)
+from modelrouter.cli.batch.paths import PathUse, check_paths
 from modelrouter.cli.tools.parity import ParityReport, Tolerance, compare_frames, read_frames
 from modelrouter.errors import ModelError, ModelLoadError, OutputError
 from modelrouter.model_type import ModelType
@@ -307,9 +316,12 @@ def convert_model(
             f"{model_path}: already an ONNX model; convert takes a scikit-learn pickle or skops file"
         )
     output = output if output is not None else model_path.with_suffix(".onnx")
-    if output.exists() and output.resolve() == model_path.resolve():
-        raise OutputError(f"{output}: refusing to overwrite the model being converted; pass another -o")
-    if not output.parent.is_dir():
+    inputs = [PathUse(str(model_path), "the model being converted", "MODEL")]
+    if sample is not None:
+        inputs.append(PathUse(str(sample), "the sample", "--sample"))
+    check_paths(inputs, [PathUse(str(output), "the ONNX output", "--output")])  # PathConflict: exit 2
+    stream = is_stream_target(output)  # /dev/null, a FIFO: written as a stream, never replaced
+    if not stream and not output.parent.is_dir():
         raise OutputError(f"{output}: output folder {str(output.parent)!r} does not exist")
     _require_skl2onnx()
 
@@ -322,10 +334,11 @@ def convert_model(
     specs = tuple(input_specs(estimator, source.schema))
     chosen_sample, note = _choose_sample(sample, source)
 
-    temp = _temp_beside(output)
+    data = onx.SerializeToString()
+    temp = _temp_for(output, stream)
     try:
         try:
-            temp.write_bytes(onx.SerializeToString())
+            temp.write_bytes(data)
         except OSError as exc:
             raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
         converted = _load_converted(temp, output)
@@ -337,13 +350,17 @@ def convert_model(
                 )
             parity = reports["onnx"]
         written = parity is None or parity.passed
-        if written:
+        if written and stream:
+            RunOutputs([TextOutput(output, data)]).commit(final=True)
+        elif written:
             try:
-                os.replace(temp, output)
+                with COMMIT.section(final=True):
+                    os.replace(temp, output)
             except OSError as exc:
                 raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
     finally:
         temp.unlink(missing_ok=True)
+        LIVE_TEMP_FILES.discard(temp)
 
     import onnxruntime
     import skl2onnx
@@ -446,14 +463,15 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _temp_beside(path: Path) -> Path:
-    """An empty hidden temporary file in ``path``'s folder, with the permissions of a new file."""
+def _temp_for(output: Path, stream: bool) -> Path:
+    """Where the converted model waits for its parity check: beside the output (renamed over
+    it when the check passes), or in the system's temporary folder for a stream output."""
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        if stream:
+            fd, name = tempfile.mkstemp(prefix=".modelrouter-convert.", suffix=".onnx")
+            os.close(fd)
+            LIVE_TEMP_FILES.add(Path(name))
+            return Path(name)
+        return temp_beside(output)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    mask = os.umask(0o022)  # reading the umask means setting it (main thread, before any worker)
-    os.umask(mask)
-    os.fchmod(fd, 0o666 & ~mask)
-    os.close(fd)
-    return Path(name)
+        raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None

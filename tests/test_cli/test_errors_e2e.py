@@ -46,7 +46,7 @@ EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_MODEL, EXIT_OUTPUT = 0, 2, 3, 4, 5
 # File-level failures route to the ONNX pool: half the start-up cost of scikit-learn's imports,
 # and the second backend gets the same checks.
 ONNX = ["-t", "onnx"]
-TEMP_NAME = re.compile(r"^\..+\.tmp$")  # AtomicOutput's ".<name>.<random>.tmp"
+TEMP_NAME = re.compile(r"^\..+\.tmp$")  # ".<name>.<host>.<pid>.<random>.tmp" (outputs.TEMP_PATTERN)
 
 
 # -- data ------------------------------------------------------------------------------------
