@@ -13,7 +13,6 @@ devices and FIFOs.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import re
@@ -26,12 +25,14 @@ from typing import BinaryIO, Literal
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from modelrouter.cli.batch.csv_header import MAX_ROW_BYTES, HeaderRecord, mib, read_header
 from modelrouter.cli.batch.outputs import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
 from modelrouter.cli.batch.paths import is_stream_source
 from modelrouter.errors import DataError, OutputError
 
 __all__ = [
     "LIVE_TEMP_FILES",
+    "MAX_ROW_BYTES",
     "AtomicOutput",
     "FileFormat",
     "InputFile",
@@ -78,6 +79,9 @@ class InputFile:
     close: Callable[[], None]
     #: Every column of the file, also those not read (for error messages that show them).
     all_columns: tuple[str, ...] = ()
+    #: CSV read with ``keep_text``: every cell is the text as read, and the caller turns the
+    #: null spellings of feature columns into nulls (:func:`~modelrouter.cli.batch.nulls.feature_nulls`).
+    text_nulls: bool = False
 
 
 def open_input(
@@ -86,11 +90,15 @@ def open_input(
     *,
     chunk_size: int,
     columns: Sequence[str] | None = None,
+    keep_text: bool = False,
 ) -> InputFile:
     """Open ``path`` (``-``: CSV on stdin) for streaming in chunks of ``chunk_size`` rows.
 
-    ``columns`` restricts reading to those columns (all when ``None``). Raises
-    :class:`DataError` for a missing, empty, corrupt or undecodable file.
+    ``columns`` restricts reading to those columns (all when ``None``). ``keep_text``: CSV
+    cells stay exactly the text read (``NA``, ``null``, empty…), see :attr:`InputFile.text_nulls`;
+    otherwise Arrow's null spellings are read as nulls. Rows longer than
+    :data:`MAX_ROW_BYTES` are refused. Raises :class:`DataError` for a missing, empty,
+    corrupt or undecodable file.
     """
     name = "<stdin>" if str(path) == "-" else str(path)
     stream = str(path) != "-" and is_stream_source(path)
@@ -106,7 +114,7 @@ def open_input(
         if str(path) == "-":  # stdin redirected from a regular file (checked by the shell)
             return _open_parquet(os.fdopen(os.dup(0), "rb"), name, chunk_size, columns)
         return _open_parquet(Path(path), name, chunk_size, columns)
-    return _open_csv(path, name, chunk_size, columns)
+    return _open_csv(path, name, chunk_size, columns, keep_text)
 
 
 def _open_parquet(
@@ -142,66 +150,175 @@ def _open_parquet(
     )
 
 
-def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
+def _open_csv(
+    path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None, keep_text: bool
+) -> InputFile:
     from_stdin = str(path) == "-"
     # A FIFO or device cannot be reopened either: it is read through Python like stdin.
     once = from_stdin or is_stream_source(path)
     stream: BinaryIO = sys.stdin.buffer if from_stdin else open(path, "rb")  # noqa: SIM115
-    replay: _Replay | None = None
     try:
-        header_bytes, header = _read_header(stream, name)
-        _reject_duplicates(header, name)
-        wanted = header if columns is None else [c for c in header if c in set(columns)]
-        source: str | _Replay
-        if once or not header_bytes.endswith((b"\n", b"\r")):
-            # stdin cannot be reopened (and its buffer already holds what follows the header);
-            # a header-only file without a final newline needs one added. Arrow then calls
-            # back into Python for the bytes.
-            ending = b"" if header_bytes.endswith((b"\n", b"\r")) else b"\n"
-            replay = source = _Replay(header_bytes.removeprefix(_BOM) + ending, stream)
-        else:
-            # A regular file is read by Arrow itself, natively, from the start (it skips a BOM):
-            # no Python callbacks from Arrow's I/O threads, which must not outlive the interpreter.
+        header = read_header(stream, name)
+    except BaseException:
+        if not from_stdin:
             stream.close()
-            source = str(path)
-        reader = pacsv.open_csv(
-            source,
-            # Single-threaded parsing is what lets pyarrow report the row of a malformed record.
-            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header},
-                strings_can_be_null=True,
-                include_columns=wanted,
-            ),
-        )
-    except BaseException as exc:
-        if replay is not None:
-            replay.close()
-        elif not from_stdin:
-            stream.close()
-        if isinstance(exc, pa.ArrowInvalid | UnicodeDecodeError):
-            raise DataError(_csv_error(name, exc, 0)) from None
         raise
+    if not once:
+        stream.close()
+    _reject_duplicates(header.names, name)
+    wanted = header.names if columns is None else [c for c in header.names if c in set(columns)]
+    convert = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in header.names},
+        # Kept columns and rejects carry the text as read (CONTRACT 2); the caller turns the
+        # null spellings of feature columns into nulls (InputFile.text_nulls).
+        strings_can_be_null=not keep_text,
+        include_columns=wanted,
+    )
+    # Arrow needs a whole row inside one block: start with room for twice the header.
+    first_block = min(MAX_ROW_BYTES, max(_CSV_BLOCK_BYTES, 2 * len(header.raw)))
+    opener = _CsvOpener(path, name, header, convert, stream if once else None)
+    reader = opener.open(first_block, rows_before=0)
     schema = reader.schema
 
     def close() -> None:
-        reader.close()  # stop Arrow's read-ahead before the file goes away
-        if replay is not None:
-            replay.close()
+        opener.close()
 
     def batches() -> Iterator[pa.RecordBatch]:
-        rows = 0
         try:
-            for batch in reader:
-                rows += batch.num_rows
-                yield batch
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise DataError(_csv_error(name, exc, rows)) from None
+            yield from opener.batches(reader)
         finally:
             close()
 
-    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), close, tuple(header))
+    return InputFile(
+        name,
+        schema,
+        None,
+        rechunk(batches(), chunk_size, schema),
+        close,
+        tuple(header.names),
+        text_nulls=keep_text,
+    )
+
+
+class _CsvOpener:
+    """Opens Arrow's streaming CSV reader, again with larger blocks when a row does not fit.
+
+    Arrow parses a block at a time and refuses a row longer than its block ("straddling
+    object"). Rows are rarely long, so blocks start small (memory stays flat) and grow ×4 up
+    to :data:`MAX_ROW_BYTES` on that error: a file is reopened and the rows already delivered
+    are skipped; stdin cannot be reread, so it is read with the largest block from the
+    start when it cannot be replayed (see :meth:`open`). Beyond the limit: :class:`DataError`.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        name: str,
+        header: HeaderRecord,
+        convert: pacsv.ConvertOptions,
+        once: BinaryIO | None,
+    ) -> None:
+        self.path = path
+        self.name = name
+        self.header = header
+        self.convert = convert
+        #: stdin, a FIFO or a device: read once, through Python, never reopened.
+        self.once = once
+        self.block = 0
+        self.reader: pacsv.CSVStreamingReader | None = None
+        self.replay: _Replay | None = None
+
+    def open(self, block: int, rows_before: int) -> pacsv.CSVStreamingReader:
+        if self.once is not None:
+            # stdin (or a FIFO) cannot be reopened: its rows get the largest block at once
+            # (measured: +40 MiB peak on a 38 MB stdin input).
+            block = MAX_ROW_BYTES
+        while True:
+            self.close()
+            self.block = block
+            source: str | _Replay
+            raw = self.header.raw
+            if self.once is not None or not raw.endswith((b"\n", b"\r")):
+                # stdin/FIFO: replay what the header scan consumed; a header-only file without
+                # a final line break needs one added. Arrow then calls back into Python.
+                ending = b"" if raw.endswith((b"\n", b"\r")) else b"\n"
+                if self.once is not None:
+                    stream, rest = self.once, self.header.rest
+                else:
+                    stream, rest = open(self.path, "rb"), b""  # noqa: SIM115
+                    stream.seek(len(raw))
+                self.replay = source = _Replay(raw.removeprefix(_BOM) + ending + rest, stream)
+            else:
+                # A regular file is read by Arrow itself, natively, from the start (it skips a
+                # BOM): no Python callbacks from Arrow's I/O threads, which must not outlive the
+                # interpreter.
+                source = str(self.path)
+            try:
+                self.reader = pacsv.open_csv(
+                    source,
+                    # Single-threaded parsing lets pyarrow report the row of a malformed record.
+                    read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
+                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                    convert_options=self.convert,
+                )
+                return self.reader
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                self.close()
+                if _straddles(exc) and self._grow(rows_before):
+                    block = self.block
+                    continue
+                raise DataError(self._error(exc, rows_before)) from None
+            except BaseException:
+                self.close()
+                raise
+
+    def _grow(self, rows_before: int) -> bool:
+        if self.once is not None or self.block >= MAX_ROW_BYTES:
+            return False
+        self.block = min(MAX_ROW_BYTES, self.block * 4)
+        return True
+
+    def _error(self, exc: BaseException, rows_before: int) -> str:
+        if _straddles(exc):
+            where = f"after data row {rows_before}" if rows_before else "in the first data rows"
+            return (
+                f"{self.name}: a row {where} is longer than {mib(MAX_ROW_BYTES)}, the CSV row "
+                "size limit (or a quoted field never closes)"
+            )
+        return _csv_error(self.name, exc, rows_before)
+
+    def batches(self, reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
+        delivered = 0
+        skip = 0
+        while True:
+            try:
+                for parsed in reader:
+                    batch = parsed
+                    if skip:  # a reopened file: these rows were delivered before
+                        dropped = min(skip, batch.num_rows)
+                        batch = batch.slice(dropped)
+                        skip -= dropped
+                    if batch.num_rows:
+                        delivered += batch.num_rows
+                        yield batch
+                return
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                if not (_straddles(exc) and self._grow(delivered)):
+                    raise DataError(self._error(exc, delivered)) from None
+            reader = self.open(self.block, delivered)
+            skip = delivered
+
+    def close(self) -> None:
+        reader, self.reader = self.reader, None
+        if reader is not None:
+            reader.close()  # stop Arrow's read-ahead before the file goes away
+        replay, self.replay = self.replay, None
+        if replay is not None:
+            replay.close()
+
+
+def _straddles(exc: BaseException) -> bool:
+    return "straddling object" in str(exc)
 
 
 def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
@@ -209,41 +326,12 @@ def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
     text = _first_line(exc)
     found = re.search(r"Row #(\d+): ", text)
     if found:
-        # pyarrow counts the header as record 1.
+        # pyarrow counts the header as record 1 (a reopened file is parsed from its start).
         detail = text.replace(found.group(0), "").replace("CSV parse error: ", "")
         return f"{name}: row {int(found.group(1)) - 1}: malformed CSV record ({detail})"
     if rows_before == 0:
         return f"{name}: not a readable CSV file ({text})"
     return f"{name}: unreadable CSV after data row {rows_before} ({text})"
-
-
-def _read_header(stream: BinaryIO, name: str) -> tuple[bytes, list[str]]:
-    """Read the header record (which may span lines inside quotes); return its bytes and names."""
-    consumed = b""
-    while True:
-        line = stream.readline()
-        if not line:
-            break
-        consumed += line
-        try:
-            text = consumed.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise DataError(f"{name}: the CSV header is not valid UTF-8") from None
-        if _complete(text):
-            break
-    records = list(csv.reader(io.StringIO(consumed.decode("utf-8-sig"))))
-    if not records or not any(field.strip() for field in records[0]):
-        raise DataError(f"{name}: empty file (no header row)")
-    header = records[0]
-    if any(not h for h in header):
-        position = header.index("") + 1
-        raise DataError(f"{name}: header column {position} has no name")
-    return consumed, header
-
-
-def _complete(text: str) -> bool:
-    """True when ``text`` holds no unterminated quoted field."""
-    return text.count('"') % 2 == 0
 
 
 def _reject_duplicates(names: Sequence[str], source: str) -> None:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from modelrouter.backends import Prediction
 from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input
+from modelrouter.cli.batch.nulls import feature_nulls
 from modelrouter.cli.batch.outputs import AtomicOutput, RunOutputs, TextOutput
 from modelrouter.cli.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.cli.batch.scoring import run_ordered
@@ -229,6 +230,7 @@ def score_file(
         columns=_columns_to_read(
             model.schema.names, options.keep, options.keep_all or options.on_error == "skip"
         ),
+        keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
     )
     try:
         return _score_reader(
@@ -259,6 +261,7 @@ def _score_reader(
     try:
         # Fail before writing anything, listing the file's real columns, not just those read.
         model.schema.resolve(reader.all_columns or available, exclude=keep)
+        features = frozenset(model.schema.resolve(available, exclude=keep))
     except DataError as exc:
         raise DataError(f"{reader.name}: {exc}", column=exc.column) from None
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
@@ -291,7 +294,7 @@ def _score_reader(
         writer = AtomicOutput(None if output == "-" else Path(output), out_format, out_schema)
         cleanup.callback(writer.abort)
         summary.chunks = _score_chunks(
-            reader, writer, rejects, pool.model_type, kept, options, summary, progress
+            reader, writer, rejects, pool.model_type, kept, features, options, summary, progress
         )
         if _over_error_budget(summary, options.max_error_rate):
             if rejects is not None:
@@ -382,6 +385,7 @@ def _score_chunks(
     rejects: AtomicOutput | None,
     kind: ModelType,
     kept: Sequence[str],
+    features: frozenset[str],
     options: RunOptions,
     summary: RunSummary,
     progress: ProgressSink | None,
@@ -399,6 +403,9 @@ def _score_chunks(
             offset += batch.num_rows
 
     def work(chunk: _Chunk) -> tuple[pa.RecordBatch, pa.RecordBatch | None]:
+        # The model sees the null spellings of its feature columns as nulls; the output and
+        # the rejects get chunk.batch, the text as read.
+        fed = feature_nulls(chunk.batch, features) if reader.text_nulls else chunk.batch
         try:
             with router.acquire_model(kind) as model:
 
@@ -408,9 +415,9 @@ def _score_chunks(
                     )
 
                 if rejects is None:
-                    return _output_batch(chunk.batch, kept, score(chunk.batch), schema), None
-                features = model.schema.resolve(chunk.batch.schema.names, exclude)
-                scored = score_tolerantly(chunk.batch, score, model.schema, features)
+                    return _output_batch(chunk.batch, kept, score(fed), schema), None
+                names = model.schema.resolve(fed.schema.names, exclude)
+                scored = score_tolerantly(fed, score, model.schema, names)
         except DataError as exc:
             shifted = exc.at_offset(chunk.offset)
             raise DataError(f"{reader.name}: {shifted}", column=exc.column, row=None) from None

@@ -1,0 +1,182 @@
+"""Finding and splitting the header record of a CSV stream, in linear time and bounded memory.
+
+The header is read by us (to learn the column names before Arrow opens the file, and to
+replay it in front of stdin), so it must obey the same limits as every other row: at most
+:data:`MAX_ROW_BYTES`, whatever the input (``/dev/zero``, a 50 MB file without a line break,
+a header whose first field opens a quote that never closes). The scan keeps its state
+between blocks, so each byte is looked at once; the old scan re-decoded everything read so
+far after each line, which was quadratic.
+
+Quoting follows Arrow's CSV parser (the one that reads the data): a quote opens a quoted
+field only at the start of a field, ``""`` inside a quoted field is a literal quote, and a
+record ends at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files) outside quotes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import BinaryIO
+
+from modelrouter.errors import DataError
+
+__all__ = ["MAX_ROW_BYTES", "HeaderRecord", "read_header", "split_record"]
+
+#: The largest CSV row (and so the largest field, and the header) we read: 32 MiB. Beyond it
+#: a file is refused with exit 3 instead of growing memory without bound.
+MAX_ROW_BYTES = 32 << 20
+
+_READ_BYTES = 64 << 10
+_UNQUOTED_TOKEN = re.compile(rb'[",\r\n]')
+_BOM = b"\xef\xbb\xbf"
+
+
+class HeaderRecord:
+    """The header as read: its bytes (line break included), the bytes read past it, its fields."""
+
+    def __init__(self, raw: bytes, rest: bytes, names: list[str]) -> None:
+        self.raw = raw
+        self.rest = rest
+        self.names = names
+
+
+def mib(size: int) -> str:
+    return f"{size / (1 << 20):g} MiB"
+
+
+def read_header(stream: BinaryIO, name: str, limit: int = MAX_ROW_BYTES) -> HeaderRecord:
+    """Read ``stream`` up to the end of its first record; :class:`DataError` when unusable.
+
+    Reads at most ``limit`` bytes plus one block. Raises for an empty file, a header longer
+    than ``limit``, a header that is not UTF-8 or that has an unnamed column.
+    """
+    buffer = bytearray()
+    scanner = _RecordEnd()
+    end: int | None = None
+    at_eof = False
+    while end is None:
+        # read1: what is there now (a pipe that trickles must not wait for a whole block)
+        read = getattr(stream, "read1", stream.read)
+        block = read(_READ_BYTES)
+        at_eof = not block
+        buffer += block
+        end = scanner.feed(buffer, at_eof)
+        if end is None and (at_eof or len(buffer) > limit):
+            if at_eof:
+                end = len(buffer)  # a header-only file without a final line break
+                break
+            what = "a quoted field that never closes" if scanner.in_quotes else "no line break"
+            raise DataError(
+                f"{name}: the header row is longer than {mib(limit)} ({what}); "
+                f"rows are limited to {mib(limit)}"
+            )
+    raw = bytes(buffer[:end])
+    if end > limit:
+        raise DataError(f"{name}: the header row is longer than {mib(limit)} (the row size limit)")
+    if scanner.in_quotes and at_eof:
+        raise DataError(f"{name}: the header row has a quoted field that never closes")
+    try:
+        text = raw.removeprefix(_BOM).decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{name}: the CSV header is not valid UTF-8") from None
+    names = split_record(text.rstrip("\r\n"))
+    if not any(field.strip() for field in names):
+        raise DataError(f"{name}: empty file (no header row)")
+    if "" in names:
+        raise DataError(f"{name}: header column {names.index('') + 1} has no name")
+    return HeaderRecord(raw, bytes(buffer[end:]), names)
+
+
+class _RecordEnd:
+    """Incremental scanner for the end of the first CSV record (state kept between blocks)."""
+
+    def __init__(self) -> None:
+        self.position = 0
+        self.in_quotes = False
+        self.field_start = True  # at the first character of a field
+
+    def feed(self, data: bytearray, at_eof: bool) -> int | None:
+        """The offset just past the record's line break, or ``None`` if more data is needed."""
+        view = data  # searched in place: copying the buffer per block would be quadratic
+        i = self.position
+        while i < len(view):
+            if self.in_quotes:
+                q = view.find(b'"', i)
+                if q < 0:
+                    i = len(view)
+                    break
+                if q + 1 == len(view) and not at_eof:
+                    i = q  # is it `""`? wait for the next block
+                    break
+                if q + 1 < len(view) and view[q + 1 : q + 2] == b'"':
+                    i = q + 2  # an escaped quote
+                    continue
+                self.in_quotes = False
+                self.field_start = False
+                i = q + 1
+                continue
+            found = _UNQUOTED_TOKEN.search(view, i)
+            if found is None:
+                if i < len(view):
+                    self.field_start = False
+                i = len(view)
+                break
+            token = found.start()
+            if token > i:
+                self.field_start = False
+            char = view[token : token + 1]
+            if char == b",":
+                self.field_start = True
+                i = token + 1
+            elif char == b'"':
+                if self.field_start:
+                    self.in_quotes = True
+                self.field_start = False
+                i = token + 1
+            elif char == b"\n":
+                return token + 1
+            else:  # "\r": alone (old Mac) or the first half of "\r\n"
+                if token + 1 == len(view) and not at_eof:
+                    i = token
+                    break
+                return token + 2 if view[token + 1 : token + 2] == b"\n" else token + 1
+        self.position = i
+        return None
+
+
+def split_record(text: str) -> list[str]:
+    """The fields of one CSV record (no line break at its end), by the rules above."""
+    fields: list[str] = []
+    current: list[str] = []
+    i, n = 0, len(text)
+    field_start = True
+    while i < n:
+        char = text[i]
+        if char == '"' and field_start:
+            close = i + 1
+            while True:
+                q = text.find('"', close)
+                if q < 0:  # unterminated: the rest is the field
+                    current.append(text[i + 1 :])
+                    i = n
+                    break
+                if text.startswith('"', q + 1):
+                    current.append(text[close : q + 1])
+                    close = q + 2
+                    continue
+                current.append(text[close:q])
+                i = q + 1
+                break
+            field_start = False
+            continue
+        comma = text.find(",", i)
+        if comma < 0:
+            current.append(text[i:])
+            i = n
+            break
+        current.append(text[i:comma])
+        fields.append("".join(current))
+        current = []
+        i = comma + 1
+        field_start = True
+    fields.append("".join(current))
+    return fields
