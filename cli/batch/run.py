@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from modelrouter.backends import Prediction
+from modelrouter.cli.batch.cells import csv_schema, to_csv_cells
 from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input
 from modelrouter.cli.batch.nulls import feature_nulls
 from modelrouter.cli.batch.outputs import AtomicOutput, RunOutputs, TextOutput
@@ -289,12 +290,15 @@ def _score_reader(
         if summary.rejects is not None:
             rejects_path = Path(summary.rejects)
             rejects_format = detect_format(rejects_path, None, role="output")
-            rejects = AtomicOutput(rejects_path, rejects_format, rejects_schema(reader.schema))
+            rejected = rejects_schema(reader.schema)
+            rejects = AtomicOutput(rejects_path, rejects_format, _as_written(rejected, rejects_format))
             cleanup.callback(rejects.abort)
-        writer = AtomicOutput(None if output == "-" else Path(output), out_format, out_schema)
+        writer = AtomicOutput(
+            None if output == "-" else Path(output), out_format, _as_written(out_schema, out_format)
+        )
         cleanup.callback(writer.abort)
         summary.chunks = _score_chunks(
-            reader, writer, rejects, pool.model_type, kept, features, options, summary, progress
+            reader, writer, rejects, out_schema, pool.model_type, kept, features, options, summary, progress
         )
         if _over_error_budget(summary, options.max_error_rate):
             if rejects is not None:
@@ -383,6 +387,7 @@ def _score_chunks(
     reader: InputFile,
     writer: AtomicOutput,
     rejects: AtomicOutput | None,
+    schema: pa.Schema,
     kind: ModelType,
     kept: Sequence[str],
     features: frozenset[str],
@@ -394,7 +399,7 @@ def _score_chunks(
     workers = summary.workers
     probabilities = options.mode == "proba"
     exclude = list(options.keep)
-    schema = writer.schema
+    rejected = None if rejects is None else rejects_schema(reader.schema)
 
     def chunks() -> Any:
         offset = 0
@@ -415,7 +420,7 @@ def _score_chunks(
                     )
 
                 if rejects is None:
-                    return _output_batch(chunk.batch, kept, score(fed), schema), None
+                    return _written(_output_batch(chunk.batch, kept, score(fed), schema), writer), None
                 names = model.schema.resolve(fed.schema.names, exclude)
                 scored = score_tolerantly(fed, score, model.schema, names)
         except DataError as exc:
@@ -423,11 +428,11 @@ def _score_chunks(
             raise DataError(f"{reader.name}: {shifted}", column=exc.column, row=None) from None
         good = chunk.batch if not scored.rejections else chunk.batch.take(pa.array(scored.kept))
         bad = (
-            rejects_batch(chunk.batch, scored.rejections, chunk.offset, rejects.schema)
-            if scored.rejections
+            _written(rejects_batch(chunk.batch, scored.rejections, chunk.offset, rejected), rejects)
+            if scored.rejections and rejected is not None
             else None
         )
-        return _output_batch(good, kept, scored.prediction, schema), bad
+        return _written(_output_batch(good, kept, scored.prediction, schema), writer), bad
 
     def consume(chunk: _Chunk, result: tuple[pa.RecordBatch, pa.RecordBatch | None]) -> None:
         batch, bad = result
@@ -448,6 +453,16 @@ def _score_chunks(
     # Native BLAS/OpenMP pools are process-wide: cap them so workers × threads ≤ cores.
     with threadpool_limits(limits=threads):
         return run_ordered(chunks(), work, consume, workers=workers, max_in_flight=workers + 2)
+
+
+def _as_written(schema: pa.Schema, fmt: FileFormat) -> pa.Schema:
+    """The schema a file of format ``fmt`` gets: CSV holds nested/binary columns as text."""
+    return csv_schema(schema) if fmt == "csv" else schema
+
+
+def _written(batch: pa.RecordBatch, output: AtomicOutput) -> pa.RecordBatch:
+    """``batch`` in the types ``output`` writes (see :mod:`modelrouter.cli.batch.cells`)."""
+    return to_csv_cells(batch, output.schema) if output.format == "csv" else batch
 
 
 def _output_batch(
