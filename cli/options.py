@@ -6,13 +6,17 @@ while Click parses, before a command body maps exceptions to the other exit code
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from modelrouter.limits import MAX_POOL_SIZE
 
 __all__ = [
+    "MAX_CHUNK_SIZE",
+    "MAX_WORKERS",
     "ChunkOpt",
     "ConfigOpt",
     "DebugOpt",
@@ -44,6 +48,7 @@ __all__ = [
     "WorkersOpt",
     "checked_sha256",
     "complete_model_type",
+    "finite_float",
     "model_type_option",
 ]
 
@@ -167,7 +172,27 @@ KeepOpt = Annotated[
     ),
 ]
 KeepAllOpt = Annotated[bool, typer.Option("--keep-all", help="Copy every input column to the output.")]
-ChunkOpt = Annotated[int, typer.Option("--chunk-size", metavar="N", min=1, help="Rows per chunk.")]
+# Numeric options have an upper bound as well as a lower one: a value beyond it is a typo or
+# an attack (--chunk-size 99999999999999999999 overflowed deep inside pyarrow, exit 1), and
+# it must be a usage error before anything is loaded. README "Limits" lists them.
+
+#: Rows per chunk at most (16 Mi rows: a chunk of 20 float features is then ~1.3 GiB).
+MAX_CHUNK_SIZE = 1 << 24
+#: Scoring threads at most.
+MAX_WORKERS = 256
+
+
+def finite_float(value: float | None) -> float | None:
+    """Refuse NaN (Click's FloatRange lets it through: every comparison with NaN is false)."""
+    if value is not None and math.isnan(value):
+        raise typer.BadParameter(f"must be a number (got {value})")
+    return value
+
+
+ChunkOpt = Annotated[
+    int,
+    typer.Option("--chunk-size", metavar="N", min=1, max=MAX_CHUNK_SIZE, help="Rows per chunk."),
+]
 WorkersOpt = Annotated[
     int | None,
     typer.Option(
@@ -175,6 +200,7 @@ WorkersOpt = Annotated[
         "-w",
         metavar="N",
         min=1,
+        max=MAX_WORKERS,
         help="Scoring threads. Default: the pool size.",
         show_default=False,
     ),
@@ -185,6 +211,7 @@ PoolSizeOpt = Annotated[
         "--pool-size",
         metavar="N",
         min=1,
+        max=MAX_POOL_SIZE,
         help="Model instances in the pool (overrides the config).",
         show_default=False,
     ),
@@ -258,6 +285,7 @@ MaxErrorRateOpt = Annotated[
         metavar="R",
         min=0.0,
         max=1.0,
+        callback=finite_float,
         help="With --on-error skip: fail (exit 3, no predictions) when rejected/rows exceeds this.",
     ),
 ]

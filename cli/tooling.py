@@ -21,6 +21,7 @@ import typer
 from modelrouter.cli import render
 from modelrouter.cli.exits import EXIT_MODEL, errors_to_exit, warnings_to_stderr
 from modelrouter.cli.options import (
+    MAX_CHUNK_SIZE,
     ConfigOpt,
     DebugOpt,
     FormatChoice,
@@ -28,6 +29,7 @@ from modelrouter.cli.options import (
     TrustOpt,
     checked_sha256,
     complete_model_type,
+    finite_float,
     model_type_option,
 )
 
@@ -57,6 +59,7 @@ MinAgreementOpt = Annotated[
         metavar="R",
         min=0.0,
         max=1.0,
+        callback=finite_float,
         help="Fail (exit 4) when the share of rows with equal labels is below this.",
     ),
 ]
@@ -66,6 +69,7 @@ MaxProbaDiffOpt = Annotated[
         "--max-proba-diff",
         metavar="R",
         min=0.0,
+        callback=finite_float,
         help="Fail (exit 4) when a probability differs by more than this (regressors: a row "
         "agrees when its values are within this or 1e-5 relative).",
     ),
@@ -220,7 +224,7 @@ def compare(
     ] = None,
     input_format: InputFormatOpt = None,
     chunk_size: Annotated[
-        int, typer.Option("--chunk-size", metavar="N", min=1, help="Rows per chunk.")
+        int, typer.Option("--chunk-size", metavar="N", min=1, max=MAX_CHUNK_SIZE, help="Rows per chunk.")
     ] = 65_536,
     min_agreement: MinAgreementOpt = 1.0,
     max_proba_diff: MaxProbaDiffOpt = 1e-4,

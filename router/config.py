@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from modelrouter.errors import ConfigError
+from modelrouter.limits import MAX_POOL_SIZE
 from modelrouter.model_type import ModelType
 from modelrouter.pool import ModelPool
 
@@ -252,8 +253,9 @@ def _pool_size(value: object, key: str, source: Path) -> int:
         size = int(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
     except ValueError:
         size = None
-    if size is None or size < 1:
-        raise ConfigError(f"{source}: {key} must be an integer ≥ 1 (got {value!r})")
+    if size is None or not 1 <= size <= MAX_POOL_SIZE:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}…"
+        raise ConfigError(f"{source}: {key} must be an integer from 1 to {MAX_POOL_SIZE} (got {shown})")
     return size
 
 

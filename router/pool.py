@@ -25,6 +25,7 @@ from modelrouter.backends import Model, Prediction, backend_for
 from modelrouter.backends.base import InputSchema, read_model_bytes
 from modelrouter.errors import IntegrityError, PoolClosedError, PoolTimeoutError
 from modelrouter.features import Frame, frame_length
+from modelrouter.limits import MAX_POOL_SIZE
 from modelrouter.model_type import ModelType
 
 __all__ = ["Borrow", "BorrowedModel", "ModelPool", "PoolStats", "default_threads", "sha256_of"]
@@ -163,8 +164,9 @@ class ModelPool:
         a mismatch raises :class:`IntegrityError`. ``trusted`` is passed to backends that
         check types (skops).
         """
-        if size < 1:
-            raise ValueError(f"pool size must be at least 1 (got {size})")
+        if not 1 <= size <= MAX_POOL_SIZE:
+            # Checked before anything is read: each instance is a full copy of the model.
+            raise ValueError(f"pool size must be between 1 and {MAX_POOL_SIZE} (got {size})")
         path = Path(path)
         backend = backend_for(model_type)
         # Read once: the digest is checked on exactly the bytes every instance is built from,

@@ -73,7 +73,14 @@ def test_relative_paths_resolve_against_the_config_folder(
     [
         ('defualt_model_type = "onnx"\n', "unknown key 'defualt_model_type'"),
         ('[sklearn]\npath = "a.pkl"\npoolsize = 2\n', "unknown key sklearn.'poolsize'"),
-        ('[sklearn]\npath = "a.pkl"\npool_size = 0\n', "sklearn.pool_size must be an integer ≥ 1 (got 0)"),
+        (
+            '[sklearn]\npath = "a.pkl"\npool_size = 0\n',
+            "sklearn.pool_size must be an integer from 1 to 64 (got 0)",
+        ),
+        (
+            '[sklearn]\npath = "a.pkl"\npool_size = 100000\n',
+            "sklearn.pool_size must be an integer from 1 to 64 (got 100000)",
+        ),
         ('[sklearn]\npath = "a.pkl"\nsha256 = "abc"\n', "sklearn.sha256 must be 64 hexadecimal characters"),
         ("[sklearn]\npool_size = 1\n", "sklearn.path must be a non-empty string"),
         (
