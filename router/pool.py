@@ -1,18 +1,27 @@
 """ModelPool: a fixed set of loaded model instances lent to one borrower at a time.
 
-The shape follows urllib3's ``HTTPConnectionPool``: a pre-filled LIFO queue (the most
+The shape follows urllib3's ``HTTPConnectionPool``: a pre-filled LIFO stack (the most
 recently used instance is warm in cache), a blocking borrow with a timeout whose error says
-how many instances are in use, and an idempotent ``close`` that swaps the queue out.
+how many instances are in use, and an idempotent ``close``.
+
+Borrowers that find no free instance wait in one FIFO line, threads and coroutines alike. A
+returned instance is handed straight to the first one in line: a thread is woken through its
+own event, a coroutine through an asyncio future completed on its event loop
+(``loop.call_soon_threadsafe``). An async borrow therefore never occupies an executor
+thread while it waits — it used to park in ``run_in_executor``, where 8 waiting borrows
+took every thread of the default executor that their own bodies' ``asyncio.to_thread``
+calls needed, and deadlocked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,11 +129,35 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _ClosedMarker:
-    """Put in a closed pool's queue to wake whoever is blocked in ``get``."""
+class _Waiter:
+    """One borrower in line: a thread (``event``) or a coroutine (``loop`` and ``future``)."""
+
+    __slots__ = ("error", "event", "future", "instance", "loop")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop | None = None, future: asyncio.Future[Model] | None = None
+    ) -> None:
+        self.event = threading.Event() if loop is None else None
+        self.loop = loop
+        self.future = future
+        self.instance: Model | None = None
+        self.error: BaseException | None = None
 
 
-_CLOSED: Any = _ClosedMarker()
+def checked_timeout(timeout: float | None) -> float | None:
+    """A borrow timeout in seconds, validated: ``None`` (also for ∞ and huge values) or ≥ 0.
+
+    ``inf`` or a value beyond what the platform can wait (``1e300``) means no timeout rather
+    than an ``OverflowError``; NaN and negative values raise :class:`ValueError` naming them.
+    """
+    if timeout is None:
+        return None
+    value = float(timeout)
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"timeout must be None or ≥ 0 (got {timeout})")
+    if value > threading.TIMEOUT_MAX:
+        return None
+    return value
 
 
 class ModelPool:
@@ -139,9 +172,9 @@ class ModelPool:
             raise ValueError("a pool needs at least one instance (got 0)")
         self.model_type = ModelType.parse(model_type)
         self._instances = tuple(instances)
-        self._queue: queue.LifoQueue[Model] | None = queue.LifoQueue()
-        for instance in self._instances:
-            self._queue.put(instance)
+        self._free: list[Model] = list(self._instances)  # a stack: the last returned goes out first
+        self._waiters: deque[_Waiter] = deque()
+        self._closed = False
         self._lock = threading.Lock()
         self._counters = _Counters()
         self._created = time.perf_counter()
@@ -211,55 +244,120 @@ class ModelPool:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
-        return self._queue is None
+        return self._closed
 
     # -- lending -------------------------------------------------------------------------
 
     def borrow(self, timeout: float | None = None) -> Borrow:
         """A context manager (``with`` or ``async with``) that lends one instance.
 
-        ``timeout`` is in seconds; ``None`` waits forever. Raises :class:`PoolTimeoutError`
-        (saying how many are in use) or :class:`PoolClosedError`.
+        ``timeout`` is in seconds; ``None`` (or ``inf``) waits forever; NaN or a negative
+        value raise :class:`ValueError` here. Raises :class:`PoolTimeoutError` (saying how
+        many are in use) or :class:`PoolClosedError` when entered.
         """
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be None or ≥ 0 (got {timeout})")
-        return Borrow(self, timeout)
+        return Borrow(self, checked_timeout(timeout))
 
     def _checkout(self, timeout: float | None) -> Model:
-        pool = self._queue
-        if pool is None:
-            raise PoolClosedError(f"the {self.model_type} pool is closed")
+        """Blocking borrow for threads."""
         started = time.perf_counter()
-        waited = False
+        with self._lock:
+            instance = self._take_free()
+            if instance is not None:
+                return self._lend(instance, started, waited=False)
+            waiter = _Waiter()
+            self._waiters.append(waiter)
+        assert waiter.event is not None
+        waiter.event.wait(timeout)
+        with self._lock:
+            if waiter.instance is None and waiter.error is None:
+                self._waiters.remove(waiter)  # still in line: nobody handed it anything
+                raise self._timeout_error(timeout)
+            if waiter.error is not None:
+                raise waiter.error
+            assert waiter.instance is not None
+            return self._lend(waiter.instance, started, waited=True)
+
+    async def _acheckout(self, timeout: float | None) -> Model:
+        """Borrow for coroutines: waits on a future of the running loop, holding no thread."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        with self._lock:
+            instance = self._take_free()
+            if instance is not None:
+                return self._lend(instance, started, waited=False)
+            waiter = _Waiter(loop, loop.create_future())
+            self._waiters.append(waiter)
+        assert waiter.future is not None
         try:
-            instance = pool.get_nowait()
-        except queue.Empty:
-            waited = True
-            try:
-                instance = pool.get(timeout=timeout)
-            except queue.Empty:
-                with self._lock:
-                    self._counters.timeouts += 1
-                    in_use = len(self._counters.lent)
-                raise PoolTimeoutError(
-                    f"no {self.model_type} model instance became free within {timeout:g} s: "
-                    f"{in_use} of {self.size} in use"
-                ) from None
-        if instance is _CLOSED or self._queue is None:  # closed while we waited
-            if instance is _CLOSED:
-                pool.put(instance)  # pass the wake-up on to the next waiter
+            instance = await asyncio.wait_for(waiter.future, timeout)
+        except BaseException as exc:  # timed out or cancelled (wait_for cancels the future)
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+                # Handed over just before the end: give it to the next one in line. (A hand-over
+                # still on its way to the loop finds the future cancelled and does the same.)
+                future = waiter.future
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    self._hand_over(future.result())
+                if isinstance(exc, TimeoutError):
+                    raise self._timeout_error(timeout) from None
+            raise
+        with self._lock:
+            return self._lend(instance, started, waited=True)
+
+    def _take_free(self) -> Model | None:
+        """A free instance, or ``None``; under the lock. Raises when closed."""
+        if self._closed:
             raise PoolClosedError(f"the {self.model_type} pool is closed")
+        return self._free.pop() if self._free else None
+
+    def _lend(self, instance: Model, started: float, *, waited: bool) -> Model:
+        """Record the borrow (under the lock)."""
         now = time.perf_counter()
         wait = now - started
-        with self._lock:
-            c = self._counters
-            assert id(instance) not in c.lent, "instance lent twice"
-            c.lent[id(instance)] = now
-            c.borrows += 1
-            c.waits += waited
-            c.wait_total += wait
-            c.wait_max = max(c.wait_max, wait)
+        c = self._counters
+        assert id(instance) not in c.lent, "instance lent twice"
+        c.lent[id(instance)] = now
+        c.borrows += 1
+        c.waits += waited
+        c.wait_total += wait
+        c.wait_max = max(c.wait_max, wait)
         return instance
+
+    def _timeout_error(self, timeout: float | None) -> PoolTimeoutError:
+        """Count a timeout and describe it (under the lock)."""
+        self._counters.timeouts += 1
+        in_use = len(self._counters.lent)
+        return PoolTimeoutError(
+            f"no {self.model_type} model instance became free within {timeout:g} s: "
+            f"{in_use} of {self.size} in use"
+        )
+
+    def _hand_over(self, instance: Model) -> None:
+        """Give a free instance to the first borrower in line, else put it back (under the lock)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if waiter.loop is None:
+                assert waiter.event is not None
+                waiter.instance = instance
+                waiter.event.set()
+                return
+            try:
+                waiter.loop.call_soon_threadsafe(self._deliver, waiter, instance)
+                return
+            except RuntimeError:  # its event loop is closed: that borrower is gone
+                continue
+        if not self._closed:
+            self._free.append(instance)
+
+    def _deliver(self, waiter: _Waiter, instance: Model) -> None:
+        """On the waiter's loop: complete its future, or pass the instance on if it gave up."""
+        assert waiter.future is not None
+        if waiter.future.done():
+            with self._lock:
+                self._hand_over(instance)
+        else:
+            waiter.future.set_result(instance)
 
     def _checkin(self, instance: Model, *, failed: bool) -> None:
         now = time.perf_counter()
@@ -270,9 +368,7 @@ class ModelPool:
                 raise RuntimeError("returned an instance this pool did not lend")
             c.busy_time += now - lent_at
             c.errors += failed
-        pool = self._queue
-        if pool is not None:
-            pool.put(instance)
+            self._hand_over(instance)
 
     def _record(self, rows: int) -> None:
         with self._lock:
@@ -304,7 +400,7 @@ class ModelPool:
                 rows=c.rows,
                 errors=c.errors,
                 wall_time=now - self._created,
-                closed=self._queue is None,
+                closed=self._closed,
             )
 
     def close(self) -> None:
@@ -312,13 +408,28 @@ class ModelPool:
 
         Borrowers blocked waiting for an instance wake up with :class:`PoolClosedError`.
         """
-        pool, self._queue = self._queue, None
-        if pool is not None:
-            pool.put(_CLOSED)
+        with self._lock:
+            self._closed = True
+            self._free.clear()
+            waiters, self._waiters = self._waiters, deque()
+            for waiter in waiters:
+                waiter.error = PoolClosedError(f"the {self.model_type} pool is closed")
+                if waiter.event is not None:
+                    waiter.event.set()
+                elif waiter.loop is not None:
+                    try:
+                        waiter.loop.call_soon_threadsafe(_fail, waiter)
+                    except RuntimeError:  # its loop is closed: nobody is waiting any more
+                        pass
 
     def __repr__(self) -> str:
         s = self.stats()
         return f"<ModelPool {self.model_type} size={s.size} available={s.available} path={self.path}>"
+
+
+def _fail(waiter: _Waiter) -> None:
+    if waiter.future is not None and not waiter.future.done() and waiter.error is not None:
+        waiter.future.set_exception(waiter.error)
 
 
 class BorrowedModel:
@@ -405,20 +516,9 @@ class Borrow:
     async def __aenter__(self) -> BorrowedModel:
         if self._instance is not None:
             raise RuntimeError("a Borrow cannot be entered twice")
-        loop = asyncio.get_running_loop()
-        # Block in a worker thread, not on the event loop.
-        future = loop.run_in_executor(None, self._pool._checkout, self._timeout)
-        try:
-            self._instance = await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # The thread may still obtain an instance after we were cancelled: give it back.
-            future.add_done_callback(self._return_orphan)
-            raise
+        # Waits on a future of this loop, not in an executor thread (module docstring).
+        self._instance = await self._pool._acheckout(self._timeout)
         return BorrowedModel(self._pool, self._instance)
-
-    def _return_orphan(self, future: asyncio.Future[Model]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            self._pool._checkin(future.result(), failed=False)
 
     async def __aexit__(
         self,

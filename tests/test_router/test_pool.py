@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -270,3 +271,146 @@ def test_close_wakes_blocked_borrowers() -> None:
         assert not any(t.is_alive() for t in waiters)
     assert len(outcome) == 3
     assert all(isinstance(e, PoolClosedError) for e in outcome)
+
+
+# -- async borrows wait without holding a thread (issue 11) --------------------------------
+
+
+@pytest.mark.parametrize("timeout", [None, 2.0])
+def test_32_async_borrows_with_to_thread_bodies_do_not_deadlock(timeout: float | None) -> None:
+    """The bodies need the default executor (6 threads on 2 cores); waiting borrows must not hold it."""
+    pool, instances = make_pool(size=2, delay=0.01)
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+
+    async def task() -> int:
+        async with pool.borrow(timeout=timeout) as model:
+            labels = await asyncio.to_thread(model.predict, frame)
+            return len(labels)
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=2))  # as few threads as 2 cores give
+        return await asyncio.wait_for(asyncio.gather(*(task() for _ in range(32))), 30)
+
+    assert asyncio.run(main()) == [2] * 32
+    assert max(m.max_holders for m in instances) == 1  # never lent twice
+    stats = pool.stats()
+    assert (stats.borrows, stats.in_use, stats.available, stats.timeouts) == (32, 0, 2, 0)
+
+
+def test_async_and_thread_borrowers_share_one_line() -> None:
+    pool, instances = make_pool(size=1, delay=0.002)
+    frame = pd.DataFrame({"x": [1.0]})
+
+    def in_thread() -> None:
+        for _ in range(10):
+            with pool.borrow(timeout=10) as model:
+                model.predict(frame)
+
+    async def main() -> None:
+        async def one() -> None:
+            async with pool.borrow(timeout=10) as model:
+                await asyncio.to_thread(model.predict, frame)
+
+        await asyncio.gather(*(one() for _ in range(20)))
+
+    threads = [threading.Thread(target=in_thread) for _ in range(3)]
+    for t in threads:
+        t.start()
+    asyncio.run(main())
+    for t in threads:
+        t.join(10)
+    assert instances[0].max_holders == 1
+    assert pool.stats().borrows == 50
+    assert pool.stats().available == 1
+
+
+def test_cancelled_async_waiter_gives_nothing_away() -> None:
+    pool, _ = make_pool(size=1)
+
+    async def main() -> None:
+        held = pool.borrow()
+        await held.__aenter__()
+        waiting = asyncio.ensure_future(pool.borrow().__aenter__())
+        await asyncio.sleep(0.01)
+        await held.__aexit__(None, None, None)  # handed to the waiter …
+        waiting.cancel()  # … which is cancelled before it runs
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        async with pool.borrow(timeout=1):
+            assert pool.stats().in_use == 1
+
+    asyncio.run(main())
+    assert pool.stats().available == 1
+
+
+def test_async_timeout_then_the_instance_goes_to_the_next() -> None:
+    pool, _ = make_pool(size=1)
+
+    async def main() -> None:
+        async with pool.borrow():
+            with pytest.raises(PoolTimeoutError, match="1 of 1 in use"):
+                async with pool.borrow(timeout=0.05):
+                    pass
+        async with pool.borrow(timeout=0.05):
+            pass
+
+    asyncio.run(main())
+    assert pool.stats().timeouts == 1
+    assert pool.stats().available == 1
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300])
+def test_infinite_timeouts_mean_no_timeout(timeout: float) -> None:
+    pool, _ = make_pool(size=1)
+
+    def hold_briefly() -> None:  # so that the borrows below really wait
+        with pool.borrow():
+            time.sleep(0.05)
+
+    holder = threading.Thread(target=hold_briefly)
+    holder.start()
+    time.sleep(0.01)
+    with pool.borrow(timeout=timeout):
+        pass
+    holder.join()
+
+    async def main() -> None:
+        holder = threading.Thread(target=hold_briefly)
+        holder.start()
+        await asyncio.sleep(0.01)
+        async with pool.borrow(timeout=timeout):
+            pass
+        holder.join()
+
+    asyncio.run(main())
+    assert pool.stats().borrows == 4
+    assert pool.stats().waits == 2
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), -0.5, float("-inf")])
+def test_nan_and_negative_timeouts_are_refused(timeout: float) -> None:
+    pool, _ = make_pool()
+    with pytest.raises(ValueError, match=rf"timeout must be None or ≥ 0 \(got {timeout}\)"):
+        pool.borrow(timeout=timeout)
+
+
+def test_close_wakes_async_waiters() -> None:
+    pool, _ = make_pool(size=1)
+
+    async def main() -> None:
+        async with pool.borrow():
+            waiting = asyncio.ensure_future(pool.borrow().__aenter__())
+            await asyncio.sleep(0.01)
+            pool.close()
+            with pytest.raises(PoolClosedError):
+                await waiting
+
+    asyncio.run(main())
+
+
+def test_pool_size_is_bounded_before_loading(tmp_path: Path) -> None:
+    from modelrouter.limits import MAX_POOL_SIZE
+
+    with pytest.raises(ValueError, match=f"between 1 and {MAX_POOL_SIZE} \\(got 100000\\)"):
+        ModelPool.load(ModelType.SKLEARN, tmp_path / "never-read.pkl", size=100_000)
