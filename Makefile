@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins scikit-learn to the version the shipped sample pickle was built with.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test check lint typecheck format bench bench-serve models clean
+.PHONY: demo test check lint typecheck format bench bench-serve models clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
+
+# The long fuzzing budget (make test runs a few derandomized examples of the same tests):
+# FUZZ_EXAMPLES examples per test, random, against the real command. About 10 minutes.
+FUZZ_EXAMPLES ?= 100
+fuzz: $(VENV)/.installed-dev
+	MODELROUTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_cli/test_fuzz.py \
+		-k subprocess -q -p no:cacheprovider --timeout 0 --hypothesis-show-statistics
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .

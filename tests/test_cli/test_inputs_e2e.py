@@ -10,13 +10,8 @@ from __future__ import annotations
 import base64
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,8 +19,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from tests.measured_run import Run, run
+
 ROOT = Path(__file__).resolve().parents[2]
-MODELROUTER = Path(sys.executable).parent / "modelrouter"
 WINE_CSV = ROOT / "sample_data" / "wine.csv"
 ONNX = ["-t", "onnx", "--no-stats"]
 TEMP_NAME = re.compile(r"^\..+\.tmp$")
@@ -34,56 +30,6 @@ MiB = 1 << 20
 #: ONNX run's imports alone take ~180 MiB; Arrow holds a few blocks of at most 32 MiB on top
 #: (measured: 406 MiB for /dev/zero, 426 MiB for a 65 MiB row).
 REFUSAL_RSS_MIB = 512
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    seconds: float
-    peak_rss_mib: float
-
-    def __str__(self) -> str:
-        return f"exit {self.code} in {self.seconds:.1f} s, {self.peak_rss_mib:.0f} MiB\n{self.stderr[-2000:]}"
-
-
-# Linux carries a process's peak RSS across exec(), and a child forked (or vforked) from this
-# big pytest process starts with pytest's. A small launcher is exec'd first; the command it
-# spawns starts from the launcher's small image, and wait4 gives that command's own peak.
-_LAUNCHER = """
-import os, sys
-pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as handle:
-    handle.write(str(usage.ru_maxrss))
-sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
-"""
-
-
-def run(
-    args: list[str | Path], cwd: Path, stdin: Path | None = None, env: dict[str, str] | None = None
-) -> Run:
-    """Run the command; measure its own peak RSS (see _LAUNCHER)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
-    environment.update(env or {})
-    peak = cwd.parent / f"{cwd.name}.peak"
-    started = time.monotonic()
-    with open(stdin if stdin is not None else os.devnull, "rb") as source:
-        proc = subprocess.run(
-            [sys.executable, "-c", _LAUNCHER, str(peak), str(MODELROUTER), *map(str, args)],
-            cwd=cwd,
-            env=environment,
-            stdin=source,
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
-    seconds = time.monotonic() - started
-    rss = int(peak.read_text()) / 1024
-    peak.unlink()
-    stdout, stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
-    return Run(proc.returncode, stdout, stderr, seconds, rss)
 
 
 def temp_files(folder: Path) -> list[str]:
