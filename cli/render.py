@@ -12,22 +12,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
-
 if TYPE_CHECKING:
     from modelrouter.cli.batch.run import ProgressSink
+    from rich.console import Console
+    from rich.text import Text
+
+# rich is imported inside the functions that draw: `modelrouter --help`, `--version` and every
+# command that fails before drawing anything never pay for it (~0.1 s).
 
 __all__ = ["error", "progress", "stats_table", "stderr_console", "stdout_console", "warning"]
 
@@ -40,6 +31,8 @@ def stderr_console() -> Console:
 
     Off a terminal (cron mail, CI logs) it is wide and colourless, so nothing is truncated.
     """
+    from rich.console import Console
+
     global _console
     if _console is None:
         tty = sys.stderr.isatty()
@@ -59,6 +52,8 @@ def stdout_console() -> Console:
     Off a terminal (a pipe into grep, a file) lines are never wrapped, so a sha256 or a path
     stays on one line for the next tool in the pipe.
     """
+    from rich.console import Console
+
     global _stdout_console
     if _stdout_console is None:
         tty = sys.stdout.isatty()
@@ -87,21 +82,8 @@ class _NullProgress:
         pass
 
 
-class _RowsColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        done = int(task.completed)
-        total = f"/{int(task.total):,}" if task.total is not None else ""
-        return Text(f"{done:,}{total} rows")
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} rows/s")
-
-
 class _RichProgress:
-    def __init__(self, progress: Progress, task: Any) -> None:
+    def __init__(self, progress: Any, task: Any) -> None:
         self._progress = progress
         self._task = task
 
@@ -115,10 +97,33 @@ def progress(enabled: bool, description: str, total: int | None) -> Iterator[Pro
     if not enabled:
         yield _NullProgress()
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RowsColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            done = int(task.completed)
+            shown = f"/{int(task.total):,}" if task.total is not None else ""
+            return Text(f"{done:,}{shown} rows")
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f} rows/s")
+
     columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]
     if total is not None:
         columns.append(BarColumn())
-    columns += [_RowsColumn(), _RateColumn(), TimeElapsedColumn()]
+    columns += [RowsColumn(), RateColumn(), TimeElapsedColumn()]
     if total is not None:
         columns.append(TimeRemainingColumn())
     with Progress(*columns, console=stderr_console(), transient=False) as bar:
@@ -152,6 +157,8 @@ def stats_table(
 
     Figures run down the rows so the table stays narrow and no header is ever truncated.
     """
+    from rich.table import Table
+
     console = stderr_console()
     if pools:
         table = Table(title=title, title_justify="left", show_lines=False)
@@ -196,6 +203,8 @@ def models_table(rows: Sequence[Mapping[str, str]]) -> None:
     names fit an 80-column terminal; paths and digests are never folded inside (a long path
     runs past the edge rather than breaking, so it can still be copied or grepped).
     """
+    from rich.table import Table
+
     console = stdout_console()
     for row in rows:
         table = Table(
@@ -220,6 +229,8 @@ _UNBREAKABLE = frozenset({"path", "sha256", "model", "file"})
 
 def _fact(field: str, value: str) -> Text:
     """A table value: folded when too wide, except digests and paths, which run past the edge."""
+    from rich.text import Text
+
     if field in _UNBREAKABLE:
         return Text(value, no_wrap=True, overflow="ignore")
     return Text(value, overflow="fold")
@@ -237,6 +248,9 @@ def details_table(title: str, rows: Sequence[tuple[str, str]]) -> None:
     """A two-column field/value table on stdout (``modelrouter inspect``'s product).
 
     Values fold, never truncate; paths and digests are never broken inside."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
     table.add_column("field", no_wrap=True, style="bold")
     table.add_column("value", overflow="fold")
@@ -271,6 +285,9 @@ def parity_tables(
     ``product``: the tables are the command's product (``compare``) and go to stdout; for
     ``convert`` (whose product is a file) they are a report on stderr.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     if not reports:
         return
     console = stdout_console() if product else stderr_console()

@@ -53,7 +53,7 @@ def test_the_wheel_has_one_top_level_import_name(installed: tuple[Path, Path]) -
         entry_points = next(n for n in archive.namelist() if n.endswith("entry_points.txt"))
         scripts = archive.read(entry_points).decode()
     assert {t for t in tops if not t.endswith(".dist-info")} == {"modelrouter"}
-    assert "modelrouter = modelrouter.cli.app:main" in scripts
+    assert "modelrouter = modelrouter.cli.entry:main" in scripts
     assert "modelrouter/py.typed" in zipfile.ZipFile(wheel).namelist()
 
 

@@ -1,0 +1,23 @@
+"""The ``modelrouter`` console script: answers ``--version`` before importing anything heavy.
+
+Everything else goes to :func:`modelrouter.cli.app.main` (Typer). Cron jobs and shell prompts
+call ``--version`` in loops; it should cost an interpreter start, not a CLI framework.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    if sys.argv[1:] == ["--version"]:
+        from importlib.metadata import version  # the one version: pyproject.toml's
+
+        print(f"modelrouter {version('modelrouter')}")
+        return
+    from modelrouter.cli.app import main as app_main
+
+    app_main()
