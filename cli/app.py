@@ -102,7 +102,7 @@ class _ScoreArgs:
     input: str
     output: str | None
     model_type: str | None
-    model: Path | None
+    model: str | None
     sha256: str | None
     config: Path | None
     keep: list[str] | None
@@ -116,12 +116,12 @@ class _ScoreArgs:
     scheduler: str | None
     resume: bool
     stats: bool
-    stats_json: Path | None
+    stats_json: str | None
     progress: bool | None
     on_error: OnErrorChoice
-    rejects: Path | None
+    rejects: str | None
     max_error_rate: float
-    metrics_textfile: Path | None
+    metrics_textfile: str | None
     trust: list[str] | None
     quiet: bool
     debug: bool
@@ -152,6 +152,7 @@ def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: floa
     Best effort: the run already failed with its own error; a second one is only a warning.
     """
     from modelrouter import ModelType
+    from modelrouter.cli.batch import storage
     from modelrouter.cli.batch.dataio import write_text_atomically
     from modelrouter.cli.batch.metrics import failure_metrics
     from modelrouter.cli.batch.run import RunSummary
@@ -174,11 +175,12 @@ def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: floa
         error=message,
         exit_code=code,
     )
-    writes: list[tuple[Path, str]] = []
+    writes: list[tuple[storage.Location, str]] = []
     if args.stats_json is not None:
-        writes.append((args.stats_json, json.dumps({"summary": summary, "pools": {}}, indent=2) + "\n"))
+        report = json.dumps({"summary": summary, "pools": {}}, indent=2) + "\n"
+        writes.append((storage.as_location(args.stats_json), report))
     if args.metrics_textfile is not None:
-        writes.append((args.metrics_textfile, failure_metrics(code, model_type)))
+        writes.append((storage.as_location(args.metrics_textfile), failure_metrics(code, model_type)))
     for path, text in writes:
         try:
             write_text_atomically(path, text)
@@ -205,6 +207,7 @@ def _resolved_model_type(args: _ScoreArgs) -> str:
 
 def _score_and_report(mode: str, args: _ScoreArgs) -> None:
     from modelrouter import ModelType, reset_router
+    from modelrouter.cli.batch import storage
     from modelrouter.cli.batch.run import RunOptions
     from modelrouter.errors import OutputError
 
@@ -215,7 +218,7 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         input_format=None if args.input_format is None else args.input_format.value,
         output_format=None if args.output_format is None else args.output_format.value,
         model_type=None if args.model_type is None else ModelType(args.model_type),
-        model_path=args.model,
+        model_path=None if args.model is None else storage.model_location_arg(args.model),
         sha256=args.sha256,
         config=args.config,
         keep=tuple(args.keep or ()),
@@ -224,15 +227,18 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         workers=args.workers,
         pool_size=args.pool_size,
         on_error="skip" if args.on_error is OnErrorChoice.skip else "fail",
-        rejects=None if args.rejects is None else str(args.rejects),
+        rejects=args.rejects,
         max_error_rate=args.max_error_rate,
         trust=tuple(args.trust or ()),
     )
     for side_file in (args.stats_json, args.metrics_textfile):
-        if side_file is not None and not side_file.parent.is_dir():
+        if side_file is None or storage.is_uri(side_file):
+            continue
+        if not Path(side_file).parent.is_dir():
             # Checked before scoring: failing after the output was committed would break
             # "non-zero exit leaves no output".
-            raise OutputError(f"{side_file}: output folder {str(side_file.parent)!r} does not exist")
+            folder = str(Path(side_file).parent)
+            raise OutputError(f"{side_file}: output folder {folder!r} does not exist")
 
     def write_reports(report: dict[str, Any]) -> None:
         if args.stats_json is not None:
@@ -241,7 +247,7 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
             from modelrouter.cli.batch.dataio import write_text_atomically
             from modelrouter.cli.batch.metrics import run_metrics
 
-            write_text_atomically(args.metrics_textfile, run_metrics(report))
+            write_text_atomically(storage.as_location(args.metrics_textfile), run_metrics(report))
 
     enabled = (sys.stderr.isatty() if args.progress is None else args.progress) and not args.quiet
     try:
@@ -297,10 +303,11 @@ def _parquet_rows(path: str) -> int | None:
         return None
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    from modelrouter.cli.batch import storage
     from modelrouter.cli.batch.dataio import write_text_atomically
 
-    write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
+    write_text_atomically(storage.as_location(path), json.dumps(payload, indent=2) + "\n")
 
 
 def _scoring_command(mode: str) -> Callable[..., None]:

@@ -96,6 +96,9 @@ def _watchdog(read_end: int) -> None:
         dataio = sys.modules.get("modelrouter.cli.batch.dataio")
         for temp in list(getattr(dataio, "LIVE_TEMP_FILES", ())):
             temp.unlink(missing_ok=True)
+        storage = sys.modules.get("modelrouter.cli.batch.storage")
+        if storage is not None:  # object-store uploads in flight: abort, never complete
+            storage.abort_live_uploads()
         render.error(f"interrupted by {signal.Signals(signum).name}; no output was written")
         hard_exit(128 + signum)
 

@@ -29,6 +29,7 @@ from typing import BinaryIO, Literal
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from modelrouter.cli.batch import storage
 from modelrouter.errors import DataError, OutputError
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "InputFile",
     "detect_format",
     "open_input",
+    "open_output",
     "rechunk",
     "write_text_atomically",
 ]
@@ -91,19 +93,33 @@ def open_input(
     :class:`DataError` for a missing, empty, corrupt or undecodable file.
     """
     name = "<stdin>" if str(path) == "-" else str(path)
-    if str(path) != "-" and not Path(path).is_file():
-        what = "is a directory, not a file" if Path(path).is_dir() else "file not found"
+    location = storage.as_location(path)
+    if str(path) != "-" and (kind := storage.info(location)) != "file":
+        what = "is a directory, not a file" if kind == "directory" else "file not found"
         raise DataError(f"{name}: {what}")
     if fmt == "parquet":
-        return _open_parquet(Path(path), name, chunk_size, columns)
+        # An object-store file is read by ranged requests, row group by row group.
+        source = location if isinstance(location, Path) else storage.open_random(location)
+        return _open_parquet(source, name, chunk_size, columns)
     return _open_csv(path, name, chunk_size, columns)
 
 
-def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
+def _open_parquet(
+    path: Path | pa.NativeFile, name: str, chunk_size: int, columns: Sequence[str] | None
+) -> InputFile:
     try:
         handle = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
     except (pa.ArrowInvalid, OSError) as exc:
+        if not isinstance(path, Path):
+            path.close()
         raise DataError(f"{name}: not a readable Parquet file ({_first_line(exc)})") from None
+    remote = None if isinstance(path, Path) else path
+
+    def close() -> None:
+        handle.close()
+        if remote is not None:  # ParquetFile closes only files it opened itself
+            remote.close()
+
     schema = handle.schema_arrow
     _reject_duplicates(schema.names, name)
     wanted = list(schema.names) if columns is None else [c for c in schema.names if c in set(columns)]
@@ -116,29 +132,31 @@ def _open_parquet(path: Path, name: str, chunk_size: int, columns: Sequence[str]
                     batch_size=chunk_size, row_groups=[group], columns=wanted, use_threads=True
                 )
         except (pa.ArrowInvalid, OSError) as exc:
+            if remote is not None and not isinstance(exc, pa.ArrowInvalid):
+                raise DataError(f"{name}: read failed ({storage.reason(exc)})") from None
             raise DataError(f"{name}: corrupt Parquet data ({_first_line(exc)})") from None
         finally:
-            handle.close()
+            close()
 
     return InputFile(
         name,
         schema,
         handle.metadata.num_rows,
         rechunk(batches(), chunk_size, schema),
-        handle.close,
+        close,
         tuple(handle.schema_arrow.names),
     )
 
 
 def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
     from_stdin = str(path) == "-"
-    stream: BinaryIO = sys.stdin.buffer if from_stdin else open(path, "rb")  # noqa: SIM115
+    stream: BinaryIO = sys.stdin.buffer if from_stdin else _open_binary(path)
     replay: _Replay | None = None
     try:
         header_bytes, header = _read_header(stream, name)
         _reject_duplicates(header, name)
         wanted = header if columns is None else [c for c in header if c in set(columns)]
-        source: str | _Replay
+        source: str | pa.NativeFile | _Replay
         if from_stdin or not header_bytes.endswith((b"\n", b"\r")):
             # stdin cannot be reopened (and its buffer already holds what follows the header);
             # a header-only file without a final newline needs one added. Arrow then calls
@@ -149,7 +167,7 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
             # A regular file is read by Arrow itself, natively, from the start (it skips a BOM):
             # no Python callbacks from Arrow's I/O threads, which must not outlive the interpreter.
             stream.close()
-            source = str(path)
+            source = _native_source(path)
         reader = pacsv.open_csv(
             source,
             # Single-threaded parsing is what lets pyarrow report the row of a malformed record.
@@ -184,10 +202,27 @@ def _open_csv(path: str | Path, name: str, chunk_size: int, columns: Sequence[st
                 yield batch
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise DataError(_csv_error(name, exc, rows)) from None
+        except OSError as exc:  # an object store failing mid-read (local reads do not)
+            raise DataError(f"{name}: read failed after data row {rows} ({storage.reason(exc)})") from None
         finally:
             close()
 
     return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), close, tuple(header))
+
+
+def _open_binary(path: str | Path) -> BinaryIO:
+    """The file or object for a Python-side read (the header scan)."""
+    location = storage.as_location(path)
+    if isinstance(location, Path):
+        return open(location, "rb")  # noqa: SIM115
+    # pyarrow's files have no readline(): buffer the (seekable, ranged-read) object in Python.
+    return io.BufferedReader(storage.open_random(location), buffer_size=1 << 16)
+
+
+def _native_source(path: str | Path) -> str | pa.NativeFile:
+    """What Arrow's CSV reader reads natively: a local path, or a pyarrow stream over the object."""
+    location = storage.as_location(path)
+    return str(location) if isinstance(location, Path) else storage.open_stream(location)
 
 
 def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
@@ -392,6 +427,14 @@ class AtomicOutput:
             LIVE_TEMP_FILES.discard(temp)
 
 
+def open_output(path: str | None, fmt: FileFormat, schema: pa.Schema) -> storage.Output:
+    """The atomic writer for ``path``: a local file (``None``: stdout) or an object-store URI."""
+    location = None if path is None else storage.as_location(path)
+    if isinstance(location, storage.Uri):
+        return storage.RemoteOutput(location, fmt, schema)
+    return AtomicOutput(location, fmt, schema)
+
+
 #: Temporary files not yet committed or removed: the signal watchdog (modelrouter.cli.exits) removes them
 #: when the main thread is stuck in native code and cannot clean up itself.
 LIVE_TEMP_FILES: set[Path] = set()
@@ -407,8 +450,14 @@ def _temp_beside(path: Path) -> Path:
     return Path(temp)
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and rename; :class:`OutputError` on failure."""
+def write_text_atomically(path: storage.Location, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename; :class:`OutputError` on failure.
+
+    An object-store URI is written in one PUT (it appears whole or not at all).
+    """
+    if isinstance(path, storage.Uri):
+        storage.write_bytes(path, text.encode("utf-8"))
+        return
     temp: Path | None = None
     try:
         if not path.parent.is_dir():

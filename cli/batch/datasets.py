@@ -11,13 +11,15 @@ from __future__ import annotations
 import glob
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from modelrouter import DataError, OutputError, PoolStats, get_router
+from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.dataio import FileFormat
+from modelrouter.cli.batch.storage import Location
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, RunSummary, prepare_pool, score_file
 
 __all__ = [
@@ -35,11 +37,18 @@ _GLOB_MAGIC = re.compile(r"[*?[]")
 
 
 def is_dataset(input_path: str) -> bool:
-    """True for a directory or a glob pattern (a single file is not a dataset)."""
+    """True for a directory or a glob pattern (a single file is not a dataset).
+
+    On an object store: a glob, a URI ending in ``/``, or a prefix with objects under it.
+    """
+    if storage.is_uri(input_path):
+        if _GLOB_MAGIC.search(input_path) or input_path.endswith("/"):
+            return True
+        return storage.info(storage.Uri.parse(input_path)) == "directory"
     return input_path != "-" and (Path(input_path).is_dir() or bool(_GLOB_MAGIC.search(input_path)))
 
 
-def natural_key(path: Path) -> list[Any]:
+def natural_key(path: Location) -> list[Any]:
     """Sort key where ``part-2`` comes before ``part-10``."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
 
@@ -48,13 +57,13 @@ def natural_key(path: Path) -> list[Any]:
 class DatasetPlan:
     """Input files (natural order) and the output file each one gets."""
 
-    root: Path
-    out_dir: Path
-    inputs: tuple[Path, ...]
-    outputs: tuple[Path, ...]
+    root: Location
+    out_dir: Location
+    inputs: tuple[Location, ...]
+    outputs: tuple[Location, ...]
 
     @property
-    def pairs(self) -> Iterable[tuple[Path, Path]]:
+    def pairs(self) -> Iterable[tuple[Location, Location]]:
         return zip(self.inputs, self.outputs, strict=True)
 
 
@@ -64,6 +73,8 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
     Raises :class:`DataError` when nothing matches, :class:`OutputError` when the output
     directory is a file.
     """
+    if storage.is_uri(input_path):
+        return _plan_remote(input_path, output, output_format)
     if Path(input_path).is_dir():
         root = Path(input_path)
         found = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES]
@@ -73,34 +84,71 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
         found = [Path(p) for p in glob.glob(input_path, recursive=True) if Path(p).is_file()]
     # Beside the input, never inside it: a rerun must not read its own outputs.
     absolute_root = root.resolve()
-    out_dir = Path(output) if output else absolute_root.with_name(absolute_root.name + ".predictions")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: is a file; with a dataset as input, -o names an output directory")
-    out_resolved = out_dir.resolve()
+    out_dir: Location = (
+        storage.as_location(output) if output else absolute_root.with_name(absolute_root.name + ".predictions")
+    )
+    out_resolved: Path | None = None
+    if isinstance(out_dir, Path):
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(f"{out_dir}: is a file; with a dataset as input, -o names an output directory")
+        out_resolved = out_dir.resolve()
     files = sorted(
         (
             p
             for p in found
-            if not p.name.startswith((".", "_")) and not p.resolve().is_relative_to(out_resolved)
+            if not p.name.startswith((".", "_"))
+            and not (out_resolved is not None and p.resolve().is_relative_to(out_resolved))
         ),
         key=natural_key,
     )
     if not files:
         raise DataError(f"{input_path}: no .csv, .parquet or .pq files found")
-    outputs: list[Path] = []
-    sources: dict[Path, Path] = {}
+    return _pair(root, out_dir, files, output_format)
+
+
+def _pair(
+    root: Location, out_dir: Location, files: Sequence[Location], output_format: FileFormat | None
+) -> DatasetPlan:
+    """Each input's output: the same relative name under ``out_dir``, suffix per the format."""
+    outputs: list[Location] = []
+    sources: dict[str, Location] = {}
     for source in files:
-        relative = source.relative_to(root)
+        relative = source.relative_to(root)  # type: ignore[arg-type]  # root has the source's kind
         suffix = {"csv": ".csv", "parquet": ".parquet"}[output_format] if output_format else source.suffix
         target = out_dir / relative.with_suffix(suffix)
-        if target in sources:
+        if str(target) in sources:
             raise OutputError(
-                f"{target}: both {sources[target]} and {source} would be written there; "
+                f"{target}: both {sources[str(target)]} and {source} would be written there; "
                 "rename one of them or choose another --output-format"
             )
-        sources[target] = source
+        sources[str(target)] = source
         outputs.append(target)
     return DatasetPlan(root, out_dir, tuple(files), tuple(outputs))
+
+
+def _plan_remote(input_path: str, output: str | None, output_format: FileFormat | None) -> DatasetPlan:
+    """:func:`plan_dataset` for a prefix or glob on an object store."""
+    pattern = storage.Uri.parse(input_path)
+    if _GLOB_MAGIC.search(input_path):
+        root, found = storage.glob(pattern)
+    else:
+        root, found = pattern, storage.list_files(pattern)
+    out: storage.Location = (
+        storage.as_location(output) if output else root.with_name(root.name + ".predictions")
+    )
+    files = sorted(
+        (
+            u
+            for u in found
+            if u.suffix.lower() in _DATA_SUFFIXES
+            and not any(part.startswith((".", "_")) for part in u.relative_to(root).parts)
+            and not (isinstance(out, storage.Uri) and u.is_relative_to(out))
+        ),
+        key=natural_key,
+    )
+    if not files:
+        raise DataError(f"{input_path}: no .csv, .parquet or .pq objects found")
+    return _pair(root, out, files, output_format)
 
 
 @dataclass
@@ -161,30 +209,36 @@ class DatasetSummary:
         }
 
 
-def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
+def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Location, Location]], list[str]]:
     """Create the output folders, drop a stale ``_SUCCESS``; return the pairs to do and the
     inputs skipped by ``resume`` (their output exists, so it is complete)."""
     try:
-        plan.out_dir.mkdir(parents=True, exist_ok=True)
-        (plan.out_dir / SUCCESS_MARKER).unlink(missing_ok=True)
-        for target in plan.outputs:
-            target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(plan.out_dir, Path):
+            plan.out_dir.mkdir(parents=True, exist_ok=True)
+            for target in plan.outputs:
+                target.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        storage.remove(plan.out_dir / SUCCESS_MARKER)
     except OSError as exc:
         raise OutputError(f"{plan.out_dir}: cannot create the output directory ({exc.strerror})") from None
-    todo = [(s, t) for s, t in plan.pairs if not (resume and t.exists())]
-    skipped = [str(s) for s, t in plan.pairs if resume and t.exists()]
+    done = {str(t) for t in plan.outputs if resume and storage.exists(t)}
+    todo = [(s, t) for s, t in plan.pairs if str(t) not in done]
+    skipped = [str(s) for s, t in plan.pairs if str(t) in done]
     return todo, skipped
 
 
 def finish(plan: DatasetPlan) -> None:
     """Mark the whole set complete (written last, after every output file is in place)."""
+    marker = plan.out_dir / SUCCESS_MARKER
+    if isinstance(marker, storage.Uri):
+        storage.write_bytes(marker, b"")
+        return
     try:
-        (plan.out_dir / SUCCESS_MARKER).write_bytes(b"")
+        marker.write_bytes(b"")
     except OSError as exc:
-        raise OutputError(f"{plan.out_dir / SUCCESS_MARKER}: cannot write ({exc.strerror})") from None
+        raise OutputError(f"{marker}: cannot write ({exc.strerror})") from None
 
 
-def per_file_options(options: RunOptions, source: Path, target: Path) -> RunOptions:
+def per_file_options(options: RunOptions, source: Location, target: Location) -> RunOptions:
     """The options for one file of the set; rejects go beside that file's output."""
     rejects = None
     if options.on_error == "skip":
@@ -197,7 +251,7 @@ def score_dataset_locally(
     plan: DatasetPlan,
     resume: bool,
     progress: ProgressSink | None,
-    on_file: Callable[[Path], None] | None = None,
+    on_file: Callable[[Location], None] | None = None,
 ) -> DatasetSummary:
     """Score the files one after another through one pool and the usual thread pool."""
     started = time.perf_counter()

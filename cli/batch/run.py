@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from modelrouter.backends import Prediction
-from modelrouter.cli.batch.dataio import AtomicOutput, FileFormat, InputFile, detect_format, open_input
+from modelrouter.cli.batch import storage
+from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input, open_output
 from modelrouter.cli.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.cli.batch.scoring import run_ordered
 
@@ -49,7 +50,8 @@ class RunOptions:
     input_format: FileFormat | None = None
     output_format: FileFormat | None = None
     model_type: ModelType | None = None
-    model_path: Path | None = None
+    #: A local file or a URI (``s3://…``, fetched by :func:`storage.fetch_model`).
+    model_path: Path | str | None = None
     sha256: str | None = None
     config: Path | None = None
     keep: Sequence[str] = ()
@@ -115,7 +117,7 @@ class RunSummary:
 
 def default_rejects(output: str) -> str:
     """``<output stem>.rejects.csv`` beside the output."""
-    path = Path(output)
+    path = storage.as_location(output)
     return str(path.with_name(f"{path.stem}.rejects.csv"))
 
 
@@ -123,7 +125,7 @@ def default_output(input_path: str) -> str:
     """``<input stem>.predictions<input suffix>`` beside the input (stdin: stdout)."""
     if input_path == "-":
         return "-"
-    path = Path(input_path)
+    path = storage.as_location(input_path)
     return str(path.with_name(f"{path.stem}.predictions{path.suffix}"))
 
 
@@ -135,6 +137,12 @@ def resolve_output(input_path: str, output: str | None) -> str:
     """
     if output is None:
         return default_output(input_path)
+    if storage.is_uri(output):
+        if not output.endswith("/"):
+            return output
+        # A prefix: the default name inside it, as for a local folder.
+        name = "stdin.predictions.csv" if input_path == "-" else storage.as_location(default_output(input_path)).name
+        return str(storage.Uri.parse(output) / name)
     if output != "-" and (output.endswith(("/", os.sep)) or Path(output).is_dir()):
         folder = Path(output)
         if not folder.is_dir():
@@ -169,6 +177,7 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
         sha256=options.sha256,
         threads=threads,
         trust=tuple(options.trust),
+        fetch=storage.fetch_model,
     )
     router = get_router()
     router.register(kind, pool)
@@ -261,13 +270,12 @@ def _score_reader(
 
     # Every file opened here is removed again unless the run reaches its commit.
     with ExitStack() as cleanup:
-        rejects: AtomicOutput | None = None
+        rejects: storage.Output | None = None
         if summary.rejects is not None:
-            rejects_path = Path(summary.rejects)
-            rejects_format = detect_format(rejects_path, None, role="output")
-            rejects = AtomicOutput(rejects_path, rejects_format, rejects_schema(reader.schema))
+            rejects_format = detect_format(summary.rejects, None, role="output")
+            rejects = open_output(summary.rejects, rejects_format, rejects_schema(reader.schema))
             cleanup.callback(rejects.abort)
-        writer = AtomicOutput(None if output == "-" else Path(output), out_format, out_schema)
+        writer = open_output(None if output == "-" else output, out_format, out_schema)
         cleanup.callback(writer.abort)
         summary.chunks = _score_chunks(
             reader, writer, rejects, pool.model_type, kept, options, summary, progress
@@ -348,8 +356,8 @@ def _label_type(dtype: np.dtype[Any]) -> pa.DataType:
 
 def _score_chunks(
     reader: InputFile,
-    writer: AtomicOutput,
-    rejects: AtomicOutput | None,
+    writer: storage.Output,
+    rejects: storage.Output | None,
     kind: ModelType,
     kept: Sequence[str],
     options: RunOptions,

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from modelrouter.backends.base import InputSchema, Model, Prediction, parse_name_list, read_model_bytes
 from modelrouter.errors import DataError, ModelLoadError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
+from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class OnnxModel(Model):
 
     model_type = ModelType.ONNX
 
-    def __init__(self, path: Path, session: onnxruntime.InferenceSession, graph_classes: Any) -> None:
+    def __init__(self, path: ModelLocation, session: onnxruntime.InferenceSession, graph_classes: Any) -> None:
         super().__init__(path)
         self.session = session
         inputs = session.get_inputs()
@@ -114,7 +115,7 @@ class OnnxModel(Model):
     @classmethod
     def load(
         cls,
-        path: Path,
+        path: ModelLocation,
         *,
         threads: int | None = None,
         concurrent: bool = False,

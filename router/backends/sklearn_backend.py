@@ -17,6 +17,7 @@ import pandas as pd
 from modelrouter.backends.base import InputSchema, Model, Prediction, read_model_bytes
 from modelrouter.errors import DataError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMBER, Frame, column_as, numeric_matrix
+from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 __all__ = ["ModelVersionWarning", "SklearnModel"]
@@ -46,7 +47,7 @@ class SklearnModel(Model):
     @classmethod
     def load(
         cls,
-        path: Path,
+        path: ModelLocation,
         *,
         threads: int | None = None,
         concurrent: bool = False,

@@ -13,6 +13,7 @@ from pathlib import Path
 from modelrouter.backends.base import read_model_bytes
 from modelrouter.backends.sklearn_backend import SklearnModel
 from modelrouter.errors import ModelLoadError
+from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 __all__ = ["SkopsModel"]
@@ -26,7 +27,7 @@ class SkopsModel(SklearnModel):
     @classmethod
     def load(
         cls,
-        path: Path,
+        path: ModelLocation,
         *,
         threads: int | None = None,
         concurrent: bool = False,
