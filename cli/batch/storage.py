@@ -152,7 +152,6 @@ def model_location_arg(text: str) -> Path | str:
 def _filesystem(scheme: str) -> pafs.FileSystem:
     """pyarrow's filesystem for ``scheme`` (one per process; they are thread-safe)."""
     if scheme in ("s3", "s3a"):
-        _require_credentials("input")
         # Region and credentials come from the AWS environment and files, as for boto3;
         # pyarrow does not read the endpoint variables itself (measured with pyarrow 26), so
         # they are passed on as the AWS SDKs define them (the S3-specific one wins).
@@ -185,10 +184,7 @@ def _s3_client() -> Any:
         import boto3
         from botocore.config import Config
     except ImportError:
-        raise OutputError(
-            "writing to s3:// needs boto3: pip install 'modelrouter[s3]'"
-        ) from None
-    _require_credentials("output")
+        raise OutputError("writing to s3:// needs boto3: pip install 'modelrouter[s3]'") from None
     config = Config(
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=5,
@@ -200,7 +196,7 @@ def _s3_client() -> Any:
 _checked_credentials = threading.Event()
 
 
-def _require_credentials(role: Role) -> None:
+def _require_credentials(role: Role, location: object) -> None:
     """Fail with one clear line when the AWS chain finds no credentials at all.
 
     Without this, pyarrow would send unsigned requests and report "access denied" far
@@ -215,14 +211,21 @@ def _require_credentials(role: Role) -> None:
         return
     if boto3.session.Session().get_credentials() is None:
         raise _ROLE_ERRORS[role](
-            "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            f"{location}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
             "or configure a profile in ~/.aws)"
         )
     _checked_credentials.set()
 
 
-def _fs_path(uri: Uri) -> tuple[pafs.FileSystem, str]:
+def _fs_path(uri: Uri, role: Role = "input") -> tuple[pafs.FileSystem, str]:
+    if uri.scheme in ("s3", "s3a"):
+        _require_credentials(role, uri)
     return _filesystem(uri.scheme), uri.path
+
+
+def _client(uri: Uri) -> Any:
+    _require_credentials("output", uri)
+    return _s3_client()
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -268,6 +271,8 @@ def reason(exc: BaseException) -> str:
         code = str(error.get("Code", ""))
         return _CLIENT_CODES.get(code, f"{code}: {error.get('Message', '')}".strip(": "))
     kind = type(exc).__name__
+    if isinstance(exc, FileNotFoundError):
+        return "not found"
     if kind == "NoCredentialsError":
         return "no AWS credentials found"
     if kind in ("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ReadTimeoutError"):
@@ -305,12 +310,20 @@ Kind = Literal["file", "directory", "missing"]
 
 
 def info(location: Location, role: Role = "input") -> Kind:
-    """What is at ``location``: an object/file, a prefix/directory, or nothing."""
+    """What is at ``location``: an object/file, a prefix/directory, or nothing.
+
+    Raises the role's error when the store cannot answer, or when the bucket itself does
+    not exist (a more useful message than "not found").
+    """
     if isinstance(location, Path):
         return "file" if location.is_file() else "directory" if location.is_dir() else "missing"
-    filesystem, path = _fs_path(location)
+    filesystem, path = _fs_path(location, role)
     try:
         found = filesystem.get_file_info(path)
+        if found.type == pafs.FileType.NotFound and location.key:
+            bucket = filesystem.get_file_info(location.bucket)
+            if bucket.type == pafs.FileType.NotFound:
+                raise _ROLE_ERRORS[role](f"{location}: bucket {location.bucket!r} does not exist")
     except (OSError, pa.ArrowException) as exc:
         raise _fail(role, location, exc) from None
     if found.type == pafs.FileType.File:
@@ -347,7 +360,9 @@ def fetch_model(uri: str) -> bytes:
     """The bytes of the model object at ``uri`` (the router checks its sha256 on them)."""
     location = Uri.parse(uri)
     try:
-        filesystem, path = _fs_path(location)
+        if info(location, "model") != "file":
+            raise ModelLoadError(f"{uri}: model file not found")
+        filesystem, path = _fs_path(location, "model")
         with filesystem.open_input_stream(path, buffer_size=_READ_BUFFER) as stream:
             return bytes(stream.read())
     except ModelRouterError as exc:
@@ -420,11 +435,11 @@ def remove(location: Location) -> None:
         return
     if location.scheme in ("s3", "s3a"):
         try:
-            _s3_client().delete_object(Bucket=location.bucket, Key=location.key)
+            _client(location).delete_object(Bucket=location.bucket, Key=location.key)
         except Exception as exc:
             raise _fail("output", location, exc, "delete") from None
         return
-    filesystem, path = _fs_path(location)
+    filesystem, path = _fs_path(location, "output")
     try:
         filesystem.delete_file(path)
     except FileNotFoundError:
@@ -437,13 +452,13 @@ def write_bytes(location: Uri, data: bytes) -> None:
     """Put a small object in one request (atomic: it appears whole or not at all)."""
     if location.scheme in ("s3", "s3a"):
         try:
-            _s3_client().put_object(Bucket=location.bucket, Key=location.key, Body=data)
+            _client(location).put_object(Bucket=location.bucket, Key=location.key, Body=data)
         except OutputError:
             raise
         except Exception as exc:
             raise _fail("output", location, exc, "write") from None
         return
-    filesystem, path = _fs_path(location)
+    filesystem, path = _fs_path(location, "output")
     try:
         with filesystem.open_output_stream(path) as stream:
             stream.write(data)
@@ -486,7 +501,7 @@ class _MultipartUpload(io.RawIOBase):
 
     def __init__(self, uri: Uri) -> None:
         self.uri = uri
-        self._client = _s3_client()
+        self._client = _client(uri)
         self._part_size = _part_size()
         self._buffer = bytearray()
         self._upload_id: str | None = None
@@ -576,6 +591,7 @@ class RemoteOutput:
         self.path = uri
         self.format = fmt
         self.schema = schema
+        _check_bucket(uri)
         self._upload = _MultipartUpload(uri)
         self._writer: pq.ParquetWriter | pacsv.CSVWriter | None
         try:
@@ -622,6 +638,26 @@ class RemoteOutput:
             except Exception:
                 pass
         self._upload.abort_upload()
+
+
+def _check_bucket(uri: Uri) -> None:
+    """Fail before any scoring when the bucket is missing or the store unreachable.
+
+    Only "no such bucket" and transport errors fail here: a writer may lack the
+    ``s3:ListBucket`` permission that HeadBucket needs and still be allowed to put objects.
+    """
+    try:
+        _client(uri).head_bucket(Bucket=uri.bucket)
+    except OutputError:
+        raise
+    except Exception as exc:
+        response = getattr(exc, "response", None)
+        code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+        if code in ("403", "AccessDenied"):
+            return
+        if code in ("404", "NoSuchBucket"):
+            raise OutputError(f"{uri}: bucket {uri.bucket!r} does not exist") from None
+        raise _fail("output", uri, exc, "write") from None
 
 
 def _cause(exc: BaseException) -> BaseException:
