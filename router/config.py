@@ -193,7 +193,9 @@ def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source
     path = section.get("path")
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{source}: {kind}.path must be a non-empty string (got {path!r})")
-    settings = ModelSettings(model_type=kind, path=model_location(path, base), pool_size=default_pool_size(kind))
+    settings = ModelSettings(
+        model_type=kind, path=model_location(path, base), pool_size=default_pool_size(kind)
+    )
     if "pool_size" in section:
         settings = replace(settings, pool_size=_pool_size(section["pool_size"], f"{kind}.pool_size", source))
     if "sha256" in section:

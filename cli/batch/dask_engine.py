@@ -18,9 +18,9 @@ from typing import Any
 
 from distributed import WorkerPlugin
 from modelrouter import ModelRouterError, get_router
-from modelrouter.cli.batch.storage import Location
 from modelrouter.cli.batch.datasets import DatasetPlan, DatasetSummary, begin, finish, per_file_options
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, prepare_pool, score_file
+from modelrouter.cli.batch.storage import Location
 from modelrouter.locations import model_location
 
 __all__ = ["RouterPlugin", "score_dataset_on_dask"]

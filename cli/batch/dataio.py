@@ -214,7 +214,7 @@ def _open_binary(path: str | Path) -> BinaryIO:
     """The file or object for a Python-side read (the header scan)."""
     location = storage.as_location(path)
     if isinstance(location, Path):
-        return open(location, "rb")  # noqa: SIM115
+        return open(location, "rb")
     # pyarrow's files have no readline(): buffer the (seekable, ranged-read) object in Python.
     return io.BufferedReader(storage.open_random(location), buffer_size=1 << 16)
 

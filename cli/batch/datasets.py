@@ -19,8 +19,8 @@ from typing import Any
 from modelrouter import DataError, OutputError, PoolStats, get_router
 from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.dataio import FileFormat
-from modelrouter.cli.batch.storage import Location
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, RunSummary, prepare_pool, score_file
+from modelrouter.cli.batch.storage import Location
 
 __all__ = [
     "SUCCESS_MARKER",
@@ -85,7 +85,9 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
     # Beside the input, never inside it: a rerun must not read its own outputs.
     absolute_root = root.resolve()
     out_dir: Location = (
-        storage.as_location(output) if output else absolute_root.with_name(absolute_root.name + ".predictions")
+        storage.as_location(output)
+        if output
+        else absolute_root.with_name(absolute_root.name + ".predictions")
     )
     out_resolved: Path | None = None
     if isinstance(out_dir, Path):

@@ -141,7 +141,11 @@ def resolve_output(input_path: str, output: str | None) -> str:
         if not output.endswith("/"):
             return output
         # A prefix: the default name inside it, as for a local folder.
-        name = "stdin.predictions.csv" if input_path == "-" else storage.as_location(default_output(input_path)).name
+        name = (
+            "stdin.predictions.csv"
+            if input_path == "-"
+            else storage.as_location(default_output(input_path)).name
+        )
         return str(storage.Uri.parse(output) / name)
     if output != "-" and (output.endswith(("/", os.sep)) or Path(output).is_dir()):
         folder = Path(output)
@@ -207,6 +211,9 @@ def score_file(
     out_format: FileFormat = (
         "csv" if output == "-" else detect_format(output, options.output_format, role="output")
     )
+    for target in (output, options.rejects):
+        if target is not None:
+            storage.check_output(target)  # a missing bucket fails before the models load
     if pool is None:
         pool = prepare_pool(options)
     loaded = time.perf_counter()

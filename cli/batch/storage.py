@@ -56,6 +56,7 @@ __all__ = [
     "Uri",
     "abort_live_uploads",
     "as_location",
+    "check_output",
     "exists",
     "fetch_model",
     "info",
@@ -170,7 +171,9 @@ def _filesystem(scheme: str) -> pafs.FileSystem:
     try:
         import fsspec
     except ImportError:
-        raise DataError(f"{scheme}://: no filesystem for this scheme (install fsspec and its plugin)") from None
+        raise DataError(
+            f"{scheme}://: no filesystem for this scheme (install fsspec and its plugin)"
+        ) from None
     try:
         return pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem(scheme)))
     except (ImportError, ValueError) as exc:
@@ -275,7 +278,12 @@ def reason(exc: BaseException) -> str:
         return "not found"
     if kind == "NoCredentialsError":
         return "no AWS credentials found"
-    if kind in ("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ReadTimeoutError"):
+    if kind in (
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+    ):
         return f"cannot reach the store ({_first_line(exc)})"
     text = _first_line(exc)
     found = _AWS_ERROR.search(text)
@@ -528,7 +536,11 @@ class _MultipartUpload(io.RawIOBase):
                 LIVE_UPLOADS.add(self)
             number = len(self._parts) + 1
             answer = self._client.upload_part(
-                Bucket=self.uri.bucket, Key=self.uri.key, UploadId=self._upload_id, PartNumber=number, Body=data
+                Bucket=self.uri.bucket,
+                Key=self.uri.key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=data,
             )
             self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
 
@@ -559,7 +571,9 @@ class _MultipartUpload(io.RawIOBase):
         LIVE_UPLOADS.discard(self)
         if upload_id is not None:
             try:
-                self._client.abort_multipart_upload(Bucket=self.uri.bucket, Key=self.uri.key, UploadId=upload_id)
+                self._client.abort_multipart_upload(
+                    Bucket=self.uri.bucket, Key=self.uri.key, UploadId=upload_id
+                )
             except Exception:
                 pass
 
@@ -585,7 +599,9 @@ class RemoteOutput:
 
     def __init__(self, uri: Uri, fmt: Literal["csv", "parquet"], schema: pa.Schema) -> None:
         if uri.scheme not in ("s3", "s3a"):
-            raise OutputError(f"{uri}: writing is supported on s3:// only (the store must offer atomic uploads)")
+            raise OutputError(
+                f"{uri}: writing is supported on s3:// only (the store must offer atomic uploads)"
+            )
         if not uri.key:
             raise OutputError(f"{uri}: names a bucket, not an object")
         self.path = uri
@@ -640,14 +656,29 @@ class RemoteOutput:
         self._upload.abort_upload()
 
 
+def check_output(location: str) -> None:
+    """For a URI output: fail now (before models load) when its bucket is missing or the
+    store unreachable; nothing for local paths (their writer checks its folder)."""
+    if is_uri(location):
+        uri = Uri.parse(location)
+        if uri.scheme in ("s3", "s3a"):
+            _check_bucket(uri)
+
+
+_buckets_seen: set[str] = set()
+
+
 def _check_bucket(uri: Uri) -> None:
     """Fail before any scoring when the bucket is missing or the store unreachable.
 
     Only "no such bucket" and transport errors fail here: a writer may lack the
     ``s3:ListBucket`` permission that HeadBucket needs and still be allowed to put objects.
     """
+    if uri.bucket in _buckets_seen:
+        return
     try:
         _client(uri).head_bucket(Bucket=uri.bucket)
+        _buckets_seen.add(uri.bucket)
     except OutputError:
         raise
     except Exception as exc:

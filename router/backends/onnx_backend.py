@@ -8,7 +8,6 @@ column, classifiers with or without ZipMap, a fixed or dynamic batch dimension, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,7 +49,9 @@ class OnnxModel(Model):
 
     model_type = ModelType.ONNX
 
-    def __init__(self, path: ModelLocation, session: onnxruntime.InferenceSession, graph_classes: Any) -> None:
+    def __init__(
+        self, path: ModelLocation, session: onnxruntime.InferenceSession, graph_classes: Any
+    ) -> None:
         super().__init__(path)
         self.session = session
         inputs = session.get_inputs()

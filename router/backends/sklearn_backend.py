@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ class SklearnModel(Model):
 
     model_type = ModelType.SKLEARN
 
-    def __init__(self, path: Path, estimator: Any) -> None:
+    def __init__(self, path: ModelLocation, estimator: Any) -> None:
         super().__init__(path)
         if not hasattr(estimator, "predict"):
             raise ModelLoadError(

@@ -8,7 +8,6 @@ an unlisted type is refused with a message naming every one of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from modelrouter.backends.base import read_model_bytes
 from modelrouter.backends.sklearn_backend import SklearnModel
