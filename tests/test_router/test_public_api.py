@@ -15,7 +15,17 @@ def test_all_is_exactly_the_public_names() -> None:
     for name in modelrouter.__all__:
         assert getattr(modelrouter, name) is getattr(importlib.import_module(modelrouter._HOME[name]), name)
     helpers = {"annotations", "importlib", "Any", "TYPE_CHECKING"}
-    modules = {"backends", "cli", "config", "errors", "features", "model_router", "model_type", "pool"}
+    modules = {
+        "backends",
+        "cli",
+        "config",
+        "errors",
+        "features",
+        "locations",
+        "model_router",
+        "model_type",
+        "pool",
+    }
     public = {name for name in dir(modelrouter) if not name.startswith("_")}
     assert public - helpers - modules == set(modelrouter.__all__)
 
