@@ -82,10 +82,18 @@ def main(rows: int = 2_000_000) -> None:
             client.upload_file(str(source), "bench", "big.parquet")
             common = ["-k", "id", "--no-stats", "-q"]
             local = _measure(
-                [str(MODELROUTER), "predict", str(source), "-o", str(Path(folder) / "out.parquet"), *common], env
+                [str(MODELROUTER), "predict", str(source), "-o", str(Path(folder) / "out.parquet"), *common],
+                env,
             )
             remote = _measure(
-                [str(MODELROUTER), "predict", "s3://bench/big.parquet", "-o", "s3://bench/out.parquet", *common],
+                [
+                    str(MODELROUTER),
+                    "predict",
+                    "s3://bench/big.parquet",
+                    "-o",
+                    "s3://bench/out.parquet",
+                    *common,
+                ],
                 env,
             )
         finally:
