@@ -103,7 +103,7 @@ class _ScoreArgs:
     input: str
     output: str | None
     model_type: str | None
-    model: Path | None
+    model: str | None
     sha256: str | None
     config: Path | None
     keep: list[str] | None
@@ -117,12 +117,12 @@ class _ScoreArgs:
     scheduler: str | None
     resume: bool
     stats: bool
-    stats_json: Path | None
+    stats_json: str | None
     progress: bool | None
     on_error: OnErrorChoice
-    rejects: Path | None
+    rejects: str | None
     max_error_rate: float
-    metrics_textfile: Path | None
+    metrics_textfile: str | None
     trust: list[str] | None
     quiet: bool
     debug: bool
@@ -182,6 +182,7 @@ def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: floa
     Best effort: the run already failed with its own error; a second one is only a warning.
     """
     from modelrouter import ModelType
+    from modelrouter.cli.batch import storage
     from modelrouter.cli.batch.dataio import write_text_atomically
     from modelrouter.cli.batch.metrics import failure_metrics
     from modelrouter.cli.batch.run import RunSummary
@@ -204,11 +205,12 @@ def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: floa
         error=message,
         exit_code=code,
     )
-    writes: list[tuple[Path, str]] = []
+    writes: list[tuple[storage.Location, str]] = []
     if args.stats_json is not None:
-        writes.append((args.stats_json, json.dumps({"summary": summary, "pools": {}}, indent=2) + "\n"))
+        report = json.dumps({"summary": summary, "pools": {}}, indent=2) + "\n"
+        writes.append((storage.as_location(args.stats_json), report))
     if args.metrics_textfile is not None:
-        writes.append((args.metrics_textfile, failure_metrics(code, model_type)))
+        writes.append((storage.as_location(args.metrics_textfile), failure_metrics(code, model_type)))
     for path, text in writes:
         try:
             write_text_atomically(path, text)
@@ -235,6 +237,7 @@ def _resolved_model_type(args: _ScoreArgs) -> str:
 
 def _score_and_report(mode: str, args: _ScoreArgs) -> None:
     from modelrouter import ModelType, reset_router
+    from modelrouter.cli.batch import storage
     from modelrouter.cli.batch.run import RunOptions
     from modelrouter.errors import OutputError
 
@@ -245,7 +248,7 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         input_format=None if args.input_format is None else args.input_format.value,
         output_format=None if args.output_format is None else args.output_format.value,
         model_type=None if args.model_type is None else ModelType(args.model_type),
-        model_path=args.model,
+        model_path=None if args.model is None else storage.model_location_arg(args.model),
         sha256=args.sha256,
         config=args.config,
         keep=tuple(args.keep or ()),
@@ -254,7 +257,7 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         workers=args.workers,
         pool_size=args.pool_size,
         on_error="skip" if args.on_error is OnErrorChoice.skip else "fail",
-        rejects=None if args.rejects is None else str(args.rejects),
+        rejects=args.rejects,
         max_error_rate=args.max_error_rate,
         trust=tuple(args.trust or ()),
     )
@@ -273,21 +276,24 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         except PathConflict as exc:
             raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     for side_file in (args.stats_json, args.metrics_textfile):
-        if side_file is not None and not side_file.parent.is_dir():
+        if side_file is None or storage.is_uri(side_file):
+            continue
+        if not Path(side_file).parent.is_dir():
             # Checked before scoring: failing after the output was committed would break
             # "non-zero exit leaves no output".
-            raise OutputError(f"{side_file}: output folder {str(side_file.parent)!r} does not exist")
+            folder = str(Path(side_file).parent)
+            raise OutputError(f"{side_file}: output folder {folder!r} does not exist")
     _check_paths(args, options, plan)
 
-    def side_files(report: dict[str, Any]) -> list[tuple[Path, str]]:
+    def side_files(report: dict[str, Any]) -> list[tuple[storage.Location, str]]:
         """Committed together with the run's outputs: a failure here fails the whole run."""
-        files: list[tuple[Path, str]] = []
+        files: list[tuple[storage.Location, str]] = []
         if args.stats_json is not None:
-            files.append((args.stats_json, json.dumps(report, indent=2) + "\n"))
+            files.append((storage.as_location(args.stats_json), json.dumps(report, indent=2) + "\n"))
         if args.metrics_textfile is not None:
             from modelrouter.cli.batch.metrics import run_metrics
 
-            files.append((args.metrics_textfile, run_metrics(report)))
+            files.append((storage.as_location(args.metrics_textfile), run_metrics(report)))
         return files
 
     enabled = (sys.stderr.isatty() if args.progress is None else args.progress) and not args.quiet
@@ -323,6 +329,7 @@ def _check_paths(args: _ScoreArgs, options: Any, plan: Any) -> None:
     from modelrouter.cli.batch.outputs import sweep_stale_temps
     from modelrouter.cli.batch.paths import PathConflict, PathUse, check_paths
     from modelrouter.cli.batch.run import default_rejects, resolve_output
+    from modelrouter.locations import is_uri
 
     settings = load_settings(args.config)
     inputs = [PathUse(str(settings.source), "the config file", "--config")]
@@ -353,7 +360,8 @@ def _check_paths(args: _ScoreArgs, options: Any, plan: Any) -> None:
         check_paths(inputs, outputs)
     except PathConflict as exc:
         raise typer.BadParameter(str(exc), param_hint=exc.option) from None
-    sweep_stale_temps([Path(o.path).parent for o in outputs if o.path != "-"])
+    # Object stores hold no temporary files (an upload is invisible until completed).
+    sweep_stale_temps([Path(o.path).parent for o in outputs if o.path != "-" and not is_uri(o.path)])
 
 
 def _score_dataset(
@@ -361,7 +369,7 @@ def _score_dataset(
     args: _ScoreArgs,
     plan: Any,
     progress_enabled: bool,
-    side_files: Callable[[dict[str, Any]], list[tuple[Path, str]]],
+    side_files: Callable[[dict[str, Any]], list[tuple[Any, str]]],
 ) -> dict[str, Any]:
     from modelrouter.cli.batch.datasets import score_dataset_locally
 
@@ -380,8 +388,8 @@ def _score_dataset(
 
 def _parquet_rows(path: str) -> int | None:
     """The row count from Parquet metadata (free), for the progress bar's ETA."""
-    if not path.lower().endswith((".parquet", ".pq")):
-        return None
+    if not path.lower().endswith((".parquet", ".pq")) or "://" in path:
+        return None  # an object store's metadata costs requests: no ETA there
     try:
         import pyarrow.parquet as pq
 

@@ -104,6 +104,9 @@ def _watchdog(read_end: int) -> None:
                 hard_exit(0)
         for temp in list(getattr(outputs, "LIVE_TEMP_FILES", ())):
             temp.unlink(missing_ok=True)
+        storage = sys.modules.get("modelrouter.cli.batch.storage")
+        if storage is not None:  # object-store uploads in flight: abort, never complete
+            storage.abort_live_uploads()
         render.error(interrupted_message(signum))
         hard_exit(128 + signum)
 

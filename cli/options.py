@@ -120,7 +120,7 @@ ModelTypeOpt = Annotated[
     ),
 ]
 ModelOpt = Annotated[
-    Path | None,
+    str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--model",
         "-m",
@@ -236,7 +236,7 @@ OutputFormatOpt = Annotated[
 ]
 StatsOpt = Annotated[bool, typer.Option("--stats/--no-stats", help="Print the pool-stats table at the end.")]
 StatsJsonOpt = Annotated[
-    Path | None,
+    str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--stats-json",
         metavar="PATH",
@@ -269,7 +269,7 @@ OnErrorOpt = Annotated[
     ),
 ]
 RejectsOpt = Annotated[
-    Path | None,
+    str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--rejects",
         metavar="PATH",
@@ -290,7 +290,7 @@ MaxErrorRateOpt = Annotated[
     ),
 ]
 MetricsOpt = Annotated[
-    Path | None,
+    str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--metrics-textfile",
         metavar="PATH",

@@ -19,13 +19,14 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from modelrouter.errors import ConfigError
+from modelrouter.errors import ConfigError, ModelLoadError
 from modelrouter.limits import MAX_POOL_SIZE
+from modelrouter.locations import ModelLocation, is_uri, model_location
 from modelrouter.model_type import ModelType
 from modelrouter.pool import ModelPool
 
@@ -66,7 +67,8 @@ class ModelSettings:
     """One ``[<type>]`` section: where the model is, how many instances, its pinned digest."""
 
     model_type: ModelType
-    path: Path
+    #: A local file (absolute) or a URI string (``s3://…``), see :mod:`modelrouter.locations`.
+    path: ModelLocation
     pool_size: int = _DEFAULT_POOL_SIZE  # _model_settings gives each type its own default
     sha256: str | None = None
     trusted: tuple[str, ...] = ()
@@ -174,7 +176,7 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
         if section is None and "path" not in env_keys:
             continue
         if section is None:  # configured by the environment alone
-            section = {"path": str(Path(env_keys["path"]).resolve())}
+            section = {"path": str(model_location(env_keys["path"]))}
         if not isinstance(section, dict):
             raise ConfigError(f"{source}: [{kind}] must be a table (got {section!r})")
         settings = _model_settings(kind, section, base, source)
@@ -218,7 +220,9 @@ def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source
     path = section.get("path")
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{source}: {kind}.path must be a non-empty string (got {path!r})")
-    settings = ModelSettings(model_type=kind, path=(base / path).resolve(), pool_size=default_pool_size(kind))
+    settings = ModelSettings(
+        model_type=kind, path=model_location(path, base), pool_size=default_pool_size(kind)
+    )
     if "pool_size" in section:
         settings = replace(settings, pool_size=_pool_size(section["pool_size"], f"{kind}.pool_size", source))
     if "sha256" in section:
@@ -235,7 +239,7 @@ def _apply_env(settings: ModelSettings, keys: dict[str, str], prefix: str, sourc
     for key, value in keys.items():
         name = prefix + key.upper()
         if key == "path":
-            settings = replace(settings, path=Path(value).resolve())
+            settings = replace(settings, path=model_location(value))
         elif key == "pool_size":
             settings = replace(settings, pool_size=_pool_size(value, name, source))
         elif key == "sha256":
@@ -278,17 +282,20 @@ def load_pool(
     settings: Settings,
     model_type: ModelType | str,
     *,
-    path: Path | None = None,
+    path: ModelLocation | None = None,
     pool_size: int | None = None,
     sha256: str | None = None,
     threads: int | None = None,
     trust: tuple[str, ...] = (),
+    fetch: Callable[[str], bytes] | None = None,
 ) -> ModelPool:
     """Load the pool of ``model_type`` as configured, with per-run overrides.
 
     ``path`` replaces the configured file; the configured pin then does not apply (CONTRACT
     section 3) and only ``sha256`` is checked. ``trust`` adds skops types to the configured
-    ``trusted`` ones.
+    ``trusted`` ones. A model at a URI (``s3://…``) is read by ``fetch`` (the library does
+    no network I/O), once; the pin is checked on those bytes before anything is loaded.
+    Without ``fetch`` a URI is a :class:`ModelLoadError`.
     """
     kind = ModelType.parse(model_type)
     if path is not None:
@@ -297,7 +304,8 @@ def load_pool(
         configured = settings.models.get(kind)
         size = pool_size or (configured.pool_size if configured else default_pool_size(kind))
         trusted = (*(configured.trusted if configured else ()), *trust)
-        return ModelPool.load(kind, path, size, threads=threads, sha256=sha256, trusted=trusted)
+        data = _fetched(path, fetch)
+        return ModelPool.load(kind, path, size, threads=threads, sha256=sha256, trusted=trusted, data=data)
     model = settings.model(kind)
     return ModelPool.load(
         kind,
@@ -306,4 +314,14 @@ def load_pool(
         threads=threads,
         sha256=sha256 or model.sha256,
         trusted=(*model.trusted, *trust),
+        data=_fetched(model.path, fetch),
     )
+
+
+def _fetched(location: ModelLocation, fetch: Callable[[str], bytes] | None) -> bytes | None:
+    """The bytes of a model at a URI (``None`` for a local file, which the pool reads)."""
+    if not (isinstance(location, str) and is_uri(location)):
+        return None
+    if fetch is None:
+        raise ModelLoadError(f"{location}: a model at a URI needs a fetch function to read it")
+    return fetch(location)

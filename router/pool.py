@@ -35,6 +35,7 @@ from modelrouter.backends.base import InputSchema, read_model_bytes
 from modelrouter.errors import IntegrityError, PoolClosedError, PoolTimeoutError
 from modelrouter.features import Frame, frame_length
 from modelrouter.limits import MAX_POOL_SIZE
+from modelrouter.locations import ModelLocation, is_uri
 from modelrouter.model_type import ModelType
 
 __all__ = ["Borrow", "BorrowedModel", "ModelPool", "PoolStats", "default_threads", "sha256_of"]
@@ -189,32 +190,35 @@ class ModelPool:
         threads: int | None = None,
         sha256: str | None = None,
         trusted: Sequence[str] = (),
+        data: bytes | None = None,
     ) -> ModelPool:
         """Load ``size`` instances of the model at ``path`` through the type's backend.
 
         ``threads`` is each instance's native thread budget (default: cores // size).
         When ``sha256`` is given the file's digest is checked *before* anything is unpickled;
         a mismatch raises :class:`IntegrityError`. ``trusted`` is passed to backends that
-        check types (skops).
+        check types (skops). ``data`` is the model file's bytes already fetched by the caller
+        (required for a URI ``path``, which then only names the model): the library reads
+        local files only.
         """
         if not 1 <= size <= MAX_POOL_SIZE:
             # Checked before anything is read: each instance is a full copy of the model.
             raise ValueError(f"pool size must be between 1 and {MAX_POOL_SIZE} (got {size})")
-        path = Path(path)
+        location: ModelLocation = path if is_uri(path) else Path(path)
         backend = backend_for(model_type)
         # Read once: the digest is checked on exactly the bytes every instance is built from,
         # so a file replaced after the check is never unpickled.
-        data = read_model_bytes(path, None)
+        data = read_model_bytes(location, data)
         if sha256 is not None:
             actual = hashlib.sha256(data).hexdigest()
             if actual != sha256.lower():
                 raise IntegrityError(
-                    f"{path}: sha256 is {actual}, expected {sha256.lower()}; "
+                    f"{location}: sha256 is {actual}, expected {sha256.lower()}; "
                     "refusing to load a model that differs from the pinned one"
                 )
         budget = threads if threads is not None else default_threads(size)
         instances = [
-            backend.load(path, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
+            backend.load(location, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
             for _ in range(size)
         ]
         return cls(model_type, instances)
@@ -227,8 +231,8 @@ class ModelPool:
         return len(self._instances)
 
     @property
-    def path(self) -> Path:
-        """The model file the instances were loaded from."""
+    def path(self) -> ModelLocation:
+        """The model file (or URI) the instances were loaded from."""
         return self._instances[0].path
 
     @property
@@ -444,7 +448,7 @@ class BorrowedModel:
         return self.model.model_type
 
     @property
-    def path(self) -> Path:
+    def path(self) -> ModelLocation:
         return self.model.path
 
     @property

@@ -21,6 +21,8 @@ from distributed import WorkerPlugin
 from modelrouter import ModelRouterError, get_router
 from modelrouter.cli.batch.datasets import DatasetPlan, DatasetSummary, begin, finish, per_file_options
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, prepare_pool, score_file
+from modelrouter.cli.batch.storage import Location
+from modelrouter.locations import model_location
 
 __all__ = ["RouterPlugin", "score_dataset_on_dask"]
 
@@ -58,7 +60,7 @@ def _options_to_dict(options: RunOptions) -> dict[str, Any]:
     raw = asdict(options)
     for key in ("config", "model_path"):
         if raw[key] is not None:
-            raw[key] = str(Path(raw[key]).resolve())
+            raw[key] = str(model_location(raw[key]))  # a URI stays as it is
     raw["keep"] = list(options.keep)
     raw["model_type"] = None if options.model_type is None else str(options.model_type)
     return raw
@@ -69,7 +71,7 @@ def _options_from_dict(raw: dict[str, Any]) -> RunOptions:
 
     values = dict(raw)
     values["config"] = None if raw["config"] is None else Path(raw["config"])
-    values["model_path"] = None if raw["model_path"] is None else Path(raw["model_path"])
+    values["model_path"] = None if raw["model_path"] is None else model_location(raw["model_path"])
     values["model_type"] = None if raw["model_type"] is None else ModelType(raw["model_type"])
     values["keep"] = tuple(raw["keep"])
     return RunOptions(**values)
@@ -99,7 +101,7 @@ def score_dataset_on_dask(
     scheduler: str | None,
     workers: int | None,
     progress: ProgressSink | None,
-    side_files: Callable[[dict[str, Any]], Sequence[tuple[Path, str]]] | None = None,
+    side_files: Callable[[dict[str, Any]], Sequence[tuple[Location, str]]] | None = None,
 ) -> DatasetSummary:
     """Score every file of ``plan`` on a cluster (``scheduler``) or a local one.
 
@@ -142,7 +144,7 @@ def score_dataset_on_dask(
                 )), key=f"modelrouter-{i}-{source.name}", pure=False): source
                 for i, (source, target) in enumerate(todo)
             }  # fmt: skip
-            results: dict[Path, dict[str, Any]] = {}
+            results: dict[Location, dict[str, Any]] = {}
             try:
                 for future in as_completed(futures):
                     source = futures[future]

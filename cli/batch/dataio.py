@@ -25,6 +25,7 @@ from typing import BinaryIO, Literal
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.csv_header import MAX_ROW_BYTES, HeaderRecord, mib, read_header
 from modelrouter.cli.batch.outputs import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
 from modelrouter.cli.batch.paths import is_stream_source
@@ -101,10 +102,14 @@ def open_input(
     corrupt or undecodable file.
     """
     name = "<stdin>" if str(path) == "-" else str(path)
-    stream = str(path) != "-" and is_stream_source(path)
-    if str(path) != "-" and not stream and not Path(path).is_file():
-        what = "is a directory, not a file" if Path(path).is_dir() else "file not found"
-        raise DataError(f"{name}: {what}")
+    remote = storage.is_uri(str(path))
+    stream = str(path) != "-" and not remote and is_stream_source(path)
+    if str(path) != "-" and not stream:
+        # One metadata request on an object store; a missing bucket is named as such.
+        kind = storage.info(storage.as_location(path))
+        if kind != "file":
+            what = "is a directory, not a file" if kind == "directory" else "file not found"
+            raise DataError(f"{name}: {what}")
     if fmt == "parquet":
         if stream:
             raise DataError(
@@ -113,17 +118,29 @@ def open_input(
             )
         if str(path) == "-":  # stdin redirected from a regular file (checked by the shell)
             return _open_parquet(os.fdopen(os.dup(0), "rb"), name, chunk_size, columns)
+        if remote:
+            # An object is read by ranged requests, row group by row group: no download first.
+            return _open_parquet(storage.open_random(storage.Uri.parse(str(path))), name, chunk_size, columns)
         return _open_parquet(Path(path), name, chunk_size, columns)
     return _open_csv(path, name, chunk_size, columns, keep_text)
 
 
 def _open_parquet(
-    path: Path | BinaryIO, name: str, chunk_size: int, columns: Sequence[str] | None
+    path: Path | BinaryIO | pa.NativeFile, name: str, chunk_size: int, columns: Sequence[str] | None
 ) -> InputFile:
     try:
         handle = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
     except (pa.ArrowInvalid, OSError) as exc:
+        if not isinstance(path, Path):
+            path.close()
         raise DataError(f"{name}: not a readable Parquet file ({_first_line(exc)})") from None
+    remote = None if isinstance(path, Path) else path
+
+    def close() -> None:
+        handle.close()
+        if remote is not None:  # ParquetFile closes only files it opened itself
+            remote.close()
+
     schema = handle.schema_arrow
     _reject_duplicates(schema.names, name)
     wanted = list(schema.names) if columns is None else [c for c in schema.names if c in set(columns)]
@@ -136,16 +153,18 @@ def _open_parquet(
                     batch_size=chunk_size, row_groups=[group], columns=wanted, use_threads=True
                 )
         except (pa.ArrowInvalid, OSError) as exc:
+            if remote is not None and not isinstance(exc, pa.ArrowInvalid):
+                raise DataError(f"{name}: read failed ({storage.reason(exc)})") from None
             raise DataError(f"{name}: corrupt Parquet data ({_first_line(exc)})") from None
         finally:
-            handle.close()
+            close()
 
     return InputFile(
         name,
         schema,
         handle.metadata.num_rows,
         rechunk(batches(), chunk_size, schema),
-        handle.close,
+        close,
         tuple(handle.schema_arrow.names),
     )
 
@@ -156,7 +175,7 @@ def _open_csv(
     from_stdin = str(path) == "-"
     # A FIFO or device cannot be reopened either: it is read through Python like stdin.
     once = from_stdin or is_stream_source(path)
-    stream: BinaryIO = sys.stdin.buffer if from_stdin else open(path, "rb")  # noqa: SIM115
+    stream: BinaryIO = sys.stdin.buffer if from_stdin else _open_binary(path)
     try:
         header = read_header(stream, name)
     except BaseException:
@@ -227,6 +246,8 @@ class _CsvOpener:
         self.block = 0
         self.reader: pacsv.CSVStreamingReader | None = None
         self.replay: _Replay | None = None
+        #: The object-store stream Arrow reads (a local file is opened by Arrow itself).
+        self.native: str | pa.NativeFile | None = None
 
     def open(self, block: int, rows_before: int) -> pacsv.CSVStreamingReader:
         if self.once is not None:
@@ -236,7 +257,7 @@ class _CsvOpener:
         while True:
             self.close()
             self.block = block
-            source: str | _Replay
+            source: str | pa.NativeFile | _Replay
             raw = self.header.raw
             if self.once is not None or not raw.endswith((b"\n", b"\r")):
                 # stdin/FIFO: replay what the header scan consumed; a header-only file without
@@ -245,14 +266,14 @@ class _CsvOpener:
                 if self.once is not None:
                     stream, rest = self.once, self.header.rest
                 else:
-                    stream, rest = open(self.path, "rb"), b""  # noqa: SIM115
+                    stream, rest = _open_binary(self.path), b""
                     stream.seek(len(raw))
                 self.replay = source = _Replay(raw.removeprefix(_BOM) + ending + rest, stream)
             else:
                 # A regular file is read by Arrow itself, natively, from the start (it skips a
                 # BOM): no Python callbacks from Arrow's I/O threads, which must not outlive the
-                # interpreter.
-                source = str(self.path)
+                # interpreter. An object is reopened through its filesystem the same way.
+                self.native = source = _native_source(self.path)
             try:
                 self.reader = pacsv.open_csv(
                     source,
@@ -305,6 +326,13 @@ class _CsvOpener:
             except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
                 if not (_straddles(exc) and self._grow(delivered)):
                     raise DataError(self._error(exc, delivered)) from None
+            except OSError as exc:
+                if not storage.is_uri(str(self.path)):
+                    raise
+                # An object store failing mid-read, after the clients' retries.
+                raise DataError(
+                    f"{self.name}: read failed after data row {delivered} ({storage.reason(exc)})"
+                ) from None
             reader = self.open(self.block, delivered)
             skip = delivered
 
@@ -315,10 +343,28 @@ class _CsvOpener:
         replay, self.replay = self.replay, None
         if replay is not None:
             replay.close()
+        native, self.native = self.native, None
+        if isinstance(native, pa.NativeFile):
+            native.close()  # Arrow's reader does not own a file it was given
 
 
 def _straddles(exc: BaseException) -> bool:
     return "straddling object" in str(exc)
+
+
+def _open_binary(path: str | Path) -> BinaryIO:
+    """The file or object for a Python-side read (the header scan)."""
+    location = storage.as_location(path)
+    if isinstance(location, Path):
+        return open(location, "rb")
+    # pyarrow's files have no readline(): buffer the (seekable, ranged-read) object in Python.
+    return io.BufferedReader(storage.open_random(location), buffer_size=1 << 16)
+
+
+def _native_source(path: str | Path) -> str | pa.NativeFile:
+    """What Arrow's CSV reader reads natively: a local path, or a pyarrow stream over the object."""
+    location = storage.as_location(path)
+    return str(location) if isinstance(location, Path) else storage.open_stream(location)
 
 
 def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from modelrouter import DataError, OutputError, PoolStats, get_router
+from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.dataio import FileFormat
-from modelrouter.cli.batch.outputs import RunOutputs, TextOutput, sweep_stale_temps
+from modelrouter.cli.batch.outputs import RunOutputs, sweep_stale_temps, text_output
 from modelrouter.cli.batch.paths import PathConflict
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, RunSummary, prepare_pool, score_file
+from modelrouter.cli.batch.storage import Location
 
 __all__ = [
     "SUCCESS_MARKER",
@@ -41,11 +43,18 @@ _GLOB_MAGIC = re.compile(r"[*?[]")
 
 
 def is_dataset(input_path: str) -> bool:
-    """True for a directory or a glob pattern (a single file is not a dataset)."""
+    """True for a directory or a glob pattern (a single file is not a dataset).
+
+    On an object store: a glob, a URI ending in ``/``, or a prefix with objects under it.
+    """
+    if storage.is_uri(input_path):
+        if _GLOB_MAGIC.search(input_path) or input_path.endswith("/"):
+            return True
+        return storage.info(storage.Uri.parse(input_path)) == "directory"
     return input_path != "-" and (Path(input_path).is_dir() or bool(_GLOB_MAGIC.search(input_path)))
 
 
-def natural_key(path: Path) -> list[Any]:
+def natural_key(path: Location) -> list[Any]:
     """Sort key where ``part-2`` comes before ``part-10``."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
 
@@ -54,13 +63,13 @@ def natural_key(path: Path) -> list[Any]:
 class DatasetPlan:
     """Input files (natural order) and the output file each one gets."""
 
-    root: Path
-    out_dir: Path
-    inputs: tuple[Path, ...]
-    outputs: tuple[Path, ...]
+    root: Location
+    out_dir: Location
+    inputs: tuple[Location, ...]
+    outputs: tuple[Location, ...]
 
     @property
-    def pairs(self) -> Iterable[tuple[Path, Path]]:
+    def pairs(self) -> Iterable[tuple[Location, Location]]:
         return zip(self.inputs, self.outputs, strict=True)
 
 
@@ -73,6 +82,8 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
     :class:`OutputError` when the output directory is a file and :class:`PathConflict` when
     two inputs would be written to the same output.
     """
+    if storage.is_uri(input_path):
+        return _plan_remote(input_path, output, output_format)
     if Path(input_path).is_dir():
         root = Path(input_path)
         found = _walk(root)
@@ -87,15 +98,22 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
         ]
     # Beside the input, never inside it: a rerun must not read its own outputs.
     absolute_root = root.resolve()
-    out_dir = Path(output) if output else absolute_root.with_name(absolute_root.name + ".predictions")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: is a file; with a dataset as input, -o names an output directory")
-    out_resolved = out_dir.resolve()
+    out_dir: Location = (
+        storage.as_location(output)
+        if output
+        else absolute_root.with_name(absolute_root.name + ".predictions")
+    )
+    out_resolved: Path | None = None
+    if isinstance(out_dir, Path):
+        if out_dir.exists() and not out_dir.is_dir():
+            raise OutputError(f"{out_dir}: is a file; with a dataset as input, -o names an output directory")
+        out_resolved = out_dir.resolve()
     files = sorted(
         (
             p
             for p in found
-            if not p.name.startswith((".", "_")) and not p.resolve().is_relative_to(out_resolved)
+            if not p.name.startswith((".", "_"))
+            and not (out_resolved is not None and p.resolve().is_relative_to(out_resolved))
         ),
         key=natural_key,
     )
@@ -103,19 +121,26 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
         _check_readable(path)
     if not files:
         raise DataError(f"{input_path}: no .csv, .parquet or .pq files found")
-    outputs: list[Path] = []
-    sources: dict[Path, Path] = {}
+    return _pair(root, out_dir, files, output_format)
+
+
+def _pair(
+    root: Location, out_dir: Location, files: Sequence[Location], output_format: FileFormat | None
+) -> DatasetPlan:
+    """Each input's output: the same relative name under ``out_dir``, suffix per the format."""
+    outputs: list[Location] = []
+    sources: dict[str, Location] = {}
     for source in files:
-        relative = source.relative_to(root)
+        relative = source.relative_to(root)  # type: ignore[arg-type]  # root has the source's kind
         suffix = {"csv": ".csv", "parquet": ".parquet"}[output_format] if output_format else source.suffix
         target = out_dir / relative.with_suffix(suffix)
-        if target in sources:
+        if str(target) in sources:
             raise PathConflict(
-                f"{target}: both {sources[target]} and {source} would be written there; "
+                f"{target}: both {sources[str(target)]} and {source} would be written there; "
                 "rename one of them or choose another --output-format",
                 "-o",
             )
-        sources[target] = source
+        sources[str(target)] = source
         outputs.append(target)
     return DatasetPlan(root, out_dir, tuple(files), tuple(outputs))
 
@@ -178,15 +203,40 @@ def _check_readable(path: Path) -> None:
         raise DataError(f"{path}: cannot read this file of the dataset (permission denied)")
 
 
-def planned_outputs(plan: DatasetPlan, options: RunOptions) -> list[tuple[Path, Path]]:
+def planned_outputs(plan: DatasetPlan, options: RunOptions) -> list[tuple[Location, Location]]:
     """Every file the run may write, with the input it comes from: outputs and their rejects."""
-    planned: list[tuple[Path, Path]] = []
+    planned: list[tuple[Location, Location]] = []
     for source, target in plan.pairs:
         planned.append((target, source))
         rejects = per_file_options(options, source, target).rejects
         if rejects is not None:
-            planned.append((Path(rejects), source))
+            planned.append((storage.as_location(rejects), source))
     return planned
+
+
+def _plan_remote(input_path: str, output: str | None, output_format: FileFormat | None) -> DatasetPlan:
+    """:func:`plan_dataset` for a prefix or glob on an object store."""
+    pattern = storage.Uri.parse(input_path)
+    if _GLOB_MAGIC.search(input_path):
+        root, found = storage.glob(pattern)
+    else:
+        root, found = pattern, storage.list_files(pattern)
+    out: storage.Location = (
+        storage.as_location(output) if output else root.with_name(root.name + ".predictions")
+    )
+    files = sorted(
+        (
+            u
+            for u in found
+            if u.suffix.lower() in _DATA_SUFFIXES
+            and not any(part.startswith((".", "_")) for part in u.relative_to(root).parts)
+            and not (isinstance(out, storage.Uri) and u.is_relative_to(out))
+        ),
+        key=natural_key,
+    )
+    if not files:
+        raise DataError(f"{input_path}: no .csv, .parquet or .pq objects found")
+    return _pair(root, out, files, output_format)
 
 
 @dataclass
@@ -247,37 +297,42 @@ class DatasetSummary:
         }
 
 
-def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Path, Path]], list[str]]:
+def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Location, Location]], list[str]]:
     """Create the output folders, drop a stale ``_SUCCESS``; return the pairs to do and the
     inputs skipped by ``resume`` (their output exists, so it is complete)."""
     try:
-        plan.out_dir.mkdir(parents=True, exist_ok=True)
-        (plan.out_dir / SUCCESS_MARKER).unlink(missing_ok=True)
-        for target in plan.outputs:
-            target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(plan.out_dir, Path):
+            plan.out_dir.mkdir(parents=True, exist_ok=True)
+            for target in plan.outputs:
+                target.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+        storage.remove(plan.out_dir / SUCCESS_MARKER)
     except OSError as exc:
         raise OutputError(f"{plan.out_dir}: cannot create the output directory ({exc.strerror})") from None
     # A killed run's temporary files are not outputs (--resume never counts them): remove them.
-    sweep_stale_temps(sorted({plan.out_dir, *(t.parent for t in plan.outputs)}))
-    todo = [(s, t) for s, t in plan.pairs if not (resume and t.exists())]
-    skipped = [str(s) for s, t in plan.pairs if resume and t.exists()]
+    # Object stores have none (an upload is invisible until completed): local folders only.
+    sweep_stale_temps(
+        sorted({p for p in (plan.out_dir, *(t.parent for t in plan.outputs)) if isinstance(p, Path)})
+    )
+    done = {str(t) for t in plan.outputs if resume and storage.exists(t)}
+    todo = [(s, t) for s, t in plan.pairs if str(t) not in done]
+    skipped = [str(s) for s, t in plan.pairs if str(t) in done]
     return todo, skipped
 
 
-def finish(plan: DatasetPlan, side_files: Sequence[tuple[Path, str]] = ()) -> None:
+def finish(plan: DatasetPlan, side_files: Sequence[tuple[Location, str]] = ()) -> None:
     """Mark the whole set complete: the side files (stats, metrics) and ``_SUCCESS`` in one
     commit, ``_SUCCESS`` last, after every output file is in place."""
     outputs = RunOutputs()
     try:
         for path, text in side_files:
-            outputs.add(TextOutput(path, text))
-        outputs.add(TextOutput(plan.out_dir / SUCCESS_MARKER, ""))
+            outputs.add(text_output(path, text))
+        outputs.add(text_output(plan.out_dir / SUCCESS_MARKER, ""))
         outputs.commit(final=True)
     finally:
         outputs.abort()
 
 
-def per_file_options(options: RunOptions, source: Path, target: Path) -> RunOptions:
+def per_file_options(options: RunOptions, source: Location, target: Location) -> RunOptions:
     """The options for one file of the set; rejects go beside that file's output."""
     rejects = None
     if options.on_error == "skip":
@@ -290,8 +345,8 @@ def score_dataset_locally(
     plan: DatasetPlan,
     resume: bool,
     progress: ProgressSink | None,
-    on_file: Callable[[Path], None] | None = None,
-    side_files: Callable[[dict[str, Any]], Sequence[tuple[Path, str]]] | None = None,
+    on_file: Callable[[Location], None] | None = None,
+    side_files: Callable[[dict[str, Any]], Sequence[tuple[Location, str]]] | None = None,
 ) -> DatasetSummary:
     """Score the files one after another through one pool and the usual thread pool.
 

@@ -43,6 +43,7 @@ from typing import BinaryIO, Literal, Protocol
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from modelrouter.cli.batch import storage
 from modelrouter.errors import OutputError
 
 __all__ = [
@@ -50,13 +51,16 @@ __all__ = [
     "LIVE_TEMP_FILES",
     "TEMP_PATTERN",
     "AtomicOutput",
+    "BatchOutput",
     "CommitGuard",
     "RunOutputs",
     "TextOutput",
     "is_stream_target",
+    "open_output",
     "os_reason",
     "sweep_stale_temps",
     "temp_beside",
+    "text_output",
     "write_text_atomically",
 ]
 
@@ -263,6 +267,32 @@ class Staged(Protocol):
     def publish(self) -> bool: ...
 
     def abort(self) -> None: ...
+
+
+class BatchOutput(Staged, Protocol):
+    """An output the scoring loop writes batches to: :class:`AtomicOutput` (a local file, a
+    stream) or :class:`~modelrouter.cli.batch.storage.RemoteOutput` (an object-store upload)."""
+
+    schema: pa.Schema
+    format: FileFormat
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+
+def open_output(path: str | None, fmt: FileFormat, schema: pa.Schema) -> BatchOutput:
+    """The atomic writer for ``path``: a local file or stream (``None``: stdout), or an
+    object-store URI (a multipart upload completed at the commit, aborted otherwise)."""
+    if path is not None and storage.is_uri(path):
+        return storage.RemoteOutput(storage.Uri.parse(path), fmt, schema)
+    return AtomicOutput(None if path is None else Path(path), fmt, schema)
+
+
+def text_output(path: storage.Location, text: str | bytes) -> Staged:
+    """A small file (stats JSON, metrics, ``_SUCCESS``) staged for the run's commit: a local
+    :class:`TextOutput`, or one object put at the commit."""
+    if isinstance(path, storage.Uri):
+        return storage.RemoteText(path, text)
+    return TextOutput(path, text)
 
 
 class AtomicOutput:
@@ -487,9 +517,10 @@ class RunOutputs:
             item.abort()
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` on its own (temporary file + rename, or a stream)."""
-    RunOutputs([TextOutput(path, text)]).commit(final=False)
+def write_text_atomically(path: storage.Location, text: str) -> None:
+    """Write ``text`` to ``path`` on its own (temporary file + rename, a stream, or one
+    object put: it appears whole or not at all)."""
+    RunOutputs([text_output(path, text)]).commit(final=False)
 
 
 def _read_umask() -> int:

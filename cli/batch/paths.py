@@ -5,8 +5,9 @@ the same file as an input (the data, the model, the config) or as another output
 path, a symlink, a hard link — is refused up front. Files are compared by identity, not by
 name: ``(st_dev, st_ino)`` for files that exist (FIELD-NOTES: a string comparison misses
 links), the fully resolved path (``realpath``, which follows symlinks in every component) for
-files that do not exist yet. Character devices are never a conflict: ``/dev/null`` twice or a
-terminal as stdin and stdout hold no data to destroy.
+files that do not exist yet, object-store URIs as normalised strings (there is nothing to
+``stat``). Character devices are never a conflict: ``/dev/null`` twice or a terminal as
+stdin and stdout hold no data to destroy.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from modelrouter.locations import is_uri
 
 __all__ = [
     "PathConflict",
@@ -83,6 +86,8 @@ _Key = tuple[str, int, int] | tuple[str, str]
 
 def _identity(path: str, stdio_fd: int) -> _Key | None:
     """What makes two paths the same file; ``None`` for what cannot hold data (a device)."""
+    if is_uri(path):
+        return ("uri", _uri_key(path))
     try:
         info = os.fstat(stdio_fd) if path == "-" else os.stat(path)
     except FileNotFoundError:
@@ -98,7 +103,17 @@ def _identity(path: str, stdio_fd: int) -> _Key | None:
     return ("inode", info.st_dev, info.st_ino)
 
 
+def _uri_key(uri: str) -> str:
+    """An object-store URI compared as a string (no ``stat`` on ``s3://``): the scheme's case,
+    ``s3a`` and repeated or trailing slashes do not make another object."""
+    scheme, _, rest = uri.partition("://")
+    scheme = scheme.lower()
+    return f"{'s3' if scheme == 's3a' else scheme}://{'/'.join(p for p in rest.split('/') if p)}"
+
+
 def _how(a: str, b: str) -> str:
+    if is_uri(a) or is_uri(b):
+        return "" if a == b else " (the same object)"
     if a == "-" or b == "-":
         return " (through a redirection of stdin/stdout)"
     if os.path.abspath(a) == os.path.abspath(b):

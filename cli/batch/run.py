@@ -18,10 +18,11 @@ import numpy as np
 import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from modelrouter.backends import Prediction
+from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.cells import csv_schema, to_csv_cells
 from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input
 from modelrouter.cli.batch.nulls import feature_nulls
-from modelrouter.cli.batch.outputs import AtomicOutput, RunOutputs, TextOutput
+from modelrouter.cli.batch.outputs import BatchOutput, RunOutputs, open_output, text_output
 from modelrouter.cli.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.cli.batch.scoring import run_ordered
 
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 #: Given the finished summary, the side files (stats JSON, metrics) to commit with the outputs.
-SideFiles = Callable[["RunSummary"], Sequence[tuple[Path, str]]]
+SideFiles = Callable[["RunSummary"], Sequence[tuple[storage.Location, str]]]
 
 Mode = Literal["predict", "proba"]
 OnError = Literal["fail", "skip"]
@@ -64,7 +65,8 @@ class RunOptions:
     input_format: FileFormat | None = None
     output_format: FileFormat | None = None
     model_type: ModelType | None = None
-    model_path: Path | None = None
+    #: A local file or a URI (``s3://…``, fetched by :func:`storage.fetch_model`).
+    model_path: Path | str | None = None
     sha256: str | None = None
     config: Path | None = None
     keep: Sequence[str] = ()
@@ -130,7 +132,7 @@ class RunSummary:
 
 def default_rejects(output: str) -> str:
     """``<output stem>.rejects.csv`` beside the output."""
-    path = Path(output)
+    path = storage.as_location(output)
     return str(path.with_name(f"{path.stem}.rejects.csv"))
 
 
@@ -138,7 +140,7 @@ def default_output(input_path: str) -> str:
     """``<input stem>.predictions<input suffix>`` beside the input (stdin: stdout)."""
     if input_path == "-":
         return "-"
-    path = Path(input_path)
+    path = storage.as_location(input_path)
     return str(path.with_name(f"{path.stem}.predictions{path.suffix}"))
 
 
@@ -150,6 +152,16 @@ def resolve_output(input_path: str, output: str | None) -> str:
     """
     if output is None:
         return default_output(input_path)
+    if storage.is_uri(output):
+        if not output.endswith("/"):
+            return output
+        # A prefix: the default name inside it, as for a local folder.
+        name = (
+            "stdin.predictions.csv"
+            if input_path == "-"
+            else storage.as_location(default_output(input_path)).name
+        )
+        return str(storage.Uri.parse(output) / name)
     if output != "-" and (output.endswith(("/", os.sep)) or Path(output).is_dir()):
         folder = Path(output)
         if not folder.is_dir():
@@ -184,6 +196,7 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
         sha256=options.sha256,
         threads=threads,
         trust=tuple(options.trust),
+        fetch=storage.fetch_model,
     )
     router = get_router()
     router.register(kind, pool)
@@ -218,6 +231,9 @@ def score_file(
     out_format: FileFormat = (
         "csv" if output == "-" else detect_format(output, options.output_format, role="output")
     )
+    for target in (output, options.rejects):
+        if target is not None:
+            storage.check_output(target)  # a missing bucket fails before the models load
     if pool is None:
         pool = prepare_pool(options)
     loaded = time.perf_counter()
@@ -286,15 +302,14 @@ def _score_reader(
     with ExitStack() as cleanup:
         outputs = RunOutputs()
         cleanup.callback(outputs.abort)
-        rejects: AtomicOutput | None = None
+        rejects: BatchOutput | None = None
         if summary.rejects is not None:
-            rejects_path = Path(summary.rejects)
-            rejects_format = detect_format(rejects_path, None, role="output")
+            rejects_format = detect_format(summary.rejects, None, role="output")
             rejected = rejects_schema(reader.schema)
-            rejects = AtomicOutput(rejects_path, rejects_format, _as_written(rejected, rejects_format))
+            rejects = open_output(summary.rejects, rejects_format, _as_written(rejected, rejects_format))
             cleanup.callback(rejects.abort)
-        writer = AtomicOutput(
-            None if output == "-" else Path(output), out_format, _as_written(out_schema, out_format)
+        writer = open_output(
+            None if output == "-" else output, out_format, _as_written(out_schema, out_format)
         )
         cleanup.callback(writer.abort)
         summary.chunks = _score_chunks(
@@ -302,7 +317,9 @@ def _score_reader(
         )
         if _over_error_budget(summary, options.max_error_rate):
             if rejects is not None:
-                rejects.commit()  # CONTRACT 8: the rejects explain the failure; no predictions
+                RunOutputs([rejects]).commit(
+                    final=False
+                )  # CONTRACT 8: the rejects explain the failure; no predictions
             _check_error_budget(summary, options.max_error_rate)
         started, loaded = clock
         summary.wall_seconds = time.perf_counter() - started
@@ -312,7 +329,7 @@ def _score_reader(
         if rejects is not None:
             outputs.add(rejects)
         for path, text in side_files(summary) if side_files is not None else ():
-            outputs.add(TextOutput(path, text))
+            outputs.add(text_output(path, text))
         outputs.add(writer)
         outputs.commit(final=final)  # abort() after a commit is a no-op
     return summary
@@ -385,8 +402,8 @@ def _label_type(dtype: np.dtype[Any]) -> pa.DataType:
 
 def _score_chunks(
     reader: InputFile,
-    writer: AtomicOutput,
-    rejects: AtomicOutput | None,
+    writer: BatchOutput,
+    rejects: BatchOutput | None,
     schema: pa.Schema,
     kind: ModelType,
     kept: Sequence[str],
@@ -460,7 +477,7 @@ def _as_written(schema: pa.Schema, fmt: FileFormat) -> pa.Schema:
     return csv_schema(schema) if fmt == "csv" else schema
 
 
-def _written(batch: pa.RecordBatch, output: AtomicOutput) -> pa.RecordBatch:
+def _written(batch: pa.RecordBatch, output: BatchOutput) -> pa.RecordBatch:
     """``batch`` in the types ``output`` writes (see :mod:`modelrouter.cli.batch.cells`)."""
     return to_csv_cells(batch, output.schema) if output.format == "csv" else batch
 

@@ -42,7 +42,10 @@ def describe_models(config: Path | None) -> dict[str, Any]:
     settings = load_settings(config)
     described: list[dict[str, Any]] = []
     for kind, model in settings.models.items():
-        facts = describe_file(model.path, kind, trusted=model.trusted, sha256=model.sha256)
+        if isinstance(model.path, str):  # a URI: predict fetches it, this listing does not (yet)
+            facts = _unread(model.path, kind, "models reads local files only; predict reads URIs")
+        else:
+            facts = describe_file(model.path, kind, trusted=model.trusted, sha256=model.sha256)
         entry: dict[str, Any] = {
             "model_type": facts.pop("model_type"),
             "default": kind == settings.default_model_type,
@@ -113,6 +116,26 @@ def describe_file(
         # No mismatch warning: scikit-learn checked the pickled version equals the installed one.
         entry["versions"] = {"sklearn": recorded[0] if recorded else sklearn.__version__}
     return entry
+
+
+def _unread(location: str, kind: ModelType, why: str) -> dict[str, Any]:
+    """The entry of a model this command cannot read, with the reason as its error."""
+    return {
+        "model_type": str(kind),
+        "path": location,
+        "format": _FORMATS.get(kind, str(kind)),
+        "file_size": None,
+        "sha256": "(not read)",
+        "loads": False,
+        "error": f"{location}: {why}",
+        "warnings": [],
+        "estimator": None,
+        "inputs": {"names": None, "dtypes": [], "width": 0},
+        "graph_inputs": None,
+        "classes": None,
+        "versions": {},
+        "opset": None,
+    }
 
 
 def _loaded_facts(instance: Model) -> dict[str, Any]:

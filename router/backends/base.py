@@ -14,12 +14,12 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 from modelrouter.features import Frame, column_names, frame_length
+from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 __all__ = ["InputSchema", "Model", "Prediction", "parse_name_list", "read_model_bytes"]
@@ -79,14 +79,14 @@ class Model(ABC):
 
     model_type: ClassVar[ModelType]
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: ModelLocation) -> None:
         self.path = path
 
     @classmethod
     @abstractmethod
     def load(
         cls,
-        path: Path,
+        path: ModelLocation,
         *,
         threads: int | None = None,
         concurrent: bool = False,
@@ -192,12 +192,17 @@ class Model(ABC):
         return result
 
 
-def read_model_bytes(path: Path, data: bytes | None) -> bytes:
-    """``data`` if given, else the file's bytes; :class:`ModelLoadError` when it is missing."""
+def read_model_bytes(path: ModelLocation, data: bytes | None) -> bytes:
+    """``data`` if given, else the file's bytes; :class:`ModelLoadError` when it is missing.
+
+    A URI is never read here (the library does no network I/O): its bytes must be given.
+    """
     if data is not None:
         return data
     from modelrouter.errors import ModelLoadError
 
+    if isinstance(path, str):
+        raise ModelLoadError(f"{path}: a model at a URI must be fetched by the caller (data=…)")
     try:
         return path.read_bytes()
     except FileNotFoundError:

@@ -8,7 +8,6 @@ column, classifiers with or without ZipMap, a fixed or dynamic batch dimension, 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy.typing as npt
 from modelrouter.backends.base import InputSchema, Model, Prediction, parse_name_list, read_model_bytes
 from modelrouter.errors import DataError, ModelLoadError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
+from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
@@ -49,7 +49,9 @@ class OnnxModel(Model):
 
     model_type = ModelType.ONNX
 
-    def __init__(self, path: Path, session: onnxruntime.InferenceSession, graph_classes: Any) -> None:
+    def __init__(
+        self, path: ModelLocation, session: onnxruntime.InferenceSession, graph_classes: Any
+    ) -> None:
         super().__init__(path)
         self.session = session
         inputs = session.get_inputs()
@@ -114,7 +116,7 @@ class OnnxModel(Model):
     @classmethod
     def load(
         cls,
-        path: Path,
+        path: ModelLocation,
         *,
         threads: int | None = None,
         concurrent: bool = False,

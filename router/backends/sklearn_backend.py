@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from modelrouter.backends.base import InputSchema, Model, Prediction, read_model_bytes
 from modelrouter.errors import DataError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMBER, Frame, column_as, numeric_matrix
+from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 __all__ = ["ModelVersionWarning", "SklearnModel"]
@@ -31,7 +31,7 @@ class SklearnModel(Model):
 
     model_type = ModelType.SKLEARN
 
-    def __init__(self, path: Path, estimator: Any) -> None:
+    def __init__(self, path: ModelLocation, estimator: Any) -> None:
         super().__init__(path)
         if not hasattr(estimator, "predict"):
             raise ModelLoadError(
@@ -46,7 +46,7 @@ class SklearnModel(Model):
     @classmethod
     def load(
         cls,
-        path: Path,
+        path: ModelLocation,
         *,
         threads: int | None = None,
         concurrent: bool = False,

@@ -16,12 +16,12 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Sequence
-from pathlib import Path
 
 from modelrouter.backends.base import read_model_bytes
 from modelrouter.backends.sklearn_backend import SklearnModel
 from modelrouter.errors import ModelLoadError
 from modelrouter.limits import MAX_SKOPS_MEMBER_BYTES, MAX_SKOPS_SCHEMA_BYTES, MAX_SKOPS_TOTAL_BYTES
+from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 __all__ = ["SkopsModel"]
@@ -35,7 +35,7 @@ class SkopsModel(SklearnModel):
     @classmethod
     def load(
         cls,
-        path: Path,
+        path: ModelLocation,
         *,
         threads: int | None = None,
         concurrent: bool = False,
@@ -66,7 +66,7 @@ class SkopsModel(SklearnModel):
         return cls(path, estimator)
 
 
-def _check_sizes(path: Path, raw: bytes) -> None:
+def _check_sizes(path: ModelLocation, raw: bytes) -> None:
     """Refuse an archive whose members would expand beyond the limits (:class:`ModelLoadError`)."""
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:

@@ -26,6 +26,12 @@ def run_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProc
     )
 
 
+def as_path(location: object) -> Path:
+    """A local dataset's locations are paths (a URI dataset's would be storage.Uri)."""
+    assert isinstance(location, Path)
+    return location
+
+
 def read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path) if path.suffix == ".csv" else pq.read_table(path).to_pandas()
 
@@ -48,7 +54,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_natural_order_and_output_names(dataset: Path, tmp_path: Path) -> None:
     plan = plan_dataset(str(dataset), str(tmp_path / "out"), None)
-    names = [str(p.relative_to(dataset)) for p in plan.inputs]
+    names = [str(as_path(p).relative_to(dataset)) for p in plan.inputs]
     assert names == sorted(names, key=lambda n: natural_key(Path(n)))
     assert names[:3] == ["2024/part-0.parquet", "2024/part-3.csv", "2024/part-6.parquet"]
     assert plan.outputs[0] == tmp_path / "out" / "2024" / "part-0.parquet"
@@ -66,7 +72,7 @@ def test_local_engine_directory_and_glob(dataset: Path, tmp_path: Path) -> None:
     result = run_cli("predict", dataset, "-o", out, "-k", "id", "--chunk-size", "40", "-q")
     assert result.returncode == 0, result.stderr
     assert (out / "_SUCCESS").read_bytes() == b""
-    for source in plan_dataset(str(dataset), str(out), None).inputs:
+    for source in map(as_path, plan_dataset(str(dataset), str(out), None).inputs):
         target = out / source.relative_to(dataset)
         assert read(target)["id"].tolist() == read(source)["id"].tolist()
     globbed = tmp_path / "globbed"
@@ -118,7 +124,7 @@ def test_dask_engine_equals_local_engine(dataset: Path, tmp_path: Path, model_ty
     assert result.returncode == 0, result.stderr
     assert (distributed / "_SUCCESS").exists()
     for source in plan_dataset(str(dataset), str(local), None).inputs:
-        relative = source.relative_to(dataset)
+        relative = as_path(source).relative_to(dataset)
         pd.testing.assert_frame_equal(read(local / relative), read(distributed / relative))
     report = json.loads(stats.read_text())
     assert len(report["workers"]) == 2

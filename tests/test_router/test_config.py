@@ -25,6 +25,7 @@ def test_builtin_default_points_at_the_shipped_models(
     assert settings.default_model_type is ModelType.SKLEARN
     for kind in ModelType:
         model = settings.models[kind]
+        assert isinstance(model.path, Path)
         assert model.path.is_file()
         assert model.sha256 == hashlib.sha256(model.path.read_bytes()).hexdigest()
 
@@ -35,9 +36,9 @@ def test_precedence_flag_env_local_builtin(monkeypatch: pytest.MonkeyPatch, tmp_
     env_file = write_config(tmp_path, '[sklearn]\npath = "env.pkl"\n', "env.toml")
     flag_file = write_config(tmp_path, '[sklearn]\npath = "flag.pkl"\n', "flag.toml")
     env = {"MODELROUTER_CONFIG": str(env_file)}
-    assert load_settings(flag_file, env=env).models[ModelType.SKLEARN].path.name == "flag.pkl"
-    assert load_settings(None, env=env).models[ModelType.SKLEARN].path.name == "env.pkl"
-    assert load_settings(None, env={}).models[ModelType.SKLEARN].path.name == "local.pkl"
+    assert load_settings(flag_file, env=env).models[ModelType.SKLEARN].path == tmp_path / "flag.pkl"
+    assert load_settings(None, env=env).models[ModelType.SKLEARN].path == tmp_path / "env.pkl"
+    assert load_settings(None, env={}).models[ModelType.SKLEARN].path == tmp_path / "local.pkl"
     local.unlink()
     assert load_settings(None, env={}).source == BUILTIN_CONFIG
 

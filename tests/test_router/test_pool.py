@@ -34,7 +34,7 @@ class RecordingModel(Model):
     @classmethod
     def load(
         cls,
-        path: Path,
+        path: Path | str,
         *,
         threads: int | None = None,
         concurrent: bool = False,

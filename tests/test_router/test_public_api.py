@@ -22,6 +22,7 @@ def test_all_is_exactly_the_public_names() -> None:
         "errors",
         "features",
         "limits",
+        "locations",
         "model_router",
         "model_type",
         "pool",

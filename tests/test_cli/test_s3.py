@@ -1,0 +1,424 @@
+"""Remote storage end to end (CONTRACT 11), against a real S3-compatible server.
+
+A session fixture starts moto's standalone server (``python -m moto.server``) on a free port;
+the CLI runs in a subprocess with ``AWS_ENDPOINT_URL`` pointing at it and dummy keys, exactly
+as it would against AWS or MinIO. Nothing here mocks a client library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+boto3 = pytest.importorskip("boto3", reason="the s3 extra (boto3) is not installed")
+pytest.importorskip("moto.server", reason="moto[server] is not installed")
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELROUTER = Path(sys.executable).parent / "modelrouter"
+WINE = pd.read_parquet(ROOT / "sample_data" / "wine.parquet")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _start_moto(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, **(extra_env or {})}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("moto server did not start")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def _aws_env(endpoint: str) -> dict[str, str]:
+    """The standard AWS environment the CLI reads (and nothing from the developer's own)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MODELROUTER_CONFIG"}
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/credentials",
+        AWS_CONFIG_FILE="/nonexistent/config",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> Iterator[dict[str, str]]:
+    server, endpoint = _start_moto()
+    try:
+        yield _aws_env(endpoint)
+    finally:
+        _stop(server)
+
+
+@pytest.fixture(scope="session")
+def client(s3_env: dict[str, str]) -> Any:
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("s3", endpoint_url=s3_env["AWS_ENDPOINT_URL"])
+
+
+@pytest.fixture
+def bucket(client: Any) -> str:
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    return name
+
+
+def run_cli(
+    env: dict[str, str], *args: str | Path, extra: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(MODELROUTER), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**env, **(extra or {})},
+        timeout=timeout,
+    )
+
+
+def get(client: Any, bucket: str, key: str) -> bytes:
+    body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def keys(client: Any, bucket: str, prefix: str = "") -> list[str]:
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return sorted(o["Key"] for o in listed)
+
+
+def pending_uploads(client: Any, bucket: str) -> list[str]:
+    return [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+
+
+def local_run(tmp_path: Path, source: Path, suffix: str, *args: str) -> bytes:
+    """The same run on local files: the remote output must be byte-identical to it."""
+    out = tmp_path / f"local-{uuid.uuid4().hex[:6]}{suffix}"
+    done = subprocess.run(
+        [str(MODELROUTER), "predict", str(source), "-o", str(out), "--no-stats", *args],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MODELROUTER_CONFIG"},
+    )
+    assert done.returncode == 0, done.stderr
+    return out.read_bytes()
+
+
+# -- single files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_single_file_in_and_out_is_byte_identical_to_local(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str
+) -> None:
+    source = ROOT / "sample_data" / f"wine{suffix}"
+    client.upload_file(str(source), bucket, f"in/wine{suffix}")
+    stats = f"s3://{bucket}/reports/stats.json"
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/in/wine{suffix}", "-o", f"s3://{bucket}/out/scored{suffix}",
+        "-k", "id", "--no-stats", "--stats-json", stats,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert get(client, bucket, f"out/scored{suffix}") == local_run(tmp_path, source, suffix, "-k", "id")
+    assert b'"rows_out": 178' in get(client, bucket, "reports/stats.json")
+    if suffix == ".parquet":
+        return
+    # The default output name sits beside the input, on the store too.
+    done = run_cli(s3_env, "predict", f"s3://{bucket}/in/wine{suffix}", "--no-stats")
+    assert done.returncode == 0, done.stderr
+    assert f"in/wine.predictions{suffix}" in keys(client, bucket, "in/")
+
+
+def test_failed_run_leaves_no_object_and_keeps_the_old_one(
+    s3_env: dict[str, str], client: Any, bucket: str
+) -> None:
+    frame = pd.concat([WINE] * 40, ignore_index=True)
+    frame["alcohol"] = frame["alcohol"].astype(object)
+    frame.loc[len(frame) - 5, "alcohol"] = "not-a-number"  # late: parts were uploaded before
+    client.put_object(Bucket=bucket, Key="in/bad.csv", Body=frame.to_csv(index=False).encode())
+    client.put_object(Bucket=bucket, Key="out/scored.csv", Body=b"old\n")
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/in/bad.csv", "-o", f"s3://{bucket}/out/scored.csv",
+        "-k", "id", "--chunk-size", "200", "--no-stats", "--rejects", f"s3://{bucket}/out/rejects.csv",
+        extra={"MODELROUTER_S3_PART_SIZE": "4096"},
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith("error: ") and "alcohol" in done.stderr and "Traceback" not in done.stderr
+    assert get(client, bucket, "out/scored.csv") == b"old\n"
+    assert keys(client, bucket, "out/") == ["out/scored.csv"]
+    assert pending_uploads(client, bucket) == []
+
+
+def test_sigterm_mid_upload_leaves_no_object_and_no_upload(
+    s3_env: dict[str, str], client: Any, bucket: str
+) -> None:
+    frame = pd.concat([WINE] * 300, ignore_index=True)  # 53k rows
+    client.put_object(Bucket=bucket, Key="in/big.csv", Body=frame.to_csv(index=False).encode())
+    process = subprocess.Popen(
+        [str(MODELROUTER), "predict", f"s3://{bucket}/in/big.csv", "-o", f"s3://{bucket}/out/big.csv",
+         "--keep-all", "--chunk-size", "100", "--no-stats", "-w", "1"],
+        env={**s3_env, "MODELROUTER_S3_PART_SIZE": "8192"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not pending_uploads(client, bucket):  # wait until parts are being uploaded
+            assert process.poll() is None, "the run ended before its upload started"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 143, stderr
+    assert "interrupted by SIGTERM" in stderr
+    assert keys(client, bucket, "out/") == []
+    assert pending_uploads(client, bucket) == []
+
+
+# -- datasets -------------------------------------------------------------------------------
+
+
+def _upload_dataset(client: Any, bucket: str, prefix: str) -> dict[str, bytes]:
+    """Four files (CSV and Parquet, one under a sub-prefix); returns each file's bytes."""
+    files: dict[str, bytes] = {}
+    for i in range(4):
+        part = WINE.sample(frac=1.0, random_state=i).copy()
+        part["id"] = part["id"] + 1000 * i
+        name = f"{'2024/' if i == 3 else ''}part-{i}{'.csv' if i % 2 else '.parquet'}"
+        data = part.to_csv(index=False).encode() if i % 2 else part.to_parquet(index=False)
+        client.put_object(Bucket=bucket, Key=f"{prefix}/{name}", Body=data)
+        files[name] = data
+    return files
+
+
+def assert_same_as_local(
+    client: Any, bucket: str, prefix: str, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    """Each output object equals the output of one local dataset run over the same files."""
+    local = tmp_path / "local-wine"
+    for name, data in files.items():
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_bytes(data)
+    done = subprocess.run(
+        [
+            str(MODELROUTER),
+            "predict",
+            str(local),
+            "-o",
+            str(tmp_path / "local-out"),
+            "-k",
+            "id",
+            "--no-stats",
+        ],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MODELROUTER_CONFIG"},
+    )
+    assert done.returncode == 0, done.stderr
+    for name in files:
+        assert get(client, bucket, f"{prefix}/{name}") == (tmp_path / "local-out" / name).read_bytes(), name
+
+
+def test_dataset_prefix_in_prefix_out_success_last_and_resume(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
+) -> None:
+    files = _upload_dataset(client, bucket, "wine")
+    client.put_object(Bucket=bucket, Key="wine/part-9.csv", Body=b"id,alcohol\n1,oops\n")  # fails
+    client.put_object(Bucket=bucket, Key="wine.predictions/_SUCCESS", Body=b"")  # stale marker
+    done = run_cli(s3_env, "predict", f"s3://{bucket}/wine", "-k", "id", "--no-stats")
+    assert done.returncode == 3, done.stderr
+    assert f"s3://{bucket}/wine/part-9.csv" in done.stderr
+    completed = keys(client, bucket, "wine.predictions/")
+    assert "wine.predictions/_SUCCESS" not in completed  # a failed run removes a stale one
+    assert pending_uploads(client, bucket) == []
+
+    client.delete_object(Bucket=bucket, Key="wine/part-9.csv")
+    done = run_cli(s3_env, "predict", f"s3://{bucket}/wine", "-k", "id", "--no-stats", "--resume")
+    assert done.returncode == 0, done.stderr
+    assert keys(client, bucket, "wine.predictions/") == sorted(
+        ["wine.predictions/_SUCCESS", *(f"wine.predictions/{name}" for name in files)]
+    )
+    assert_same_as_local(client, bucket, "wine.predictions", files, tmp_path)
+    # A glob, into an explicit prefix, one output format.
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/wine/**/*.parquet", "-o", f"s3://{bucket}/globbed/",
+        "--output-format", "csv", "-k", "id", "--no-stats",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert keys(client, bucket, "globbed/") == [
+        "globbed/_SUCCESS",
+        "globbed/part-0.csv",
+        "globbed/part-2.csv",
+    ]
+
+
+@pytest.mark.timeout(180)
+def test_dask_engine_reads_and_writes_the_store(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
+) -> None:
+    files = _upload_dataset(client, bucket, "wine")
+    # The workers run in other processes, with no folder shared with the client: every
+    # output is an object they uploaded themselves.
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/wine", "-o", f"s3://{bucket}/scored/", "-k", "id",
+        "--engine", "dask", "-w", "2", "--no-stats", "--stats-json", f"s3://{bucket}/scored.json",
+        timeout=170,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert keys(client, bucket, "scored/") == sorted(
+        ["scored/_SUCCESS", *(f"scored/{name}" for name in files)]
+    )
+    assert_same_as_local(client, bucket, "scored", files, tmp_path)
+    assert b'"engine": "dask"' in get(client, bucket, "scored.json")
+
+
+# -- models ---------------------------------------------------------------------------------
+
+
+def test_model_from_the_store_is_sha256_checked(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, models_dir: Path
+) -> None:
+    model = models_dir / "forest.onnx"
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    client.upload_file(str(model), bucket, "models/forest.onnx")
+    client.upload_file(str(ROOT / "sample_data" / "wine.csv"), bucket, "in/wine.csv")
+    expected = local_run(tmp_path, ROOT / "sample_data" / "wine.csv", ".csv", "-m", str(model), "-k", "id")
+
+    uri = f"s3://{bucket}/models/forest.onnx"
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/in/wine.csv", "-m", uri, "--sha256", digest,
+        "-o", f"s3://{bucket}/out/a.csv", "-k", "id", "--no-stats",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert get(client, bucket, "out/a.csv") == expected
+
+    wrong = ("0" if digest[0] != "0" else "1") + digest[1:]
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/in/wine.csv", "-m", uri, "--sha256", wrong,
+        "-o", f"s3://{bucket}/out/b.csv", "--no-stats",
+    )  # fmt: skip
+    assert done.returncode == 4
+    assert done.stderr == (
+        f"error: {uri}: sha256 is {digest}, expected {wrong}; "
+        "refusing to load a model that differs from the pinned one\n"
+    )
+    assert keys(client, bucket, "out/") == ["out/a.csv"]
+
+    # The config's path may be a URI too, pinned by the config's sha256.
+    config = tmp_path / "modelrouter.toml"
+    config.write_text(f'[onnx]\npath = "{uri}"\nsha256 = "{digest}"\n')
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/in/wine.csv", "-c", str(config), "-o",
+        f"s3://{bucket}/out/c.csv", "-k", "id", "--no-stats",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert get(client, bucket, "out/c.csv") == expected
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""}
+
+
+@pytest.mark.parametrize(
+    ("case", "code", "expected"),
+    [
+        ("input-no-bucket", 3, "s3://no-such-bucket/in.csv: bucket 'no-such-bucket' does not exist"),
+        ("output-no-bucket", 5, "s3://no-such-bucket/out.csv: bucket 'no-such-bucket' does not exist"),
+        ("model-no-bucket", 4, "s3://no-such-bucket/m.onnx: bucket 'no-such-bucket' does not exist"),
+        ("input-no-credentials", 3, "{bucket}/in/wine.csv: no AWS credentials found"),
+        ("output-no-credentials", 5, "{bucket}/out.csv: no AWS credentials found"),
+        ("input-unreachable", 3, "{bucket}/in/wine.csv: cannot reach the store"),
+        ("output-unreachable", 5, "{bucket}/out.csv: cannot write: cannot reach the store"),
+    ],
+)
+def test_store_errors_are_one_line_with_the_role_exit_code(
+    s3_env: dict[str, str], client: Any, bucket: str, case: str, code: int, expected: str
+) -> None:
+    client.upload_file(str(ROOT / "sample_data" / "wine.csv"), bucket, "in/wine.csv")
+    remote_in, local_in = f"s3://{bucket}/in/wine.csv", str(ROOT / "sample_data" / "wine.csv")
+    args: dict[str, list[str]] = {
+        "input-no-bucket": ["s3://no-such-bucket/in.csv"],
+        "output-no-bucket": [local_in, "-o", "s3://no-such-bucket/out.csv"],
+        "model-no-bucket": [local_in, "-m", "s3://no-such-bucket/m.onnx", "-o", "-"],
+        "input-no-credentials": [remote_in, "-o", "-"],
+        "output-no-credentials": [local_in, "-o", f"s3://{bucket}/out.csv"],
+        "input-unreachable": [remote_in, "-o", "-"],
+        "output-unreachable": [local_in, "-o", f"s3://{bucket}/out.csv"],
+    }
+    extra = NO_CREDENTIALS if "credentials" in case else {}
+    if "unreachable" in case:
+        extra = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}"}  # nothing listens there
+    done = run_cli(s3_env, "predict", *args[case], "--no-stats", extra=extra, timeout=60)
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert expected.format(bucket=f"s3://{bucket}") in lines[0]
+    assert done.stdout == ""
+    assert keys(client, bucket) == ["in/wine.csv"]
+
+
+@pytest.fixture(scope="module")
+def strict_store() -> Iterator[dict[str, str]]:
+    """A second server that checks signatures: the dummy keys are refused (HTTP 403)."""
+    server, endpoint = _start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
+    try:
+        yield _aws_env(endpoint)
+    finally:
+        _stop(server)
+
+
+@pytest.mark.parametrize(("role", "code"), [("input", 3), ("output", 5), ("model", 4)])
+def test_access_denied(strict_store: dict[str, str], role: str, code: int) -> None:
+    local_in = str(ROOT / "sample_data" / "wine.csv")
+    args = {
+        "input": ["s3://bucket/in.csv", "-o", "-"],
+        "output": [local_in, "-o", "s3://bucket/out.csv"],
+        "model": [local_in, "-m", "s3://bucket/m.onnx", "-o", "-"],
+    }[role]
+    done = run_cli(strict_store, "predict", *args, "--no-stats")
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: s3://bucket/"), done.stderr
+    assert "access denied" in lines[0]
