@@ -213,6 +213,34 @@ def test_check_paths_refuses_exactly_the_shared_files(
         check_paths(uses_in, uses_out)
 
 
+_SEGMENT = st.text("abc-_.0", min_size=1, max_size=3).filter(lambda t: t not in (".", ".."))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    bucket=st.sampled_from(["b1", "b2"]),
+    key_a=st.lists(_SEGMENT, min_size=1, max_size=3),
+    key_b=st.lists(_SEGMENT, min_size=1, max_size=3),
+    scheme=st.sampled_from(["s3", "S3", "s3a", "S3A"]),
+    slashes=st.integers(1, 3),
+)
+def test_check_paths_compares_object_store_uris_as_strings(
+    bucket: str, key_a: list[str], key_b: list[str], scheme: str, slashes: int
+) -> None:
+    """An object is the same whatever the scheme's case, ``s3a`` or repeated slashes; two keys
+    are two objects; a local path that looks alike (``s3:/b/k``) is never that object."""
+    plain = f"s3://{bucket}/{'/'.join(key_a)}"
+    spelled = f"{scheme}://{bucket}{'/' * slashes}{('/' * slashes).join(key_a)}"
+    with pytest.raises(PathConflict):
+        check_paths([PathUse(plain, "the input", "INPUT")], [PathUse(spelled, "the output", "-o")])
+    other = f"s3://{bucket}/{'/'.join(key_b)}"
+    if key_b != key_a:
+        check_paths([PathUse(plain, "the input", "INPUT")], [PathUse(other, "the output", "-o")])
+    check_paths(
+        [PathUse(f"s3:/{bucket}/{'/'.join(key_a)}", "the input", "INPUT")], [PathUse(plain, "o", "-o")]
+    )
+
+
 def test_devices_are_never_a_conflict() -> None:
     check_paths([PathUse("/dev/null", "input", "INPUT")], [PathUse("/dev/null", "o", "-o")] * 2)
 

@@ -216,6 +216,62 @@ def test_sigterm_mid_upload_leaves_no_object_and_no_upload(
     assert pending_uploads(client, bucket) == []
 
 
+def test_remote_csv_with_a_row_longer_than_the_first_block_is_reopened_through_the_store(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """The CSV reader grows its block by reopening the input: an object is reopened through
+    its filesystem (never ``open()`` on the URI), and rows already delivered are skipped."""
+    frame = pd.concat([WINE] * 3, ignore_index=True)
+    frame.insert(1, "note", "short")
+    frame.loc[300, "note"] = "x" * (5 << 20)  # past the 4 MiB first block, mid-file
+    source = tmp_path / "long.csv"
+    frame.to_csv(source, index=False)
+    client.upload_file(str(source), bucket, "in/long.csv")
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/in/long.csv", "-o", f"s3://{bucket}/out/long.csv",
+        "-k", "id", "-k", "note", "--no-stats",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert get(client, bucket, "out/long.csv") == local_run(
+        tmp_path, source, ".csv", "-k", "id", "-k", "note"
+    )
+
+
+def test_remote_header_only_csv_without_final_newline(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
+) -> None:
+    header = ",".join(["id", *WINE.columns.drop("id")])
+    source = tmp_path / "empty.csv"
+    source.write_text(header)  # no line break: the reader adds one, reading the object again
+    client.upload_file(str(source), bucket, "in/empty.csv")
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/in/empty.csv", "-o", f"s3://{bucket}/out/empty.csv",
+        "-k", "id", "--no-stats",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert get(client, bucket, "out/empty.csv") == local_run(tmp_path, source, ".csv", "-k", "id")
+
+
+@pytest.mark.parametrize(
+    "spelling", ["s3://{b}/in/wine.csv", "S3://{b}//in/wine.csv", "s3a://{b}/in/wine.csv"]
+)
+def test_an_output_naming_the_input_object_is_a_usage_error(
+    s3_env: dict[str, str], client: Any, bucket: str, spelling: str
+) -> None:
+    """URIs are compared as strings (nothing to stat), whatever the scheme's case or slashes."""
+    client.upload_file(str(ROOT / "sample_data" / "wine.csv"), bucket, "in/wine.csv")
+    before = get(client, bucket, "in/wine.csv")
+    output = spelling.format(b=bucket)
+    for option in ("-o", "--stats-json"):
+        args = ["-o", f"s3://{bucket}/out.csv", option, output] if option != "-o" else ["-o", output]
+        done = run_cli(s3_env, "predict", f"s3://{bucket}/in/wine.csv", *args, "--no-stats")
+        assert done.returncode == 2, done.stderr
+        assert "is the same file as the input" in done.stderr and "nothing was read or written" in done.stderr
+    assert get(client, bucket, "in/wine.csv") == before
+    assert keys(client, bucket) == ["in/wine.csv"]
+    assert pending_uploads(client, bucket) == []
+
+
 # -- datasets -------------------------------------------------------------------------------
 
 
