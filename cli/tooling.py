@@ -437,7 +437,8 @@ def _details(d: dict[str, Any]) -> list[tuple[str, str]]:
         shown_classes = "(regressor)"
     elif outputs > 1:
         shown_classes = "\n".join(
-            f"output {i}: " + ("(unknown)" if c is None else ", ".join(map(str, c))) for i, c in enumerate(classes)
+            f"output {i}: " + ("(unknown)" if c is None else ", ".join(map(str, c)))
+            for i, c in enumerate(classes)
         )
     else:
         shown_classes = ", ".join(map(str, classes))

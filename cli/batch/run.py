@@ -372,7 +372,8 @@ def _output_schema(source: pa.Schema, kept: Sequence[str], model: Any, mode: Mod
     fields = [source.field(name) for name in kept]
     if mode == "predict":
         fields += [
-            pa.field(name, _label_type(dtype)) for name, dtype in zip(spec.label_names(), spec.dtypes, strict=True)
+            pa.field(name, _label_type(dtype))
+            for name, dtype in zip(spec.label_names(), spec.dtypes, strict=True)
         ]
     else:
         proba_type = pa.from_numpy_dtype(spec.proba_dtype)

@@ -164,10 +164,21 @@ class Model(ABC):
         if not self.has_probabilities:
             from modelrouter.errors import ProbabilitiesUnsupportedError
 
-            kind = "a regressor" if self.classes is None else "a classifier without probabilities"
+            spec = self.outputs
+            # Float values and no classes: a regressor. Integer or text labels without known
+            # classes: a classifier whose class lists were not recorded (a foreign ONNX file).
+            if all(c is None for c in spec.classes) and all(d.kind == "f" for d in spec.dtypes):
+                reason = "the model is a regressor and gives no probabilities"
+            elif not spec.has_classes:
+                reason = (
+                    "the class labels of the model's outputs are unknown (no 'class_labels' metadata "
+                    "listing each output's classes), so its probabilities cannot be named; "
+                    "`modelrouter convert` records them"
+                )
+            else:
+                reason = "the model is a classifier without probabilities"
             raise ProbabilitiesUnsupportedError(
-                f"{self.path}: the model is {kind} and gives no probabilities; "
-                "use predict instead of predict-proba"
+                f"{self.path}: {reason}; use predict instead of predict-proba"
             )
 
     def run(
@@ -195,7 +206,9 @@ class Model(ABC):
             label_dtype = spec.dtypes[0] if len(set(spec.dtypes)) == 1 else np.dtype(object)
             return Prediction(
                 labels=np.empty(shape, dtype=label_dtype) if labels else None,
-                probabilities=np.empty((0, spec.proba_width), dtype=spec.proba_dtype) if probabilities else None,
+                probabilities=np.empty((0, spec.proba_width), dtype=spec.proba_dtype)
+                if probabilities
+                else None,
             )
         from modelrouter.errors import ModelError, ModelRouterError
 
@@ -215,7 +228,9 @@ class Model(ABC):
         who = str(self.path)
         return Prediction(
             labels=checked_labels(raw.labels, rows, spec, who) if labels else None,
-            probabilities=checked_probabilities(raw.probabilities, rows, spec, who) if probabilities else None,
+            probabilities=checked_probabilities(raw.probabilities, rows, spec, who)
+            if probabilities
+            else None,
         )
 
     def predict(self, frame: Frame) -> npt.NDArray[np.generic]:

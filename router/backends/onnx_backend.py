@@ -15,7 +15,14 @@ import json
 
 import numpy as np
 import numpy.typing as npt
-from modelrouter.backends.base import InputSchema, Model, OutputSpec, RawOutput, parse_name_list, read_model_bytes
+from modelrouter.backends.base import (
+    InputSchema,
+    Model,
+    OutputSpec,
+    RawOutput,
+    parse_name_list,
+    read_model_bytes,
+)
 from modelrouter.errors import DataError, ModelLoadError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
 from modelrouter.model_type import ModelType
@@ -217,8 +224,10 @@ class OnnxModel(Model):
 
     @property
     def has_probabilities(self) -> bool:
-        return self._outputs.has_classes and self._outputs.classes[0] is not None and (
-            self._proba_output is not None
+        return (
+            self._outputs.has_classes
+            and self._outputs.classes[0] is not None
+            and (self._proba_output is not None)
         )
 
     @property

@@ -136,7 +136,9 @@ def checked_labels(value: object, rows: int, spec: OutputSpec, who: str) -> npt.
     return result
 
 
-def checked_probabilities(value: object, rows: int, spec: OutputSpec, who: str) -> npt.NDArray[np.floating[Any]]:
+def checked_probabilities(
+    value: object, rows: int, spec: OutputSpec, who: str
+) -> npt.NDArray[np.floating[Any]]:
     """``value`` (what predict_proba returned) as one ``(rows, proba_width)`` matrix, or raise.
 
     A multi-output model may return a list of one ``(rows, classes_i)`` matrix per output (as
@@ -167,7 +169,9 @@ def checked_probabilities(value: object, rows: int, spec: OutputSpec, who: str) 
         where = "" if len(pieces) == 1 else f" for output {i}"
         matrix = _as_array(piece, who, "predict_proba")
         if matrix.dtype.kind not in _NUMERIC:
-            raise ModelOutputError(f"{who}: predict_proba returned {_kind(matrix)} values{where}, not numbers")
+            raise ModelOutputError(
+                f"{who}: predict_proba returned {_kind(matrix)} values{where}, not numbers"
+            )
         if matrix.shape != (rows, width):
             raise ModelOutputError(
                 f"{who}: predict_proba returned shape {matrix.shape}{where} where ({rows}, {width}) "
@@ -215,7 +219,9 @@ def _as_array(value: object, who: str, method: str) -> npt.NDArray[Any]:
             f"{who}: {method} returned a {type(value).__name__} that is not a rectangular array ({detail})"
         ) from None
     if array.ndim == 0:
-        raise ModelOutputError(f"{who}: {method} returned a single {type(value).__name__}, not one value per row")
+        raise ModelOutputError(
+            f"{who}: {method} returned a single {type(value).__name__}, not one value per row"
+        )
     return array
 
 
