@@ -151,10 +151,11 @@ def _nonfinite_patterns(
             continue  # not convertible after all: bisection will name it
         if values.dtype.kind != "f":
             continue
+        floats: npt.NDArray[np.float64] = values.astype(np.float64, copy=False)
         for kind, mask in (
-            ("nan", np.isnan(values)),
-            ("+inf", np.isposinf(values)),
-            ("-inf", np.isneginf(values)),
+            ("nan", np.isnan(floats)),
+            ("+inf", np.isposinf(floats)),
+            ("-inf", np.isneginf(floats)),
         ):
             for position in np.flatnonzero(mask).tolist():
                 found[int(rows[position])].append((name, kind))

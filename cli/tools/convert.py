@@ -334,7 +334,7 @@ def convert_model(
     if spec.multi:
         # One class list per output (None for a multi-output regressor), recorded as a list
         # of lists: the ONNX backend reads each output's classes from it.
-        classes = [list(c) for c in spec.classes] if spec.has_classes else None
+        classes = [list(c) for c in spec.classes if c is not None] if spec.has_classes else None
     else:
         classes = None if source.classes is None else list(source.classes)
     onx = to_onnx_model(estimator, source.schema, classes, opset=opset, source=str(model_path))

@@ -7,11 +7,10 @@ column, classifiers with or without ZipMap, a fixed or dynamic batch dimension, 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import json
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +18,7 @@ from modelrouter.backends.base import (
     InputSchema,
     Model,
     OutputSpec,
+    Prediction,
     RawOutput,
     parse_name_list,
     read_model_bytes,
@@ -109,7 +109,7 @@ class OnnxModel(Model):
         self._label_type = outputs[0].type
         self._proba_output: str | None = None
         self._zipmap = False
-        proba_dtype = np.dtype(np.float32)
+        proba_dtype: np.dtype[Any] = np.dtype(np.float32)
         for out in outputs[1:]:
             if out.type.startswith("seq(map("):
                 self._proba_output, self._zipmap = out.name, True
@@ -255,7 +255,7 @@ class OnnxModel(Model):
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
-    ) -> RawOutput:
+    ) -> Prediction | RawOutput:
         feeds = self._feeds(frame, features)
         wanted = []
         if labels:

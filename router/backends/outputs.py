@@ -29,6 +29,7 @@ __all__ = ["PROBABILITY_SLACK", "OutputSpec", "RawOutput", "checked_labels", "ch
 PROBABILITY_SLACK = 1e-6
 
 _NUMERIC = "biuf"
+_FLOAT64: np.dtype[Any] = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class OutputSpec:
 
     classes: tuple[npt.NDArray[np.generic] | None, ...]
     dtypes: tuple[np.dtype[Any], ...]
-    proba_dtype: np.dtype[Any] = np.dtype(np.float64)
+    proba_dtype: np.dtype[Any] = _FLOAT64
 
     def __post_init__(self) -> None:
         if not self.dtypes or len(self.classes) != len(self.dtypes):

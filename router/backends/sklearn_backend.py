@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from modelrouter.backends.base import InputSchema, Model, OutputSpec, RawOutput, read_model_bytes
+from modelrouter.backends.base import InputSchema, Model, OutputSpec, Prediction, RawOutput, read_model_bytes
 from modelrouter.errors import DataError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMBER, Frame, column_as, numeric_matrix
 from modelrouter.model_type import ModelType
@@ -105,7 +105,7 @@ class SklearnModel(Model):
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
-    ) -> RawOutput:
+    ) -> Prediction | RawOutput:
         matrix = self._matrix(frame, features)
         try:
             proba = self.estimator.predict_proba(matrix) if probabilities else None

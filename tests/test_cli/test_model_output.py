@@ -391,7 +391,7 @@ def test_labels_accepted_only_when_shape_and_classes_match(
         assert result.shape == (rows,) and result.dtype == np.int64
         assert np.array_equal(result, np.asarray(values).reshape(rows))
     else:
-        with pytest.raises(ModelOutputError, match="m.pkl: predict returned"):
+        with pytest.raises(ModelOutputError, match=r"m\.pkl: predict returned"):
             checked_labels(values, rows, INT_CLASSES, "m.pkl")
 
 

@@ -62,7 +62,8 @@ def damaged_frame(marks: list[tuple[int, int, str]], rows: int) -> pd.DataFrame:
     for row, column, kind in marks:
         if DAMAGE[kind] is not None:
             frame.iloc[row, 1 + column] = DAMAGE[kind]
-    return frame
+    result: pd.DataFrame = frame
+    return result
 
 
 def expected_valid(frame: pd.DataFrame, accepts: set[str]) -> np.ndarray:

@@ -272,7 +272,7 @@ def test_full_sweep(tmp_path: Path) -> None:
         return sweep_one(name, cls, kind, target, folder)
 
     with ThreadPoolExecutor(2) as pool:
-        for (found, why), job in zip(pool.map(one, jobs), jobs, strict=True):
+        for found, why in pool.map(one, jobs):
             outcomes += found
             if why is not None:
                 skipped[why.split(" (")[0]] += 1
