@@ -82,15 +82,15 @@ def candidates() -> list[tuple[str, type, str]]:
 def fit(cls: type, kind: str, target: str) -> tuple[Any, str | None]:
     """The fitted estimator, or None and why it is not part of the sweep."""
     features, targets = wine()
-    try:
-        estimator = cls()
-    except TypeError as exc:  # needs arguments (meta-estimators)
-        return None, f"needs arguments ({exc})"
-    if "random_state" in estimator.get_params():
-        estimator.set_params(random_state=0)
-    started = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # deprecated estimators warn when built and fitted
+        try:
+            estimator = cls()
+        except TypeError as exc:  # needs arguments (meta-estimators)
+            return None, f"needs arguments ({exc})"
+        if "random_state" in estimator.get_params():
+            estimator.set_params(random_state=0)
+        started = time.perf_counter()
         try:
             estimator.fit(features, targets[f"{kind}-{target}"])
         except Exception as exc:
