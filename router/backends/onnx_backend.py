@@ -206,6 +206,9 @@ class OnnxModel(Model):
         # our own reader and writer threads, need (measured: no slower when alone, and 17 s
         # instead of 5 s for 1M rows while another process kept one core busy).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # onnxruntime logs a kernel failure on stderr itself before raising it; we report it
+        # once, as our own `error:` line (CONTRACT section 5), so its log stays quiet.
+        options.log_severity_level = 4
         try:
             session = ort.InferenceSession(raw, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
@@ -302,6 +305,12 @@ class OnnxModel(Model):
             raise
         except Exception as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "Non-zero status code returned while running" in first_line:
+                # Inputs were accepted (types, shapes); a node failed while computing: the
+                # model's failure, e.g. a radius-neighbours graph finding no neighbour.
+                from modelrouter.errors import ModelError
+
+                raise ModelError(f"{self.path}: the model failed while predicting ({first_line})") from exc
             raise DataError(f"the ONNX model rejected the input ({first_line})") from exc
 
     def _zipmap_matrix(self, rows: object) -> object:

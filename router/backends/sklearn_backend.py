@@ -195,14 +195,15 @@ def _regression_outputs(estimator: Any, depth: int = 0) -> int:
             return int(value.shape[axis])
         if isinstance(value, np.ndarray):
             return 1
-    # Wrappers: ask the fitted inner estimator (RANSAC, bagging, target transformers…).
+    # Wrappers: ask a fitted inner estimator. Ensembles first: bagging's `estimator_` is the
+    # unfitted template, its fitted copies are in `estimators_`.
+    inner_list = getattr(estimator, "estimators_", None)
+    if isinstance(inner_list, list) and inner_list and hasattr(inner_list[0], "predict"):
+        return _regression_outputs(inner_list[0], depth + 1)
     for attribute in ("regressor_", "estimator_", "final_estimator_"):
         inner = getattr(estimator, attribute, None)
         if inner is not None:
             return _regression_outputs(inner, depth + 1)
-    inner_list = getattr(estimator, "estimators_", None)
-    if isinstance(inner_list, list) and inner_list and hasattr(inner_list[0], "predict"):
-        return _regression_outputs(inner_list[0], depth + 1)
     return 1
 
 

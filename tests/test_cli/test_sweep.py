@@ -35,6 +35,7 @@ from sklearn.datasets import load_wine
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 FIT_BUDGET_SECONDS = 1.0
 SUBSET = [
+    ("RadiusNeighborsRegressor", "single"),  # its ONNX graph fails at run time: exit 4, not 3
     ("RandomForestClassifier", "multi"),
     ("SVC", "single"),  # no probabilities by default: predict-proba is refused
     ("Ridge", "multi"),
@@ -144,7 +145,7 @@ def judge(
         same = (
             bool((got == want).all())
             if want.dtype.kind not in "f"
-            else np.allclose(got.astype(want.dtype), want, rtol=1e-12, atol=0, equal_nan=True)
+            else np.allclose(got.astype(want.dtype), want, rtol=1e-12, atol=1e-15, equal_nan=True)
         )
         return ("exact", "") if same else ("wrong", "exit 0 with different output")
     close = np.allclose(got.astype(np.float64), want.astype(np.float64), atol=1e-5, rtol=0, equal_nan=True)
@@ -229,9 +230,14 @@ def to_onnx(estimator: Any, features: pd.DataFrame, path: Path) -> tuple[Any, st
     prop = onx.metadata_props.add()
     prop.key, prop.value = "feature_names", json.dumps(list(features.columns))
     classes = getattr(estimator, "classes_", None)
-    if isinstance(classes, list):
+    if classes is not None:  # as `modelrouter convert` records them
         prop = onx.metadata_props.add()
-        prop.key, prop.value = "class_labels", json.dumps([np.asarray(c).tolist() for c in classes])
+        labels = (
+            [np.asarray(c).tolist() for c in classes]
+            if isinstance(classes, list)
+            else np.asarray(classes).tolist()
+        )
+        prop.key, prop.value = "class_labels", json.dumps(labels)
     path.write_bytes(onx.SerializeToString())
     try:
         return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), None
