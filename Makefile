@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins scikit-learn to the version the shipped sample pickle was built with.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test check lint typecheck format bench bench-serve models clean fuzz
+.PHONY: demo test check lint typecheck format bench bench-serve models clean fuzz sweep
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ typecheck: $(VENV)/.installed-dev
 	for f in router/*; do [ "$$f" = router/__pycache__ ] || ln -s "$(CURDIR)/$$f" build/typecheck/modelrouter/; done
 	ln -s "$(CURDIR)/cli" build/typecheck/modelrouter/cli
 	$(BIN)/mypy
+
+# Every scikit-learn classifier/regressor through the CLI, pickle and ONNX (~15 min on 2 cores);
+# writes sweep-report.json with the counts.
+sweep: $(VENV)/.installed-dev
+	SWEEP=1 $(BIN)/python -m pytest -m sweep tests/test_cli/test_sweep.py -q -s -p no:cacheprovider --timeout 3600
 
 check: lint typecheck test
 

@@ -204,6 +204,7 @@ def models_table(rows: Sequence[Mapping[str, str]]) -> None:
     runs past the edge rather than breaking, so it can still be copied or grepped).
     """
     from rich.table import Table
+    from rich.text import Text
 
     console = stdout_console()
     for row in rows:

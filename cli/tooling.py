@@ -391,7 +391,13 @@ def _conversion_line(result: dict[str, Any]) -> str:
     else:
         kinds = {d: sum(1 for i in inputs if i["dtype"] == d) for d in ("float32", "string")}
         shown = f"{len(inputs)} inputs, one per column ({kinds['float32']} float32, {kinds['string']} string)"
-    classes = "" if result["classes"] is None else f", {len(result['classes'])} classes, ZipMap off"
+    found = result["classes"]
+    if found is None:
+        classes = ""
+    elif found and isinstance(found[0], list):
+        classes = f", {len(found)} outputs of {'/'.join(str(len(c)) for c in found)} classes, ZipMap off"
+    else:
+        classes = f", {len(found)} classes, ZipMap off"
     return f"converted {result['model']} (opset {opset}; {shown}{classes})"
 
 
@@ -422,12 +428,21 @@ def _details(d: dict[str, Any]) -> list[tuple[str, str]]:
             )
         )
     classes = d["classes"]
-    rows.append(
-        (
-            "classes",
-            "-" if not d["loads"] else "(regressor)" if classes is None else ", ".join(map(str, classes)),
+    outputs = d.get("outputs") or 1
+    if outputs > 1:
+        rows.append(("outputs", f"{outputs} per row (prediction_0 … prediction_{outputs - 1})"))
+    if not d["loads"]:
+        shown_classes = "-"
+    elif classes is None:
+        shown_classes = "(regressor)"
+    elif outputs > 1:
+        shown_classes = "\n".join(
+            f"output {i}: " + ("(unknown)" if c is None else ", ".join(map(str, c)))
+            for i, c in enumerate(classes)
         )
-    )
+    else:
+        shown_classes = ", ".join(map(str, classes))
+    rows.append(("classes", shown_classes))
     versions = d["versions"]
     rows.append(("versions recorded", ", ".join(f"{k} {v}" for k, v in versions.items() if v) or "-"))
     if d["opset"]:

@@ -10,6 +10,7 @@
     ├── ModelError                   the model cannot be loaded or used     (CLI exit 4)
     │   ├── ModelLoadError           file missing, corrupt or not a model
     │   ├── IntegrityError           sha256 pin does not match the file
+    │   ├── ModelOutputError         the model returned something it does not declare
     │   ├── ProbabilitiesUnsupportedError   predict_proba on a regressor
     │   └── ConfigError              bad configuration file, key or value
     ├── PoolError                    borrowing went wrong                   (CLI exit 4)
@@ -35,6 +36,7 @@ __all__ = [
     "MissingColumnsError",
     "ModelError",
     "ModelLoadError",
+    "ModelOutputError",
     "ModelRouterError",
     "OutputError",
     "PoolClosedError",
@@ -121,6 +123,10 @@ class ModelError(ModelRouterError):
 
 class ModelLoadError(ModelError):
     """The model file is missing, corrupt, or not a model of the expected type."""
+
+
+class ModelOutputError(ModelError):
+    """The model returned rows, a shape, labels or probabilities other than it declares."""
 
 
 class IntegrityError(ModelError):

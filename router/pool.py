@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from modelrouter.backends import Model, Prediction, backend_for
-from modelrouter.backends.base import InputSchema, read_model_bytes
+from modelrouter.backends.base import InputSchema, OutputSpec, read_model_bytes
 from modelrouter.errors import IntegrityError, PoolClosedError, PoolTimeoutError
 from modelrouter.features import Frame, frame_length
 from modelrouter.limits import MAX_POOL_SIZE
@@ -467,6 +467,10 @@ class BorrowedModel:
     def label_dtype(self) -> np.dtype[np.generic]:
         return self.model.label_dtype
 
+    @property
+    def outputs(self) -> OutputSpec:
+        return self.model.outputs
+
     def run(
         self,
         frame: Frame,
@@ -486,7 +490,7 @@ class BorrowedModel:
         assert labels is not None
         return labels
 
-    def predict_proba(self, frame: Frame) -> npt.NDArray[np.float64]:
+    def predict_proba(self, frame: Frame) -> npt.NDArray[np.floating[Any]]:
         """See :meth:`Model.predict_proba`."""
         proba = self.run(frame, labels=False, probabilities=True).probabilities
         assert proba is not None

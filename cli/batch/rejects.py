@@ -1,15 +1,23 @@
 """Row-level error policy (``--on-error skip``): narrow a failed chunk down to its bad rows.
 
-A chunk that fails is not rejected whole. :func:`score_tolerantly` removes, in order:
+A chunk that fails is not rejected whole, and a row the model accepts is never rejected.
+:func:`score_tolerantly` proceeds in order:
 
-1. rows whose feature values cannot be converted to the model's input types (one vectorised
-   pass per column);
-2. when the model refuses non-finite values (:class:`RejectedValuesError`), every row with a
-   NaN/inf feature — such a model refuses them all, so one pass finds them;
-3. anything else, by bisection: a failing slice is split in two until the failing rows are
-   single (the error's row hint, when there is one, is used as the split point).
+1. rows whose feature values cannot be converted to the model's input types are set aside
+   (one vectorised pass per column);
+2. the rest is grouped by the kinds of non-finite values a row holds (none; NaN; +inf; -inf;
+   and their mixes). A model's refusal is per value kind — HistGradientBoosting scores NaN
+   and inf, a ``SimpleImputer`` pipeline NaN but not inf — so each group is scored on its
+   own: at most 8 calls, and a group the model accepts is kept whole;
+3. a group that fails is split by *which columns* hold which kind (an imputer may cover some
+   columns only). A split group the model refuses, and whose first row alone it refuses as
+   well (:class:`RejectedValuesError`), is rejected with that reason; otherwise, and for
+   failures of finite rows, the rows are bisected: a failing slice is split in two until the
+   failing rows are single (the error's row hint, when there is one, is the split point).
 
-Every input row ends up either scored or rejected with a reason naming the column.
+Cost is bounded by the number of distinct (column, kind) patterns plus a bisection of the
+rows that fail for other reasons. Every input row ends up either scored or rejected with a
+reason naming the column, and scored rows keep their input order.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from modelrouter.features import NUMBER, column_as, unconvertible_rows
 __all__ = ["Rejection", "Scored", "rejects_batch", "rejects_schema", "score_tolerantly"]
 
 Score = Callable[[pa.RecordBatch], Prediction]
+#: One row's non-finite pattern: ((column, kind), …); empty for a finite row.
+Pattern = tuple[tuple[str, str], ...]
+_Parts = list[tuple[npt.NDArray[np.int64], Prediction]]
 
 
 @dataclass(frozen=True)
@@ -66,50 +77,110 @@ def score_tolerantly(
             rejections.append(Rejection(row, name, f"cannot convert {value!r} to {target}"))
         bad |= mask
     candidates = everything[~bad]
+    parts: _Parts = []
+    patterns = _nonfinite_patterns(batch, candidates, features, schema)
+    kinds = [tuple(sorted({kind for _, kind in patterns[int(r)]})) for r in candidates]
+    for kind_set in sorted(set(kinds)):
+        rows = candidates[[k == kind_set for k in kinds]]
+        if _try(batch, rows, score, parts):
+            continue
+        if not kind_set:
+            _bisect(batch, rows, score, parts, rejections)
+            continue
+        by_pattern: dict[Pattern, list[int]] = {}
+        for row in rows.tolist():
+            by_pattern.setdefault(patterns[row], []).append(row)
+        for pattern, members in by_pattern.items():
+            _score_pattern(batch, np.asarray(members, dtype=np.int64), pattern, score, parts, rejections)
+    return _assemble(parts, rejections)
+
+
+def _try(batch: pa.RecordBatch, rows: npt.NDArray[np.int64], score: Score, parts: _Parts) -> bool:
+    if len(rows) == 0:
+        return True
     try:
-        prediction = score(batch.take(pa.array(candidates)))
-    except RejectedValuesError:
-        nonfinite = _nonfinite_rows(batch, candidates, features, schema)
-        for row, column in nonfinite:
-            rejections.append(Rejection(row, column, "non-finite value rejected by the model"))
-        candidates = np.setdiff1d(candidates, [r for r, _ in nonfinite])
-        return _bisect_rest(batch, candidates, score, rejections)
+        parts.append((rows, score(batch.take(pa.array(rows)))))
     except DataError:
-        return _bisect_rest(batch, candidates, score, rejections)
-    return Scored(candidates, prediction, sorted(rejections, key=lambda r: r.row))
+        return False
+    return True
 
 
-def _nonfinite_rows(
+def _score_pattern(
+    batch: pa.RecordBatch,
+    rows: npt.NDArray[np.int64],
+    pattern: Pattern,
+    score: Score,
+    parts: _Parts,
+    rejections: list[Rejection],
+) -> None:
+    """Rows sharing one (column, kind) pattern: kept, rejected together, or bisected."""
+    if _try(batch, rows, score, parts):
+        return
+    try:
+        parts.append((rows[:1], score(batch.take(pa.array(rows[:1])))))
+    except RejectedValuesError:
+        # The model refuses this kind of value in these columns: so every row of the pattern.
+        column, kind = pattern[0]
+        reason = f"{_KIND_NAMES[kind]} in column {column!r} rejected by the model"
+        rejections += [Rejection(int(r), column, reason) for r in rows]
+        return
+    except DataError:
+        pass  # the first row fails for another reason: find the failing rows one by one
+    else:
+        rows = rows[1:]  # the first row scores: the pattern is not what decides
+    _bisect(batch, rows, score, parts, rejections)
+
+
+_KIND_NAMES = {"nan": "NaN", "+inf": "inf", "-inf": "-inf"}
+
+
+def _nonfinite_patterns(
     batch: pa.RecordBatch, rows: npt.NDArray[np.int64], features: Sequence[str], schema: InputSchema
-) -> list[tuple[int, str]]:
+) -> dict[int, Pattern]:
+    """Each row's non-finite values as ((column, kind), …), for rows whose features convert."""
+    found: dict[int, list[tuple[str, str]]] = {int(r): [] for r in rows}
+    if len(rows) == 0:
+        return {}
     subset = batch.take(pa.array(rows))
-    first_bad: dict[int, str] = {}
     for name, dtype in zip(features, schema.dtypes, strict=True):
         if dtype == "string":
             continue
-        values = column_as(subset, name, dtype)
+        try:
+            values = column_as(subset, name, dtype)
+        except DataError:
+            continue  # not convertible after all: bisection will name it
         if values.dtype.kind != "f":
             continue
-        for position in np.flatnonzero(~np.isfinite(values)):
-            first_bad.setdefault(int(rows[position]), name)
-    return sorted(first_bad.items())
+        floats: npt.NDArray[np.float64] = values.astype(np.float64, copy=False)
+        for kind, mask in (
+            ("nan", np.isnan(floats)),
+            ("+inf", np.isposinf(floats)),
+            ("-inf", np.isneginf(floats)),
+        ):
+            for position in np.flatnonzero(mask).tolist():
+                found[int(rows[position])].append((name, kind))
+    return {row: tuple(pattern) for row, pattern in found.items()}
 
 
-def _bisect_rest(
-    batch: pa.RecordBatch, rows: npt.NDArray[np.int64], score: Score, rejections: list[Rejection]
-) -> Scored:
-    parts: list[tuple[npt.NDArray[np.int64], Prediction]] = []
-    _bisect(batch, rows, score, parts, rejections)
-    parts.sort(key=lambda p: int(p[0][0]))
-    kept = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, dtype=np.int64)
-    return Scored(kept, _concat([p[1] for p in parts]), sorted(rejections, key=lambda r: r.row))
+def _assemble(parts: _Parts, rejections: list[Rejection]) -> Scored:
+    """The scored parts put back in input order (groups interleave in the chunk)."""
+    if not parts:
+        return Scored(np.empty(0, dtype=np.int64), _concat([]), sorted(rejections, key=lambda r: r.row))
+    kept = np.concatenate([p[0] for p in parts])
+    order = np.argsort(kept, kind="stable")
+    merged = _concat([p[1] for p in parts])
+    prediction = Prediction(
+        labels=None if merged.labels is None else merged.labels[order],
+        probabilities=None if merged.probabilities is None else merged.probabilities[order],
+    )
+    return Scored(kept[order], prediction, sorted(rejections, key=lambda r: r.row))
 
 
 def _bisect(
     batch: pa.RecordBatch,
     rows: npt.NDArray[np.int64],
     score: Score,
-    parts: list[tuple[npt.NDArray[np.int64], Prediction]],
+    parts: _Parts,
     rejections: list[Rejection],
 ) -> None:
     # An explicit stack rather than recursion: a chunk can hold many bad rows.

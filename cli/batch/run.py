@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
-from modelrouter.backends import Prediction
+from modelrouter.backends import OutputSpec, Prediction
 from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.cells import csv_schema, to_csv_cells
 from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input
@@ -382,11 +382,19 @@ def _columns_to_read(names: Sequence[str] | None, keep: Sequence[str], keep_all:
 
 
 def _output_schema(source: pa.Schema, kept: Sequence[str], model: Any, mode: Mode) -> pa.Schema:
+    """Kept columns, then one column per output (``prediction``/``prediction_<i>``) or per
+    output class (``proba_<class>``/``proba_<output>_<class>``), typed as the model declares
+    (float32 models give float32 columns: written without widening noise digits)."""
+    spec: OutputSpec = model.outputs
     fields = [source.field(name) for name in kept]
     if mode == "predict":
-        fields.append(pa.field("prediction", _label_type(model.label_dtype)))
+        fields += [
+            pa.field(name, _label_type(dtype))
+            for name, dtype in zip(spec.label_names(), spec.dtypes, strict=True)
+        ]
     else:
-        fields += [pa.field(f"proba_{label}", pa.float64()) for label in model.classes]
+        proba_type = pa.from_numpy_dtype(spec.proba_dtype)
+        fields += [pa.field(name, proba_type) for name in spec.proba_names()]
     names = [f.name for f in fields]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:

@@ -280,7 +280,7 @@ def to_onnx_model(
     if schema.names is not None:
         properties["feature_names"] = json.dumps(list(schema.names))
     if classes is not None:
-        properties["class_labels"] = json.dumps([_plain(c) for c in classes])
+        properties["class_labels"] = json.dumps(_plain(classes))
     properties["sklearn_version"] = sklearn.__version__
     onnx.helper.set_model_props(onx, properties)
     try:
@@ -329,7 +329,14 @@ def convert_model(
     estimator = getattr(source, "estimator", None)
     if estimator is None:
         raise ModelError(f"{model_path}: the {kind} backend holds no scikit-learn estimator to convert")
-    classes = None if source.classes is None else list(source.classes)
+    spec = source.outputs
+    classes: list[Any] | None
+    if spec.multi:
+        # One class list per output (None for a multi-output regressor), recorded as a list
+        # of lists: the ONNX backend reads each output's classes from it.
+        classes = [list(c) for c in spec.classes if c is not None] if spec.has_classes else None
+    else:
+        classes = None if source.classes is None else list(source.classes)
     onx = to_onnx_model(estimator, source.schema, classes, opset=opset, source=str(model_path))
     specs = tuple(input_specs(estimator, source.schema))
     chosen_sample, note = _choose_sample(sample, source)
@@ -372,7 +379,7 @@ def convert_model(
         written=written,
         opset={("ai.onnx" if o.domain == "" else o.domain): int(o.version) for o in onx.opset_import},
         inputs=specs,
-        classes=None if classes is None else [_plain(c) for c in classes],
+        classes=None if classes is None else _plain(classes),
         sample=chosen_sample,
         parity=parity,
         note=note,
@@ -460,6 +467,9 @@ def _dotted(cls: type) -> str:
 
 
 def _plain(value: Any) -> Any:
+    """A label (or a list of them, nested for multi-output models) as JSON can hold it."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     return value.item() if hasattr(value, "item") else value
 
 

@@ -87,6 +87,7 @@ def describe_file(
         "inputs": {"names": None, "dtypes": [], "width": 0},
         "graph_inputs": None,
         "classes": None,
+        "outputs": None,
         "versions": {},
         "opset": None,
     }
@@ -141,6 +142,11 @@ def _unread(location: str, kind: ModelType, why: str) -> dict[str, Any]:
 def _loaded_facts(instance: Model) -> dict[str, Any]:
     schema = instance.schema
     classes = instance.classes
+    spec = instance.outputs
+    shown_classes: list[Any] | None = None if classes is None else [_plain(c) for c in classes]
+    if spec.multi and any(c is not None for c in spec.classes):
+        # One list per output (None for an output whose classes are unknown).
+        shown_classes = [None if c is None else [_plain(x) for x in c] for c in spec.classes]
     facts: dict[str, Any] = {
         "loads": True,
         "inputs": {
@@ -148,7 +154,8 @@ def _loaded_facts(instance: Model) -> dict[str, Any]:
             "dtypes": list(schema.dtypes),
             "width": schema.width,
         },
-        "classes": None if classes is None else [_plain(c) for c in classes],
+        "classes": shown_classes,
+        "outputs": spec.count,
     }
     estimator = getattr(instance, "estimator", None)
     if estimator is not None:

@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from modelrouter.backends import Prediction
+from modelrouter.backends import OutputSpec, Prediction
 from modelrouter.cli.batch.dataio import FileFormat, detect_format, open_input
 from modelrouter.errors import ModelError
 from modelrouter.features import Frame, frame_length
@@ -61,6 +61,9 @@ class Scorer(Protocol):
 
     @property
     def has_probabilities(self) -> bool: ...
+
+    @property
+    def outputs(self) -> OutputSpec: ...
 
     def run(
         self, frame: Frame, *, labels: bool = True, probabilities: bool = False, exclude: Sequence[str] = ()
@@ -203,24 +206,36 @@ class ParityAccumulator:
         self.names = names
         self.tolerance = tolerance or Tolerance()
         self._keep = keep
-        ref_classes, other_classes = reference.classes, other.classes
-        if (ref_classes is None) != (other_classes is None):
-            kinds = ["a regressor" if c is None else "a classifier" for c in (ref_classes, other_classes)]
+        ref_spec, other_spec = reference.outputs, other.outputs
+        if ref_spec.count != other_spec.count:
+            raise ModelError(
+                f"{names[1]} has {other_spec.count} outputs per row but {names[0]} has {ref_spec.count}; "
+                "the models cannot be compared"
+            )
+        ref_regressor, other_regressor = ref_spec.classes[0] is None, other_spec.classes[0] is None
+        if ref_regressor != other_regressor:
+            kinds = ["a regressor" if r else "a classifier" for r in (ref_regressor, other_regressor)]
             raise ModelError(
                 f"{names[1]} is {kinds[1]} but {names[0]} is {kinds[0]}; the models cannot be compared"
             )
-        self._classes = ref_classes
-        self._order: npt.NDArray[np.intp] | None = None
-        if ref_classes is not None and other_classes is not None:
-            self._order = _class_order(ref_classes, other_classes, names)
+        self._outputs = ref_spec.count
         self.compared: Literal["probabilities", "values", "labels"] = (
             "values"
-            if ref_classes is None
+            if ref_regressor
             else "probabilities"
             if reference.has_probabilities and other.has_probabilities
             else "labels"
         )
-        width = 0 if ref_classes is None else len(ref_classes)
+        # Probability columns, named (output, class) so the other model's are matched by label.
+        self._classes: list[Any] | None = None
+        self._order: npt.NDArray[np.intp] | None = None
+        if self.compared == "probabilities":
+            ref_keys, other_keys = _proba_keys(ref_spec), _proba_keys(other_spec)
+            self._order = _class_order(ref_keys, other_keys, names)
+            self._classes = [
+                _plain(label) if ref_spec.count == 1 else f"{i}_{_plain(label)}" for i, label in ref_keys
+            ]
+        width = 0 if self._classes is None else len(self._classes)
         self._rows = 0
         self._agreeing = 0
         self._max = 0.0
@@ -247,14 +262,19 @@ class ParityAccumulator:
             )
         row_diff: npt.NDArray[np.float64] | None = None
         if self.compared == "values":
-            a = np.asarray(ref_labels, dtype=np.float64)
-            b = np.asarray(other_labels, dtype=np.float64)
+            a = np.asarray(ref_labels, dtype=np.float64).reshape(rows, -1)
+            b = np.asarray(other_labels, dtype=np.float64).reshape(rows, -1)
             diff = np.abs(a - b)
-            agree = np.isclose(b, a, rtol=_VALUE_RTOL, atol=self.tolerance.max_proba_diff)
-            row_diff = diff
-            self._absorb(diff[:, None])
+            # A row agrees when every one of its outputs does.
+            agree = np.isclose(b, a, rtol=_VALUE_RTOL, atol=self.tolerance.max_proba_diff).all(axis=1)
+            row_diff = diff.max(axis=1) if diff.shape[1] else np.zeros(rows)
+            self._absorb(diff)
         else:
-            agree = _labels_equal(ref_labels, other_labels)
+            left = np.asarray(ref_labels).reshape(rows, -1)
+            right = np.asarray(other_labels).reshape(rows, -1)
+            agree = np.ones(rows, dtype=bool)
+            for j in range(left.shape[1]):
+                agree &= _labels_equal(left[:, j], right[:, j])
             if self.compared == "probabilities":
                 assert reference.probabilities is not None and other.probabilities is not None
                 assert self._order is not None
@@ -267,8 +287,8 @@ class ParityAccumulator:
             self._kept.append(
                 Disagreement(
                     row=self._rows + int(index) + 1,
-                    reference=_plain(ref_labels[index]),
-                    other=_plain(other_labels[index]),
+                    reference=_plain_row(ref_labels[index]),
+                    other=_plain_row(other_labels[index]),
                     max_abs_diff=None if row_diff is None else float(row_diff[index]),
                 )
             )
@@ -288,7 +308,7 @@ class ParityAccumulator:
         """The figures so far."""
         rows = self._rows
         has_diffs = self.compared != "labels"
-        cells = rows * (len(self._class_max) if self.compared == "probabilities" else 1)
+        cells = rows * (len(self._class_max) if self.compared == "probabilities" else self._outputs)
         per_class: tuple[ClassParity, ...] = ()
         if self.compared == "probabilities" and self._classes is not None:
             per_class = tuple(
@@ -364,15 +384,20 @@ def read_frames(
         opened.close()
 
 
+def _proba_keys(spec: OutputSpec) -> list[tuple[int, Any]]:
+    """(output, class label) for each probability column, in the model's column order."""
+    return [(i, label) for i, classes in enumerate(spec.classes) if classes is not None for label in classes]
+
+
 def _class_order(
-    reference: npt.NDArray[np.generic], other: npt.NDArray[np.generic], names: tuple[str, str]
+    reference: Sequence[tuple[int, Any]], other: Sequence[tuple[int, Any]], names: tuple[str, str]
 ) -> npt.NDArray[np.intp]:
     """Indices that put ``other``'s probability columns in ``reference``'s class order."""
-    position = {_key(c): j for j, c in enumerate(other)}
-    wanted = [_key(c) for c in reference]
+    position = {(i, _key(c)): j for j, (i, c) in enumerate(other)}
+    wanted = [(i, _key(c)) for i, c in reference]
     if len(position) != len(other) or sorted(position) != sorted(wanted):
         raise ModelError(
-            f"{names[1]} has classes {_shown(other)} but {names[0]} has {_shown(reference)}; "
+            f"{names[1]} has classes {_shown_keys(other)} but {names[0]} has {_shown_keys(reference)}; "
             "the models cannot be compared"
         )
     return np.asarray([position[k] for k in wanted], dtype=np.intp)
@@ -401,5 +426,14 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _shown(classes: npt.NDArray[np.generic]) -> str:
-    return "[" + ", ".join(repr(_plain(c)) for c in classes) + "]"
+def _shown_keys(keys: Sequence[tuple[int, Any]]) -> str:
+    if all(i == 0 for i, _ in keys):
+        return "[" + ", ".join(repr(_plain(c)) for _, c in keys) + "]"
+    return "[" + ", ".join(f"output {i}: {_plain(c)!r}" for i, c in keys) + "]"
+
+
+def _plain_row(value: Any) -> Any:
+    """One row's label (or list of labels, for a multi-output model) for a report."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    return _plain(value)

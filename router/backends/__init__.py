@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib
 
-from modelrouter.backends.base import InputSchema, Model, Prediction
+from modelrouter.backends.base import InputSchema, Model, OutputSpec, Prediction, RawOutput
 from modelrouter.model_type import ModelType
 
-__all__ = ["BACKENDS", "InputSchema", "Model", "Prediction", "backend_for"]
+__all__ = ["BACKENDS", "InputSchema", "Model", "OutputSpec", "Prediction", "RawOutput", "backend_for"]
 
 #: ModelType → "module:class" of its backend.
 BACKENDS: dict[ModelType, str] = {

@@ -11,18 +11,28 @@ at a time.
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from modelrouter.backends.outputs import OutputSpec, RawOutput, checked_labels, checked_probabilities
 from modelrouter.features import Frame, column_names, frame_length
 from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
-__all__ = ["InputSchema", "Model", "Prediction", "parse_name_list", "read_model_bytes"]
+__all__ = [
+    "InputSchema",
+    "Model",
+    "OutputSpec",
+    "Prediction",
+    "RawOutput",
+    "parse_name_list",
+    "read_model_bytes",
+]
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,15 @@ class InputSchema:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Labels and/or probabilities for one frame; either may be ``None`` if not asked."""
+    """Labels and/or probabilities for one frame; either may be ``None`` if not asked.
+
+    ``labels`` has shape ``(rows,)``, or ``(rows, outputs)`` for a multi-output model;
+    ``probabilities`` ``(rows, columns)``: every output's classes side by side
+    (:meth:`OutputSpec.proba_names`), in the model's own float dtype.
+    """
 
     labels: npt.NDArray[np.generic] | None
-    probabilities: npt.NDArray[np.float64] | None
+    probabilities: npt.NDArray[np.floating[Any]] | None
 
 
 class Model(ABC):
@@ -123,11 +138,24 @@ class Model(ABC):
     def label_dtype(self) -> np.dtype[np.generic]:
         """The dtype of :meth:`predict`'s result (known without running the model)."""
 
+    @property
+    def outputs(self) -> OutputSpec:
+        """What :meth:`run` returns, per output (known without running the model).
+
+        Single-output models (the default) declare their :attr:`classes` and
+        :attr:`label_dtype`; multi-output backends override this.
+        """
+        return OutputSpec(classes=(self.classes,), dtypes=(self.label_dtype,))
+
     @abstractmethod
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
-    ) -> Prediction:
-        """Run the model on the named ``features`` of a non-empty ``frame``."""
+    ) -> Prediction | RawOutput:
+        """Run the model on the named ``features`` of a non-empty ``frame``.
+
+        Return what the model gave, as it gave it: :meth:`run` checks it against
+        :attr:`outputs` (rows, shape, classes, probability range) in one place.
+        """
 
     # -- public API, identical for every backend ------------------------------------------
 
@@ -136,10 +164,21 @@ class Model(ABC):
         if not self.has_probabilities:
             from modelrouter.errors import ProbabilitiesUnsupportedError
 
-            kind = "a regressor" if self.classes is None else "a classifier without probabilities"
+            spec = self.outputs
+            # Float values and no classes: a regressor. Integer or text labels without known
+            # classes: a classifier whose class lists were not recorded (a foreign ONNX file).
+            if all(c is None for c in spec.classes) and all(d.kind == "f" for d in spec.dtypes):
+                reason = "the model is a regressor and gives no probabilities"
+            elif not spec.has_classes:
+                reason = (
+                    "the class labels of the model's outputs are unknown (no 'class_labels' metadata "
+                    "listing each output's classes), so its probabilities cannot be named; "
+                    "`modelrouter convert` records them"
+                )
+            else:
+                reason = "the model is a classifier without probabilities"
             raise ProbabilitiesUnsupportedError(
-                f"{self.path}: the model is {kind} and gives no probabilities; "
-                "use predict instead of predict-proba"
+                f"{self.path}: {reason}; use predict instead of predict-proba"
             )
 
     def run(
@@ -160,24 +199,39 @@ class Model(ABC):
         if probabilities:
             self.require_probabilities()
         features = self.schema.resolve(column_names(frame), exclude)
-        if frame_length(frame) == 0:
-            n_classes = 0 if self.classes is None else len(self.classes)
+        spec = self.outputs
+        rows = frame_length(frame)
+        if rows == 0:
+            shape: tuple[int, ...] = (0,) if not spec.multi else (0, spec.count)
+            label_dtype = spec.dtypes[0] if len(set(spec.dtypes)) == 1 else np.dtype(object)
             return Prediction(
-                labels=np.empty(0, dtype=self.label_dtype) if labels else None,
-                probabilities=np.empty((0, n_classes), dtype=np.float64) if probabilities else None,
+                labels=np.empty(shape, dtype=label_dtype) if labels else None,
+                probabilities=np.empty((0, spec.proba_width), dtype=spec.proba_dtype)
+                if probabilities
+                else None,
             )
         from modelrouter.errors import ModelError, ModelRouterError
 
         try:
-            return self._infer(frame, features, labels=labels, probabilities=probabilities)
+            raw = self._infer(frame, features, labels=labels, probabilities=probabilities)
         except ModelRouterError:
             raise
-        except Exception as exc:
-            # A model that breaks on valid input is a model problem, not a bug of ours.
+        except BaseException as exc:
+            if _may_be_a_signal(exc):
+                raise
+            # A model that breaks on valid input is a model problem, not a bug of ours; so is
+            # one that calls sys.exit() or raises KeyboardInterrupt itself.
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ModelError(
                 f"{self.path}: the model failed while predicting ({type(exc).__name__}: {detail})"
             ) from exc
+        who = str(self.path)
+        return Prediction(
+            labels=checked_labels(raw.labels, rows, spec, who) if labels else None,
+            probabilities=checked_probabilities(raw.probabilities, rows, spec, who)
+            if probabilities
+            else None,
+        )
 
     def predict(self, frame: Frame) -> npt.NDArray[np.generic]:
         """Labels for classifiers, values for regressors; shape ``(rows,)``."""
@@ -185,11 +239,24 @@ class Model(ABC):
         assert result is not None
         return result
 
-    def predict_proba(self, frame: Frame) -> npt.NDArray[np.float64]:
+    def predict_proba(self, frame: Frame) -> npt.NDArray[np.floating[Any]]:
         """Class probabilities, shape ``(rows, len(classes))`` in :attr:`classes` order."""
         result = self.run(frame, labels=False, probabilities=True).probabilities
         assert result is not None
         return result
+
+
+def _may_be_a_signal(exc: BaseException) -> bool:
+    """Whether ``exc`` may come from a signal handler rather than from the model.
+
+    Signal handlers run only in the main thread, and raise BaseExceptions that are not
+    Exceptions (KeyboardInterrupt, the CLI's Interrupted): those must go on interrupting.
+    Anything raised in another thread (the CLI scores on worker threads), and SystemExit
+    anywhere, can only come from the model's own code.
+    """
+    if isinstance(exc, Exception | SystemExit | GeneratorExit):
+        return False
+    return threading.current_thread() is threading.main_thread()
 
 
 def read_model_bytes(path: ModelLocation, data: bytes | None) -> bytes:
@@ -213,11 +280,26 @@ def read_model_bytes(path: ModelLocation, data: bytes | None) -> bytes:
         raise ModelLoadError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def parse_name_list(raw: str) -> tuple[str, ...]:
-    """Parse a ``feature_names``/``class_labels`` metadata value: JSON list or comma-separated."""
+def parse_name_list(raw: str, *, what: str = "feature_names", strings_only: bool = True) -> tuple[str, ...]:
+    """Parse a ``feature_names``/``class_labels`` metadata value: JSON list or comma-separated.
+
+    Text that starts like JSON (``[``, ``{``, ``"``) must be a JSON list of strings (with
+    ``strings_only=False`` also numbers or booleans: class labels); anything else raises
+    :class:`ValueError` saying what is wrong with ``what``.
+    """
     text = raw.strip()
-    if text.startswith("["):
+    if not text.startswith(("[", "{", '"')):
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    try:
         value = json.loads(text)
-        if isinstance(value, list):
-            return tuple(str(v) for v in value)
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ValueError(f"metadata {what!r} is not valid JSON ({exc})") from None
+    allowed: tuple[type, ...] = (str,) if strings_only else (str, int, float, bool)
+    if not isinstance(value, list) or not all(isinstance(v, allowed) for v in value):
+        kind = "strings" if strings_only else "labels"
+        raise ValueError(f"metadata {what!r} must be a JSON list of {kind}, not {_preview(text)}")
+    return tuple(str(v) for v in value)
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")

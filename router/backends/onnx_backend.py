@@ -7,12 +7,21 @@ column, classifiers with or without ZipMap, a fixed or dynamic batch dimension, 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from modelrouter.backends.base import InputSchema, Model, Prediction, parse_name_list, read_model_bytes
+from modelrouter.backends.base import (
+    InputSchema,
+    Model,
+    OutputSpec,
+    Prediction,
+    RawOutput,
+    parse_name_list,
+    read_model_bytes,
+)
 from modelrouter.errors import DataError, ModelLoadError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
 from modelrouter.locations import ModelLocation
@@ -50,7 +59,11 @@ class OnnxModel(Model):
     model_type = ModelType.ONNX
 
     def __init__(
-        self, path: ModelLocation, session: onnxruntime.InferenceSession, graph_classes: Any
+        self,
+        path: ModelLocation,
+        session: onnxruntime.InferenceSession,
+        graph_classes: Any,
+        node_classes: Sequence[npt.NDArray[np.generic]] = (),
     ) -> None:
         super().__init__(path)
         self.session = session
@@ -68,7 +81,7 @@ class OnnxModel(Model):
             # One tensor holds every feature.
             self._single_tensor = True
             width = _width(first.shape)
-            names = parse_name_list(metadata["feature_names"]) if "feature_names" in metadata else None
+            names = _metadata_names(path, metadata, "feature_names")
             if names is not None and width not in (None, len(names)):
                 raise ModelLoadError(
                     f"{path}: feature_names metadata lists {len(names)} names "
@@ -96,22 +109,80 @@ class OnnxModel(Model):
         self._label_type = outputs[0].type
         self._proba_output: str | None = None
         self._zipmap = False
+        proba_dtype: np.dtype[Any] = np.dtype(np.float32)
         for out in outputs[1:]:
             if out.type.startswith("seq(map("):
                 self._proba_output, self._zipmap = out.name, True
-            elif out.type.startswith("tensor(float") or out.type == "tensor(double)":
+            elif out.type.startswith(("tensor(float", "seq(tensor(float")) or out.type == "tensor(double)":
                 self._proba_output = out.name
+                proba_dtype = np.dtype(np.float64 if "double" in out.type else np.float32)
+        count = _output_count(outputs[0].shape)
+        label_dtype = self._declared_label_dtype()
+        if count > 1:
+            per_output = self._multi_output_classes(path, metadata, count, node_classes)
+            self._classes: npt.NDArray[np.generic] | None = None
+            dtypes = tuple(label_dtype if c is None else _dtype_of(c, label_dtype) for c in per_output)
+            self._outputs = OutputSpec(classes=per_output, dtypes=dtypes, proba_dtype=proba_dtype)
+            return
         classes = graph_classes
         if classes is None and "class_labels" in metadata:
-            classes = np.asarray(parse_name_list(metadata["class_labels"]))
-            if self._label_type == "tensor(int64)":
-                classes = classes.astype(np.int64)
-        self._classes: npt.NDArray[np.generic] | None = classes
+            classes = self._typed(np.asarray(_metadata_names(path, metadata, "class_labels")))
+        self._classes = classes
         if self._classes is None and self._proba_output is not None:
             raise ModelLoadError(
                 f"{path}: the model outputs probabilities but its class labels are unknown "
                 "(no classifier node with classlabels_* and no class_labels metadata)"
             )
+        self._outputs = OutputSpec(
+            classes=(self._classes,), dtypes=(self.label_dtype,), proba_dtype=proba_dtype
+        )
+
+    def _declared_label_dtype(self) -> np.dtype[Any]:
+        if self._label_type == "tensor(string)":
+            return np.dtype(object)
+        return np.dtype(_TENSOR_DTYPES.get(self._label_type, "float32"))
+
+    def _typed(self, labels: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+        """Metadata labels are text; an integer label tensor means integer classes."""
+        if self._label_type == "tensor(int64)":
+            try:
+                return labels.astype(np.int64)
+            except ValueError:
+                raise ModelLoadError(
+                    f"{self.path}: metadata 'class_labels' holds non-integer labels "
+                    "but the model's labels are int64"
+                ) from None
+        return labels.astype(object)
+
+    def _multi_output_classes(
+        self,
+        path: ModelLocation,
+        metadata: dict[str, str],
+        count: int,
+        node_classes: Sequence[npt.NDArray[np.generic]],
+    ) -> tuple[npt.NDArray[np.generic] | None, ...]:
+        """Per-output classes: ``class_labels`` metadata as a list of lists (what convert
+        writes), else one classifier node per output; unknown otherwise (labels only)."""
+        if self._label_type not in ("tensor(int64)", "tensor(string)"):
+            return (None,) * count  # a multi-output regressor
+        raw = metadata.get("class_labels")
+        if raw is not None and raw.strip().startswith("[["):
+            try:
+                value = json.loads(raw)
+            except ValueError as exc:
+                raise ModelLoadError(f"{path}: metadata 'class_labels' is not valid JSON ({exc})") from None
+            if (
+                not isinstance(value, list)
+                or len(value) != count
+                or not all(isinstance(v, list) and v for v in value)
+            ):
+                raise ModelLoadError(
+                    f"{path}: metadata 'class_labels' must list the classes of each of the {count} outputs"
+                )
+            return tuple(self._typed(np.asarray([str(x) for x in v])) for v in value)
+        if len(node_classes) == count:
+            return tuple(node_classes)
+        return (None,) * count
 
     @classmethod
     def load(
@@ -135,12 +206,16 @@ class OnnxModel(Model):
         # our own reader and writer threads, need (measured: no slower when alone, and 17 s
         # instead of 5 s for 1M rows while another process kept one core busy).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # onnxruntime logs a kernel failure on stderr itself before raising it; we report it
+        # once, as our own `error:` line (CONTRACT section 5), so its log stays quiet.
+        options.log_severity_level = 4
         try:
             session = ort.InferenceSession(raw, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"{path}: cannot load as an ONNX model ({first_line})") from exc
-        return cls(path, session, _graph_classes(raw))
+        graph_classes, node_classes = _graph_classes(raw)
+        return cls(path, session, graph_classes, node_classes)
 
     @property
     def schema(self) -> InputSchema:
@@ -152,7 +227,11 @@ class OnnxModel(Model):
 
     @property
     def has_probabilities(self) -> bool:
-        return self._classes is not None and self._proba_output is not None
+        return (
+            self._outputs.has_classes
+            and self._outputs.classes[0] is not None
+            and (self._proba_output is not None)
+        )
 
     @property
     def label_dtype(self) -> np.dtype[np.generic]:
@@ -161,6 +240,10 @@ class OnnxModel(Model):
         if self._classes is not None:
             return self._classes.dtype
         return np.dtype(_TENSOR_DTYPES.get(self._label_type, "float32"))
+
+    @property
+    def outputs(self) -> OutputSpec:
+        return self._outputs
 
     def _feeds(self, frame: Frame, features: Sequence[str]) -> dict[str, npt.NDArray[Any]]:
         dtypes = self._schema.dtypes
@@ -175,7 +258,7 @@ class OnnxModel(Model):
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
-    ) -> Prediction:
+    ) -> Prediction | RawOutput:
         feeds = self._feeds(frame, features)
         wanted = []
         if labels:
@@ -185,16 +268,13 @@ class OnnxModel(Model):
             wanted.append(self._proba_output)
         rows = frame_length(frame)
         outputs = self._run_batched(feeds, wanted, rows)
-        label_values = proba = None
-        if labels:
-            label_values = np.asarray(outputs[0]).reshape(rows, -1)
-            label_values = label_values[:, 0] if label_values.shape[1] == 1 else label_values
-            if label_values.dtype.kind in "US":
-                label_values = label_values.astype(object)
+        # Returned as the session gave them: Model.run checks rows, shapes, classes and ranges.
+        label_values = outputs[0] if labels else None
+        proba = None
         if probabilities:
             raw = outputs[-1]
-            proba = self._zipmap_matrix(raw) if self._zipmap else np.asarray(raw, dtype=np.float64)
-        return Prediction(labels=label_values, probabilities=proba)
+            proba = self._zipmap_matrix(raw) if self._zipmap else raw
+        return RawOutput(labels=label_values, probabilities=proba)
 
     def _run_batched(self, feeds: dict[str, npt.NDArray[Any]], wanted: list[str], rows: int) -> list[Any]:
         try:
@@ -225,12 +305,54 @@ class OnnxModel(Model):
             raise
         except Exception as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "Non-zero status code returned while running" in first_line:
+                # Inputs were accepted (types, shapes); a node failed while computing: the
+                # model's failure, e.g. a radius-neighbours graph finding no neighbour.
+                from modelrouter.errors import ModelError
+
+                raise ModelError(f"{self.path}: the model failed while predicting ({first_line})") from exc
             raise DataError(f"the ONNX model rejected the input ({first_line})") from exc
 
-    def _zipmap_matrix(self, rows: list[dict[Any, float]]) -> npt.NDArray[np.float64]:
+    def _zipmap_matrix(self, rows: object) -> object:
         assert self._classes is not None
         keys = list(self._classes)
-        return np.array([[row[k] for k in keys] for row in rows], dtype=np.float64)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and len(r) == len(keys) for r in rows):
+            return rows  # not one {class: probability} per row: the shape check names it
+        try:
+            return np.array([[row[k] for k in keys] for row in rows], dtype=np.float32)
+        except KeyError as exc:
+            from modelrouter.errors import ModelOutputError
+
+            raise ModelOutputError(
+                f"{self.path}: the ZipMap output has class {exc.args[0]!r}, which is not one of its classes"
+            ) from None
+
+
+def _metadata_names(path: ModelLocation, metadata: dict[str, str], key: str) -> tuple[str, ...] | None:
+    """A names list from the metadata (``None`` when absent); :class:`ModelLoadError` if malformed."""
+    if key not in metadata:
+        return None
+    try:
+        names = parse_name_list(metadata[key], what=key, strings_only=key == "feature_names")
+    except ValueError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
+    if not names:
+        raise ModelLoadError(f"{path}: metadata {key!r} lists no names")
+    if key == "feature_names" and len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ModelLoadError(f"{path}: metadata 'feature_names' lists {twice[0]!r} more than once")
+    return names
+
+
+def _output_count(shape: Sequence[Any] | None) -> int:
+    """Outputs per row from the label output's shape: ``[N, k]`` with a fixed k > 1 is k."""
+    if shape and len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 1:
+        return int(shape[1])
+    return 1
+
+
+def _dtype_of(classes: npt.NDArray[np.generic], fallback: np.dtype[Any]) -> np.dtype[Any]:
+    return np.dtype(object) if classes.dtype.kind in "OUS" else classes.dtype if classes.size else fallback
 
 
 def _width(shape: Sequence[Any] | None) -> int | None:
@@ -240,18 +362,27 @@ def _width(shape: Sequence[Any] | None) -> int | None:
     return last if isinstance(last, int) else None
 
 
-def _graph_classes(raw: bytes) -> npt.NDArray[np.generic] | None:
-    """Class labels from the classifier node's ``classlabels_*`` attribute, if any."""
+def _graph_classes(
+    raw: bytes,
+) -> tuple[npt.NDArray[np.generic] | None, list[npt.NDArray[np.generic]]]:
+    """Class labels from the classifier nodes' ``classlabels_*`` attributes.
+
+    Returns the first node's labels (a single-output classifier's classes) and every
+    node's, in graph order (a multi-output classifier has one node per output).
+    """
     import onnx
 
     model = onnx.load_model_from_string(raw)
+    found: list[npt.NDArray[np.generic]] = []
     for node in model.graph.node:
         if node.op_type not in _CLASSIFIER_OPS:
             continue
         for attr in node.attribute:
             if attr.name == "classlabels_strings" and attr.strings:
-                return np.asarray([s.decode("utf-8") for s in attr.strings], dtype=object)
+                found.append(np.asarray([s.decode("utf-8") for s in attr.strings], dtype=object))
+                break
             # Tree ensembles spell it classlabels_int64s, linear and SVM classifiers classlabels_ints.
             if attr.name in ("classlabels_int64s", "classlabels_ints") and attr.ints:
-                return np.asarray(list(attr.ints), dtype=np.int64)
-    return None
+                found.append(np.asarray(list(attr.ints), dtype=np.int64))
+                break
+    return (found[0] if found else None), found

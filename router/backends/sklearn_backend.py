@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from modelrouter.backends.base import InputSchema, Model, Prediction, read_model_bytes
+from modelrouter.backends.base import InputSchema, Model, OutputSpec, Prediction, RawOutput, read_model_bytes
 from modelrouter.errors import DataError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMBER, Frame, column_as, numeric_matrix
 from modelrouter.locations import ModelLocation
@@ -39,9 +39,10 @@ class SklearnModel(Model):
             )
         self.estimator = estimator
         self._schema = _schema_of(estimator)
-        classes = getattr(estimator, "classes_", None)
-        self._classes = None if classes is None else np.asarray(classes)
-        self._has_proba = self._classes is not None and hasattr(estimator, "predict_proba")
+        self._outputs = _output_spec(estimator)
+        # `classes` describes a single-output model; a multi-output one has per-output classes.
+        self._classes = None if self._outputs.multi else self._outputs.classes[0]
+        self._has_proba = self._outputs.has_classes and hasattr(estimator, "predict_proba")
 
     @classmethod
     def load(
@@ -95,26 +96,23 @@ class SklearnModel(Model):
 
     @property
     def label_dtype(self) -> np.dtype[np.generic]:
-        if self._classes is None:
-            return np.dtype(np.float64)
-        if self._classes.dtype.kind in "OUS":
-            return np.dtype(object)
-        return self._classes.dtype
+        dtypes = set(self._outputs.dtypes)
+        return dtypes.pop() if len(dtypes) == 1 else np.dtype(object)
+
+    @property
+    def outputs(self) -> OutputSpec:
+        return self._outputs
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
-    ) -> Prediction:
+    ) -> Prediction | RawOutput:
         matrix = self._matrix(frame, features)
         try:
-            proba = (
-                np.asarray(self.estimator.predict_proba(matrix), dtype=np.float64) if probabilities else None
-            )
-            label_values = np.asarray(self.estimator.predict(matrix)) if labels else None
-            if label_values is not None and label_values.dtype.kind in "US":
-                label_values = label_values.astype(object)  # one string dtype for every backend
+            proba = self.estimator.predict_proba(matrix) if probabilities else None
+            label_values = self.estimator.predict(matrix) if labels else None
         except ValueError as exc:
             raise _rejected_values(exc, matrix, features) from exc
-        return Prediction(labels=label_values, probabilities=proba)
+        return RawOutput(labels=label_values, probabilities=proba)
 
     def _matrix(self, frame: Frame, features: Sequence[str]) -> pd.DataFrame | npt.NDArray[Any]:
         """Feed what the model was fitted on: a named DataFrame, or a bare array."""
@@ -147,6 +145,70 @@ def _rejected_values(
                 row=int(r),
             )
     return DataError(text)
+
+
+def _output_spec(estimator: Any) -> OutputSpec:
+    """Outputs and their classes, from the fitted attributes (the model is not run).
+
+    Classifiers: ``classes_`` is one array, or a list of one array per output (multi-output
+    trees, forests, neighbours, ``MultiOutputClassifier``). Regressors record their target
+    count in different places; an estimator that records none is taken as single-output
+    (and a 2-D result is then refused as a shape it did not declare).
+    """
+    classes = getattr(estimator, "classes_", None)
+    if isinstance(classes, list):
+        per_output = tuple(np.asarray(c) for c in classes)
+        return OutputSpec(classes=per_output, dtypes=tuple(_label_dtype(c) for c in per_output))
+    if classes is not None:
+        array = np.asarray(classes)
+        return OutputSpec(classes=(array,), dtypes=(_label_dtype(array),))
+    count = _regression_outputs(estimator)
+    return OutputSpec(classes=(None,) * count, dtypes=(np.dtype(np.float64),) * count)
+
+
+def _label_dtype(classes: npt.NDArray[Any]) -> np.dtype[Any]:
+    return np.dtype(object) if classes.dtype.kind in "OUS" else classes.dtype
+
+
+def _regression_outputs(estimator: Any, depth: int = 0) -> int:
+    from sklearn.multioutput import MultiOutputRegressor, RegressorChain
+    from sklearn.pipeline import Pipeline
+
+    if depth > 8:
+        return 1
+    if isinstance(estimator, Pipeline):
+        return _regression_outputs(estimator.steps[-1][1], depth + 1)
+    if isinstance(estimator, MultiOutputRegressor | RegressorChain):
+        return len(estimator.estimators_)
+    if getattr(estimator, "_training_dim", None) == 1:  # TransformedTargetRegressor on a 1-D y
+        return 1
+    outputs = getattr(estimator, "n_outputs_", None)
+    if isinstance(outputs, int | np.integer):
+        return int(outputs)
+    from sklearn.kernel_ridge import KernelRidge
+
+    if isinstance(estimator, KernelRidge):  # (samples,) or (samples, targets); SVR's differs
+        return _columns(estimator.dual_coef_)
+    for attribute, axis in (("coef_", 0), ("_y", 1), ("y_train_", 1)):
+        value = getattr(estimator, attribute, None)
+        if isinstance(value, np.ndarray) and value.ndim == 2:
+            return int(value.shape[axis])
+        if isinstance(value, np.ndarray):
+            return 1
+    # Wrappers: ask a fitted inner estimator. Ensembles first: bagging's `estimator_` is the
+    # unfitted template, its fitted copies are in `estimators_`.
+    inner_list = getattr(estimator, "estimators_", None)
+    if isinstance(inner_list, list) and inner_list and hasattr(inner_list[0], "predict"):
+        return _regression_outputs(inner_list[0], depth + 1)
+    for attribute in ("regressor_", "estimator_", "final_estimator_"):
+        inner = getattr(estimator, attribute, None)
+        if inner is not None:
+            return _regression_outputs(inner, depth + 1)
+    return 1
+
+
+def _columns(array: Any) -> int:
+    return int(array.shape[1]) if isinstance(array, np.ndarray) and array.ndim == 2 else 1
 
 
 def _schema_of(estimator: Any) -> InputSchema:

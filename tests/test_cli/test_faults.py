@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from modelrouter import ModelPool, ModelType, PoolTimeoutError, get_router
-from modelrouter.backends.base import Prediction
+from modelrouter.backends.base import Prediction, RawOutput
 from modelrouter.backends.sklearn_backend import SklearnModel
 from modelrouter.cli.app import app
 from modelrouter.cli.exits import Interrupted
@@ -68,7 +68,7 @@ class FailingOnChunk(SklearnModel):
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
-    ) -> Prediction:
+    ) -> Prediction | RawOutput:
         with FailingOnChunk.lock:
             FailingOnChunk.calls += 1
         if frame_length(frame) > 1000:

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 import sklearn
 from modelrouter import ModelType
-from modelrouter.backends import Prediction, backend_for
+from modelrouter.backends import OutputSpec, Prediction, backend_for
 from modelrouter.cli.app import app
 from modelrouter.cli.tools.convert import convert_model, opset_limits
 from modelrouter.cli.tools.parity import ParityAccumulator, Tolerance
@@ -509,6 +509,11 @@ class FixedScorer:
     @property
     def has_probabilities(self) -> bool:
         return self._classes is not None
+
+    @property
+    def outputs(self) -> OutputSpec:
+        dtype = np.dtype(np.float64) if self._classes is None else np.dtype(object)
+        return OutputSpec(classes=(self._classes,), dtypes=(dtype,))
 
     def run(
         self, frame: Any, *, labels: bool = True, probabilities: bool = False, exclude: Any = ()
