@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins scikit-learn to the version the shipped sample pickle was built with.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test check lint typecheck format bench bench-serve models clean fuzz sweep
+.PHONY: demo test test-slow check lint typecheck format bench bench-serve models clean fuzz sweep
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,13 @@ demo: $(VENV)/.installed
 	$(BIN)/modelrouter predict sample_data/wine.parquet -o sample_data/wine.predictions.parquet -k id
 	$(BIN)/modelrouter predict-proba sample_data/wine.csv --model-type onnx -o - -k id --no-stats | head -n 6
 
+# Tests marked `slow` (the Dask engine on the local S3 server) keep `make test` within its
+# 6-minute budget on 2 cores; `make test-slow` runs them, a bare `pytest` runs everything.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m slow
 
 # The long fuzzing budget (make test runs a few derandomized examples of the same tests):
 # FUZZ_EXAMPLES examples per test, random, against the real command. About 10 minutes.

@@ -349,6 +349,7 @@ def test_dataset_prefix_in_prefix_out_success_last_and_resume(
     ]
 
 
+@pytest.mark.slow  # ~12 s of cluster start-up: make test-slow
 @pytest.mark.timeout(180)
 def test_dask_engine_reads_and_writes_the_store(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
