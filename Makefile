@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP_INSTALL) -e ".[dev,dask]"
+	$(PIP_INSTALL) -e ".[dev,dask,convert,xgboost,lightgbm]"
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed

@@ -30,6 +30,7 @@ from modelrouter.cli.exits import (
 )
 from modelrouter.cli.options import (
     ChunkOpt,
+    ClassesOpt,
     ConfigOpt,
     DebugOpt,
     EngineChoice,
@@ -105,6 +106,7 @@ class _ScoreArgs:
     model_type: str | None
     model: Path | None
     sha256: str | None
+    classes: str | None
     config: Path | None
     keep: list[str] | None
     keep_all: bool
@@ -151,8 +153,8 @@ def _score(mode: str, args: _ScoreArgs) -> None:
         raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
     started = time.time()
     try:
-        with errors_to_exit(args.debug), warnings_to_stderr(args.quiet):
-            _score_and_report(mode, args)
+        with errors_to_exit(args.debug), warnings_to_stderr(args.quiet) as recorded:
+            _score_and_report(mode, args, recorded)
     except typer.Exit as exc:
         if exc.exit_code:
             message = exc.message if isinstance(exc, Failed) else f"exit {exc.exit_code}"
@@ -233,7 +235,7 @@ def _resolved_model_type(args: _ScoreArgs) -> str:
     return "unknown" if default is None else str(default)
 
 
-def _score_and_report(mode: str, args: _ScoreArgs) -> None:
+def _score_and_report(mode: str, args: _ScoreArgs, recorded_warnings: list[str]) -> None:
     from modelrouter import ModelType, reset_router
     from modelrouter.cli.batch.run import RunOptions
     from modelrouter.errors import OutputError
@@ -247,6 +249,7 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         model_type=None if args.model_type is None else ModelType(args.model_type),
         model_path=args.model,
         sha256=args.sha256,
+        classes=None if args.classes is None else tuple(args.classes.split(",")),
         config=args.config,
         keep=tuple(args.keep or ()),
         keep_all=args.keep_all,
@@ -282,6 +285,8 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
     def side_files(report: dict[str, Any]) -> list[tuple[Path, str]]:
         """Committed together with the run's outputs: a failure here fails the whole run."""
         files: list[tuple[Path, str]] = []
+        # Warnings are part of what happened (also under -q, where stderr stays silent).
+        report["warnings"] = list(recorded_warnings)
         if args.stats_json is not None:
             files.append((args.stats_json, json.dumps(report, indent=2) + "\n"))
         if args.metrics_textfile is not None:
@@ -399,6 +404,7 @@ def _scoring_command(mode: str) -> Callable[..., None]:
         model_type: ModelTypeOpt = None,
         model: ModelOpt = None,
         sha256: Sha256Opt = None,
+        classes: ClassesOpt = None,
         config: ConfigOpt = None,
         keep: KeepOpt = None,
         keep_all: KeepAllOpt = False,

@@ -11,6 +11,7 @@ whichever file is in use:
 ``MODELROUTER_<TYPE>_PATH``           ``[<type>] path`` (relative to the working directory)
 ``MODELROUTER_<TYPE>_POOL_SIZE``      ``[<type>] pool_size``
 ``MODELROUTER_<TYPE>_SHA256``         ``[<type>] sha256``
+``MODELROUTER_<TYPE>_CLASSES``        ``[<type>] classes`` (comma-separated)
 ====================================  ==========================================
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ __all__ = [
 BUILTIN_CONFIG = Path(__file__).resolve().parent.parent / "models" / "default.toml"
 
 _TOP_KEYS = {"default_model_type", "enable_onnx"}
-_MODEL_KEYS = {"path", "pool_size", "sha256", "trusted"}
+_MODEL_KEYS = {"classes", "path", "pool_size", "sha256", "trusted"}
 #: Pool size when the config does not give one. Types whose one instance already uses every
 #: core (ONNX sessions run intra-op threads) default to one instance; the rest to two
 #: (scikit-learn mostly scores on one thread, so two instances share the two cores).
@@ -70,6 +71,8 @@ class ModelSettings:
     pool_size: int = _DEFAULT_POOL_SIZE  # _model_settings gives each type its own default
     sha256: str | None = None
     trusted: tuple[str, ...] = ()
+    #: Class labels, in probability-column order, for an ONNX model that records none.
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,17 @@ def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source
         if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
             raise ConfigError(f"{source}: {kind}.trusted must be a list of type names (got {trusted!r})")
         settings = replace(settings, trusted=tuple(trusted))
+    if "classes" in section:
+        classes = section["classes"]
+        if (
+            not isinstance(classes, list)
+            or not classes
+            or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in classes)
+        ):
+            raise ConfigError(
+                f"{source}: {kind}.classes must be a non-empty list of class labels (got {classes!r})"
+            )
+        settings = replace(settings, classes=tuple(str(c) for c in classes))
     return settings
 
 
@@ -242,6 +256,8 @@ def _apply_env(settings: ModelSettings, keys: dict[str, str], prefix: str, sourc
             settings = replace(settings, sha256=_digest(value, name, source))
         elif key == "trusted":
             settings = replace(settings, trusted=tuple(t.strip() for t in value.split(",") if t.strip()))
+        elif key == "classes":
+            settings = replace(settings, classes=tuple(c.strip() for c in value.split(",") if c.strip()))
         else:
             valid = ", ".join(prefix + k.upper() for k in sorted(_MODEL_KEYS))
             raise ConfigError(f"unknown environment variable {name} (valid: {valid})")
@@ -283,12 +299,14 @@ def load_pool(
     sha256: str | None = None,
     threads: int | None = None,
     trust: tuple[str, ...] = (),
+    classes: Sequence[str] | None = None,
 ) -> ModelPool:
     """Load the pool of ``model_type`` as configured, with per-run overrides.
 
     ``path`` replaces the configured file; the configured pin then does not apply (CONTRACT
     section 3) and only ``sha256`` is checked. ``trust`` adds skops types to the configured
-    ``trusted`` ones.
+    ``trusted`` ones. ``classes`` (``--classes``)
+    replaces the configured ``classes``.
     """
     kind = ModelType.parse(model_type)
     if path is not None:
@@ -297,7 +315,9 @@ def load_pool(
         configured = settings.models.get(kind)
         size = pool_size or (configured.pool_size if configured else default_pool_size(kind))
         trusted = (*(configured.trusted if configured else ()), *trust)
-        return ModelPool.load(kind, path, size, threads=threads, sha256=sha256, trusted=trusted)
+        return ModelPool.load(
+            kind, path, size, threads=threads, sha256=sha256, trusted=trusted, classes=classes
+        )
     model = settings.model(kind)
     return ModelPool.load(
         kind,
@@ -306,4 +326,5 @@ def load_pool(
         threads=threads,
         sha256=sha256 or model.sha256,
         trusted=(*model.trusted, *trust),
+        classes=classes if classes is not None else model.classes,
     )
