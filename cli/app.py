@@ -152,13 +152,14 @@ def _score(mode: str, args: _ScoreArgs) -> None:
     if args.scheduler is not None and args.engine is not EngineChoice.dask:
         raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
     started = time.time()
+    recorded: list[str] = []
     try:
-        with errors_to_exit(args.debug), warnings_to_stderr(args.quiet) as recorded:
+        with errors_to_exit(args.debug), warnings_to_stderr(args.quiet, into=recorded):
             _score_and_report(mode, args, recorded)
     except typer.Exit as exc:
         if exc.exit_code:
             message = exc.message if isinstance(exc, Failed) else f"exit {exc.exit_code}"
-            _write_failure_reports(args, exc.exit_code, message, time.time() - started)
+            _write_failure_reports(args, exc.exit_code, message, time.time() - started, recorded)
         raise
 
 
@@ -177,7 +178,9 @@ def _check_stdin(args: _ScoreArgs) -> None:
         )
 
 
-def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: float) -> None:
+def _write_failure_reports(
+    args: _ScoreArgs, code: int, message: str, wall: float, recorded_warnings: list[str]
+) -> None:
     """A failed run still writes its stats JSON and metrics, with the labels/keys of a success
     plus ``error`` and ``exit_code`` (an alert on the labelled series must fire).
 
@@ -208,7 +211,8 @@ def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: floa
     )
     writes: list[tuple[Path, str]] = []
     if args.stats_json is not None:
-        writes.append((args.stats_json, json.dumps({"summary": summary, "pools": {}}, indent=2) + "\n"))
+        report = {"summary": summary, "pools": {}, "warnings": list(recorded_warnings)}
+        writes.append((args.stats_json, json.dumps(report, indent=2) + "\n"))
     if args.metrics_textfile is not None:
         writes.append((args.metrics_textfile, failure_metrics(code, model_type)))
     for path, text in writes:

@@ -214,14 +214,15 @@ def hard_exit(code: int) -> NoReturn:
 
 
 @contextmanager
-def warnings_to_stderr(quiet: bool) -> Iterator[list[str]]:
+def warnings_to_stderr(quiet: bool, into: list[str] | None = None) -> Iterator[list[str]]:
     """Show each distinct warning once as a ``warning:`` line; yield the list of them.
 
     The list is filled under ``quiet`` too (nothing is printed then), so a run's warnings
-    still reach its stats JSON. A warning repeated with the same text (one per model
+    still reach its stats JSON (``into``: a list to fill, readable after the block too). A
+    warning repeated with the same text (one per model
     instance, one per file) is shown and recorded once.
     """
-    recorded: list[str] = []
+    recorded: list[str] = [] if into is None else into
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
         text = str(message)

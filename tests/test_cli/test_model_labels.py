@@ -195,6 +195,13 @@ def test_version_mismatch_warns_once_and_is_in_the_stats_json(tmp_path: Path) ->
         assert len(shown) == (0 if quiet else 1), result.stderr
         recorded = json.loads(stats.read_text())["warnings"]
         assert len(recorded) == 1 and "pickled with scikit-learn 0.0.1, running" in recorded[0]
+    # A run that fails after loading still lists the warning in its stats JSON.
+    (tmp_path / "bad.csv").write_text("id,alcohol\n1,2.0\n")
+    failed_stats = tmp_path / "failed.json"
+    failed = run_cli("predict", tmp_path / "bad.csv", "-m", model, "-o", tmp_path / "x.csv", "-q",
+                     "--stats-json", failed_stats)  # fmt: skip
+    assert failed.returncode == 3, failed.stderr
+    assert "pickled with scikit-learn 0.0.1" in json.loads(failed_stats.read_text())["warnings"][0]
     clean = tmp_path / "clean.json"
     ok = run_cli("predict", data, "-o", tmp_path / "o.csv", "-q", "--stats-json", clean)
     assert ok.returncode == 0 and json.loads(clean.read_text())["warnings"] == []
