@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP_INSTALL) -e ".[dev,dask,s3]"
+	$(PIP_INSTALL) -e ".[dev,dask,convert,xgboost,lightgbm,s3]"
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed

@@ -15,6 +15,8 @@ Groups:
 - logreg: the baseline with the logistic pipeline; a bare pyarrow read + write of the same
   columns (the I/O floor); modelrouter ``-t sklearn``;
 - scaling: modelrouter RF sklearn with ``--workers 1 --pool-size 1`` and with 2 / 2;
+- boosters: XGBoost and LightGBM models of the forest's size (native files), the naive script
+  with that library (``benchmarks/boosters.py``) vs modelrouter ``-t xgboost`` / ``-t lightgbm``;
 - startup: ``modelrouter --help``, median of 5;
 - big: modelrouter logreg sklearn on ``--big-rows`` rows, peak RSS, one run (not with --quick).
 
@@ -61,6 +63,8 @@ PACKAGES = (
     "onnxruntime",
     "onnx",
     "skl2onnx",
+    "xgboost",
+    "lightgbm",
     "joblib",
     "threadpoolctl",
     "scipy",
@@ -369,6 +373,30 @@ def build_scenarios(
 
     startup = Scenario("modelrouter-startup", "modelrouter --help", [*modelrouter, "--help"], 0)
 
+    # XGBoost / LightGBM models of the forest's size vs the naive script with that library.
+    from benchmarks.boosters import LIBRARIES, booster_models
+
+    boosters: list[Scenario] = []
+    native = booster_models(fx.rf.pickle.parent)
+    for library in LIBRARIES:
+        base = Scenario(f"baseline-{library}", f"baseline: pandas + {library}", [], fx.rows)
+        mine = Scenario(f"modelrouter-{library}", f"modelrouter {library} -t {library}", [], fx.rows)
+        if library in native:
+            base.output = out / f"{base.key}.parquet"
+            base.command = [
+                py,
+                "-m",
+                "benchmarks.boosters",
+                str(fx.data),
+                str(native[library]),
+                str(base.output),
+            ]
+            mine = mr(mine.key, mine.description, fx, library, native[library])
+        else:
+            base.skipped = mine.skipped = f"{library} not installed"
+        mine.reference = mine.agrees_with = base.key
+        boosters += [base, mine]
+
     if big is not None:
         big_lr = mr(
             "modelrouter-logreg-sklearn-big", f"modelrouter logreg -t sklearn @{big.rows:,}", big, "sklearn",
@@ -383,6 +411,7 @@ def build_scenarios(
         "rf": [base_rf, rf_sk, rf_onnx],
         "logreg": [base_lr, arrow, lr_sk, lr_onnx],
         "scaling": [w1, w2],
+        "boosters": boosters,
         "big": [big_lr],
     }
 

@@ -30,6 +30,7 @@ from modelrouter.cli.exits import (
 )
 from modelrouter.cli.options import (
     ChunkOpt,
+    ClassesOpt,
     ConfigOpt,
     DebugOpt,
     EngineChoice,
@@ -105,6 +106,7 @@ class _ScoreArgs:
     model_type: str | None
     model: str | None
     sha256: str | None
+    classes: str | None
     config: Path | None
     keep: list[str] | None
     keep_all: bool
@@ -150,13 +152,14 @@ def _score(mode: str, args: _ScoreArgs) -> None:
     if args.scheduler is not None and args.engine is not EngineChoice.dask:
         raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
     started = time.time()
+    recorded: list[str] = []
     try:
-        with errors_to_exit(args.debug), warnings_to_stderr(args.quiet):
-            _score_and_report(mode, args)
+        with errors_to_exit(args.debug), warnings_to_stderr(args.quiet, into=recorded):
+            _score_and_report(mode, args, recorded)
     except typer.Exit as exc:
         if exc.exit_code:
             message = exc.message if isinstance(exc, Failed) else f"exit {exc.exit_code}"
-            _write_failure_reports(args, exc.exit_code, message, time.time() - started)
+            _write_failure_reports(args, exc.exit_code, message, time.time() - started, recorded)
         raise
 
 
@@ -175,7 +178,9 @@ def _check_stdin(args: _ScoreArgs) -> None:
         )
 
 
-def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: float) -> None:
+def _write_failure_reports(
+    args: _ScoreArgs, code: int, message: str, wall: float, recorded_warnings: list[str]
+) -> None:
     """A failed run still writes its stats JSON and metrics, with the labels/keys of a success
     plus ``error`` and ``exit_code`` (an alert on the labelled series must fire).
 
@@ -207,8 +212,8 @@ def _write_failure_reports(args: _ScoreArgs, code: int, message: str, wall: floa
     )
     writes: list[tuple[storage.Location, str]] = []
     if args.stats_json is not None:
-        report = json.dumps({"summary": summary, "pools": {}}, indent=2) + "\n"
-        writes.append((storage.as_location(args.stats_json), report))
+        report = {"summary": summary, "pools": {}, "warnings": list(recorded_warnings)}
+        writes.append((storage.as_location(args.stats_json), json.dumps(report, indent=2) + "\n"))
     if args.metrics_textfile is not None:
         writes.append((storage.as_location(args.metrics_textfile), failure_metrics(code, model_type)))
     for path, text in writes:
@@ -235,7 +240,7 @@ def _resolved_model_type(args: _ScoreArgs) -> str:
     return "unknown" if default is None else str(default)
 
 
-def _score_and_report(mode: str, args: _ScoreArgs) -> None:
+def _score_and_report(mode: str, args: _ScoreArgs, recorded_warnings: list[str]) -> None:
     from modelrouter import ModelType, reset_router
     from modelrouter.cli.batch import storage
     from modelrouter.cli.batch.run import RunOptions
@@ -250,6 +255,7 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
         model_type=None if args.model_type is None else ModelType(args.model_type),
         model_path=None if args.model is None else storage.model_location_arg(args.model),
         sha256=args.sha256,
+        classes=None if args.classes is None else tuple(args.classes.split(",")),
         config=args.config,
         keep=tuple(args.keep or ()),
         keep_all=args.keep_all,
@@ -288,6 +294,8 @@ def _score_and_report(mode: str, args: _ScoreArgs) -> None:
     def side_files(report: dict[str, Any]) -> list[tuple[storage.Location, str]]:
         """Committed together with the run's outputs: a failure here fails the whole run."""
         files: list[tuple[storage.Location, str]] = []
+        # Warnings are part of what happened (also under -q, where stderr stays silent).
+        report["warnings"] = list(recorded_warnings)
         if args.stats_json is not None:
             files.append((storage.as_location(args.stats_json), json.dumps(report, indent=2) + "\n"))
         if args.metrics_textfile is not None:
@@ -407,6 +415,7 @@ def _scoring_command(mode: str) -> Callable[..., None]:
         model_type: ModelTypeOpt = None,
         model: ModelOpt = None,
         sha256: Sha256Opt = None,
+        classes: ClassesOpt = None,
         config: ConfigOpt = None,
         keep: KeepOpt = None,
         keep_all: KeepAllOpt = False,

@@ -11,7 +11,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,13 +196,13 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
     except ModelRouterError as exc:
         if debug:
-            traceback.print_exc()
+            print(render.traceback_text(exc), file=sys.stderr)
         render.error(str(exc))
         raise Failed(exit_code_for(exc), str(exc)) from None
     except Exception as exc:
         message = f"internal error: {type(exc).__name__}: {exc}"
         if debug:
-            traceback.print_exc()
+            print(render.traceback_text(exc), file=sys.stderr)
             render.error(message)
         else:
             render.error(f"{message} (rerun with --debug for the traceback)")
@@ -218,13 +217,24 @@ def hard_exit(code: int) -> NoReturn:
 
 
 @contextmanager
-def warnings_to_stderr(quiet: bool) -> Iterator[None]:
+def warnings_to_stderr(quiet: bool, into: list[str] | None = None) -> Iterator[list[str]]:
+    """Show each distinct warning once as a ``warning:`` line; yield the list of them.
+
+    The list is filled under ``quiet`` too (nothing is printed then), so a run's warnings
+    still reach its stats JSON (``into``: a list to fill, readable after the block too). A
+    warning repeated with the same text (one per model
+    instance, one per file) is shown and recorded once.
+    """
+    recorded: list[str] = [] if into is None else into
+
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        render.warning(str(message))
+        text = str(message)
+        if text in recorded:
+            return
+        recorded.append(text)
+        if not quiet:
+            render.warning(text)
 
     with warnings.catch_warnings():
-        if quiet:
-            warnings.simplefilter("ignore")
-        else:
-            warnings.showwarning = show
-        yield
+        warnings.showwarning = show
+        yield recorded

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_CHUNK_SIZE",
     "MAX_WORKERS",
     "ChunkOpt",
+    "ClassesOpt",
     "ConfigOpt",
     "DebugOpt",
     "EngineChoice",
@@ -47,6 +48,7 @@ __all__ = [
     "TrustOpt",
     "WorkersOpt",
     "checked_sha256",
+    "class_list",
     "complete_model_type",
     "finite_float",
     "model_type_option",
@@ -114,8 +116,8 @@ ModelTypeOpt = Annotated[
         callback=model_type_option,
         autocompletion=complete_model_type,
         metavar="TYPE",
-        help="Model type (pool) to route to: sklearn, onnx or skops. Default: the configured "
-        "default type, or inferred from --model's suffix.",
+        help="Model type (pool) to route to: sklearn, onnx, skops, xgboost or lightgbm. "
+        "Default: the configured default type, or inferred from --model's suffix.",
         show_default=False,
     ),
 ]
@@ -126,7 +128,7 @@ ModelOpt = Annotated[
         "-m",
         metavar="PATH",
         help="Use this model file instead of the configured one (.pkl/.pickle/.joblib → sklearn, "
-        ".onnx → onnx, .skops → skops).",
+        ".onnx → onnx, .skops → skops, .json/.ubj → xgboost, .txt → lightgbm).",
         show_default=False,
     ),
 ]
@@ -141,6 +143,28 @@ def checked_sha256(value: str | None) -> str | None:
     return text
 
 
+def class_list(value: str | None) -> str | None:
+    """Check --classes (comma-separated labels, none empty, none repeated); normalise spaces."""
+    if value is None:
+        return None
+    labels = [part.strip() for part in value.split(",")]
+    if not all(labels):
+        raise typer.BadParameter(f"class labels must be comma-separated and non-empty (got {value!r})")
+    if len(set(labels)) != len(labels):
+        raise typer.BadParameter(f"class labels must not repeat (got {value!r})")
+    return ",".join(labels)
+
+
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--classes",
+        callback=class_list,
+        metavar="A,B,…",
+        help="Class labels, in probability order, for an ONNX model that records none (config key: classes).",
+        show_default=False,
+    ),
+]
 Sha256Opt = Annotated[
     str | None,
     typer.Option(

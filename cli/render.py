@@ -67,14 +67,53 @@ def stdout_console() -> Console:
     return _stdout_console
 
 
+#: The most characters one error or warning message may print. A message quoting a library's
+#: exception can carry a whole array (skl2onnx printed 225,000 characters); the head names
+#: what failed and the tail the cause and the hint, so the middle is what gets cut.
+MESSAGE_LIMIT = 1_000
+
+
+def capped(message: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``message`` cut to about ``limit`` characters, its head and tail kept."""
+    text = message
+    if len(text) <= limit:
+        return text
+    head, tail = (limit * 2) // 3, limit // 3
+    cut = len(text) - head - tail
+    return f"{text[:head]} … [{cut:,} characters cut] … {text[-tail:]}"
+
+
 def error(message: str) -> None:
-    """One plain ``error: …`` line (no markup, no wrapping of paths)."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    """One plain ``error: …`` line (no markup, no wrapping of paths), capped in length."""
+    print(f"error: {capped(message)}", file=sys.stderr, flush=True)
 
 
 def warning(message: str) -> None:
-    """One plain ``warning: …`` line."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    """One plain ``warning: …`` line, capped in length."""
+    print(f"warning: {capped(message)}", file=sys.stderr, flush=True)
+
+
+#: Lines one part of a ``--debug`` traceback (a frame, an exception's message) may print.
+TRACEBACK_PART_LINES = 40
+
+
+def traceback_text(exc: BaseException) -> str:
+    """The traceback of ``exc`` (with its causes), every part capped in lines and width.
+
+    A library exception whose message holds a large array would otherwise print thousands
+    of lines (154,000 were seen): each part keeps its first and last lines.
+    """
+    import traceback
+
+    parts = []
+    for part in traceback.format_exception(exc):
+        lines = part.splitlines()
+        if len(lines) > TRACEBACK_PART_LINES:
+            keep = TRACEBACK_PART_LINES // 2
+            cut = len(lines) - keep - 5
+            lines = [*lines[:keep], f"    … [{cut:,} lines cut] …", *lines[-5:]]
+        parts.append("\n".join(line if len(line) <= 400 else line[:400] + " …" for line in lines))
+    return "\n".join(parts)
 
 
 class _NullProgress:

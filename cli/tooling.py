@@ -81,7 +81,8 @@ def convert(
     model: Annotated[
         Path,
         typer.Argument(
-            help="The scikit-learn model: .pkl/.pickle/.joblib or .skops.",
+            help="The model: .pkl/.pickle/.joblib or .skops (scikit-learn, also pickled XGBoost/"
+            "LightGBM wrappers), .json/.ubj (XGBoost) or .txt (LightGBM).",
             metavar="MODEL",
             show_default=False,
         ),
@@ -115,7 +116,7 @@ def convert(
             callback=model_type_option,
             autocompletion=complete_model_type,
             metavar="TYPE",
-            help="Read MODEL as this type (sklearn or skops) whatever its suffix.",
+            help="Read MODEL as this type (sklearn, skops, xgboost or lightgbm) whatever its suffix.",
             show_default=False,
         ),
     ] = None,
@@ -138,7 +139,7 @@ def convert(
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Convert a scikit-learn model to ONNX and check that both give the same answers.
+    """Convert a scikit-learn, XGBoost or LightGBM model to ONNX and check that both give the same answers.
 
     Pipelines starting with a ColumnTransformer get one ONNX input per column, named like the
     column (strings stay strings). ZipMap is off; feature names, class labels and the
@@ -295,7 +296,10 @@ def inspect_model(
     model: Annotated[
         Path,
         typer.Argument(
-            help="A model file: .pkl/.pickle/.joblib, .onnx or .skops.", metavar="MODEL", show_default=False
+            help="A model file: .pkl/.pickle/.joblib, .onnx, .skops, .json/.ubj (XGBoost) "
+            "or .txt (LightGBM).",
+            metavar="MODEL",
+            show_default=False,
         ),
     ],
     model_type: Annotated[
@@ -306,7 +310,7 @@ def inspect_model(
             callback=model_type_option,
             autocompletion=complete_model_type,
             metavar="TYPE",
-            help="Read MODEL as this type (sklearn, onnx or skops) whatever its suffix.",
+            help="Read MODEL as this type (sklearn, onnx, skops, xgboost, lightgbm) whatever its suffix.",
             show_default=False,
         ),
     ] = None,

@@ -11,6 +11,7 @@ whichever file is in use:
 ``MODELROUTER_<TYPE>_PATH``           ``[<type>] path`` (relative to the working directory)
 ``MODELROUTER_<TYPE>_POOL_SIZE``      ``[<type>] pool_size``
 ``MODELROUTER_<TYPE>_SHA256``         ``[<type>] sha256``
+``MODELROUTER_<TYPE>_CLASSES``        ``[<type>] classes`` (comma-separated)
 ====================================  ==========================================
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ __all__ = [
 BUILTIN_CONFIG = Path(__file__).resolve().parent.parent / "models" / "default.toml"
 
 _TOP_KEYS = {"default_model_type", "enable_onnx"}
-_MODEL_KEYS = {"path", "pool_size", "sha256", "trusted"}
+_MODEL_KEYS = {"classes", "path", "pool_size", "sha256", "trusted"}
 #: Pool size when the config does not give one. Types whose one instance already uses every
 #: core (ONNX sessions run intra-op threads) default to one instance; the rest to two
 #: (scikit-learn mostly scores on one thread, so two instances share the two cores).
@@ -72,6 +73,8 @@ class ModelSettings:
     pool_size: int = _DEFAULT_POOL_SIZE  # _model_settings gives each type its own default
     sha256: str | None = None
     trusted: tuple[str, ...] = ()
+    #: Class labels, in probability-column order, for an ONNX model that records none.
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,17 @@ def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source
         if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
             raise ConfigError(f"{source}: {kind}.trusted must be a list of type names (got {trusted!r})")
         settings = replace(settings, trusted=tuple(trusted))
+    if "classes" in section:
+        classes = section["classes"]
+        if (
+            not isinstance(classes, list)
+            or not classes
+            or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in classes)
+        ):
+            raise ConfigError(
+                f"{source}: {kind}.classes must be a non-empty list of class labels (got {classes!r})"
+            )
+        settings = replace(settings, classes=tuple(str(c) for c in classes))
     return settings
 
 
@@ -246,6 +260,8 @@ def _apply_env(settings: ModelSettings, keys: dict[str, str], prefix: str, sourc
             settings = replace(settings, sha256=_digest(value, name, source))
         elif key == "trusted":
             settings = replace(settings, trusted=tuple(t.strip() for t in value.split(",") if t.strip()))
+        elif key == "classes":
+            settings = replace(settings, classes=tuple(c.strip() for c in value.split(",") if c.strip()))
         else:
             valid = ", ".join(prefix + k.upper() for k in sorted(_MODEL_KEYS))
             raise ConfigError(f"unknown environment variable {name} (valid: {valid})")
@@ -288,14 +304,16 @@ def load_pool(
     threads: int | None = None,
     trust: tuple[str, ...] = (),
     fetch: Callable[[str], bytes] | None = None,
+    classes: Sequence[str] | None = None,
 ) -> ModelPool:
     """Load the pool of ``model_type`` as configured, with per-run overrides.
 
     ``path`` replaces the configured file; the configured pin then does not apply (CONTRACT
     section 3) and only ``sha256`` is checked. ``trust`` adds skops types to the configured
-    ``trusted`` ones. A model at a URI (``s3://…``) is read by ``fetch`` (the library does
-    no network I/O), once; the pin is checked on those bytes before anything is loaded.
-    Without ``fetch`` a URI is a :class:`ModelLoadError`.
+    ``trusted`` ones. ``classes`` (``--classes``) replaces the configured ``classes``. A
+    model at a URI (``s3://…``) is read by ``fetch`` (the library does no network I/O), once;
+    the pin is checked on those bytes before anything is loaded. Without ``fetch`` a URI is a
+    :class:`ModelLoadError`.
     """
     kind = ModelType.parse(model_type)
     if path is not None:
@@ -304,8 +322,16 @@ def load_pool(
         configured = settings.models.get(kind)
         size = pool_size or (configured.pool_size if configured else default_pool_size(kind))
         trusted = (*(configured.trusted if configured else ()), *trust)
-        data = _fetched(path, fetch)
-        return ModelPool.load(kind, path, size, threads=threads, sha256=sha256, trusted=trusted, data=data)
+        return ModelPool.load(
+            kind,
+            path,
+            size,
+            threads=threads,
+            sha256=sha256,
+            trusted=trusted,
+            classes=classes,
+            data=_fetched(path, fetch),
+        )
     model = settings.model(kind)
     return ModelPool.load(
         kind,
@@ -314,6 +340,7 @@ def load_pool(
         threads=threads,
         sha256=sha256 or model.sha256,
         trusted=(*model.trusted, *trust),
+        classes=classes if classes is not None else model.classes,
         data=_fetched(model.path, fetch),
     )
 

@@ -25,7 +25,7 @@ a choice, the valid values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -97,16 +97,34 @@ class DataError(ModelRouterError):
 class MissingColumnsError(DataError):
     """Feature columns the model needs are absent; ``missing`` lists every one of them."""
 
-    def __init__(self, missing: Sequence[str], available: Sequence[str]) -> None:
-        names = ", ".join(repr(m) for m in missing)
+    #: Missing names spelled out in the message (the count is always given).
+    SHOWN = 5
+
+    def __init__(
+        self,
+        missing: Sequence[str],
+        available: Sequence[str],
+        suggestions: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        # The nearest input columns ("did you mean") come right after each missing name and
+        # before the listing of the input, so a long message is never cut before them.
+        hints = suggestions or {}
+        parts = []
+        for name in list(missing)[: self.SHOWN]:
+            near = hints.get(name, ())
+            guess = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
+            parts.append(f"{name!r}{guess}")
+        if len(missing) > self.SHOWN:
+            parts.append(f"… ({len(missing)} missing in all)")
         shown = ", ".join(repr(a) for a in list(available)[:12])
         more = "" if len(available) <= 12 else f", … ({len(available)} in all)"
         plural = "s" if len(missing) != 1 else ""
         super().__init__(
-            f"missing feature column{plural} {names} (input has: {shown}{more})",
+            f"missing feature column{plural} {', '.join(parts)} (input has: {shown}{more})",
             column=missing[0] if missing else None,
         )
         self.missing = tuple(missing)
+        self.suggestions = {k: tuple(v) for k, v in hints.items()}
 
 
 class ConversionError(DataError):

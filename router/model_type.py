@@ -13,6 +13,10 @@ _SUFFIXES: dict[str, str] = {
     ".joblib": "sklearn",
     ".onnx": "onnx",
     ".skops": "skops",
+    # Native booster files: read as data by their libraries, never unpickled.
+    ".json": "xgboost",
+    ".ubj": "xgboost",
+    ".txt": "lightgbm",
 }
 
 
@@ -26,6 +30,8 @@ class ModelType(StrEnum):
     SKLEARN = "sklearn"
     ONNX = "onnx"
     SKOPS = "skops"
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
 
     @classmethod
     def parse(cls, value: str | ModelType) -> ModelType:
@@ -40,7 +46,7 @@ class ModelType(StrEnum):
 
     @classmethod
     def from_path(cls, path: str | Path) -> ModelType:
-        """Infer the type from a model file's suffix (``.pkl``/``.joblib``/``.onnx``/``.skops``…)."""
+        """Infer the type from a model file's suffix (``.pkl``/``.onnx``/``.skops``/``.json``/``.txt``…)."""
         from modelrouter.errors import ConfigError
 
         suffix = Path(path).suffix.lower()

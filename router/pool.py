@@ -21,6 +21,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -190,6 +191,7 @@ class ModelPool:
         threads: int | None = None,
         sha256: str | None = None,
         trusted: Sequence[str] = (),
+        classes: Sequence[str] | None = None,
         data: bytes | None = None,
     ) -> ModelPool:
         """Load ``size`` instances of the model at ``path`` through the type's backend.
@@ -197,9 +199,11 @@ class ModelPool:
         ``threads`` is each instance's native thread budget (default: cores // size).
         When ``sha256`` is given the file's digest is checked *before* anything is unpickled;
         a mismatch raises :class:`IntegrityError`. ``trusted`` is passed to backends that
-        check types (skops). ``data`` is the model file's bytes already fetched by the caller
-        (required for a URI ``path``, which then only names the model): the library reads
-        local files only.
+        check types (skops); ``classes`` names the classes of a model that records none
+        (:meth:`Model.assign_classes`). A warning raised while loading (say, a version
+        mismatch) is issued once for the pool, not once per instance. ``data`` is the model
+        file's bytes already fetched by the caller (required for a URI ``path``, which then
+        only names the model): the library reads local files only.
         """
         if not 1 <= size <= MAX_POOL_SIZE:
             # Checked before anything is read: each instance is a full copy of the model.
@@ -217,10 +221,22 @@ class ModelPool:
                     "refusing to load a model that differs from the pinned one"
                 )
         budget = threads if threads is not None else default_threads(size)
-        instances = [
-            backend.load(location, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
-            for _ in range(size)
-        ]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            instances = [
+                backend.load(location, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
+                for _ in range(size)
+            ]
+        # Every instance is built from the same bytes, so each repeats the same warnings.
+        seen: set[tuple[type[Warning], str]] = set()
+        for w in caught:
+            key = (w.category, str(w.message))
+            if key not in seen:
+                seen.add(key)
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if classes is not None:
+            for instance in instances:
+                instance.assign_classes(classes)
         return cls(model_type, instances)
 
     # -- metadata ------------------------------------------------------------------------

@@ -29,11 +29,15 @@ SCENARIOS = {
     "modelrouter-startup",
     "modelrouter-rf-sklearn-w1",
     "modelrouter-rf-sklearn-w2",
+    "baseline-xgboost",
+    "modelrouter-xgboost",
+    "baseline-lightgbm",
+    "modelrouter-lightgbm",
 }
 CHECKS = 15
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(170)
 def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     results = tmp_path / "results" / "latest.json"
     proc = subprocess.run(
@@ -44,7 +48,7 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=85,
+        timeout=165,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Targets (issue 4)" in proc.stdout

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
-from modelrouter.backends import OutputSpec, Prediction
+from modelrouter.backends import InputSchema, OutputSpec, Prediction
 from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.cells import csv_schema, to_csv_cells
 from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input
@@ -68,6 +68,8 @@ class RunOptions:
     #: A local file or a URI (``s3://…``, fetched by :func:`storage.fetch_model`).
     model_path: Path | str | None = None
     sha256: str | None = None
+    #: Class labels for an ONNX model that records none (``--classes``).
+    classes: Sequence[str] | None = None
     config: Path | None = None
     keep: Sequence[str] = ()
     keep_all: bool = False
@@ -197,6 +199,7 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
         threads=threads,
         trust=tuple(options.trust),
         fetch=storage.fetch_model,
+        classes=options.classes,
     )
     router = get_router()
     router.register(kind, pool)
@@ -244,9 +247,7 @@ def score_file(
         in_format,
         chunk_size=options.chunk_size,
         # Rejected rows are reported with every column as read, so skip mode reads them all.
-        columns=_columns_to_read(
-            model.schema.names, options.keep, options.keep_all or options.on_error == "skip"
-        ),
+        columns=_columns_to_read(model.schema, options.keep, options.keep_all or options.on_error == "skip"),
         keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
     )
     try:
@@ -374,11 +375,15 @@ def _model_type(options: RunOptions, default: ModelType | None) -> ModelType:
     return default
 
 
-def _columns_to_read(names: Sequence[str] | None, keep: Sequence[str], keep_all: bool) -> list[str] | None:
-    """Read only the features and kept columns when the model knows its feature names."""
-    if names is None or keep_all:
+def _columns_to_read(schema: InputSchema, keep: Sequence[str], keep_all: bool) -> list[str] | None:
+    """Read only the features and kept columns when the model knows its feature names.
+
+    A model whose library may have changed the names (``name_rule``) is matched against the
+    file's own header, so every column is read.
+    """
+    if schema.names is None or keep_all or schema.name_rule is not None:
         return None
-    return list(dict.fromkeys([*names, *keep]))
+    return list(dict.fromkeys([*schema.names, *keep]))
 
 
 def _output_schema(source: pa.Schema, kept: Sequence[str], model: Any, mode: Mode) -> pa.Schema:

@@ -16,6 +16,11 @@ What :func:`convert_model` produces (CONTRACT section 4 is how the ONNX backend 
 The ONNX file is written to a temporary file beside the output and renamed over it only when
 the parity check on the sample (:mod:`modelrouter.cli.tools.parity`) is within tolerance, so a failed
 conversion never leaves a file behind nor replaces an existing one.
+
+XGBoost and LightGBM models (native boosters or pickled wrappers) go through onnxmltools
+instead (:mod:`modelrouter.cli.tools.convert_boosters`), with the same input, metadata and
+parity check. A converter's failure is reported by its root cause, capped in length, with the
+versions that work when it is a known incompatibility (:func:`failure_detail`).
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ from modelrouter.cli.batch.outputs import (
     temp_beside,
 )
 from modelrouter.cli.batch.paths import PathUse, check_paths
+from modelrouter.cli.tools.convert_boosters import booster_library, booster_to_onnx
 from modelrouter.cli.tools.parity import ParityReport, Tolerance, compare_frames, read_frames
 from modelrouter.errors import ModelError, ModelLoadError, OutputError
+from modelrouter.feature_names import match_columns
 from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
@@ -55,6 +62,7 @@ __all__ = [
     "UnsupportedModelError",
     "convert_model",
     "default_sample",
+    "failure_detail",
     "input_specs",
     "opset_limits",
     "to_onnx_model",
@@ -263,10 +271,8 @@ def to_onnx_model(
             "skl2onnx.update_registered_converter, or keep scoring the original with -t sklearn"
         ) from None
     except Exception as exc:  # skl2onnx raises RuntimeError, TypeError, NotImplementedError…
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelError(
-            f"{source}: skl2onnx failed to convert the {type(estimator).__name__} "
-            f"({type(exc).__name__}: {detail})"
+            f"{source}: skl2onnx failed to convert the {type(estimator).__name__} ({failure_detail(exc)})"
         ) from exc
     if len(onx.graph.input) != len(specs):
         raise ModelError(
@@ -289,6 +295,55 @@ def to_onnx_model(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ModelError(f"{source}: the converted model is not valid ONNX ({first})") from exc
     return onx
+
+
+#: Failures of the converters that come from the versions installed together, with the
+#: versions that work (measured). Keyed by a fragment of the root cause's message.
+KNOWN_INCOMPATIBILITIES: dict[str, str] = {
+    "Expected an int, got a boolean": (
+        "a known version incompatibility: skl2onnx (≤ 1.20 at least) writes tree attributes "
+        "as Python booleans, which protobuf 7.34 and later refuse in ONNX integer lists "
+        "(installed: protobuf {protobuf}, onnx {onnx}, skl2onnx {skl2onnx}); it converts with "
+        "protobuf < 7.34, e.g. pip install 'protobuf>=6.31,<7.34' (onnx 1.23 accepts 6.31+), "
+        "where it is only a deprecation warning"
+    ),
+}
+
+#: Characters of a library's error message quoted in ours (the cause is named separately).
+DETAIL_LIMIT = 300
+
+
+def failure_detail(exc: BaseException) -> str:
+    """What went wrong in a converter: the root cause (not the wrapper), capped, and why.
+
+    Converters wrap the real error in one that quotes everything they were building
+    (skl2onnx: a whole tree ensemble's arrays in one message). The innermost exception of
+    the chain names the cause; a known incompatibility also gets the versions that work.
+    """
+    root = exc
+    seen = {id(root)}
+    while (nxt := root.__cause__ or root.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        root = nxt
+    text = " ".join(str(root).split())
+    shown = text if len(text) <= DETAIL_LIMIT else text[:DETAIL_LIMIT] + " …"
+    detail = f"{type(root).__name__}: {shown}" if shown else type(root).__name__
+    for fragment, explanation in KNOWN_INCOMPATIBILITIES.items():
+        if fragment in text:
+            return f"{detail}; {explanation.format(**_installed_versions())}"
+    return detail
+
+
+def _installed_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("protobuf", "onnx", "skl2onnx", "onnxmltools"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
 
 
 def convert_model(
@@ -326,19 +381,27 @@ def convert_model(
     _require_skl2onnx()
 
     source = backend_for(kind).load(model_path, threads=1, trusted=trusted)
-    estimator = getattr(source, "estimator", None)
-    if estimator is None:
-        raise ModelError(f"{model_path}: the {kind} backend holds no scikit-learn estimator to convert")
-    spec = source.outputs
+    converter = "skl2onnx"
     classes: list[Any] | None
-    if spec.multi:
-        # One class list per output (None for a multi-output regressor), recorded as a list
-        # of lists: the ONNX backend reads each output's classes from it.
-        classes = [list(c) for c in spec.classes if c is not None] if spec.has_classes else None
-    else:
+    if booster_library(source) is not None:
+        # XGBoost/LightGBM, native or a pickled wrapper: onnxmltools converts them.
         classes = None if source.classes is None else list(source.classes)
-    onx = to_onnx_model(estimator, source.schema, classes, opset=opset, source=str(model_path))
-    specs = tuple(input_specs(estimator, source.schema))
+        onx = booster_to_onnx(source, opset=opset, source=str(model_path))
+        specs: tuple[InputSpec, ...] = (InputSpec("input", "float32", source.schema.width),)
+        converter = "onnxmltools"
+    else:
+        estimator = getattr(source, "estimator", None)
+        if estimator is None:
+            raise ModelError(f"{model_path}: the {kind} backend holds no scikit-learn estimator to convert")
+        spec = source.outputs
+        if spec.multi:
+            # One class list per output (None for a multi-output regressor), recorded as a list
+            # of lists: the ONNX backend reads each output's classes from it.
+            classes = [list(c) for c in spec.classes if c is not None] if spec.has_classes else None
+        else:
+            classes = None if source.classes is None else list(source.classes)
+        onx = to_onnx_model(estimator, source.schema, classes, opset=opset, source=str(model_path))
+        specs = tuple(input_specs(estimator, source.schema))
     chosen_sample, note = _choose_sample(sample, source)
 
     data = onx.SerializeToString()
@@ -370,8 +433,9 @@ def convert_model(
         LIVE_TEMP_FILES.discard(temp)
 
     import onnxruntime
-    import skl2onnx
     import sklearn
+
+    from_versions = _installed_versions()
 
     return ConvertResult(
         source=model_path,
@@ -385,7 +449,7 @@ def convert_model(
         note=note,
         versions={
             "sklearn": sklearn.__version__,
-            "skl2onnx": skl2onnx.__version__,
+            converter: from_versions[converter],
             "onnxruntime": onnxruntime.__version__,
         },
     )
@@ -399,8 +463,7 @@ def default_sample(schema: InputSchema) -> tuple[Path | None, str | None]:
         return None, f"{SAMPLE_DATA} is not there"
     import pyarrow.parquet as pq
 
-    columns = set(pq.read_schema(SAMPLE_DATA).names)
-    missing = [n for n in schema.names if n not in columns]
+    _, missing = match_columns(schema.names, pq.read_schema(SAMPLE_DATA).names, schema.name_rule)
     if missing:
         shown = ", ".join(repr(m) for m in missing[:5]) + (", …" if len(missing) > 5 else "")
         return None, f"the shipped sample {SAMPLE_DATA.name} lacks the model's column(s) {shown}"

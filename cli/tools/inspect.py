@@ -27,6 +27,8 @@ _FORMATS: dict[ModelType, str] = {
     ModelType.SKLEARN: "pickle",
     ModelType.ONNX: "onnx",
     ModelType.SKOPS: "skops",
+    ModelType.XGBOOST: "xgboost booster (json/ubj)",
+    ModelType.LIGHTGBM: "lightgbm booster (text)",
 }
 # router's ModelVersionWarning says which version pickled the model (sklearn's own warning,
 # which carries it as an attribute, is consumed by the backend).

@@ -20,6 +20,8 @@ BACKENDS: dict[ModelType, str] = {
     ModelType.SKLEARN: "modelrouter.backends.sklearn_backend:SklearnModel",
     ModelType.ONNX: "modelrouter.backends.onnx_backend:OnnxModel",
     ModelType.SKOPS: "modelrouter.backends.skops_backend:SkopsModel",
+    ModelType.XGBOOST: "modelrouter.backends.xgboost_backend:XGBoostModel",
+    ModelType.LIGHTGBM: "modelrouter.backends.lightgbm_backend:LightGBMModel",
 }
 
 

@@ -49,22 +49,27 @@ class InputSchema:
     names: tuple[str, ...] | None
     dtypes: tuple[str, ...]
     width: int
+    #: The library rule that may have changed the names from the fitted columns
+    #: (:data:`modelrouter.feature_names.NAME_RULES`), or ``None``: exact names only.
+    name_rule: str | None = None
 
     def resolve(self, available: Sequence[str], exclude: Sequence[str] = ()) -> tuple[str, ...]:
         """Return the input columns to feed, in model order.
 
-        With known names every one must be present (:class:`MissingColumnsError` names all the
-        absent ones); extra columns are ignored. Without names, the columns not in ``exclude``
-        are taken in order and their count must equal ``width``.
+        With known names every one must be present, by exact name or by ``name_rule``
+        (:class:`MissingColumnsError` names all the absent ones and the nearest columns);
+        extra columns are ignored. Without names, the columns not in ``exclude`` are taken in
+        order and their count must equal ``width``.
         """
         from modelrouter.errors import DataError, MissingColumnsError
+        from modelrouter.feature_names import match_columns, suggestions
 
         if self.names is not None:
-            present = set(available)
-            missing = [n for n in self.names if n not in present]
+            matched, missing = match_columns(self.names, available, self.name_rule)
             if missing:
-                raise MissingColumnsError(missing, list(available))
-            return self.names
+                hints = {m: suggestions(m, available, self.name_rule) for m in missing}
+                raise MissingColumnsError(missing, list(available), hints)
+            return tuple(matched[n] for n in self.names)
         excluded = set(exclude)
         chosen = tuple(c for c in available if c not in excluded)
         if self.width and len(chosen) != self.width:
@@ -156,6 +161,19 @@ class Model(ABC):
         Return what the model gave, as it gave it: :meth:`run` checks it against
         :attr:`outputs` (rows, shape, classes, probability range) in one place.
         """
+
+    def assign_classes(self, labels: Sequence[str]) -> None:
+        """Name the classes of a model that records none (``--classes``, config ``classes``).
+
+        Only formats that can lack class labels (ONNX) accept it; the others know theirs.
+        Raises :class:`ConfigError`.
+        """
+        from modelrouter.errors import ConfigError
+
+        raise ConfigError(
+            f"{self.path}: {self.model_type} models record their own classes; "
+            "--classes (config key classes) applies to ONNX models only"
+        )
 
     # -- public API, identical for every backend ------------------------------------------
 

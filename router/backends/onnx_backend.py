@@ -22,12 +22,13 @@ from modelrouter.backends.base import (
     parse_name_list,
     read_model_bytes,
 )
-from modelrouter.errors import DataError, ModelLoadError
+from modelrouter.errors import ConfigError, DataError, ModelLoadError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
 from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
+    import onnx
     import onnxruntime
 
 __all__ = ["OnnxModel"]
@@ -45,6 +46,9 @@ _TENSOR_DTYPES: dict[str, str] = {
     "tensor(bool)": "bool",
     "tensor(string)": "string",
 }
+
+#: ONNX converters (skl2onnx and most others) make input names C identifiers.
+_ONNX_NAME_RULE = "skl2onnx"
 
 _CLASSIFIER_OPS = {
     "TreeEnsembleClassifier",
@@ -94,7 +98,9 @@ class OnnxModel(Model):
                     )
                 width = len(names)
             dtype = _TENSOR_DTYPES[first.type]
-            self._schema = InputSchema(names=names, dtypes=(dtype,) * width, width=width)
+            self._schema = InputSchema(
+                names=names, dtypes=(dtype,) * width, width=width, name_rule=_ONNX_NAME_RULE
+            )
         else:
             # One input per column, matched by input name.
             self._single_tensor = False
@@ -102,6 +108,7 @@ class OnnxModel(Model):
                 names=tuple(i.name for i in inputs),
                 dtypes=tuple(_TENSOR_DTYPES[i.type] for i in inputs),
                 width=len(inputs),
+                name_rule=_ONNX_NAME_RULE,
             )
 
         outputs = session.get_outputs()
@@ -110,12 +117,16 @@ class OnnxModel(Model):
         self._proba_output: str | None = None
         self._zipmap = False
         proba_dtype: np.dtype[Any] = np.dtype(np.float32)
+        self._proba_width: int | None = None
         for out in outputs[1:]:
             if out.type.startswith("seq(map("):
                 self._proba_output, self._zipmap = out.name, True
             elif out.type.startswith(("tensor(float", "seq(tensor(float")) or out.type == "tensor(double)":
                 self._proba_output = out.name
                 proba_dtype = np.dtype(np.float64 if "double" in out.type else np.float32)
+                shape = out.shape or []
+                self._proba_width = shape[-1] if len(shape) == 2 and isinstance(shape[-1], int) else None
+        self._proba_dtype = proba_dtype
         count = _output_count(outputs[0].shape)
         label_dtype = self._declared_label_dtype()
         if count > 1:
@@ -128,11 +139,8 @@ class OnnxModel(Model):
         if classes is None and "class_labels" in metadata:
             classes = self._typed(np.asarray(_metadata_names(path, metadata, "class_labels")))
         self._classes = classes
-        if self._classes is None and self._proba_output is not None:
-            raise ModelLoadError(
-                f"{path}: the model outputs probabilities but its class labels are unknown "
-                "(no classifier node with classlabels_* and no class_labels metadata)"
-            )
+        # Probabilities without labels load fine (predict needs no class names); only
+        # predict-proba refuses, unless --classes / the config's `classes` name them.
         self._outputs = OutputSpec(
             classes=(self._classes,), dtypes=(self.label_dtype,), proba_dtype=proba_dtype
         )
@@ -183,6 +191,63 @@ class OnnxModel(Model):
         if len(node_classes) == count:
             return tuple(node_classes)
         return (None,) * count
+
+    def _typed_labels(self, labels: Sequence[str], origin: str) -> npt.NDArray[np.generic]:
+        """``labels`` in the label output's type (int64 outputs need integer labels)."""
+        if self._label_type != "tensor(int64)":
+            return np.asarray(list(labels), dtype=object)
+        try:
+            return np.asarray([int(v) for v in labels], dtype=np.int64)
+        except ValueError:
+            raise ConfigError(
+                f"{self.path}: the model's label output is int64, so the class labels from the "
+                f"{origin} must be integers (got {', '.join(labels)})"
+            ) from None
+
+    def assign_classes(self, labels: Sequence[str]) -> None:
+        """Name the classes of a model whose graph records none (``--classes`` / config).
+
+        When the graph does record them, ``labels`` must be the same (a check, not an
+        override). Raises :class:`ConfigError` on a mismatch or an unusable label.
+        """
+        if self._outputs.multi:
+            raise ConfigError(
+                f"{self.path}: --classes (config key classes) names the classes of a single-output "
+                "model; this one has several outputs (their classes come from its metadata)"
+            )
+        given = self._typed_labels(labels, "--classes option or the config's classes key")
+        if len(set(given.tolist())) != len(given):
+            raise ConfigError(f"{self.path}: the classes given repeat a label ({', '.join(labels)})")
+        width = self._proba_width
+        if width is not None and width != len(given):
+            raise ConfigError(
+                f"{self.path}: the model gives {width} probabilities per row but "
+                f"{len(given)} classes were given ({', '.join(labels)})"
+            )
+        if self._classes is not None:
+            if [str(c) for c in self._classes] != [str(c) for c in given]:
+                recorded = ", ".join(str(c) for c in self._classes)
+                raise ConfigError(
+                    f"{self.path}: the model records its classes ({recorded}); "
+                    f"the classes given ({', '.join(labels)}) differ"
+                )
+            return
+        self._classes = given
+        self._outputs = OutputSpec(
+            classes=(given,), dtypes=(self.label_dtype,), proba_dtype=self._proba_dtype
+        )
+
+    def require_probabilities(self) -> None:
+        if self._proba_output is not None and self._classes is None and not self._outputs.multi:
+            from modelrouter.errors import ProbabilitiesUnsupportedError
+
+            raise ProbabilitiesUnsupportedError(
+                f"{self.path}: the model outputs probabilities but its class labels are unknown "
+                "(no classifier node with classlabels_*, no class labels in the graph and no "
+                "class_labels metadata); name them in order with --classes a,b,c "
+                "(or the config's classes key)"
+            )
+        super().require_probabilities()
 
     @classmethod
     def load(
@@ -254,7 +319,12 @@ class OnnxModel(Model):
             for j, name in enumerate(features):
                 matrix[:, j] = column_as(frame, name, dtypes[j])
             return {self._input_names[0]: matrix}
-        return {name: column_as(frame, name, dtypes[j]).reshape(-1, 1) for j, name in enumerate(features)}
+        # ``features`` are the input's columns in model order; the graph's inputs may be
+        # named differently (sanitised by the converter), so feed them by position.
+        return {
+            self._input_names[j]: column_as(frame, name, dtypes[j]).reshape(-1, 1)
+            for j, name in enumerate(features)
+        }
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
@@ -365,10 +435,14 @@ def _width(shape: Sequence[Any] | None) -> int | None:
 def _graph_classes(
     raw: bytes,
 ) -> tuple[npt.NDArray[np.generic] | None, list[npt.NDArray[np.generic]]]:
-    """Class labels from the classifier nodes' ``classlabels_*`` attributes.
+    """Class labels wherever the graph keeps them.
 
-    Returns the first node's labels (a single-output classifier's classes) and every
-    node's, in graph order (a multi-output classifier has one node per output).
+    Returns the first classifier node's ``classlabels_*`` (a single-output classifier's
+    classes) and every node's, in graph order (a multi-output classifier has one node per
+    output). Without a classifier node, the first is the constant table the label output is
+    looked up in: skl2onnx builds double-precision classifiers (and others) as
+    ``label = ArrayFeatureExtractor(classes, ArgMax(scores))``, reached from the label output
+    through shape and type ops.
     """
     import onnx
 
@@ -385,4 +459,41 @@ def _graph_classes(
             if attr.name in ("classlabels_int64s", "classlabels_ints") and attr.ints:
                 found.append(np.asarray(list(attr.ints), dtype=np.int64))
                 break
-    return (found[0] if found else None), found
+    if found:
+        return found[0], found
+    if len(model.graph.output) < 2:
+        return None, []
+    return _looked_up_labels(model, model.graph.output[0].name), []
+
+
+# Ops that pass the label values through unchanged (shape or type only).
+_PASS_THROUGH = {"Cast", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Flatten"}
+
+
+def _looked_up_labels(model: onnx.ModelProto, output: str) -> npt.NDArray[np.generic] | None:
+    """The constant table ``output`` is selected from by ``ArrayFeatureExtractor``, if so."""
+    from onnx import numpy_helper
+
+    producers = {out: node for node in model.graph.node for out in node.output}
+    constants = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            constants[node.output[0]] = node.attribute[0].t
+    name = output
+    for _ in range(16):  # a short chain; a cycle or a long detour is not a label lookup
+        node = producers.get(name)
+        if node is None:
+            return None
+        if node.op_type == "ArrayFeatureExtractor" and node.input[0] in constants:
+            table = numpy_helper.to_array(constants[node.input[0]]).reshape(-1)
+            if table.dtype.kind in "OSU":
+                return np.asarray(
+                    [v.decode() if isinstance(v, bytes) else str(v) for v in table], dtype=object
+                )
+            if table.dtype.kind in "iu":
+                return table.astype(np.int64)
+            return None
+        if node.op_type not in _PASS_THROUGH:
+            return None
+        name = node.input[0]
+    return None

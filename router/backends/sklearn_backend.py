@@ -62,6 +62,8 @@ class SklearnModel(Model):
             warnings.simplefilter("always", InconsistentVersionWarning)
             try:
                 estimator = joblib.load(io.BytesIO(raw))
+            except ModuleNotFoundError as exc:
+                raise ModelLoadError(_missing_module(path, exc)) from exc
             except Exception as exc:  # unpickling can raise nearly anything
                 raise ModelLoadError(
                     f"{path}: cannot load as a scikit-learn pickle ({type(exc).__name__}: {exc})"
@@ -80,6 +82,7 @@ class SklearnModel(Model):
                 ),
                 stacklevel=2,
             )
+        _limit_threads(estimator, threads)
         return cls(path, estimator)
 
     @property
@@ -123,9 +126,37 @@ class SklearnModel(Model):
             matrix = numeric_matrix(frame, features)
             if self._schema.names is None:
                 return matrix
-            return pd.DataFrame(matrix, columns=list(features), copy=False)
-        columns = {name: column_as(frame, name, dtypes[i]) for i, name in enumerate(features)}
+            # Named as the model knows them (``features`` may be the input's spelling of them).
+            return pd.DataFrame(matrix, columns=list(self._schema.names), copy=False)
+        names = self._schema.names or features
+        columns = {names[i]: column_as(frame, name, dtypes[i]) for i, name in enumerate(features)}
         return pd.DataFrame(columns, copy=False)
+
+
+def _missing_module(path: ModelLocation, exc: ModuleNotFoundError) -> str:
+    """Name the package the pickle needs (and its extra, for XGBoost/LightGBM wrappers)."""
+    from modelrouter.backends.boosters import OPTIONAL_PACKAGES
+
+    package = (exc.name or str(exc)).split(".")[0]
+    extra = OPTIONAL_PACKAGES.get(package)
+    how = f"pip install 'modelrouter[{extra}]'" if extra else f"install {package}"
+    return (
+        f"{path}: the pickled model needs the {package} package, which is not installed here "
+        f"({how}; a pickle names the classes it is made of, and {package} provides some)"
+    )
+
+
+def _limit_threads(estimator: Any, threads: int | None) -> None:
+    """Give XGBoost/LightGBM wrappers the pool's thread budget (instances × threads ≤ cores).
+
+    Their default is every core per call, which oversubscribes the CPU with several
+    instances (the ONNX rule, CONTRACT via README Performance).
+    """
+    if threads is None:
+        return
+    module = type(estimator).__module__.split(".")[0]
+    if module in ("xgboost", "lightgbm") and "n_jobs" in estimator.get_params(deep=False):
+        estimator.set_params(n_jobs=max(1, threads))
 
 
 def _rejected_values(
@@ -219,7 +250,10 @@ def _schema_of(estimator: Any) -> InputSchema:
     if names is None:
         return InputSchema(names=None, dtypes=(NUMBER,) * width, width=width)
     dtypes = tuple("string" if n in string_columns else NUMBER for n in names)
-    return InputSchema(names=names, dtypes=dtypes, width=len(names))
+    # LightGBM's wrappers report the names their booster stored (spaces → underscores).
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    rule = "lightgbm" if type(final).__module__.split(".")[0] == "lightgbm" else None
+    return InputSchema(names=names, dtypes=dtypes, width=len(names), name_rule=rule)
 
 
 def _string_columns(estimator: Any) -> set[str]:

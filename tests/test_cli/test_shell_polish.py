@@ -91,7 +91,7 @@ def test_trust_is_accepted_by_predict() -> None:
 def test_model_type_completion_lists_the_backends() -> None:
     from modelrouter.cli.options import complete_model_type
 
-    assert complete_model_type("") == ["sklearn", "onnx", "skops"]
+    assert complete_model_type("") == ["sklearn", "onnx", "skops", "xgboost", "lightgbm"]
     assert complete_model_type("O") == ["onnx"]
 
 

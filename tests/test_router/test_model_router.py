@@ -64,7 +64,10 @@ def test_unregistered_type_names_the_registered_ones(models_dir: Path) -> None:
 def test_unknown_type_name_is_a_config_error() -> None:
     from modelrouter import ConfigError
 
-    with pytest.raises(ConfigError, match=r"unknown model type 'tensorflow' \(valid: sklearn, onnx, skops\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown model type 'tensorflow' \(valid: sklearn, onnx, skops, xgboost, lightgbm\)",
+    ):
         get_router().acquire_model("tensorflow")
 
 

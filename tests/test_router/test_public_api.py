@@ -20,6 +20,7 @@ def test_all_is_exactly_the_public_names() -> None:
         "cli",
         "config",
         "errors",
+        "feature_names",
         "features",
         "limits",
         "locations",
