@@ -6,6 +6,7 @@ commands, so ``--help`` and ``--version`` stay fast.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -29,10 +30,14 @@ from modelrouter.cli.exits import (
     warnings_to_stderr,
 )
 from modelrouter.cli.options import (
+    AllowEmptyOpt,
     ChunkOpt,
     ClassesOpt,
+    CompressionChoice,
+    CompressionOpt,
     ConfigOpt,
     DebugOpt,
+    DelimiterOpt,
     EngineChoice,
     EngineOpt,
     FormatChoice,
@@ -57,7 +62,9 @@ from modelrouter.cli.options import (
     Sha256Opt,
     StatsJsonOpt,
     StatsOpt,
+    ThresholdOpt,
     TrustOpt,
+    WithProbaOpt,
     WorkersOpt,
 )
 
@@ -128,6 +135,11 @@ class _ScoreArgs:
     trust: list[str] | None
     quiet: bool
     debug: bool
+    delimiter: str | None = None
+    compression: CompressionChoice | None = None
+    with_proba: bool = False
+    threshold: float | None = None
+    allow_empty: bool = False
 
 
 def _score(mode: str, args: _ScoreArgs) -> None:
@@ -149,6 +161,7 @@ def _score(mode: str, args: _ScoreArgs) -> None:
                 "'-' (stdout) is only accepted by -o; give a file path", param_hint=option
             )
     _check_stdin(args)
+    _check_file_options(mode, args)
     if args.scheduler is not None and args.engine is not EngineChoice.dask:
         raise typer.BadParameter("--scheduler needs --engine dask", param_hint="--scheduler")
     started = time.time()
@@ -175,6 +188,36 @@ def _check_stdin(args: _ScoreArgs) -> None:
             "stdin is a pipe or terminal and takes CSV only (Parquet needs a seekable file: "
             "pass the file's path, or redirect stdin from the file)",
             param_hint="--input-format",
+        )
+
+
+def _check_file_options(mode: str, args: _ScoreArgs) -> None:
+    """Options that only mean something for some inputs/outputs: a usage error elsewhere
+    (a typo must not be silently ignored)."""
+    from modelrouter.cli.batch.dataio import detect_format
+    from modelrouter.cli.batch.datasets import is_dataset
+    from modelrouter.cli.batch.run import resolve_output
+    from modelrouter.errors import ModelRouterError
+
+    if args.allow_empty and not (is_dataset(args.input) or args.engine is EngineChoice.dask):
+        raise typer.BadParameter(
+            f"{args.input} is a single file; --allow-empty applies to a directory or glob",
+            param_hint="--allow-empty",
+        )
+    if args.compression is None or is_dataset(args.input) or args.engine is EngineChoice.dask:
+        return  # a dataset's formats are checked once it is planned
+    try:
+        output = resolve_output(args.input, args.output)
+        override = None if args.output_format is None else args.output_format.value
+        fmt = "csv" if output == "-" else detect_format(output, override, role="output")  # type: ignore[arg-type]
+    except ModelRouterError:
+        return  # the run reports a bad output name itself
+    rejects_parquet = args.rejects is not None and str(args.rejects).lower().endswith((".parquet", ".pq"))
+    if fmt == "csv" and not rejects_parquet:
+        raise typer.BadParameter(
+            f"compresses Parquet pages, and {'stdout' if output == '-' else output} is CSV "
+            "(name it .csv.gz, .csv.bz2 or .csv.zst to compress a CSV output)",
+            param_hint="--compression",
         )
 
 
@@ -266,6 +309,10 @@ def _score_and_report(mode: str, args: _ScoreArgs, recorded_warnings: list[str])
         rejects=args.rejects,
         max_error_rate=args.max_error_rate,
         trust=tuple(args.trust or ()),
+        delimiter=args.delimiter,
+        compression=args.compression.value if args.compression is not None else "snappy",
+        with_proba=args.with_proba,
+        threshold=args.threshold,
     )
     from modelrouter.cli.batch.datasets import is_dataset, plan_dataset
     from modelrouter.cli.batch.paths import PathConflict, stdin_is_closed
@@ -278,9 +325,18 @@ def _score_and_report(mode: str, args: _ScoreArgs, recorded_warnings: list[str])
     if is_dataset(args.input) or args.engine is EngineChoice.dask:
         out_format = None if args.output_format is None else args.output_format.value
         try:
-            plan = plan_dataset(args.input, args.output, out_format)  # type: ignore[arg-type]
+            plan = plan_dataset(args.input, args.output, out_format, allow_empty=args.allow_empty)  # type: ignore[arg-type]
         except PathConflict as exc:
             raise typer.BadParameter(str(exc), param_hint=exc.option) from None
+        if args.compression is not None and plan.inputs:
+            from modelrouter.cli.batch.dataio import detect_format
+
+            if all(detect_format(str(t), None, role="output") == "csv" for t in plan.outputs):
+                raise typer.BadParameter(
+                    "compresses Parquet pages, and every output of this dataset is CSV "
+                    "(pass --output-format parquet)",
+                    param_hint="--compression",
+                )
     for side_file in (args.stats_json, args.metrics_textfile):
         if side_file is None or storage.is_uri(side_file):
             continue
@@ -308,6 +364,8 @@ def _score_and_report(mode: str, args: _ScoreArgs, recorded_warnings: list[str])
     try:
         if plan is not None:
             report = _score_dataset(options, args, plan, enabled, side_files)
+            if not plan.inputs and not args.quiet:
+                render.note(f"{args.input}: 0 files matched; wrote {plan.out_dir / '_SUCCESS'}")
         else:
             from modelrouter.cli.batch.run import score_file
 
@@ -435,13 +493,27 @@ def _scoring_command(mode: str) -> Callable[..., None]:
         max_error_rate: MaxErrorRateOpt = 1.0,
         metrics_textfile: MetricsOpt = None,
         trust: TrustOpt = None,
+        delimiter: DelimiterOpt = None,
+        compression: CompressionOpt = None,
+        with_proba: WithProbaOpt = False,
+        threshold: ThresholdOpt = None,
+        allow_empty: AllowEmptyOpt = False,
         quiet: QuietOpt = False,
         debug: DebugOpt = False,
     ) -> None:
         arguments = {k: v for k, v in locals().items() if k in _SCORE_FIELDS}
         _score(mode, _ScoreArgs(**arguments))
 
+    if mode == "proba":
+        # --with-proba and --threshold shape predict's output: predict-proba does not offer
+        # them (Click then rejects them as unknown options, exit 2).
+        signature = inspect.signature(command, eval_str=True)
+        kept = [p for p in signature.parameters.values() if p.name not in _PREDICT_ONLY]
+        command.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
     return command
+
+
+_PREDICT_ONLY = frozenset({"with_proba", "threshold"})
 
 
 _SCORE_FIELDS = frozenset(f.name for f in fields(_ScoreArgs))

@@ -17,10 +17,14 @@ from modelrouter.limits import MAX_POOL_SIZE
 __all__ = [
     "MAX_CHUNK_SIZE",
     "MAX_WORKERS",
+    "AllowEmptyOpt",
     "ChunkOpt",
     "ClassesOpt",
+    "CompressionChoice",
+    "CompressionOpt",
     "ConfigOpt",
     "DebugOpt",
+    "DelimiterOpt",
     "EngineChoice",
     "EngineOpt",
     "FormatChoice",
@@ -45,11 +49,14 @@ __all__ = [
     "Sha256Opt",
     "StatsJsonOpt",
     "StatsOpt",
+    "ThresholdOpt",
     "TrustOpt",
+    "WithProbaOpt",
     "WorkersOpt",
     "checked_sha256",
     "class_list",
     "complete_model_type",
+    "delimiter_option",
     "finite_float",
     "model_type_option",
 ]
@@ -361,5 +368,73 @@ TrustOpt = Annotated[
         metavar="TYPE",
         help="skops files: also trust this type (repeatable), beyond the config's [skops] trusted.",
         show_default=False,
+    ),
+]
+
+
+def delimiter_option(value: str | None) -> str | None:
+    """--delimiter: one ASCII character; ``tab`` or ``\\t`` for a tab."""
+    if value is None:
+        return None
+    from modelrouter.cli.batch.formats import parse_delimiter
+
+    try:
+        return parse_delimiter(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+DelimiterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--delimiter",
+        metavar="CHAR",
+        callback=delimiter_option,
+        help="CSV field delimiter of the input and of CSV outputs: one character, e.g. ';' or "
+        "'tab'. Default: a tab for .tsv names, else ','.",
+        show_default=False,
+    ),
+]
+
+
+class CompressionChoice(StrEnum):
+    snappy = "snappy"
+    zstd = "zstd"
+    gzip = "gzip"
+    none = "none"
+
+
+CompressionOpt = Annotated[
+    CompressionChoice | None,
+    typer.Option(
+        "--compression",
+        metavar="snappy|zstd|gzip|none",
+        help="Page compression of Parquet outputs. Default: snappy. (CSV outputs are "
+        "compressed by their name: .csv.gz, .csv.bz2, .csv.zst.)",
+        show_default=False,
+    ),
+]
+WithProbaOpt = Annotated[
+    bool,
+    typer.Option("--with-proba", help="Also write the proba_<class> columns after 'prediction' (one pass)."),
+]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--threshold",
+        metavar="T",
+        min=0.0,
+        max=1.0,
+        callback=finite_float,
+        help="Binary classifiers: predict the positive class (the second of the model's "
+        "classes) when its probability is at least T.",
+        show_default=False,
+    ),
+]
+AllowEmptyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-empty",
+        help="Dataset input: matching no file is a success (writes _SUCCESS, '0 files').",
     ),
 ]

@@ -297,7 +297,8 @@ def inspect_model(
         Path,
         typer.Argument(
             help="A model file: .pkl/.pickle/.joblib, .onnx, .skops, .json/.ubj (XGBoost) "
-            "or .txt (LightGBM).",
+            "or .txt (LightGBM); or a .parquet/.pq data file (its columns, and where predict's "
+            "output came from).",
             metavar="MODEL",
             show_default=False,
         ),
@@ -339,8 +340,11 @@ def inspect_model(
 
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter import ModelLoadError, ModelType
-        from modelrouter.cli.tools.inspect import describe_file
+        from modelrouter.cli.tools.inspect import describe_file, is_data_file
 
+        if model_type is None and is_data_file(model):
+            _inspect_data(model, as_json)
+            return
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         if not model.is_file():
             what = "is a directory, not a file" if model.is_dir() else "model file not found"
@@ -379,6 +383,35 @@ def _trusted(config: Path | None, kind: ModelType, extra: list[str] | None) -> t
     settings: Settings = load_settings(config)
     configured = settings.models.get(ModelType.SKOPS)
     return (*(configured.trusted if configured else ()), *(extra or ()))
+
+
+def _inspect_data(path: Path, as_json: bool) -> None:
+    """``inspect`` on a Parquet file: its footer, and where its predictions came from."""
+    from modelrouter import DataError
+    from modelrouter.cli.tools.inspect import describe_data_file
+
+    if not path.is_file():
+        raise DataError(f"{path}: {'is a directory, not a file' if path.is_dir() else 'file not found'}")
+    described = describe_data_file(path)
+    if as_json:
+        _print_json(described)
+        return
+    provenance = described["provenance"]
+    rows = [
+        ("format", "parquet"),
+        ("size", f"{described['file_size']:,} bytes"),
+        ("rows", f"{described['rows']:,} in {described['row_groups']} row group(s)"),
+        ("columns", "\n".join(f"{c['name']}: {c['type']}" for c in described["columns"])),
+        ("compression", ", ".join(described["compression"]) or "(none)"),
+        ("written by", described["created_by"] or "(unknown)"),
+    ]
+    if described["pandas_index"]:
+        rows.append(("pandas index", json.dumps(described["pandas_index"])))
+    if provenance:
+        rows += [(f"modelrouter.{k}", v) for k, v in provenance.items()]
+    else:
+        rows.append(("provenance", "(none: not written by modelrouter predict)"))
+    render.details_table(f"data {path}", rows)
 
 
 def _print_json(payload: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ record ends at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files) outside quo
 from __future__ import annotations
 
 import re
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from modelrouter.errors import DataError
 
@@ -26,8 +26,23 @@ __all__ = ["MAX_ROW_BYTES", "HeaderRecord", "read_header", "split_record"]
 MAX_ROW_BYTES = 32 << 20
 
 _READ_BYTES = 64 << 10
-_UNQUOTED_TOKEN = re.compile(rb'[",\r\n]')
+_TOKENS: dict[str, re.Pattern[bytes]] = {}
+
+
+def _token(delimiter: str) -> re.Pattern[bytes]:
+    """The characters that matter outside quotes: the delimiter, a quote, a line break."""
+    if delimiter not in _TOKENS:
+        _TOKENS[delimiter] = re.compile(b"[" + re.escape(delimiter.encode()) + rb'"\r\n]')
+    return _TOKENS[delimiter]
+
+
 _BOM = b"\xef\xbb\xbf"
+
+
+class _Readable(Protocol):
+    """What the header scan reads from: a Python binary stream or a pyarrow input stream."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 class HeaderRecord:
@@ -43,14 +58,17 @@ def mib(size: int) -> str:
     return f"{size / (1 << 20):g} MiB"
 
 
-def read_header(stream: BinaryIO, name: str, limit: int = MAX_ROW_BYTES) -> HeaderRecord:
+def read_header(
+    stream: BinaryIO | _Readable, name: str, limit: int = MAX_ROW_BYTES, *, delimiter: str = ","
+) -> HeaderRecord:
     """Read ``stream`` up to the end of its first record; :class:`DataError` when unusable.
 
+    ``delimiter`` separates the fields (one ASCII character).
     Reads at most ``limit`` bytes plus one block. Raises for an empty file, a header longer
     than ``limit``, a header that is not UTF-8 or that has an unnamed column.
     """
     buffer = bytearray()
-    scanner = _RecordEnd()
+    scanner = _RecordEnd(delimiter)
     end: int | None = None
     at_eof = False
     while end is None:
@@ -78,7 +96,7 @@ def read_header(stream: BinaryIO, name: str, limit: int = MAX_ROW_BYTES) -> Head
         text = raw.removeprefix(_BOM).decode("utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{name}: the CSV header is not valid UTF-8") from None
-    names = split_record(text.rstrip("\r\n"))
+    names = split_record(text.rstrip("\r\n"), delimiter)
     if not any(field.strip() for field in names):
         raise DataError(f"{name}: empty file (no header row)")
     if "" in names:
@@ -89,7 +107,9 @@ def read_header(stream: BinaryIO, name: str, limit: int = MAX_ROW_BYTES) -> Head
 class _RecordEnd:
     """Incremental scanner for the end of the first CSV record (state kept between blocks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, delimiter: str = ",") -> None:
+        self.delimiter = delimiter.encode()
+        self.token = _token(delimiter)
         self.position = 0
         self.in_quotes = False
         self.field_start = True  # at the first character of a field
@@ -114,7 +134,7 @@ class _RecordEnd:
                 self.field_start = False
                 i = q + 1
                 continue
-            found = _UNQUOTED_TOKEN.search(view, i)
+            found = self.token.search(view, i)
             if found is None:
                 if i < len(view):
                     self.field_start = False
@@ -124,7 +144,7 @@ class _RecordEnd:
             if token > i:
                 self.field_start = False
             char = view[token : token + 1]
-            if char == b",":
+            if char == self.delimiter:
                 self.field_start = True
                 i = token + 1
             elif char == b'"':
@@ -143,7 +163,7 @@ class _RecordEnd:
         return None
 
 
-def split_record(text: str) -> list[str]:
+def split_record(text: str, delimiter: str = ",") -> list[str]:
     """The fields of one CSV record (no line break at its end), by the rules above."""
     fields: list[str] = []
     current: list[str] = []
@@ -168,7 +188,7 @@ def split_record(text: str) -> list[str]:
                 break
             field_start = False
             continue
-        comma = text.find(",", i)
+        comma = text.find(delimiter, i)
         if comma < 0:
             current.append(text[i:])
             i = n

@@ -20,13 +20,22 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, Protocol, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.csv_header import MAX_ROW_BYTES, HeaderRecord, mib, read_header
+from modelrouter.cli.batch.formats import (
+    COMPRESSION_SUFFIXES,
+    DATA_SUFFIXES,
+    SNIFF_BYTES,
+    Compression,
+    sniff_compression,
+    split_name,
+)
 from modelrouter.cli.batch.outputs import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
 from modelrouter.cli.batch.paths import is_stream_source
 from modelrouter.errors import DataError, OutputError
@@ -45,7 +54,7 @@ __all__ = [
 
 FileFormat = Literal["csv", "parquet"]
 
-_SUFFIX_FORMATS: dict[str, FileFormat] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_SUFFIX_FORMATS: dict[str, FileFormat] = dict(DATA_SUFFIXES)
 _CSV_BLOCK_BYTES = 4 << 20
 _BOM = b"\xef\xbb\xbf"
 
@@ -56,13 +65,18 @@ def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -
         return override
     if str(path) == "-":
         return "csv"
-    suffix = Path(path).suffix.lower()
-    if suffix in _SUFFIX_FORMATS:
-        return _SUFFIX_FORMATS[suffix]
+    _, data, compression = split_name(path)
+    suffix = (data + compression).lower()
+    if data.lower() in _SUFFIX_FORMATS:
+        if compression and _SUFFIX_FORMATS[data.lower()] == "parquet":
+            message = f"{path}: a compressed Parquet file ({suffix!r}) is not read or written; "
+            message += "Parquet compresses its own pages (see --compression)"
+            raise OutputError(message) if role == "output" else DataError(message)
+        return _SUFFIX_FORMATS[data.lower()]
     if is_stream_source(path) or str(path).startswith(("/dev/", "/proc/self/fd/")):
         # A pipe or device (/dev/stdin, /dev/null, a FIFO) is a stream, like '-': CSV.
         return "csv"
-    known = ", ".join(sorted(_SUFFIX_FORMATS))
+    known = ", ".join([*sorted(_SUFFIX_FORMATS), *(f".csv{c}" for c in COMPRESSION_SUFFIXES)])
     message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
     if role == "output":
         raise OutputError(message + "; pass --output-format")
@@ -83,6 +97,10 @@ class InputFile:
     #: CSV read with ``keep_text``: every cell is the text as read, and the caller turns the
     #: null spellings of feature columns into nulls (:func:`~modelrouter.cli.batch.nulls.feature_nulls`).
     text_nulls: bool = False
+    #: The index of a Parquet file written by pandas, exposed as columns (never features).
+    index_columns: tuple[str, ...] = ()
+    #: CSV: the delimiter the file was read with.
+    delimiter: str | None = None
 
 
 def open_input(
@@ -92,12 +110,17 @@ def open_input(
     chunk_size: int,
     columns: Sequence[str] | None = None,
     keep_text: bool = False,
+    delimiter: str = ",",
+    keep: Sequence[str] = (),
 ) -> InputFile:
     """Open ``path`` (``-``: CSV on stdin) for streaming in chunks of ``chunk_size`` rows.
 
-    ``columns`` restricts reading to those columns (all when ``None``). ``keep_text``: CSV
+    ``columns`` restricts reading to those columns (all when ``None``); ``keep`` names the
+    columns asked for by name (a pandas ``RangeIndex`` becomes a column only then). ``keep_text``: CSV
     cells stay exactly the text read (``NA``, ``null``, empty…), see :attr:`InputFile.text_nulls`;
-    otherwise Arrow's null spellings are read as nulls. Rows longer than
+    otherwise Arrow's null spellings are read as nulls. CSV fields are separated by
+    ``delimiter``; gzip, bzip2 and Zstandard streams are decompressed (recognised by their
+    first bytes, see :mod:`~modelrouter.cli.batch.formats`). Rows longer than
     :data:`MAX_ROW_BYTES` are refused. Raises :class:`DataError` for a missing, empty,
     corrupt or undecodable file.
     """
@@ -117,16 +140,21 @@ def open_input(
                 "pipes and stdin take CSV"
             )
         if str(path) == "-":  # stdin redirected from a regular file (checked by the shell)
-            return _open_parquet(os.fdopen(os.dup(0), "rb"), name, chunk_size, columns)
+            return _open_parquet(os.fdopen(os.dup(0), "rb"), name, chunk_size, columns, keep)
         if remote:
             # An object is read by ranged requests, row group by row group: no download first.
-            return _open_parquet(storage.open_random(storage.Uri.parse(str(path))), name, chunk_size, columns)
-        return _open_parquet(Path(path), name, chunk_size, columns)
-    return _open_csv(path, name, chunk_size, columns, keep_text)
+            remote_file = storage.open_random(storage.Uri.parse(str(path)))
+            return _open_parquet(remote_file, name, chunk_size, columns, keep)
+        return _open_parquet(Path(path), name, chunk_size, columns, keep)
+    return _open_csv(path, name, chunk_size, columns, keep_text, delimiter)
 
 
 def _open_parquet(
-    path: Path | BinaryIO | pa.NativeFile, name: str, chunk_size: int, columns: Sequence[str] | None
+    path: Path | BinaryIO | pa.NativeFile,
+    name: str,
+    chunk_size: int,
+    columns: Sequence[str] | None,
+    keep: Sequence[str],
 ) -> InputFile:
     try:
         handle = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
@@ -141,17 +169,30 @@ def _open_parquet(
         if remote is not None:  # ParquetFile closes only files it opened itself
             remote.close()
 
-    schema = handle.schema_arrow
-    _reject_duplicates(schema.names, name)
-    wanted = list(schema.names) if columns is None else [c for c in schema.names if c in set(columns)]
-    schema = pa.schema([schema.field(c) for c in wanted])
+    physical = handle.schema_arrow
+    index = _PandasIndex.of(physical, keep)
+    exposed = [index.renames.get(c, c) for c in physical.names] + [r.name for r in index.ranges]
+    _reject_duplicates(exposed, name)
+    wanted = list(exposed) if columns is None else [c for c in exposed if c in set(columns)]
+    ranges = {r.name: r for r in index.ranges}
+    physical_of = {v: k for k, v in index.renames.items()}
+    read = [physical_of.get(c, c) for c in wanted if c not in ranges]
+    schema = pa.schema(
+        [
+            pa.field(c, pa.int64()) if c in ranges else physical.field(physical_of.get(c, c)).with_name(c)
+            for c in wanted
+        ]
+    )
 
     def batches() -> Iterator[pa.RecordBatch]:
+        offset = 0
         try:
             for group in range(handle.num_row_groups):
-                yield from handle.iter_batches(
-                    batch_size=chunk_size, row_groups=[group], columns=wanted, use_threads=True
-                )
+                for batch in handle.iter_batches(
+                    batch_size=chunk_size, row_groups=[group], columns=read, use_threads=True
+                ):
+                    yield index.expose(batch, schema, ranges, offset) if index else batch
+                    offset += batch.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
             if remote is not None and not isinstance(exc, pa.ArrowInvalid):
                 raise DataError(f"{name}: read failed ({storage.reason(exc)})") from None
@@ -165,22 +206,132 @@ def _open_parquet(
         handle.metadata.num_rows,
         rechunk(batches(), chunk_size, schema),
         close,
-        tuple(handle.schema_arrow.names),
+        tuple(exposed),
+        index_columns=tuple(c for c in exposed if c in index.exposed),
     )
 
 
+@dataclass(frozen=True)
+class _RangeIndex:
+    name: str
+    start: int
+    step: int
+
+
+@dataclass(frozen=True)
+class _PandasIndex:
+    """The index pandas stored with a frame (``df.to_parquet()``), as columns ``-k`` can keep.
+
+    pandas keeps a named index as a column of its name (read as it is), an unnamed one as
+    ``__index_level_<i>__`` (exposed as ``index``, or ``level_<i>`` for a multi-index: the
+    names ``DataFrame.reset_index`` gives them) and a ``RangeIndex`` only as start/stop/step
+    in its metadata (a computed int64 column, when asked for by name: nearly every frame has a
+    default one, and listing it everywhere would be noise). Index columns describe rows, they
+    are not data: a model that knows no feature names never gets them as features.
+    """
+
+    renames: dict[str, str]
+    ranges: tuple[_RangeIndex, ...]
+    exposed: frozenset[str]
+
+    @classmethod
+    def of(cls, schema: pa.Schema, keep: Sequence[str] = ()) -> _PandasIndex:
+        try:
+            entries = (schema.pandas_metadata or {}).get("index_columns", [])
+        except (ValueError, TypeError):  # metadata that is not pandas' JSON: no index
+            entries = []
+        names = set(schema.names)
+        renames: dict[str, str] = {}
+        ranges: list[_RangeIndex] = []
+        exposed: set[str] = set()
+        single = len(entries) == 1
+        for level, entry in enumerate(entries if isinstance(entries, list) else []):
+            default = "index" if single else f"level_{level}"
+            if isinstance(entry, str) and entry in names:
+                shown = entry
+                if re.fullmatch(r"__index_level_\d+__", entry) and default not in names:
+                    shown = renames[entry] = default
+                exposed.add(shown)
+            elif isinstance(entry, dict) and entry.get("kind") == "range":
+                shown = entry.get("name") or default
+                if isinstance(shown, str) and shown in keep and shown not in names and shown not in exposed:
+                    try:
+                        ranges.append(_RangeIndex(shown, int(entry["start"]), int(entry["step"])))
+                    except (KeyError, TypeError, ValueError):
+                        continue
+                    exposed.add(shown)
+        return cls(renames, tuple(ranges), frozenset(exposed))
+
+    def __bool__(self) -> bool:
+        return bool(self.renames or self.ranges)
+
+    def expose(
+        self, batch: pa.RecordBatch, schema: pa.Schema, ranges: dict[str, _RangeIndex], offset: int
+    ) -> pa.RecordBatch:
+        """``batch`` (physical columns) with the index columns renamed or computed."""
+        by_name = {self.renames.get(c, c): batch.column(i) for i, c in enumerate(batch.schema.names)}
+        columns = []
+        for field in schema:
+            found = ranges.get(field.name)
+            if found is not None:
+                rows = np.arange(offset, offset + batch.num_rows, dtype=np.int64)
+                columns.append(pa.array(found.start + found.step * rows, pa.int64()))
+            else:
+                columns.append(by_name[field.name])
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+class _Stream(Protocol):
+    """A readable byte stream: a Python binary file or a pyarrow input stream."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def _read_head(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` first bytes (fewer only at the end of the stream), for sniffing."""
+    head = b""
+    read = getattr(stream, "read1", stream.read)
+    while len(head) < size:
+        block = read(size - len(head))
+        if not block:
+            break
+        head += block
+    return head
+
+
 def _open_csv(
-    path: str | Path, name: str, chunk_size: int, columns: Sequence[str] | None, keep_text: bool
+    path: str | Path,
+    name: str,
+    chunk_size: int,
+    columns: Sequence[str] | None,
+    keep_text: bool,
+    delimiter: str,
 ) -> InputFile:
     from_stdin = str(path) == "-"
     # A FIFO or device cannot be reopened either: it is read through Python like stdin.
     once = from_stdin or is_stream_source(path)
-    stream: BinaryIO = sys.stdin.buffer if from_stdin else _open_binary(path)
+    raw: BinaryIO = sys.stdin.buffer if from_stdin else _open_binary(path)
+    stream: _Stream | None = None
     try:
-        header = read_header(stream, name)
+        head = _read_head(raw, SNIFF_BYTES)
+        compression = sniff_compression(head)
+        if once:
+            # What the sniff consumed is replayed in front of the rest.
+            stream = _decompressed(io.BufferedReader(_Replay(head, raw)), compression)
+        elif compression is None:
+            raw.seek(0)
+            stream = raw
+        else:
+            raw.close()
+            stream = _python_side(path, compression)
+        header = _checked_read(name, compression, lambda: read_header(stream, name, delimiter=delimiter))
     except BaseException:
-        if not from_stdin:
+        if stream is not None and not once:
             stream.close()
+        if not from_stdin:
+            raw.close()
         raise
     if not once:
         stream.close()
@@ -195,7 +346,8 @@ def _open_csv(
     )
     # Arrow needs a whole row inside one block: start with room for twice the header.
     first_block = min(MAX_ROW_BYTES, max(_CSV_BLOCK_BYTES, 2 * len(header.raw)))
-    opener = _CsvOpener(path, name, header, convert, stream if once else None)
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    opener = _CsvOpener(path, name, header, convert, stream if once else None, compression, parse)
     reader = opener.open(first_block, rows_before=0)
     schema = reader.schema
 
@@ -216,7 +368,28 @@ def _open_csv(
         close,
         tuple(header.names),
         text_nulls=keep_text,
+        delimiter=delimiter,
     )
+
+
+def _decompressed(stream: BinaryIO, compression: Compression | None) -> _Stream:
+    if compression is None:
+        return stream
+    decompressed: _Stream = pa.CompressedInputStream(pa.PythonFile(stream, mode="r"), compression)
+    return decompressed
+
+
+_HeaderT = TypeVar("_HeaderT")
+
+
+def _checked_read(name: str, compression: Compression | None, read: Callable[[], _HeaderT]) -> _HeaderT:
+    """``read()``, with a decompression failure as the :class:`DataError` it is."""
+    try:
+        return read()
+    except (OSError, pa.ArrowInvalid) as exc:
+        if compression is None:
+            raise
+        raise DataError(f"{name}: corrupt {compression} data ({_first_line(exc)})") from None
 
 
 class _CsvOpener:
@@ -224,9 +397,10 @@ class _CsvOpener:
 
     Arrow parses a block at a time and refuses a row longer than its block ("straddling
     object"). Rows are rarely long, so blocks start small (memory stays flat) and grow ×4 up
-    to :data:`MAX_ROW_BYTES` on that error: a file is reopened and the rows already delivered
-    are skipped; stdin cannot be reread, so it is read with the largest block from the
-    start when it cannot be replayed (see :meth:`open`). Beyond the limit: :class:`DataError`.
+    to :data:`MAX_ROW_BYTES` on that error: a file is reopened (and decompressed again) and
+    the rows already delivered are skipped; stdin cannot be reread, so it is read with the
+    largest block from the start when it cannot be replayed (see :meth:`open`). Beyond the
+    limit: :class:`DataError`.
     """
 
     def __init__(
@@ -235,7 +409,9 @@ class _CsvOpener:
         name: str,
         header: HeaderRecord,
         convert: pacsv.ConvertOptions,
-        once: BinaryIO | None,
+        once: _Stream | None,
+        compression: Compression | None = None,
+        parse: pacsv.ParseOptions | None = None,
     ) -> None:
         self.path = path
         self.name = name
@@ -243,10 +419,12 @@ class _CsvOpener:
         self.convert = convert
         #: stdin, a FIFO or a device: read once, through Python, never reopened.
         self.once = once
+        self.compression = compression
+        self.parse = parse or pacsv.ParseOptions(newlines_in_values=True)
         self.block = 0
         self.reader: pacsv.CSVStreamingReader | None = None
         self.replay: _Replay | None = None
-        #: The object-store stream Arrow reads (a local file is opened by Arrow itself).
+        #: What Arrow reads natively: a local path, or a stream (an object, a compressed file).
         self.native: str | pa.NativeFile | None = None
 
     def open(self, block: int, rows_before: int) -> pacsv.CSVStreamingReader:
@@ -266,24 +444,25 @@ class _CsvOpener:
                 if self.once is not None:
                     stream, rest = self.once, self.header.rest
                 else:
-                    stream, rest = _open_binary(self.path), b""
-                    stream.seek(len(raw))
+                    stream, rest = self._reopen(), b""
+                    _skip(stream, len(raw))
                 self.replay = source = _Replay(raw.removeprefix(_BOM) + ending + rest, stream)
             else:
                 # A regular file is read by Arrow itself, natively, from the start (it skips a
                 # BOM): no Python callbacks from Arrow's I/O threads, which must not outlive the
-                # interpreter. An object is reopened through its filesystem the same way.
-                self.native = source = _native_source(self.path)
+                # interpreter. Compressed files are decompressed natively too, and an object
+                # is reopened through its filesystem the same way.
+                self.native = source = _native_source(self.path, self.compression)
             try:
                 self.reader = pacsv.open_csv(
                     source,
                     # Single-threaded parsing lets pyarrow report the row of a malformed record.
                     read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
-                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                    parse_options=self.parse,
                     convert_options=self.convert,
                 )
                 return self.reader
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
                 self.close()
                 if _straddles(exc) and self._grow(rows_before):
                     block = self.block
@@ -292,6 +471,10 @@ class _CsvOpener:
             except BaseException:
                 self.close()
                 raise
+
+    def _reopen(self) -> _Stream:
+        """The file from its start, decompressed, for a Python-side read."""
+        return _python_side(self.path, self.compression)
 
     def _grow(self, rows_before: int) -> bool:
         if self.once is not None or self.block >= MAX_ROW_BYTES:
@@ -306,6 +489,9 @@ class _CsvOpener:
                 f"{self.name}: a row {where} is longer than {mib(MAX_ROW_BYTES)}, the CSV row "
                 "size limit (or a quoted field never closes)"
             )
+        if isinstance(exc, OSError) and self.compression is not None:
+            where = f"after data row {rows_before}" if rows_before else "in the first data rows"
+            return f"{self.name}: corrupt {self.compression} data {where} ({_first_line(exc)})"
         return _csv_error(self.name, exc, rows_before)
 
     def batches(self, reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
@@ -323,16 +509,16 @@ class _CsvOpener:
                         delivered += batch.num_rows
                         yield batch
                 return
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            except (pa.ArrowInvalid, UnicodeDecodeError, OSError) as exc:
+                if isinstance(exc, OSError) and storage.is_uri(str(self.path)):
+                    # An object store failing mid-read, after the clients' retries.
+                    raise DataError(
+                        f"{self.name}: read failed after data row {delivered} ({storage.reason(exc)})"
+                    ) from None
+                if isinstance(exc, OSError) and self.compression is None:
+                    raise  # a read error of a plain file: not the data's fault
                 if not (_straddles(exc) and self._grow(delivered)):
                     raise DataError(self._error(exc, delivered)) from None
-            except OSError as exc:
-                if not storage.is_uri(str(self.path)):
-                    raise
-                # An object store failing mid-read, after the clients' retries.
-                raise DataError(
-                    f"{self.name}: read failed after data row {delivered} ({storage.reason(exc)})"
-                ) from None
             reader = self.open(self.block, delivered)
             skip = delivered
 
@@ -348,12 +534,8 @@ class _CsvOpener:
             native.close()  # Arrow's reader does not own a file it was given
 
 
-def _straddles(exc: BaseException) -> bool:
-    return "straddling object" in str(exc)
-
-
 def _open_binary(path: str | Path) -> BinaryIO:
-    """The file or object for a Python-side read (the header scan)."""
+    """The file or object for a Python-side read (the sniff and the header scan)."""
     location = storage.as_location(path)
     if isinstance(location, Path):
         return open(location, "rb")
@@ -361,10 +543,39 @@ def _open_binary(path: str | Path) -> BinaryIO:
     return io.BufferedReader(storage.open_random(location), buffer_size=1 << 16)
 
 
-def _native_source(path: str | Path) -> str | pa.NativeFile:
-    """What Arrow's CSV reader reads natively: a local path, or a pyarrow stream over the object."""
+def _native_source(path: str | Path, compression: Compression | None) -> str | pa.NativeFile:
+    """What Arrow's CSV reader reads natively: a plain local file by its path (Arrow then
+    skips a BOM itself), a decompressing stream, or a pyarrow stream over the object."""
     location = storage.as_location(path)
-    return str(location) if isinstance(location, Path) else storage.open_stream(location)
+    if isinstance(location, Path):
+        if compression is None and not location.name.lower().endswith(tuple(COMPRESSION_SUFFIXES)):
+            return str(location)
+        # Never Arrow's guess of a compression from the name: what the bytes say.
+        return pa.input_stream(str(location), compression=compression)
+    stream = storage.open_stream(location)
+    return stream if compression is None else pa.CompressedInputStream(stream, compression)
+
+
+def _python_side(path: str | Path, compression: Compression | None) -> _Stream:
+    """The file from its start, decompressed, for reads from Python (the header scan)."""
+    if compression is None:
+        return _open_binary(path)
+    native = _native_source(path, compression)
+    assert not isinstance(native, str)
+    stream: _Stream = native
+    return stream
+
+
+def _skip(stream: _Stream, size: int) -> None:
+    while size > 0:
+        block = stream.read(min(size, 1 << 20))
+        if not block:
+            return
+        size -= len(block)
+
+
+def _straddles(exc: BaseException) -> bool:
+    return "straddling object" in str(exc)
 
 
 def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
@@ -391,7 +602,7 @@ def _reject_duplicates(names: Sequence[str], source: str) -> None:
 class _Replay(io.RawIOBase):
     """A read-only stream that first replays ``prefix``, then continues with ``stream``."""
 
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+    def __init__(self, prefix: bytes, stream: BinaryIO | _Stream) -> None:
         self._prefix = memoryview(prefix)
         self._stream = stream
 
@@ -404,7 +615,8 @@ class _Replay(io.RawIOBase):
             buffer[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
             return n
-        data = self._stream.read(len(buffer))
+        # read1: what is there now (a pipe that trickles must not wait for a whole block)
+        data = getattr(self._stream, "read1", self._stream.read)(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 

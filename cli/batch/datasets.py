@@ -22,6 +22,7 @@ from typing import Any
 from modelrouter import DataError, OutputError, PoolStats, get_router
 from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.dataio import FileFormat
+from modelrouter.cli.batch.formats import COMPRESSION_SUFFIXES, data_suffix, split_name, with_data_suffix
 from modelrouter.cli.batch.outputs import RunOutputs, sweep_stale_temps, text_output
 from modelrouter.cli.batch.paths import PathConflict
 from modelrouter.cli.batch.run import ProgressSink, RunOptions, RunSummary, prepare_pool, score_file
@@ -38,8 +39,22 @@ __all__ = [
 ]
 
 SUCCESS_MARKER = "_SUCCESS"
-_DATA_SUFFIXES = (".csv", ".parquet", ".pq")
+#: The files a dataset lists: CSV (also tab-separated, also compressed) and Parquet.
+_DATA_SUFFIXES = frozenset(
+    [".csv", ".tsv", ".parquet", ".pq", *(f"{d}{c}" for d in (".csv", ".tsv") for c in COMPRESSION_SUFFIXES)]
+)
+
+
+def is_data_file(name: str | Path) -> bool:
+    """Whether a dataset lists a file of this name (``.csv``, ``.csv.gz``, ``.tsv``, ``.parquet``…)."""
+    return data_suffix(name).lower() in _DATA_SUFFIXES
+
+
 _GLOB_MAGIC = re.compile(r"[*?[]")
+_NOTHING_FOUND = (
+    "no .csv, .tsv, .parquet or .pq {what} (or compressed .csv.gz, .csv.bz2, .csv.zst) found; "
+    "pass --allow-empty if an empty set is a success"
+)
 
 
 def is_dataset(input_path: str) -> bool:
@@ -73,17 +88,22 @@ class DatasetPlan:
         return zip(self.inputs, self.outputs, strict=True)
 
 
-def plan_dataset(input_path: str, output: str | None, output_format: FileFormat | None) -> DatasetPlan:
+def plan_dataset(
+    input_path: str, output: str | None, output_format: FileFormat | None, *, allow_empty: bool = False
+) -> DatasetPlan:
     """Expand a directory (recursively) or glob into input files and their output paths.
 
-    Raises :class:`DataError` when nothing matches or when a file the set lists cannot be read
+    Each output keeps its input's relative name and whole data suffix (``day.csv.gz`` →
+    ``day.csv.gz``); ``output_format`` replaces that suffix (``day.parquet``, ``day.csv``).
+    Raises :class:`DataError` when nothing matches (unless ``allow_empty``: the plan is then
+    empty) or when a file the set lists cannot be read
     (a dangling symlink, a FIFO or device, no read permission, a folder that cannot be
     listed: the set would be incomplete, so it is never skipped silently),
     :class:`OutputError` when the output directory is a file and :class:`PathConflict` when
     two inputs would be written to the same output.
     """
     if storage.is_uri(input_path):
-        return _plan_remote(input_path, output, output_format)
+        return _plan_remote(input_path, output, output_format, allow_empty)
     if Path(input_path).is_dir():
         root = Path(input_path)
         found = _walk(root)
@@ -92,9 +112,7 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
         root = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
         _check_listable(root, Path(input_path).relative_to(root).parts)
         found = [
-            Path(p)
-            for p in glob.glob(input_path, recursive=True)
-            if not Path(p).is_dir() and Path(p).suffix.lower() in _DATA_SUFFIXES
+            Path(p) for p in glob.glob(input_path, recursive=True) if not Path(p).is_dir() and is_data_file(p)
         ]
     # Beside the input, never inside it: a rerun must not read its own outputs.
     absolute_root = root.resolve()
@@ -119,8 +137,8 @@ def plan_dataset(input_path: str, output: str | None, output_format: FileFormat 
     )
     for path in files:
         _check_readable(path)
-    if not files:
-        raise DataError(f"{input_path}: no .csv, .parquet or .pq files found")
+    if not files and not allow_empty:
+        raise DataError(f"{input_path}: {_NOTHING_FOUND.format(what='files')}")
     return _pair(root, out_dir, files, output_format)
 
 
@@ -132,8 +150,12 @@ def _pair(
     sources: dict[str, Location] = {}
     for source in files:
         relative = source.relative_to(root)  # type: ignore[arg-type]  # root has the source's kind
-        suffix = {"csv": ".csv", "parquet": ".parquet"}[output_format] if output_format else source.suffix
-        target = out_dir / relative.with_suffix(suffix)
+        suffix = (
+            {"csv": ".csv", "parquet": ".parquet"}[output_format]
+            if output_format
+            else data_suffix(str(source))
+        )
+        target = out_dir / with_data_suffix(relative, suffix)
         if str(target) in sources:
             raise PathConflict(
                 f"{target}: both {sources[str(target)]} and {source} would be written there; "
@@ -157,7 +179,7 @@ def _walk(root: Path) -> list[Path]:
 
     found: list[Path] = []
     for folder, _dirs, names in os.walk(root, onerror=fail):
-        found += [Path(folder, n) for n in names if Path(n).suffix.lower() in _DATA_SUFFIXES]
+        found += [Path(folder, n) for n in names if is_data_file(n)]
     return found
 
 
@@ -214,7 +236,9 @@ def planned_outputs(plan: DatasetPlan, options: RunOptions) -> list[tuple[Locati
     return planned
 
 
-def _plan_remote(input_path: str, output: str | None, output_format: FileFormat | None) -> DatasetPlan:
+def _plan_remote(
+    input_path: str, output: str | None, output_format: FileFormat | None, allow_empty: bool = False
+) -> DatasetPlan:
     """:func:`plan_dataset` for a prefix or glob on an object store."""
     pattern = storage.Uri.parse(input_path)
     if _GLOB_MAGIC.search(input_path):
@@ -228,14 +252,14 @@ def _plan_remote(input_path: str, output: str | None, output_format: FileFormat 
         (
             u
             for u in found
-            if u.suffix.lower() in _DATA_SUFFIXES
+            if is_data_file(u.name)
             and not any(part.startswith((".", "_")) for part in u.relative_to(root).parts)
             and not (isinstance(out, storage.Uri) and u.is_relative_to(out))
         ),
         key=natural_key,
     )
-    if not files:
-        raise DataError(f"{input_path}: no .csv, .parquet or .pq objects found")
+    if not files and not allow_empty:
+        raise DataError(f"{input_path}: {_NOTHING_FOUND.format(what='objects')}")
     return _pair(root, out, files, output_format)
 
 
@@ -336,7 +360,7 @@ def per_file_options(options: RunOptions, source: Location, target: Location) ->
     """The options for one file of the set; rejects go beside that file's output."""
     rejects = None
     if options.on_error == "skip":
-        rejects = str(target.with_name(f"{target.stem}.rejects.csv"))
+        rejects = str(target.with_name(f"{split_name(target.name)[0]}.rejects.csv"))
     return replace(options, input=str(source), output=str(target), rejects=rejects)
 
 

@@ -41,9 +41,10 @@ from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from modelrouter.cli.batch import storage
+from modelrouter.cli.batch.csv_writer import CsvWriter
+from modelrouter.cli.batch.writers import WriteStyle, open_writer
 from modelrouter.errors import OutputError
 
 __all__ = [
@@ -279,12 +280,15 @@ class BatchOutput(Staged, Protocol):
     def write(self, batch: pa.RecordBatch) -> None: ...
 
 
-def open_output(path: str | None, fmt: FileFormat, schema: pa.Schema) -> BatchOutput:
+def open_output(
+    path: str | None, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None
+) -> BatchOutput:
     """The atomic writer for ``path``: a local file or stream (``None``: stdout), or an
-    object-store URI (a multipart upload completed at the commit, aborted otherwise)."""
+    object-store URI (a multipart upload completed at the commit, aborted otherwise);
+    ``style``: delimiter, compression, metadata (:class:`WriteStyle`)."""
     if path is not None and storage.is_uri(path):
-        return storage.RemoteOutput(storage.Uri.parse(path), fmt, schema)
-    return AtomicOutput(None if path is None else Path(path), fmt, schema)
+        return storage.RemoteOutput(storage.Uri.parse(path), fmt, schema, style)
+    return AtomicOutput(None if path is None else Path(path), fmt, schema, style)
 
 
 def text_output(path: storage.Location, text: str | bytes) -> Staged:
@@ -300,17 +304,24 @@ class AtomicOutput:
 
     ``path`` ``None`` means CSV to stdout (no atomicity possible: rows stream out as they are
     scored, nothing before the first batch). An existing character device or FIFO is written
-    as a stream too. Raises :class:`OutputError` naming the path for every I/O failure.
+    as a stream too. ``style``: delimiter, compression, metadata (:class:`WriteStyle`).
+    Raises :class:`OutputError` naming the path for every I/O failure.
     """
 
-    def __init__(self, path: Path | None, fmt: FileFormat, schema: pa.Schema) -> None:
+    def __init__(
+        self, path: Path | None, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None
+    ) -> None:
         self.path = path
         self.format = fmt
         self.schema = schema
+        self.style = style or WriteStyle()
         self._temp: Path | None = None
         self._stream: BinaryIO | None = None
         self._finished = False
-        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._writer: pq.ParquetWriter | CsvWriter | None = None
+        #: The byte stream a CSV writer writes to, and whether closing it is ours to do.
+        self._sink: pa.NativeFile | None = None
+        self._own_sink = True
         self._open()
 
     @property
@@ -335,10 +346,11 @@ class AtomicOutput:
             self.abort()
             raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
 
-    def _make_writer(self, sink: str | BinaryIO) -> pq.ParquetWriter | pacsv.CSVWriter:
-        if self.format == "parquet":
-            return pq.ParquetWriter(sink, self.schema, compression="snappy")
-        return pacsv.CSVWriter(sink, self.schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+    def _make_writer(self, sink: str | BinaryIO) -> pq.ParquetWriter | CsvWriter:
+        # stdout is never closed by us (it gets plain CSV); a device, FIFO or temporary file is ours.
+        self._own_sink = self.path is not None
+        writer, self._sink = open_writer(sink, self.format, self.schema, self.style)
+        return writer
 
     def _stdout_writer(self) -> None:
         if self.path is None and self._writer is None and not self._finished:
@@ -364,6 +376,10 @@ class AtomicOutput:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            sink, self._sink = self._sink, None
+            if sink is not None:
+                # A compressed stream writes its trailer when closed.
+                sink.close() if self._own_sink else sink.flush()
             if self.path is None:
                 stdout_stream().flush()
             elif self._stream is not None:
@@ -409,9 +425,15 @@ class AtomicOutput:
         writer, self._writer = self._writer, None
         temp, self._temp = self._temp, None
         stream, self._stream = self._stream, None
+        sink, self._sink = self._sink, None
         if writer is not None:
             try:
                 writer.close()
+            except Exception:
+                pass
+        if sink is not None and self._own_sink:
+            try:
+                sink.close()
             except Exception:
                 pass
         if stream is not None:

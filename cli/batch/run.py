@@ -6,6 +6,7 @@ Everything here is plain library code (no typer, no rich); ``modelrouter.cli.app
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,10 +22,12 @@ from modelrouter.backends import InputSchema, OutputSpec, Prediction
 from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.cells import csv_schema, to_csv_cells
 from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input
+from modelrouter.cli.batch.formats import compression_of, data_suffix, split_name, suffix_delimiter
 from modelrouter.cli.batch.nulls import feature_nulls
 from modelrouter.cli.batch.outputs import BatchOutput, RunOutputs, open_output, text_output
 from modelrouter.cli.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.cli.batch.scoring import run_ordered
+from modelrouter.cli.batch.writers import WriteStyle
 
 
 class ProgressSink(Protocol):
@@ -84,6 +87,16 @@ class RunOptions:
     #: Cap process-wide BLAS/OpenMP threads at cores // workers for the run. Off where the
     #: host process manages them (a Dask worker sets them once for all its tasks).
     limit_native_threads: bool = True
+    #: CSV field delimiter of the input and of CSV outputs (``None``: tab for ``.tsv``
+    #: names, else a comma).
+    delimiter: str | None = None
+    #: Page compression of Parquet outputs: snappy, zstd, gzip or none.
+    compression: str = "snappy"
+    #: predict: also write the ``proba_*`` columns after ``prediction``.
+    with_proba: bool = False
+    #: predict, binary classifiers: the label is the positive class (the second of the
+    #: model's classes) when its probability is at least this.
+    threshold: float | None = None
 
 
 @dataclass
@@ -133,17 +146,20 @@ class RunSummary:
 
 
 def default_rejects(output: str) -> str:
-    """``<output stem>.rejects.csv`` beside the output."""
+    """``<output stem>.rejects.csv`` beside the output (``day.csv.gz`` → ``day.rejects.csv``)."""
     path = storage.as_location(output)
-    return str(path.with_name(f"{path.stem}.rejects.csv"))
+    stem, _, _ = split_name(path.name)
+    return str(path.with_name(f"{stem}.rejects.csv"))
 
 
 def default_output(input_path: str) -> str:
-    """``<input stem>.predictions<input suffix>`` beside the input (stdin: stdout)."""
+    """``<input stem>.predictions<input suffix>`` beside the input (stdin: stdout); the whole
+    data suffix stays together: ``day.csv.gz`` → ``day.predictions.csv.gz``."""
     if input_path == "-":
         return "-"
     path = storage.as_location(input_path)
-    return str(path.with_name(f"{path.stem}.predictions{path.suffix}"))
+    stem, _, _ = split_name(path.name)
+    return str(path.with_name(f"{stem}.predictions{data_suffix(path.name)}"))
 
 
 def resolve_output(input_path: str, output: str | None) -> str:
@@ -206,7 +222,34 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
     router.default_type = kind
     if options.mode == "proba":
         pool.prototype.require_probabilities()
+    elif options.with_proba or options.threshold is not None:
+        _require_for_predict(pool.prototype, options)
     return pool
+
+
+def _require_for_predict(model: Any, options: RunOptions) -> None:
+    """``--with-proba`` needs probabilities, ``--threshold`` a binary classifier with them:
+    a model error (exit 4), like predict-proba on a model without probabilities."""
+    from modelrouter import ProbabilitiesUnsupportedError
+
+    flag = "--threshold" if options.threshold is not None else "--with-proba"
+    if not model.has_probabilities:
+        kind = "a regressor" if model.classes is None else "a classifier without probabilities"
+        raise ProbabilitiesUnsupportedError(
+            f"{model.path}: the model is {kind} and gives no probabilities, which {flag} needs"
+        )
+    spec: OutputSpec = model.outputs
+    if options.threshold is not None and spec.multi:
+        raise ProbabilitiesUnsupportedError(
+            f"{model.path}: --threshold needs a binary classifier; the model has {spec.describe()}"
+        )
+    classes = list(model.classes)
+    if options.threshold is not None and len(classes) != 2:
+        shown = ", ".join(map(str, classes[:10])) + (", …" if len(classes) > 10 else "")
+        raise ProbabilitiesUnsupportedError(
+            f"{model.path}: --threshold needs a binary classifier; the model has "
+            f"{len(classes)} classes ({shown})"
+        )
 
 
 def score_file(
@@ -245,10 +288,12 @@ def score_file(
     reader = open_input(
         options.input,
         in_format,
+        delimiter=options.delimiter or suffix_delimiter(options.input) or ",",
         chunk_size=options.chunk_size,
         # Rejected rows are reported with every column as read, so skip mode reads them all.
         columns=_columns_to_read(model.schema, options.keep, options.keep_all or options.on_error == "skip"),
         keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
+        keep=options.keep,
     )
     try:
         return _score_reader(
@@ -275,15 +320,20 @@ def _score_reader(
     missing_keep = [k for k in keep if k not in available]
     if missing_keep:
         names = ", ".join(repr(k) for k in missing_keep)
-        raise DataError(f"{reader.name}: column {names} given with --keep is not in the input")
+        raise DataError(
+            f"{reader.name}: column {names} given with --keep is not in the input{_delimiter_hint(reader)}"
+        )
+    # A pandas index describes rows: never a positional feature (section 4's "columns not
+    # named with -k").
+    exclude = [*keep, *reader.index_columns]
     try:
         # Fail before writing anything, listing the file's real columns, not just those read.
-        model.schema.resolve(reader.all_columns or available, exclude=keep)
-        features = frozenset(model.schema.resolve(available, exclude=keep))
+        model.schema.resolve(reader.all_columns or available, exclude=exclude)
+        features = frozenset(model.schema.resolve(available, exclude=exclude))
     except DataError as exc:
-        raise DataError(f"{reader.name}: {exc}", column=exc.column) from None
+        raise DataError(f"{reader.name}: {exc}{_delimiter_hint(reader)}", column=exc.column) from None
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
-    out_schema = _output_schema(reader.schema, kept, model, options.mode)
+    out_schema = _output_schema(reader.schema, kept, model, options.mode, options.with_proba)
     summary = RunSummary(
         input=reader.name,
         output="<stdout>" if output == "-" else output,
@@ -304,13 +354,22 @@ def _score_reader(
         outputs = RunOutputs()
         cleanup.callback(outputs.abort)
         rejects: BatchOutput | None = None
+        provenance = _provenance(pool, options, reader.name)
         if summary.rejects is not None:
             rejects_format = detect_format(summary.rejects, None, role="output")
             rejected = rejects_schema(reader.schema)
-            rejects = open_output(summary.rejects, rejects_format, _as_written(rejected, rejects_format))
+            rejects = open_output(
+                summary.rejects,
+                rejects_format,
+                _as_written(rejected, rejects_format),
+                _style(summary.rejects, rejects_format, options, provenance),
+            )
             cleanup.callback(rejects.abort)
         writer = open_output(
-            None if output == "-" else output, out_format, _as_written(out_schema, out_format)
+            None if output == "-" else output,
+            out_format,
+            _as_written(out_schema, out_format),
+            _style(output, out_format, options, provenance),
         )
         cleanup.callback(writer.abort)
         summary.chunks = _score_chunks(
@@ -334,6 +393,77 @@ def _score_reader(
         outputs.add(writer)
         outputs.commit(final=final)  # abort() after a commit is a no-op
     return summary
+
+
+def _style(path: str, fmt: FileFormat, options: RunOptions, metadata: dict[str, str]) -> WriteStyle:
+    """How the output at ``path`` is written: its delimiter and compression (CSV; ``-`` is
+    plain CSV) or its page compression and provenance metadata (Parquet)."""
+    if fmt == "parquet":
+        return WriteStyle(parquet_compression=options.compression, metadata=metadata)
+    stream = path == "-"
+    return WriteStyle(
+        delimiter=options.delimiter or (None if stream else suffix_delimiter(path)) or ",",
+        compression=None if stream else compression_of(path),
+    )
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _model_sha256(path: object) -> str:
+    """The model file's sha256 (cached per path, size and mtime: datasets hash it once);
+    ``unknown`` for a model on an object store (its bytes are not fetched again for this)."""
+    from modelrouter.pool import sha256_of
+
+    if not isinstance(path, Path):
+        return "unknown"
+    try:
+        info = path.stat()
+        key = (str(path), info.st_size, info.st_mtime_ns)
+        if key not in _DIGESTS:
+            _DIGESTS[key] = sha256_of(path)
+        return _DIGESTS[key]
+    except OSError:
+        return "unknown"
+
+
+def _provenance(pool: ModelPool, options: RunOptions, source: str) -> dict[str, str]:
+    """Key-value metadata a Parquet output carries: where its predictions came from."""
+    from importlib.metadata import version
+
+    path = str(pool.path)
+    shown = path if "://" in path else os.path.abspath(path)
+    command = "predict-proba" if options.mode == "proba" else "predict"
+    metadata = {
+        "modelrouter.version": version("modelrouter"),
+        "modelrouter.command": command,
+        "modelrouter.input": source if source.startswith("<") or "://" in source else os.path.abspath(source),
+        "modelrouter.model_type": str(pool.model_type),
+        "modelrouter.model_path": shown,
+        "modelrouter.model_sha256": _model_sha256(pool.path),
+        "modelrouter.created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    if options.threshold is not None:
+        metadata["modelrouter.threshold"] = repr(options.threshold)
+    return metadata
+
+
+#: Delimiters a one-column header is checked for (the message names the likeliest).
+_LIKELY_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _delimiter_hint(reader: InputFile) -> str:
+    """When a CSV header came out as one column that holds another delimiter, say which."""
+    if reader.delimiter is None or len(reader.all_columns) != 1:
+        return ""
+    header = reader.all_columns[0]
+    counts = {d: header.count(d) for d in _LIKELY_DELIMITERS if d != reader.delimiter}
+    best = max(counts, key=lambda d: counts[d])
+    if not counts[best]:
+        return ""
+    shown = "tab" if best == "\t" else repr(best)
+    option = "tab" if best == "\t" else f"'{best}'"
+    return f"; the header is one column and looks like {shown}-separated: pass --delimiter {option}"
 
 
 def _over_error_budget(summary: RunSummary, max_rate: float) -> bool:
@@ -386,10 +516,13 @@ def _columns_to_read(schema: InputSchema, keep: Sequence[str], keep_all: bool) -
     return list(dict.fromkeys([*schema.names, *keep]))
 
 
-def _output_schema(source: pa.Schema, kept: Sequence[str], model: Any, mode: Mode) -> pa.Schema:
-    """Kept columns, then one column per output (``prediction``/``prediction_<i>``) or per
-    output class (``proba_<class>``/``proba_<output>_<class>``), typed as the model declares
-    (float32 models give float32 columns: written without widening noise digits)."""
+def _output_schema(
+    source: pa.Schema, kept: Sequence[str], model: Any, mode: Mode, with_proba: bool = False
+) -> pa.Schema:
+    """Kept columns, then one column per output (``prediction``/``prediction_<i>``) and/or
+    (predict-proba, ``--with-proba``) per output class (``proba_<class>``/
+    ``proba_<output>_<class>``), typed as the model declares (float32 models give float32
+    columns: written without widening noise digits)."""
     spec: OutputSpec = model.outputs
     fields = [source.field(name) for name in kept]
     if mode == "predict":
@@ -397,7 +530,7 @@ def _output_schema(source: pa.Schema, kept: Sequence[str], model: Any, mode: Mod
             pa.field(name, _label_type(dtype))
             for name, dtype in zip(spec.label_names(), spec.dtypes, strict=True)
         ]
-    else:
+    if mode == "proba" or with_proba:
         proba_type = pa.from_numpy_dtype(spec.proba_dtype)
         fields += [pa.field(name, proba_type) for name in spec.proba_names()]
     names = [f.name for f in fields]
@@ -427,8 +560,13 @@ def _score_chunks(
 ) -> int:
     router = get_router()
     workers = summary.workers
-    probabilities = options.mode == "proba"
-    exclude = list(options.keep)
+    # What the model is asked for, and what is written (--threshold: labels from the
+    # probabilities; --with-proba: both).
+    write_labels = options.mode == "predict"
+    write_probabilities = options.mode == "proba" or options.with_proba
+    ask_labels = write_labels and options.threshold is None
+    probabilities = write_probabilities or options.threshold is not None
+    exclude = [*options.keep, *reader.index_columns]
     rejected = None if rejects is None else rejects_schema(reader.schema)
 
     def chunks() -> Any:
@@ -445,9 +583,12 @@ def _score_chunks(
             with router.acquire_model(kind) as model:
 
                 def score(batch: pa.RecordBatch) -> Prediction:
-                    return model.run(
-                        batch, labels=not probabilities, probabilities=probabilities, exclude=exclude
-                    )
+                    result = model.run(batch, labels=ask_labels, probabilities=probabilities, exclude=exclude)
+                    if options.threshold is not None:
+                        result = _thresholded(result, model.classes, options.threshold)
+                    if not write_probabilities:
+                        result = Prediction(labels=result.labels, probabilities=None)
+                    return result
 
                 if rejects is None:
                     return _written(_output_batch(chunk.batch, kept, score(fed), schema), writer), None
@@ -495,17 +636,30 @@ def _written(batch: pa.RecordBatch, output: BatchOutput) -> pa.RecordBatch:
     return to_csv_cells(batch, output.schema) if output.format == "csv" else batch
 
 
+def _thresholded(result: Prediction, classes: Any, threshold: float) -> Prediction:
+    """Labels of a binary classifier: the positive class (``classes[1]``) where its
+    probability is at least ``threshold``, else the negative one."""
+    if result.probabilities is None:  # every row of the chunk was rejected
+        return result
+    positive = result.probabilities[:, 1] >= threshold
+    return Prediction(
+        labels=np.asarray(classes)[positive.astype(np.intp)], probabilities=result.probabilities
+    )
+
+
 def _output_batch(
     batch: pa.RecordBatch, kept: Sequence[str], result: Prediction, schema: pa.Schema
 ) -> pa.RecordBatch:
-    """Kept columns, then the prediction columns (their types and names come from ``schema``)."""
+    """Kept columns, then the prediction columns (their types and names come from ``schema``):
+    the labels, then the probabilities, of those ``result`` holds."""
     columns: list[pa.Array] = [batch.column(name) for name in kept]
     targets = list(schema)[len(kept) :]
-    values = result.labels if result.labels is not None else result.probabilities
-    if values is None:  # every row of the chunk was rejected
+    values: list[Any] = []
+    for part in (result.labels, result.probabilities):
+        if part is not None:
+            values += [part] if part.ndim == 1 else [part[:, j] for j in range(part.shape[1])]
+    if not values:  # every row of the chunk was rejected
         columns += [pa.array([], type=f.type) for f in targets]
-    elif values.ndim == 1:
-        columns.append(pa.array(values, type=targets[0].type))
     else:
-        columns += [pa.array(values[:, j], type=f.type) for j, f in enumerate(targets)]
+        columns += [pa.array(v, type=f.type) for v, f in zip(values, targets, strict=True)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)

@@ -46,9 +46,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, TypeAlias
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from modelrouter.cli.batch.csv_writer import CsvWriter
+from modelrouter.cli.batch.writers import WriteStyle, open_writer
 from modelrouter.errors import DataError, ModelLoadError, ModelRouterError, OutputError
 from modelrouter.locations import is_uri
 
@@ -595,7 +596,9 @@ class RemoteOutput:
     object (and no multipart upload) behind; an existing object is replaced only by commit.
     """
 
-    def __init__(self, uri: Uri, fmt: Literal["csv", "parquet"], schema: pa.Schema) -> None:
+    def __init__(
+        self, uri: Uri, fmt: Literal["csv", "parquet"], schema: pa.Schema, style: WriteStyle | None = None
+    ) -> None:
         if uri.scheme not in ("s3", "s3a"):
             raise OutputError(
                 f"{uri}: writing is supported on s3:// only (the store must offer atomic uploads)"
@@ -607,14 +610,12 @@ class RemoteOutput:
         self.schema = schema
         _check_bucket(uri)
         self._upload = _MultipartUpload(uri)
-        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None
+        self._writer: pq.ParquetWriter | CsvWriter | None
+        #: CSV: the (maybe compressing) stream over the upload; closing it closes the upload,
+        #: which publishes nothing (see _MultipartUpload).
+        self._sink: pa.NativeFile | None = None
         try:
-            if fmt == "parquet":
-                self._writer = pq.ParquetWriter(self._upload, schema, compression="snappy")
-            else:
-                self._writer = pacsv.CSVWriter(
-                    self._upload, schema, write_options=pacsv.WriteOptions(quoting_style="needed")
-                )
+            self._writer, self._sink = open_writer(self._upload, fmt, schema, style or WriteStyle())
         except (OSError, pa.ArrowException) as exc:
             self.abort()
             raise _fail("output", uri, exc, "write") from None
@@ -640,6 +641,9 @@ class RemoteOutput:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            sink, self._sink = self._sink, None
+            if sink is not None:
+                sink.close()  # a compressed stream writes its trailer now
             self._upload.flush_parts()
         except ModelRouterError:
             self.abort()

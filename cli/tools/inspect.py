@@ -223,3 +223,58 @@ def _estimator_name(estimator: Any) -> str:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+#: The key-value metadata prefix of the Parquet files ``predict`` writes.
+PROVENANCE_PREFIX = "modelrouter."
+
+
+def is_data_file(path: Path) -> bool:
+    """Whether ``inspect`` describes ``path`` as data (a Parquet file) rather than a model."""
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def describe_data_file(path: Path) -> dict[str, Any]:
+    """Describe a Parquet file from its footer alone (no data read): rows, row groups,
+    columns and types, page compression, the writer, the pandas index and — for a file that
+    ``predict`` wrote — where its predictions came from (``provenance``: tool version,
+    command, input, model type, path and sha256, time). Raises :class:`DataError` when the
+    file is not readable Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from modelrouter import DataError
+
+    try:
+        metadata = pq.read_metadata(path)
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable Parquet file ({first})") from None
+    pairs = {
+        k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in (schema.metadata or {}).items()
+    }
+    codecs = sorted(
+        {
+            metadata.row_group(g).column(c).compression
+            for g in range(metadata.num_row_groups)
+            for c in range(metadata.num_columns)
+        }
+    )
+    try:
+        index = (schema.pandas_metadata or {}).get("index_columns", [])
+    except (ValueError, TypeError):
+        index = []
+    return {
+        "path": str(path),
+        "format": "parquet",
+        "file_size": path.stat().st_size,
+        "rows": metadata.num_rows,
+        "row_groups": metadata.num_row_groups,
+        "columns": [{"name": f.name, "type": str(f.type)} for f in schema],
+        "compression": codecs,
+        "created_by": metadata.created_by,
+        "pandas_index": index,
+        "provenance": {
+            k.removeprefix(PROVENANCE_PREFIX): v for k, v in pairs.items() if k.startswith(PROVENANCE_PREFIX)
+        },
+    }

@@ -160,7 +160,7 @@ def test_reader_of_stdout_going_away_stops_quietly(tmp_path: Path) -> None:
         [*command, "--chunk-size", "100"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
     assert process.stdout is not None and process.stderr is not None
-    assert process.stdout.readline().strip() == b'"prediction"'
+    assert process.stdout.readline().strip() == b"prediction"
     process.stdout.close()
     code = process.wait(timeout=30)
     stderr = process.stderr.read().decode()

@@ -1,0 +1,55 @@
+"""How an output's bytes are made: the writer for its format and its :class:`WriteStyle`.
+
+Shared by the local writer (:class:`~modelrouter.cli.batch.outputs.AtomicOutput`) and the
+object-store one (:class:`~modelrouter.cli.batch.storage.RemoteOutput`), so a file says the
+same thing wherever it is written: CSV quoted only where needed (:mod:`.csv_writer`), in
+its delimiter, compressed by its name; Parquet with its page compression and provenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from modelrouter.cli.batch.csv_writer import CsvWriter
+from modelrouter.cli.batch.formats import Compression
+
+__all__ = ["PARQUET_COMPRESSIONS", "WriteStyle", "open_writer"]
+
+#: Parquet page compression codecs offered by ``--compression`` (``none``: uncompressed).
+PARQUET_COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
+
+
+@dataclass(frozen=True)
+class WriteStyle:
+    """How an output file is written, beyond its format.
+
+    CSV: ``delimiter``, and ``compression`` of the whole stream (from the name: ``.csv.gz``…).
+    Parquet: ``parquet_compression`` of its pages and key-value ``metadata`` in its footer
+    (where its predictions came from; CSV has no place for it).
+    """
+
+    delimiter: str = ","
+    compression: Compression | None = None
+    parquet_compression: str = "snappy"
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+def open_writer(
+    sink: str | Any, fmt: Literal["csv", "parquet"], schema: pa.Schema, style: WriteStyle
+) -> tuple[pq.ParquetWriter | CsvWriter, pa.NativeFile | None]:
+    """The writer for ``sink`` (a local path, written natively, or a Python binary stream),
+    and for CSV the byte stream it writes to: its owner closes that stream after the writer
+    (a compressed stream writes its trailer then) or only flushes it (stdout)."""
+    if fmt == "parquet":
+        if style.metadata:
+            schema = schema.with_metadata({**(schema.metadata or {}), **style.metadata})
+        codec = None if style.parquet_compression == "none" else style.parquet_compression
+        return pq.ParquetWriter(sink, schema, compression=codec), None
+    native: pa.NativeFile = pa.OSFile(sink, "wb") if isinstance(sink, str) else pa.PythonFile(sink, mode="w")
+    if style.compression is not None:
+        native = pa.CompressedOutputStream(native, style.compression)
+    return CsvWriter(native, schema, style.delimiter), native
