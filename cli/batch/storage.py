@@ -362,10 +362,11 @@ def open_random(uri: Uri) -> Any:
 
 
 def open_stream(uri: Uri) -> Any:
-    """A buffered sequential pyarrow stream over the object (CSV)."""
+    """A buffered sequential pyarrow stream over the object's bytes (CSV), as stored: never
+    decompressed by a guess from the name (the reader decompresses what the bytes say)."""
     filesystem, path = _fs_path(uri)
     try:
-        return filesystem.open_input_stream(path, buffer_size=_READ_BUFFER)
+        return filesystem.open_input_stream(path, compression=None, buffer_size=_READ_BUFFER)
     except (OSError, pa.ArrowException) as exc:
         raise _fail("input", uri, exc) from None
 
