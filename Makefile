@@ -22,7 +22,8 @@ demo: $(VENV)/.installed
 	$(BIN)/modelrouter predict sample_data/wine.parquet -o sample_data/wine.predictions.parquet -k id
 	$(BIN)/modelrouter predict-proba sample_data/wine.csv --model-type onnx -o - -k id --no-stats | head -n 6
 
-# Tests marked `slow` (the Dask engine on the local S3 server) keep `make test` within its
+# Tests marked `slow` (Dask on the local S3 server, the estimator sweep subset, the bench
+# smoke run, most booster oracle combinations) keep `make test` within its
 # 6-minute budget on 2 cores; `make test-slow` runs them, a bare `pytest` runs everything.
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m "not slow"

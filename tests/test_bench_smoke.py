@@ -38,6 +38,7 @@ CHECKS = 15
 
 
 @pytest.mark.timeout(170)
+@pytest.mark.slow  # ~30 s of real benchmark runs: `make test-slow`
 def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     results = tmp_path / "results" / "latest.json"
     proc = subprocess.run(

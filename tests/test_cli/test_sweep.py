@@ -32,6 +32,9 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.datasets import load_wine
 
+# The sweep (even its subset) fits estimators and runs the CLI per pair: `make test-slow`.
+pytestmark = pytest.mark.slow
+
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 FIT_BUDGET_SECONDS = 1.0
 SUBSET = [
