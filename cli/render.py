@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from modelrouter.cli.batch.run import ProgressSink
@@ -31,18 +31,9 @@ def stderr_console() -> Console:
 
     Off a terminal (cron mail, CI logs) it is wide and colourless, so nothing is truncated.
     """
-    from rich.console import Console
-
     global _console
     if _console is None:
-        tty = sys.stderr.isatty()
-        _console = Console(
-            file=sys.stderr,
-            width=None if tty else 200,
-            color_system="auto" if tty else None,
-            highlight=False,
-            soft_wrap=not tty,
-        )
+        _console = _new_console(sys.stderr, width_off_terminal=200)
     return _console
 
 
@@ -52,19 +43,23 @@ def stdout_console() -> Console:
     Off a terminal (a pipe into grep, a file) lines are never wrapped, so a sha256 or a path
     stays on one line for the next tool in the pipe.
     """
-    from rich.console import Console
-
     global _stdout_console
     if _stdout_console is None:
-        tty = sys.stdout.isatty()
-        _stdout_console = Console(
-            file=sys.stdout,
-            width=None if tty else 1000,
-            color_system="auto" if tty else None,
-            highlight=False,
-            soft_wrap=not tty,
-        )
+        _stdout_console = _new_console(sys.stdout, width_off_terminal=1000)
     return _stdout_console
+
+
+def _new_console(stream: TextIO, width_off_terminal: int) -> Console:
+    from rich.console import Console
+
+    tty = stream.isatty()
+    return Console(
+        file=stream,
+        width=None if tty else width_off_terminal,
+        color_system="auto" if tty else None,
+        highlight=False,
+        soft_wrap=not tty,
+    )
 
 
 #: The most characters one error or warning message may print. A message quoting a library's
