@@ -141,20 +141,31 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def bench_modelrouter(seconds: float) -> list[Cell]:
+def bench_modelrouter(seconds: float, *, batch_rows: int = 0, body: str = "rows") -> list[Cell]:
+    """``modelrouter serve`` with default settings (or ``--max-batch-rows``); JSON ``rows`` or ``columns``."""
     port = _free_port()
     config = Path(tempfile.mkdtemp()) / "modelrouter.toml"
     config.write_text(f'[sklearn]\npath = "{MODEL}"\npool_size = 2\n')
     modelrouter = Path(sys.executable).parent / "modelrouter"
     process = subprocess.Popen(
-        [str(modelrouter), "serve", "-c", str(config), "--port", str(port), "--timeout", "60"],
+        [str(modelrouter), "serve", "-c", str(config), "--port", str(port), "--timeout", "60"]
+        + (["--max-batch-rows", str(batch_rows)] if batch_rows else []),
         stderr=subprocess.DEVNULL,
     )
+    name = (
+        "modelrouter"
+        + (f" batch {batch_rows}" if batch_rows else "")
+        + ("" if body == "rows" else f" {body}")
+    )
+
+    def encode(rows: list[dict[str, float]]) -> bytes:
+        if body == "columns":
+            return json.dumps({"columns": {k: [r[k] for r in rows] for k in rows[0]}}).encode()
+        return json.dumps({"rows": rows}).encode()
+
     try:
         _wait_ready(port, "/healthz", process)
-        return _cells(
-            "modelrouter", port, "/predict", lambda rows: json.dumps({"rows": rows}).encode(), seconds
-        )
+        return _cells(name, port, "/predict", encode, seconds)
     finally:
         _stop(process)
 
@@ -223,7 +234,7 @@ def _cells(name: str, port: int, path: str, encode: object, seconds: float) -> l
                 p99_ms=1000 * latencies[min(count - 1, int(0.99 * count))],
             )
             print(
-                f"{name:12} c={concurrency:<3} rows={rows:<5} {cell.requests_per_second:9.1f} req/s "
+                f"{name:28} c={concurrency:<3} rows={rows:<5} {cell.requests_per_second:9.1f} req/s "
                 f"{cell.rows_per_second:11.0f} rows/s  p50 {cell.p50_ms:7.1f} ms  p99 {cell.p99_ms:7.1f} ms"
                 + (f"  errors {errors}" if errors else ""),
                 flush=True,
@@ -238,8 +249,11 @@ def main() -> None:
     parser.add_argument(
         "--mlserver", default=os.environ.get("MLSERVER"), help="path of an mlserver executable"
     )
+    parser.add_argument("--batch-rows", type=int, default=8192, help="--max-batch-rows of the batching run")
     args = parser.parse_args()
     cells = bench_modelrouter(args.seconds)
+    cells += bench_modelrouter(args.seconds, body="columns")
+    cells += bench_modelrouter(args.seconds, batch_rows=args.batch_rows)
     if args.mlserver:
         cells += bench_mlserver(args.mlserver, args.seconds)
     else:

@@ -626,6 +626,16 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(metavar="N", min=1, help="Request body size in bytes; more is a 413.")
     ] = 32 << 20,
+    max_batch_rows: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=0,
+            max=1_000_000,
+            help="Score requests waiting for the same pool together, up to N rows per model "
+            "call (0: off, every request borrows on its own).",
+        ),
+    ] = 0,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -644,6 +654,7 @@ def serve(
             timeout=timeout,
             max_rows=max_rows,
             max_body_bytes=max_body_bytes,
+            max_batch_rows=max_batch_rows,
             debug=debug,
         )
         run_service(settings, host, port, announce=(lambda line: None) if quiet else render.note)

@@ -17,9 +17,7 @@ never competes with the default executor, which the async borrow itself may wait
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
+import orjson
 import pyarrow as pa
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,16 +45,16 @@ from modelrouter import (
     load_settings,
 )
 from modelrouter.backends import Prediction
+from modelrouter.cli.serve.batching import Batcher
 from modelrouter.cli.serve.bodies import (
     MEDIA_TYPE,
     BodyFormat,
     body_format,
     csv_table,
     encode_table,
-    json_rows,
+    json_table,
     parquet_table,
     result_table,
-    rows_table,
 )
 from modelrouter.cli.serve.metrics import CONTENT_TYPE, ServeMetrics
 from modelrouter.cli.serve.problems import Problem, problem_for
@@ -73,6 +72,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = ["LoadedPools", "ServeConfig", "create_app", "load_pools"]
 
 log = logging.getLogger("modelrouter.serve")
+
+# JSON bodies up to this size are decoded on the event loop (a thread hop costs more than
+# decoding them); larger ones, and answers with more values, in the decoding threads, so a
+# big body never stalls the small requests behind it.
+_DECODE_ON_LOOP_BYTES = 16 << 10
+_ENCODE_ON_LOOP_VALUES = 2048
+_ORJSON_DTYPES = frozenset(
+    np.dtype(t).str for t in ("f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?")
+)
 T = TypeVar("T")
 Mode = Literal["predict", "proba"]
 
@@ -88,6 +96,7 @@ class ServeConfig:
     max_body_bytes: int = 32 << 20  # request body size; more is a 413
     retry_after: int = 1  # seconds, in the Retry-After header of a 503
     debug: bool = False  # log tracebacks of internal errors
+    max_batch_rows: int = 0  # > 0: score waiting requests together, up to this many rows (batching.py)
 
     def __post_init__(self) -> None:
         if self.pool_size is not None and self.pool_size < 1:
@@ -96,6 +105,8 @@ class ServeConfig:
             raise ValueError(f"timeout must be ≥ 0 seconds (got {self.timeout})")
         if self.max_rows < 1:
             raise ValueError(f"max_rows must be at least 1 (got {self.max_rows})")
+        if self.max_batch_rows < 0:
+            raise ValueError(f"max_batch_rows must be ≥ 0 (got {self.max_batch_rows})")
         if self.max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be at least 1 (got {self.max_body_bytes})")
 
@@ -142,6 +153,7 @@ class _Service:
     gates: dict[ModelType, asyncio.Semaphore] = field(default_factory=dict)
     inference: ThreadPoolExecutor | None = None
     decoding: ThreadPoolExecutor | None = None
+    batchers: dict[ModelType, Batcher] = field(default_factory=dict)
     ready: bool = False
 
     def resolve(self, name: str | None) -> ModelType:
@@ -170,6 +182,9 @@ class _Service:
     ) -> Prediction:
         """Wait (≤ ``timeout``) for an instance of ``kind``, borrow it, score ``table`` in a thread."""
         timeout = self.config.timeout
+        batcher = self.batchers.get(kind)
+        if batcher is not None:
+            return await batcher.infer(table, probabilities=probabilities, exclude=exclude, timeout=timeout)
         started = time.perf_counter()
         gate = self.gates[kind]
         try:
@@ -234,12 +249,26 @@ def create_app(
         threads = sum(pool.size for pool in loaded.pools.values()) or 1
         service.inference = ThreadPoolExecutor(threads, thread_name_prefix="modelrouter-serve")
         service.decoding = ThreadPoolExecutor(2, thread_name_prefix="modelrouter-serve-io")
+        if config.max_batch_rows:
+            for kind, pool in loaded.pools.items():
+                service.batchers[kind] = Batcher(
+                    target,
+                    kind,
+                    instances=pool.size,
+                    max_rows=config.max_batch_rows,
+                    executor=service.inference,
+                    on_batch=partial(_observe_batch, service.metrics, str(kind)),
+                )
+                service.batchers[kind].start()
         service.ready = True
         try:
             yield
         finally:
             # The server has answered the requests in flight before it runs this.
             service.ready = False
+            for batcher in service.batchers.values():
+                await batcher.stop()
+            service.batchers.clear()
             service.inference.shutdown(wait=True)
             service.decoding.shutdown(wait=True)
             for kind in service.types:
@@ -255,6 +284,13 @@ def create_app(
     _install_error_handlers(app)
     _add_routes(app, service)
     return app
+
+
+def _observe_batch(metrics: ServeMetrics, kind: str, waits: list[float]) -> None:
+    metrics.batch_requests.labels(kind).observe(len(waits))
+    wait = metrics.queue_wait.labels(kind)
+    for seconds in waits:
+        wait.observe(seconds)
 
 
 # -- endpoints ---------------------------------------------------------------------------------
@@ -351,19 +387,26 @@ async def _score(
         if mode == "proba":
             pool.prototype.require_probabilities()
         body = await _read_body(request, service.config.max_body_bytes)
+        table: pa.Table | None
         if fmt == "json":
-            rows = json_rows(body, service.config.max_rows)
-            if not rows:  # nothing to score: the model is not asked (and needs no column)
-                return _json_answer(kind, mode, Prediction(None, None), pool.prototype.classes)
-            table = rows_table(rows, pool.schema)
+            if len(body) <= _DECODE_ON_LOOP_BYTES:
+                table = json_table(body, service.config.max_rows, pool.schema)
+            else:
+                table = await service.offload(json_table, body, service.config.max_rows, pool.schema)
         elif fmt == "csv":
             table = await service.offload(csv_table, body, service.config.max_rows)
         else:
             table = await service.offload(parquet_table, body, service.config.max_rows)
+        if table is None:  # an empty JSON body: the model is not asked (and needs no column)
+            return _json_answer(kind, mode, Prediction(None, None), pool.prototype.classes)
         prediction = await service.infer(kind, table, probabilities=mode == "proba", exclude=keep)
         service.metrics.rows.labels(endpoint, str(kind)).inc(table.num_rows)
         if fmt == "json":
-            return _json_answer(kind, mode, prediction, pool.prototype.classes)
+            proba = prediction.probabilities
+            values = table.num_rows * (1 if proba is None else proba.shape[1])
+            if values <= _ENCODE_ON_LOOP_VALUES:
+                return _json_answer(kind, mode, prediction, pool.prototype.classes)
+            return await service.offload(_json_answer, kind, mode, prediction, pool.prototype.classes)
         classes = None if pool.prototype.classes is None else pool.prototype.classes.tolist()
         answer = await service.offload(_encode, table, keep, prediction, classes, fmt)
         return Response(answer, media_type=MEDIA_TYPE[fmt])
@@ -392,22 +435,23 @@ def _json_answer(
 ) -> Response:
     payload: dict[str, Any] = {"model_type": str(kind)}
     if mode == "proba":
-        payload["classes"] = [] if classes is None else classes.tolist()
+        payload["classes"] = [] if classes is None else _json_ready(classes)
         proba = prediction.probabilities
-        payload["probabilities"] = [] if proba is None else proba.tolist()
+        payload["probabilities"] = [] if proba is None else _json_ready(proba)
     else:
         labels = prediction.labels
-        payload["predictions"] = [] if labels is None else _json_values(labels)
-    text = json.dumps(payload, allow_nan=False, separators=(",", ":"))
-    return Response(text.encode(), media_type="application/json")
+        payload["predictions"] = [] if labels is None else _json_ready(labels)
+    # orjson writes numeric arrays directly (floats in their shortest form for their own
+    # dtype, so a float32 probability reads 0.84, not 0.8399999737739563); JSON has no
+    # NaN/inf, so a regressor's non-finite output is written as null.
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
-def _json_values(values: np.ndarray[Any, Any]) -> list[Any]:
-    listed: list[Any] = values.tolist()
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
-        # JSON has no NaN/inf: a regressor's non-finite output is answered as null.
-        return [v if isinstance(v, float) and math.isfinite(v) else None for v in listed]
-    return listed
+def _json_ready(values: np.ndarray[Any, Any]) -> Any:
+    """Numeric arrays as they are (orjson writes them); text and object labels as lists."""
+    if values.dtype.str in _ORJSON_DTYPES and values.flags.c_contiguous:
+        return values
+    return values.tolist()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -33,9 +34,11 @@ from modelrouter.errors import ConversionError, DataError, MissingColumnsError
 __all__ = [
     "BodyFormat",
     "body_format",
+    "columns_table",
     "csv_table",
     "encode_table",
     "json_rows",
+    "json_table",
     "parquet_table",
     "result_table",
     "rows_table",
@@ -75,31 +78,96 @@ def body_format(content_type: str | None) -> BodyFormat:
 # -- JSON --------------------------------------------------------------------------------------
 
 
+def json_table(body: bytes, max_rows: int, schema: InputSchema) -> pa.Table | None:
+    """A JSON body as a table of the model's feature columns; ``None`` when it has no rows.
+
+    Two forms: ``{"rows": [{column: value, …}, …]}`` (CONTRACT section 10) and the columnar
+    ``{"columns": {column: [value, …], …}}`` (what ``DataFrame.to_dict("list")`` gives; about
+    a third of the bytes, and no per-row objects to walk). 400 when the body is neither, 413
+    above ``max_rows``; :class:`DataError` (422) for the values, as :func:`rows_table`.
+    """
+    document = _json_document(body)
+    if "columns" in document:
+        return columns_table(_json_columns(document, max_rows), schema)
+    rows = _json_rows(document, max_rows)
+    return rows_table(rows, schema) if rows else None
+
+
 def json_rows(body: bytes, max_rows: int) -> list[dict[str, Any]]:
     """The ``rows`` of a JSON body; 400 when it is not ``{"rows": [{…}, …]}``, 413 above ``max_rows``."""
+    return _json_rows(_json_document(body), max_rows)
+
+
+def _json_document(body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body)
-    except RecursionError:
-        raise Problem(400, "malformed JSON body: nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        # ValueError also covers integers longer than Python's digit limit.
-        raise Problem(400, f"malformed JSON body: {exc}") from None
+        # orjson parses 3-5× faster than the standard library; it is also stricter (no NaN,
+        # Infinity, integers beyond 64 bits read as floats), so a body it refuses is read
+        # again by the standard parser, whose answers (and errors) are the reference.
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            document = json.loads(body)
+        except RecursionError:
+            raise Problem(400, "malformed JSON body: nested too deeply") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            # ValueError also covers integers longer than Python's digit limit.
+            raise Problem(400, f"malformed JSON body: {exc}") from None
     if not isinstance(document, dict):
         raise Problem(400, f'the JSON body must be an object {{"rows": [...]}}, not {_kind(document)}')
-    unknown = sorted(set(document) - {"rows"})
+    unknown = sorted(set(document) - {"rows", "columns"})
     if unknown:
-        raise Problem(400, f"unknown key {unknown[0]!r} in the JSON body (expected only 'rows')")
-    if "rows" not in document:
-        raise Problem(400, "the JSON body has no 'rows' key")
+        raise Problem(400, f"unknown key {unknown[0]!r} in the JSON body (expected 'rows' or 'columns')")
+    if len(document) != 1:
+        raise Problem(
+            400, "the JSON body has no 'rows' key" if not document else "send 'rows' or 'columns', not both"
+        )
+    return document
+
+
+def _json_rows(document: dict[str, Any], max_rows: int) -> list[dict[str, Any]]:
     rows = document["rows"]
     if not isinstance(rows, list):
         raise Problem(400, f"'rows' must be a list of objects, not {_kind(rows)}")
     if len(rows) > max_rows:
         raise Problem(413, f"{len(rows)} rows in one request, above the limit of {max_rows} (--max-rows)")
     for index, row in enumerate(rows):
-        if not isinstance(row, dict):
+        if type(row) is not dict:
             raise Problem(400, f"rows[{index}] must be an object keyed by column name, not {_kind(row)}")
     return rows
+
+
+def _json_columns(document: dict[str, Any], max_rows: int) -> dict[str, list[Any]]:
+    columns = document["columns"]
+    if not isinstance(columns, dict):
+        raise Problem(400, f"'columns' must be an object of lists, not {_kind(columns)}")
+    length: int | None = None
+    for name, values in columns.items():
+        if not isinstance(values, list):
+            raise Problem(400, f"columns[{name!r}] must be a list of values, not {_kind(values)}")
+        if length is None:
+            length = len(values)
+            if length > max_rows:
+                raise Problem(
+                    413, f"{length} rows in one request, above the limit of {max_rows} (--max-rows)"
+                )
+        elif len(values) != length:
+            raise Problem(
+                400,
+                f"columns[{name!r}] has {len(values)} values, the first column {length}: "
+                "every column needs one value per row",
+            )
+    return columns
+
+
+def columns_table(columns: dict[str, list[Any]], schema: InputSchema) -> pa.Table | None:
+    """The feature columns of a columnar body (model order; body order without names)."""
+    names: Sequence[str] = list(columns) if schema.names is None else schema.names
+    absent = [n for n in names if n not in columns]
+    if absent:
+        raise MissingColumnsError(absent, list(columns))
+    if not names or not columns[names[0]]:
+        return None
+    return pa.Table.from_arrays([_column(name, columns[name]) for name in names], names=list(names))
 
 
 def rows_table(rows: Sequence[dict[str, Any]], schema: InputSchema) -> pa.Table:
@@ -116,6 +184,13 @@ def rows_table(rows: Sequence[dict[str, Any]], schema: InputSchema) -> pa.Table:
             raise MissingColumnsError(absent, list(rows[0]) if rows else [])
     else:
         names = list(rows[0]) if rows else []
+    try:
+        # The usual body: every row has every feature key, and a column is one list
+        # comprehension; a row without one (KeyError) takes the per-cell path that names it.
+        arrays = [_column(name, [row[name] for row in rows]) for name in names]
+        return pa.Table.from_arrays(arrays, names=list(names))
+    except KeyError:
+        pass
     arrays = [_column(name, [_cell(row, name, i) for i, row in enumerate(rows)]) for name in names]
     return pa.Table.from_arrays(arrays, names=list(names))
 
@@ -127,7 +202,28 @@ def _cell(row: dict[str, Any], name: str, index: int) -> Any:
         raise DataError(f"column {name!r}: missing from this row", column=name, row=index) from None
 
 
+_FAST_TYPES = (pa.float64(), pa.int64(), pa.bool_(), pa.string())
+_NUMBER_TYPES = {int, float}
+
+
 def _column(name: str, values: list[Any]) -> pa.Array:
+    present = set(map(type, values))
+    present.discard(type(None))
+    if present and (present <= _NUMBER_TYPES or present in ({bool}, {str})):
+        # One JSON kind: Arrow's own conversion (C++). What it refuses or types otherwise
+        # (integers beyond int64) takes the checking path below, which decides and names it.
+        try:
+            fast = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass
+        else:
+            if fast.type in _FAST_TYPES:
+                return fast
+    return _checked_column(name, values)
+
+
+def _checked_column(name: str, values: list[Any]) -> pa.Array:
+    """The reference conversion of one JSON column (value by value), naming a bad value's row."""
     kinds: set[str] = set()
     for row, value in enumerate(values):
         if value is None:

@@ -80,6 +80,13 @@ class ServeMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.batch_requests = Histogram(
+            "modelrouter_http_batch_requests",
+            "Requests scored together in one model call (serve --max-batch-rows), by model type.",
+            ["model_type"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "modelrouter_http_requests_in_flight", "Requests being handled.", registry=self.registry
         )

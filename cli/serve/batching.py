@@ -1,0 +1,244 @@
+"""Adaptive batching (``modelrouter serve --max-batch-rows N``): requests that are waiting for
+the same pool are scored together, in one model call.
+
+Off by default, because CONTRACT section 10 has every request borrow an instance itself. With
+it on, a pool of N instances has N dispatchers. Each waits for a queued request, borrows an
+instance with ``async with router.acquire_model(kind)``, and only then takes from the queue
+every request it can score together with the first one: same endpoint, same ``keep``
+columns, same Arrow schema, at most ``max_rows`` rows in all. The concatenated table is
+scored in the service's inference threads and the answers are split back by row counts.
+
+Batches form only from requests that were already waiting. A lone request is taken at once,
+with no batching window that would add latency. Under load, one model call serves many
+requests, and the per-call cost of a model (a forest's per-tree overhead, validation, thread
+hops) is paid once for all of them.
+
+Guarantees:
+
+- Each request gets exactly the rows of its own table back, in order. A batch whose call
+  fails is scored again request by request, so every request gets its own answer or its own
+  error, with 0-based rows counted in its own body (never another request's error).
+- ``--timeout`` bounds the wait until a dispatcher takes the request; then 503 as without
+  batching. Once taken, the request is answered.
+- Pool stats count model calls: ``borrows`` is the number of batches, and
+  ``modelrouter_http_batch_requests`` (a histogram) says how many requests each one served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import pyarrow as pa
+from modelrouter import ModelRouter, ModelRouterError, ModelType, PoolTimeoutError
+from modelrouter.backends import Prediction
+from modelrouter.pool import BorrowedModel
+
+__all__ = ["Batcher"]
+
+Outcome = Prediction | Exception
+
+
+@dataclass(eq=False)
+class _Request:
+    table: pa.Table
+    probabilities: bool
+    exclude: tuple[str, ...]
+    future: asyncio.Future[Prediction]
+    queued: float = field(default_factory=time.perf_counter)
+    taken: bool = False
+
+    def fits_with(self, first: _Request) -> bool:
+        return (
+            self.probabilities == first.probabilities
+            and self.exclude == first.exclude
+            and self.table.schema.equals(first.table.schema)
+        )
+
+
+class Batcher:
+    """The queue and dispatchers of one pool; create and :meth:`start` it on the event loop."""
+
+    def __init__(
+        self,
+        router: ModelRouter,
+        kind: ModelType,
+        *,
+        instances: int,
+        max_rows: int,
+        executor: Executor,
+        on_batch: Callable[[list[float]], None] = lambda waits: None,
+    ) -> None:
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be at least 1 (got {max_rows})")
+        self._router = router
+        self._kind = kind
+        self._instances = instances
+        self._max_rows = max_rows
+        self._executor = executor
+        self._on_batch = on_batch
+        self._queue: deque[_Request] = deque()
+        self._pending = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._dispatch(), name=f"modelrouter-batch-{self._kind}-{i}")
+            for i in range(self._instances)
+        ]
+
+    async def stop(self) -> None:
+        """Cancel the dispatchers (after the server has answered the requests in flight)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def infer(
+        self, table: pa.Table, *, probabilities: bool, exclude: tuple[str, ...], timeout: float
+    ) -> Prediction:
+        """Queue ``table`` and wait for its answer; 503 (:class:`PoolTimeoutError`) when no
+        dispatcher takes it within ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        request = _Request(table, probabilities, exclude, loop.create_future())
+        self._queue.append(request)
+        self._pending.set()
+        deadline = loop.time() + timeout
+        try:
+            # One turn of the loop lets an idle dispatcher take it (so --timeout 0 means "only
+            # if an instance is free now", as without batching).
+            await asyncio.sleep(0)
+            while not request.taken:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    self._drop(request)
+                    stats = self._router.stats()[self._kind]
+                    raise PoolTimeoutError(
+                        f"no {self._kind} model instance became free within {timeout:g} s: "
+                        f"{stats.in_use} of {stats.size} in use"
+                    )
+                await asyncio.wait([request.future], timeout=remaining)
+            return await asyncio.shield(request.future)
+        except asyncio.CancelledError:
+            self._drop(request)  # the client went away: a queued request is not scored
+            raise
+
+    def _drop(self, request: _Request) -> None:
+        if not request.taken:
+            try:
+                self._queue.remove(request)
+            except ValueError:
+                pass
+
+    def _take(self) -> list[_Request]:
+        """The oldest queued request and every later one that can share its model call."""
+        while self._queue and self._queue[0].future.done():
+            self._queue.popleft()
+        if not self._queue:
+            return []
+        first = self._queue.popleft()
+        batch, rows, left = [first], first.table.num_rows, deque[_Request]()
+        while self._queue and rows < self._max_rows:
+            candidate = self._queue.popleft()
+            if candidate.future.done():
+                continue
+            if candidate.fits_with(first) and rows + candidate.table.num_rows <= self._max_rows:
+                batch.append(candidate)
+                rows += candidate.table.num_rows
+            else:
+                left.append(candidate)
+        left.extend(self._queue)
+        self._queue = left
+        for request in batch:
+            request.taken = True
+        return batch
+
+    def _take_all(self) -> list[_Request]:
+        taken = [r for r in self._queue if not r.future.done()]
+        self._queue.clear()
+        for request in taken:
+            request.taken = True
+        return taken
+
+    async def _dispatch(self) -> None:
+        while True:
+            while not self._queue:
+                self._pending.clear()
+                await self._pending.wait()
+            try:
+                await self._serve_batch()
+            except ModelRouterError as exc:
+                # No instance to borrow (the pool was closed or unregistered): every waiting
+                # request is told why, instead of waiting for its timeout.
+                for request in self._take_all():
+                    request.future.set_exception(exc)
+
+    async def _serve_batch(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._router.acquire_model(self._kind) as model:
+            batch = self._take()
+            if not batch:
+                return
+            now = time.perf_counter()
+            self._on_batch([now - request.queued for request in batch])
+            work = loop.run_in_executor(self._executor, partial(_score, model, batch))
+            try:
+                outcomes = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The thread still uses the instance: it goes back only when that is done.
+                await asyncio.wait([work])
+                for request in batch:
+                    request.future.cancel()
+                raise
+        for request, outcome in zip(batch, outcomes, strict=True):
+            if request.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
+
+
+def _score(model: BorrowedModel, batch: list[_Request]) -> list[Outcome]:
+    """Score ``batch`` in one call (in an inference thread); request by request if that fails."""
+    if len(batch) == 1:
+        return [_score_one(model, batch[0])]
+    first = batch[0]
+    try:
+        whole = model.run(
+            pa.concat_tables([r.table for r in batch]),
+            labels=not first.probabilities,
+            probabilities=first.probabilities,
+            exclude=first.exclude,
+        )
+    except Exception:
+        # Which request's value was at fault, and at which of its rows, is for each request
+        # to say on its own: score them one by one on the same instance.
+        return [_score_one(model, request) for request in batch]
+    bounds = np.cumsum([0] + [r.table.num_rows for r in batch])
+    return [
+        Prediction(
+            labels=None if whole.labels is None else whole.labels[start:stop],
+            probabilities=None if whole.probabilities is None else whole.probabilities[start:stop],
+        )
+        for start, stop in itertools.pairwise(bounds)
+    ]
+
+
+def _score_one(model: BorrowedModel, request: _Request) -> Outcome:
+    try:
+        return model.run(
+            request.table,
+            labels=not request.probabilities,
+            probabilities=request.probabilities,
+            exclude=request.exclude,
+        )
+    except Exception as exc:
+        return exc

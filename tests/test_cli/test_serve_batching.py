@@ -1,0 +1,269 @@
+"""``modelrouter serve --max-batch-rows N`` and the columnar JSON body, end to end.
+
+A real server in a subprocess (the helpers of test_serve.py). Batching must never change an
+answer: every request gets the model's output for its own rows, and its own error with a
+row counted in its own body, whichever requests it shared a model call with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.test_cli.test_serve import (
+    FEATURES,
+    Server,
+    json_body,
+    onnx_oracle,
+    sklearn_oracle,
+    slow_config,  # noqa: F401  (a fixture)
+    start_server,
+    stats,
+    wine_rows,
+)
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def batching(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The shipped models, one instance per pool, so concurrent requests must share calls."""
+    server = start_server(
+        ["--pool-size", "1", "--max-batch-rows", "64", "--timeout", "60"],
+        cwd=tmp_path_factory.mktemp("cwd"),
+    )
+    yield server
+    assert server.stop() == 0
+
+
+def _batch_samples(server: Server) -> dict[tuple[str, str], float]:
+    text = httpx.get(f"{server.url}/metrics").text
+    return {
+        (s.name, s.labels.get("model_type", "")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith("modelrouter_http_batch_requests")
+    }
+
+
+def test_concurrent_requests_share_calls_and_each_gets_its_own_answer(batching: Server) -> None:
+    """150 concurrent requests of 1-20 rows, both endpoints and types, some with a bad value."""
+    chooser = random.Random(7)
+    cases: list[tuple[str, str, int, int, int | None]] = []  # kind, endpoint, start, rows, bad row
+    for _ in range(150):
+        rows = chooser.randint(1, 20)
+        bad = chooser.randrange(rows) if chooser.random() < 0.15 else None
+        cases.append(
+            (
+                chooser.choice(["sklearn", "onnx"]),
+                chooser.choice(["/predict", "/predict_proba"]),
+                chooser.randrange(178 - rows),
+                rows,
+                bad,
+            )
+        )
+    before_pools = stats(batching)["pools"]
+    before = _batch_samples(batching)
+
+    def body(start: int, rows: int, bad: int | None) -> dict[str, Any]:
+        payload = json_body(wine_rows(rows, start).drop(columns=["id"]))
+        if bad is not None:
+            payload["rows"][bad]["ash"] = "n/a"
+        return payload
+
+    async def fire() -> list[httpx.Response]:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=150), timeout=120) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(f"{batching.url}{path}", params={"model_type": kind}, json=body(s, n, b))
+                    for kind, path, s, n, b in cases
+                )
+            )
+
+    answers = asyncio.run(fire())
+    for (kind, path, start, rows, bad), answer in zip(cases, answers, strict=True):
+        if bad is not None:
+            assert answer.status_code == 422, answer.text
+            assert (answer.json()["column"], answer.json()["row"]) == ("ash", bad)
+            assert f"rows[{bad}]" in answer.json()["error"]
+            continue
+        assert answer.status_code == 200, answer.text
+        frame = wine_rows(rows, start)
+        labels, proba = (sklearn_oracle if kind == "sklearn" else onnx_oracle)(frame)
+        if path == "/predict":
+            assert answer.json()["predictions"] == labels.tolist()
+        else:
+            got = answer.json()["probabilities"]
+            assert len(got) == rows
+            if kind == "sklearn":
+                assert got == proba.tolist()
+            else:
+                # float32, written in its shortest form; the pool's session uses every core
+                # (the oracle one), which moves the last bits of a forest's sum over trees.
+                np.testing.assert_allclose(np.asarray(got), proba, rtol=0, atol=1e-6)
+    after_pools = stats(batching)["pools"]
+    after = _batch_samples(batching)
+    for kind in ("sklearn", "onnx"):
+        borrows = after_pools[kind]["borrows"] - before_pools[kind]["borrows"]
+        calls = after[("modelrouter_http_batch_requests_count", kind)] - before.get(
+            ("modelrouter_http_batch_requests_count", kind), 0
+        )
+        served = after[("modelrouter_http_batch_requests_sum", kind)] - before.get(
+            ("modelrouter_http_batch_requests_sum", kind), 0
+        )
+        assert borrows == calls  # one borrow per model call
+        assert served == sum(1 for c in cases if c[0] == kind)  # every request was in one batch
+        assert after_pools[kind]["in_use"] == 0
+    total_calls = sum(
+        after[("modelrouter_http_batch_requests_count", k)]
+        - before.get(("modelrouter_http_batch_requests_count", k), 0)
+        for k in ("sklearn", "onnx")
+    )
+    assert total_calls < len(cases)  # concurrent requests did share model calls
+
+
+def test_a_lone_request_is_not_delayed_and_mixed_schemas_do_not_mix(batching: Server) -> None:
+    frame = wine_rows(3).drop(columns=["id"])
+    as_floats = json_body(frame)
+    as_ints = json_body(frame)
+    for row in as_ints["rows"]:
+        row["magnesium"] = int(row["magnesium"])  # int64 column: another Arrow schema
+    with ThreadPoolExecutor(8) as pool:
+        futures = [
+            pool.submit(httpx.post, f"{batching.url}/predict", json=b, timeout=60)
+            for b in [as_floats, as_ints] * 4
+        ]
+        answers = [f.result() for f in futures]
+    expected = sklearn_oracle(wine_rows(3))[0].tolist()
+    assert all(a.status_code == 200 and a.json()["predictions"] == expected for a in answers)
+
+
+def test_timeout_and_graceful_stop_hold_with_batching(slow_config: Path) -> None:  # noqa: F811
+    from tests.test_cli.test_serve import _slow_server
+
+    server = _slow_server(slow_config, "--max-batch-rows", "100", "--timeout", "0.2")
+    try:
+        body = json_body(wine_rows(1))
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(httpx.post, f"{server.url}/predict", json=body, timeout=30)
+            while stats(server)["pools"]["sklearn"]["in_use"] == 0:
+                time.sleep(0.02)
+            started = time.monotonic()
+            second = httpx.post(f"{server.url}/predict", json=body, timeout=30)
+            waited = time.monotonic() - started
+            assert first.result().status_code == 200
+        assert second.status_code == 503, second.text
+        assert second.headers["Retry-After"] == "1"
+        assert "no sklearn model instance became free within 0.2 s" in second.json()["error"]
+        assert 0.15 < waited < 0.55
+    finally:
+        assert server.stop() == 0
+    server = _slow_server(slow_config, "--max-batch-rows", "100", "--timeout", "30")
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(httpx.post, f"{server.url}/predict", json=body, timeout=30) for _ in range(6)]
+        while stats(server)["pools"]["sklearn"]["in_use"] < 1:
+            time.sleep(0.02)
+        server.process.send_signal(signal.SIGTERM)
+        answers = [f.result() for f in futures]
+    assert [a.status_code for a in answers] == [200] * 6
+    assert server.wait() == 0
+    assert "Traceback" not in "".join(server.stderr)
+
+
+# -- the columnar JSON body ---------------------------------------------------------------------
+
+
+def _columns(frame: Any) -> dict[str, Any]:
+    return {"columns": {name: frame[name].tolist() for name in frame.columns}}
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "onnx"])
+def test_columnar_body_answers_like_rows(batching: Server, kind: str) -> None:
+    frame = wine_rows(30, start=100)
+    labels, _ = (sklearn_oracle if kind == "sklearn" else onnx_oracle)(frame)
+    answer = httpx.post(f"{batching.url}/predict", params={"model_type": kind}, json=_columns(frame))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == labels.tolist()
+    rows = httpx.post(f"{batching.url}/predict_proba", params={"model_type": kind}, json=json_body(frame))
+    cols = httpx.post(f"{batching.url}/predict_proba", params={"model_type": kind}, json=_columns(frame))
+    assert rows.json() == cols.json()
+    empty = httpx.post(f"{batching.url}/predict", json={"columns": {name: [] for name in FEATURES}})
+    assert empty.json() == {"model_type": "sklearn", "predictions": []}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"columns": [1]}, 400, ["'columns' must be an object"]),
+        ({"columns": {"alcohol": 3}}, 400, ["columns['alcohol'] must be a list"]),
+        ({"columns": {"alcohol": [1, 2], "ash": [1]}}, 400, ["columns['ash'] has 1 values", "2"]),
+        ({"columns": {}, "rows": []}, 400, ["not both"]),
+        ({"columns": {"alcohol": [1.0]}}, 422, ["missing feature columns 'malic_acid'", "12 missing"]),
+    ],
+    ids=["not-object", "not-list", "ragged", "both", "missing-column"],
+)
+def test_columnar_body_errors(batching: Server, body: dict[str, Any], status: int, words: list[str]) -> None:
+    answer = httpx.post(f"{batching.url}/predict", content=json.dumps(body).encode(), headers=JSON)
+    assert answer.status_code == status, answer.text
+    for word in words:
+        assert word in answer.json()["error"]
+
+
+def test_bad_value_in_columnar_body_names_its_row(batching: Server) -> None:
+    frame = wine_rows(5).drop(columns=["id"])
+    body = _columns(frame)
+    body["columns"]["hue"][3] = "n/a"
+    answer = httpx.post(f"{batching.url}/predict", json=body)
+    assert answer.status_code == 422
+    assert (answer.json()["column"], answer.json()["row"]) == ("hue", 3)
+
+
+def test_columnar_row_limit_is_checked_before_conversion() -> None:
+    from modelrouter.backends import InputSchema
+    from modelrouter.cli.serve.bodies import json_table
+    from modelrouter.cli.serve.problems import Problem
+
+    body = json.dumps({"columns": {"a": [1] * 4, "b": ["x"] * 4}}).encode()
+    with pytest.raises(Problem) as raised:
+        json_table(body, 3, InputSchema(names=None, dtypes=(), width=0))
+    assert raised.value.status == 413 and "4 rows" in str(raised.value)
+    table = json_table(body, 4, InputSchema(names=None, dtypes=(), width=0))
+    assert table is not None and table.column_names == ["a", "b"] and table.num_rows == 4
+
+
+# -- the fast column conversion is the checked one ----------------------------------------------
+
+_SCALAR = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=3)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_SCALAR, max_size=8) | st.lists(st.floats(allow_nan=False) | st.none(), max_size=8))
+def test_fast_column_conversion_equals_the_checked_one(values: list[Any]) -> None:
+    from modelrouter.cli.serve.bodies import _checked_column, _column
+
+    fast, checked = _column("c", list(values)), _checked_column("c", list(values))
+    assert fast.type == checked.type
+    assert fast.equals(checked) or (
+        pa.types.is_floating(fast.type) and fast.to_pylist() == checked.to_pylist()
+    )
