@@ -65,9 +65,19 @@ models: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run
 
-# HTTP load on `modelrouter serve`; with MLSERVER=/path/to/mlserver also MLServer, side by side.
-bench-serve: $(VENV)/.installed-dev
-	$(BIN)/python -m benchmarks.serve
+# HTTP load on `modelrouter serve` and, side by side in the same run, MLServer's scikit-learn
+# runtime: installed on first use into its own venv (not a project dependency), with the
+# scikit-learn version the shipped pickle was built with. MLSERVER=/path/to/mlserver uses another.
+MLSERVER_VENV := build/mlserver-venv
+MLSERVER ?= $(MLSERVER_VENV)/bin/mlserver
+
+$(MLSERVER_VENV)/bin/mlserver:
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
+		"mlserver==1.7.1" "mlserver-sklearn==1.7.1" scikit-learn
+
+bench-serve: $(VENV)/.installed-dev $(MLSERVER)
+	$(BIN)/python -m benchmarks.serve --mlserver $(MLSERVER)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,12 +7,17 @@ A real HTTP load generator: ``C`` asyncio connections (HTTP/1.1 keep-alive, raw 
 the generator costs little CPU next to the server on a 2-core machine), each sending the
 same request back to back for ``--seconds`` after a 1 s warm-up. Concurrency 1, 8 and 32;
 requests of 1 and 1,000 rows of the wine data; the shipped scikit-learn model
-(``models/classifier.pkl``), JSON bodies. Reports requests/s, rows/s and p50/p99 latency,
-and writes ``benchmarks/results/serve.json``.
+(``models/classifier.pkl``, pool of 2). Servers: ``modelrouter serve`` with default settings
+(JSON ``rows`` body), the same with the columnar ``columns`` body, and with
+``--max-batch-rows 8192`` (adaptive batching). Reports requests/s, rows/s, p50/p99 latency
+and the server's CPU time per request (all its processes; steadier than requests/s on a
+shared machine), and writes ``benchmarks/results/serve.json``.
 
 MLServer (``mlserver`` + ``mlserver-sklearn``) is not a project dependency: pass the path of
 an ``mlserver`` executable installed in a throwaway venv with ``--mlserver``; it serves the
-same pickle through the V2 inference protocol (``POST /v2/models/wine/infer``, FP64 tensor).
+same pickle through the V2 inference protocol (``POST /v2/models/wine/infer``, FP64 tensor),
+once with default settings and once with its adaptive batching (``max_batch_size`` 32,
+``max_batch_time`` 2 ms).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class Cell:
     rows_per_second: float
     p50_ms: float
     p99_ms: float
+    cpu_ms_per_request: float  # the server's processes, user + system (less noisy than req/s)
 
 
 def _rows(n: int) -> list[dict[str, float]]:
@@ -111,6 +117,28 @@ def load(
     return asyncio.run(run())
 
 
+def _tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of ``root`` and its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += times.get(pid, 0.0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
 def _free_port() -> int:
     with socket.create_server(("127.0.0.1", 0)) as s:
         return int(s.getsockname()[1])
@@ -165,12 +193,13 @@ def bench_modelrouter(seconds: float, *, batch_rows: int = 0, body: str = "rows"
 
     try:
         _wait_ready(port, "/healthz", process)
-        return _cells(name, port, "/predict", encode, seconds)
+        return _cells(name, port, "/predict", encode, seconds, process.pid)
     finally:
         _stop(process)
 
 
-def bench_mlserver(executable: str, seconds: float) -> list[Cell]:
+def bench_mlserver(executable: str, seconds: float, *, batch_size: int = 0) -> list[Cell]:
+    """MLServer's scikit-learn runtime; ``batch_size``: its adaptive batching (2 ms window)."""
     folder = Path(tempfile.mkdtemp())
     port, grpc, metrics = _free_port(), _free_port(), _free_port()
     (folder / "settings.json").write_text(
@@ -193,6 +222,7 @@ def bench_mlserver(executable: str, seconds: float) -> list[Cell]:
                 "name": "wine",
                 "implementation": "mlserver_sklearn.SKLearnModel",
                 "parameters": {"uri": str(MODEL)},
+                **({"max_batch_size": batch_size, "max_batch_time": 0.002} if batch_size else {}),
             }
         )
     )
@@ -207,18 +237,21 @@ def bench_mlserver(executable: str, seconds: float) -> list[Cell]:
     )
     try:
         _wait_ready(port, "/v2/models/wine/ready", process)
-        return _cells("mlserver", port, "/v2/models/wine/infer", body, seconds)
+        name = "mlserver" + (f" batch {batch_size}" if batch_size else "")
+        return _cells(name, port, "/v2/models/wine/infer", body, seconds, process.pid)
     finally:
         _stop(process)
 
 
-def _cells(name: str, port: int, path: str, encode: object, seconds: float) -> list[Cell]:
+def _cells(name: str, port: int, path: str, encode: object, seconds: float, pid: int) -> list[Cell]:
     assert callable(encode)
     cells = []
     for rows in ROWS:
         body = encode(_rows(rows))
         for concurrency in CONCURRENCY:
+            cpu_before = _tree_cpu_seconds(pid)
             latencies, errors, elapsed = load(port, path, body, concurrency, seconds)
+            cpu = _tree_cpu_seconds(pid) - cpu_before  # includes the 1 s warm-up's requests
             latencies.sort()
             count = len(latencies)
             cell = Cell(
@@ -232,11 +265,12 @@ def _cells(name: str, port: int, path: str, encode: object, seconds: float) -> l
                 rows_per_second=count * rows / elapsed,
                 p50_ms=1000 * statistics.median(latencies),
                 p99_ms=1000 * latencies[min(count - 1, int(0.99 * count))],
+                cpu_ms_per_request=1000 * cpu / (count * (1 + 1 / elapsed)),
             )
             print(
                 f"{name:28} c={concurrency:<3} rows={rows:<5} {cell.requests_per_second:9.1f} req/s "
                 f"{cell.rows_per_second:11.0f} rows/s  p50 {cell.p50_ms:7.1f} ms  p99 {cell.p99_ms:7.1f} ms"
-                + (f"  errors {errors}" if errors else ""),
+                f"  cpu {cell.cpu_ms_per_request:6.2f} ms/req" + (f"  errors {errors}" if errors else ""),
                 flush=True,
             )
             cells.append(cell)
@@ -256,6 +290,7 @@ def main() -> None:
     cells += bench_modelrouter(args.seconds, batch_rows=args.batch_rows)
     if args.mlserver:
         cells += bench_mlserver(args.mlserver, args.seconds)
+        cells += bench_mlserver(args.mlserver, args.seconds, batch_size=32)
     else:
         print("MLServer: not run (pass --mlserver PATH or set MLSERVER)", flush=True)
     RESULTS.parent.mkdir(exist_ok=True)

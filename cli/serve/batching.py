@@ -127,7 +127,10 @@ class Batcher:
                 await asyncio.wait([request.future], timeout=remaining)
             return await asyncio.shield(request.future)
         except asyncio.CancelledError:
-            self._drop(request)  # the client went away: a queued request is not scored
+            # The client went away: a queued request is not scored; a taken one's answer is
+            # dropped when it comes (a cancelled future takes none, and logs nothing).
+            self._drop(request)
+            request.future.cancel()
             raise
 
     def _drop(self, request: _Request) -> None:

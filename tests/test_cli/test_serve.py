@@ -137,6 +137,21 @@ def json_body(frame: pd.DataFrame) -> dict[str, Any]:
     return {"rows": json.loads(frame.to_json(orient="records"))}
 
 
+def wait_in_flight(server: Server, requests: int, timeout: float = 30) -> None:
+    """Wait until ``requests`` requests are inside the app (the scrape itself is one more).
+
+    Before that, a request may still be a connection uvicorn has not read from; a stop
+    signal closes such idle connections, which is not "a request in flight"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text):
+            if family.name == "modelrouter_http_requests_in_flight":
+                if family.samples[0].value >= requests + 1:
+                    return
+        time.sleep(0.02)
+    raise AssertionError(f"{requests} requests did not reach the app within {timeout} s")
+
+
 def stats(server: Server) -> dict[str, Any]:
     answer = httpx.get(f"{server.url}/pool/stats")
     assert answer.status_code == 200
@@ -577,6 +592,7 @@ def test_stop_signal_answers_requests_in_flight_and_exits_0(slow_config: Path, s
     body = json_body(wine_rows(2))
     with ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(httpx.post, f"{server.url}/predict", json=body, timeout=30) for _ in range(6)]
+        wait_in_flight(server, 6)
         while stats(server)["pools"]["sklearn"]["in_use"] < 2:
             time.sleep(0.02)
         server.process.send_signal(signum)

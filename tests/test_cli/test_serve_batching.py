@@ -34,6 +34,7 @@ from tests.test_cli.test_serve import (
     slow_config,  # noqa: F401  (a fixture)
     start_server,
     stats,
+    wait_in_flight,
     wine_rows,
 )
 
@@ -176,8 +177,7 @@ def test_timeout_and_graceful_stop_hold_with_batching(slow_config: Path) -> None
     server = _slow_server(slow_config, "--max-batch-rows", "100", "--timeout", "30")
     with ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(httpx.post, f"{server.url}/predict", json=body, timeout=30) for _ in range(6)]
-        while stats(server)["pools"]["sklearn"]["in_use"] < 1:
-            time.sleep(0.02)
+        wait_in_flight(server, 6)
         server.process.send_signal(signal.SIGTERM)
         answers = [f.result() for f in futures]
     assert [a.status_code for a in answers] == [200] * 6
