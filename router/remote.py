@@ -206,6 +206,8 @@ def reason(exc: BaseException) -> str:
     found = _AWS_ERROR.search(text)
     if found:
         code = found.group(1)
+        if code == "NETWORK_CONNECTION" and "partial file" in text:  # curl 18: the body was cut
+            return "connection dropped mid-transfer, even after retries"
         if code in _REASONS:
             return _REASONS[code]
         if found.group(2) == "403":

@@ -1,4 +1,5 @@
-"""Stores other than S3, through fsspec (CONTRACT 11): fsspec's in-process ``memory://``.
+"""Stores other than S3, through fsspec (CONTRACT 11): fsspec's in-process ``memory://``;
+and ``file://`` URIs, which are local paths, through the real command.
 
 A subprocess cannot share ``memory://``, so these run the batch engine's functions in-process
 (:func:`score_file`, the storage layer): reads, model fetches and atomic writes — staged
@@ -8,10 +9,16 @@ destination at its publish step, the temporary object deleted on failure.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
@@ -165,3 +172,57 @@ def test_an_unknown_scheme_is_the_roles_error() -> None:
         ModelPool.load("sklearn", "nosuchscheme://b/m.pkl")
     with pytest.raises(OutputError, match=r"^nosuchscheme://: no filesystem for this scheme"):
         storage.write_bytes(storage.Uri.parse("nosuchscheme://b/x.json"), b"{}")
+
+
+# -- file:// through the real command: local paths spelled as URIs ---------------------------
+
+MODELROUTER = Path(sys.executable).parent / "modelrouter"
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MODELROUTER_CONFIG"}
+    return subprocess.run(
+        [str(MODELROUTER), *map(str, args)], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_file_uris_are_local_paths(tmp_path: Path) -> None:
+    folder = tmp_path / "a b"  # a space: percent-encoded in the URI
+    folder.mkdir()
+    source = folder / "wine.csv"
+    shutil.copy(ROOT / "sample_data" / "wine.csv", source)
+    model = ROOT / "models" / "classifier.pkl"
+    uri = "file://" + quote(str(folder))
+    done = run_cli(
+        "predict", f"{uri}/wine.csv", "-o", f"{uri}/out.csv", "-m", f"file://{model}",
+        "--stats-json", f"file://localhost{quote(str(folder))}/stats.json", "-k", "id", "--no-stats",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = tmp_path / "expected.csv"
+    assert run_cli("predict", source, "-o", expected, "-m", model, "-k", "id", "--no-stats").returncode == 0
+    assert (folder / "out.csv").read_bytes() == expected.read_bytes()
+    assert json.loads((folder / "stats.json").read_text())["summary"]["output"] == str(folder / "out.csv")
+
+    # The same-file checks see through the spelling: the input itself, and a link to it.
+    (folder / "link.csv").symlink_to(source)
+    before = source.read_bytes()
+    for target in (f"{uri}/wine.csv", f"{uri}/link.csv"):
+        done = run_cli("predict", f"{uri}/wine.csv", "-o", target, "--no-stats")
+        assert done.returncode == 2, done.stderr
+        assert "is the same file as the input" in done.stderr
+    assert source.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["link.csv", "out.csv", "stats.json", "wine.csv"]
+
+    # A config's model path may be a file:// URI too.
+    config = tmp_path / "c.toml"
+    config.write_text(f'[sklearn]\npath = "file://{model}"\n')
+    done = run_cli("models", "-c", config, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["models"][0]["path"] == str(model)
+
+
+def test_a_file_uri_naming_another_host_is_a_usage_error(tmp_path: Path) -> None:
+    done = run_cli("predict", "file://elsewhere/data/wine.csv", "-o", tmp_path / "o.csv", "--no-stats")
+    assert done.returncode == 2
+    assert "must name a local path (file:///path), not host 'elsewhere'" in done.stderr
+    assert list(tmp_path.iterdir()) == []
