@@ -646,6 +646,7 @@ def test_serve_loads_its_pools_from_the_store(
     )
 
 
+@pytest.mark.slow  # three conversions, ~10 s: make test-slow
 def test_convert_reads_from_and_writes_to_the_store(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, models_dir: Path
 ) -> None:
@@ -736,7 +737,7 @@ class CuttingProxy:
         self.listener.close()
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", pytest.param(".parquet", marks=pytest.mark.slow)])
 def test_a_connection_cut_mid_read_is_an_input_error(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str
 ) -> None:
