@@ -58,6 +58,7 @@ __all__ = [
     "complete_model_type",
     "delimiter_option",
     "finite_float",
+    "location_option",
     "model_type_option",
 ]
 
@@ -69,11 +70,26 @@ class FormatChoice(StrEnum):
 
 # -- shared options ------------------------------------------------------------------------
 
+
+def location_option(value: str | None) -> str | None:
+    """A path argument as given, except a ``file://`` URI: the local path it names, so it is
+    written by temp-file-and-rename and compared by inode like any local path."""
+    if value is None:
+        return None
+    from modelrouter.locations import local_path
+
+    try:
+        return local_path(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 InputArg = Annotated[
     str,
     typer.Argument(
         help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin; a directory or quoted "
         "glob scores every file in it (-o then names an output directory).",
+        callback=location_option,
         metavar="INPUT",
         show_default=False,
     ),
@@ -83,6 +99,7 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
+        callback=location_option,
         metavar="PATH",
         help="Output .csv or .parquet (by suffix); '-' writes CSV to stdout. "
         "Default: <input stem>.predictions<input suffix> beside the input.",
@@ -133,6 +150,7 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
+        callback=location_option,
         metavar="PATH",
         help="Use this model file instead of the configured one (.pkl/.pickle/.joblib → sklearn, "
         ".onnx → onnx, .skops → skops, .json/.ubj → xgboost, .txt → lightgbm).",
@@ -270,6 +288,7 @@ StatsJsonOpt = Annotated[
     str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--stats-json",
+        callback=location_option,
         metavar="PATH",
         help="Also write the run summary and pool stats as JSON.",
         show_default=False,
@@ -303,6 +322,7 @@ RejectsOpt = Annotated[
     str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--rejects",
+        callback=location_option,
         metavar="PATH",
         help="Where --on-error skip writes rejected rows (.csv or .parquet). "
         "Default: <output stem>.rejects.csv beside the output.",
@@ -324,6 +344,7 @@ MetricsOpt = Annotated[
     str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--metrics-textfile",
+        callback=location_option,
         metavar="PATH",
         help="Write the run summary and pool stats in Prometheus text format (node_exporter "
         "textfile collector); a failed run writes its exit code and success 0.",

@@ -30,6 +30,7 @@ from modelrouter.cli.options import (
     checked_sha256,
     complete_model_type,
     finite_float,
+    location_option,
     model_type_option,
 )
 
@@ -79,8 +80,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON 
 
 def convert(
     model: Annotated[
-        Path,
+        str,  # not Path: a URI (s3://…) must stay intact
         typer.Argument(
+            callback=location_option,
             help="The model: .pkl/.pickle/.joblib or .skops (scikit-learn, also pickled XGBoost/"
             "LightGBM wrappers), .json/.ubj (XGBoost) or .txt (LightGBM).",
             metavar="MODEL",
@@ -88,12 +90,13 @@ def convert(
         ),
     ],
     output: Annotated[
-        Path | None,
+        str | None,  # not Path: a URI (s3://…) must stay intact
         typer.Option(
             "--output",
             "-o",
+            callback=location_option,
             metavar="PATH",
-            help="The ONNX file to write. Default: <model stem>.onnx beside the model.",
+            help="The ONNX file (or s3://… object) to write. Default: <model stem>.onnx beside the model.",
             show_default=False,
         ),
     ] = None,
@@ -163,6 +166,7 @@ def convert(
         from modelrouter import ModelType
         from modelrouter.cli.tools.convert import convert_model
         from modelrouter.cli.tools.parity import ParityError, Tolerance
+        from modelrouter.locations import is_uri
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         trusted = _trusted(config, kind, trust)
@@ -170,8 +174,8 @@ def convert(
 
         try:
             result = convert_model(
-                model,
-                output,
+                model if is_uri(model) else Path(model),
+                None if output is None else output if is_uri(output) else Path(output),
                 model_type=kind,
                 trusted=trusted,
                 opset=opset,
@@ -294,8 +298,9 @@ def compare(
 
 def inspect_model(
     model: Annotated[
-        Path,
+        str,  # not Path: a URI (s3://…) must stay intact
         typer.Argument(
+            callback=location_option,
             help="A model file: .pkl/.pickle/.joblib, .onnx, .skops, .json/.ubj (XGBoost) "
             "or .txt (LightGBM); or a .parquet/.pq data file (its columns, and where predict's "
             "output came from).",
@@ -341,15 +346,22 @@ def inspect_model(
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter import ModelLoadError, ModelType
         from modelrouter.cli.tools.inspect import describe_file, is_data_file
+        from modelrouter.locations import is_uri
+        from modelrouter.remote import fetch_model
 
-        if model_type is None and is_data_file(model):
-            _inspect_data(model, as_json)
+        location: Path | str = model if is_uri(model) else Path(model)
+        if model_type is None and is_data_file(location):
+            _inspect_data(location, as_json)
             return
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
-        if not model.is_file():
-            what = "is a directory, not a file" if model.is_dir() else "model file not found"
-            raise ModelLoadError(f"{model}: {what}")
-        described = describe_file(model, kind, trusted=_trusted(config, kind, trust), sha256=sha256)
+        data = None
+        if isinstance(location, str):
+            data = fetch_model(location)  # unreadable: one error line, exit 4
+        elif not location.is_file():
+            what = "is a directory, not a file" if location.is_dir() else "model file not found"
+            raise ModelLoadError(f"{location}: {what}")
+        trusted = _trusted(config, kind, trust)
+        described = describe_file(location, kind, trusted=trusted, sha256=sha256, data=data)
         if as_json:
             _print_json(described)
         else:
@@ -385,12 +397,13 @@ def _trusted(config: Path | None, kind: ModelType, extra: list[str] | None) -> t
     return (*(configured.trusted if configured else ()), *(extra or ()))
 
 
-def _inspect_data(path: Path, as_json: bool) -> None:
-    """``inspect`` on a Parquet file: its footer, and where its predictions came from."""
+def _inspect_data(path: Path | str, as_json: bool) -> None:
+    """``inspect`` on a Parquet file (local or an object): its footer, and where its
+    predictions came from."""
     from modelrouter import DataError
     from modelrouter.cli.tools.inspect import describe_data_file
 
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         raise DataError(f"{path}: {'is a directory, not a file' if path.is_dir() else 'file not found'}")
     described = describe_data_file(path)
     if as_json:

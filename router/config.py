@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from modelrouter.errors import ConfigError, ModelLoadError
+from modelrouter.errors import ConfigError
 from modelrouter.limits import MAX_POOL_SIZE
 from modelrouter.locations import ModelLocation, is_uri, model_location
 from modelrouter.model_type import ModelType
@@ -179,7 +179,7 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
         if section is None and "path" not in env_keys:
             continue
         if section is None:  # configured by the environment alone
-            section = {"path": str(model_location(env_keys["path"]))}
+            section = {"path": str(_location(env_keys["path"], None, prefix + "PATH", source))}
         if not isinstance(section, dict):
             raise ConfigError(f"{source}: [{kind}] must be a table (got {section!r})")
         settings = _model_settings(kind, section, base, source)
@@ -224,7 +224,7 @@ def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source
     if not isinstance(path, str) or not path:
         raise ConfigError(f"{source}: {kind}.path must be a non-empty string (got {path!r})")
     settings = ModelSettings(
-        model_type=kind, path=model_location(path, base), pool_size=default_pool_size(kind)
+        model_type=kind, path=_location(path, base, f"{kind}.path", source), pool_size=default_pool_size(kind)
     )
     if "pool_size" in section:
         settings = replace(settings, pool_size=_pool_size(section["pool_size"], f"{kind}.pool_size", source))
@@ -253,7 +253,7 @@ def _apply_env(settings: ModelSettings, keys: dict[str, str], prefix: str, sourc
     for key, value in keys.items():
         name = prefix + key.upper()
         if key == "path":
-            settings = replace(settings, path=model_location(value))
+            settings = replace(settings, path=_location(value, None, name, source))
         elif key == "pool_size":
             settings = replace(settings, pool_size=_pool_size(value, name, source))
         elif key == "sha256":
@@ -266,6 +266,14 @@ def _apply_env(settings: ModelSettings, keys: dict[str, str], prefix: str, sourc
             valid = ", ".join(prefix + k.upper() for k in sorted(_MODEL_KEYS))
             raise ConfigError(f"unknown environment variable {name} (valid: {valid})")
     return settings
+
+
+def _location(raw: str, base: Path | None, key: str, source: Path) -> ModelLocation:
+    """A model path (relative to ``base``), a URI, or a ``file://`` URI made a local path."""
+    try:
+        return model_location(raw, base)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {key}: {exc}") from None
 
 
 def _pool_size(value: object, key: str, source: Path) -> int:
@@ -311,9 +319,9 @@ def load_pool(
     ``path`` replaces the configured file; the configured pin then does not apply (CONTRACT
     section 3) and only ``sha256`` is checked. ``trust`` adds skops types to the configured
     ``trusted`` ones. ``classes`` (``--classes``) replaces the configured ``classes``. A
-    model at a URI (``s3://…``) is read by ``fetch`` (the library does no network I/O), once;
-    the pin is checked on those bytes before anything is loaded. Without ``fetch`` a URI is a
-    :class:`ModelLoadError`.
+    model at a URI (``s3://…``) is read once — by ``fetch`` when given, else by
+    :func:`modelrouter.remote.fetch_model` — and the pin is checked on those bytes before
+    anything is loaded.
     """
     kind = ModelType.parse(model_type)
     if path is not None:
@@ -347,8 +355,6 @@ def load_pool(
 
 def _fetched(location: ModelLocation, fetch: Callable[[str], bytes] | None) -> bytes | None:
     """The bytes of a model at a URI (``None`` for a local file, which the pool reads)."""
-    if not (isinstance(location, str) and is_uri(location)):
-        return None
-    if fetch is None:
-        raise ModelLoadError(f"{location}: a model at a URI needs a fetch function to read it")
+    if fetch is None or not (isinstance(location, str) and is_uri(location)):
+        return None  # the pool reads it (a URI through modelrouter.remote)
     return fetch(location)

@@ -124,6 +124,26 @@ def open_input(
     :data:`MAX_ROW_BYTES` are refused. Raises :class:`DataError` for a missing, empty,
     corrupt or undecodable file.
     """
+    if not storage.is_uri(str(path)):
+        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep)
+    try:
+        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep)
+    except OSError as exc:
+        # The store failing while the file is opened (the format sniff, the header scan, the
+        # reader's first block), after the client's retries: a read error of this input. Reads
+        # after the open are mapped where they happen (InputFile.batches).
+        raise DataError(f"{path}: read failed ({storage.reason(exc)})") from None
+
+
+def _open_input(
+    path: str | Path,
+    fmt: FileFormat,
+    chunk_size: int,
+    columns: Sequence[str] | None,
+    keep_text: bool,
+    delimiter: str,
+    keep: Sequence[str],
+) -> InputFile:
     name = "<stdin>" if str(path) == "-" else str(path)
     remote = storage.is_uri(str(path))
     stream = str(path) != "-" and not remote and is_stream_source(path)
@@ -161,6 +181,8 @@ def _open_parquet(
     except (pa.ArrowInvalid, OSError) as exc:
         if not isinstance(path, Path):
             path.close()
+        if isinstance(path, pa.NativeFile) and not isinstance(exc, pa.ArrowInvalid):
+            raise  # the store failed (open_input says so), not the file's format
         raise DataError(f"{name}: not a readable Parquet file ({_first_line(exc)})") from None
     remote = None if isinstance(path, Path) else path
 

@@ -15,10 +15,13 @@ answer the path arithmetic the engine does (``name``, ``stem``, ``suffix``, ``pa
   (:class:`~modelrouter.cli.batch.outputs.RunOutputs`) calls them for every output of the
   run; :meth:`~RemoteOutput.abort` (failure, SIGINT/SIGTERM) aborts it. Until the
   completion, S3 shows no object and an existing one is untouched. A small output (below
-  one part) is sent in one PUT at the commit. Object stores hold no temporary files, so
-  the stale-temp sweep never lists them. pyarrow's S3 output stream is not used for
-  outputs: it cannot abort, and it *completes* the upload when it is closed or collected,
-  which would publish a partial object after a failure.
+  one part) is sent in one PUT at the commit. Other schemes (through pyarrow or fsspec)
+  have no abortable upload: their outputs are staged in an anonymous local temporary file,
+  copied to a temporary object beside the destination at the commit's prepare step and
+  moved over the destination at its publish step (:class:`_StagedUpload`). Object stores
+  hold no local temporary files, so the stale-temp sweep never lists them. pyarrow's S3
+  output stream is not used for outputs: it cannot abort, and it *completes* the upload
+  when it is closed or collected, which would publish a partial object after a failure.
 - **Credentials, region, endpoint** come from the standard AWS environment and files
   (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ENDPOINT_URL``,
   ``~/.aws``), which boto3 reads; pyarrow reads them too except the endpoint variables,
@@ -40,7 +43,10 @@ import io
 import os
 import posixpath
 import re
+import shutil
+import tempfile
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, TypeAlias
@@ -48,6 +54,7 @@ from typing import Any, Literal, TypeAlias
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from modelrouter import remote
 from modelrouter.cli.batch.csv_writer import CsvWriter
 from modelrouter.cli.batch.writers import WriteStyle, open_writer
 from modelrouter.errors import DataError, ModelLoadError, ModelRouterError, OutputError
@@ -156,37 +163,6 @@ def model_location_arg(text: str) -> Path | str:
 
 
 @functools.cache
-def _filesystem(scheme: str) -> pafs.FileSystem:
-    """pyarrow's filesystem for ``scheme`` (one per process; they are thread-safe)."""
-    if scheme in ("s3", "s3a"):
-        # Region and credentials come from the AWS environment and files, as for boto3;
-        # pyarrow does not read the endpoint variables itself (measured with pyarrow 26), so
-        # they are passed on as the AWS SDKs define them (the S3-specific one wins).
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
-        return pafs.S3FileSystem(
-            endpoint_override=endpoint,
-            connect_timeout=5,
-            request_timeout=60,
-            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
-        )
-    try:
-        filesystem, _ = pafs.FileSystem.from_uri(f"{scheme}://")
-        return filesystem
-    except (pa.ArrowInvalid, OSError, ValueError):
-        pass
-    try:
-        import fsspec
-    except ImportError:
-        raise DataError(
-            f"{scheme}://: no filesystem for this scheme (install fsspec and its plugin)"
-        ) from None
-    try:
-        return pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem(scheme)))
-    except (ImportError, ValueError) as exc:
-        raise DataError(f"{scheme}://: no filesystem for this scheme ({exc})") from None
-
-
-@functools.cache
 def _s3_client() -> Any:
     """A boto3 S3 client (thread-safe), for uploads, deletes and small puts."""
     try:
@@ -202,39 +178,17 @@ def _s3_client() -> Any:
     return boto3.session.Session().client("s3", config=config)
 
 
-_checked_credentials = threading.Event()
-
-
-def _require_credentials(role: Role, location: object) -> None:
-    """Fail with one clear line when the AWS chain finds no credentials at all.
-
-    Without this, pyarrow would send unsigned requests and report "access denied" far
-    from the cause. Checked once per process, through boto3's chain (the same sources:
-    environment, ``~/.aws`` files, SSO, instance roles); skipped when boto3 is absent.
-    """
-    if _checked_credentials.is_set():
-        return
-    try:
-        import boto3
-    except ImportError:
-        return
-    if boto3.session.Session().get_credentials() is None:
-        raise _ROLE_ERRORS[role](
-            f"{location}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "or configure a profile in ~/.aws)"
-        )
-    _checked_credentials.set()
-
-
 def _fs_path(uri: Uri, role: Role = "input") -> tuple[pafs.FileSystem, str]:
-    if uri.scheme in ("s3", "s3a"):
-        _require_credentials(role, uri)
-    return _filesystem(uri.scheme), uri.path
+    return remote.checked_filesystem(uri.scheme, _ROLE_ERRORS[role], uri), uri.path
 
 
 def _client(uri: Uri) -> Any:
-    _require_credentials("output", uri)
+    remote.require_credentials(OutputError, uri)
     return _s3_client()
+
+
+def _is_s3(uri: Uri) -> bool:
+    return uri.scheme in remote.S3_SCHEMES
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -245,77 +199,13 @@ _ROLE_ERRORS: dict[Role, type[ModelRouterError]] = {
     "output": OutputError,
 }
 
-# pyarrow's AWS errors: "AWS Error ACCESS_DENIED during GetObject operation: …".
-_AWS_ERROR = re.compile(r"AWS Error (\w+)(?: \(HTTP status code: (\d+)\))?")
-_REASONS = {
-    "ACCESS_DENIED": "access denied",
-    "INVALID_ACCESS_KEY_ID": "access denied (unknown access key id)",
-    "SIGNATURE_DOES_NOT_MATCH": "access denied (the secret key does not match)",
-    "NO_SUCH_BUCKET": "the bucket does not exist",
-    "NO_SUCH_KEY": "not found",
-    "RESOURCE_NOT_FOUND": "not found",
-    "NETWORK_CONNECTION": "cannot reach the store (connection failed)",
-    "REQUEST_TIMEOUT": "cannot reach the store (timed out)",
-    "SLOW_DOWN": "the store is throttling requests (SlowDown), even after retries",
-    "THROTTLING": "the store is throttling requests, even after retries",
-}
-_CLIENT_CODES = {
-    "AccessDenied": "access denied",
-    "InvalidAccessKeyId": "access denied (unknown access key id)",
-    "SignatureDoesNotMatch": "access denied (the secret key does not match)",
-    "AllAccessDisabled": "access denied",
-    "NoSuchBucket": "the bucket does not exist",
-    "NoSuchKey": "not found",
-    "404": "not found",
-    "403": "access denied",
-    "SlowDown": "the store is throttling requests (SlowDown), even after retries",
-}
-
-
-def reason(exc: BaseException) -> str:
-    """One short line saying why a store operation failed (pyarrow or botocore errors)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):  # botocore ClientError
-        error = response.get("Error", {})
-        code = str(error.get("Code", ""))
-        return _CLIENT_CODES.get(code, f"{code}: {error.get('Message', '')}".strip(": "))
-    kind = type(exc).__name__
-    if isinstance(exc, FileNotFoundError):
-        return "not found"
-    if kind == "NoCredentialsError":
-        return "no AWS credentials found"
-    if kind in (
-        "EndpointConnectionError",
-        "ConnectionClosedError",
-        "ConnectTimeoutError",
-        "ReadTimeoutError",
-    ):
-        return f"cannot reach the store ({_first_line(exc)})"
-    text = _first_line(exc)
-    found = _AWS_ERROR.search(text)
-    if found:
-        code = found.group(1)
-        if code in _REASONS:
-            return _REASONS[code]
-        if found.group(2) == "403":
-            return "access denied"
-        if found.group(2) == "404":
-            return "not found"
-        detail = text.split("operation:", 1)[-1].strip()
-        return f"{code.lower().replace('_', ' ')} ({detail})" if detail else code.lower()
-    if "Bucket" in text and ("does not exist" in text or "not found" in text):
-        return "the bucket does not exist"
-    return text
+#: One short line saying why a store operation failed (shared with the library's model fetch).
+reason = remote.reason
 
 
 def _fail(role: Role, location: object, exc: BaseException, doing: str = "") -> ModelRouterError:
     what = f"cannot {doing}: " if doing else ""
     return _ROLE_ERRORS[role](f"{location}: {what}{reason(exc)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -372,18 +262,8 @@ def open_stream(uri: Uri) -> Any:
 
 
 def fetch_model(uri: str) -> bytes:
-    """The bytes of the model object at ``uri`` (the router checks its sha256 on them)."""
-    location = Uri.parse(uri)
-    try:
-        if info(location, "model") != "file":
-            raise ModelLoadError(f"{uri}: model file not found")
-        filesystem, path = _fs_path(location, "model")
-        with filesystem.open_input_stream(path, buffer_size=_READ_BUFFER) as stream:
-            return bytes(stream.read())
-    except ModelRouterError as exc:
-        raise ModelLoadError(str(exc)) from None
-    except (OSError, pa.ArrowException) as exc:
-        raise _fail("model", uri, exc) from None
+    """The bytes of the model object at ``uri`` (:func:`modelrouter.remote.fetch_model`)."""
+    return remote.fetch_model(uri)
 
 
 def list_files(prefix: Uri) -> list[Uri]:
@@ -464,7 +344,8 @@ def remove(location: Location) -> None:
 
 
 def write_bytes(location: Uri, data: bytes) -> None:
-    """Put a small object in one request (atomic: it appears whole or not at all)."""
+    """Put a small object in one request (atomic: it appears whole or not at all); on other
+    stores, as a temporary object moved over the destination (:class:`_StagedUpload`)."""
     if location.scheme in ("s3", "s3a"):
         try:
             _client(location).put_object(Bucket=location.bucket, Key=location.key, Body=data)
@@ -473,11 +354,12 @@ def write_bytes(location: Uri, data: bytes) -> None:
         except Exception as exc:
             raise _fail("output", location, exc, "write") from None
         return
-    filesystem, path = _fs_path(location, "output")
+    upload = _StagedUpload(location)  # a temporary object moved over the destination
     try:
-        with filesystem.open_output_stream(path) as stream:
-            stream.write(data)
+        upload.write(data)
+        upload.complete()
     except (OSError, pa.ArrowException) as exc:
+        upload.abort_upload()
         raise _fail("output", location, exc, "write") from None
 
 
@@ -578,9 +460,79 @@ class _MultipartUpload(io.RawIOBase):
                 pass
 
 
+class _StagedUpload(io.RawIOBase):
+    """One object on a store other than S3 (``gs://``, ``az://``, ``memory://``… through
+    pyarrow or fsspec), which offers no upload that can be aborted.
+
+    The bytes are staged in an anonymous local temporary file during the run (gone with the
+    process, even after ``kill -9``); :meth:`flush_parts` (the commit's prepare step) copies
+    them to a temporary object beside the destination, ``.<name>.modelrouter-<random>.part``;
+    :meth:`complete` moves that over the destination (the store's rename: atomic on local
+    and in-memory filesystems, HDFS and hierarchical-namespace Azure; copy-then-delete on
+    flat object stores such as GCS, where the copy makes the destination appear whole);
+    :meth:`abort_upload` deletes the temporary object. Same interface as
+    :class:`_MultipartUpload`, and ``close`` publishes nothing either.
+    """
+
+    def __init__(self, uri: Uri) -> None:
+        self.uri = uri
+        self._filesystem = remote.checked_filesystem(uri.scheme, OutputError, uri)
+        # Closed by complete/abort; anonymous, so even kill -9 leaves nothing on disk.
+        self._staged: Any = tempfile.TemporaryFile(prefix="modelrouter-staged-")  # noqa: SIM115
+        self._temp: str | None = None
+        self._lock = threading.Lock()  # the signal watchdog may abort from its own thread
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._staged.write(view)
+        return len(view)
+
+    def flush_parts(self) -> None:
+        """Copy the staged bytes to the temporary object (the slow half of the commit)."""
+        with self._lock:
+            if self._temp is not None or self._staged is None:
+                return
+            name = f".{self.uri.name}.modelrouter-{uuid.uuid4().hex[:12]}.part"
+            self._temp = posixpath.join(posixpath.dirname(self.uri.path), name)
+            LIVE_UPLOADS.add(self)
+            self._staged.seek(0)
+            with self._filesystem.open_output_stream(self._temp) as out:
+                shutil.copyfileobj(self._staged, out, _READ_BUFFER)
+
+    def complete(self) -> None:
+        """Move the temporary object over the destination: the object appears now."""
+        self.flush_parts()
+        with self._lock:
+            assert self._temp is not None
+            self._filesystem.move(self._temp, self.uri.path)
+            self._temp = None
+            self._close_staged()
+        LIVE_UPLOADS.discard(self)
+
+    def abort_upload(self) -> None:
+        """Delete the temporary object and the staged bytes; idempotent, never raises."""
+        with self._lock:
+            temp, self._temp = self._temp, None
+            self._close_staged()
+        LIVE_UPLOADS.discard(self)
+        if temp is not None:
+            try:
+                self._filesystem.delete_file(temp)
+            except Exception:
+                pass
+
+    def _close_staged(self) -> None:
+        staged, self._staged = self._staged, None
+        if staged is not None:
+            staged.close()
+
+
 #: Uploads started and neither completed nor aborted: the signal watchdog
 #: (:mod:`modelrouter.cli.exits`) aborts them when the main thread cannot.
-LIVE_UPLOADS: set[_MultipartUpload] = set()
+LIVE_UPLOADS: set[_MultipartUpload | _StagedUpload] = set()
 
 
 def abort_live_uploads() -> None:
@@ -600,17 +552,17 @@ class RemoteOutput:
     def __init__(
         self, uri: Uri, fmt: Literal["csv", "parquet"], schema: pa.Schema, style: WriteStyle | None = None
     ) -> None:
-        if uri.scheme not in ("s3", "s3a"):
-            raise OutputError(
-                f"{uri}: writing is supported on s3:// only (the store must offer atomic uploads)"
-            )
         if not uri.key:
             raise OutputError(f"{uri}: names a bucket, not an object")
         self.path = uri
         self.format = fmt
         self.schema = schema
-        _check_bucket(uri)
-        self._upload = _MultipartUpload(uri)
+        self._upload: _MultipartUpload | _StagedUpload
+        if _is_s3(uri):
+            _check_bucket(uri)
+            self._upload = _MultipartUpload(uri)
+        else:
+            self._upload = _StagedUpload(uri)
         self._writer: pq.ParquetWriter | CsvWriter | None
         #: CSV: the (maybe compressing) stream over the upload; closing it closes the upload,
         #: which publishes nothing (see _MultipartUpload).

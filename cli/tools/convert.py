@@ -13,7 +13,8 @@ What :func:`convert_model` produces (CONTRACT section 4 is how the ONNX backend 
 - the target opset is the highest that skl2onnx has tested, the installed ``onnx`` knows and
   the installed onnxruntime loads (probed once, with a one-node model).
 
-The ONNX file is written to a temporary file beside the output and renamed over it only when
+The ONNX file is written to a temporary file beside the output and renamed over it (an object
+``-o s3://…``: put in one request) only when
 the parity check on the sample (:mod:`modelrouter.cli.tools.parity`) is within tolerance, so a failed
 conversion never leaves a file behind nor replaces an existing one.
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelrouter.backends import InputSchema, Model, backend_for
+from modelrouter.cli.batch import storage
 from modelrouter.cli.batch.dataio import FileFormat
 from modelrouter.cli.batch.outputs import (
     COMMIT,
@@ -50,6 +52,7 @@ from modelrouter.cli.tools.convert_boosters import booster_library, booster_to_o
 from modelrouter.cli.tools.parity import ParityReport, Tolerance, compare_frames, read_frames
 from modelrouter.errors import ModelError, ModelLoadError, OutputError
 from modelrouter.feature_names import match_columns
+from modelrouter.locations import ModelLocation, is_uri
 from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
@@ -120,8 +123,8 @@ class OpsetLimits:
 class ConvertResult:
     """What :func:`convert_model` did; ``written`` is False when the parity check failed."""
 
-    source: Path
-    output: Path
+    source: ModelLocation
+    output: Path | str
     written: bool
     opset: dict[str, int]
     inputs: tuple[InputSpec, ...]
@@ -347,8 +350,8 @@ def _installed_versions() -> dict[str, str]:
 
 
 def convert_model(
-    model_path: Path,
-    output: Path | None = None,
+    model_path: ModelLocation,
+    output: Path | str | None = None,
     *,
     model_type: ModelType | None = None,
     trusted: Sequence[str] = (),
@@ -359,7 +362,10 @@ def convert_model(
 ) -> ConvertResult:
     """Convert the model file at ``model_path`` to ONNX at ``output`` and check parity.
 
-    ``output`` defaults to ``<model stem>.onnx`` beside the model. The parity check scores
+    Either may be a URI (``s3://…``, a string): the model is fetched once, and an ONNX
+    object is put in one request only when the check passed (whole or absent; an existing
+    object is replaced only then). ``output`` defaults to ``<model stem>.onnx`` beside the
+    model. The parity check scores
     ``sample`` (default: the shipped sample data when it has every feature column) with both
     models; when it is outside ``tolerance`` the result has ``written=False`` and no file is
     written (the caller reports it and exits 4). Raises :class:`ModelError` (model cannot be
@@ -370,13 +376,21 @@ def convert_model(
         raise ModelError(
             f"{model_path}: already an ONNX model; convert takes a scikit-learn pickle or skops file"
         )
-    output = output if output is not None else model_path.with_suffix(".onnx")
+    if output is None:  # beside the model, on the store too
+        output = (
+            str(storage.Uri.parse(model_path).with_suffix(".onnx"))
+            if isinstance(model_path, str) and is_uri(model_path)
+            else Path(model_path).with_suffix(".onnx")
+        )
     inputs = [PathUse(str(model_path), "the model being converted", "MODEL")]
     if sample is not None:
         inputs.append(PathUse(str(sample), "the sample", "--sample"))
     check_paths(inputs, [PathUse(str(output), "the ONNX output", "--output")])  # PathConflict: exit 2
-    stream = is_stream_target(output)  # /dev/null, a FIFO: written as a stream, never replaced
-    if not stream and not output.parent.is_dir():
+    # /dev/null, a FIFO: written as a stream, never replaced; an object: put at the commit.
+    stream = isinstance(output, str) or is_stream_target(output)
+    if isinstance(output, str):
+        storage.check_output(output)  # a missing bucket fails before the conversion
+    elif not stream and not output.parent.is_dir():
         raise OutputError(f"{output}: output folder {str(output.parent)!r} does not exist")
     _require_skl2onnx()
 
@@ -420,7 +434,10 @@ def convert_model(
                 )
             parity = reports["onnx"]
         written = parity is None or parity.passed
-        if written and stream:
+        if written and isinstance(output, str):
+            RunOutputs([storage.RemoteText(storage.Uri.parse(output), data)]).commit(final=True)
+        elif written and stream:
+            assert isinstance(output, Path)
             RunOutputs([TextOutput(output, data)]).commit(final=True)
         elif written:
             try:
@@ -479,7 +496,7 @@ def _choose_sample(sample: Path | None, source: Model) -> tuple[Path | None, str
     return chosen, None
 
 
-def _load_converted(temp: Path, output: Path) -> Model:
+def _load_converted(temp: Path, output: Path | str) -> Model:
     try:
         return backend_for(ModelType.ONNX).load(temp, threads=1)
     except ModelLoadError as exc:
@@ -536,7 +553,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _temp_for(output: Path, stream: bool) -> Path:
+def _temp_for(output: Path | str, stream: bool) -> Path:
     """Where the converted model waits for its parity check: beside the output (renamed over
     it when the check passes), or in the system's temporary folder for a stream output."""
     try:
@@ -545,6 +562,7 @@ def _temp_for(output: Path, stream: bool) -> Path:
             os.close(fd)
             LIVE_TEMP_FILES.add(Path(name))
             return Path(name)
+        assert isinstance(output, Path)
         return temp_beside(output)
     except OSError as exc:
         raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None

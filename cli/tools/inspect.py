@@ -9,17 +9,20 @@ runs before anything is unpickled), so "loads" means "predict would load it".
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 import warnings
 import zipfile
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelrouter import ModelPool, ModelRouterError, ModelType, load_settings
 from modelrouter.backends import Model
-from modelrouter.pool import sha256_of
+from modelrouter.backends.base import read_model_bytes
+from modelrouter.locations import ModelLocation
 
 __all__ = ["describe_file", "describe_models"]
 
@@ -44,10 +47,7 @@ def describe_models(config: Path | None) -> dict[str, Any]:
     settings = load_settings(config)
     described: list[dict[str, Any]] = []
     for kind, model in settings.models.items():
-        if isinstance(model.path, str):  # a URI: predict fetches it, this listing does not (yet)
-            facts = _unread(model.path, kind, "models reads local files only; predict reads URIs")
-        else:
-            facts = describe_file(model.path, kind, trusted=model.trusted, sha256=model.sha256)
+        facts = describe_file(model.path, kind, trusted=model.trusted, sha256=model.sha256)
         entry: dict[str, Any] = {
             "model_type": facts.pop("model_type"),
             "default": kind == settings.default_model_type,
@@ -63,27 +63,46 @@ def describe_models(config: Path | None) -> dict[str, Any]:
 
 
 def describe_file(
-    path: Path, model_type: ModelType | str, *, trusted: Sequence[str] = (), sha256: str | None = None
+    location: ModelLocation,
+    model_type: ModelType | str,
+    *,
+    trusted: Sequence[str] = (),
+    sha256: str | None = None,
+    data: bytes | None = None,
 ) -> dict[str, Any]:
-    """Describe the model file at ``path`` as ``model_type``; never raises for a bad file.
+    """Describe the model at ``location`` (a local file or a URI) as ``model_type``; never
+    raises for a bad or unreachable model (its error is reported in the entry).
 
-    Keys: ``model_type``, ``path``, ``format``, ``file_size`` (bytes, ``None`` if missing),
-    ``sha256`` (``"(missing)"``), ``loads``, ``error``, ``warnings``, ``estimator`` (class
+    Keys: ``model_type``, ``path``, ``format``, ``file_size`` (bytes, ``None`` if unread),
+    ``sha256`` (``"(missing)"`` for a missing local file, ``"(not read)"`` when the model
+    could not be read), ``loads``, ``error``, ``warnings``, ``estimator`` (class
     name, scikit-learn formats), ``inputs`` (``names``/``dtypes``/``width``, the columns fed
     in order), ``graph_inputs`` (ONNX: name, type, shape), ``classes``, ``versions``
     (``sklearn``, ``skops``, ``producer``, ``onnx_ir`` — those the format records) and
     ``opset`` (ONNX: domain → version). ``sha256`` pins the digest (checked before loading).
+    The model is read once (``data``: its bytes, already read by the caller); every fact and
+    the load come from those bytes.
     """
     kind = ModelType.parse(model_type)
-    exists = path.is_file()
+    error: str | None = None
+    if data is None:
+        try:
+            data = read_model_bytes(location, None)  # a URI is fetched (modelrouter.remote)
+        except ModelRouterError as exc:
+            error = str(exc)
+    if data is None:
+        missing = isinstance(location, Path) and not location.exists()
+        digest = "(missing)" if missing else "(not read)"
+    else:
+        digest = hashlib.sha256(data).hexdigest()
     entry: dict[str, Any] = {
         "model_type": str(kind),
-        "path": str(path),
+        "path": str(location),
         "format": _FORMATS.get(kind, str(kind)),
-        "file_size": path.stat().st_size if exists else None,
-        "sha256": sha256_of(path) if exists else "(missing)",
+        "file_size": None if data is None else len(data),
+        "sha256": digest,
         "loads": False,
-        "error": None,
+        "error": error,
         "warnings": [],
         "estimator": None,
         "inputs": {"names": None, "dtypes": [], "width": 0},
@@ -93,15 +112,17 @@ def describe_file(
         "versions": {},
         "opset": None,
     }
-    if kind is ModelType.ONNX and exists:
-        entry.update(_onnx_file_facts(path))
-    elif kind is ModelType.SKOPS and exists:
-        entry["versions"] = _skops_versions(path)
+    if data is None:
+        return entry
+    if kind is ModelType.ONNX:
+        entry.update(_onnx_file_facts(data))
+    elif kind is ModelType.SKOPS:
+        entry["versions"] = _skops_versions(data)
     with warnings.catch_warnings(record=True) as caught:
         # Model warnings (version mismatches) are UserWarnings; others keep their filters.
         warnings.simplefilter("always", UserWarning)
         try:
-            pool = ModelPool.load(kind, path, 1, threads=1, sha256=sha256, trusted=trusted)
+            pool = ModelPool.load(kind, location, 1, threads=1, sha256=sha256, trusted=trusted, data=data)
         except ModelRouterError as exc:
             entry["error"] = str(exc)
             pool = None
@@ -119,26 +140,6 @@ def describe_file(
         # No mismatch warning: scikit-learn checked the pickled version equals the installed one.
         entry["versions"] = {"sklearn": recorded[0] if recorded else sklearn.__version__}
     return entry
-
-
-def _unread(location: str, kind: ModelType, why: str) -> dict[str, Any]:
-    """The entry of a model this command cannot read, with the reason as its error."""
-    return {
-        "model_type": str(kind),
-        "path": location,
-        "format": _FORMATS.get(kind, str(kind)),
-        "file_size": None,
-        "sha256": "(not read)",
-        "loads": False,
-        "error": f"{location}: {why}",
-        "warnings": [],
-        "estimator": None,
-        "inputs": {"names": None, "dtypes": [], "width": 0},
-        "graph_inputs": None,
-        "classes": None,
-        "versions": {},
-        "opset": None,
-    }
 
 
 def _loaded_facts(instance: Model) -> dict[str, Any]:
@@ -171,12 +172,12 @@ def _loaded_facts(instance: Model) -> dict[str, Any]:
     return facts
 
 
-def _onnx_file_facts(path: Path) -> dict[str, Any]:
+def _onnx_file_facts(data: bytes) -> dict[str, Any]:
     """Versions and opsets from the ONNX protobuf (no session needed; empty if unreadable)."""
     try:
         import onnx
 
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data)
     except Exception:  # a corrupt file: the load error is reported by the backend
         return {}
     opset: dict[str, int] = {}
@@ -191,10 +192,10 @@ def _onnx_file_facts(path: Path) -> dict[str, Any]:
     return {"versions": versions, "opset": opset}
 
 
-def _skops_versions(path: Path) -> dict[str, Any]:
+def _skops_versions(data: bytes) -> dict[str, Any]:
     """The skops and scikit-learn versions in a skops file's schema (read, never executed)."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             schema = json.loads(archive.read("schema.json"))
     except Exception:  # not a skops file: the load error is reported by the backend
         return {}
@@ -229,12 +230,12 @@ def _plain(value: Any) -> Any:
 PROVENANCE_PREFIX = "modelrouter."
 
 
-def is_data_file(path: Path) -> bool:
+def is_data_file(path: ModelLocation) -> bool:
     """Whether ``inspect`` describes ``path`` as data (a Parquet file) rather than a model."""
-    return path.suffix.lower() in (".parquet", ".pq")
+    return PurePosixPath(str(path)).suffix.lower() in (".parquet", ".pq")
 
 
-def describe_data_file(path: Path) -> dict[str, Any]:
+def describe_data_file(path: Path | str) -> dict[str, Any]:
     """Describe a Parquet file from its footer alone (no data read): rows, row groups,
     columns and types, page compression, the writer, the pandas index and — for a file that
     ``predict`` wrote — where its predictions came from (``provenance``: tool version,
@@ -243,10 +244,18 @@ def describe_data_file(path: Path) -> dict[str, Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
     from modelrouter import DataError
+    from modelrouter.cli.batch import storage
 
     try:
-        metadata = pq.read_metadata(path)
-        schema = pq.read_schema(path)
+        if isinstance(path, str):  # a URI: the footer is read with ranged requests
+            with storage.open_random(storage.Uri.parse(path)) as handle:
+                size = handle.size()
+                parquet = pq.ParquetFile(handle)
+                metadata, schema = parquet.metadata, parquet.schema_arrow
+        else:
+            size = path.stat().st_size
+            metadata = pq.read_metadata(path)
+            schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a readable Parquet file ({first})") from None
@@ -267,7 +276,7 @@ def describe_data_file(path: Path) -> dict[str, Any]:
     return {
         "path": str(path),
         "format": "parquet",
-        "file_size": path.stat().st_size,
+        "file_size": size,
         "rows": metadata.num_rows,
         "row_groups": metadata.num_row_groups,
         "columns": [{"name": f.name, "type": str(f.type)} for f in schema],

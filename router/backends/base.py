@@ -280,14 +280,17 @@ def _may_be_a_signal(exc: BaseException) -> bool:
 def read_model_bytes(path: ModelLocation, data: bytes | None) -> bytes:
     """``data`` if given, else the file's bytes; :class:`ModelLoadError` when it is missing.
 
-    A URI is never read here (the library does no network I/O): its bytes must be given.
+    A URI (``s3://…``) is fetched by :func:`modelrouter.remote.fetch_model`, imported only
+    then (pyarrow's filesystem layer and the S3 client stay out of local-only processes).
     """
     if data is not None:
         return data
     from modelrouter.errors import ModelLoadError
 
     if isinstance(path, str):
-        raise ModelLoadError(f"{path}: a model at a URI must be fetched by the caller (data=…)")
+        from modelrouter.remote import fetch_model
+
+        return fetch_model(path)
     try:
         return path.read_bytes()
     except FileNotFoundError:

@@ -7,12 +7,16 @@ as it would against AWS or MinIO. Nothing here mocks a client library.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -528,3 +532,229 @@ def test_access_denied(strict_store: dict[str, str], role: str, code: int) -> No
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: s3://bucket/"), done.stderr
     assert "access denied" in lines[0]
+
+
+# -- models on the store, every command -------------------------------------------------------
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+def _s3_models(client: Any, bucket: str, models_dir: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The test forest (pickle and ONNX) on the store, and a config naming both by URI, pinned."""
+    digests: dict[str, str] = {}
+    for name in ("forest.pkl", "forest.onnx"):
+        client.upload_file(str(models_dir / name), bucket, f"models/{name}")
+        digests[name] = hashlib.sha256((models_dir / name).read_bytes()).hexdigest()
+    config = tmp_path / "s3-models.toml"
+    config.write_text(
+        f'[sklearn]\npath = "s3://{bucket}/models/forest.pkl"\nsha256 = "{digests["forest.pkl"]}"\n'
+        f'pool_size = 1\n[onnx]\npath = "s3://{bucket}/models/forest.onnx"\n'
+        f'sha256 = "{digests["forest.onnx"]}"\npool_size = 1\n'
+    )
+    return config, digests
+
+
+def test_models_inspect_and_compare_read_models_from_the_store(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, models_dir: Path
+) -> None:
+    config, digests = _s3_models(client, bucket, models_dir, tmp_path)
+    done = run_cli(s3_env, "models", "-c", str(config), "--json")
+    assert done.returncode == 0, done.stderr
+    listed = {m["model_type"]: m for m in json.loads(done.stdout)["models"]}
+    for kind, name in (("sklearn", "forest.pkl"), ("onnx", "forest.onnx")):
+        assert listed[kind]["path"] == f"s3://{bucket}/models/{name}"
+        assert listed[kind]["loads"] and listed[kind]["sha256"] == digests[name]
+        assert listed[kind]["file_size"] == (models_dir / name).stat().st_size
+        assert listed[kind]["inputs"]["names"] == list(WINE.columns.drop("id"))
+
+    done = run_cli(s3_env, "inspect", f"s3://{bucket}/models/forest.onnx", "--json")
+    assert done.returncode == 0, done.stderr
+    described = json.loads(done.stdout)
+    assert described["sha256"] == digests["forest.onnx"] and described["loads"]
+    assert described["opset"] and described["classes"] == ["class_0", "class_1", "class_2"]
+    done = run_cli(s3_env, "inspect", f"s3://{bucket}/models/nothing.pkl")
+    assert (done.returncode, done.stderr) == (
+        4,
+        f"error: s3://{bucket}/models/nothing.pkl: model file not found\n",
+    )
+    client.upload_file(str(ROOT / "sample_data" / "wine.parquet"), bucket, "in/wine.parquet")
+    done = run_cli(s3_env, "inspect", f"s3://{bucket}/in/wine.parquet", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == len(WINE)
+
+    done = run_cli(
+        s3_env, "compare", str(ROOT / "sample_data" / "wine.parquet"), "-c", str(config), "--json",
+        "--min-agreement", "0.9", "--max-proba-diff", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["models"] == {
+        "sklearn": f"s3://{bucket}/models/forest.pkl",
+        "onnx": f"s3://{bucket}/models/forest.onnx",
+    }
+
+
+def _serve(env: dict[str, str], config: Path) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [str(MODELROUTER), "serve", "--port", "0", "-c", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    seen: list[str] = []
+    for line in process.stderr:
+        seen.append(line)
+        found = LISTENING.search(line)
+        if found:
+            return process, found.group(1)
+    process.wait(timeout=30)
+    raise AssertionError(f"serve did not start: {''.join(seen)}")
+
+
+def test_serve_loads_its_pools_from_the_store(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, models_dir: Path
+) -> None:
+    import httpx
+    import joblib
+
+    config, digests = _s3_models(client, bucket, models_dir, tmp_path)
+    process, url = _serve(s3_env, config)
+    try:
+        rows = WINE.drop(columns="id").iloc[:25]
+        answer = httpx.post(f"{url}/predict", json={"rows": rows.to_dict(orient="records")}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        expected = joblib.load(models_dir / "forest.pkl").predict(rows)
+        assert answer.json() == {"model_type": "sklearn", "predictions": expected.tolist()}
+        pools = httpx.get(f"{url}/pool/stats", timeout=30).json()["pools"]
+        assert set(pools) == {"sklearn", "onnx"}
+    finally:
+        process.terminate()
+        code = process.wait(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
+    assert code == 0
+
+    # A pin the object does not match: serve refuses to start, naming the model.
+    wrong = ("0" if digests["forest.pkl"][0] != "0" else "1") + digests["forest.pkl"][1:]
+    config.write_text(config.read_text().replace(digests["forest.pkl"], wrong))
+    done = run_cli(s3_env, "serve", "--port", "0", "-c", str(config), timeout=60)
+    assert done.returncode == 4
+    assert done.stderr == (
+        f"error: s3://{bucket}/models/forest.pkl: sha256 is {digests['forest.pkl']}, expected {wrong}; "
+        "refusing to load a model that differs from the pinned one\n"
+    )
+
+
+@pytest.mark.slow  # three conversions, ~10 s: make test-slow
+def test_convert_reads_from_and_writes_to_the_store(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, models_dir: Path
+) -> None:
+    import onnxruntime as ort
+
+    client.upload_file(str(models_dir / "forest.pkl"), bucket, "models/forest.pkl")
+    # Without -o: beside the model, on the store.
+    done = run_cli(s3_env, "convert", f"s3://{bucket}/models/forest.pkl", "--max-proba-diff", "1e-3", "-q")
+    assert done.returncode == 0, done.stderr
+    session = ort.InferenceSession(
+        get(client, bucket, "models/forest.onnx"), providers=["CPUExecutionProvider"]
+    )
+    labels = json.loads(session.get_modelmeta().custom_metadata_map["class_labels"])
+    assert labels == ["class_0", "class_1", "class_2"]
+
+    # A failed conversion (a sample without the model's columns) leaves the old object alone.
+    client.put_object(Bucket=bucket, Key="out/forest.onnx", Body=b"old")
+    sample = tmp_path / "ids.csv"
+    sample.write_text("id\n1\n2\n")
+    done = run_cli(
+        s3_env, "convert", f"s3://{bucket}/models/forest.pkl", "-o", f"s3://{bucket}/out/forest.onnx",
+        "--sample", str(sample),
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert get(client, bucket, "out/forest.onnx") == b"old"
+    assert keys(client, bucket, "out/") == ["out/forest.onnx"]
+    done = run_cli(
+        s3_env, "convert", f"s3://{bucket}/models/forest.pkl", "-o", f"s3://{bucket}/out/forest.onnx",
+        "--max-proba-diff", "1e-3", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["output"] == f"s3://{bucket}/out/forest.onnx"
+    replaced = ort.InferenceSession(
+        get(client, bucket, "out/forest.onnx"), providers=["CPUExecutionProvider"]
+    )
+    assert json.loads(replaced.get_modelmeta().custom_metadata_map["class_labels"]) == labels
+    done = run_cli(s3_env, "convert", str(models_dir / "forest.pkl"), "-o", "s3://no-such-bucket/f.onnx")
+    assert (done.returncode, done.stderr) == (
+        5,
+        "error: s3://no-such-bucket/f.onnx: bucket 'no-such-bucket' does not exist\n",
+    )
+
+
+# -- a connection cut mid-read ----------------------------------------------------------------
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the store that cuts each connection after ``limit`` bytes of
+    answers: the store's reply stops mid-body, as when a network path drops."""
+
+    def __init__(self, endpoint: str, limit: int) -> None:
+        self.target = ("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))
+        self.limit = limit
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pipe, args=(downstream, upstream, None), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, downstream, self.limit), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket, limit: int | None) -> None:
+        sent = 0
+        try:
+            while data := source.recv(1 << 16):
+                if limit is not None and sent + len(data) > limit:
+                    sink.sendall(data[: limit - sent])
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+                end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("suffix", [".csv", pytest.param(".parquet", marks=pytest.mark.slow)])
+def test_a_connection_cut_mid_read_is_an_input_error(
+    s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str
+) -> None:
+    frame = pd.concat([WINE] * 60, ignore_index=True)  # ≈1.3 MB of CSV, ≈0.5 MB of Parquet
+    body = frame.to_csv(index=False).encode() if suffix == ".csv" else frame.to_parquet(index=False)
+    client.put_object(Bucket=bucket, Key=f"in/big{suffix}", Body=body)
+    proxy = CuttingProxy(s3_env["AWS_ENDPOINT_URL"], limit=16 << 10)  # below one ranged read
+    out = tmp_path / f"scored{suffix}"
+    try:
+        done = run_cli(
+            s3_env, "predict", f"s3://{bucket}/in/big{suffix}", "-o", str(out), "--no-stats",
+            extra={"AWS_ENDPOINT_URL": proxy.endpoint}, timeout=90,
+        )  # fmt: skip
+    finally:
+        proxy.close()
+    assert done.returncode == 3, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: s3://{bucket}/in/big{suffix}"), done.stderr
+    assert "connection dropped mid-transfer" in lines[0]
+    assert not out.exists() and list(tmp_path.iterdir()) == []

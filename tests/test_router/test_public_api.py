@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import modelrouter
 
@@ -27,6 +28,7 @@ def test_all_is_exactly_the_public_names() -> None:
         "model_router",
         "model_type",
         "pool",
+        "remote",
     }
     public = {name for name in dir(modelrouter) if not name.startswith("_")}
     assert public - helpers - modules == set(modelrouter.__all__)
@@ -49,6 +51,22 @@ def test_router_never_imports_the_cli_or_presentation_libraries() -> None:
         "modelrouter.backends.skops_backend; "
         "print(sorted(m for m in sys.modules"
         " if m.split('.')[0] in ('typer', 'rich', 'click') or m.startswith('modelrouter.cli')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_local_model_loads_without_the_object_store_clients(tmp_path: Path) -> None:
+    """The model fetch (pyarrow.fs, boto3) is imported only for a model at a URI."""
+    import joblib
+    from sklearn.dummy import DummyClassifier
+
+    model = tmp_path / "m.pkl"
+    joblib.dump(DummyClassifier().fit([[0.0], [1.0]], [0, 1]), model)
+    code = (
+        "import sys, modelrouter; "
+        f"modelrouter.ModelPool.load('sklearn', {str(model)!r}, 1).close(); "
+        "print(sorted(m for m in sys.modules if m in ('modelrouter.remote', 'pyarrow.fs', 'boto3')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
