@@ -145,9 +145,8 @@ def wait_in_flight(server: Server, requests: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text):
-            if family.name == "modelrouter_http_requests_in_flight":
-                if family.samples[0].value >= requests + 1:
-                    return
+            if family.name == "modelrouter_http_requests_in_flight" and family.samples[0].value > requests:
+                return
         time.sleep(0.02)
     raise AssertionError(f"{requests} requests did not reach the app within {timeout} s")
 
