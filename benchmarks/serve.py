@@ -8,8 +8,8 @@ the generator costs little CPU next to the server on a 2-core machine), each sen
 same request back to back for ``--seconds`` after a 1 s warm-up. Concurrency 1, 8 and 32;
 requests of 1 and 1,000 rows of the wine data; the shipped scikit-learn model
 (``models/classifier.pkl``, pool of 2). Servers: ``modelrouter serve`` with default settings
-(JSON ``rows`` body), the same with the columnar ``columns`` body, and with
-``--max-batch-rows 8192`` (adaptive batching). Reports requests/s, rows/s, p50/p99 latency
+(JSON ``rows`` body), with ``--max-batch-rows 8192`` (adaptive batching), and batching with the
+columnar ``columns`` body. Reports requests/s, rows/s, p50/p99 latency
 and the server's CPU time per request (all its processes; steadier than requests/s on a
 shared machine), and writes ``benchmarks/results/serve.json``.
 
@@ -286,8 +286,8 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=8192, help="--max-batch-rows of the batching run")
     args = parser.parse_args()
     cells = bench_modelrouter(args.seconds)
-    cells += bench_modelrouter(args.seconds, body="columns")
     cells += bench_modelrouter(args.seconds, batch_rows=args.batch_rows)
+    cells += bench_modelrouter(args.seconds, batch_rows=args.batch_rows, body="columns")
     if args.mlserver:
         cells += bench_mlserver(args.mlserver, args.seconds)
         cells += bench_mlserver(args.mlserver, args.seconds, batch_size=32)
