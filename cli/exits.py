@@ -101,13 +101,26 @@ def _watchdog(read_end: int) -> None:
             if guard.committed:
                 render.error(f"{signal.Signals(signum).name} after the output was committed; exiting")
                 hard_exit(0)
-        for temp in list(getattr(outputs, "LIVE_TEMP_FILES", ())):
-            temp.unlink(missing_ok=True)
-        storage = sys.modules.get("modelrouter.cli.batch.storage")
-        if storage is not None:  # object-store uploads in flight: abort, never complete
-            storage.abort_live_uploads()
+        drop_live_temporaries()
         render.error(interrupted_message(signum))
         hard_exit(128 + signum)
+
+
+def drop_live_temporaries() -> None:
+    """Remove every temporary output not yet renamed into place, abort every upload in flight.
+
+    The run's own clean-up does this on its way out; this catches what it cannot see — a
+    signal that landed between a temporary file's creation and the line that keeps it (in
+    a constructor that then never returns its object)."""
+    outputs = sys.modules.get("modelrouter.cli.batch.outputs")
+    for temp in list(getattr(outputs, "LIVE_TEMP_FILES", ())):
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass  # left for the next run's sweep of dead processes' temporaries
+    storage = sys.modules.get("modelrouter.cli.batch.storage")
+    if storage is not None:  # object-store uploads in flight: abort, never complete
+        storage.abort_live_uploads()
 
 
 def interrupted_message(signum: int) -> str:
@@ -186,6 +199,7 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
     except (typer.Exit, typer.TyperException):
         raise  # usage errors (exit 2, typer.BadParameter) keep Click's form
     except Interrupted as exc:
+        drop_live_temporaries()
         render.error(interrupted_message(exc.signum))
         hard_exit(128 + exc.signum)
     except BrokenPipeError:

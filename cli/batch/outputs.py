@@ -142,12 +142,15 @@ COMMIT = CommitGuard()
 def temp_beside(path: Path) -> Path:
     """An empty hidden temporary file in ``path``'s folder, with the permissions of a new file."""
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    LIVE_TEMP_FILES.add(Path(temp))  # first: a signal from here on finds it (exits.py)
     try:
         # mkstemp creates 0600; the finished file should get what the umask gives new files.
         os.fchmod(fd, 0o666 & ~_UMASK)
+    except BaseException:
+        _drop_temp(Path(temp))
+        raise
     finally:
         os.close(fd)
-    LIVE_TEMP_FILES.add(Path(temp))
     return Path(temp)
 
 
@@ -345,6 +348,10 @@ class AtomicOutput:
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
+        except BaseException:
+            # A signal (Interrupted) in here: the caller never gets the object to abort.
+            self.abort()
+            raise
 
     def _make_writer(self, sink: str | BinaryIO) -> pq.ParquetWriter | CsvWriter:
         # stdout is never closed by us (it gets plain CSV); a device, FIFO or temporary file is ours.

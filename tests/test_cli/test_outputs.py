@@ -729,3 +729,28 @@ def test_found_config_owned_by_someone_else_is_refused(found_config: Path, data:
     assert result.returncode == 4
     assert "refusing a config file owned by uid 65534, not by the current user (uid 0)" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("where", ["fchmod", "writer"])
+def test_a_signal_while_the_output_opens_leaves_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """SIGINT lands right after the temporary file exists, before the object is returned.
+
+    The caller never gets the object to abort, so the constructor must clean up itself (a
+    test that signals as soon as the temporary file appears once found one left behind)."""
+    from modelrouter.cli.batch import outputs
+    from modelrouter.cli.exits import Interrupted
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise Interrupted(signal.SIGINT)
+
+    if where == "fchmod":
+        monkeypatch.setattr(os, "fchmod", interrupted)
+    else:
+        monkeypatch.setattr(outputs, "open_writer", interrupted)
+    schema = pa.schema([("prediction", pa.int64())])
+    with pytest.raises(Interrupted):
+        outputs.AtomicOutput(tmp_path / "out.parquet", "parquet", schema)
+    assert list(tmp_path.iterdir()) == []
+    assert not any(p.parent == tmp_path for p in outputs.LIVE_TEMP_FILES)
