@@ -62,9 +62,9 @@ from modelrouter.cli.serve.schemas import (
     ErrorResponse,
     HealthResponse,
     PoolStatsResponse,
-    PredictRequest,
     PredictResponse,
     ProbaResponse,
+    request_schema,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -313,7 +313,7 @@ def _request_body_doc() -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": PredictRequest.model_json_schema()},
+                "application/json": {"schema": request_schema()},
                 "text/csv": {"schema": {"type": "string"}},
                 "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
             },

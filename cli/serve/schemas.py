@@ -10,29 +10,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "ColumnsRequest",
     "ErrorResponse",
     "HealthResponse",
     "PoolStatsResponse",
     "PredictRequest",
     "PredictResponse",
     "ProbaResponse",
+    "RowsRequest",
+    "request_schema",
 ]
 
 #: One cell of a row: the JSON scalars. Anything else (a list, an object) is a 422.
 ROW_VALUE = float | int | str | bool | None
 
 
-class PredictRequest(BaseModel):
-    """A JSON scoring request: rows as objects keyed by column name."""
+class RowsRequest(BaseModel):
+    """A JSON scoring request: rows as objects keyed by column name (CONTRACT section 10)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     rows: list[dict[str, ROW_VALUE]] = Field(
         description="One object per row, keyed by column name. The model's feature columns are "
         "matched by name (extra keys are ignored); values are converted to the model's input types.",
         examples=[[{"alcohol": 13.2, "malic_acid": 1.78, "ash": 2.14}]],
     )
+
+
+class ColumnsRequest(BaseModel):
+    """The same table by columns (pandas' ``to_dict("list")``): cheaper to send and to read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, list[ROW_VALUE]] = Field(
+        description="One list per column, one value per row (every list the same length).",
+        examples=[{"alcohol": [13.2, 12.37], "malic_acid": [1.78, 0.94], "ash": [2.14, 1.36]}],
+    )
+
+
+#: A JSON scoring request: either form.
+PredictRequest = RowsRequest | ColumnsRequest
 
 
 class PredictResponse(BaseModel):
@@ -70,3 +90,10 @@ class HealthResponse(BaseModel):
 
     status: str
     model_types: list[str]
+
+
+def request_schema() -> dict[str, Any]:
+    """The JSON schema of :data:`PredictRequest` (for the OpenAPI request body)."""
+    # Inlined (no "$defs"): the schema sits inside the OpenAPI document, where a "#/$defs"
+    # reference would not resolve.
+    return {"anyOf": [RowsRequest.model_json_schema(), ColumnsRequest.model_json_schema()]}
