@@ -313,6 +313,7 @@ def load_pool(
     trust: tuple[str, ...] = (),
     fetch: Callable[[str], bytes] | None = None,
     classes: Sequence[str] | None = None,
+    background: bool = False,
 ) -> ModelPool:
     """Load the pool of ``model_type`` as configured, with per-run overrides.
 
@@ -321,7 +322,7 @@ def load_pool(
     ``trusted`` ones. ``classes`` (``--classes``) replaces the configured ``classes``. A
     model at a URI (``s3://…``) is read once — by ``fetch`` when given, else by
     :func:`modelrouter.remote.fetch_model` — and the pin is checked on those bytes before
-    anything is loaded.
+    anything is loaded. ``background``: see :meth:`ModelPool.load`.
     """
     kind = ModelType.parse(model_type)
     if path is not None:
@@ -339,6 +340,7 @@ def load_pool(
             trusted=trusted,
             classes=classes,
             data=_fetched(path, fetch),
+            background=background,
         )
     model = settings.model(kind)
     return ModelPool.load(
@@ -350,6 +352,7 @@ def load_pool(
         trusted=(*model.trusted, *trust),
         classes=classes if classes is not None else model.classes,
         data=_fetched(model.path, fetch),
+        background=background,
     )
 
 

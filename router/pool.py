@@ -23,21 +23,29 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from modelrouter.backends import Model, Prediction, backend_for
 from modelrouter.backends.base import InputSchema, OutputSpec, read_model_bytes
-from modelrouter.errors import IntegrityError, PoolClosedError, PoolTimeoutError
+from modelrouter.errors import (
+    IntegrityError,
+    ModelLoadError,
+    ModelRouterError,
+    PoolClosedError,
+    PoolTimeoutError,
+)
 from modelrouter.features import Frame, frame_length
 from modelrouter.limits import MAX_POOL_SIZE
 from modelrouter.locations import ModelLocation, is_uri
 from modelrouter.model_type import ModelType
+
+_T = TypeVar("_T")
 
 __all__ = ["Borrow", "BorrowedModel", "ModelPool", "PoolStats", "default_threads", "sha256_of"]
 
@@ -169,14 +177,24 @@ class ModelPool:
     always takes it back, even when the body raises. :meth:`close` is idempotent.
     """
 
-    def __init__(self, model_type: ModelType | str, instances: Sequence[Model]) -> None:
+    def __init__(
+        self, model_type: ModelType | str, instances: Sequence[Model], *, size: int | None = None
+    ) -> None:
         if not instances:
             raise ValueError("a pool needs at least one instance (got 0)")
+        if size is not None and size < len(instances):
+            raise ValueError(f"size must be at least the {len(instances)} instances given (got {size})")
         self.model_type = ModelType.parse(model_type)
-        self._instances = tuple(instances)
+        self._instances: list[Model] = list(instances)
+        #: The pool's size: instances beyond those given are still loading (see :meth:`load`).
+        self._size = len(self._instances) if size is None else size
         self._free: list[Model] = list(self._instances)  # a stack: the last returned goes out first
         self._waiters: deque[_Waiter] = deque()
         self._closed = False
+        self._load_error: BaseException | None = None
+        self._loaded = threading.Event()
+        if self._size == len(self._instances):
+            self._loaded.set()
         self._lock = threading.Lock()
         self._counters = _Counters()
         self._created = time.perf_counter()
@@ -193,6 +211,7 @@ class ModelPool:
         trusted: Sequence[str] = (),
         classes: Sequence[str] | None = None,
         data: bytes | None = None,
+        background: bool = False,
     ) -> ModelPool:
         """Load ``size`` instances of the model at ``path`` through the type's backend.
 
@@ -204,6 +223,16 @@ class ModelPool:
         mismatch) is issued once for the pool, not once per instance. ``data`` is the model
         file's bytes already fetched by the caller (required for a URI ``path``, which then
         only names the model): the library reads local files only.
+
+        ``background``: return as soon as the first instance is loaded and load the others
+        on a thread (``modelrouter-load-<type>``), so that the first one scores while they
+        load. The pool has its full ``size`` from the start; a borrower that finds every
+        loaded instance busy waits for the next to arrive, as for one being returned. If a
+        later instance fails to load, every waiting and later borrow raises that error and
+        so does :meth:`wait_loaded`, which a caller calls before trusting the result of a
+        run: a failure is never a silently smaller pool. The loading thread runs under
+        ``warnings.catch_warnings`` (process-wide state, as for any load) and repeats no
+        warning the first instance already gave.
         """
         if not 1 <= size <= MAX_POOL_SIZE:
             # Checked before anything is read: each instance is a full copy of the model.
@@ -221,30 +250,85 @@ class ModelPool:
                     "refusing to load a model that differs from the pinned one"
                 )
         budget = threads if threads is not None else default_threads(size)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            instances = [
-                backend.load(location, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
-                for _ in range(size)
-            ]
+
+        def build() -> Model:
+            instance = backend.load(location, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
+            if classes is not None:
+                instance.assign_classes(classes)
+            return instance
+
         # Every instance is built from the same bytes, so each repeats the same warnings.
         seen: set[tuple[type[Warning], str]] = set()
-        for w in caught:
-            key = (w.category, str(w.message))
-            if key not in seen:
-                seen.add(key)
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if classes is not None:
-            for instance in instances:
-                instance.assign_classes(classes)
-        return cls(model_type, instances)
+        now = size if not background else 1
+        instances = _warned_once(seen, lambda: [build() for _ in range(now)])
+        pool = cls(model_type, instances, size=size)
+        if now < size:
+            threading.Thread(
+                target=pool._load_rest,
+                args=(lambda: _warned_once(seen, build), size - now),
+                name=f"modelrouter-load-{pool.model_type}",
+                daemon=True,  # an interrupted run does not wait for a model to finish loading
+            ).start()
+        return pool
+
+    def _load_rest(self, build: Callable[[], Model], count: int) -> None:
+        """The loading thread: build ``count`` more instances, adding each as it is ready."""
+        for _ in range(count):
+            if self._closed:
+                return
+            try:
+                instance = build()
+            except BaseException as exc:  # handed to the borrowers and wait_loaded, never lost
+                self._fail_loading(exc)
+                return
+            with self._lock:
+                if self._closed:
+                    return
+                self._instances.append(instance)
+                if len(self._instances) == self._size:
+                    self._loaded.set()
+                self._hand_over(instance)
+
+    def _fail_loading(self, exc: BaseException) -> None:
+        """A later instance failed to load: fail the waiting borrowers and every later one."""
+        if not isinstance(exc, ModelRouterError):
+            exc = ModelLoadError(
+                f"{self.path}: loading instance {len(self._instances) + 1} of {self._size} "
+                f"failed ({type(exc).__name__}: {exc})"
+            )
+        with self._lock:
+            self._load_error = exc
+            waiters, self._waiters = self._waiters, deque()
+            self._loaded.set()
+        for waiter in waiters:
+            _wake_with(waiter, exc)
+
+    def wait_loaded(self, timeout: float | None = None) -> None:
+        """Block until every instance is loaded; raise the error of one that failed.
+
+        Returns at once for a pool loaded in the foreground. Raises
+        :class:`PoolTimeoutError` when ``timeout`` seconds pass first.
+        """
+        if not self._loaded.wait(checked_timeout(timeout)):
+            raise PoolTimeoutError(
+                f"the {self.model_type} pool did not finish loading within {timeout:g} s "
+                f"({len(self._instances)} of {self._size} loaded)"
+            )
+        if self._load_error is not None:
+            raise self._load_error
+
+    @property
+    def loading(self) -> int:
+        """Instances still being loaded in the background (0 once loaded or failed)."""
+        with self._lock:
+            return 0 if self._load_error is not None else self._size - len(self._instances)
 
     # -- metadata ------------------------------------------------------------------------
 
     @property
     def size(self) -> int:
-        """Number of instances."""
-        return len(self._instances)
+        """Number of instances, counting those still loading in the background."""
+        return self._size
 
     @property
     def path(self) -> ModelLocation:
@@ -329,6 +413,8 @@ class ModelPool:
         """A free instance, or ``None``; under the lock. Raises when closed."""
         if self._closed:
             raise PoolClosedError(f"the {self.model_type} pool is closed")
+        if self._load_error is not None:
+            raise self._load_error
         return self._free.pop() if self._free else None
 
     def _lend(self, instance: Model, started: float, *, waited: bool) -> Model:
@@ -348,9 +434,10 @@ class ModelPool:
         """Count a timeout and describe it (under the lock)."""
         self._counters.timeouts += 1
         in_use = len(self._counters.lent)
+        loading = self._size - len(self._instances) if self._load_error is None else 0
         return PoolTimeoutError(
             f"no {self.model_type} model instance became free within {timeout:g} s: "
-            f"{in_use} of {self.size} in use"
+            f"{in_use} of {self.size} in use" + (f", {loading} still loading" if loading else "")
         )
 
     def _hand_over(self, instance: Model) -> None:
@@ -430,21 +517,40 @@ class ModelPool:
         """
         with self._lock:
             self._closed = True
+            self._loaded.set()  # the loading thread stops: nothing more to wait for
             self._free.clear()
             waiters, self._waiters = self._waiters, deque()
             for waiter in waiters:
-                waiter.error = PoolClosedError(f"the {self.model_type} pool is closed")
-                if waiter.event is not None:
-                    waiter.event.set()
-                elif waiter.loop is not None:
-                    try:
-                        waiter.loop.call_soon_threadsafe(_fail, waiter)
-                    except RuntimeError:  # its loop is closed: nobody is waiting any more
-                        pass
+                _wake_with(waiter, PoolClosedError(f"the {self.model_type} pool is closed"))
 
     def __repr__(self) -> str:
         s = self.stats()
         return f"<ModelPool {self.model_type} size={s.size} available={s.available} path={self.path}>"
+
+
+def _wake_with(waiter: _Waiter, error: BaseException) -> None:
+    """Wake a borrower in line with ``error`` instead of an instance."""
+    waiter.error = error
+    if waiter.event is not None:
+        waiter.event.set()
+    elif waiter.loop is not None:
+        try:
+            waiter.loop.call_soon_threadsafe(_fail, waiter)
+        except RuntimeError:  # its loop is closed: nobody is waiting any more
+            pass
+
+
+def _warned_once(seen: set[tuple[type[Warning], str]], load: Callable[[], _T]) -> _T:
+    """Run ``load``, issuing each of its warnings once across every call sharing ``seen``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = load()
+    for w in caught:
+        key = (w.category, str(w.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return result
 
 
 def _fail(waiter: _Waiter) -> None:

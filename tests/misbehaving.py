@@ -84,3 +84,24 @@ class Misbehaving(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         if mode == "keyboard_interrupt":
             raise KeyboardInterrupt
         return proba
+
+
+#: Unpickled instances of :class:`LoadsOnce` in this process.
+_LOADS = [0]
+
+
+class LoadsOnce(Misbehaving):
+    """A classifier whose *second* unpickling in a process misbehaves: ``mode`` ``"fail"``
+    raises, ``"slow"`` sleeps 1.5 s first (a pool's later instance failing or still loading
+    while the first one scores)."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        _LOADS[0] += 1
+        if _LOADS[0] == 2:
+            if state.get("mode") == "fail":
+                raise RuntimeError("second instance refused to load")
+            if state.get("mode") == "slow":
+                import time
+
+                time.sleep(1.5)
+        super().__setstate__(state)

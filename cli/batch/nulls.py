@@ -9,6 +9,7 @@ float feature, a missing-value error for an integer one, ``None`` for a string o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 
 import pyarrow as pa
@@ -19,7 +20,13 @@ __all__ = ["NULL_SPELLINGS", "feature_nulls"]
 
 #: The cell texts read as missing in feature columns: Arrow's default list.
 NULL_SPELLINGS: tuple[str, ...] = tuple(pacsv.ConvertOptions().null_values)
-_SPELLINGS = pa.array(NULL_SPELLINGS, pa.string())
+
+
+@functools.cache
+def _spellings() -> pa.Array:
+    # Built on first use, not at import: pyarrow imports pandas (≈0.2 s) the first time it
+    # converts Python objects, and a Parquet run never needs this set.
+    return pa.array(NULL_SPELLINGS, pa.string())
 
 
 def feature_nulls(batch: pa.RecordBatch, features: Collection[str]) -> pa.RecordBatch:
@@ -34,7 +41,7 @@ def feature_nulls(batch: pa.RecordBatch, features: Collection[str]) -> pa.Record
         column = columns[index]
         if name not in features or not pa.types.is_string(column.type):
             continue
-        missing = pc.is_in(column, value_set=_SPELLINGS)
+        missing = pc.is_in(column, value_set=_spellings())
         if not pc.any(missing).as_py():
             continue
         columns[index] = pc.if_else(missing, pa.scalar(None, pa.string()), column)

@@ -216,6 +216,9 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
         trust=tuple(options.trust),
         fetch=storage.fetch_model,
         classes=options.classes,
+        # The first instance scores while the others load; the run waits for them (and
+        # fails on their errors) before it commits, see _score_reader.
+        background=True,
     )
     router = get_router()
     router.register(kind, pool)
@@ -381,6 +384,9 @@ def _score_reader(
                     final=False
                 )  # CONTRACT 8: the rejects explain the failure; no predictions
             _check_error_budget(summary, options.max_error_rate)
+        # Every instance loaded: a later one that failed fails the run (exit 4) before the
+        # commit, even when the first instance scored the whole input alone.
+        pool.wait_loaded()
         started, loaded = clock
         summary.wall_seconds = time.perf_counter() - started
         summary.scoring_seconds = time.perf_counter() - loaded
@@ -616,7 +622,9 @@ def _score_chunks(
         if progress is not None:
             progress.advance(chunk.batch.num_rows)
 
-    if not options.limit_native_threads:
+    if not options.limit_native_threads or kind is ModelType.ONNX:
+        # onnxruntime runs on its own intra-op pools, sized per session by the pool's thread
+        # budget; inspecting the process's BLAS/OpenMP libraries would only cost time.
         return run_ordered(chunks(), work, consume, workers=workers, max_in_flight=workers + 2)
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     from threadpoolctl import threadpool_limits
@@ -661,5 +669,24 @@ def _output_batch(
     if not values:  # every row of the chunk was rejected
         columns += [pa.array([], type=f.type) for f in targets]
     else:
-        columns += [pa.array(v, type=f.type) for v, f in zip(values, targets, strict=True)]
+        columns += [_arrow_array(v, f.type) for v, f in zip(values, targets, strict=True)]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _arrow_array(values: Any, kind: pa.DataType) -> pa.Array:
+    """``values`` as an Arrow array of type ``kind``.
+
+    A 1-D numeric numpy array already of that type is wrapped around its buffer
+    (``pa.Array.from_buffers``; NaN stays NaN, as ``pa.array`` keeps it). That is also what
+    ``pa.array`` does, but ``pa.array`` first asks pandas whether the object is one of its
+    own, importing pandas (≈0.2 s) in runs that never use it (an ONNX model on Parquet).
+    """
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iuf":
+        try:
+            same = values.dtype == np.dtype(kind.to_pandas_dtype())
+        except NotImplementedError:
+            same = False
+        if same:
+            data = np.ascontiguousarray(values)
+            return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
+    return pa.array(values, type=kind)

@@ -279,6 +279,10 @@ class OnnxModel(Model):
         except Exception as exc:  # onnxruntime raises its own untyped errors
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(f"{path}: cannot load as an ONNX model ({first_line})") from exc
+        if _labels_in_metadata(session):
+            # The labels are in the metadata (what `modelrouter convert` writes): parsing the
+            # graph would cost importing onnx and decoding every tree (≈0.1-0.2 s) for nothing.
+            return cls(path, session, None, ())
         graph_classes, node_classes = _graph_classes(raw)
         return cls(path, session, graph_classes, node_classes)
 
@@ -430,6 +434,19 @@ def _width(shape: Sequence[Any] | None) -> int | None:
         return 1
     last = shape[-1]
     return last if isinstance(last, int) else None
+
+
+def _labels_in_metadata(session: onnxruntime.InferenceSession) -> bool:
+    """Whether the ``class_labels`` metadata property gives every output's labels.
+
+    A single-output model needs one list; a multi-output one a list per output (``[[...],
+    ...]``, what convert writes), else its labels come from one classifier node per output.
+    """
+    raw = session.get_modelmeta().custom_metadata_map.get("class_labels")
+    if raw is None:
+        return False
+    outputs = session.get_outputs()
+    return _output_count(outputs[0].shape) == 1 or raw.strip().startswith("[[")
 
 
 def _graph_classes(

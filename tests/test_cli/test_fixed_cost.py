@@ -1,0 +1,179 @@
+"""Fixed cost (issue 15): what a run skips and what it overlaps, end to end.
+
+- a pool's later instances load while the first scores: a slow one delays nothing but the
+  commit, a failing one is a model error (exit 4) with no output;
+- ONNX class labels come from the ``class_labels`` metadata when the model records them
+  (what ``modelrouter convert`` writes) without importing ``onnx``, and equal the graph's;
+- a Parquet run with such an ONNX model imports neither pandas, scikit-learn, scipy, onnx
+  nor threadpoolctl.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+from modelrouter.backends import onnx_backend
+from modelrouter.backends.onnx_backend import OnnxModel
+
+from tests.misbehaving import LoadsOnce
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELROUTER = Path(sys.executable).parent / "modelrouter"
+
+
+def run_cli(args: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
+    env["PYTHONPATH"] = str(ROOT)  # tests.misbehaving, as a user's own estimator module
+    return subprocess.run(
+        [str(MODELROUTER), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def wine_parquet(tmp_path_factory: pytest.TempPathFactory, wine: tuple[pd.DataFrame, np.ndarray]) -> Path:
+    frame, _ = wine
+    path = tmp_path_factory.mktemp("data") / "wine.parquet"
+    frame.assign(id=np.arange(len(frame))).to_parquet(path, index=False)
+    return path
+
+
+def loads_once(folder: Path, mode: str, wine: tuple[pd.DataFrame, np.ndarray]) -> Path:
+    from sklearn.ensemble import RandomForestClassifier
+
+    frame, labels = wine
+    model = LoadsOnce(RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0), mode)
+    model.fit(frame, labels)
+    path = folder / f"{mode}.pkl"
+    joblib.dump(model, path)
+    return path
+
+
+# -- pool instances loading in the background --------------------------------------------------
+
+
+def test_later_instance_failing_to_load_is_exit_4_and_no_output(
+    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    model = loads_once(tmp_path, "fail", wine)
+    out = tmp_path / "out.parquet"
+    proc = run_cli(["predict", wine_parquet, "-m", model, "--pool-size", "2", "-o", out, "-q"], tmp_path)
+    assert proc.returncode == 4, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    # The backend's own message: the file and the cause, as for a first instance that fails.
+    assert len(errors) == 1 and "second instance refused to load" in errors[0], proc.stderr
+    assert errors[0].startswith(f"error: {model}: cannot load as a scikit-learn pickle")
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fail.pkl"]
+
+
+def test_slow_later_instance_still_counts_and_the_run_succeeds(
+    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    model = loads_once(tmp_path, "slow", wine)
+    out, stats = tmp_path / "out.parquet", tmp_path / "stats.json"
+    proc = run_cli(
+        ["predict", wine_parquet, "-m", model, "--pool-size", "2", "-o", out, "-q", "--stats-json", stats],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    pool = json.loads(stats.read_text())["pools"]["sklearn"]
+    assert (pool["size"], pool["available"], pool["in_use"]) == (2, 2, 0)
+    frame, _ = wine
+    written = pd.read_parquet(out)
+    assert written["prediction"].tolist() == joblib.load(model).predict(frame).tolist()
+
+
+# -- ONNX class labels from metadata ---------------------------------------------------------------
+
+
+def with_class_labels(source: Path, target: Path, labels: list[str]) -> Path:
+    model = onnx.load(source)
+    prop = model.metadata_props.add()
+    prop.key, prop.value = "class_labels", json.dumps(labels)
+    target.write_bytes(model.SerializeToString())
+    return target
+
+
+def test_onnx_labels_from_metadata_equal_the_graphs_without_parsing_it(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed = OnnxModel.load(models_dir / "forest.onnx")  # no metadata: read from the graph
+    assert parsed.classes is not None
+    labels = [str(c) for c in parsed.classes]
+    tagged = with_class_labels(models_dir / "forest.onnx", tmp_path / "tagged.onnx", labels)
+
+    def no_parsing(raw: bytes) -> None:
+        raise AssertionError("the graph was parsed although the metadata names the labels")
+
+    monkeypatch.setattr(onnx_backend, "_graph_classes", no_parsing)
+    from_metadata = OnnxModel.load(tagged)
+    assert from_metadata.classes is not None
+    assert from_metadata.classes.tolist() == parsed.classes.tolist()
+    assert from_metadata.classes.dtype == parsed.classes.dtype
+    assert from_metadata.label_dtype == parsed.label_dtype
+
+
+def test_onnx_predict_proba_same_with_and_without_class_labels_metadata(
+    models_dir: Path, tmp_path: Path, wine_parquet: Path
+) -> None:
+    labels = [str(c) for c in OnnxModel.load(models_dir / "forest.onnx").classes]  # type: ignore[union-attr]
+    tagged = with_class_labels(models_dir / "forest.onnx", tmp_path / "tagged.onnx", labels)
+    outputs = {}
+    for name, model in (("graph", models_dir / "forest.onnx"), ("metadata", tagged)):
+        out = tmp_path / f"{name}.parquet"
+        proc = run_cli(["predict-proba", wine_parquet, "-m", model, "-k", "id", "-o", out, "-q"], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        outputs[name] = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(outputs["graph"], outputs["metadata"])
+
+
+def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_or_threadpoolctl(
+    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """Numeric labels (string labels still go through ``pa.array``, which imports pandas)."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.ensemble import RandomForestClassifier
+
+    frame, labels = wine
+    codes = np.unique(labels, return_inverse=True)[1]
+    forest = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(frame, codes)
+    onx = to_onnx(
+        forest,
+        initial_types=[("input", FloatTensorType([None, frame.shape[1]]))],
+        options={id(forest): {"zipmap": False}},
+    )
+    for key, value in (("feature_names", list(frame.columns)), ("class_labels", ["0", "1", "2"])):
+        prop = onx.metadata_props.add()
+        prop.key, prop.value = key, json.dumps(value)
+    tagged = tmp_path / "tagged.onnx"
+    tagged.write_bytes(onx.SerializeToString())
+    out = tmp_path / "out.parquet"
+    heavy = ("pandas", "sklearn", "scipy", "onnx", "threadpoolctl")
+    argv = ["modelrouter", "predict", str(wine_parquet), "-m", str(tagged), "-k", "id", "-o", str(out), "-q"]
+    code = (
+        f"import sys\nsys.argv = {argv!r}\nfrom modelrouter.cli.entry import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert ast.literal_eval(proc.stdout.strip().splitlines()[-1]) == []
+    assert len(pd.read_parquet(out)) == len(pd.read_parquet(wine_parquet))
