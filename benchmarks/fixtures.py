@@ -12,7 +12,8 @@ Models, fitted on a 20,000-row DataFrame with those 20 column names and 3 classe
 - ``logreg``: Pipeline(StandardScaler, LogisticRegression).
 
 Each is saved as a joblib pickle and as ONNX (skl2onnx ``to_onnx``, one ``FloatTensorType([None,
-20])`` input, ZipMap off, ``feature_names`` metadata = JSON list of the 20 names).
+20])`` input, ZipMap off, ``feature_names`` and ``class_labels`` metadata as JSON lists, as
+``modelrouter convert`` writes them).
 
 Everything is cached under the data folder (``benchmarks/data/`` by default, gitignored): the
 Parquet file keyed by row count, the models keyed by the scikit-learn version (a pickle is only
@@ -49,6 +50,8 @@ __all__ = [
 
 #: Bump when the data or model recipe changes: old caches are then ignored.
 FIXTURE_VERSION = 1
+#: Bump when only the models change (the data files are kept). 2: ONNX class_labels metadata.
+MODEL_VERSION = 2
 SEED = 20_260_404
 N_FEATURES = 20
 FEATURES: tuple[str, ...] = tuple(f"f{i:02d}" for i in range(N_FEATURES))
@@ -155,8 +158,13 @@ def _to_onnx(model: Any, path: Path) -> None:
         initial_types=[("input", FloatTensorType([None, N_FEATURES]))],
         options={id(model): {"zipmap": False}},
     )
-    prop = onx.metadata_props.add()
-    prop.key, prop.value = "feature_names", json.dumps(list(FEATURES))
+    # The metadata `modelrouter convert` writes: feature names and class labels.
+    for key, value in (
+        ("feature_names", list(FEATURES)),
+        ("class_labels", [str(c) for c in model.classes_]),
+    ):
+        prop = onx.metadata_props.add()
+        prop.key, prop.value = key, json.dumps(value)
     tmp = _tmp(path)
     try:
         tmp.write_bytes(onx.SerializeToString())
@@ -221,7 +229,7 @@ def build_fixtures(rows: int, data_dir: Path = DEFAULT_DATA_DIR, log: Log = _qui
         raise ValueError(f"rows must be ≥ 1, not {rows}")
     root = data_dir / f"v{FIXTURE_VERSION}"
     root.mkdir(parents=True, exist_ok=True)
-    rf, logreg = build_models(root / f"models-sklearn{sklearn.__version__}", log)
+    rf, logreg = build_models(root / f"models-v{MODEL_VERSION}-sklearn{sklearn.__version__}", log)
     data = root / f"features-{rows}.parquet"
     if not data.is_file():
         started = time.perf_counter()

@@ -1,7 +1,8 @@
-"""Benchmark modelrouter against the naive pandas script and check issue 4's targets.
+"""Benchmark modelrouter against the naive pandas script and check issues 4 and 15's targets.
 
     .venv/bin/python -m benchmarks.run [--rows 1000000] [--repeats 3] [--big-rows 10000000] [--quick]
-    make bench
+                                       [--small-rows 1000] [--rf-big-rows N]
+    make bench            # BENCH_10M=1 make bench adds the 10M-row RF scenario (~3 minutes more)
 
 Builds the fixtures (``benchmarks.fixtures``, cached in ``benchmarks/data/``), then runs every
 scenario as a subprocess under ``/usr/bin/time -v`` (or, without it, under
@@ -18,7 +19,11 @@ Groups:
 - boosters: XGBoost and LightGBM models of the forest's size (native files), the naive script
   with that library (``benchmarks/boosters.py``) vs modelrouter ``-t xgboost`` / ``-t lightgbm``;
 - startup: ``modelrouter --help``, median of 5;
-- big: modelrouter logreg sklearn on ``--big-rows`` rows, peak RSS, one run (not with --quick).
+- big: modelrouter logreg sklearn on ``--big-rows`` rows, peak RSS, one run (not with --quick);
+- small: a ``--small-rows`` file (1,000) for every model and type against the naive script on
+  the same file, with a table of where the fixed cost goes (:mod:`benchmarks.fixedcost`);
+- rf-big: RF sklearn and the naive script on ``--rf-big-rows`` rows (``BENCH_10M=1``: 10M),
+  one run each: start-up amortised, the parallel scoring itself.
 
 Every modelrouter output is compared with the baseline's (row count, ids, predictions).
 Prints a table (median wall, median peak RSS, rows/s, ratios) and the target checks, and writes
@@ -45,6 +50,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+from benchmarks.fixedcost import imports_by_package, phases, render_fixed_cost
 from benchmarks.fixtures import DEFAULT_DATA_DIR, FEATURES, ID_COLUMN, Fixtures, build_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +58,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_RESULTS = HERE / "results" / "latest.json"
 TIME_BIN = Path("/usr/bin/time")
 STARTUP_RUNS = 5
+#: Groups whose modelrouter scenarios get a ``--before`` twin (the others would only lengthen the run).
+TWINNED = ("startup", "small", "rf", "logreg", "rf-big")
 #: Fraction of rows whose prediction must equal the baseline's (ONNX runs the forest in float32).
 MIN_AGREEMENT = 0.999
 PACKAGES = (
@@ -201,6 +209,8 @@ class Scenario:
     #: modelrouter's --stats-json for this scenario: its own scoring throughput is read from it.
     stats_json: Path | None = None
     scoring_rates: list[float] = field(default_factory=list)
+    #: The ``summary`` of each run's --stats-json (fixed-cost phases).
+    summaries: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def scoring_rate(self) -> float | None:
@@ -275,6 +285,7 @@ def run_group(name: str, group: Sequence[Scenario], repeats: int, measure: Measu
             if scenario.stats_json is not None and scenario.stats_json.is_file():
                 summary = json.loads(scenario.stats_json.read_text())["summary"]
                 scenario.scoring_rates.append(float(summary["scoring_rows_per_second"]))
+                scenario.summaries.append(summary)
             log(f"{name} {round_}/{repeats} {scenario.key}: {result.wall_s:.2f} s, {result.rss_mib:.0f} MiB")
 
 
@@ -311,9 +322,20 @@ def check_outputs(group: Sequence[Scenario], scenarios: dict[str, Scenario], log
 
 
 def build_scenarios(
-    fx: Fixtures, big: Fixtures | None, out: Path, modelrouter: Sequence[str]
+    fx: Fixtures,
+    big: Fixtures | None,
+    out: Path,
+    modelrouter: Sequence[str],
+    small: Fixtures | None = None,
+    rf_big: Fixtures | None = None,
+    before: Sequence[str] | None = None,
 ) -> dict[str, list[Scenario]]:
-    """The scenario groups, in the order they run."""
+    """The scenario groups, in the order they run.
+
+    ``before``: another modelrouter command (an older version) run as a twin of every
+    modelrouter scenario, right after it in its group (``<key>@before``), so a before/after
+    comparison comes from the same run.
+    """
     py = sys.executable
 
     def mr(key: str, desc: str, data: Fixtures, kind: str, model: Path, *extra: str) -> Scenario:
@@ -322,10 +344,10 @@ def build_scenarios(
         command += ["-k", ID_COLUMN, "-q", *extra]
         return Scenario(key, desc, command, data.rows, output=output)
 
-    def baseline(key: str, desc: str, model: Path) -> Scenario:
+    def baseline(key: str, desc: str, model: Path, data: Fixtures = fx) -> Scenario:
         output = out / f"{key}.parquet"
-        command = [py, str(HERE / "baseline.py"), str(fx.data), str(model), str(output)]
-        return Scenario(key, desc, command, fx.rows, output=output)
+        command = [py, str(HERE / "baseline.py"), str(data.data), str(model), str(output)]
+        return Scenario(key, desc, command, data.rows, output=output)
 
     base_rf = baseline("baseline-rf", "baseline: pandas + sklearn RF", fx.rf.pickle)
     rf_sk = mr("modelrouter-rf-sklearn", "modelrouter RF -t sklearn", fx, "sklearn", fx.rf.pickle)
@@ -372,6 +394,39 @@ def build_scenarios(
     lr_onnx.reference = lr_onnx.agrees_with = base_lr.key
 
     startup = Scenario("modelrouter-startup", "modelrouter --help", [*modelrouter, "--help"], 0)
+    version = Scenario("modelrouter-version", "modelrouter --version", [*modelrouter, "--version"], 0)
+
+    # Fixed cost: a small file of every type against the naive script on the same file.
+    small_group: list[Scenario] = []
+    if small is not None:
+        n = f"{small.rows:,} rows"
+        base_rf_s = baseline("baseline-rf-small", f"baseline: RF @{n}", small.rf.pickle, small)
+        base_lr_s = baseline("baseline-logreg-small", f"baseline: logreg @{n}", small.logreg.pickle, small)
+        small_group = [base_rf_s, base_lr_s]
+        for model_name, models, base in (("rf", small.rf, base_rf_s), ("logreg", small.logreg, base_lr_s)):
+            for kind in ("sklearn", "onnx"):
+                path = models.pickle if kind == "sklearn" else models.onnx
+                key = f"modelrouter-{model_name}-{kind}-small"
+                scenario = mr(key, f"modelrouter {model_name} -t {kind} @{n}", small, kind, path)
+                scenario.reference = scenario.agrees_with = base.key
+                scenario.stats_json = out / f"{key}.json"
+                scenario.command += ["--stats-json", str(scenario.stats_json)]
+                small_group.append(scenario)
+
+    # Start-up amortised: the parallel scoring itself (BENCH_10M=1 / --rf-big-rows).
+    base_rf_big = Scenario("baseline-rf-big", "baseline: RF (big)", [], 0)
+    rf_sk_big = Scenario("modelrouter-rf-sklearn-big", "modelrouter RF -t sklearn (big)", [], 0)
+    if rf_big is not None:
+        n = f"{rf_big.rows:,}"
+        base_rf_big = baseline("baseline-rf-big", f"baseline: RF @{n}", rf_big.rf.pickle, rf_big)
+        rf_sk_big = mr(
+            "modelrouter-rf-sklearn-big",
+            f"modelrouter RF -t sklearn @{n}",
+            rf_big,
+            "sklearn",
+            rf_big.rf.pickle,
+        )
+    rf_sk_big.reference = rf_sk_big.agrees_with = base_rf_big.key
 
     # XGBoost / LightGBM models of the forest's size vs the naive script with that library.
     from benchmarks.boosters import LIBRARIES, booster_models
@@ -406,14 +461,43 @@ def build_scenarios(
     else:
         big_lr = Scenario("modelrouter-logreg-sklearn-big", "modelrouter logreg -t sklearn (big)", [], 0)
         big_lr.reference = lr_sk.key
-    return {
-        "startup": [startup],
+    groups = {
+        "startup": [startup, version],
+        "small": small_group,
         "rf": [base_rf, rf_sk, rf_onnx],
         "logreg": [base_lr, arrow, lr_sk, lr_onnx],
         "scaling": [w1, w2],
         "boosters": boosters,
         "big": [big_lr],
+        "rf-big": [base_rf_big, rf_sk_big],
     }
+    if before:
+        for name, members in groups.items():
+            if name not in TWINNED:
+                continue
+            twinned: list[Scenario] = []
+            for scenario in members:
+                twinned.append(scenario)
+                if scenario.key.startswith("modelrouter-") and scenario.command:
+                    twinned.append(_twin(scenario, modelrouter, before))
+            groups[name] = twinned
+    return groups
+
+
+def _twin(scenario: Scenario, modelrouter: Sequence[str], before: Sequence[str]) -> Scenario:
+    """``scenario`` run with the ``before`` command instead (own output and stats file)."""
+    key = f"{scenario.key}@before"
+    swap = {
+        str(p): str(p.with_name(p.name.replace(scenario.key, key)))
+        for p in (scenario.output, scenario.stats_json)
+        if p
+    }
+    rest = [swap.get(arg, arg) for arg in scenario.command[len(modelrouter) :]]
+    twin = Scenario(key, f"{scenario.description} (before)", [*before, *rest], scenario.rows)
+    twin.output = Path(swap[str(scenario.output)]) if scenario.output else None
+    twin.stats_json = Path(swap[str(scenario.stats_json)]) if scenario.stats_json else None
+    twin.reference, twin.agrees_with = scenario.reference, scenario.agrees_with
+    return twin
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,19 +562,40 @@ def target_checks(s: dict[str, Scenario]) -> list[Check]:
     lr, base_lr = "modelrouter-logreg-sklearn", "baseline-logreg"
     w1, w2 = "modelrouter-rf-sklearn-w1", "modelrouter-rf-sklearn-w2"
     big, startup = s["modelrouter-logreg-sklearn-big"], s["modelrouter-startup"]
+    version = s["modelrouter-version"]
     at = f"{big.rows:,} rows" if big.rows else "--big-rows"
     big_name = f"logreg sklearn: peak RSS at {at} vs at {s[lr].rows:,}"
+    rf_big = s["modelrouter-rf-sklearn-big"]
+    rf_at = f"{rf_big.rows:,} rows" if rf_big.rows else "big rows"
+    small = [k for k in s if k.startswith("modelrouter-") and k.endswith("-small")]
+    small_checks = [
+        check(f"{s[k].description}: wall vs baseline", (k, s[k].reference or ""), "wall", "<=", 1.0)
+        for k in small
+    ]
     return [
-        check("RF sklearn: wall vs baseline", (rf_sk, base_rf), "wall", "<=", 0.55),
+        check("RF sklearn: wall vs baseline", (rf_sk, base_rf), "wall", "<=", 0.60),
         check("RF onnx: wall vs baseline (sklearn)", (rf_onnx, base_rf), "wall", "<=", 0.55),
-        check("logreg sklearn: wall vs baseline", (lr, base_lr), "wall", "<=", 1.0),
+        check("logreg sklearn: wall vs baseline", (lr, base_lr), "wall", "<=", 0.90),
+        check(f"RF sklearn @{rf_at}: wall vs baseline", (rf_big.key, "baseline-rf-big"), "wall", "<=", 0.55),
+        check(
+            f"RF sklearn: peak RSS at {rf_at} vs at {s[rf_sk].rows:,}", (rf_big.key, rf_sk), "rss", "<=", 1.1
+        ),
+        *small_checks,
+        Check(
+            "startup: modelrouter --version",
+            version.wall_s,
+            "<=",
+            0.15,
+            "s",
+            broken=version.error is not None,
+        ),
         check("logreg sklearn: wall vs bare pyarrow read + write", (lr, "pyarrow-io"), "wall", "<=", 1.3),
         check("RF sklearn: peak RSS vs baseline", (rf_sk, base_rf), "rss", "<=", 0.5),
         check("RF onnx: peak RSS vs baseline", (rf_onnx, base_rf), "rss", "<=", 0.5),
         check("logreg sklearn: peak RSS vs baseline", (lr, base_lr), "rss", "<=", 0.5),
-        check(big_name, (big.key, lr), "rss", "<=", 1.2),
+        check(big_name, (big.key, lr), "rss", "<=", 1.1),
         Check(
-            "startup: modelrouter --help", startup.wall_s, "<=", 0.5, "s", broken=startup.error is not None
+            "startup: modelrouter --help", startup.wall_s, "<=", 0.15, "s", broken=startup.error is not None
         ),
         check("scaling: rows/s with 2 workers vs 1 (RF sklearn)", (w2, w1), "rate", ">=", 1.7),
         check("scaling, scoring only (startup excluded)", (w2, w1), "scoring", ">=", 1.7),
@@ -628,6 +733,20 @@ def render_checks(checks: Sequence[Check]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _fixed_cost(group: Sequence[Scenario], log: Log) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
+    """Phases (from the runs' --stats-json) and imports by package (one importtime run) of
+    each modelrouter scenario of the small-file group, keyed ``<model> <type>``."""
+    out: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+    for scenario in group:
+        if not scenario.ok or not scenario.summaries or "first_chunk_seconds" not in scenario.summaries[0]:
+            continue  # a --before version may not report the phases
+        name = scenario.key.removeprefix("modelrouter-").replace("-small", "").replace("-", " ")
+        imports = imports_by_package(scenario.command, cwd=str(ROOT))
+        out[name] = (phases([r.wall_s for r in scenario.runs], scenario.summaries), imports)
+        log(f"fixed cost {name}: imports {sum(imports.values()):.2f} s")
+    return out
+
+
 def _loadavg() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -665,6 +784,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--big-rows", type=int, default=10_000_000, help="rows for the peak-RSS run (0: skip)"
     )
     parser.add_argument("--quick", action="store_true", help="skip the big-rows run")
+    parser.add_argument(
+        "--small-rows", type=int, default=1_000, help="rows of the fixed-cost scenarios (0: skip)"
+    )
+    parser.add_argument(
+        "--rf-big-rows",
+        type=int,
+        default=10_000_000 if os.environ.get("BENCH_10M") == "1" else 0,
+        help="rows of the RF sklearn run with start-up amortised, against the naive script "
+        "(default 0: skipped; 10,000,000 with BENCH_10M=1; ~3 more minutes)",
+    )
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON results path")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="fixture cache folder")
     parser.add_argument(
@@ -674,12 +803,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="auto: /usr/bin/time -v when present, else the resource.getrusage wrapper",
     )
     parser.add_argument(
+        "--before",
+        metavar="CMD",
+        help="an older modelrouter command, run as a twin of every modelrouter scenario "
+        "(before/after from the same run)",
+    )
+    parser.add_argument(
         "--modelrouter",
         metavar="CMD",
         help="modelrouter command to benchmark (default: the one beside this Python)",
     )
     args = parser.parse_args(argv)
-    if args.rows < 1 or args.repeats < 1 or args.big_rows < 0:
+    if args.rows < 1 or args.repeats < 1 or min(args.big_rows, args.small_rows, args.rf_big_rows) < 0:
         parser.error("--rows and --repeats must be ≥ 1, --big-rows ≥ 0")
     return args
 
@@ -700,22 +835,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     fx = build_fixtures(args.rows, args.data_dir, log)
     skip_big = "--quick" if args.quick else "--big-rows 0" if args.big_rows == 0 else None
     big = None if skip_big else build_fixtures(args.big_rows, args.data_dir, log)
+    small = build_fixtures(args.small_rows, args.data_dir, log) if args.small_rows else None
+    rf_big = build_fixtures(args.rf_big_rows, args.data_dir, log) if args.rf_big_rows else None
     fixture_s = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory(prefix="modelrouter-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         measure = Measurer(Measurer.pick(args.measure), scratch)
-        groups = build_scenarios(fx, big, scratch, modelrouter)
+        before = args.before.split() if args.before else None
+        groups = build_scenarios(fx, big, scratch, modelrouter, small, rf_big, before)
         scenarios = {s.key: s for group in groups.values() for s in group}
         if skip_big:
             scenarios["modelrouter-logreg-sklearn-big"].skipped = skip_big
+        if rf_big is None:
+            for key in ("baseline-rf-big", "modelrouter-rf-sklearn-big", "modelrouter-rf-sklearn-big@before"):
+                if key in scenarios:
+                    scenarios[key].skipped = "BENCH_10M=1 or --rf-big-rows N to run"
+        if skip_big and "modelrouter-logreg-sklearn-big@before" in scenarios:
+            scenarios["modelrouter-logreg-sklearn-big@before"].skipped = skip_big
         _warm(fx.data)
         for name, group in groups.items():
             if name == "big" and big is not None:
                 _warm(big.data)
-            repeats = STARTUP_RUNS if name == "startup" else 1 if name == "big" else args.repeats
+            if name == "rf-big" and rf_big is not None:
+                _warm(rf_big.data)
+            repeats = STARTUP_RUNS if name == "startup" else 1 if name in ("big", "rf-big") else args.repeats
             run_group(name, group, repeats, measure, log)
             check_outputs(group, scenarios, log)
+        fixed_cost = _fixed_cost(groups.get("small", []), log)
 
     checks = target_checks(scenarios)
     disagree = [s.key for s in scenarios.values() if s.agreement is not None and s.agreement < MIN_AGREEMENT]
@@ -747,6 +894,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine,
         "fixtures": fx.as_dict(),
         "big_fixtures": big.as_dict() if big else None,
+        "fixed_cost": {
+            key: {"phases": phase, "imports_by_package": {k: round(v, 4) for k, v in imports.items()}}
+            for key, (phase, imports) in fixed_cost.items()
+        },
         "scenarios": {k: s.as_dict(scenarios) for k, s in scenarios.items()},
         "checks": [c.as_dict() for c in checks],
         "errors": failed,
@@ -766,7 +917,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.repeats} run(s) per scenario (median), {machine['cpu_model']}, {machine['nproc']} cores"
     )
     print(render_table(scenarios))
-    print("\nTargets (issue 4):")
+    if fixed_cost:
+        print(f"\nWhere the fixed cost goes ({args.small_rows:,}-row file, median seconds):")
+        print(render_fixed_cost(fixed_cost))
+    print("\nTargets (issues 4 and 15):")
     print(render_checks(checks))
     load_note = ""
     if load_before and load_after:

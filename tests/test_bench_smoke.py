@@ -27,6 +27,15 @@ SCENARIOS = {
     "modelrouter-logreg-onnx",
     "modelrouter-logreg-sklearn-big",
     "modelrouter-startup",
+    "modelrouter-version",
+    "baseline-rf-small",
+    "baseline-logreg-small",
+    "modelrouter-rf-sklearn-small",
+    "modelrouter-rf-onnx-small",
+    "modelrouter-logreg-sklearn-small",
+    "modelrouter-logreg-onnx-small",
+    "baseline-rf-big",
+    "modelrouter-rf-sklearn-big",
     "modelrouter-rf-sklearn-w1",
     "modelrouter-rf-sklearn-w2",
     "baseline-xgboost",
@@ -34,7 +43,7 @@ SCENARIOS = {
     "baseline-lightgbm",
     "modelrouter-lightgbm",
 }
-CHECKS = 15
+CHECKS = 22
 
 
 @pytest.mark.timeout(170)
@@ -44,7 +53,7 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
             sys.executable, "-m", "benchmarks.run", "--rows", "3000", "--repeats", "1", "--big-rows", "0",
-            "--quick", "--results", str(results), "--data-dir", str(tmp_path / "data"),
+            "--quick", "--small-rows", "500", "--results", str(results), "--data-dir", str(tmp_path / "data"),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -52,7 +61,8 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
         timeout=165,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Targets (issue 4)" in proc.stdout
+    assert "Targets (issues 4 and 15)" in proc.stdout
+    assert "Where the fixed cost goes (500-row file" in proc.stdout
     data = json.loads(results.read_text(encoding="utf-8"))
 
     assert set(data["scenarios"]) == SCENARIOS
@@ -62,12 +72,16 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
             assert scenario["skipped"] == "--quick"
             assert scenario["runs"] == []
             continue
+        if key.endswith("rf-big") or key.endswith("rf-sklearn-big"):
+            assert scenario["skipped"].startswith("BENCH_10M=1")
+            continue
         assert scenario["error"] is None, key
-        assert len(scenario["runs"]) == (5 if key == "modelrouter-startup" else 1), key
+        startup = key in ("modelrouter-startup", "modelrouter-version")
+        assert len(scenario["runs"]) == (5 if startup else 1), key
         assert scenario["median_wall_s"] > 0, key
         assert scenario["peak_rss_mib"] > 0, key
-        if key != "modelrouter-startup":
-            assert scenario["rows"] == 3000, key
+        if not startup:
+            assert scenario["rows"] == (500 if key.endswith("-small") else 3000), key
             assert scenario["rows_per_s"] > 0, key
         if key.endswith(("-w1", "-w2")):
             assert scenario["scoring_rows_per_s"] > scenario["rows_per_s"], key
@@ -81,8 +95,14 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     statuses = {c["name"]: c["status"] for c in data["checks"]}
     assert set(statuses.values()) <= {"PASS", "FAIL", "SKIP"}
     assert [name for name, status in statuses.items() if status == "SKIP"] == [
-        "logreg sklearn: peak RSS at --big-rows vs at 3,000"
+        "RF sklearn @big rows: wall vs baseline",
+        "RF sklearn: peak RSS at big rows vs at 3,000",
+        "logreg sklearn: peak RSS at --big-rows vs at 3,000",
     ]
+    for name in ("rf sklearn", "rf onnx", "logreg sklearn", "logreg onnx"):
+        phases = data["fixed_cost"][name]["phases"]
+        assert phases["total"] > 0 and phases["model load"] > 0, name
+        assert sum(data["fixed_cost"][name]["imports_by_package"].values()) > 0, name
     machine = data["machine"]
     assert machine["nproc"] >= 1
     assert machine["cpu_model"]

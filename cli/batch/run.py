@@ -117,6 +117,9 @@ class RunSummary:
     wall_seconds: float = 0.0
     #: From the moment the models were loaded to the end: the thread pool's own throughput.
     scoring_seconds: float = 0.0
+    #: From the start of the run (options parsed, libraries imported) to the first chunk
+    #: written: the fixed cost a small file pays, with the model load in it.
+    first_chunk_seconds: float = 0.0
     pools: dict[str, PoolStats] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -136,6 +139,8 @@ class RunSummary:
                 "wall_seconds": self.wall_seconds,
                 "rows_per_second": rate,
                 "scoring_seconds": self.scoring_seconds,
+                "load_seconds": self.wall_seconds - self.scoring_seconds,
+                "first_chunk_seconds": self.first_chunk_seconds,
                 "scoring_rows_per_second": (
                     self.rows_out / self.scoring_seconds if self.scoring_seconds > 0 else 0.0
                 ),
@@ -376,7 +381,17 @@ def _score_reader(
         )
         cleanup.callback(writer.abort)
         summary.chunks = _score_chunks(
-            reader, writer, rejects, out_schema, pool.model_type, kept, features, options, summary, progress
+            reader,
+            writer,
+            rejects,
+            out_schema,
+            pool.model_type,
+            kept,
+            features,
+            options,
+            summary,
+            progress,
+            started=clock[0],
         )
         if _over_error_budget(summary, options.max_error_rate):
             if rejects is not None:
@@ -563,6 +578,8 @@ def _score_chunks(
     options: RunOptions,
     summary: RunSummary,
     progress: ProgressSink | None,
+    *,
+    started: float,
 ) -> int:
     router = get_router()
     workers = summary.workers
@@ -614,6 +631,8 @@ def _score_chunks(
     def consume(chunk: _Chunk, result: tuple[pa.RecordBatch, pa.RecordBatch | None]) -> None:
         batch, bad = result
         writer.write(batch)
+        if not summary.first_chunk_seconds:
+            summary.first_chunk_seconds = time.perf_counter() - started
         if bad is not None and rejects is not None:
             rejects.write(bad)
             summary.rows_rejected += bad.num_rows
