@@ -186,16 +186,18 @@ class ModelPool:
             raise ValueError(f"size must be at least the {len(instances)} instances given (got {size})")
         self.model_type = ModelType.parse(model_type)
         self._instances: list[Model] = list(instances)
-        #: The pool's size: instances beyond those given are still loading (see :meth:`load`).
+        #: The pool's size: instances beyond those given are loaded on demand (see :meth:`load`).
         self._size = len(self._instances) if size is None else size
         self._free: list[Model] = list(self._instances)  # a stack: the last returned goes out first
         self._waiters: deque[_Waiter] = deque()
         self._closed = False
         self._load_error: BaseException | None = None
-        self._loaded = threading.Event()
-        if self._size == len(self._instances):
-            self._loaded.set()
         self._lock = threading.Lock()
+        #: Loading on demand (see :meth:`load`): instances asked for and not yet started,
+        #: instances being built; the loading thread and wait_loaded wait on ``_changed``.
+        self._requested = 0
+        self._building = 0
+        self._changed = threading.Condition(self._lock)
         self._counters = _Counters()
         self._created = time.perf_counter()
 
@@ -224,14 +226,16 @@ class ModelPool:
         file's bytes already fetched by the caller (required for a URI ``path``, which then
         only names the model): the library reads local files only.
 
-        ``background``: return as soon as the first instance is loaded and load the others
-        on a thread (``modelrouter-load-<type>``), so that the first one scores while they
-        load. The pool has its full ``size`` from the start; a borrower that finds every
-        loaded instance busy waits for the next to arrive, as for one being returned. If a
-        later instance fails to load, every waiting and later borrow raises that error and
-        so does :meth:`wait_loaded`, which a caller calls before trusting the result of a
-        run: a failure is never a silently smaller pool. The loading thread runs under
-        ``warnings.catch_warnings`` (process-wide state, as for any load) and repeats no
+        ``background``: return as soon as the first instance is loaded; each further one
+        is loaded on a thread (``modelrouter-load-<type>``) when a borrower finds every
+        loaded instance busy — as urllib3's and SQLAlchemy's pools open connections — so
+        the first instance scores while the second loads, and an input that one instance
+        scores alone never pays for the others. The pool has its full ``size`` from the
+        start; the borrower that asked waits in line as for an instance being returned
+        (whichever comes first). If a load fails, the waiting and every later borrow raise
+        that error, and so does :meth:`wait_loaded`, which a caller calls before trusting
+        the result of a run: a failure is never a silently smaller pool. Loads run under
+        ``warnings.catch_warnings`` (process-wide state, as for any load) and repeat no
         warning the first instance already gave.
         """
         if not 1 <= size <= MAX_POOL_SIZE:
@@ -264,70 +268,91 @@ class ModelPool:
         pool = cls(model_type, instances, size=size)
         if now < size:
             threading.Thread(
-                target=pool._load_rest,
-                args=(lambda: _warned_once(seen, build), size - now),
+                target=pool._load_on_demand,
+                args=(lambda: _warned_once(seen, build),),
                 name=f"modelrouter-load-{pool.model_type}",
                 daemon=True,  # an interrupted run does not wait for a model to finish loading
             ).start()
         return pool
 
-    def _load_rest(self, build: Callable[[], Model], count: int) -> None:
-        """The loading thread: build ``count`` more instances, adding each as it is ready."""
-        for _ in range(count):
-            if self._closed:
-                return
+    def _load_on_demand(self, build: Callable[[], Model]) -> None:
+        """The loading thread: build one instance per request until the pool is full."""
+        while True:
+            with self._changed:
+                while not self._requested and not self._closed:
+                    self._changed.wait()
+                if self._closed:
+                    return
+                self._requested -= 1
+                self._building += 1
             try:
                 instance = build()
             except BaseException as exc:  # handed to the borrowers and wait_loaded, never lost
                 self._fail_loading(exc)
                 return
-            with self._lock:
+            with self._changed:
+                self._building -= 1
+                self._changed.notify_all()
                 if self._closed:
                     return
                 self._instances.append(instance)
-                if len(self._instances) == self._size:
-                    self._loaded.set()
                 self._hand_over(instance)
+                if len(self._instances) == self._size:
+                    return
+
+    def _request_instance(self) -> None:
+        """A borrower found no free instance: have one more loaded if the pool is not full
+        (under the lock)."""
+        if len(self._instances) + self._requested + self._building < self._size:
+            self._requested += 1
+            self._changed.notify_all()
 
     def _fail_loading(self, exc: BaseException) -> None:
         """A later instance failed to load: fail the waiting borrowers and every later one."""
-        if not isinstance(exc, ModelRouterError):
-            exc = ModelLoadError(
-                f"{self.path}: loading instance {len(self._instances) + 1} of {self._size} "
-                f"failed ({type(exc).__name__}: {exc})"
-            )
-        with self._lock:
+        with self._changed:
+            if not isinstance(exc, ModelRouterError):
+                exc = ModelLoadError(
+                    f"{self.path}: loading instance {len(self._instances) + 1} of {self._size} "
+                    f"failed ({type(exc).__name__}: {exc})"
+                )
             self._load_error = exc
+            self._requested = self._building = 0
             waiters, self._waiters = self._waiters, deque()
-            self._loaded.set()
+            self._changed.notify_all()
         for waiter in waiters:
             _wake_with(waiter, exc)
 
     def wait_loaded(self, timeout: float | None = None) -> None:
-        """Block until every instance is loaded; raise the error of one that failed.
+        """Block until no instance is being loaded; raise the error of one that failed.
 
-        Returns at once for a pool loaded in the foreground. Raises
-        :class:`PoolTimeoutError` when ``timeout`` seconds pass first.
+        Returns at once for a pool loaded in the foreground, and for one whose borrowers
+        never needed more than the instances loaded. Raises :class:`PoolTimeoutError` when
+        ``timeout`` seconds pass first.
         """
-        if not self._loaded.wait(checked_timeout(timeout)):
-            raise PoolTimeoutError(
-                f"the {self.model_type} pool did not finish loading within {timeout:g} s "
-                f"({len(self._instances)} of {self._size} loaded)"
+        with self._changed:
+            done = self._changed.wait_for(
+                lambda: self._closed or not (self._requested or self._building),
+                checked_timeout(timeout),
             )
-        if self._load_error is not None:
-            raise self._load_error
+            if not done:
+                raise PoolTimeoutError(
+                    f"the {self.model_type} pool did not finish loading within {timeout:g} s "
+                    f"({len(self._instances)} of {self._size} loaded)"
+                )
+            if self._load_error is not None:
+                raise self._load_error
 
     @property
     def loading(self) -> int:
-        """Instances still being loaded in the background (0 once loaded or failed)."""
+        """Instances asked for and still being loaded in the background."""
         with self._lock:
-            return 0 if self._load_error is not None else self._size - len(self._instances)
+            return self._requested + self._building
 
     # -- metadata ------------------------------------------------------------------------
 
     @property
     def size(self) -> int:
-        """Number of instances, counting those still loading in the background."""
+        """Number of instances, counting those loaded on demand (see :meth:`load`)."""
         return self._size
 
     @property
@@ -415,7 +440,10 @@ class ModelPool:
             raise PoolClosedError(f"the {self.model_type} pool is closed")
         if self._load_error is not None:
             raise self._load_error
-        return self._free.pop() if self._free else None
+        if self._free:
+            return self._free.pop()
+        self._request_instance()
+        return None
 
     def _lend(self, instance: Model, started: float, *, waited: bool) -> Model:
         """Record the borrow (under the lock)."""
@@ -434,7 +462,7 @@ class ModelPool:
         """Count a timeout and describe it (under the lock)."""
         self._counters.timeouts += 1
         in_use = len(self._counters.lent)
-        loading = self._size - len(self._instances) if self._load_error is None else 0
+        loading = self._requested + self._building
         return PoolTimeoutError(
             f"no {self.model_type} model instance became free within {timeout:g} s: "
             f"{in_use} of {self.size} in use" + (f", {loading} still loading" if loading else "")
@@ -517,7 +545,7 @@ class ModelPool:
         """
         with self._lock:
             self._closed = True
-            self._loaded.set()  # the loading thread stops: nothing more to wait for
+            self._changed.notify_all()  # the loading thread stops; wait_loaded returns
             self._free.clear()
             waiters, self._waiters = self._waiters, deque()
             for waiter in waiters:

@@ -93,7 +93,14 @@ _LOADS = [0]
 class LoadsOnce(Misbehaving):
     """A classifier whose *second* unpickling in a process misbehaves: ``mode`` ``"fail"``
     raises, ``"slow"`` sleeps 1.5 s first (a pool's later instance failing or still loading
-    while the first one scores)."""
+    while the first one scores). Each predict takes 50 ms, so two workers overlap and the
+    pool has to load its second instance."""
+
+    def predict(self, X: Any) -> Any:
+        import time
+
+        time.sleep(0.05)
+        return super().predict(X)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         _LOADS[0] += 1

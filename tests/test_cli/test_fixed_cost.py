@@ -1,7 +1,8 @@
 """Fixed cost (issue 15): what a run skips and what it overlaps, end to end.
 
-- a pool's later instances load while the first scores: a slow one delays nothing but the
-  commit, a failing one is a model error (exit 4) with no output;
+- a pool's second instance loads while the first scores (when a second worker needs it): a
+  slow one delays nothing but that worker, a failing one is a model error (exit 4) with no
+  output; a one-chunk input never loads it;
 - ONNX class labels come from the ``class_labels`` metadata when the model records them
   (what ``modelrouter convert`` writes) without importing ``onnx``, and equal the graph's;
 - a Parquet run with such an ONNX model imports neither pandas, scikit-learn, scipy, onnx
@@ -73,7 +74,8 @@ def test_later_instance_failing_to_load_is_exit_4_and_no_output(
 ) -> None:
     model = loads_once(tmp_path, "fail", wine)
     out = tmp_path / "out.parquet"
-    proc = run_cli(["predict", wine_parquet, "-m", model, "--pool-size", "2", "-o", out, "-q"], tmp_path)
+    args = ["predict", wine_parquet, "-m", model, "--pool-size", "2", "--chunk-size", "20", "-o", out]
+    proc = run_cli([*args, "-q"], tmp_path)
     assert proc.returncode == 4, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     # The backend's own message: the file and the cause, as for a first instance that fails.
@@ -88,16 +90,28 @@ def test_slow_later_instance_still_counts_and_the_run_succeeds(
 ) -> None:
     model = loads_once(tmp_path, "slow", wine)
     out, stats = tmp_path / "out.parquet", tmp_path / "stats.json"
-    proc = run_cli(
-        ["predict", wine_parquet, "-m", model, "--pool-size", "2", "-o", out, "-q", "--stats-json", stats],
-        tmp_path,
-    )
+    args = ["predict", wine_parquet, "-m", model, "--pool-size", "2", "--chunk-size", "20", "-o", out]
+    proc = run_cli([*args, "-q", "--stats-json", stats], tmp_path)
     assert proc.returncode == 0, proc.stderr
     pool = json.loads(stats.read_text())["pools"]["sklearn"]
-    assert (pool["size"], pool["available"], pool["in_use"]) == (2, 2, 0)
+    assert (pool["size"], pool["available"], pool["in_use"], pool["chunks"]) == (2, 2, 0, 9)
+    assert pool["waits"] >= 1  # a worker waited for the second instance while it loaded
     frame, _ = wine
     written = pd.read_parquet(out)
     assert written["prediction"].tolist() == joblib.load(model).predict(frame).tolist()
+
+
+def test_one_chunk_input_never_loads_the_second_instance(
+    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """A second instance that would fail is never loaded when one chunk is all there is."""
+    model = loads_once(tmp_path, "fail", wine)
+    out, stats = tmp_path / "out.parquet", tmp_path / "stats.json"
+    args = ["predict", wine_parquet, "-m", model, "--pool-size", "2", "-o", out]
+    proc = run_cli([*args, "-q", "--stats-json", stats], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    pool = json.loads(stats.read_text())["pools"]["sklearn"]
+    assert (pool["size"], pool["chunks"], pool["waits"]) == (2, 1, 0)
 
 
 # -- ONNX class labels from metadata ---------------------------------------------------------------

@@ -1,9 +1,9 @@
-"""ModelPool.load(background=True): the first instance lends while the others load.
+"""ModelPool.load(background=True): the first instance lends while the next one loads.
 
 The pool has its full size from the start; a borrower that finds every loaded instance busy
-waits for one still loading (never fails because of it); a later instance that fails to
-load fails the waiting borrowers, every later borrow and ``wait_loaded`` — never a hang,
-never a silently smaller pool.
+has one more loaded and waits for it (never fails because of it); a load that fails fails
+the waiting borrowers, every later borrow and ``wait_loaded`` — never a hang, never a
+silently smaller pool. Instances nobody needed are not loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from modelrouter import ModelLoadError, ModelPool, ModelType
+from modelrouter import ModelLoadError, ModelPool, ModelType, PoolClosedError, PoolTimeoutError
 from modelrouter.backends.base import InputSchema, Model, Prediction
 from modelrouter.features import Frame, frame_length
 
@@ -98,20 +98,31 @@ def borrow_in_thread(pool: ModelPool) -> tuple[threading.Thread, list[object]]:
     return thread, outcome
 
 
-def test_first_instance_lends_while_the_others_load() -> None:
+def test_first_instance_lends_and_a_busy_pool_loads_the_next() -> None:
     pool = load(3)
-    assert pool.size == 3 and pool.stats().size == 3 and pool.loading == 2
+    assert pool.size == 3 and pool.stats().size == 3 and pool.loading == 0
     with pool.borrow() as first:
+        assert GatedModel.loads == 1  # nobody needed a second one yet
         thread, outcome = borrow_in_thread(pool)
         thread.join(0.2)
-        assert thread.is_alive() and outcome == []  # waits for an instance still loading
+        assert thread.is_alive() and outcome == []  # waits for the instance it asked for
+        assert pool.loading == 1
         GatedModel.gate.set()
         thread.join(5)
         assert len(outcome) == 1 and outcome[0] is not first.model
     pool.wait_loaded(timeout=5)
-    assert pool.loading == 0 and GatedModel.loads == 3
+    assert pool.loading == 0 and GatedModel.loads == 2  # the third was never needed
     stats = pool.stats()
     assert (stats.size, stats.available, stats.in_use, stats.borrows) == (3, 3, 0, 2)
+
+
+def test_unneeded_instances_are_never_loaded() -> None:
+    pool = load(4)
+    for _ in range(5):
+        with pool.borrow(timeout=1):
+            pass
+    pool.wait_loaded(timeout=1)
+    assert GatedModel.loads == 1 and pool.stats().size == 4
 
 
 def test_failed_later_instance_fails_waiters_later_borrows_and_wait_loaded() -> None:
@@ -153,17 +164,27 @@ def test_async_waiter_gets_the_load_error() -> None:
 
 def test_wait_loaded_times_out_naming_the_count() -> None:
     pool = load(2)
-    with pytest.raises(Exception, match=r"did not finish loading within 0.05 s \(1 of 2 loaded\)"):
-        pool.wait_loaded(timeout=0.05)
-    GatedModel.gate.set()
+    with pool.borrow():
+        thread, _ = borrow_in_thread(pool)  # asks for the second instance
+        with pytest.raises(PoolTimeoutError, match=r"within 0.05 s \(1 of 2 loaded\)"):
+            pool.wait_loaded(timeout=0.05)
+        with pytest.raises(PoolTimeoutError, match="1 of 2 in use, 1 still loading"), pool.borrow(0.05):
+            pass
+        GatedModel.gate.set()
+    thread.join(5)
     pool.wait_loaded(timeout=5)
 
 
 def test_close_while_loading_stops_the_loader_and_wait_loaded_returns() -> None:
     pool = load(3)
-    pool.close()
-    pool.wait_loaded(timeout=1)  # nothing left to wait for
-    GatedModel.gate.set()
+    with pool.borrow():
+        thread, outcome = borrow_in_thread(pool)
+        thread.join(0.1)
+        pool.close()
+        pool.wait_loaded(timeout=1)  # nothing left to wait for
+        GatedModel.gate.set()
+        thread.join(5)
+    assert [type(o) for o in outcome] == [PoolClosedError]
 
 
 @settings(max_examples=25, deadline=None)
@@ -176,8 +197,8 @@ def test_every_borrower_gets_an_instance_or_the_load_error(
     size: int, fail_at: int | None, borrowers: int
 ) -> None:
     """For any size, failing load and number of borrowers: no instance is lent twice at
-    once, every borrower ends (an instance or the load error), and wait_loaded raises
-    exactly when a load failed."""
+    once, every borrower ends (an instance or the load error), no more instances load than
+    borrowers needed, and wait_loaded raises exactly when a load failed."""
     GatedModel.gate = threading.Event()
     GatedModel.loads = 0
     GatedModel.fail_at = fail_at if fail_at is not None and fail_at <= size else None
@@ -209,7 +230,9 @@ def test_every_borrower_gets_an_instance_or_the_load_error(
         thread.join(10)
     assert not any(t.is_alive() for t in threads)
     assert len(outcomes) == borrowers and not any(shared)
-    if failing:
+    assert GatedModel.loads <= min(size, borrowers)  # never more than were needed at once
+    failed = failing and GatedModel.loads >= (GatedModel.fail_at or 0)
+    if failed:
         with pytest.raises(ModelLoadError):
             pool.wait_loaded(timeout=5)
     else:
