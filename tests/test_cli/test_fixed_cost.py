@@ -74,7 +74,18 @@ def test_later_instance_failing_to_load_is_exit_4_and_no_output(
 ) -> None:
     model = loads_once(tmp_path, "fail", wine)
     out = tmp_path / "out.parquet"
-    args = ["predict", wine_parquet, "-m", model, "--pool-size", "2", "--chunk-size", "20", "-o", out]
+    args: list[str | Path] = [
+        "predict",
+        wine_parquet,
+        "-m",
+        model,
+        "--pool-size",
+        "2",
+        "--chunk-size",
+        "20",
+        "-o",
+        out,
+    ]
     proc = run_cli([*args, "-q"], tmp_path)
     assert proc.returncode == 4, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -90,7 +101,18 @@ def test_slow_later_instance_still_counts_and_the_run_succeeds(
 ) -> None:
     model = loads_once(tmp_path, "slow", wine)
     out, stats = tmp_path / "out.parquet", tmp_path / "stats.json"
-    args = ["predict", wine_parquet, "-m", model, "--pool-size", "2", "--chunk-size", "20", "-o", out]
+    args: list[str | Path] = [
+        "predict",
+        wine_parquet,
+        "-m",
+        model,
+        "--pool-size",
+        "2",
+        "--chunk-size",
+        "20",
+        "-o",
+        out,
+    ]
     proc = run_cli([*args, "-q", "--stats-json", stats], tmp_path)
     assert proc.returncode == 0, proc.stderr
     pool = json.loads(stats.read_text())["pools"]["sklearn"]
@@ -107,7 +129,7 @@ def test_one_chunk_input_never_loads_the_second_instance(
     """A second instance that would fail is never loaded when one chunk is all there is."""
     model = loads_once(tmp_path, "fail", wine)
     out, stats = tmp_path / "out.parquet", tmp_path / "stats.json"
-    args = ["predict", wine_parquet, "-m", model, "--pool-size", "2", "-o", out]
+    args: list[str | Path] = ["predict", wine_parquet, "-m", model, "--pool-size", "2", "-o", out]
     proc = run_cli([*args, "-q", "--stats-json", stats], tmp_path)
     assert proc.returncode == 0, proc.stderr
     pool = json.loads(stats.read_text())["pools"]["sklearn"]
