@@ -130,6 +130,10 @@ def misbehaving_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
         args = [command, "wine.csv", "-m", f"{mode}.pkl", "-o", "out.csv", "-k", "id", "-w", "2"]
         return folder, run_cli(args, folder)
 
+    # Created here, not by the first mktemp of two threads at once: each would find no base
+    # folder, and one would empty the other's (OSError "Directory not empty" at setup, seen
+    # whenever this module is the first of an xdist worker).
+    tmp_path_factory.getbasetemp()
     with ThreadPoolExecutor(2) as pool:
         return dict(zip(E2E_MODES, pool.map(run, E2E_MODES), strict=True))
 
