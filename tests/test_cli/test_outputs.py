@@ -325,6 +325,7 @@ def test_fifo_for_stats_json_and_metrics(tmp_path: Path, data: Path) -> None:
     assert stats.is_fifo() and metrics.is_fifo()
 
 
+@pytest.mark.slow  # a skl2onnx conversion per target (~13 s); devices/FIFOs for predict stay in make test
 def test_convert_to_dev_null_and_a_fifo(tmp_path: Path, dev_full: Path) -> None:
     pytest.importorskip("skl2onnx")
     model = ROOT / "models" / "classifier.pkl"

@@ -288,6 +288,7 @@ def test_remote_csv_with_a_row_longer_than_the_first_block_is_reopened_through_t
     )
 
 
+@pytest.mark.slow  # the same opener path as the long-row test above, which make test keeps
 def test_remote_header_only_csv_without_final_newline(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
 ) -> None:
