@@ -101,11 +101,12 @@ def convert(
         ),
     ] = None,
     sample: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--sample",
+            callback=location_option,
             metavar="PATH",
-            help="Score this .csv/.parquet with both models and report parity. Default: the shipped "
+            help="Score this .csv/.parquet (or s3://… object) with both models and report parity. Default: the shipped "
             "sample_data/wine.parquet when it has the model's feature columns.",
             show_default=False,
         ),
@@ -208,9 +209,12 @@ def convert(
 
 def compare(
     data: Annotated[
-        Path,
+        str,
         typer.Argument(
-            help="A .csv or .parquet file to score with every model.", metavar="DATA", show_default=False
+            callback=location_option,
+            help="A .csv or .parquet file (or s3://… object) to score with every model.",
+            metavar="DATA",
+            show_default=False,
         ),
     ],
     config: ConfigOpt = None,

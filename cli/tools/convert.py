@@ -129,7 +129,7 @@ class ConvertResult:
     opset: dict[str, int]
     inputs: tuple[InputSpec, ...]
     classes: list[Any] | None
-    sample: Path | None
+    sample: Path | str | None
     parity: ParityReport | None
     note: str | None
     versions: dict[str, str]
@@ -356,7 +356,7 @@ def convert_model(
     model_type: ModelType | None = None,
     trusted: Sequence[str] = (),
     opset: int | None = None,
-    sample: Path | None = None,
+    sample: Path | str | None = None,
     input_format: FileFormat | None = None,
     tolerance: Tolerance | None = None,
 ) -> ConvertResult:
@@ -487,7 +487,7 @@ def default_sample(schema: InputSchema) -> tuple[Path | None, str | None]:
     return SAMPLE_DATA, None
 
 
-def _choose_sample(sample: Path | None, source: Model) -> tuple[Path | None, str | None]:
+def _choose_sample(sample: Path | str | None, source: Model) -> tuple[Path | str | None, str | None]:
     if sample is not None:
         return sample, None
     chosen, reason = default_sample(source.schema)

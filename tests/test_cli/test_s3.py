@@ -583,15 +583,21 @@ def test_models_inspect_and_compare_read_models_from_the_store(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"] == len(WINE)
 
-    done = run_cli(
-        s3_env, "compare", str(ROOT / "sample_data" / "wine.parquet"), "-c", str(config), "--json",
-        "--min-agreement", "0.9", "--max-proba-diff", "1",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["models"] == {
+    # compare: models and DATA on the store; the same report as for the local file.
+    reports = []
+    for data in (f"s3://{bucket}/in/wine.parquet", str(ROOT / "sample_data" / "wine.parquet")):
+        done = run_cli(
+            s3_env, "compare", data, "-c", str(config), "--json",
+            "--min-agreement", "0.9", "--max-proba-diff", "1",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        reports.append(json.loads(done.stdout))
+    assert reports[0]["data"] == f"s3://{bucket}/in/wine.parquet"
+    assert reports[0]["models"] == {
         "sklearn": f"s3://{bucket}/models/forest.pkl",
         "onnx": f"s3://{bucket}/models/forest.onnx",
     }
+    assert reports[0]["comparisons"] == reports[1]["comparisons"]
 
 
 def _serve(env: dict[str, str], config: Path) -> tuple[subprocess.Popen[str], str]:
@@ -665,11 +671,10 @@ def test_convert_reads_from_and_writes_to_the_store(
 
     # A failed conversion (a sample without the model's columns) leaves the old object alone.
     client.put_object(Bucket=bucket, Key="out/forest.onnx", Body=b"old")
-    sample = tmp_path / "ids.csv"
-    sample.write_text("id\n1\n2\n")
+    client.put_object(Bucket=bucket, Key="in/ids.csv", Body=b"id\n1\n2\n")  # --sample on the store
     done = run_cli(
         s3_env, "convert", f"s3://{bucket}/models/forest.pkl", "-o", f"s3://{bucket}/out/forest.onnx",
-        "--sample", str(sample),
+        "--sample", f"s3://{bucket}/in/ids.csv",
     )  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
