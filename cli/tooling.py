@@ -106,8 +106,8 @@ def convert(
             "--sample",
             callback=location_option,
             metavar="PATH",
-            help="Score this .csv/.parquet (or s3://… object) with both models and report parity. Default: the shipped "
-            "sample_data/wine.parquet when it has the model's feature columns.",
+            help="Score this .csv/.parquet (or s3://… object) with both models and report parity. "
+            "Default: the shipped sample_data/wine.parquet when it has the model's feature columns.",
             show_default=False,
         ),
     ] = None,
