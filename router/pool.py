@@ -198,6 +198,9 @@ class ModelPool:
         self._requested = 0
         self._building = 0
         self._changed = threading.Condition(self._lock)
+        #: The sha256 of the model bytes the instances were built from, when :meth:`load`
+        #: knew it without extra work (a pin was checked, or the bytes came from a URI).
+        self.sha256: str | None = None
         self._counters = _Counters()
         self._created = time.perf_counter()
 
@@ -246,8 +249,10 @@ class ModelPool:
         # Read once: the digest is checked on exactly the bytes every instance is built from,
         # so a file replaced after the check is never unpickled.
         data = read_model_bytes(location, data)
+        # Hashed when pinned (checked below) or fetched from a store (the bytes are in memory
+        # now and nowhere to read again); a local file is hashed by whoever asks, later.
+        actual = hashlib.sha256(data).hexdigest() if sha256 is not None or is_uri(location) else None
         if sha256 is not None:
-            actual = hashlib.sha256(data).hexdigest()
             if actual != sha256.lower():
                 raise IntegrityError(
                     f"{location}: sha256 is {actual}, expected {sha256.lower()}; "
@@ -266,6 +271,7 @@ class ModelPool:
         now = size if not background else 1
         instances = _warned_once(seen, lambda: [build() for _ in range(now)])
         pool = cls(model_type, instances, size=size)
+        pool.sha256 = actual
         if now < size:
             threading.Thread(
                 target=pool._load_on_demand,

@@ -431,11 +431,14 @@ def _style(path: str, fmt: FileFormat, options: RunOptions, metadata: dict[str, 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
-def _model_sha256(path: object) -> str:
-    """The model file's sha256 (cached per path, size and mtime: datasets hash it once);
-    ``unknown`` for a model on an object store (its bytes are not fetched again for this)."""
+def _model_sha256(pool: ModelPool) -> str:
+    """The model's sha256: the pool's when it knows it (pinned, or read from a store), else
+    the local file's (cached per path, size and mtime: datasets hash it once)."""
     from modelrouter.pool import sha256_of
 
+    path = pool.path
+    if pool.sha256 is not None:
+        return pool.sha256
     if not isinstance(path, Path):
         return "unknown"
     try:
@@ -461,7 +464,7 @@ def _provenance(pool: ModelPool, options: RunOptions, source: str) -> dict[str, 
         "modelrouter.input": source if source.startswith("<") or "://" in source else os.path.abspath(source),
         "modelrouter.model_type": str(pool.model_type),
         "modelrouter.model_path": shown,
-        "modelrouter.model_sha256": _model_sha256(pool.path),
+        "modelrouter.model_sha256": _model_sha256(pool),
         "modelrouter.created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if options.threshold is not None:

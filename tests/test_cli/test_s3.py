@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 boto3 = pytest.importorskip("boto3", reason="the s3 extra (boto3) is not installed")
@@ -465,6 +466,16 @@ def test_model_from_the_store_is_sha256_checked(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert get(client, bucket, "out/c.csv") == expected
+
+    # Unpinned, the Parquet provenance still names the digest of the bytes that were loaded.
+    done = run_cli(
+        s3_env, "predict", f"s3://{bucket}/in/wine.csv", "-m", uri, "-o", str(tmp_path / "d.parquet"),
+        "--no-stats",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    meta = pq.read_schema(tmp_path / "d.parquet").metadata
+    assert meta[b"modelrouter.model_sha256"].decode() == digest
+    assert meta[b"modelrouter.model_path"].decode() == uri
 
 
 # -- errors ---------------------------------------------------------------------------------
