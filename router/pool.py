@@ -252,12 +252,11 @@ class ModelPool:
         # Hashed when pinned (checked below) or fetched from a store (the bytes are in memory
         # now and nowhere to read again); a local file is hashed by whoever asks, later.
         actual = hashlib.sha256(data).hexdigest() if sha256 is not None or is_uri(location) else None
-        if sha256 is not None:
-            if actual != sha256.lower():
-                raise IntegrityError(
-                    f"{location}: sha256 is {actual}, expected {sha256.lower()}; "
-                    "refusing to load a model that differs from the pinned one"
-                )
+        if sha256 is not None and actual != sha256.lower():
+            raise IntegrityError(
+                f"{location}: sha256 is {actual}, expected {sha256.lower()}; "
+                "refusing to load a model that differs from the pinned one"
+            )
         budget = threads if threads is not None else default_threads(size)
 
         def build() -> Model:
