@@ -45,7 +45,7 @@ from modelrouter import (
     load_settings,
 )
 from modelrouter.backends import Prediction
-from modelrouter.cli.serve.batching import Batcher
+from modelrouter.cli.serve.batching import Batcher, busy_message
 from modelrouter.cli.serve.bodies import (
     MEDIA_TYPE,
     BodyFormat,
@@ -191,11 +191,7 @@ class _Service:
             async with asyncio.timeout(timeout):
                 await gate.acquire()
         except TimeoutError:
-            stats = self.router.stats()[kind]
-            raise PoolTimeoutError(
-                f"no {kind} model instance became free within {timeout:g} s: "
-                f"{stats.in_use} of {stats.size} in use"
-            ) from None
+            raise PoolTimeoutError(busy_message(self.router, kind, timeout)) from None
         try:
             remaining = max(0.0, timeout - (time.perf_counter() - started))
             async with self.router.acquire_model(kind, timeout=remaining) as model:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -41,7 +42,17 @@ from modelrouter import ModelRouter, ModelRouterError, ModelType, PoolTimeoutErr
 from modelrouter.backends import Prediction
 from modelrouter.pool import BorrowedModel
 
-__all__ = ["Batcher"]
+__all__ = ["Batcher", "busy_message"]
+
+log = logging.getLogger("modelrouter.serve")
+
+
+def busy_message(router: ModelRouter, kind: ModelType, timeout: float) -> str:
+    """The 503's text: no instance of ``kind`` within ``timeout`` (and how busy the pool is)."""
+    stats = router.stats().get(kind)  # None: the pool was unregistered meanwhile
+    state = "the pool is gone" if stats is None else f"{stats.in_use} of {stats.size} in use"
+    return f"no {kind} model instance became free within {timeout:g} s: {state}"
+
 
 Outcome = Prediction | Exception
 
@@ -119,11 +130,7 @@ class Batcher:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     self._drop(request)
-                    stats = self._router.stats()[self._kind]
-                    raise PoolTimeoutError(
-                        f"no {self._kind} model instance became free within {timeout:g} s: "
-                        f"{stats.in_use} of {stats.size} in use"
-                    )
+                    raise PoolTimeoutError(busy_message(self._router, self._kind, timeout))
                 await asyncio.wait([request.future], timeout=remaining)
             return await asyncio.shield(request.future)
         except asyncio.CancelledError:
@@ -182,31 +189,57 @@ class Batcher:
                 # request is told why, instead of waiting for its timeout.
                 for request in self._take_all():
                     request.future.set_exception(exc)
+            except Exception:
+                # A fault of ours: its batch has been answered (500, see _serve_batch); the
+                # dispatcher goes on, so the pool never loses one.
+                log.exception("error: batch dispatcher for %s", self._kind)
 
     async def _serve_batch(self) -> None:
         loop = asyncio.get_running_loop()
-        async with self._router.acquire_model(self._kind) as model:
-            batch = self._take()
-            if not batch:
-                return
-            now = time.perf_counter()
-            self._on_batch([now - request.queued for request in batch])
-            work = loop.run_in_executor(self._executor, partial(_score, model, batch))
-            try:
-                outcomes = await asyncio.shield(work)
-            except asyncio.CancelledError:
-                # The thread still uses the instance: it goes back only when that is done.
-                await asyncio.wait([work])
-                for request in batch:
-                    request.future.cancel()
-                raise
-        for request, outcome in zip(batch, outcomes, strict=True):
-            if request.future.done():
-                continue
-            if isinstance(outcome, Exception):
-                request.future.set_exception(outcome)
-            else:
-                request.future.set_result(outcome)
+        try:
+            async with self._router.acquire_model(self._kind) as model:
+                batch = self._take()
+                if not batch:
+                    return
+                try:
+                    now = time.perf_counter()
+                    self._on_batch([now - request.queued for request in batch])
+                    work = loop.run_in_executor(self._executor, partial(_score, model, batch))
+                    try:
+                        outcomes = await asyncio.shield(work)
+                    except asyncio.CancelledError:
+                        # The thread still uses the instance: it goes back only when done.
+                        await asyncio.wait([work])
+                        for request in batch:
+                            request.future.cancel()
+                        raise
+                    _deliver(batch, outcomes)
+                finally:
+                    # Whatever went wrong above, no request it took is left waiting.
+                    for request in batch:
+                        if not request.future.done():
+                            request.future.set_exception(
+                                RuntimeError(f"the {self._kind} batch was not scored")
+                            )
+                if any(isinstance(outcome, Exception) for outcome in outcomes):
+                    # Counted by the pool as a borrow whose body failed (its ``errors``).
+                    raise _FailedRequests
+        except _FailedRequests:
+            pass
+
+
+class _FailedRequests(Exception):
+    """Raised inside a batch's borrow when one of its requests failed (pool ``errors`` + 1)."""
+
+
+def _deliver(batch: list[_Request], outcomes: list[Outcome]) -> None:
+    for request, outcome in zip(batch, outcomes, strict=True):
+        if request.future.done():
+            continue
+        if isinstance(outcome, Exception):
+            request.future.set_exception(outcome)
+        else:
+            request.future.set_result(outcome)
 
 
 def _score(model: BorrowedModel, batch: list[_Request]) -> list[Outcome]:

@@ -161,12 +161,12 @@ def _json_columns(document: dict[str, Any], max_rows: int) -> dict[str, list[Any
 
 def columns_table(columns: dict[str, list[Any]], schema: InputSchema) -> pa.Table | None:
     """The feature columns of a columnar body (model order; body order without names)."""
+    if not columns or not next(iter(columns.values())):
+        return None  # no rows: answered like {"rows": []}, without asking the model
     names: Sequence[str] = list(columns) if schema.names is None else schema.names
     absent = [n for n in names if n not in columns]
     if absent:
         raise MissingColumnsError(absent, list(columns))
-    if not names or not columns[names[0]]:
-        return None
     return pa.Table.from_arrays([_column(name, columns[name]) for name in names], names=list(names))
 
 
@@ -214,7 +214,7 @@ def _column(name: str, values: list[Any]) -> pa.Array:
         # (integers beyond int64) takes the checking path below, which decides and names it.
         try:
             fast = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
             pass
         else:
             if fast.type in _FAST_TYPES:
@@ -251,7 +251,19 @@ def _checked_column(name: str, values: list[Any]) -> pa.Array:
         return pa.nulls(len(values), pa.float64())
     # Mixed kinds travel as text: the model's type conversion then names the first value
     # it cannot use, exactly as for a CSV cell.
-    return pa.array([None if v is None else _text(v) for v in values], pa.string())
+    texts = [None if v is None else _text(v) for v in values]
+    for row, text in enumerate(texts):
+        if text is not None and not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                # JSON's \ud800 escapes can spell a lone surrogate, which is not text.
+                raise ConversionError(
+                    f"column {name!r}: {text!r} is not valid Unicode text (a lone surrogate)",
+                    column=name,
+                    row=row,
+                ) from None
+    return pa.array(texts, pa.string())
 
 
 def _float(name: str, value: int | float, row: int) -> float:

@@ -379,6 +379,16 @@ ERROR_CASES: list[tuple[str, str, dict[str, str], bytes, int, list[str], str | N
     ),
     ("infinity", "/predict", JSON, _rows(_row(), _row(proline=1e999)), 422, ["proline"], "proline", None),
     (
+        "lone-surrogate",  # JSON can spell one (\ud800); it is not text
+        "/predict",
+        JSON,
+        _rows(_row(), _row(alcohol="\ud800")),
+        422,
+        ["rows[1]", "'alcohol'", "lone surrogate"],
+        "alcohol",
+        1,
+    ),
+    (
         "bad-csv-value",
         "/predict?model_type=onnx",
         CSV,

@@ -123,6 +123,10 @@ def test_concurrent_requests_share_calls_and_each_gets_its_own_answer(batching: 
             ("modelrouter_http_batch_requests_sum", kind), 0
         )
         assert borrows == calls  # one borrow per model call
+        # ``errors``: borrows whose body failed, here batches with a failed request.
+        failed = after_pools[kind]["errors"] - before_pools[kind]["errors"]
+        bad = sum(1 for c in cases if c[0] == kind and c[4] is not None)
+        assert (failed == 0) if bad == 0 else (1 <= failed <= bad)
         assert served == sum(1 for c in cases if c[0] == kind)  # every request was in one batch
         assert after_pools[kind]["in_use"] == 0
     total_calls = sum(
@@ -231,3 +235,91 @@ def test_fast_column_conversion_equals_the_checked_one(values: list[Any]) -> Non
     assert fast.equals(checked) or (
         pa.types.is_floating(fast.type) and fast.to_pylist() == checked.to_pylist()
     )
+
+
+# -- the dispatchers, in-process ----------------------------------------------------------------
+
+
+@pytest.fixture
+def shipped_router() -> Iterator[Any]:
+    from modelrouter import ModelRouter
+    from modelrouter.cli.serve.app import ServeConfig, load_pools
+
+    loaded = load_pools(ServeConfig(pool_size=1))
+    router = ModelRouter()
+    for kind, pool in loaded.pools.items():
+        router.register(kind, pool)
+    yield router
+    router.close()
+
+
+def test_a_fault_in_a_batch_answers_its_requests_and_the_dispatcher_goes_on(shipped_router: Any) -> None:
+    """An error of ours while scoring a batch (not the model's, not the request's) must not
+    leave its requests waiting, nor cost the pool its dispatcher."""
+    from modelrouter import ModelType
+    from modelrouter.cli.serve.batching import Batcher
+
+    table = pa.Table.from_pandas(wine_rows(3).drop(columns=["id"]), preserve_index=False)
+    calls: list[int] = []
+
+    def faulty_once(waits: list[float]) -> None:
+        calls.append(len(waits))
+        if len(calls) == 1:
+            raise RuntimeError("a fault of the service")
+
+    async def run() -> tuple[BaseException | None, Any]:
+        with ThreadPoolExecutor(1) as threads:
+            batcher = Batcher(
+                shipped_router,
+                ModelType.SKLEARN,
+                instances=1,
+                max_rows=64,
+                executor=threads,
+                on_batch=faulty_once,
+            )
+            batcher.start()
+            try:
+                try:
+                    await asyncio.wait_for(
+                        batcher.infer(table, probabilities=False, exclude=(), timeout=5), 10
+                    )
+                    first: BaseException | None = None
+                except RuntimeError as exc:
+                    first = exc
+                second = await asyncio.wait_for(
+                    batcher.infer(table, probabilities=False, exclude=(), timeout=5), 10
+                )
+            finally:
+                await batcher.stop()
+            return first, second
+
+    first, second = asyncio.run(run())
+    assert isinstance(first, RuntimeError) and "batch was not scored" in str(first)
+    assert second.labels.tolist() == sklearn_oracle(wine_rows(3))[0].tolist()
+    stats = shipped_router.stats()[ModelType.SKLEARN]
+    assert (stats.in_use, stats.borrows, stats.errors) == (0, 2, 1)
+
+
+def test_a_pool_gone_while_requests_wait_is_a_503_not_a_500(shipped_router: Any) -> None:
+    from modelrouter import ModelType, PoolTimeoutError
+    from modelrouter.cli.serve.batching import Batcher
+
+    table = pa.Table.from_pandas(wine_rows(1).drop(columns=["id"]), preserve_index=False)
+
+    async def run() -> BaseException:
+        with ThreadPoolExecutor(1) as threads:
+            batcher = Batcher(shipped_router, ModelType.SKLEARN, instances=1, max_rows=64, executor=threads)
+            # No dispatcher runs: the request waits, and the pool goes away meanwhile.
+            waiting = asyncio.ensure_future(
+                batcher.infer(table, probabilities=False, exclude=(), timeout=0.2)
+            )
+            await asyncio.sleep(0.05)
+            shipped_router.unregister(ModelType.SKLEARN)
+            try:
+                await waiting
+            except PoolTimeoutError as exc:
+                return exc
+            raise AssertionError("no 503")
+
+    error = asyncio.run(run())
+    assert "no sklearn model instance became free within 0.2 s: the pool is gone" in str(error)
