@@ -69,23 +69,17 @@ def loads_once(folder: Path, mode: str, wine: tuple[pd.DataFrame, np.ndarray]) -
 # -- pool instances loading in the background --------------------------------------------------
 
 
+def two_instance_run(data: Path, model: Path, out: Path) -> list[str | Path]:
+    """predict with a pool of 2 and small chunks: the second instance is asked for."""
+    return ["predict", data, "-m", model, "--pool-size", "2", "--chunk-size", "20", "-o", out]
+
+
 def test_later_instance_failing_to_load_is_exit_4_and_no_output(
     tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray]
 ) -> None:
     model = loads_once(tmp_path, "fail", wine)
     out = tmp_path / "out.parquet"
-    args: list[str | Path] = [
-        "predict",
-        wine_parquet,
-        "-m",
-        model,
-        "--pool-size",
-        "2",
-        "--chunk-size",
-        "20",
-        "-o",
-        out,
-    ]
+    args = two_instance_run(wine_parquet, model, out)
     proc = run_cli([*args, "-q"], tmp_path)
     assert proc.returncode == 4, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -101,18 +95,7 @@ def test_slow_later_instance_still_counts_and_the_run_succeeds(
 ) -> None:
     model = loads_once(tmp_path, "slow", wine)
     out, stats = tmp_path / "out.parquet", tmp_path / "stats.json"
-    args: list[str | Path] = [
-        "predict",
-        wine_parquet,
-        "-m",
-        model,
-        "--pool-size",
-        "2",
-        "--chunk-size",
-        "20",
-        "-o",
-        out,
-    ]
+    args = two_instance_run(wine_parquet, model, out)
     proc = run_cli([*args, "-q", "--stats-json", stats], tmp_path)
     assert proc.returncode == 0, proc.stderr
     pool = json.loads(stats.read_text())["pools"]["sklearn"]

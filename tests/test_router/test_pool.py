@@ -10,18 +10,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pytest
 from modelrouter import ModelPool, ModelType, PoolClosedError, PoolTimeoutError
-from modelrouter.backends.base import InputSchema, Model, Prediction
+from modelrouter.backends.base import Model, Prediction
 from modelrouter.features import Frame, frame_length
 
+from tests.fake_models import OneFeatureModel
 
-class RecordingModel(Model):
+
+class RecordingModel(OneFeatureModel):
     """A fake backend that records who holds it and fails loudly if two borrowers overlap."""
-
-    model_type = ModelType.SKLEARN
 
     def __init__(self, name: str, delay: float = 0.0) -> None:
         super().__init__(Path(name))
@@ -42,18 +41,6 @@ class RecordingModel(Model):
         data: bytes | None = None,
     ) -> Model:
         return cls(str(path))
-
-    @property
-    def schema(self) -> InputSchema:
-        return InputSchema(names=None, dtypes=("float64",), width=1)
-
-    @property
-    def classes(self) -> npt.NDArray[np.generic] | None:
-        return None
-
-    @property
-    def label_dtype(self) -> np.dtype[np.generic]:
-        return np.dtype(np.float64)
 
     def enter(self) -> None:
         with self._lock:

@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from modelrouter import ModelLoadError, ModelPool, ModelType, PoolClosedError, PoolTimeoutError
-from modelrouter.backends.base import InputSchema, Model, Prediction
+from modelrouter import ModelLoadError, ModelPool, PoolClosedError, PoolTimeoutError
+from modelrouter.backends.base import Model, Prediction
 from modelrouter.features import Frame, frame_length
 
+from tests.fake_models import OneFeatureModel
 
-class GatedModel(Model):
+
+class GatedModel(OneFeatureModel):
     """A fake backend whose loads after the first wait for the test to open a gate."""
 
-    model_type = ModelType.SKLEARN
     gate: ClassVar[threading.Event] = threading.Event()
     loads: ClassVar[int] = 0
     #: 1-based load that raises (``None``: every load succeeds).
@@ -49,18 +49,6 @@ class GatedModel(Model):
         if number == cls.fail_at:
             raise RuntimeError(f"load {number} broke")
         return cls(Path(str(path)))
-
-    @property
-    def schema(self) -> InputSchema:
-        return InputSchema(names=None, dtypes=("float64",), width=1)
-
-    @property
-    def classes(self) -> npt.NDArray[np.generic] | None:
-        return None
-
-    @property
-    def label_dtype(self) -> np.dtype[np.generic]:
-        return np.dtype(np.float64)
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
