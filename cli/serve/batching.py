@@ -16,8 +16,9 @@ hops) is paid once for all of them.
 Guarantees:
 
 - Each request gets exactly the rows of its own table back, in order. A batch whose call
-  fails is scored again request by request, so every request gets its own answer or its own
-  error, with 0-based rows counted in its own body (never another request's error).
+  fails is halved and each half scored again, down to single requests, so every request gets
+  its own answer or its own error, with 0-based rows counted in its own body (never another
+  request's error).
 - ``--timeout`` bounds the wait until a dispatcher takes the request; then 503 as without
   batching. Once taken, the request is answered.
 - Pool stats count model calls: ``borrows`` is the number of batches, and
@@ -243,7 +244,11 @@ def _deliver(batch: list[_Request], outcomes: list[Outcome]) -> None:
 
 
 def _score(model: BorrowedModel, batch: list[_Request]) -> list[Outcome]:
-    """Score ``batch`` in one call (in an inference thread); request by request if that fails."""
+    """Score ``batch`` in one call (in an inference thread); if that fails, each half on its
+    own, down to single requests, which then answer with their own error.
+
+    Halving finds k failing requests among n in O(k log n) calls, so one bad request does
+    not cost everyone it shared a batch with a call of their own."""
     if len(batch) == 1:
         return [_score_one(model, batch[0])]
     first = batch[0]
@@ -255,9 +260,10 @@ def _score(model: BorrowedModel, batch: list[_Request]) -> list[Outcome]:
             exclude=first.exclude,
         )
     except Exception:
-        # Which request's value was at fault, and at which of its rows, is for each request
-        # to say on its own: score them one by one on the same instance.
-        return [_score_one(model, request) for request in batch]
+        # Which request's value was at fault, and at which of its rows, is for that request
+        # to say on its own: halve the batch, on the same instance.
+        middle = len(batch) // 2
+        return _score(model, batch[:middle]) + _score(model, batch[middle:])
     bounds = np.cumsum([0] + [r.table.num_rows for r in batch])
     return [
         Prediction(

@@ -323,3 +323,45 @@ def test_a_pool_gone_while_requests_wait_is_a_503_not_a_500(shipped_router: Any)
 
     error = asyncio.run(run())
     assert "no sklearn model instance became free within 0.2 s: the pool is gone" in str(error)
+
+
+def test_a_failed_batch_is_halved_until_each_bad_request_is_alone() -> None:
+    """8 requests, the 6th with a bad value: 7 calls (not 9), every answer its own."""
+    from modelrouter import ConversionError
+    from modelrouter.backends import Prediction
+    from modelrouter.cli.serve.batching import _Request, _score
+
+    class Doubling:
+        """Stands in for a borrowed model: doubles x, refuses a negative x (naming its row)."""
+
+        calls = 0
+
+        def run(
+            self, table: pa.Table, *, labels: bool, probabilities: bool, exclude: tuple[str, ...]
+        ) -> Prediction:
+            self.calls += 1
+            values = table.column("x").to_numpy()
+            bad = np.flatnonzero(values < 0)
+            if bad.size:
+                raise ConversionError("column 'x': negative", column="x", row=int(bad[0]))
+            return Prediction(labels=values * 2, probabilities=None)
+
+    loop = asyncio.new_event_loop()
+    try:
+        batch = [
+            _Request(
+                pa.table({"x": [float(i), -1.0 if i == 5 else 10.0 + i]}), False, (), loop.create_future()
+            )
+            for i in range(8)
+        ]
+    finally:
+        loop.close()
+    model = Doubling()
+    outcomes = _score(model, batch)  # type: ignore[arg-type]
+    assert model.calls == 7
+    for i, outcome in enumerate(outcomes):
+        if i == 5:
+            assert isinstance(outcome, ConversionError) and outcome.row == 1
+        else:
+            assert isinstance(outcome, Prediction)
+            assert outcome.labels is not None and outcome.labels.tolist() == [2.0 * i, 2 * (10.0 + i)]
