@@ -18,6 +18,9 @@ def main() -> None:
 
         print(f"modelrouter {version('modelrouter')}")
         return
+    from modelrouter.cli import scipy_docs
+
+    scipy_docs.install()  # ~0.4 s off every scikit-learn run (see the module)
     from modelrouter.cli.app import main as app_main
 
     app_main()
