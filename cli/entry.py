@@ -6,7 +6,9 @@ call ``--version`` in loops; it should cost an interpreter start, not a CLI fram
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 __all__ = ["main"]
 
@@ -20,7 +22,43 @@ def main() -> None:
         return
     from modelrouter.cli import scipy_docs
 
-    scipy_docs.install()  # ~0.4 s off every scikit-learn run (see the module)
+    scipy_docs.install()  # ~0.15 s off every scikit-learn run (see the module)
     from modelrouter.cli.app import main as app_main
 
-    app_main()
+    try:
+        app_main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        leave(code)
+
+
+def leave(code: int) -> NoReturn:
+    """End the process with ``code`` without the interpreter's tear-down.
+
+    The command is over: its outputs are committed and closed, a Dask cluster it started is
+    closed, its pools are done. What the interpreter would still do is free every module
+    (scikit-learn, SciPy, pandas: 0.3-0.4 s measured on a 1,000-row run that took 1.6 s) and
+    join idle worker threads. Only the standard streams need flushing; a stdout that cannot
+    take its last bytes (a full disk) turns a success into exit 5, as any output error does.
+    """
+    try:
+        if sys.stdout is not None:  # None: the process was started with stdout closed
+            sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader left (`| head`): nothing it wants is lost
+    except (OSError, ValueError) as exc:
+        if code == 0:
+            _stderr(f"error: <stdout>: write failed ({exc})\n")
+            code = 5
+    _stderr("")
+    os._exit(code)
+
+
+def _stderr(text: str) -> None:
+    try:
+        if sys.stderr is not None:
+            if text:
+                sys.stderr.write(text)
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
