@@ -477,7 +477,7 @@ def _scoring_command(mode: str) -> Callable[..., None]:
         config: ConfigOpt = None,
         keep: KeepOpt = None,
         keep_all: KeepAllOpt = False,
-        chunk_size: ChunkOpt = 65_536,
+        chunk_size: ChunkOpt = 32_768,
         workers: WorkersOpt = None,
         pool_size: PoolSizeOpt = None,
         input_format: InputFormatOpt = None,

@@ -1,7 +1,8 @@
 """Streaming readers (CSV, Parquet) and atomic writers, all on pyarrow.
 
 Readers never load the whole file: Parquet is read row group by row group with
-``pre_buffer=False`` (which keeps memory flat, FIELD-NOTES), CSV through pyarrow's streaming
+``pre_buffer=False`` (which keeps memory flat, FIELD-NOTES) and page by page through a
+small read buffer, CSV through pyarrow's streaming
 reader with every column pinned to text, so no column can change type between blocks; the
 model backend casts feature columns to its input types with errors that point at the row.
 Both re-chunk to exactly ``chunk_size`` rows.
@@ -169,6 +170,15 @@ def _open_input(
     return _open_csv(path, name, chunk_size, columns, keep_text, delimiter)
 
 
+#: Parquet column chunks are read through a buffer of this many bytes, page by page. Without
+#: one (pyarrow's default, 0) every column chunk of a row group is read whole before the first
+#: page is decoded: a file written with pyarrow's default row groups (1M rows) held 180 MiB of
+#: column chunks to stream 65,536-row batches; with 64 KiB it holds 60 MiB, at the same speed.
+_PARQUET_BUFFER = 1 << 16
+#: An object in a store is read by ranged requests (one per buffer fill): larger reads there.
+_PARQUET_REMOTE_BUFFER = 1 << 20
+
+
 def _open_parquet(
     path: Path | BinaryIO | pa.NativeFile,
     name: str,
@@ -177,7 +187,8 @@ def _open_parquet(
     keep: Sequence[str],
 ) -> InputFile:
     try:
-        handle = pq.ParquetFile(path, pre_buffer=False, memory_map=False)
+        buffer = _PARQUET_REMOTE_BUFFER if isinstance(path, pa.NativeFile) else _PARQUET_BUFFER
+        handle = pq.ParquetFile(path, pre_buffer=False, memory_map=False, buffer_size=buffer)
     except (pa.ArrowInvalid, OSError) as exc:
         if not isinstance(path, Path):
             path.close()
