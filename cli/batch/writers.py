@@ -45,7 +45,8 @@ def plain_columns(schema: pa.Schema, kept: Sequence[str]) -> frozenset[str]:
     probabilities, continuous values) and kept integer, decimal or temporal ones (keys,
     timestamps). Such columns are mostly distinct: a dictionary is then as large as the
     values plus its indices, and building it costs time and memory (an int64 id column in
-    1M rows: writes 3× slower, a 47 % larger file, ~9 MiB more peak memory; README). Labels, text and booleans keep theirs (a class label is a few bits per row).
+    1M rows: writes 3× slower, a 47 % larger file, ~9 MiB more peak memory; README).
+    Labels, text and booleans keep theirs (a class label is a few bits per row).
     """
     kept_set = set(kept)
 

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import ctypes
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +145,13 @@ def fake_libc(monkeypatch: pytest.MonkeyPatch) -> _FakeLibc:
 
     monkeypatch.setattr(ctypes, "CDLL", cdll)
     monkeypatch.setattr(memory, "_limited", False)
-    monkeypatch.setattr(memory.sys, "platform", "linux")
+    monkeypatch.setattr(sys, "platform", "linux")
     return libc
 
 
 def test_arena_cap_is_set_once(fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    monkeypatch.setattr(memory.os, "cpu_count", lambda: 6)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
     memory.limit_arenas()
     memory.limit_arenas()
     assert fake_libc.calls == [(-8, 6)]
@@ -168,3 +170,23 @@ def test_arena_cap_skips_a_libc_that_is_not_glibc(
     del fake_libc.gnu_get_libc_version
     memory.limit_arenas()
     assert fake_libc.calls == []
+
+
+def test_trims_once_per_budget_of_input_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    released: list[int] = []
+
+    class Pool:
+        def release_unused(self) -> None:
+            released.append(1)
+
+    monkeypatch.setattr(pa, "default_memory_pool", Pool)
+    trimmer = memory.Trimmer(every=10)
+    for _ in range(2):
+        trimmer.consumed(4)
+    assert released == []
+    trimmer.consumed(4)  # 12 bytes: one trim, the count starts again
+    assert len(released) == 1
+    for _ in range(1000):
+        trimmer.consumed(1)  # a thousand tiny chunks: a hundred trims, not a thousand
+    assert len(released) == 1 + 100
+    assert trimmer.trims == len(released)
