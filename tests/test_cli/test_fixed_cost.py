@@ -5,8 +5,8 @@
   output; a one-chunk input never loads it;
 - ONNX class labels come from the ``class_labels`` metadata when the model records them
   (what ``modelrouter convert`` writes) without importing ``onnx``, and equal the graph's;
-- a Parquet run with such an ONNX model imports neither pandas, scikit-learn, scipy, onnx
-  nor threadpoolctl.
+- a Parquet run with such an ONNX model imports neither pandas, scikit-learn, scipy, onnx,
+  threadpoolctl nor pydantic.
 """
 
 from __future__ import annotations
@@ -163,10 +163,11 @@ def test_onnx_predict_proba_same_with_and_without_class_labels_metadata(
     pd.testing.assert_frame_equal(outputs["graph"], outputs["metadata"])
 
 
-def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_or_threadpoolctl(
+def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_pydantic(
     tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray]
 ) -> None:
-    """Numeric labels (string labels still go through ``pa.array``, which imports pandas)."""
+    """Numeric labels (string labels still go through ``pa.array``, which imports pandas).
+    pydantic: Typer 0.29 imports it to parse every option (pyproject caps Typer below)."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.ensemble import RandomForestClassifier
@@ -185,7 +186,7 @@ def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_or_threadpoolctl(
     tagged = tmp_path / "tagged.onnx"
     tagged.write_bytes(onx.SerializeToString())
     out = tmp_path / "out.parquet"
-    heavy = ("pandas", "sklearn", "scipy", "onnx", "threadpoolctl")
+    heavy = ("pandas", "sklearn", "scipy", "onnx", "threadpoolctl", "pydantic")
     argv = ["modelrouter", "predict", str(wine_parquet), "-m", str(tagged), "-k", "id", "-o", str(out), "-q"]
     code = (
         f"import sys\nsys.argv = {argv!r}\nfrom modelrouter.cli import entry\n"
