@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from modelrouter.backends import InputSchema, OutputSpec, Prediction
@@ -726,4 +727,31 @@ def _arrow_array(values: Any, kind: pa.DataType) -> pa.Array:
         if same:
             data = np.ascontiguousarray(values)
             return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
+    if (
+        isinstance(values, np.ndarray)
+        and values.ndim == 1
+        and values.dtype.kind in "OU"
+        and kind == pa.string()
+    ):
+        strings = _string_array(values)
+        if strings is not None:
+            return strings
     return pa.array(values, type=kind)
+
+
+def _string_array(values: npt.NDArray[Any]) -> pa.Array | None:
+    """A string array built from its UTF-8 bytes and offsets (string class labels, as ONNX
+    models give them), for the same reason as above; None when a value is not a string
+    (None, bytes, a number) or cannot be encoded: ``pa.array`` then decides, as before."""
+    try:
+        encoded = [value.encode("utf-8") for value in values.tolist()]
+    except (AttributeError, UnicodeEncodeError):
+        return None
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:
+        return None  # beyond a string array's 32-bit offsets
+    data = b"".join(encoded)
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
+    )

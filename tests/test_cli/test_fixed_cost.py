@@ -22,7 +22,10 @@ import joblib
 import numpy as np
 import onnx
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from modelrouter.backends import onnx_backend
 from modelrouter.backends.onnx_backend import OnnxModel
 
@@ -163,24 +166,27 @@ def test_onnx_predict_proba_same_with_and_without_class_labels_metadata(
     pd.testing.assert_frame_equal(outputs["graph"], outputs["metadata"])
 
 
+@pytest.mark.parametrize("label_kind", ["numeric", "string"])
 def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_pydantic(
-    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray]
+    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray], label_kind: str
 ) -> None:
-    """Numeric labels (string labels still go through ``pa.array``, which imports pandas).
-    pydantic: Typer 0.29 imports it to parse every option (pyproject caps Typer below)."""
+    """Numeric labels are wrapped around their buffer, string labels built from their UTF-8
+    bytes: ``pa.array`` would import pandas. pydantic: Typer 0.29 imports it to parse every
+    option (pyproject caps Typer below)."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.ensemble import RandomForestClassifier
 
     frame, labels = wine
-    codes = np.unique(labels, return_inverse=True)[1]
-    forest = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(frame, codes)
+    target = np.unique(labels, return_inverse=True)[1] if label_kind == "numeric" else labels
+    forest = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(frame, target)
     onx = to_onnx(
         forest,
         initial_types=[("input", FloatTensorType([None, frame.shape[1]]))],
         options={id(forest): {"zipmap": False}},
     )
-    for key, value in (("feature_names", list(frame.columns)), ("class_labels", ["0", "1", "2"])):
+    classes = [str(c) for c in forest.classes_]
+    for key, value in (("feature_names", list(frame.columns)), ("class_labels", classes)):
         prop = onx.metadata_props.add()
         prop.key, prop.value = key, json.dumps(value)
     tagged = tmp_path / "tagged.onnx"
@@ -198,7 +204,9 @@ def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert ast.literal_eval(proc.stdout.strip().splitlines()[-1]) == []
-    assert len(pd.read_parquet(out)) == len(pd.read_parquet(wine_parquet))
+    written = pd.read_parquet(out)
+    expected = forest.predict(frame.astype(np.float32))
+    assert [str(v) for v in written["prediction"]] == [str(v) for v in expected]
 
 
 _SCIPY_DOCS = """
@@ -234,3 +242,29 @@ def test_the_command_skips_scipys_docstring_rendering_and_only_that(tmp_path: Pa
     assert seen["cli"]["note"] is False and seen["library"]["note"] is True
     assert seen["cli"]["capabilities"] == seen["library"]["capabilities"] > 100
     assert seen["cli"]["doc_start"] == seen["library"]["doc_start"] != ""
+
+
+@given(
+    st.lists(st.one_of(st.text(), st.none(), st.binary(max_size=3), st.integers()), max_size=40),
+    st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_string_labels_built_from_bytes_equal_pa_array(values: list[object], as_unicode: bool) -> None:
+    """What the fast path gives equals what ``pa.array`` gives, or it defers to it."""
+    from modelrouter.cli.batch.run import _arrow_array
+
+    array = np.array(values, dtype=object)
+    if as_unicode and all(isinstance(v, str) for v in values):
+        array = np.array(values, dtype=str) if values else np.array([], dtype=str)
+    try:
+        expected: object = pa.array(array, type=pa.string())
+    except (pa.ArrowException, UnicodeEncodeError, TypeError) as exc:
+        expected = type(exc)
+    try:
+        got: object = _arrow_array(array, pa.string())
+    except (pa.ArrowException, UnicodeEncodeError, TypeError) as exc:
+        got = type(exc)
+    if isinstance(expected, pa.Array):
+        assert isinstance(got, pa.Array) and got.equals(expected)
+    else:
+        assert got == expected
