@@ -222,12 +222,20 @@ def _open_parquet(
         ]
     )
 
+    # Decoded no larger than a chunk may be (MAX_CHUNK_BYTES), from the row groups' own
+    # uncompressed sizes: a wide file is never decoded --chunk-size rows at a time.
+    metadata = handle.metadata
+    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+    rows = sum(g.num_rows for g in groups)
+    share = len(read) / max(1, len(physical.names))
+    batch_rows = chunk_rows(chunk_size, sum(g.total_byte_size for g in groups) * share / rows if rows else 0)
+
     def batches() -> Iterator[pa.RecordBatch]:
         offset = 0
         try:
             for group in range(handle.num_row_groups):
                 for batch in handle.iter_batches(
-                    batch_size=chunk_size, row_groups=[group], columns=read, use_threads=True
+                    batch_size=batch_rows, row_groups=[group], columns=read, use_threads=True
                 ):
                     yield index.expose(batch, schema, ranges, offset) if index else batch
                     offset += batch.num_rows
@@ -382,8 +390,12 @@ def _open_csv(
         strings_can_be_null=not keep_text,
         include_columns=wanted,
     )
-    # Arrow needs a whole row inside one block: start with room for twice the header.
-    first_block = min(MAX_ROW_BYTES, max(_CSV_BLOCK_BYTES, 2 * len(header.raw)))
+    # Arrow needs a whole row inside one block: start with room for twice the header. A wide
+    # file gets larger blocks (up to 4 MiB): each block costs Arrow time per column (17 ms
+    # per 1 MiB block of a 2,000-column file), and holds only a few dozen of its rows.
+    first_block = min(
+        MAX_ROW_BYTES, max(_CSV_BLOCK_BYTES, min(4 << 20, 128 * len(header.raw)), 2 * len(header.raw))
+    )
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     opener = _CsvOpener(path, name, header, convert, stream if once else None, compression, parse)
     reader = opener.open(first_block, rows_before=0)
@@ -682,22 +694,45 @@ class _Replay(io.RawIOBase):
         self.close()
 
 
-def rechunk(batches: Iterator[pa.RecordBatch], size: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    """Re-slice a stream of batches into batches of exactly ``size`` rows (the last may be short)."""
+#: The most input (Arrow bytes) one chunk holds: ``--chunk-size`` rows of a wide file can be
+#: hundreds of MiB (20,000 rows × 2,000 CSV columns: 436 MB of text, and a 3.4 GiB peak when
+#: the whole file was one chunk). A chunk this large takes 16 MiB of text or ~4M float32
+#: cells: 32,768 rows of up to ~100 numeric columns are never capped.
+MAX_CHUNK_BYTES = 16 << 20
+
+
+def chunk_rows(size: int, bytes_per_row: float, max_bytes: int = MAX_CHUNK_BYTES) -> int:
+    """Rows per chunk: ``size``, fewer when that many rows would pass ``max_bytes``."""
+    if bytes_per_row <= 0:
+        return size
+    return max(1, min(size, int(max_bytes // bytes_per_row)))
+
+
+def rechunk(
+    batches: Iterator[pa.RecordBatch], size: int, schema: pa.Schema, max_bytes: int = MAX_CHUNK_BYTES
+) -> Iterator[pa.RecordBatch]:
+    """Re-slice a stream of batches into batches of ``size`` rows (the last may be short),
+    fewer rows per batch when ``size`` rows would hold more than ``max_bytes`` (measured on
+    the first batch)."""
     pending: list[pa.RecordBatch] = []
     buffered = 0
+    limit = 0
     for batch in batches:
         if batch.num_rows == 0:
             continue
+        if not limit:
+            # From the first rows: their width is the file's (its buffers' sizes are summed
+            # once: that takes milliseconds per batch of a file with thousands of columns).
+            limit = chunk_rows(size, batch.get_total_buffer_size() / batch.num_rows, max_bytes)
         pending.append(batch)
         buffered += batch.num_rows
-        if buffered < size:
+        if buffered < limit:
             continue
         merged = pending[0] if len(pending) == 1 else pa.concat_batches(pending)
         start = 0
-        while buffered - start >= size:
-            yield merged.slice(start, size)
-            start += size
+        while buffered - start >= limit:
+            yield merged.slice(start, limit)
+            start += limit
         rest = merged.slice(start)
         pending = [rest] if rest.num_rows else []
         buffered = rest.num_rows

@@ -22,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from modelrouter.cli.batch import memory
 from modelrouter.cli.batch.writers import plain_columns
 
@@ -245,3 +247,58 @@ def test_a_long_field_through_a_pipe(tmp_path: Path) -> None:
     written = pq.read_table(out).to_pydict()
     assert written["id"] == ["1", "2", "3"] or written["id"] == [1, 2, 3]
     assert written["note"] == ["short", note, "quoted\nline"]
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=40), min_size=0, max_size=12),
+    st.integers(min_value=1, max_value=50),
+    st.integers(min_value=1, max_value=4000),
+)
+@settings(max_examples=120, deadline=None)
+def test_rechunk_caps_rows_and_bytes_and_keeps_every_row_in_order(
+    sizes: list[int], size: int, max_bytes: int
+) -> None:
+    from modelrouter.cli.batch.dataio import rechunk
+
+    schema = pa.schema([("a", pa.int64()), ("b", pa.float64())])
+    start = 0
+    batches = []
+    for n in sizes:
+        values = np.arange(start, start + n)
+        batches.append(pa.record_batch([pa.array(values), pa.array(values * 0.5)], schema=schema))
+        start += n
+    out = list(rechunk(iter(batches), size, schema, max_bytes=max_bytes))
+    assert [v for b in out for v in b.column("a").to_pylist()] == list(range(start))
+    limit = max(1, min(size, max_bytes // 16))  # 16 bytes per row
+    assert all(b.num_rows == limit for b in out[:-1])
+    assert all(0 < b.num_rows <= limit for b in out)
+
+
+def test_a_wide_csv_is_scored_in_chunks_bounded_in_bytes(tmp_path: Path) -> None:
+    """3,000 rows × 1,200 columns (≈ 40 MB of text) are fewer rows than one chunk, but more
+    bytes than a chunk may hold: several chunks, every row once, in order."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    names = [f"c{i}" for i in range(1200)]
+    matrix = rng.standard_normal((3000, len(names)))
+    frame = pd.DataFrame(matrix, columns=names).assign(id=np.arange(3000))
+    source = tmp_path / "wide.csv"
+    frame.to_csv(source, index=False)
+    model = tmp_path / "m.pkl"
+    joblib.dump(LogisticRegression(max_iter=20).fit(frame[names][:300], matrix[:300, 0] > 0), model)
+    stats = tmp_path / "stats.json"
+    out = tmp_path / "out.parquet"
+    result = run(
+        ["predict", source, "-m", model, "-t", "sklearn", "-k", "id", "-o", out, "-q", "--stats-json", stats],
+        tmp_path,
+    )
+    assert result.code == 0, result
+    import json
+
+    summary = json.loads(stats.read_text())
+    assert summary["summary"]["chunks"] >= 3, summary
+    written = pq.read_table(out)
+    assert written.column("id").to_pylist() == [str(i) for i in range(3000)]
+    expected = joblib.load(model).predict(frame[names])
+    assert written.column("prediction").to_pylist() == expected.tolist()
