@@ -1,7 +1,9 @@
 """Hostile-tester findings on the tools, config and serve, each through the real command.
 
 Every test here failed before its fix: a model path that is a device or a pipe (read without
-end, or waited on forever), ...
+end, or waited on forever); an unknown ``default_model_type`` that named neither the file nor
+the key; a found ``./modelrouter.toml`` in a folder others can write to (they could swap the
+model its relative path names). The serve findings are cases of ``test_serve.py``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ WINE_CSV = ROOT / "sample_data" / "wine.csv"
 SHIPPED_PKL = ROOT / "models" / "classifier.pkl"
 
 
-def run(*args: str | Path, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
+def run(
+    *args: str | Path, cwd: Path | None = None, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
+    environment.update(env or {})
     return subprocess.run(
         [str(MODELROUTER), *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
+        env=environment,
         cwd=cwd,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
@@ -72,3 +77,62 @@ def test_data_file_to_inspect_that_is_a_pipe_says_so(tmp_path: Path) -> None:
     result = run("inspect", fifo, timeout=30)
     assert result.returncode == 3
     assert result.stderr == f"error: {fifo}: is a named pipe (FIFO), not a regular file\n"
+
+
+# -- config: errors name the file and key; a found config's folder must be safe ------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "expected"),
+    [
+        (
+            'default_model_type = "foo"\n',
+            {},
+            "c.toml: default_model_type: unknown model type 'foo'",
+        ),
+        (
+            "",
+            {"MODELROUTER_DEFAULT_MODEL_TYPE": "tf"},
+            "c.toml: MODELROUTER_DEFAULT_MODEL_TYPE: unknown model type 'tf'",
+        ),
+    ],
+)
+def test_unknown_default_model_type_names_the_file_and_key(
+    tmp_path: Path, toml: str, env: dict[str, str], expected: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f'{toml}[sklearn]\npath = "{SHIPPED_PKL.as_posix()}"\n')
+    result = run("models", "-c", config, env=env)
+    assert result.returncode == 4
+    assert result.stderr.startswith("error: ") and expected in result.stderr, result.stderr
+
+
+@pytest.fixture
+def shared_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "modelrouter.toml").write_text('[sklearn]\npath = "model.pkl"\n')
+    (folder / "modelrouter.toml").chmod(0o644)
+    (folder / "model.pkl").write_bytes(SHIPPED_PKL.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
+def test_found_config_in_a_folder_others_can_write_is_refused(shared_folder: Path, mode: int) -> None:
+    # Anyone who can write to the folder can swap model.pkl (named relative to the config)
+    # for their own pickle: a cron job started there would run their code.
+    shared_folder.chmod(mode)
+    result = run("models", cwd=shared_folder)
+    assert result.returncode == 4
+    assert result.stderr.startswith(f"error: modelrouter.toml: refusing a config file in {shared_folder}, ")
+    assert f"writable by group or others (mode {mode:04o}" in result.stderr
+    assert result.stdout == ""
+    assert run("models", "-c", "modelrouter.toml", cwd=shared_folder).returncode == 0  # chosen: used
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o1777])
+def test_found_config_in_a_private_or_sticky_folder_is_used(shared_folder: Path, mode: int) -> None:
+    shared_folder.chmod(mode)
+    result = run("models", cwd=shared_folder)
+    assert result.returncode == 0, result.stderr
+    assert "model.pkl" in result.stdout
