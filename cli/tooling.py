@@ -352,19 +352,15 @@ def inspect_model(
         from modelrouter.backends.base import read_model_bytes
         from modelrouter.cli.tools.inspect import describe_file, is_data_file
         from modelrouter.locations import is_uri
-        from modelrouter.remote import fetch_model
 
         location: Path | str = model if is_uri(model) else Path(model)
         if model_type is None and is_data_file(location):
             _inspect_data(location, as_json)
             return
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
-        data = None
-        if isinstance(location, str):
-            data = fetch_model(location)  # unreadable: one error line, exit 4
-        else:
-            # Missing, a directory, a device or a pipe: one error line naming what it is.
-            data = read_model_bytes(location, None)
+        # An unreadable URI, a missing file, a directory, a device or a pipe: one error line
+        # naming what it is, exit 4 (a URI is fetched by modelrouter.remote).
+        data = read_model_bytes(location, None)
         trusted = _trusted(config, kind, trust)
         described = describe_file(location, kind, trusted=trusted, sha256=sha256, data=data)
         if as_json:

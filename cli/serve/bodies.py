@@ -33,11 +33,11 @@ from modelrouter.errors import ConversionError, DataError, MissingColumnsError
 
 __all__ = [
     "BodyFormat",
+    "JsonForm",
     "body_format",
     "columns_table",
     "csv_table",
     "encode_table",
-    "JsonForm",
     "json_form",
     "json_rows",
     "json_table",
