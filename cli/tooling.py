@@ -280,7 +280,7 @@ def compare(
             with read_frames(
                 data, None if input_format is None else input_format.value, chunk_size=chunk_size
             ) as frames:
-                reports = compare_frames(models, frames, tolerance)
+                reports = compare_frames(models, frames, tolerance, source=str(data))
         payload: dict[str, Any] = {
             "data": str(data),
             "config": str(settings.source),

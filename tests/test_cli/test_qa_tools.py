@@ -136,3 +136,38 @@ def test_found_config_in_a_private_or_sticky_folder_is_used(shared_folder: Path,
     result = run("models", cwd=shared_folder)
     assert result.returncode == 0, result.stderr
     assert "model.pkl" in result.stdout
+
+
+# -- compare / convert: a bad value is reported like the batch commands report it -----------------
+
+
+@pytest.fixture
+def bad_row_100(tmp_path: Path) -> Path:
+    lines = WINE_CSV.read_text().splitlines(keepends=True)
+    header = lines[0].split(",")
+    ash = header.index("ash")
+    cells = lines[100].split(",")
+    cells[ash] = "oops"
+    lines[100] = ",".join(cells)
+    path = tmp_path / "bad100.csv"
+    path.write_text("".join(lines))
+    return path
+
+
+def test_compare_names_the_file_and_the_row_in_the_file_not_in_its_chunk(bad_row_100: Path) -> None:
+    result = run("compare", bad_row_100, "-t", "sklearn", "-t", "onnx", "--chunk-size", "64")
+    assert result.returncode == 3
+    assert result.stderr == (
+        f"error: {bad_row_100}: row 100: column 'ash': cannot convert 'oops' to float64"
+        " (scoring with sklearn)\n"
+    )
+    assert result.stdout == ""
+
+
+def test_convert_names_the_sample_file_of_a_bad_value(bad_row_100: Path, tmp_path: Path) -> None:
+    output = tmp_path / "converted.onnx"
+    result = run("convert", SHIPPED_PKL, "-o", output, "--sample", bad_row_100)
+    assert result.returncode == 3
+    assert f"error: {bad_row_100}: row 100: column 'ash': cannot convert 'oops' to float64" in result.stderr
+    assert not output.exists()
+    assert list(tmp_path.iterdir()) == [bad_row_100]
