@@ -3,7 +3,8 @@
 Every test here failed before its fix: a model path that is a device or a pipe (read without
 end, or waited on forever); an unknown ``default_model_type`` that named neither the file nor
 the key; a found ``./modelrouter.toml`` in a folder others can write to (they could swap the
-model its relative path names). The serve findings are cases of ``test_serve.py``.
+model its relative path names); ``compare``/``convert --sample`` errors that gave a row within
+the chunk and no file name. The serve findings are cases of ``test_serve.py``.
 """
 
 from __future__ import annotations
