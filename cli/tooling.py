@@ -280,7 +280,7 @@ def compare(
             with read_frames(
                 data, None if input_format is None else input_format.value, chunk_size=chunk_size
             ) as frames:
-                reports = compare_frames(models, frames, tolerance)
+                reports = compare_frames(models, frames, tolerance, source=str(data))
         payload: dict[str, Any] = {
             "data": str(data),
             "config": str(settings.source),
@@ -348,22 +348,19 @@ def inspect_model(
     """
 
     with errors_to_exit(debug), warnings_to_stderr(quiet):
-        from modelrouter import ModelLoadError, ModelType
+        from modelrouter import ModelType
+        from modelrouter.backends.base import read_model_bytes
         from modelrouter.cli.tools.inspect import describe_file, is_data_file
         from modelrouter.locations import is_uri
-        from modelrouter.remote import fetch_model
 
         location: Path | str = model if is_uri(model) else Path(model)
         if model_type is None and is_data_file(location):
             _inspect_data(location, as_json)
             return
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
-        data = None
-        if isinstance(location, str):
-            data = fetch_model(location)  # unreadable: one error line, exit 4
-        elif not location.is_file():
-            what = "is a directory, not a file" if location.is_dir() else "model file not found"
-            raise ModelLoadError(f"{location}: {what}")
+        # An unreadable URI, a missing file, a directory, a device or a pipe: one error line
+        # naming what it is, exit 4 (a URI is fetched by modelrouter.remote).
+        data = read_model_bytes(location, None)
         trusted = _trusted(config, kind, trust)
         described = describe_file(location, kind, trusted=trusted, sha256=sha256, data=data)
         if as_json:
@@ -401,6 +398,19 @@ def _trusted(config: Path | None, kind: ModelType, extra: list[str] | None) -> t
     return (*(configured.trusted if configured else ()), *(extra or ()))
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` is not a regular file: missing, a directory, a device, a pipe…"""
+    from modelrouter.backends.base import file_kind
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:
+        return f"cannot read ({exc.strerror})"
+    return f"is {file_kind(mode)}, not a regular file"
+
+
 def _inspect_data(path: Path | str, as_json: bool) -> None:
     """``inspect`` on a Parquet file (local or an object): its footer, and where its
     predictions came from."""
@@ -408,7 +418,7 @@ def _inspect_data(path: Path | str, as_json: bool) -> None:
     from modelrouter.cli.tools.inspect import describe_data_file
 
     if isinstance(path, Path) and not path.is_file():
-        raise DataError(f"{path}: {'is a directory, not a file' if path.is_dir() else 'file not found'}")
+        raise DataError(f"{path}: {_not_a_file(path)}")
     described = describe_data_file(path)
     if as_json:
         _print_json(described)

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from modelrouter.errors import ConfigError
+from modelrouter.errors import ConfigError, ModelRouterError
 from modelrouter.limits import MAX_POOL_SIZE
 from modelrouter.locations import ModelLocation, is_uri, model_location
 from modelrouter.model_type import ModelType
@@ -154,6 +155,22 @@ def _check_found_config(source: Path, info: os.stat_result) -> None:
             f"{source}: refusing a config file writable by group or others (mode "
             f"{info.st_mode & 0o777:04o}; fix with chmod go-w){how}"
         )
+    # The folder counts as much as the file: whoever can write to it can swap the config, or
+    # the model files its relative paths name, after this check. Like ssh: the folder must be
+    # the user's (or root's) and writable by nobody else, unless its sticky bit keeps others
+    # from renaming or deleting the user's files (as in /tmp).
+    for folder in dict.fromkeys((source.absolute().parent, source.resolve().parent)):
+        held = os.stat(folder)
+        if held.st_uid not in (me, 0):
+            raise ConfigError(
+                f"{source}: refusing a config file in {folder}, a folder owned by uid {held.st_uid}, "
+                f"not by the current user (uid {me}) or root{how}"
+            )
+        if held.st_mode & 0o022 and not held.st_mode & stat.S_ISVTX:
+            raise ConfigError(
+                f"{source}: refusing a config file in {folder}, a folder writable by group or others "
+                f"(mode {held.st_mode & 0o777:04o}; fix with chmod go-w, or chmod +t){how}"
+            )
 
 
 def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, str]) -> Settings:
@@ -189,12 +206,17 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
         models[kind] = settings
 
     default = raw.get("default_model_type")
+    default_key = f"{source}: default_model_type"
     if env.get("MODELROUTER_DEFAULT_MODEL_TYPE"):
         default = env["MODELROUTER_DEFAULT_MODEL_TYPE"]
+        default_key = f"{source}: MODELROUTER_DEFAULT_MODEL_TYPE"
     if default is not None:
         if not isinstance(default, str):
-            raise ConfigError(f"{source}: default_model_type must be a string (got {default!r})")
-        default_type: ModelType | None = ModelType.parse(default)
+            raise ConfigError(f"{default_key} must be a string (got {default!r})")
+        try:
+            default_type: ModelType | None = ModelType.parse(default)
+        except ModelRouterError as exc:
+            raise ConfigError(f"{default_key}: {exc}") from None
         if default_type not in models:
             configured = ", ".join(models) or "none"
             raise ConfigError(

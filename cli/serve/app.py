@@ -35,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from modelrouter import (
     ConfigError,
+    DataError,
     ModelPool,
     ModelRouter,
     ModelRouterError,
@@ -52,12 +53,13 @@ from modelrouter.cli.serve.bodies import (
     body_format,
     csv_table,
     encode_table,
+    json_form,
     json_table,
     parquet_table,
     result_table,
 )
 from modelrouter.cli.serve.metrics import CONTENT_TYPE, ServeMetrics
-from modelrouter.cli.serve.problems import Problem, problem_for
+from modelrouter.cli.serve.problems import Problem, Where, problem_for
 from modelrouter.cli.serve.schemas import (
     ErrorResponse,
     HealthResponse,
@@ -377,7 +379,7 @@ async def _score(
     request.state.model_type = str(kind)
     endpoint = "/predict" if mode == "predict" else "/predict_proba"
     fmt = body_format(request.headers.get("content-type"))
-    where = "rows" if fmt == "json" else "row"
+    body = b""
     try:
         pool = service.router.pool(kind)
         if mode == "proba":
@@ -409,6 +411,9 @@ async def _score(
     except Problem:
         raise
     except ModelRouterError as exc:
+        where: Where = "row"
+        if fmt == "json" and isinstance(exc, DataError) and exc.row is not None:
+            where = json_form(body)  # the body was valid JSON: it got as far as its values
         raise problem_for(exc, where=where, retry_after=service.config.retry_after) from None
     except Exception as exc:
         log.error(

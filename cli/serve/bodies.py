@@ -33,10 +33,12 @@ from modelrouter.errors import ConversionError, DataError, MissingColumnsError
 
 __all__ = [
     "BodyFormat",
+    "JsonForm",
     "body_format",
     "columns_table",
     "csv_table",
     "encode_table",
+    "json_form",
     "json_rows",
     "json_table",
     "parquet_table",
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 BodyFormat = Literal["json", "csv", "parquet"]
+JsonForm = Literal["rows", "columns"]
 
 _MEDIA_TYPES: dict[str, BodyFormat] = {
     "application/json": "json",
@@ -91,6 +94,13 @@ def json_table(body: bytes, max_rows: int, schema: InputSchema) -> pa.Table | No
         return columns_table(_json_columns(document, max_rows), schema)
     rows = _json_rows(document, max_rows)
     return rows_table(rows, schema) if rows else None
+
+
+def json_form(body: bytes) -> JsonForm:
+    """Which form a valid JSON body has: ``"rows"`` or ``"columns"``. Asked only when a
+    value is at fault (the body is parsed again then), so the error points into the body
+    as the client wrote it: ``rows[3]`` or ``columns['ash'][3]``."""
+    return "columns" if "columns" in _json_document(body) else "rows"
 
 
 def json_rows(body: bytes, max_rows: int) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ here, in one place, so no path can turn bad input into a 500.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from modelrouter.errors import (
     DataError,
@@ -19,7 +20,10 @@ from modelrouter.errors import (
     UnknownModelTypeError,
 )
 
-__all__ = ["Problem", "problem_for"]
+__all__ = ["Problem", "Where", "problem_for"]
+
+#: How a request body spells a row, for error messages (see :func:`problem_for`).
+Where = Literal["rows", "columns", "row"]
 
 
 class Problem(Exception):
@@ -50,15 +54,22 @@ class Problem(Exception):
         return payload
 
 
-def problem_for(exc: ModelRouterError, *, where: str, retry_after: int = 1) -> Problem:
-    """The answer for a router error; ``where`` names the rows (``rows`` for JSON, ``row`` for files).
+def problem_for(exc: ModelRouterError, *, where: Where, retry_after: int = 1) -> Problem:
+    """The answer for a router error; ``where`` says how the body spells a row: ``rows`` for
+    ``{"rows": [...]}`` (``rows[3]``), ``columns`` for ``{"columns": {...}}``
+    (``columns['ash'][3]``), ``row`` for CSV/Parquet bodies (``row 3``).
 
     A :class:`DataError`'s row is 0-based within the request, which is what the answer shows.
     """
     if isinstance(exc, DataError):
         message = exc.message
         if exc.row is not None:
-            message = f"{where}[{exc.row}]: {message}" if where == "rows" else f"row {exc.row}: {message}"
+            if where == "rows":
+                message = f"rows[{exc.row}]: {message}"
+            elif where == "columns" and exc.column is not None:
+                message = f"columns[{exc.column!r}][{exc.row}]: {message}"
+            else:
+                message = f"row {exc.row}: {message}"
         return Problem(422, message, column=exc.column, row=exc.row)
     if isinstance(exc, UnknownModelTypeError):
         return Problem(404, str(exc))

@@ -430,7 +430,10 @@ def convert_model(
         if chosen_sample is not None:
             with read_frames(chosen_sample, input_format) as frames:
                 reports = compare_frames(
-                    {str(kind): source, "onnx": converted}, frames, tolerance or Tolerance()
+                    {str(kind): source, "onnx": converted},
+                    frames,
+                    tolerance or Tolerance(),
+                    source=str(chosen_sample),
                 )
             parity = reports["onnx"]
         written = parity is None or parity.passed

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from modelrouter.backends import OutputSpec, Prediction
 from modelrouter.cli.batch.dataio import FileFormat, detect_format, open_input
-from modelrouter.errors import ModelError
+from modelrouter.errors import DataError, ModelError
 from modelrouter.features import Frame, frame_length
 
 __all__ = [
@@ -340,13 +340,16 @@ def compare_frames(
     tolerance: Tolerance | None = None,
     *,
     exclude: Sequence[str] = (),
+    source: str | None = None,
 ) -> dict[str, ParityReport]:
     """Score every frame with every model and report each model against the first one.
 
     ``models`` maps a display name to a model, reference first (at least two). Each frame is
     scored once per model. Returns one report per non-reference model, keyed by its name.
     Raises what the models raise (:class:`DataError` for unusable input, :class:`ModelError`
-    for models that cannot be compared, e.g. different class labels).
+    for models that cannot be compared, e.g. different class labels). A :class:`DataError`
+    is raised as the batch commands word it: ``source`` (the data file's name), the 1-based
+    row in the whole input (not within its chunk), and the model that refused the value.
     """
     if len(models) < 2:
         raise ValueError(f"compare_frames needs at least two models (got {len(models)})")
@@ -358,13 +361,22 @@ def compare_frames(
     }
     want_proba = {name: acc.wants_probabilities for name, acc in accumulators.items()}
     ref_proba = any(want_proba.values())
+    offset = 0
     for frame in frames:
-        if frame_length(frame) == 0:
+        rows = frame_length(frame)
+        if rows == 0:
             continue
-        ref = reference.run(frame, labels=True, probabilities=ref_proba, exclude=exclude)
-        for name, accumulator in accumulators.items():
-            other = models[name].run(frame, labels=True, probabilities=want_proba[name], exclude=exclude)
-            accumulator.update(ref, other)
+        name = names[0]
+        try:
+            ref = reference.run(frame, labels=True, probabilities=ref_proba, exclude=exclude)
+            for name, accumulator in accumulators.items():
+                other = models[name].run(frame, labels=True, probabilities=want_proba[name], exclude=exclude)
+                accumulator.update(ref, other)
+        except DataError as exc:
+            where = f"{source}: " if source else ""
+            shifted = exc.at_offset(offset)
+            raise DataError(f"{where}{shifted} (scoring with {name})", column=exc.column, row=None) from None
+        offset += rows
     return {name: accumulator.report() for name, accumulator in accumulators.items()}
 
 

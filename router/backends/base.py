@@ -11,6 +11,8 @@ at a time.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ __all__ = [
     "OutputSpec",
     "Prediction",
     "RawOutput",
+    "file_kind",
     "parse_name_list",
     "read_model_bytes",
 ]
@@ -292,13 +295,37 @@ def read_model_bytes(path: ModelLocation, data: bytes | None) -> bytes:
 
         return fetch_model(path)
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a named pipe must not wait for a writer; what was opened is
+        # checked before reading, so a device (/dev/zero) or a pipe is refused instead of
+        # being read without end (memory exhausted) or waited on forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ModelLoadError(f"{path}: model file not found") from None
-    except IsADirectoryError:
-        raise ModelLoadError(f"{path}: is a directory, not a model file") from None
     except OSError as exc:
         raise ModelLoadError(f"{path}: cannot read ({exc.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ModelLoadError(f"{path}: is a directory, not a model file")
+        raise ModelLoadError(f"{path}: is {file_kind(mode)}, not a regular model file")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise ModelLoadError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, for messages: ``a character device``, ``a named pipe``, …"""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def parse_name_list(raw: str, *, what: str = "feature_names", strings_only: bool = True) -> tuple[str, ...]:

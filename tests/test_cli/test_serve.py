@@ -389,6 +389,26 @@ ERROR_CASES: list[tuple[str, str, dict[str, str], bytes, int, list[str], str | N
         1,
     ),
     (
+        "columnar-bad-value",  # a columnar body's error points into its columns, not rows[i]
+        "/predict",
+        JSON,
+        json.dumps({"columns": {**{c: [v, v] for c, v in _row().items()}, "ash": [1.0, "n/a"]}}).encode(),
+        422,
+        ["columns['ash'][1]: ", "n/a"],
+        "ash",
+        1,
+    ),
+    (
+        "columnar-list-value",
+        "/predict_proba?model_type=onnx",
+        JSON,
+        json.dumps({"columns": {**{c: [v, v, v] for c, v in _row().items()}, "hue": [1, 2, [3]]}}).encode(),
+        422,
+        ["columns['hue'][2]: ", "a list"],
+        "hue",
+        2,
+    ),
+    (
         "bad-csv-value",
         "/predict?model_type=onnx",
         CSV,
@@ -419,6 +439,8 @@ def test_errors_have_their_status_and_name_the_problem(
     assert answer.status_code == status, answer.text
     payload = answer.json()
     assert "\n" not in payload["error"]
+    if b'"columns"' in body[:20]:
+        assert "rows[" not in payload["error"]
     for word in words:
         assert word in payload["error"]
     assert payload.get("column") == column

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from modelrouter import ConfigError, IntegrityError, ModelType, load_pool, load_settings
@@ -152,13 +154,13 @@ def test_every_instance_is_built_from_the_checked_bytes(
     model.write_bytes((models_dir / "forest.pkl").read_bytes())
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
     reads: list[Path] = []
-    real_read_bytes = Path.read_bytes
+    real_open = os.open
 
-    def counting_read_bytes(self: Path) -> bytes:
-        reads.append(self)
-        return real_read_bytes(self)
+    def counting_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        reads.append(Path(path))
+        return real_open(path, flags, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    monkeypatch.setattr(os, "open", counting_open)
     config = write_config(tmp_path, f'[sklearn]\npath = "m.pkl"\nsha256 = "{digest}"\npool_size = 3\n')
     pool = load_pool(load_settings(config, env={}), ModelType.SKLEARN)
     assert pool.size == 3
