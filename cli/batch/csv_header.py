@@ -19,7 +19,7 @@ from typing import BinaryIO, Protocol
 
 from modelrouter.errors import DataError
 
-__all__ = ["MAX_ROW_BYTES", "HeaderRecord", "read_header", "split_record"]
+__all__ = ["MAX_ROW_BYTES", "HeaderRecord", "read_header", "split_record", "unnamed"]
 
 #: The largest CSV row (and so the largest field, and the header) we read: 32 MiB. Beyond it
 #: a file is refused with exit 3 instead of growing memory without bound.
@@ -54,6 +54,11 @@ class HeaderRecord:
         self.names = names
 
 
+def unnamed(position: int) -> str:
+    """The name of a header column that has none: pandas' name for it (0-based position)."""
+    return f"Unnamed: {position}"
+
+
 def mib(size: int) -> str:
     return f"{size / (1 << 20):g} MiB"
 
@@ -65,7 +70,8 @@ def read_header(
 
     ``delimiter`` separates the fields (one ASCII character).
     Reads at most ``limit`` bytes plus one block. Raises for an empty file, a header longer
-    than ``limit``, a header that is not UTF-8 or that has an unnamed column.
+    than ``limit`` or a header that is not UTF-8. A column without a name (Excel's trailing
+    empty columns) keeps its empty name here; the reader names it (:func:`unnamed`).
     """
     buffer = bytearray()
     scanner = _RecordEnd(delimiter)
@@ -99,8 +105,6 @@ def read_header(
     names = split_record(text.rstrip("\r\n"), delimiter)
     if not any(field.strip() for field in names):
         raise DataError(f"{name}: empty file (no header row)")
-    if "" in names:
-        raise DataError(f"{name}: header column {names.index('') + 1} has no name")
     return HeaderRecord(raw, bytes(buffer[end:]), names)
 
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from modelrouter.cli.batch import storage
-from modelrouter.cli.batch.csv_header import MAX_ROW_BYTES, HeaderRecord, mib, read_header
+from modelrouter.cli.batch.csv_header import MAX_ROW_BYTES, HeaderRecord, mib, read_header, unnamed
 from modelrouter.cli.batch.formats import (
     COMPRESSION_SUFFIXES,
     DATA_SUFFIXES,
@@ -107,6 +107,8 @@ class InputFile:
     index_columns: tuple[str, ...] = ()
     #: CSV: the delimiter the file was read with.
     delimiter: str | None = None
+    #: CSV columns without a name in the header, named ``Unnamed: <i>`` (never features).
+    unnamed_columns: tuple[str, ...] = ()
 
 
 def open_input(
@@ -381,14 +383,20 @@ def _open_csv(
         raise
     if not once:
         stream.close()
-    _reject_duplicates(header.names, name)
-    wanted = header.names if columns is None else [c for c in header.names if c in set(columns)]
+    # A column without a name (Excel's trailing empty columns) gets pandas' name for it; it
+    # is not data: never a positional feature (InputFile.unnamed_columns).
+    names = [c or unnamed(i) for i, c in enumerate(header.names)]
+    nameless = tuple(n for n, c in zip(names, header.names, strict=True) if not c)
+    _reject_duplicates(names, name)
+    wanted = names if columns is None else [c for c in names if c in set(columns)]
     convert = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in header.names},
         # Kept columns and rejects carry the text as read (CONTRACT 2); the caller turns the
         # null spellings of feature columns into nulls (InputFile.text_nulls).
         strings_can_be_null=not keep_text,
-        include_columns=wanted,
+        # Arrow knows the nameless columns as "" (all of them): they are read all, then
+        # picked by position and named.
+        include_columns=[] if nameless else wanted,
     )
     # Arrow needs a whole row inside one block: start with room for twice the header. A wide
     # file gets larger blocks (up to 4 MiB): each block costs Arrow time per column (17 ms
@@ -400,13 +408,20 @@ def _open_csv(
     opener = _CsvOpener(path, name, header, convert, stream if once else None, compression, parse)
     reader = opener.open(first_block, rows_before=0)
     schema = reader.schema
+    positions = [names.index(c) for c in wanted]
+    if nameless:
+        schema = pa.schema([pa.field(c, pa.string()) for c in wanted])
 
     def close() -> None:
         opener.close()
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            yield from opener.batches(reader)
+            for batch in opener.batches(reader):
+                if not nameless:
+                    yield batch
+                else:
+                    yield pa.RecordBatch.from_arrays([batch.column(i) for i in positions], schema=schema)
         finally:
             close()
 
@@ -416,9 +431,10 @@ def _open_csv(
         None,
         rechunk(batches(), chunk_size, schema),
         close,
-        tuple(header.names),
+        tuple(names),
         text_nulls=keep_text,
         delimiter=delimiter,
+        unnamed_columns=nameless,
     )
 
 

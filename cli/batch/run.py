@@ -334,9 +334,9 @@ def _score_reader(
         raise DataError(
             f"{reader.name}: column {names} given with --keep is not in the input{_delimiter_hint(reader)}"
         )
-    # A pandas index describes rows: never a positional feature (section 4's "columns not
-    # named with -k").
-    exclude = [*keep, *reader.index_columns]
+    # A pandas index or a column without a name describe rows: never a positional feature
+    # (section 4's "columns not named with -k").
+    exclude = [*keep, *reader.index_columns, *reader.unnamed_columns]
     try:
         # Fail before writing anything, listing the file's real columns, not just those read.
         model.schema.resolve(reader.all_columns or available, exclude=exclude)
@@ -602,7 +602,7 @@ def _score_chunks(
     write_probabilities = options.mode == "proba" or options.with_proba
     ask_labels = write_labels and options.threshold is None
     probabilities = write_probabilities or options.threshold is not None
-    exclude = [*options.keep, *reader.index_columns]
+    exclude = [*options.keep, *reader.index_columns, *reader.unnamed_columns]
     rejected = None if rejects is None else rejects_schema(reader.schema)
 
     def chunks() -> Any:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -246,7 +246,7 @@ def _schema_of(estimator: Any) -> InputSchema:
     names_attr = getattr(estimator, "feature_names_in_", None)
     width = int(getattr(estimator, "n_features_in_", 0) or (len(names_attr) if names_attr is not None else 0))
     names = None if names_attr is None else tuple(str(n) for n in names_attr)
-    string_columns = _string_columns(estimator)
+    string_columns = _string_columns(estimator) | (_dropped_columns(estimator, names) if names else set())
     if names is None:
         return InputSchema(names=None, dtypes=(NUMBER,) * width, width=width)
     dtypes = tuple("string" if n in string_columns else NUMBER for n in names)
@@ -257,33 +257,156 @@ def _schema_of(estimator: Any) -> InputSchema:
 
 
 def _string_columns(estimator: Any) -> set[str]:
-    """Columns a pipeline encodes as string categories (so they are fed as text, not floats).
+    """Input columns the model takes as text (so they are fed as text, not parsed as floats).
 
-    scikit-learn does not record input dtypes; an encoder whose learned categories are strings,
-    inside a ColumnTransformer, is the one reliable sign.
+    scikit-learn does not record input dtypes. Two reliable signs, wherever they sit in the
+    model (a ColumnTransformer selecting by name, index or mask, a pipeline nested in a
+    pipeline, HistGradientBoosting's own categorical preprocessor, a meta-estimator):
+
+    - a fitted encoder (``OneHotEncoder``, ``OrdinalEncoder``, ``TargetEncoder``…) whose
+      ``categories_`` for a column hold strings. Judged column by column: an encoder over a
+      text and an integer column must get the integers as numbers (``"1"`` is not the
+      category ``1``; a ``handle_unknown="ignore"`` encoder would silently encode it as
+      unknown and the predictions would change);
+    - a ColumnTransformer column that goes to a text vectorizer (``TfidfVectorizer``…), or
+      to an encoder behind a step that hid the names (an imputer), or an imputer that fills
+      a column with a string.
     """
     from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
 
     found: set[str] = set()
-    steps = [s for _, s in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
-    for step in steps:
-        if not isinstance(step, ColumnTransformer):
-            continue
-        for _, transformer, columns in step.transformers_:
-            if isinstance(transformer, str) or not _encodes_strings(transformer):
-                continue
-            names = [columns] if isinstance(columns, str) else list(columns)
-            found.update(str(c) for c in names if isinstance(c, str))
+    for part in _sub_estimators(estimator):
+        categories = getattr(part, "categories_", None)
+        names = getattr(part, "feature_names_in_", None)
+        if isinstance(categories, list) and names is not None and len(names) == len(categories):
+            found.update(str(n) for n, c in zip(names, categories, strict=True) if _holds_text(c))
+        # An imputer that fills a column with a string (most_frequent, constant) holds text.
+        fills = getattr(part, "statistics_", None)
+        if isinstance(fills, np.ndarray) and names is not None and fills.shape == (len(names),):
+            found.update(str(n) for n, v in zip(names, fills, strict=True) if isinstance(v, str))
+        if isinstance(part, ColumnTransformer):
+            found.update(_column_transformer_text(part))
     return found
 
 
-def _encodes_strings(transformer: Any) -> bool:
+def _dropped_columns(estimator: Any, names: tuple[str, ...]) -> set[str]:
+    """Input columns the model never looks at: fed as they are, text included.
+
+    A model fitted on a frame with an id or a free-text column that its ColumnTransformer
+    drops (``remainder="drop"``, the default) still asks for the column by name, but any
+    value will do. Proven only when every part of the model that consumes the whole input
+    is a ColumnTransformer dropping the column: a part that sees the whole input and holds
+    another that sees it too (a Pipeline, a meta-estimator) hands it on, and any other
+    consumer (a bare estimator, a FeatureUnion) may use the column.
+    """
+    from sklearn.compose import ColumnTransformer
+
+    full = [p for p in _sub_estimators(estimator) if _names_of(p) == names]
+    consumers = [p for p in full if not any(_names_of(q) == names for q in list(_sub_estimators(p))[1:])]
+    if not consumers or not all(isinstance(p, ColumnTransformer) for p in consumers):
+        return set()
+    dropped = set(names)
+    for transformer in consumers:
+        for _, part, columns in transformer.transformers_:
+            if not (isinstance(part, str) and part == "drop"):
+                dropped -= set(_selected_names(columns, names))
+    return dropped
+
+
+def _names_of(part: Any) -> tuple[str, ...] | None:
+    names = getattr(part, "feature_names_in_", None)
+    return None if names is None else tuple(str(n) for n in names)
+
+
+def _holds_text(categories: Any) -> bool:
+    values = np.asarray(categories)
+    if values.dtype.kind in "US":
+        return True
+    return values.dtype.kind == "O" and any(isinstance(v, str | bytes) for v in values.ravel())
+
+
+def _column_transformer_text(transformer: Any) -> list[str]:
+    """Names of the columns a fitted ColumnTransformer hands to a part that takes text.
+
+    A text vectorizer takes its column as text; an encoder after a step that hides the
+    names (an imputer giving a bare array) has ``categories_`` in the order of the columns
+    selected, or, when the counts differ, marks all of them as before.
+    """
     from sklearn.pipeline import Pipeline
 
-    parts = [s for _, s in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
-    for part in parts:
-        categories = getattr(part, "categories_", None)
-        if categories is not None:
-            return any(np.asarray(c).dtype.kind in "OUS" for c in categories)
-    return False
+    names = getattr(transformer, "feature_names_in_", None)
+    found: list[str] = []
+    for _, part, columns in getattr(transformer, "transformers_", []):
+        selected = _selected_names(columns, names)
+        steps = [s for _, s in part.steps] if isinstance(part, Pipeline) else [part]
+        if steps and hasattr(steps[0], "build_analyzer"):  # CountVectorizer, TfidfVectorizer…
+            found.extend(selected)
+            continue
+        for step in steps:
+            categories = getattr(step, "categories_", None)
+            if not isinstance(categories, list):
+                continue
+            if getattr(step, "feature_names_in_", None) is None:  # else judged by name
+                if len(categories) == len(selected):
+                    found.extend(n for n, c in zip(selected, categories, strict=True) if _holds_text(c))
+                elif any(_holds_text(c) for c in categories):
+                    found.extend(selected)
+            break
+    return found
+
+
+def _selected_names(columns: Any, names: Any) -> list[str]:
+    """A ColumnTransformer's column selection (name(s), index(es), mask, slice) as names."""
+    if isinstance(columns, str):
+        return [columns]
+    if names is not None:
+        try:
+            return [str(c) for c in np.atleast_1d(np.asarray(names, dtype=object)[columns])]
+        except (IndexError, TypeError, ValueError):
+            pass
+    try:
+        return [c for c in columns if isinstance(c, str)]
+    except TypeError:
+        return []
+
+
+#: Bounds of the walk over a model's parts: a forest of 10,000 trees is 10,000 parts, a
+#: vectorizer's vocabulary a dict of a million words that is scanned, not walked.
+_MAX_SCANNED = 2_000_000
+_MAX_DEPTH = 16
+
+
+def _sub_estimators(estimator: Any) -> Iterator[Any]:
+    """``estimator`` and every scikit-learn object reachable from its attributes.
+
+    Fitted parts live in attributes whose names vary by class (``steps``, ``transformers_``,
+    ``_preprocessor``, ``calibrated_classifiers_``, ``best_estimator_``, ``estimators_``…):
+    attributes of scikit-learn objects are followed, through lists, tuples and dicts; arrays
+    and other objects are not. Bounded in depth and in values scanned; each object once.
+    """
+    seen: set[int] = set()
+    scanned = 0
+    stack: list[tuple[Any, int]] = [(estimator, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if id(item) in seen or depth > _MAX_DEPTH:
+            continue
+        seen.add(id(item))
+        if isinstance(item, list | tuple | dict):
+            values = list(item.values()) if isinstance(item, dict) else list(item)
+        else:
+            yield item
+            attributes = getattr(item, "__dict__", None)
+            values = list(attributes.values()) if isinstance(attributes, dict) else []
+        scanned += len(values)
+        if scanned > _MAX_SCANNED:
+            return
+        stack.extend((v, depth + 1) for v in values if _may_hold_parts(v))
+
+
+def _may_hold_parts(value: Any) -> bool:
+    from sklearn.base import BaseEstimator
+
+    if isinstance(value, list | tuple | dict | BaseEstimator):
+        return True
+    return type(value).__module__.split(".")[0] == "sklearn"  # e.g. calibration's fitted parts

@@ -1,0 +1,227 @@
+"""Hostile-tester pass on batch scoring: cases found broken, each run through the real command.
+
+- models that take some columns as text wherever the encoder sits (a pipeline in a
+  pipeline, a ColumnTransformer selecting by index, HistGradientBoosting's categorical
+  features, an imputer before the encoder, a text vectorizer, meta-estimators), and an
+  encoder over a text and an integer column, which was fed the integers as text and gave
+  other probabilities than the model called directly, with exit 0;
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+MODELROUTER = Path(sys.executable).parent / "modelrouter"
+
+
+def run_cli(*args: str | Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("MODELROUTER_CONFIG", None)
+    return subprocess.run(
+        [str(MODELROUTER), *map(str, args)],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
+
+
+def _frame() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(7)
+    rows = 120
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows),
+            "colour": rng.choice(["red", "green", "blue"], size=rows).astype(object),
+            "size": rng.integers(1, 4, size=rows),
+            "note": rng.choice(["fine wine", "bad cork", "great value", "too sweet"], size=rows).astype(
+                object
+            ),
+        }
+    )
+    target = np.where((frame["x"] > 0) ^ (frame["colour"] == "red") ^ (frame["size"] == 2), "yes", "no")
+    return frame, target
+
+
+def _mixed_encoder() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encode = ColumnTransformer(
+        [("oh", OneHotEncoder(handle_unknown="ignore"), ["colour", "size"])], remainder="drop"
+    )
+    return make_pipeline(encode, LogisticRegression())
+
+
+def _pipeline_in_pipeline() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    inner = make_pipeline(
+        ColumnTransformer([("oh", OneHotEncoder(), ["colour"]), ("n", "passthrough", ["x"])])
+    )
+    return make_pipeline(inner, LogisticRegression())
+
+
+def _selected_by_index() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    return make_pipeline(
+        ColumnTransformer([("oh", OneHotEncoder(), [1]), ("n", "passthrough", [0])]), LogisticRegression()
+    )
+
+
+def _hgb_categorical_names() -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(categorical_features=["colour"], max_iter=10, random_state=0)
+
+
+def _imputer_then_encoder() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    text = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore"))
+    return make_pipeline(
+        ColumnTransformer([("t", text, ["colour", "size"]), ("n", "passthrough", ["x"])]),
+        LogisticRegression(),
+    )
+
+
+def _text_vectorizer() -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(
+        ColumnTransformer([("t", TfidfVectorizer(), "note"), ("n", "passthrough", ["x"])]),
+        LogisticRegression(),
+    )
+
+
+def _calibrated_pipeline() -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+
+    return CalibratedClassifierCV(_mixed_encoder(), cv=3)
+
+
+def _searched_pipeline() -> Any:
+    from sklearn.model_selection import GridSearchCV
+
+    return GridSearchCV(_pipeline_in_pipeline(), {"logisticregression__C": [0.1, 1.0]}, cv=3)
+
+
+MODELS: dict[str, Callable[[], Any]] = {
+    "mixed_encoder": _mixed_encoder,
+    "pipeline_in_pipeline": _pipeline_in_pipeline,
+    "selected_by_index": _selected_by_index,
+    "hgb_categorical_names": _hgb_categorical_names,
+    "imputer_then_encoder": _imputer_then_encoder,
+    "text_vectorizer": _text_vectorizer,
+    "calibrated_pipeline": _calibrated_pipeline,
+    "searched_pipeline": _searched_pipeline,
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_text_columns_are_fed_as_text_wherever_the_encoder_sits(
+    tmp_path: Path, kind: str, suffix: str
+) -> None:
+    frame, target = _frame()
+    if kind.startswith("hgb"):  # it fits on numbers and categories only
+        frame = frame.drop(columns="note")
+    fitted = MODELS[kind]().fit(frame, target)
+    joblib.dump(fitted, tmp_path / "model.pkl")
+    data = tmp_path / f"data{suffix}"
+    frame.to_csv(data, index=False) if suffix == ".csv" else frame.to_parquet(data)
+    out = tmp_path / "out.parquet"
+    result = run_cli("predict", data, "-m", tmp_path / "model.pkl", "-o", out, "--with-proba", "-q")
+    assert result.returncode == 0, result.stderr.decode()
+    written = pd.read_parquet(out)
+    assert written["prediction"].tolist() == fitted.predict(frame).tolist()
+    np.testing.assert_allclose(
+        written[["proba_no", "proba_yes"]].to_numpy(), fitted.predict_proba(frame), rtol=1e-12
+    )
+
+
+def test_hgb_with_pandas_categorical_features(tmp_path: Path) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    frame, target = _frame()
+    frame = frame.drop(columns="note").astype({"colour": "category"})
+    fitted = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=10).fit(frame, target)
+    joblib.dump(fitted, tmp_path / "model.pkl")
+    frame.to_parquet(tmp_path / "data.parquet")  # a dictionary-encoded column
+    out = tmp_path / "out.parquet"
+    result = run_cli(
+        "predict-proba", tmp_path / "data.parquet", "-m", tmp_path / "model.pkl", "-o", out, "-q"
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    np.testing.assert_allclose(pd.read_parquet(out).to_numpy(), fitted.predict_proba(frame), rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def numeric_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A logistic regression on columns a..d, with names and without (fitted on an array)."""
+    from sklearn.linear_model import LogisticRegression
+
+    folder = tmp_path_factory.mktemp("numeric")
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(80, 4)), columns=list("abcd"))
+    target = (frame["a"] + frame["b"] > 0).astype(int)
+    joblib.dump(LogisticRegression().fit(frame, target), folder / "named.pkl")
+    joblib.dump(LogisticRegression().fit(frame.to_numpy(), target), folder / "nameless.pkl")
+    return {"named": folder / "named.pkl", "nameless": folder / "nameless.pkl"}
+
+
+EXCEL_EXPORT = (
+    b'\xef\xbb\xbf"a","b","c","d","id",,\r\n'
+    b"0.5,1.5,2.5,3.5,7,,\r\n"
+    b"-1.5,-0.5,0.5,1.5,8,,\r\n"
+    b"\r\n\r\n"  # blank lines at the end
+)
+
+
+@pytest.mark.parametrize("model", ["named", "nameless"])
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_excel_trailing_empty_columns_are_named_and_never_features(
+    tmp_path: Path, numeric_models: dict[str, Path], model: str, source: str
+) -> None:
+    data = tmp_path / "export.csv"
+    data.write_bytes(EXCEL_EXPORT)
+    where: str | Path = data if source == "file" else "-"
+    stdin = EXCEL_EXPORT if source == "stdin" else None
+    keep = run_cli("predict", where, "-m", numeric_models[model], "-o", "-", "-k", "id", "-q", stdin=stdin)
+    assert keep.returncode == 0, keep.stderr.decode()
+    assert keep.stdout.decode().splitlines()[0] == "id,prediction"
+    assert [line.split(",")[0] for line in keep.stdout.decode().splitlines()[1:]] == ["7", "8"]
+    every = run_cli(
+        "predict", where, "-m", numeric_models[model], "-o", "-", "--keep-all", "-k", "id", "-q", stdin=stdin
+    )
+    assert every.returncode == 0, every.stderr.decode()
+    lines = every.stdout.decode().splitlines()
+    assert lines[0] == "a,b,c,d,id,Unnamed: 5,Unnamed: 6,prediction"
+    assert [line.rsplit(",", 1)[0] for line in lines[1:]] == ["0.5,1.5,2.5,3.5,7,,", "-1.5,-0.5,0.5,1.5,8,,"]
