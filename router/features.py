@@ -9,7 +9,7 @@ the 0-based row and the value.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -105,7 +105,7 @@ def column_as(frame: Frame, name: str, dtype: str) -> npt.NDArray[np.generic]:
     target = to_arrow_type(dtype)
     if column.type != target:
         try:
-            column = pc.cast(column, target)
+            column = _cast(column, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             row, value = _first_unconvertible(column, target)
             raise ConversionError(
@@ -150,7 +150,7 @@ def unconvertible_rows(frame: Frame, name: str, dtype: str) -> npt.NDArray[np.bo
         return np.zeros(rows, dtype=bool)
     target = to_arrow_type("float64" if dtype == NUMBER else dtype)
     try:
-        converted = pc.cast(column, target)
+        converted = _cast(column, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         import pandas as pd
 
@@ -198,6 +198,26 @@ def _to_numpy(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[Any]:
     return np.frombuffer(data, dtype=dtype, count=len(column), offset=column.offset * itemsize)
 
 
+_Castable = TypeVar("_Castable", pa.Array, pa.ChunkedArray, pa.Scalar)
+
+
+def _cast(column: _Castable, target: pa.DataType) -> _Castable:
+    """``pc.cast``, also for numbers written with spaces around them (``" 3.5"``, ``"3.5 "``).
+
+    Arrow's cast refuses them where pandas and numpy read them; they are common in
+    hand-written and fixed-width-ish CSV (``1, 2.5, 3``). Spaces are trimmed only when the
+    plain cast fails, so a clean column costs nothing extra; text stays text.
+    """
+    try:
+        return pc.cast(column, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        if not (
+            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        ) or pa.types.is_string(target):
+            raise
+        return pc.cast(pc.utf8_trim_whitespace(column), target)
+
+
 def _first_null(column: pa.Array | pa.ChunkedArray) -> int | None:
     nulls = np.flatnonzero(pc.is_null(column).to_numpy(zero_copy_only=False))
     return int(nulls[0]) if len(nulls) else None
@@ -211,7 +231,7 @@ def _first_unconvertible(
         if not scalar.is_valid:
             continue
         try:
-            pc.cast(scalar, target)
+            _cast(scalar, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             return row, scalar.as_py()
     return None, None

@@ -559,7 +559,7 @@ class _CsvOpener:
         if isinstance(exc, OSError) and self.compression is not None:
             where = f"after data row {rows_before}" if rows_before else "in the first data rows"
             return f"{self.name}: corrupt {self.compression} data {where} ({_first_line(exc)})"
-        return _csv_error(self.name, exc, rows_before)
+        return _csv_error(self.name, exc, rows_before, self.header.names)
 
     def batches(self, reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
         delivered = 0
@@ -645,10 +645,22 @@ def _straddles(exc: BaseException) -> bool:
     return "straddling object" in str(exc)
 
 
-def _csv_error(name: str, exc: BaseException, rows_before: int) -> str:
-    """pyarrow's CSV error with the 1-based data row when it names a record number."""
+def _csv_error(name: str, exc: BaseException, rows_before: int, columns: Sequence[str] = ()) -> str:
+    """pyarrow's CSV error with the 1-based data row and the column name where it names them."""
     text = _first_line(exc)
     found = re.search(r"Row #(\d+): ", text)
+    # Arrow names a column by its 0-based position in the file: say its name.
+    column = re.search(r"In CSV column #(\d+): ", text)
+    where = ""
+    if column:
+        position = int(column.group(1))
+        label = columns[position] if position < len(columns) else f"#{position + 1}"
+        where = f"column {label or unnamed(position)!r}: "
+    if "invalid UTF8" in text:
+        # Not a malformed record: text in another encoding (an Excel export in cp1252…).
+        detail = "the text is not UTF-8 (save or convert the file as UTF-8, e.g. iconv -f cp1252 -t utf-8)"
+        row = f"row {int(found.group(1)) - 1}: " if found else ""
+        return f"{name}: {row}{where}{detail}"
     if found:
         # pyarrow counts the header as record 1 (a reopened file is parsed from its start).
         detail = text.replace(found.group(0), "").replace("CSV parse error: ", "")

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -225,3 +226,52 @@ def test_excel_trailing_empty_columns_are_named_and_never_features(
     lines = every.stdout.decode().splitlines()
     assert lines[0] == "a,b,c,d,id,Unnamed: 5,Unnamed: 6,prediction"
     assert [line.rsplit(",", 1)[0] for line in lines[1:]] == ["0.5,1.5,2.5,3.5,7,,", "-1.5,-0.5,0.5,1.5,8,,"]
+
+
+@pytest.mark.parametrize("source", ["file", "stdin", "gzip"])
+def test_text_in_another_encoding_is_named_by_row_and_column(
+    tmp_path: Path, numeric_models: dict[str, Path], source: str
+) -> None:
+    raw = b"a,b,c,d,id,city\n0.5,1.5,2.5,3.5,7,Paris\n0.5,1.5,2.5,3.5,8,K\xf6ln\n"  # cp1252 'ö'
+    data = tmp_path / ("export.csv.gz" if source == "gzip" else "export.csv")
+    data.write_bytes(gzip.compress(raw) if source == "gzip" else raw)
+    out = tmp_path / "out.csv"
+    where: str | Path = "-" if source == "stdin" else data
+    name = "<stdin>" if source == "stdin" else str(data)
+    result = run_cli(
+        "predict",
+        where,
+        "-m",
+        numeric_models["named"],
+        "-o",
+        out,
+        "-k",
+        "city",
+        "-q",
+        stdin=raw if source == "stdin" else None,
+    )
+    assert result.returncode == 3
+    assert result.stderr.decode().startswith(f"error: {name}: row 2: column 'city': the text is not UTF-8")
+    assert "Traceback" not in result.stderr.decode()
+    assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_numbers_with_spaces_around_them_are_read_as_numbers(
+    tmp_path: Path, numeric_models: dict[str, Path]
+) -> None:
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("a,b,c,d,id\n 0.5, 1.5,2.5 ,\t3.5\t,7\n-1.5 ,-0.5, 0.5, 1.5,8\n")
+    clean = tmp_path / "clean.csv"
+    clean.write_text("a,b,c,d,id\n0.5,1.5,2.5,3.5,7\n-1.5,-0.5,0.5,1.5,8\n")
+    results = [
+        run_cli("predict-proba", f, "-m", numeric_models["named"], "-o", "-", "-k", "id", "-q")
+        for f in (spaced, clean)
+    ]
+    assert [r.returncode for r in results] == [0, 0], results[0].stderr.decode()
+    assert results[0].stdout == results[1].stdout
+    # A space inside a number is still not a number: named with its row and column.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c,d,id\n 0.5,1.5,2.5,3.5,7\n1 5,1.5,2.5,3.5,8\n")
+    refused = run_cli("predict", bad, "-m", numeric_models["named"], "-o", tmp_path / "o.csv", "-q")
+    assert refused.returncode == 3
+    assert refused.stderr.decode().startswith(f"error: {bad}: row 2: column 'a': cannot convert '1 5'")
