@@ -37,6 +37,8 @@ from modelrouter.cli.options import (
     CompressionOpt,
     ConfigOpt,
     DebugOpt,
+    DecimalChoice,
+    DecimalOpt,
     DelimiterOpt,
     EngineChoice,
     EngineOpt,
@@ -136,6 +138,7 @@ class _ScoreArgs:
     quiet: bool
     debug: bool
     delimiter: str | None = None
+    decimal: DecimalChoice = DecimalChoice.point
     compression: CompressionChoice | None = None
     with_proba: bool = False
     threshold: float | None = None
@@ -310,6 +313,7 @@ def _score_and_report(mode: str, args: _ScoreArgs, recorded_warnings: list[str])
         max_error_rate=args.max_error_rate,
         trust=tuple(args.trust or ()),
         delimiter=args.delimiter,
+        decimal=args.decimal.value,
         compression=args.compression.value if args.compression is not None else "snappy",
         with_proba=args.with_proba,
         threshold=args.threshold,
@@ -494,6 +498,7 @@ def _scoring_command(mode: str) -> Callable[..., None]:
         metrics_textfile: MetricsOpt = None,
         trust: TrustOpt = None,
         delimiter: DelimiterOpt = None,
+        decimal: DecimalOpt = DecimalChoice.point,
         compression: CompressionOpt = None,
         with_proba: WithProbaOpt = False,
         threshold: ThresholdOpt = None,

@@ -24,6 +24,8 @@ __all__ = [
     "CompressionOpt",
     "ConfigOpt",
     "DebugOpt",
+    "DecimalChoice",
+    "DecimalOpt",
     "DelimiterOpt",
     "EngineChoice",
     "EngineOpt",
@@ -414,6 +416,23 @@ DelimiterOpt = Annotated[
         help="CSV field delimiter of the input and of CSV outputs: one character, e.g. ';' or "
         "'tab'. Default: a tab for .tsv names, else ','.",
         show_default=False,
+    ),
+]
+
+
+class DecimalChoice(StrEnum):
+    point = "."
+    comma = ","
+
+
+DecimalOpt = Annotated[
+    DecimalChoice,
+    typer.Option(
+        "--decimal",
+        metavar="CHAR",
+        help="Decimal separator of numbers written as text in feature columns: '.' (default) or "
+        "',' (e.g. a ';'-separated European Excel export). With ',' a value holding a '.' is "
+        "refused, not guessed at.",
     ),
 ]
 

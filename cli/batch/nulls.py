@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-__all__ = ["NULL_SPELLINGS", "feature_nulls"]
+__all__ = ["NULL_SPELLINGS", "decimal_commas", "feature_nulls"]
 
 #: The cell texts read as missing in feature columns: Arrow's default list.
 NULL_SPELLINGS: tuple[str, ...] = tuple(pacsv.ConvertOptions().null_values)
@@ -45,5 +45,30 @@ def feature_nulls(batch: pa.RecordBatch, features: Collection[str]) -> pa.Record
         if not pc.any(missing).as_py():
             continue
         columns[index] = pc.if_else(missing, pa.scalar(None, pa.string()), column)
+        changed = True
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch
+
+
+def decimal_commas(batch: pa.RecordBatch, numeric: Collection[str]) -> pa.RecordBatch:
+    """``batch`` with the text of its ``numeric`` feature columns read with a decimal comma.
+
+    ``--decimal ','`` (European Excel exports: ``;``-separated, ``3,14``): a comma becomes
+    the point Arrow parses. A value that holds a ``.`` is refused rather than guessed at: with
+    a decimal comma a point is a thousands separator (``1.500`` is 1500 in de-DE), and reading
+    it as 1.5 would change the number silently. Such a value is made unparseable, with the
+    reason in the text the error and the rejects file show; other columns are untouched.
+    """
+    columns = list(batch.columns)
+    changed = False
+    for index, name in enumerate(batch.schema.names):
+        column = columns[index]
+        if name not in numeric or not pa.types.is_string(column.type):
+            continue
+        dotted = pc.fill_null(pc.match_substring(column, "."), False)
+        column = pc.replace_substring(column, ",", ".")
+        if pc.any(dotted).as_py():
+            marked = pc.binary_join_element_wise(columns[index], " (a '.' with --decimal ',')", "")
+            column = pc.if_else(dotted, marked, column)
+        columns[index] = column
         changed = True
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch

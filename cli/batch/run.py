@@ -24,7 +24,7 @@ from modelrouter.cli.batch import memory, storage
 from modelrouter.cli.batch.cells import csv_schema, to_csv_cells
 from modelrouter.cli.batch.dataio import FileFormat, InputFile, detect_format, open_input
 from modelrouter.cli.batch.formats import compression_of, data_suffix, split_name, suffix_delimiter
-from modelrouter.cli.batch.nulls import feature_nulls
+from modelrouter.cli.batch.nulls import decimal_commas, feature_nulls
 from modelrouter.cli.batch.outputs import BatchOutput, RunOutputs, open_output, text_output
 from modelrouter.cli.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.cli.batch.scoring import run_ordered
@@ -96,6 +96,8 @@ class RunOptions:
     compression: str = "snappy"
     #: predict: also write the ``proba_*`` columns after ``prediction``.
     with_proba: bool = False
+    #: The decimal separator of numbers written as text (``--decimal``): ``.`` or ``,``.
+    decimal: str = "."
     #: predict, binary classifiers: the label is the positive class (the second of the
     #: model's classes) when its probability is at least this.
     threshold: float | None = None
@@ -344,7 +346,7 @@ def _score_reader(
     except DataError as exc:
         raise DataError(f"{reader.name}: {exc}{_delimiter_hint(reader)}", column=exc.column) from None
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
-    out_schema = _output_schema(reader.schema, kept, model, options.mode, options.with_proba)
+    out_schema = _output_schema(reader.schema, kept, model, options.mode, options.with_proba, reader.name)
     summary = RunSummary(
         input=reader.name,
         output="<stdout>" if output == "-" else output,
@@ -551,7 +553,7 @@ def _columns_to_read(schema: InputSchema, keep: Sequence[str], keep_all: bool) -
 
 
 def _output_schema(
-    source: pa.Schema, kept: Sequence[str], model: Any, mode: Mode, with_proba: bool = False
+    source: pa.Schema, kept: Sequence[str], model: Any, mode: Mode, with_proba: bool = False, name: str = ""
 ) -> pa.Schema:
     """Kept columns, then one column per output (``prediction``/``prediction_<i>``) and/or
     (predict-proba, ``--with-proba``) per output class (``proba_<class>``/
@@ -570,7 +572,11 @@ def _output_schema(
     names = [f.name for f in fields]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
-        raise DataError(f"kept column {clash[0]!r} clashes with a prediction column; rename it in the input")
+        where = f"{name}: " if name else ""
+        raise DataError(
+            f"{where}kept column {clash[0]!r} clashes with a prediction column; rename it in the input",
+            column=clash[0],
+        )
     return pa.schema(fields)
 
 
@@ -604,6 +610,14 @@ def _score_chunks(
     probabilities = write_probabilities or options.threshold is not None
     exclude = [*options.keep, *reader.index_columns, *reader.unnamed_columns]
     rejected = None if rejects is None else rejects_schema(reader.schema)
+    numeric_text: frozenset[str] = frozenset()
+    if options.decimal == ",":
+        # The feature columns the model takes as numbers (not those it takes as text).
+        prototype = router.pool(kind).prototype
+        resolved = prototype.schema.resolve(reader.schema.names, exclude)
+        numeric_text = frozenset(
+            name for name, dtype in zip(resolved, prototype.schema.dtypes, strict=False) if dtype != "string"
+        )
 
     def chunks() -> Any:
         offset = 0
@@ -615,6 +629,8 @@ def _score_chunks(
         # The model sees the null spellings of its feature columns as nulls; the output and
         # the rejects get chunk.batch, the text as read.
         fed = feature_nulls(chunk.batch, features) if reader.text_nulls else chunk.batch
+        if numeric_text:
+            fed = decimal_commas(fed, numeric_text)
         try:
             with router.acquire_model(kind) as model:
 

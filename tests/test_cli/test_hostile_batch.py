@@ -275,3 +275,68 @@ def test_numbers_with_spaces_around_them_are_read_as_numbers(
     refused = run_cli("predict", bad, "-m", numeric_models["named"], "-o", tmp_path / "o.csv", "-q")
     assert refused.returncode == 3
     assert refused.stderr.decode().startswith(f"error: {bad}: row 2: column 'a': cannot convert '1 5'")
+
+
+def test_decimal_commas_in_a_semicolon_export(tmp_path: Path, numeric_models: dict[str, Path]) -> None:
+    european = tmp_path / "export.csv"
+    european.write_bytes(
+        b"a;b;c;d;id\r\n0,5;1,5;2,5;3,5;7,0\r\n-1,5;-0,5;0,5;1,5;8,0\r\n3;-2;1e-1;1,5e1;9,0\r\n"
+    )
+    plain = tmp_path / "plain.csv"
+    plain.write_text("a,b,c,d,id\n0.5,1.5,2.5,3.5,7\n-1.5,-0.5,0.5,1.5,8\n3,-2,1e-1,1.5e1,9\n")
+    read = run_cli(
+        "predict-proba", european, "-m", numeric_models["named"], "--delimiter", ";", "--decimal", ",",
+        "-k", "id", "-o", tmp_path / "eu.parquet", "-q",
+    )  # fmt: skip
+    assert read.returncode == 0, read.stderr.decode()
+    expected = run_cli(
+        "predict-proba", plain, "-m", numeric_models["named"], "-o", tmp_path / "plain.parquet", "-q"
+    )
+    assert expected.returncode == 0
+    eu, reference = pd.read_parquet(tmp_path / "eu.parquet"), pd.read_parquet(tmp_path / "plain.parquet")
+    assert eu["id"].tolist() == ["7,0", "8,0", "9,0"]  # kept columns stay as written
+    pd.testing.assert_frame_equal(eu.drop(columns="id"), reference)
+    # Without --decimal the comma is refused as before, naming the value.
+    refused = run_cli("predict", european, "-m", numeric_models["named"], "--delimiter", ";", "-o", "-", "-q")
+    assert refused.returncode == 3 and "row 1: column 'a': cannot convert '0,5'" in refused.stderr.decode()
+
+
+def test_decimal_comma_refuses_a_point_rather_than_guessing(
+    tmp_path: Path, numeric_models: dict[str, Path]
+) -> None:
+    thousands = tmp_path / "thousands.csv"
+    thousands.write_text("a;b;c;d\n0,5;1,5;2,5;3,5\n1.500;1,5;2,5;3,5\n")
+    out = tmp_path / "out.csv"
+    args = (
+        "predict",
+        thousands,
+        "-m",
+        numeric_models["named"],
+        "--delimiter",
+        ";",
+        "--decimal",
+        ",",
+        "-o",
+        out,
+    )
+    refused = run_cli(*args, "-q")
+    assert refused.returncode == 3
+    assert refused.stderr.decode().startswith(
+        f"error: {thousands}: row 2: column 'a': cannot convert \"1.500 (a '.'"
+    )
+    assert not out.exists()
+    skipped = run_cli(*args, "-q", "--on-error", "skip", "--rejects", tmp_path / "bad.csv")
+    assert skipped.returncode == 0, skipped.stderr.decode()
+    assert len(out.read_text().splitlines()) == 2
+    rejected = pd.read_csv(tmp_path / "bad.csv", sep=";", dtype=str)
+    assert rejected[["row", "column", "a"]].values.tolist() == [["2", "a", "1.500"]]
+    usage = run_cli("predict", thousands, "-m", numeric_models["named"], "--decimal", "x", "-o", out)
+    assert usage.returncode == 2
+
+
+def test_a_kept_column_that_clashes_names_the_file(tmp_path: Path, numeric_models: dict[str, Path]) -> None:
+    data = tmp_path / "scored.csv"
+    data.write_text("a,b,c,d,prediction\n0.5,1.5,2.5,3.5,1\n")
+    result = run_cli("predict", data, "-m", numeric_models["named"], "-o", tmp_path / "o.csv", "--keep-all")
+    assert result.returncode == 3
+    assert result.stderr.decode().startswith(f"error: {data}: kept column 'prediction' clashes")
