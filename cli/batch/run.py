@@ -246,18 +246,21 @@ def _require_for_predict(model: Any, options: RunOptions) -> None:
     from modelrouter import ProbabilitiesUnsupportedError
 
     flag = "--threshold" if options.threshold is not None else "--with-proba"
+    spec: OutputSpec = model.outputs
     if not model.has_probabilities:
-        kind = "a regressor" if model.classes is None else "a classifier without probabilities"
+        # (a multi-output classifier has per-output classes, not model.classes)
+        kind = "a classifier without probabilities" if spec.has_classes else "a regressor"
         raise ProbabilitiesUnsupportedError(
             f"{model.path}: the model is {kind} and gives no probabilities, which {flag} needs"
         )
-    spec: OutputSpec = model.outputs
-    if options.threshold is not None and spec.multi:
+    if options.threshold is None:
+        return  # --with-proba: any model with probabilities, multi-output ones included
+    if spec.multi:
         raise ProbabilitiesUnsupportedError(
             f"{model.path}: --threshold needs a binary classifier; the model has {spec.describe()}"
         )
     classes = list(model.classes)
-    if options.threshold is not None and len(classes) != 2:
+    if len(classes) != 2:
         shown = ", ".join(map(str, classes[:10])) + (", …" if len(classes) > 10 else "")
         raise ProbabilitiesUnsupportedError(
             f"{model.path}: --threshold needs a binary classifier; the model has "

@@ -340,3 +340,25 @@ def test_a_kept_column_that_clashes_names_the_file(tmp_path: Path, numeric_model
     result = run_cli("predict", data, "-m", numeric_models["named"], "-o", tmp_path / "o.csv", "--keep-all")
     assert result.returncode == 3
     assert result.stderr.decode().startswith(f"error: {data}: kept column 'prediction' clashes")
+
+
+def test_with_proba_on_a_multi_output_classifier(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    frame, target = _frame()
+    frame = frame[["x", "size"]]
+    labels = np.c_[target, np.where(frame["size"] > 1, "big", "small")]
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(frame, labels)
+    joblib.dump(forest, tmp_path / "multi.pkl")
+    frame.to_parquet(tmp_path / "data.parquet")
+    out = tmp_path / "out.parquet"
+    result = run_cli(
+        "predict", tmp_path / "data.parquet", "-m", tmp_path / "multi.pkl", "--with-proba", "-o", out, "-q"
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    written = pd.read_parquet(out)
+    assert list(written.columns) == [
+        "prediction_0", "prediction_1", "proba_0_no", "proba_0_yes", "proba_1_big", "proba_1_small",
+    ]  # fmt: skip
+    assert written[["prediction_0", "prediction_1"]].to_numpy().tolist() == forest.predict(frame).tolist()
+    np.testing.assert_allclose(written.iloc[:, 2:].to_numpy(), np.hstack(forest.predict_proba(frame)))
