@@ -11,6 +11,8 @@ rejects file) these columns are written as:
   ``"NaN"``/``"Infinity"``/``"-Infinity"``, dates and times in ISO 8601, decimals as strings;
 * binary columns (any Parquet BYTE_ARRAY without a string annotation): base64, for every
   value, so the column means the same on every row whatever bytes it holds;
+* other columns whose values are text or numbers (extension types such as UUID or JSON, a
+  union's members): the text itself (a UUID as ``8-4-4-4-12`` hex), numbers as JSON prints them;
 * nulls: empty cells, as for every type.
 
 Parquet outputs are unchanged: they keep the original types.
@@ -85,7 +87,7 @@ def to_csv_cells(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
                 values = column.to_pylist(maps_as_pydicts="strict")
             except KeyError:  # a map with a repeated key: that value as pairs, nothing dropped
                 values = [_as_py(scalar) for scalar in column]
-            columns.append(pa.array([_json(v) for v in values], pa.string()))
+            columns.append(pa.array([_cell(v) for v in values], pa.string()))
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -98,6 +100,16 @@ def _as_py(scalar: pa.Scalar) -> Any:
 
 def _b64(value: bytes | None) -> str | None:
     return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+def _cell(value: Any) -> str | None:
+    """One cell: nested values as JSON; a value that is text at the top (a UUID, a JSON
+    extension's document, a union's string member) as that text, not JSON-quoted — its
+    column means the text, and ``"abc"`` with quotes would be another value."""
+    if value is None:
+        return None
+    plain = _plain(value)
+    return plain if isinstance(plain, str) else _json(value)
 
 
 def _json(value: Any) -> str | None:

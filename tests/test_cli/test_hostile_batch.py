@@ -362,3 +362,41 @@ def test_with_proba_on_a_multi_output_classifier(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert written[["prediction_0", "prediction_1"]].to_numpy().tolist() == forest.predict(frame).tolist()
     np.testing.assert_allclose(written.iloc[:, 2:].to_numpy(), np.hstack(forest.predict_proba(frame)))
+
+
+def test_extension_columns_are_written_to_csv_as_their_text(
+    tmp_path: Path, numeric_models: dict[str, Path]
+) -> None:
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = [uuid.UUID(int=7), uuid.UUID(int=2**128 - 1), None]
+    documents = ['{"a": 1, "b": "x,y"}', "[1,2]", None]
+    table = pa.table(
+        {
+            **{c: pa.array([0.5, -1.0, 2.0]) for c in "abcd"},
+            "uuid": pa.array([None if u is None else u.bytes for u in ids], pa.uuid()),
+            "doc": pa.array(documents, pa.json_()),
+        }
+    )
+    pq.write_table(table, tmp_path / "ext.parquet")
+    out = tmp_path / "out.csv"
+    result = run_cli(
+        "predict",
+        tmp_path / "ext.parquet",
+        "-m",
+        numeric_models["named"],
+        "-o",
+        out,
+        "-k",
+        "uuid",
+        "-k",
+        "doc",
+        "-q",
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    back = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert back["uuid"].tolist() == [str(ids[0]), str(ids[1]), ""]
+    assert back["doc"].tolist() == [documents[0], documents[1], ""]
