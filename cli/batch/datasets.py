@@ -130,7 +130,9 @@ def plan_dataset(
         (
             p
             for p in found
-            if not p.name.startswith((".", "_"))
+            # Hidden and underscore names are not data, folders included (Spark's in-progress
+            # `_temporary/`, `.spark-staging/`, `_SUCCESS`): as for object stores.
+            if not any(part.startswith((".", "_")) for part in _relative_parts(p, root))
             and not (out_resolved is not None and p.resolve().is_relative_to(out_resolved))
         ),
         key=natural_key,
@@ -140,6 +142,13 @@ def plan_dataset(
     if not files and not allow_empty:
         raise DataError(f"{input_path}: {_NOTHING_FOUND.format(what='files')}")
     return _pair(root, out_dir, files, output_format)
+
+
+def _relative_parts(path: Path, root: Path) -> tuple[str, ...]:
+    try:
+        return path.relative_to(root).parts
+    except ValueError:  # (a glob's match is always under its root; be safe)
+        return (path.name,)
 
 
 def _pair(

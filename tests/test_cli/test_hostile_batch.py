@@ -400,3 +400,21 @@ def test_extension_columns_are_written_to_csv_as_their_text(
     back = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert back["uuid"].tolist() == [str(ids[0]), str(ids[1]), ""]
     assert back["doc"].tolist() == [documents[0], documents[1], ""]
+
+
+@pytest.mark.parametrize("form", ["directory", "glob"])
+def test_a_dataset_skips_hidden_and_underscore_folders(
+    tmp_path: Path, numeric_models: dict[str, Path], form: str
+) -> None:
+    data = tmp_path / "landing"
+    rows = "a,b,c,d\n0.5,1.5,2.5,3.5\n"
+    for name in ("part-1.csv", "day/part-2.csv", "_temporary/0/part-3.csv", ".spark-staging/part-4.csv"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text(rows)
+    source = str(data) if form == "directory" else f"{data}/**/*.csv"
+    result = run_cli("predict", source, "-m", numeric_models["named"], "-o", tmp_path / "scored", "-q")
+    assert result.returncode == 0, result.stderr.decode()
+    written = sorted(
+        str(p.relative_to(tmp_path / "scored")) for p in (tmp_path / "scored").rglob("*") if p.is_file()
+    )
+    assert written == ["_SUCCESS", "day/part-2.csv", "part-1.csv"]
