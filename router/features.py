@@ -156,9 +156,15 @@ def unconvertible_rows(frame: Frame, name: str, dtype: str) -> npt.NDArray[np.bo
 
         values = pd.Series(column.to_numpy(zero_copy_only=False), dtype=object)
         parsed = pd.to_numeric(values, errors="coerce")
-        bad = (parsed.isna() & values.notna()).to_numpy(dtype=bool)
+        bad = (parsed.isna() & values.notna()).to_numpy(dtype=bool, copy=True)
         if pa.types.is_integer(target):
             bad |= ~np.isclose(parsed.fillna(0) % 1, 0)
+        # pandas' verdict is a first cut: a row it refuses that column_as converts (a boolean
+        # spelling, Arrow's own number syntax) is not bad. Only the refused rows are retried.
+        for row in np.flatnonzero(bad).tolist():
+            scalar = column[row]
+            if scalar.is_valid and _casts(scalar, target):
+                bad[row] = False
         return bad
     if converted.null_count and not pa.types.is_floating(target):
         return np.asarray(pc.is_null(converted).to_numpy(zero_copy_only=False), dtype=bool)
@@ -202,20 +208,44 @@ _Castable = TypeVar("_Castable", pa.Array, pa.ChunkedArray, pa.Scalar)
 
 
 def _cast(column: _Castable, target: pa.DataType) -> _Castable:
-    """``pc.cast``, also for numbers written with spaces around them (``" 3.5"``, ``"3.5 "``).
+    """``pc.cast``, also for numbers written with spaces around them (``" 3.5"``, ``"3.5 "``)
+    and for booleans written as text where a number is wanted (``True`` → 1).
 
-    Arrow's cast refuses them where pandas and numpy read them; they are common in
-    hand-written and fixed-width-ish CSV (``1, 2.5, 3``). Spaces are trimmed only when the
-    plain cast fails, so a clean column costs nothing extra; text stays text.
+    Arrow's cast refuses them where pandas reads them; they are common in hand-written CSV
+    (``1, 2.5, 3``) and in CSV written by pandas from a bool column. The fallbacks run only
+    when the plain cast fails, so a clean column costs nothing extra; text stays text.
     """
     try:
         return pc.cast(column, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        if not (
-            pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
-        ) or pa.types.is_string(target):
+        text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        if not text or pa.types.is_string(target):
             raise
-        return pc.cast(pc.utf8_trim_whitespace(column), target)
+        trimmed = pc.utf8_trim_whitespace(column)
+        try:
+            return pc.cast(trimmed, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            if not (pa.types.is_integer(target) or pa.types.is_floating(target)):
+                raise
+            # A boolean feature as pandas writes it to CSV (True/False; also true, FALSE):
+            # the number a bool column gives the model. Value by value, so a column converts
+            # exactly when each of its values does (the error then names the bad one).
+            spelled = pc.fill_null(pc.is_in(pc.utf8_lower(trimmed), value_set=_BOOLEANS), False)
+            none = pa.scalar(None, trimmed.type)
+            numbers = pc.cast(pc.if_else(spelled, none, trimmed), target)
+            booleans = pc.cast(pc.cast(pc.if_else(spelled, trimmed, none), pa.bool_()), target)
+            return pc.if_else(spelled, booleans, numbers)
+
+
+_BOOLEANS = pa.array(["true", "false"])
+
+
+def _casts(scalar: pa.Scalar, target: pa.DataType) -> bool:
+    try:
+        _cast(scalar, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return True
 
 
 def _first_null(column: pa.Array | pa.ChunkedArray) -> int | None:

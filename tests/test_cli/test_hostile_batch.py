@@ -418,3 +418,30 @@ def test_a_dataset_skips_hidden_and_underscore_folders(
         str(p.relative_to(tmp_path / "scored")) for p in (tmp_path / "scored").rglob("*") if p.is_file()
     )
     assert written == ["_SUCCESS", "day/part-2.csv", "part-1.csv"]
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip"])
+def test_a_bool_feature_written_by_pandas_to_csv(tmp_path: Path, policy: str) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = _frame()
+    frame = frame[["x"]].assign(flag=frame["size"] > 1, other=frame["x"] > 0.5)
+    fitted = LogisticRegression().fit(frame, target)
+    joblib.dump(fitted, tmp_path / "model.pkl")
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)  # True / False
+    text = data.read_text().replace("True\n", " TRUE \n", 1)  # as hand-edited, in another spelling
+    data.write_text(text)
+    out = tmp_path / "out.parquet"
+    result = run_cli(
+        "predict-proba", data, "-m", tmp_path / "model.pkl", "-o", out, "-q", "--on-error", policy,
+        "--rejects", tmp_path / "bad.csv",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    np.testing.assert_allclose(pd.read_parquet(out).to_numpy(), fitted.predict_proba(frame), rtol=1e-12)
+    if policy == "skip":
+        assert len(pd.read_csv(tmp_path / "bad.csv")) == 0
+    # A value that is neither a number nor a boolean is named, also among booleans.
+    data.write_text(text.replace("False", "maybe", 1))
+    refused = run_cli("predict", data, "-m", tmp_path / "model.pkl", "-o", out, "-q")
+    assert refused.returncode == 3 and "cannot convert 'maybe'" in refused.stderr.decode()
