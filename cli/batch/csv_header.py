@@ -101,7 +101,15 @@ def read_header(
     try:
         text = raw.removeprefix(_BOM).decode("utf-8")
     except UnicodeDecodeError:
-        raise DataError(f"{name}: the CSV header is not valid UTF-8") from None
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            # Excel's "Unicode text" export: UTF-16 with a byte-order mark.
+            raise DataError(
+                f"{name}: the file is UTF-16 text; save it as CSV UTF-8 (or iconv -f utf-16 -t utf-8)"
+            ) from None
+        raise DataError(
+            f"{name}: the CSV header is not valid UTF-8 (save or convert the file as UTF-8, "
+            "e.g. iconv -f cp1252 -t utf-8)"
+        ) from None
     names = split_record(text.rstrip("\r\n"), delimiter)
     if not any(field.strip() for field in names):
         raise DataError(f"{name}: empty file (no header row)")

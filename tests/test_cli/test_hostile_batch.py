@@ -445,3 +445,14 @@ def test_a_bool_feature_written_by_pandas_to_csv(tmp_path: Path, policy: str) ->
     data.write_text(text.replace("False", "maybe", 1))
     refused = run_cli("predict", data, "-m", tmp_path / "model.pkl", "-o", out, "-q")
     assert refused.returncode == 3 and "cannot convert 'maybe'" in refused.stderr.decode()
+
+
+def test_a_utf16_export_is_named_as_such(tmp_path: Path, numeric_models: dict[str, Path]) -> None:
+    data = tmp_path / "unicode.txt.tsv"
+    data.write_bytes("a\tb\tc\td\n0.5\t1.5\t2.5\t3.5\n".encode("utf-16"))
+    result = run_cli("predict", data, "-m", numeric_models["named"], "-o", tmp_path / "o.csv", "-q")
+    assert result.returncode == 3
+    assert (
+        result.stderr.decode()
+        == f"error: {data}: the file is UTF-16 text; save it as CSV UTF-8 (or iconv -f utf-16 -t utf-8)\n"
+    )
