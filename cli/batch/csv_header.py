@@ -69,6 +69,8 @@ def read_header(
     """Read ``stream`` up to the end of its first record; :class:`DataError` when unusable.
 
     ``delimiter`` separates the fields (one ASCII character).
+    Blank lines before the header are skipped (Arrow's reader skips them too; ``raw`` keeps
+    them, so a replay gives Arrow the same bytes).
     Reads at most ``limit`` bytes plus one block. Raises for an empty file, a header longer
     than ``limit`` or a header that is not UTF-8. A column without a name (Excel's trailing
     empty columns) keeps its empty name here; the reader names it (:func:`unnamed`).
@@ -77,29 +79,37 @@ def read_header(
     scanner = _RecordEnd(delimiter)
     end: int | None = None
     at_eof = False
-    while end is None:
-        # read1: what is there now (a pipe that trickles must not wait for a whole block)
-        read = getattr(stream, "read1", stream.read)
-        block = read(_READ_BYTES)
-        at_eof = not block
-        buffer += block
-        end = scanner.feed(buffer, at_eof)
-        if end is None and (at_eof or len(buffer) > limit):
-            if at_eof:
-                end = len(buffer)  # a header-only file without a final line break
-                break
-            what = "a quoted field that never closes" if scanner.in_quotes else "no line break"
-            raise DataError(
-                f"{name}: the header row is longer than {mib(limit)} ({what}); "
-                f"rows are limited to {mib(limit)}"
-            )
+    start = 0  # where the header record starts: after blank lines, which Arrow skips too
+    while True:
+        while end is None:
+            # read1: what is there now (a pipe that trickles must not wait for a whole block)
+            read = getattr(stream, "read1", stream.read)
+            block = read(_READ_BYTES)
+            at_eof = not block
+            buffer += block
+            end = scanner.feed(buffer, at_eof)
+            if end is None and (at_eof or len(buffer) > limit):
+                if at_eof:
+                    end = len(buffer)  # a header-only file without a final line break
+                    break
+                what = "a quoted field that never closes" if scanner.in_quotes else "no line break"
+                raise DataError(
+                    f"{name}: the header row is longer than {mib(limit)} ({what}); "
+                    f"rows are limited to {mib(limit)}"
+                )
+        blank = not bytes(buffer[start:end]).removeprefix(_BOM).strip(b"\r\n")
+        if not blank or (at_eof and end >= len(buffer)):
+            break
+        start, end = end, None
+        scanner = _RecordEnd(delimiter)
+        scanner.position = start
     raw = bytes(buffer[:end])
     if end > limit:
         raise DataError(f"{name}: the header row is longer than {mib(limit)} (the row size limit)")
     if scanner.in_quotes and at_eof:
         raise DataError(f"{name}: the header row has a quoted field that never closes")
     try:
-        text = raw.removeprefix(_BOM).decode("utf-8")
+        text = bytes(buffer[start:end]).removeprefix(_BOM).decode("utf-8")
     except UnicodeDecodeError:
         if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
             # Excel's "Unicode text" export: UTF-16 with a byte-order mark.

@@ -456,3 +456,27 @@ def test_a_utf16_export_is_named_as_such(tmp_path: Path, numeric_models: dict[st
         result.stderr.decode()
         == f"error: {data}: the file is UTF-16 text; save it as CSV UTF-8 (or iconv -f utf-16 -t utf-8)\n"
     )
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_blank_lines_before_the_header_are_skipped(
+    tmp_path: Path, numeric_models: dict[str, Path], source: str
+) -> None:
+    raw = b"\xef\xbb\xbf\r\n\r\na,b,c,d,id\r\n0.5,1.5,2.5,3.5,7\r\n-1.5,-0.5,0.5,1.5\r\n"
+    data = tmp_path / "lead.csv"
+    data.write_bytes(raw)
+    where: str | Path = data if source == "file" else "-"
+    name = str(data) if source == "file" else "<stdin>"
+    stdin = raw if source == "stdin" else None
+    refused = run_cli(
+        "predict", where, "-m", numeric_models["named"], "-o", "-", "-k", "id", "-q", stdin=stdin
+    )
+    assert refused.returncode == 3  # the second data row is short, and named as row 2
+    assert refused.stderr.decode().startswith(f"error: {name}: row 2: malformed CSV record")
+    data.write_bytes(raw.replace(b"0.5,1.5\r\n", b"0.5,1.5,8\r\n"))
+    stdin = data.read_bytes() if source == "stdin" else None
+    result = run_cli(
+        "predict", where, "-m", numeric_models["named"], "-o", "-", "-k", "id", "-q", stdin=stdin
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert [line.split(",")[0] for line in result.stdout.decode().splitlines()] == ["id", "7", "8"]
