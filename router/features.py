@@ -8,6 +8,7 @@ the 0-based row and the value.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -230,14 +231,18 @@ def _cast(column: _Castable, target: pa.DataType) -> _Castable:
             # A boolean feature as pandas writes it to CSV (True/False; also true, FALSE):
             # the number a bool column gives the model. Value by value, so a column converts
             # exactly when each of its values does (the error then names the bad one).
-            spelled = pc.fill_null(pc.is_in(pc.utf8_lower(trimmed), value_set=_BOOLEANS), False)
+            spelled = pc.fill_null(pc.is_in(pc.utf8_lower(trimmed), value_set=_booleans()), False)
             none = pa.scalar(None, trimmed.type)
             numbers = pc.cast(pc.if_else(spelled, none, trimmed), target)
             booleans = pc.cast(pc.cast(pc.if_else(spelled, trimmed, none), pa.bool_()), target)
             return pc.if_else(spelled, booleans, numbers)
 
 
-_BOOLEANS = pa.array(["true", "false"])
+@functools.cache
+def _booleans() -> pa.Array:
+    # Built on first use: pyarrow imports pandas (≈0.2 s) the first time it converts Python
+    # objects, and a run that never needs this must not pay for it.
+    return pa.array(["true", "false"], pa.string())
 
 
 def _casts(scalar: pa.Scalar, target: pa.DataType) -> bool:
