@@ -4,7 +4,14 @@
   pipeline, a ColumnTransformer selecting by index, HistGradientBoosting's categorical
   features, an imputer before the encoder, a text vectorizer, meta-estimators), and an
   encoder over a text and an integer column, which was fed the integers as text and gave
-  other probabilities than the model called directly, with exit 0;
+  other probabilities than the model called directly, with exit 0; a large vocabulary does
+  not slow loading;
+- CSV as spreadsheets and pandas write it: nameless header columns (Excel's trailing empty
+  columns, pandas' index), blank lines before the header, numbers with spaces, True/False in
+  a numeric feature, decimal commas (``--decimal ','``), cp1252 and UTF-16 text named;
+- ``--with-proba`` on a multi-output classifier (was exit 1); a kept column clashing with a
+  prediction column names the file; extension columns (UUID, JSON) written to CSV as text;
+  datasets skip ``_temporary/`` and hidden folders locally as on object stores.
 """
 
 from __future__ import annotations
