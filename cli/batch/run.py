@@ -304,7 +304,7 @@ def score_file(
     reader = open_input(
         options.input,
         in_format,
-        delimiter=options.delimiter or suffix_delimiter(options.input) or ",",
+        delimiter=options.delimiter or suffix_delimiter(options.input) or _default_delimiter(options),
         chunk_size=options.chunk_size,
         # Rejected rows are reported with every column as read, so skip mode reads them all.
         columns=_columns_to_read(model.schema, options.keep, options.keep_all or options.on_error == "skip"),
@@ -438,7 +438,9 @@ def _style(
         return WriteStyle(parquet_compression=options.compression, metadata=metadata, plain=plain)
     stream = path == "-"
     return WriteStyle(
-        delimiter=options.delimiter or (None if stream else suffix_delimiter(path)) or ",",
+        delimiter=options.delimiter
+        or (None if stream else suffix_delimiter(path))
+        or _default_delimiter(options),
         compression=None if stream else compression_of(path),
     )
 
@@ -489,6 +491,12 @@ def _provenance(pool: ModelPool, options: RunOptions, source: str) -> dict[str, 
 
 #: Delimiters a one-column header is checked for (the message names the likeliest).
 _LIKELY_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _default_delimiter(options: RunOptions) -> str:
+    """A comma; a semicolon with ``--decimal ','`` (where commas are in the numbers: how
+    spreadsheets in comma-decimal locales write CSV)."""
+    return ";" if options.decimal == "," else ","
 
 
 def _delimiter_hint(reader: InputFile) -> str:

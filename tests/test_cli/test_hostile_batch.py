@@ -303,6 +303,13 @@ def test_decimal_commas_in_a_semicolon_export(tmp_path: Path, numeric_models: di
     eu, reference = pd.read_parquet(tmp_path / "eu.parquet"), pd.read_parquet(tmp_path / "plain.parquet")
     assert eu["id"].tolist() == ["7,0", "8,0", "9,0"]  # kept columns stay as written
     pd.testing.assert_frame_equal(eu.drop(columns="id"), reference)
+    # --decimal ',' alone: the delimiter is then a semicolon (a comma cannot be both).
+    implied = run_cli(
+        "predict-proba", european, "-m", numeric_models["named"], "--decimal", ",",
+        "-k", "id", "-o", tmp_path / "implied.parquet", "-q",
+    )  # fmt: skip
+    assert implied.returncode == 0, implied.stderr.decode()
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "implied.parquet"), eu)
     # Without --decimal the comma is refused as before, naming the value.
     refused = run_cli("predict", european, "-m", numeric_models["named"], "--delimiter", ";", "-o", "-", "-q")
     assert refused.returncode == 3 and "row 1: column 'a': cannot convert '0,5'" in refused.stderr.decode()
