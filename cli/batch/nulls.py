@@ -10,7 +10,7 @@ float feature, a missing-value error for an integer one, ``None`` for a string o
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,18 +35,14 @@ def feature_nulls(batch: pa.RecordBatch, features: Collection[str]) -> pa.Record
     Other columns are the same arrays (no copy); a feature column that is also kept is
     changed only in this batch, which is the one the model sees.
     """
-    columns = list(batch.columns)
-    changed = False
-    for index, name in enumerate(batch.schema.names):
-        column = columns[index]
-        if name not in features or not pa.types.is_string(column.type):
-            continue
+
+    def nulled(column: pa.Array) -> pa.Array | None:
         missing = pc.is_in(column, value_set=_spellings())
         if not pc.any(missing).as_py():
-            continue
-        columns[index] = pc.if_else(missing, pa.scalar(None, pa.string()), column)
-        changed = True
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch
+            return None
+        return pc.if_else(missing, pa.scalar(None, pa.string()), column)
+
+    return _rewrite_text_columns(batch, features, nulled)
 
 
 def decimal_commas(batch: pa.RecordBatch, numeric: Collection[str]) -> pa.RecordBatch:
@@ -58,17 +54,31 @@ def decimal_commas(batch: pa.RecordBatch, numeric: Collection[str]) -> pa.Record
     it as 1.5 would change the number silently. Such a value is made unparseable, with the
     reason in the text the error and the rejects file show; other columns are untouched.
     """
+
+    def pointed(column: pa.Array) -> pa.Array:
+        dotted = pc.fill_null(pc.match_substring(column, "."), False)
+        replaced = pc.replace_substring(column, ",", ".")
+        if not pc.any(dotted).as_py():
+            return replaced
+        marked = pc.binary_join_element_wise(column, " (a '.' with --decimal ',')", "")
+        return pc.if_else(dotted, marked, replaced)
+
+    return _rewrite_text_columns(batch, numeric, pointed)
+
+
+def _rewrite_text_columns(
+    batch: pa.RecordBatch, names: Collection[str], rewrite: Callable[[pa.Array], pa.Array | None]
+) -> pa.RecordBatch:
+    """``batch`` with each string column in ``names`` replaced by ``rewrite(column)``
+    (None: unchanged); the batch itself when nothing changed (no copy)."""
     columns = list(batch.columns)
     changed = False
     for index, name in enumerate(batch.schema.names):
         column = columns[index]
-        if name not in numeric or not pa.types.is_string(column.type):
+        if name not in names or not pa.types.is_string(column.type):
             continue
-        dotted = pc.fill_null(pc.match_substring(column, "."), False)
-        column = pc.replace_substring(column, ",", ".")
-        if pc.any(dotted).as_py():
-            marked = pc.binary_join_element_wise(columns[index], " (a '.' with --decimal ',')", "")
-            column = pc.if_else(dotted, marked, column)
-        columns[index] = column
-        changed = True
+        rewritten = rewrite(column)
+        if rewritten is not None:
+            columns[index] = rewritten
+            changed = True
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch
