@@ -35,7 +35,7 @@ test-slow: $(VENV)/.installed-dev
 # FUZZ_EXAMPLES examples per test, random, against the real command. About 10 minutes.
 FUZZ_EXAMPLES ?= 100
 fuzz: $(VENV)/.installed-dev
-	MODELROUTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_cli/test_fuzz.py \
+	MODELROUTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/batch/test_fuzz.py \
 		-k subprocess -q -p no:cacheprovider --timeout 0 --hypothesis-show-statistics
 
 lint: $(VENV)/.installed-dev
@@ -51,7 +51,7 @@ typecheck: $(VENV)/.installed-dev
 # Every scikit-learn classifier/regressor through the CLI, pickle and ONNX (~15 min on 2 cores);
 # writes sweep-report.json with the counts.
 sweep: $(VENV)/.installed-dev
-	SWEEP=1 $(BIN)/python -m pytest -m sweep tests/test_cli/test_sweep.py -q -s -p no:cacheprovider --timeout 3600
+	SWEEP=1 $(BIN)/python -m pytest -m sweep tests/batch/test_sweep.py -q -s -p no:cacheprovider --timeout 3600
 
 check: lint typecheck test
 

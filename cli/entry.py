@@ -1,6 +1,6 @@
 """The ``modelrouter`` console script: answers ``--version`` before importing anything heavy.
 
-Everything else goes to :func:`modelrouter.cli.app.main` (Typer). Cron jobs and shell prompts
+Everything else goes to :func:`modelrouter.cli.main.main` (Typer). Cron jobs and shell prompts
 call ``--version`` in loops; it should cost an interpreter start, not a CLI framework.
 """
 
@@ -23,7 +23,7 @@ def main() -> None:
     from modelrouter.cli import scipy_docs
 
     scipy_docs.install()  # ~0.15 s off every scikit-learn run (see the module)
-    from modelrouter.cli.app import main as app_main
+    from modelrouter.cli.main import main as app_main
 
     try:
         app_main()

@@ -94,7 +94,7 @@ def _watchdog(read_end: int) -> None:
         time.sleep(SIGNAL_GRACE_SECONDS)
         # Still running: the main thread could not get to its handler. Act for it — after a
         # commit in progress is through (its lock), never against one that is done.
-        outputs = sys.modules.get("modelrouter.cli.batch.outputs")
+        outputs = sys.modules.get("modelrouter.storage.commit")
         guard = getattr(outputs, "COMMIT", None)
         if guard is not None:
             guard.lock.acquire(timeout=30)
@@ -112,13 +112,13 @@ def drop_live_temporaries() -> None:
     The run's own clean-up does this on its way out; this catches what it cannot see — a
     signal that landed between a temporary file's creation and the line that keeps it (in
     a constructor that then never returns its object)."""
-    outputs = sys.modules.get("modelrouter.cli.batch.outputs")
+    outputs = sys.modules.get("modelrouter.storage.commit")
     for temp in list(getattr(outputs, "LIVE_TEMP_FILES", ())):
         try:
             temp.unlink(missing_ok=True)
         except OSError:
             pass  # left for the next run's sweep of dead processes' temporaries
-    storage = sys.modules.get("modelrouter.cli.batch.storage")
+    storage = sys.modules.get("modelrouter.storage.object_store")
     if storage is not None:  # object-store uploads in flight: abort, never complete
         storage.abort_live_uploads()
 
@@ -126,7 +126,7 @@ def drop_live_temporaries() -> None:
 def interrupted_message(signum: int) -> str:
     """What an interrupted run says about its outputs (a dataset keeps the files it finished)."""
     name = signal.Signals(signum).name
-    outputs = sys.modules.get("modelrouter.cli.batch.outputs")
+    outputs = sys.modules.get("modelrouter.storage.commit")
     published = getattr(getattr(outputs, "COMMIT", None), "published", 0)
     if published:
         return (
@@ -140,7 +140,7 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     # A run whose outputs are being renamed into place, or are in place, is not interrupted:
     # the renames finish (a held signal is raised again after a dataset file's commit), and a
     # committed run exits 0 (CONTRACT 5).
-    outputs = sys.modules.get("modelrouter.cli.batch.outputs")
+    outputs = sys.modules.get("modelrouter.storage.commit")
     guard = getattr(outputs, "COMMIT", None)
     if guard is not None and guard.defer(signum):
         return

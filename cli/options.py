@@ -399,7 +399,7 @@ def delimiter_option(value: str | None) -> str | None:
     """--delimiter: one ASCII character; ``tab`` or ``\\t`` for a tab."""
     if value is None:
         return None
-    from modelrouter.cli.batch.formats import parse_delimiter
+    from modelrouter.storage.formats import parse_delimiter
 
     try:
         return parse_delimiter(value)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from modelrouter.cli.batch.run import ProgressSink
+    from modelrouter.batch.run import ProgressSink
     from rich.console import Console
     from rich.text import Text
 
@@ -314,7 +314,7 @@ def parity_tables(
 ) -> None:
     """Parity of models against a common reference (``convert`` and ``compare``).
 
-    ``reports`` are :meth:`modelrouter.cli.tools.parity.ParityReport.as_dict` results. Prints a summary table
+    ``reports`` are :meth:`modelrouter.tools.parity.ParityReport.as_dict` results. Prints a summary table
     (one row per compared model), the per-class probability differences (one row per class,
     in the reference model's class order) and the first ``shown_rows`` disagreeing rows of each.
     ``product``: the tables are the command's product (``compare``) and go to stdout; for

@@ -1,6 +1,6 @@
 """Model tooling commands: ``convert``, ``compare`` and ``inspect`` (registered on the main app).
 
-Same conventions as :mod:`modelrouter.cli.app`: one function per command, ``Annotated`` parameters,
+Same conventions as :mod:`modelrouter.cli.main`: one function per command, ``Annotated`` parameters,
 errors mapped to exit codes by :func:`modelrouter.cli.exits.errors_to_exit`,
 JSON on stdout only with ``--json``, every human line on stderr through :mod:`modelrouter.cli.render`.
 Heavy libraries are imported inside the commands so ``--help`` stays fast.
@@ -155,7 +155,7 @@ def convert(
 
     if opset is not None:
         with errors_to_exit(debug):
-            from modelrouter.cli.tools.convert import opset_limits
+            from modelrouter.tools.convert import opset_limits
 
             limits = opset_limits()
         if opset > limits.target:
@@ -165,13 +165,13 @@ def convert(
             )
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter import ModelType
-        from modelrouter.cli.tools.convert import convert_model
-        from modelrouter.cli.tools.parity import ParityError, Tolerance
         from modelrouter.locations import is_uri
+        from modelrouter.tools.convert import convert_model
+        from modelrouter.tools.parity import ParityError, Tolerance
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         trusted = _trusted(config, kind, trust)
-        from modelrouter.cli.batch.paths import PathConflict
+        from modelrouter.storage.run_paths import PathConflict
 
         try:
             result = convert_model(
@@ -254,7 +254,7 @@ def compare(
         from contextlib import ExitStack
 
         from modelrouter import ConfigError, ModelPool, ModelType, load_pool, load_settings
-        from modelrouter.cli.tools.parity import ParityError, Scorer, Tolerance, compare_frames, read_frames
+        from modelrouter.tools.parity import ParityError, Scorer, Tolerance, compare_frames, read_frames
 
         settings = load_settings(config)
         if model_types:
@@ -350,8 +350,8 @@ def inspect_model(
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter import ModelType
         from modelrouter.backends.base import read_model_bytes
-        from modelrouter.cli.tools.inspect import describe_file, is_data_file
         from modelrouter.locations import is_uri
+        from modelrouter.tools.inspection import describe_file, is_data_file
 
         location: Path | str = model if is_uri(model) else Path(model)
         if model_type is None and is_data_file(location):
@@ -415,7 +415,7 @@ def _inspect_data(path: Path | str, as_json: bool) -> None:
     """``inspect`` on a Parquet file (local or an object): its footer, and where its
     predictions came from."""
     from modelrouter import DataError
-    from modelrouter.cli.tools.inspect import describe_data_file
+    from modelrouter.tools.inspection import describe_data_file
 
     if isinstance(path, Path) and not path.is_file():
         raise DataError(f"{path}: {_not_a_file(path)}")

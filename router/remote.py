@@ -8,7 +8,7 @@ unpickled. Every command that loads a model — ``predict``, ``models``, ``inspe
 ``compare``, ``convert``, ``serve`` — goes through it.
 
 The client half is shared with the CLI's storage layer
-(:mod:`modelrouter.cli.batch.storage`, which adds inputs, outputs and uploads):
+(:mod:`modelrouter.storage.object_store`, which adds inputs, outputs and uploads):
 
 - :func:`filesystem`: pyarrow's ``S3FileSystem`` for ``s3://`` (endpoint, timeouts and
   retries set here), ``FileSystem.from_uri`` for the schemes pyarrow knows, else an installed

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from modelrouter.backends.outputs import OutputSpec, RawOutput, checked_labels, checked_probabilities
+from modelrouter.backends.declared_outputs import OutputSpec, RawOutput, checked_labels, checked_probabilities
 from modelrouter.features import Frame, column_names, frame_length
 from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType

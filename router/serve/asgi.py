@@ -1,0 +1,531 @@
+"""The FastAPI app of ``modelrouter serve`` (CONTRACT section 10), built by :func:`create_app`.
+
+The app can be served by ``modelrouter serve``, mounted in another ASGI app or tested on its
+own. Its lifespan loads one pool per configured type with the same loader as the batch CLI
+(:func:`modelrouter.load_settings` / :func:`modelrouter.load_pool`) and registers them with
+the router (the process's, unless one is passed); on shutdown, after the requests in flight
+have been answered, it closes them.
+
+Concurrency is bounded by the pools. A scoring request first waits, on the event loop, at an
+``asyncio.Semaphore`` as wide as its pool — so never more requests borrow at once than there
+are instances, and the wait is what ``--timeout`` bounds (then 503 + ``Retry-After``). It then
+borrows with ``async with router.acquire_model(kind, timeout=…)`` and runs the model in the
+app's own thread pool, one thread per instance: inference never blocks the event loop and
+never competes with the default executor, which the async borrow itself may wait in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import numpy as np
+import orjson
+import pyarrow as pa
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from modelrouter import (
+    ConfigError,
+    DataError,
+    ModelPool,
+    ModelRouter,
+    ModelRouterError,
+    ModelType,
+    PoolTimeoutError,
+    get_router,
+    load_pool,
+    load_settings,
+)
+from modelrouter.backends import Prediction
+from modelrouter.serve.batching import Batcher, busy_message
+from modelrouter.serve.bodies import (
+    MEDIA_TYPE,
+    BodyFormat,
+    body_format,
+    csv_table,
+    encode_table,
+    json_form,
+    json_table,
+    parquet_table,
+    result_table,
+)
+from modelrouter.serve.metrics_endpoint import CONTENT_TYPE, ServeMetrics
+from modelrouter.serve.problems import Problem, Where, problem_for
+from modelrouter.serve.schemas import (
+    ErrorResponse,
+    HealthResponse,
+    PoolStatsResponse,
+    PredictResponse,
+    ProbaResponse,
+    request_schema,
+)
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["LoadedPools", "ServeConfig", "create_app", "load_pools"]
+
+log = logging.getLogger("modelrouter.serve")
+
+# JSON bodies up to this size are decoded on the event loop (a thread hop costs more than
+# decoding them); larger ones, and answers with more values, in the decoding threads, so a
+# big body never stalls the small requests behind it.
+_DECODE_ON_LOOP_BYTES = 16 << 10
+_ENCODE_ON_LOOP_VALUES = 2048
+_ORJSON_DTYPES = frozenset(
+    np.dtype(t).str for t in ("f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?")
+)
+T = TypeVar("T")
+Mode = Literal["predict", "proba"]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """The service's settings (``modelrouter serve``'s options)."""
+
+    config: Path | None = None  # None: the usual search ($MODELROUTER_CONFIG, ./modelrouter.toml, built-in)
+    pool_size: int | None = None  # instances per pool, overriding the config
+    timeout: float = 10.0  # seconds a request may wait for a free instance before a 503
+    max_rows: int = 100_000  # rows per request; more is a 413
+    max_body_bytes: int = 32 << 20  # request body size; more is a 413
+    retry_after: int = 1  # seconds, in the Retry-After header of a 503
+    debug: bool = False  # log tracebacks of internal errors
+    max_batch_rows: int = 0  # > 0: score waiting requests together, up to this many rows (batching.py)
+
+    def __post_init__(self) -> None:
+        if self.pool_size is not None and self.pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1 (got {self.pool_size})")
+        if not self.timeout >= 0:
+            raise ValueError(f"timeout must be ≥ 0 seconds (got {self.timeout})")
+        if self.max_rows < 1:
+            raise ValueError(f"max_rows must be at least 1 (got {self.max_rows})")
+        if self.max_batch_rows < 0:
+            raise ValueError(f"max_batch_rows must be ≥ 0 (got {self.max_batch_rows})")
+        if self.max_body_bytes < 1:
+            raise ValueError(f"max_body_bytes must be at least 1 (got {self.max_body_bytes})")
+
+
+@dataclass
+class LoadedPools:
+    """One loaded pool per configured model type, and the default type."""
+
+    pools: dict[ModelType, ModelPool]
+    default_type: ModelType | None
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+
+def load_pools(config: ServeConfig) -> LoadedPools:
+    """Load every configured type's pool (``enable_onnx = false``: no ONNX pool).
+
+    Raises :class:`ConfigError` / :class:`ModelError` like the batch CLI (and a
+    :class:`ConfigError` when no type is configured); pools loaded before a failure are closed.
+    """
+    settings = load_settings(config.config)
+    if not settings.models:
+        raise ConfigError(f"{settings.source}: no model type is configured; there is nothing to serve")
+    loaded = LoadedPools({}, settings.default_model_type)
+    try:
+        for kind in settings.models:
+            loaded.pools[kind] = load_pool(settings, kind, pool_size=config.pool_size)
+    except BaseException:
+        loaded.close()
+        raise
+    return loaded
+
+
+@dataclass
+class _Service:
+    """What the endpoints share: the router, the limits, the thread pools and the gates."""
+
+    config: ServeConfig
+    router: ModelRouter
+    metrics: ServeMetrics
+    types: tuple[ModelType, ...] = ()
+    gates: dict[ModelType, asyncio.Semaphore] = field(default_factory=dict)
+    inference: ThreadPoolExecutor | None = None
+    decoding: ThreadPoolExecutor | None = None
+    batchers: dict[ModelType, Batcher] = field(default_factory=dict)
+    ready: bool = False
+
+    def resolve(self, name: str | None) -> ModelType:
+        """The requested type, or the default; 404 when no pool serves it."""
+        available = ", ".join(self.types) or "none"
+        if name is None:
+            kind = self.router.default_type
+            if kind is None or kind not in self.types:
+                raise Problem(404, f"no model_type given and no default type (available: {available})")
+            return kind
+        try:
+            kind = ModelType.parse(name)
+        except ModelRouterError:
+            kind = None
+        if kind is None or kind not in self.types:
+            raise Problem(404, f"no pool for model type {name!r} (available: {available})")
+        return kind
+
+    async def offload(self, function: Callable[..., T], *args: Any) -> T:
+        """Run body decoding/encoding off the event loop (not on the inference threads)."""
+        assert self.decoding is not None
+        return await asyncio.get_running_loop().run_in_executor(self.decoding, partial(function, *args))
+
+    async def infer(
+        self, kind: ModelType, table: pa.Table, *, probabilities: bool, exclude: tuple[str, ...]
+    ) -> Prediction:
+        """Wait (≤ ``timeout``) for an instance of ``kind``, borrow it, score ``table`` in a thread."""
+        timeout = self.config.timeout
+        batcher = self.batchers.get(kind)
+        if batcher is not None:
+            return await batcher.infer(table, probabilities=probabilities, exclude=exclude, timeout=timeout)
+        started = time.perf_counter()
+        gate = self.gates[kind]
+        try:
+            async with asyncio.timeout(timeout):
+                await gate.acquire()
+        except TimeoutError:
+            raise PoolTimeoutError(busy_message(self.router, kind, timeout)) from None
+        try:
+            remaining = max(0.0, timeout - (time.perf_counter() - started))
+            async with self.router.acquire_model(kind, timeout=remaining) as model:
+                self.metrics.queue_wait.labels(str(kind)).observe(time.perf_counter() - started)
+                assert self.inference is not None
+                work = asyncio.get_running_loop().run_in_executor(
+                    self.inference,
+                    partial(
+                        model.run,
+                        table,
+                        labels=not probabilities,
+                        probabilities=probabilities,
+                        exclude=exclude,
+                    ),
+                )
+                try:
+                    return await asyncio.shield(work)
+                except asyncio.CancelledError:
+                    # The thread still uses the instance: it goes back only when that is done.
+                    await asyncio.wait([work])
+                    raise
+        finally:
+            gate.release()
+
+
+def create_app(
+    config: ServeConfig | None = None,
+    *,
+    router: ModelRouter | None = None,
+    pools: LoadedPools | None = None,
+) -> FastAPI:
+    """The service as an ASGI app.
+
+    ``router``: where the pools are registered (default: the process's :func:`get_router`).
+    ``pools``: pools already loaded (``modelrouter serve`` loads them first, so a bad config
+    fails with the CLI's error line and exit code); without them the lifespan loads them.
+    Either way the app owns them from start-up on and closes them at shutdown.
+    """
+    config = config or ServeConfig()
+    target = router or get_router()
+    service = _Service(config, target, ServeMetrics(target.stats))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = pools if pools is not None else await asyncio.to_thread(load_pools, config)
+        for kind, pool in loaded.pools.items():
+            target.register(kind, pool)
+        target.default_type = loaded.default_type
+        service.types = tuple(loaded.pools)
+        service.gates = {kind: asyncio.Semaphore(pool.size) for kind, pool in loaded.pools.items()}
+        threads = sum(pool.size for pool in loaded.pools.values()) or 1
+        service.inference = ThreadPoolExecutor(threads, thread_name_prefix="modelrouter-serve")
+        service.decoding = ThreadPoolExecutor(2, thread_name_prefix="modelrouter-serve-io")
+        if config.max_batch_rows:
+            for kind, pool in loaded.pools.items():
+                service.batchers[kind] = Batcher(
+                    target,
+                    kind,
+                    instances=pool.size,
+                    max_rows=config.max_batch_rows,
+                    executor=service.inference,
+                    on_batch=partial(_observe_batch, service.metrics, str(kind)),
+                )
+                service.batchers[kind].start()
+        service.ready = True
+        try:
+            yield
+        finally:
+            # The server has answered the requests in flight before it runs this.
+            service.ready = False
+            for batcher in service.batchers.values():
+                await batcher.stop()
+            service.batchers.clear()
+            service.inference.shutdown(wait=True)
+            service.decoding.shutdown(wait=True)
+            for kind in service.types:
+                target.unregister(kind)
+
+    app = FastAPI(
+        title="modelrouter",
+        summary="Score rows with pooled scikit-learn and ONNX models.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(_MetricsMiddleware, metrics=service.metrics)
+    _install_error_handlers(app)
+    _add_routes(app, service)
+    return app
+
+
+def _observe_batch(metrics: ServeMetrics, kind: str, waits: list[float]) -> None:
+    metrics.batch_requests.labels(kind).observe(len(waits))
+    wait = metrics.queue_wait.labels(kind)
+    for seconds in waits:
+        wait.observe(seconds)
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        400: "Malformed body.",
+        404: "No pool for that model type.",
+        413: "Body larger than the limit, or more rows than --max-rows.",
+        415: "Unsupported Content-Type.",
+        422: "A missing feature column or a value that cannot be converted (column and 0-based row).",
+        503: "No model instance became free within --timeout (see Retry-After).",
+    }.items()
+}
+
+
+def _request_body_doc() -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": request_schema()},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+
+
+ModelTypeQuery = Annotated[
+    str | None, Query(description="The pool to route to (sklearn, onnx, skops); default: the config's.")
+]
+KeepQuery = Annotated[
+    list[str] | None,
+    Query(description="CSV/Parquet bodies: copy this column to the answer, before the predictions."),
+]
+
+
+def _add_routes(app: FastAPI, service: _Service) -> None:
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=_ERRORS,
+        openapi_extra=_request_body_doc(),
+        summary="Labels (regressors: values), one per row",
+    )
+    async def predict(
+        request: Request, model_type: ModelTypeQuery = None, keep: KeepQuery = None
+    ) -> Response:
+        return await _score(service, request, "predict", model_type, tuple(keep or ()))
+
+    @app.post(
+        "/predict_proba",
+        response_model=ProbaResponse,
+        responses=_ERRORS,
+        openapi_extra=_request_body_doc(),
+        summary="Class probabilities, one list per row",
+    )
+    async def predict_proba(
+        request: Request, model_type: ModelTypeQuery = None, keep: KeepQuery = None
+    ) -> Response:
+        return await _score(service, request, "proba", model_type, tuple(keep or ()))
+
+    @app.get("/pool/stats", response_model=PoolStatsResponse, summary="Pool statistics (CONTRACT 6)")
+    async def pool_stats() -> dict[str, Any]:
+        default = service.router.default_type
+        return {
+            "default_model_type": None if default is None else str(default),
+            "pools": {str(kind): s.as_dict() for kind, s in service.router.stats().items()},
+        }
+
+    @app.get("/healthz", response_model=HealthResponse, responses={503: {"model": ErrorResponse}})
+    async def healthz() -> Any:
+        if not service.ready:
+            raise Problem(503, "not ready (starting or stopping)", headers={"Retry-After": "1"})
+        return {"status": "ok", "model_types": [str(t) for t in service.types]}
+
+    @app.get("/metrics", summary="Prometheus text format", response_class=Response)
+    async def metrics() -> Response:
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def _score(
+    service: _Service, request: Request, mode: Mode, model_type: str | None, keep: tuple[str, ...]
+) -> Response:
+    kind = service.resolve(model_type)
+    request.state.model_type = str(kind)
+    endpoint = "/predict" if mode == "predict" else "/predict_proba"
+    fmt = body_format(request.headers.get("content-type"))
+    body = b""
+    try:
+        pool = service.router.pool(kind)
+        if mode == "proba":
+            pool.prototype.require_probabilities()
+        body = await _read_body(request, service.config.max_body_bytes)
+        table: pa.Table | None
+        if fmt == "json":
+            if len(body) <= _DECODE_ON_LOOP_BYTES:
+                table = json_table(body, service.config.max_rows, pool.schema)
+            else:
+                table = await service.offload(json_table, body, service.config.max_rows, pool.schema)
+        elif fmt == "csv":
+            table = await service.offload(csv_table, body, service.config.max_rows)
+        else:
+            table = await service.offload(parquet_table, body, service.config.max_rows)
+        if table is None:  # an empty JSON body: the model is not asked (and needs no column)
+            return _json_answer(kind, mode, Prediction(None, None), pool.prototype.classes)
+        prediction = await service.infer(kind, table, probabilities=mode == "proba", exclude=keep)
+        service.metrics.rows.labels(endpoint, str(kind)).inc(table.num_rows)
+        if fmt == "json":
+            proba = prediction.probabilities
+            values = table.num_rows * (1 if proba is None else proba.shape[1])
+            if values <= _ENCODE_ON_LOOP_VALUES:
+                return _json_answer(kind, mode, prediction, pool.prototype.classes)
+            return await service.offload(_json_answer, kind, mode, prediction, pool.prototype.classes)
+        classes = None if pool.prototype.classes is None else pool.prototype.classes.tolist()
+        answer = await service.offload(_encode, table, keep, prediction, classes, fmt)
+        return Response(answer, media_type=MEDIA_TYPE[fmt])
+    except Problem:
+        raise
+    except ModelRouterError as exc:
+        where: Where = "row"
+        if fmt == "json" and isinstance(exc, DataError) and exc.row is not None:
+            where = json_form(body)  # the body was valid JSON: it got as far as its values
+        raise problem_for(exc, where=where, retry_after=service.config.retry_after) from None
+    except Exception as exc:
+        log.error(
+            "error: internal error while scoring: %s: %s",
+            type(exc).__name__,
+            exc,
+            exc_info=service.config.debug,
+        )
+        raise Problem(500, f"internal error: {type(exc).__name__}: {exc}") from None
+
+
+def _encode(
+    table: pa.Table, keep: tuple[str, ...], prediction: Prediction, classes: list[Any] | None, fmt: BodyFormat
+) -> bytes:
+    return encode_table(result_table(table, keep, prediction, classes), fmt)
+
+
+def _json_answer(
+    kind: ModelType, mode: Mode, prediction: Prediction, classes: np.ndarray[Any, Any] | None
+) -> Response:
+    payload: dict[str, Any] = {"model_type": str(kind)}
+    if mode == "proba":
+        payload["classes"] = [] if classes is None else _json_ready(classes)
+        proba = prediction.probabilities
+        payload["probabilities"] = [] if proba is None else _json_ready(proba)
+    else:
+        labels = prediction.labels
+        payload["predictions"] = [] if labels is None else _json_ready(labels)
+    # orjson writes numeric arrays directly (floats in their shortest form for their own
+    # dtype, so a float32 probability reads 0.84, not 0.8399999737739563); JSON has no
+    # NaN/inf, so a regressor's non-finite output is written as null.
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+def _json_ready(values: np.ndarray[Any, Any]) -> Any:
+    """Numeric arrays as they are (orjson writes them); text and object labels as lists."""
+    if values.dtype.str in _ORJSON_DTYPES and values.flags.c_contiguous:
+        return values
+    return values.tolist()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(
+            413, f"body of {int(declared)} bytes, above the limit of {limit} bytes (--max-body-bytes)"
+        )
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise Problem(413, f"body larger than the limit of {limit} bytes (--max-body-bytes)")
+        parts.append(part)
+    return b"".join(parts)
+
+
+# -- errors and metrics ------------------------------------------------------------------------
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse(
+            {"error": f"invalid request: {where}: {first.get('msg', 'invalid')}"}, status_code=400
+        )
+
+    app.add_exception_handler(Problem, problem)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+
+
+class _MetricsMiddleware:
+    """Counts every answer by endpoint (the route's path), status and model type; times it."""
+
+    def __init__(self, app: ASGIApp, metrics: ServeMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_counting(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_counting)
+        finally:
+            self.metrics.in_flight.dec()
+            route = scope.get("route")
+            # Unknown paths share one label: clients must not create unbounded label values.
+            endpoint = str(getattr(route, "path", "other"))
+            state: Mapping[str, Any] = scope.get("state") or {}
+            model_type = str(state.get("model_type", ""))
+            self.metrics.requests.labels(endpoint, str(status), model_type).inc()
+            self.metrics.latency.labels(endpoint, model_type).observe(time.perf_counter() - started)

@@ -1,0 +1,97 @@
+"""``GET /metrics``: Prometheus text for the service.
+
+Request counts by endpoint, status and model type, a latency histogram, rows scored, requests
+in flight and the time spent queueing for a model instance — plus the pools' figures as
+gauges under the names the batch ``--metrics-textfile`` uses (``modelrouter_pool_borrows``,
+``modelrouter_pool_in_use``, …), read from the router's stats snapshots at scrape time. Each
+app gets its own registry, so two apps in one process (tests, mounting) never share counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from modelrouter import ModelType, PoolStats
+from modelrouter.batch.prometheus import POOL_GAUGES
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["CONTENT_TYPE", "ServeMetrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Seconds; from a 1-row request on a warm pool (~1 ms) to a large file body.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# The batch textfile's help texts speak of "the run"; a service's pools live as long as it does.
+_POOL_HELP = {
+    "available": "Instances not lent out.",
+    "in_use": "Instances lent out.",
+    "borrows": "Instance acquisitions since the service started.",
+}
+
+
+class _PoolCollector(Collector):
+    """Pool gauges, read from the router's immutable stats snapshots at every scrape."""
+
+    def __init__(self, stats: Callable[[], Mapping[ModelType, PoolStats]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        snapshots = {str(kind): s.as_dict() for kind, s in self._stats().items()}
+        for key, name, help_text in POOL_GAUGES:
+            family = GaugeMetricFamily(
+                f"modelrouter_{name}", _POOL_HELP.get(key, help_text), labels=["model_type"]
+            )
+            for kind, stats in snapshots.items():
+                family.add_metric([kind], float(stats[key]))
+            yield family
+
+
+class ServeMetrics:
+    """The service's metrics in a registry of their own."""
+
+    def __init__(self, stats: Callable[[], Mapping[ModelType, PoolStats]]) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "modelrouter_http_requests",
+            "HTTP requests answered, by endpoint, status code and model type.",
+            ["endpoint", "status", "model_type"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelrouter_http_request_duration_seconds",
+            "Time from a request's arrival to its answer, by endpoint and model type.",
+            ["endpoint", "model_type"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Counter(
+            "modelrouter_http_rows",
+            "Rows scored by successful requests, by endpoint and model type.",
+            ["endpoint", "model_type"],
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "modelrouter_http_instance_wait_seconds",
+            "Time a scoring request waited for a free model instance, by model type.",
+            ["model_type"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_requests = Histogram(
+            "modelrouter_http_batch_requests",
+            "Requests scored together in one model call (serve --max-batch-rows), by model type.",
+            ["model_type"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "modelrouter_http_requests_in_flight", "Requests being handled.", registry=self.registry
+        )
+        self.registry.register(_PoolCollector(stats))
+
+    def render(self) -> bytes:
+        """The exposition text."""
+        return generate_latest(self.registry)

@@ -1,0 +1,570 @@
+"""The outputs of a run: atomic files, streams, and one commit step for all of them.
+
+An output path is written one of two ways, chosen when it is opened:
+
+- a **regular file** (or a path that does not exist yet) is written to a hidden temporary
+  file in the destination folder, named ``.<name>.<host>.<pid>.<random>.tmp``, and renamed
+  over the destination at the commit; until then the destination is untouched;
+- **stdout** (``-o -``) and an existing **character device or FIFO** (``/dev/null``,
+  ``/dev/full``, a named pipe) are written as a stream, never replaced by a regular file
+  (``os.replace`` onto ``/dev/null`` as root would do exactly that). A stream cannot be taken
+  back: what was written stays written; a write error (``/dev/full``: ENOSPC) is an
+  :class:`OutputError`.
+
+All outputs of a run (predictions, rejects, stats JSON, metrics, a dataset's ``_SUCCESS``)
+go into one :class:`RunOutputs`. Its :meth:`RunOutputs.commit` first finishes every one of
+them (close, flush, fsync) — any failure there aborts them all and leaves every destination
+as it was — and only then renames them into place, back to back, predictions last, inside
+:data:`COMMIT`'s critical section: a SIGINT/SIGTERM arriving during the renames is held
+until they are done, and once a run's final commit is through the run exits 0 whatever
+arrives afterwards (:mod:`modelrouter.cli.exits` asks :data:`COMMIT`).
+
+The temporary names carry the host and pid of the run that owns them, so a later run into
+the same folder can remove what a killed run left behind (:func:`sweep_stale_temps`) without
+touching the files of a run that is still alive.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import socket
+import stat
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from modelrouter.errors import OutputError
+from modelrouter.storage import object_store as storage
+from modelrouter.storage.csv_writer import CsvWriter
+from modelrouter.storage.writers import WriteStyle, open_writer
+
+__all__ = [
+    "COMMIT",
+    "LIVE_TEMP_FILES",
+    "TEMP_PATTERN",
+    "AtomicOutput",
+    "BatchOutput",
+    "CommitGuard",
+    "RunOutputs",
+    "TextOutput",
+    "is_stream_target",
+    "open_output",
+    "os_reason",
+    "sweep_stale_temps",
+    "temp_beside",
+    "text_output",
+    "write_text_atomically",
+]
+
+FileFormat = Literal["csv", "parquet"]
+
+#: Temporary files not yet committed or removed: the signal watchdog (modelrouter.cli.exits)
+#: removes them when the main thread is stuck in native code and cannot clean up itself.
+LIVE_TEMP_FILES: set[Path] = set()
+
+# The host part keeps a run from judging the pid of a run on another machine (a shared
+# folder, Dask workers): only temporary files of this host are ever swept.
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0])[:40] or "host"
+#: ``.<name>.<host>.<pid>.<random>.tmp``; the random part is mkstemp's (8 of [a-z0-9_]).
+TEMP_PATTERN = re.compile(
+    r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.(?P<rand>[a-z0-9_]{8})\.tmp$"
+)
+
+
+# -- the commit's critical section ---------------------------------------------------------------
+
+
+class CommitGuard:
+    """What the signal handler needs to know about the run's commit (one per process).
+
+    ``committing``: renames are in progress — a signal is held (:attr:`deferred`) until they
+    are done. ``committed``: the run's final commit is through — the run exits 0 whatever
+    signal arrives. ``published``: destinations renamed into place so far (a dataset keeps the
+    files completed before an interruption). Thread-safe; the handler only reads flags.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.committing = False
+        self.committed = False
+        self.published = 0
+        self.deferred: int | None = None
+
+    def reset(self) -> None:
+        """Forget a previous run (one process runs one command; tests run many)."""
+        with self.lock:
+            self.committing = self.committed = False
+            self.published = 0
+            self.deferred = None
+
+    def defer(self, signum: int) -> bool:
+        """Called by the signal handler: True when the signal must not interrupt the run."""
+        if self.committed:
+            return True
+        if self.committing:
+            self.deferred = self.deferred or signum
+            return True
+        return False
+
+    @contextmanager
+    def section(self, *, final: bool) -> Iterator[None]:
+        """Renames inside are not interrupted by SIGINT/SIGTERM; ``final`` ends the run's
+        commit (signals are ignored from then on). A signal held during a non-final section
+        is raised again when it ends."""
+        with self.lock:
+            self.committing = True
+            try:
+                yield
+                if final:
+                    self.committed = True
+            finally:
+                self.committing = False
+        held, self.deferred = self.deferred, None
+        if held is not None and not self.committed:
+            signal.raise_signal(held)
+
+
+COMMIT = CommitGuard()
+
+
+# -- temporary files ---------------------------------------------------------------------------
+
+
+def temp_beside(path: Path) -> Path:
+    """An empty hidden temporary file in ``path``'s folder, with the permissions of a new file."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    LIVE_TEMP_FILES.add(Path(temp))  # first: a signal from here on finds it (exits.py)
+    try:
+        # mkstemp creates 0600; the finished file should get what the umask gives new files.
+        os.fchmod(fd, 0o666 & ~_UMASK)
+    except BaseException:
+        _drop_temp(Path(temp))
+        raise
+    finally:
+        os.close(fd)
+    return Path(temp)
+
+
+def _drop_temp(temp: Path) -> None:
+    try:
+        temp.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return  # left for the next run's sweep; still not an output
+    LIVE_TEMP_FILES.discard(temp)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # never ours to judge (kill(0) would signal the process group)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def sweep_stale_temps(folders: Sequence[Path]) -> list[Path]:
+    """Remove the temporary files that runs on this host left behind when they died.
+
+    Only regular files whose name matches :data:`TEMP_PATTERN` exactly, with this host's name
+    and the pid of a process that no longer exists, are removed (a recycled pid only makes us
+    keep a stale file). Returns what was removed; never raises.
+    """
+    removed: list[Path] = []
+    for folder in dict.fromkeys(folders):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            found = TEMP_PATTERN.match(entry.name)
+            if found is None or found["host"] != _HOST:
+                continue
+            pid = int(found["pid"])
+            if pid == os.getpid() or _pid_alive(pid):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except OSError:
+                continue
+    return removed
+
+
+# -- streams -------------------------------------------------------------------------------------
+
+
+def is_stream_target(path: Path) -> bool:
+    """True when ``path`` is an existing character device or FIFO: written as a stream."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _open_stream(path: Path) -> BinaryIO | None:
+    """Open an existing device/FIFO for writing (blocks until a FIFO has a reader); ``None``
+    when ``path`` is not (or no longer) one."""
+    if not is_stream_target(path):
+        return None
+    fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):  # replaced since the check
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "wb", buffering=1 << 20)
+
+
+def _close_quietly(stream: BinaryIO) -> None:
+    try:
+        stream.close()
+    except OSError:
+        pass  # the write error was reported; a failed flush repeats it on close
+
+
+def stdout_stream() -> BinaryIO:
+    """The process's stdout as bytes; :class:`OutputError` when it is closed (``>&-``)."""
+    stream = sys.stdout
+    try:
+        if stream is None:
+            raise OSError(errno.EBADF, "standard output is closed")
+        os.fstat(stream.fileno())
+        return stream.buffer
+    except (OSError, ValueError, AttributeError):
+        raise OutputError("<stdout>: cannot write: standard output is closed") from None
+
+
+def stdout_failed() -> None:
+    """After a write error on stdout: point fd 1 at /dev/null so that the interpreter's final
+    flush of what is still buffered cannot fail again (and print 'Exception ignored')."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+# -- staged outputs ------------------------------------------------------------------------------
+
+
+class Staged(Protocol):
+    """One output of a run: finished by :meth:`prepare`, moved into place by :meth:`publish`."""
+
+    def prepare(self) -> None: ...
+
+    def publish(self) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
+class BatchOutput(Staged, Protocol):
+    """An output the scoring loop writes batches to: :class:`AtomicOutput` (a local file, a
+    stream) or :class:`~modelrouter.storage.object_store.RemoteOutput` (an object-store upload)."""
+
+    schema: pa.Schema
+    format: FileFormat
+
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+
+def open_output(
+    path: str | None, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None
+) -> BatchOutput:
+    """The atomic writer for ``path``: a local file or stream (``None``: stdout), or an
+    object-store URI (a multipart upload completed at the commit, aborted otherwise);
+    ``style``: delimiter, compression, metadata (:class:`WriteStyle`)."""
+    if path is not None and storage.is_uri(path):
+        return storage.RemoteOutput(storage.Uri.parse(path), fmt, schema, style)
+    return AtomicOutput(None if path is None else Path(path), fmt, schema, style)
+
+
+def text_output(path: storage.Location, text: str | bytes) -> Staged:
+    """A small file (stats JSON, metrics, ``_SUCCESS``) staged for the run's commit: a local
+    :class:`TextOutput`, or one object put at the commit."""
+    if isinstance(path, storage.Uri):
+        return storage.RemoteText(path, text)
+    return TextOutput(path, text)
+
+
+class AtomicOutput:
+    """Batches to ``path``: a temporary file renamed over it at the commit, or a stream.
+
+    ``path`` ``None`` means CSV to stdout (no atomicity possible: rows stream out as they are
+    scored, nothing before the first batch). An existing character device or FIFO is written
+    as a stream too. ``style``: delimiter, compression, metadata (:class:`WriteStyle`).
+    Raises :class:`OutputError` naming the path for every I/O failure.
+    """
+
+    def __init__(
+        self, path: Path | None, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None
+    ) -> None:
+        self.path = path
+        self.format = fmt
+        self.schema = schema
+        self.style = style or WriteStyle()
+        self._temp: Path | None = None
+        self._stream: BinaryIO | None = None
+        self._finished = False
+        self._writer: pq.ParquetWriter | CsvWriter | None = None
+        #: The byte stream a CSV writer writes to, and whether closing it is ours to do.
+        self._sink: pa.NativeFile | None = None
+        self._own_sink = True
+        self._open()
+
+    @property
+    def name(self) -> str:
+        return "<stdout>" if self.path is None else str(self.path)
+
+    def _open(self) -> None:
+        if self.path is None:
+            stdout_stream()  # fail now, before scoring, when stdout is closed
+            return
+        try:
+            self._stream = _open_stream(self.path)
+            if self._stream is not None:
+                self._writer = self._make_writer(self._stream)
+                return
+            folder = self.path.parent
+            if not folder.is_dir():
+                raise OutputError(f"{self.path}: output folder {str(folder)!r} does not exist")
+            self._temp = temp_beside(self.path)
+            self._writer = self._make_writer(str(self._temp))  # a path: pyarrow writes natively
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
+        except BaseException:
+            # A signal (Interrupted) in here: the caller never gets the object to abort.
+            self.abort()
+            raise
+
+    def _make_writer(self, sink: str | BinaryIO) -> pq.ParquetWriter | CsvWriter:
+        # stdout is never closed by us (it gets plain CSV); a device, FIFO or temporary file is ours.
+        self._own_sink = self.path is not None
+        writer, self._sink = open_writer(sink, self.format, self.schema, self.style)
+        return writer
+
+    def _stdout_writer(self) -> None:
+        if self.path is None and self._writer is None and not self._finished:
+            self._writer = self._make_writer(stdout_stream())
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append one batch (schema must equal :attr:`schema`)."""
+        try:
+            self._stdout_writer()
+            assert self._writer is not None, "write after commit/abort"
+            self._writer.write_batch(batch)
+        except BrokenPipeError:
+            raise  # stdout's reader left: not an output error (modelrouter.cli.exits stops quietly)
+        except OSError as exc:
+            self._failed()
+            raise OutputError(f"{self.name}: write failed ({os_reason(exc)})") from None
+
+    def prepare(self) -> None:
+        """Finish the file (data on disk) or flush the stream; the destination is untouched."""
+        try:
+            self._stdout_writer()  # an empty result still gets its header
+            self._finished = True
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            sink, self._sink = self._sink, None
+            if sink is not None:
+                # A compressed stream writes its trailer when closed.
+                sink.close() if self._own_sink else sink.flush()
+            if self.path is None:
+                stdout_stream().flush()
+            elif self._stream is not None:
+                stream, self._stream = self._stream, None
+                stream.close()  # flushes: /dev/full reports ENOSPC here
+            elif self._temp is not None:
+                fd = os.open(self._temp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # the data must be on disk before the name points at it
+                finally:
+                    os.close(fd)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            self._failed()
+            self.abort()
+            raise OutputError(f"{self.name}: cannot finish writing ({os_reason(exc)})") from None
+
+    def publish(self) -> bool:
+        """Move the finished file into place; True when a destination changed."""
+        if self._temp is None:
+            return False
+        try:
+            os.replace(self._temp, self.path)  # type: ignore[arg-type]
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.name}: cannot finish writing ({os_reason(exc)})") from None
+        LIVE_TEMP_FILES.discard(self._temp)
+        self._temp = None
+        return True
+
+    def commit(self) -> None:
+        """:meth:`prepare` and :meth:`publish` this output on its own."""
+        RunOutputs([self]).commit(final=False)
+
+    def _failed(self) -> None:
+        if self.path is None:
+            stdout_failed()
+
+    def abort(self) -> None:
+        """Drop the temporary file (close a stream); idempotent, never raises."""
+        self._finished = True
+        writer, self._writer = self._writer, None
+        temp, self._temp = self._temp, None
+        stream, self._stream = self._stream, None
+        sink, self._sink = self._sink, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:
+                pass
+        if sink is not None and self._own_sink:
+            try:
+                sink.close()
+            except Exception:
+                pass
+        if stream is not None:
+            _close_quietly(stream)
+        if temp is not None:
+            _drop_temp(temp)
+
+
+class TextOutput:
+    """A small file (stats JSON, metrics, a converted model) written like :class:`AtomicOutput`.
+
+    The temporary file is written when the object is made; a device or FIFO is written at
+    :meth:`prepare`. ``-`` is not accepted: only ``-o`` means stdout.
+    """
+
+    def __init__(self, path: Path, text: str | bytes) -> None:
+        self.path = path
+        self._data = text.encode("utf-8") if isinstance(text, str) else text
+        self._temp: Path | None = None
+        self._stream_target = is_stream_target(path)
+        if self._stream_target:
+            return
+        try:
+            if not path.parent.is_dir():
+                raise OutputError(f"{path}: output folder {str(path.parent)!r} does not exist")
+            self._temp = temp_beside(path)
+            self._temp.write_bytes(self._data)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{path}: cannot write ({os_reason(exc)})") from None
+
+    def prepare(self) -> None:
+        try:
+            if self._stream_target:
+                stream = _open_stream(self.path)
+                if stream is None:
+                    raise OSError(errno.ENOENT, "the device or pipe went away")
+                try:
+                    stream.write(self._data)
+                finally:
+                    stream.close()
+            elif self._temp is not None:
+                fd = os.open(self._temp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
+
+    def publish(self) -> bool:
+        if self._temp is None:
+            return False
+        try:
+            os.replace(self._temp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
+        LIVE_TEMP_FILES.discard(self._temp)
+        self._temp = None
+        return True
+
+    def abort(self) -> None:
+        temp, self._temp = self._temp, None
+        if temp is not None:
+            _drop_temp(temp)
+
+
+class RunOutputs:
+    """Every output of one run, committed together (see the module docstring)."""
+
+    def __init__(self, items: Sequence[Staged] = ()) -> None:
+        self._items: list[Staged] = list(items)
+
+    def add(self, item: Staged) -> None:
+        """Stage one more output; outputs are published in the order they were added."""
+        self._items.append(item)
+
+    def commit(self, *, final: bool) -> None:
+        """Finish every output, then rename them all; a failure before the renames leaves every
+        destination as it was. ``final``: this is the run's last commit (see :data:`COMMIT`)."""
+        try:
+            for item in self._items:
+                item.prepare()
+        except BaseException:
+            self.abort()
+            raise
+        try:
+            with COMMIT.section(final=final):
+                for item in self._items:
+                    if item.publish():
+                        COMMIT.published += 1
+        except BaseException:
+            self.abort()
+            raise
+        self._items = []
+
+    def abort(self) -> None:
+        """Drop whatever was not published; idempotent, never raises."""
+        items, self._items = self._items, []
+        for item in items:
+            item.abort()
+
+
+def write_text_atomically(path: storage.Location, text: str) -> None:
+    """Write ``text`` to ``path`` on its own (temporary file + rename, a stream, or one
+    object put: it appears whole or not at all)."""
+    RunOutputs([text_output(path, text)]).commit(final=False)
+
+
+def _read_umask() -> int:
+    # Reading the umask means setting it: done once, when this module is first imported,
+    # never from the threads that write files concurrently (Dask tasks do).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def os_reason(exc: OSError) -> str:
+    """The reason of an OS error in a few words (ENOSPC spelt out: it is the common one)."""
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    return exc.strerror or str(exc)

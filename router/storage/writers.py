@@ -1,0 +1,82 @@
+"""How an output's bytes are made: the writer for its format and its :class:`WriteStyle`.
+
+Shared by the local writer (:class:`~modelrouter.storage.commit.AtomicOutput`) and the
+object-store one (:class:`~modelrouter.storage.object_store.RemoteOutput`), so a file says the
+same thing wherever it is written: CSV quoted only where needed (:mod:`.csv_writer`), in
+its delimiter, compressed by its name; Parquet with its page compression and provenance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from modelrouter.storage.csv_writer import CsvWriter
+from modelrouter.storage.formats import Compression
+
+__all__ = ["PARQUET_COMPRESSIONS", "WriteStyle", "open_writer", "plain_columns"]
+
+#: Parquet page compression codecs offered by ``--compression`` (``none``: uncompressed).
+PARQUET_COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
+
+
+@dataclass(frozen=True)
+class WriteStyle:
+    """How an output file is written, beyond its format.
+
+    CSV: ``delimiter``, and ``compression`` of the whole stream (from the name: ``.csv.gz``…).
+    Parquet: ``parquet_compression`` of its pages, key-value ``metadata`` in its footer
+    (where its predictions came from; CSV has no place for it), and ``plain`` columns
+    written without a dictionary (:func:`plain_columns`).
+    """
+
+    delimiter: str = ","
+    compression: Compression | None = None
+    parquet_compression: str = "snappy"
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    plain: frozenset[str] = frozenset()
+
+
+def plain_columns(schema: pa.Schema, kept: Sequence[str]) -> frozenset[str]:
+    """The output columns not worth a Parquet dictionary: floating-point ones (scores,
+    probabilities, continuous values) and kept integer, decimal or temporal ones (keys,
+    timestamps). Such columns are mostly distinct: a dictionary is then as large as the
+    values plus its indices, and building it costs time and memory (an int64 id column in
+    1M rows: writes 3× slower, a 47 % larger file, ~9 MiB more peak memory; README).
+    Labels, text and booleans keep theirs (a class label is a few bits per row).
+    """
+    kept_set = set(kept)
+
+    def plain(f: pa.Field) -> bool:
+        t = f.type
+        if pa.types.is_floating(t):
+            return True
+        return f.name in kept_set and (
+            pa.types.is_integer(t) or pa.types.is_decimal(t) or pa.types.is_temporal(t)
+        )
+
+    return frozenset(f.name for f in schema if plain(f))
+
+
+def open_writer(
+    sink: str | Any, fmt: Literal["csv", "parquet"], schema: pa.Schema, style: WriteStyle
+) -> tuple[pq.ParquetWriter | CsvWriter, pa.NativeFile | None]:
+    """The writer for ``sink`` (a local path, written natively, or a Python binary stream),
+    and for CSV the byte stream it writes to: its owner closes that stream after the writer
+    (a compressed stream writes its trailer then) or only flushes it (stdout)."""
+    if fmt == "parquet":
+        if style.metadata:
+            schema = schema.with_metadata({**(schema.metadata or {}), **style.metadata})
+        codec = None if style.parquet_compression == "none" else style.parquet_compression
+        # Listed by top-level name: a nested column's leaves (``s.x``) are written plain.
+        dictionary: bool | list[str] = (
+            [f.name for f in schema if f.name not in style.plain] if style.plain else True
+        )
+        return pq.ParquetWriter(sink, schema, compression=codec, use_dictionary=dictionary), None
+    native: pa.NativeFile = pa.OSFile(sink, "wb") if isinstance(sink, str) else pa.PythonFile(sink, mode="w")
+    if style.compression is not None:
+        native = pa.CompressedOutputStream(native, style.compression)
+    return CsvWriter(native, schema, style.delimiter), native

@@ -1,0 +1,135 @@
+"""Smoke test of the benchmark harness (``python -m benchmarks.run``) on a tiny size.
+
+Not a timed test: it checks that every scenario runs and reports positive numbers, not that
+modelrouter meets the targets.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.run import Measurer, parse_time_v
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCENARIOS = {
+    "baseline-rf",
+    "modelrouter-rf-sklearn",
+    "modelrouter-rf-onnx",
+    "baseline-logreg",
+    "pyarrow-io",
+    "modelrouter-logreg-sklearn",
+    "modelrouter-logreg-onnx",
+    "modelrouter-logreg-sklearn-big",
+    "modelrouter-startup",
+    "modelrouter-version",
+    "baseline-rf-small",
+    "baseline-logreg-small",
+    "modelrouter-rf-sklearn-small",
+    "modelrouter-rf-onnx-small",
+    "modelrouter-logreg-sklearn-small",
+    "modelrouter-logreg-onnx-small",
+    "baseline-rf-big",
+    "modelrouter-rf-sklearn-big",
+    "modelrouter-rf-sklearn-w1",
+    "modelrouter-rf-sklearn-w2",
+    "baseline-xgboost",
+    "modelrouter-xgboost",
+    "baseline-lightgbm",
+    "modelrouter-lightgbm",
+}
+CHECKS = 22
+
+
+@pytest.mark.timeout(170)
+@pytest.mark.slow  # ~30 s of real benchmark runs: `make test-slow`
+def test_bench_runs_every_scenario(tmp_path: Path) -> None:
+    results = tmp_path / "results" / "latest.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.run", "--rows", "3000", "--repeats", "1", "--big-rows", "0",
+            "--quick", "--small-rows", "500", "--results", str(results), "--data-dir", str(tmp_path / "data"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=165,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Targets (issues 4 and 15)" in proc.stdout
+    assert "Where the fixed cost goes (500-row file" in proc.stdout
+    data = json.loads(results.read_text(encoding="utf-8"))
+
+    assert set(data["scenarios"]) == SCENARIOS
+    assert data["errors"] == []
+    for key, scenario in data["scenarios"].items():
+        if key == "modelrouter-logreg-sklearn-big":
+            assert scenario["skipped"] == "--quick"
+            assert scenario["runs"] == []
+            continue
+        if key.endswith("rf-big") or key.endswith("rf-sklearn-big"):
+            assert scenario["skipped"].startswith("BENCH_10M=1")
+            continue
+        assert scenario["error"] is None, key
+        startup = key in ("modelrouter-startup", "modelrouter-version")
+        assert len(scenario["runs"]) == (5 if startup else 1), key
+        assert scenario["median_wall_s"] > 0, key
+        assert scenario["peak_rss_mib"] > 0, key
+        if not startup:
+            assert scenario["rows"] == (500 if key.endswith("-small") else 3000), key
+            assert scenario["rows_per_s"] > 0, key
+        if key.endswith(("-w1", "-w2")):
+            assert scenario["scoring_rows_per_s"] > scenario["rows_per_s"], key
+        if scenario["reference"] is not None:
+            assert scenario["wall_ratio"] > 0, key
+            assert scenario["rss_ratio"] > 0, key
+        if scenario["agrees_with"] is not None:
+            assert scenario["agreement"] >= 0.999, key
+
+    assert len(data["checks"]) == CHECKS
+    statuses = {c["name"]: c["status"] for c in data["checks"]}
+    assert set(statuses.values()) <= {"PASS", "FAIL", "SKIP"}
+    assert [name for name, status in statuses.items() if status == "SKIP"] == [
+        "RF sklearn @big rows: wall vs baseline",
+        "RF sklearn: peak RSS at big rows vs at 3,000",
+        "logreg sklearn: peak RSS at --big-rows vs at 3,000",
+    ]
+    for name in ("rf sklearn", "rf onnx", "logreg sklearn", "logreg onnx"):
+        phases = data["fixed_cost"][name]["phases"]
+        assert phases["total"] > 0 and phases["model load"] > 0, name
+        assert sum(data["fixed_cost"][name]["imports_by_package"].values()) > 0, name
+    machine = data["machine"]
+    assert machine["nproc"] >= 1
+    assert machine["cpu_model"]
+    assert machine["packages"]["scikit-learn"]
+    # Nothing was written into the repository.
+    assert (tmp_path / "data" / "v1" / "features-3000.parquet").is_file()
+
+
+def test_parse_time_v() -> None:
+    report = (
+        '\tCommand being timed: "x"\n'
+        "\tUser time (seconds): 1.50\n"
+        "\tSystem time (seconds): 0.25\n"
+        "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02.34\n"
+        "\tMaximum resident set size (kbytes): 204800\n"
+    )
+    m = parse_time_v(report)
+    assert m.wall_s == pytest.approx(62.34)
+    assert m.rss_mib == pytest.approx(200.0)
+    assert (m.user_s, m.sys_s) == (1.5, 0.25)
+    assert parse_time_v(report.replace("1:02.34", "1:00:02")).wall_s == pytest.approx(3602)
+
+
+def test_rusage_fallback_measures_a_child(tmp_path: Path) -> None:
+    """The wrapper used without /usr/bin/time sees the child's wall time and peak RSS."""
+    measure = Measurer("rusage", tmp_path)
+    code = "import time; b = bytearray(80 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.2)"
+    m = measure([sys.executable, "-c", code])
+    assert m.wall_s >= 0.2
+    assert m.rss_mib >= 80
