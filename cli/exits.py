@@ -1,6 +1,6 @@
 """Exit codes, the signal handler and the mapping from exceptions to one ``error:`` line.
 
-CONTRACT section 5: 1 internal error (a bug), 2 usage (Click), 3 input data, 4 model or
+docs/specification.md §5: 1 internal error (a bug), 2 usage (Click), 3 input data, 4 model or
 config, 5 output, 128 + signal number when interrupted. Shared by every command.
 """
 
@@ -37,7 +37,7 @@ __all__ = [
     "warnings_to_stderr",
 ]
 
-# -- exit codes (CONTRACT section 5) -----------------------------------------------------
+# -- exit codes (docs/specification.md §5) -----------------------------------------------------
 
 EXIT_INTERNAL, EXIT_DATA, EXIT_MODEL, EXIT_OUTPUT = 1, 3, 4, 5
 EXIT_BROKEN_PIPE = 128 + 13  # as if killed by SIGPIPE
@@ -139,7 +139,7 @@ def interrupted_message(signum: int) -> str:
 def on_signal(signum: int, frame: FrameType | None) -> None:
     # A run whose outputs are being renamed into place, or are in place, is not interrupted:
     # the renames finish (a held signal is raised again after a dataset file's commit), and a
-    # committed run exits 0 (CONTRACT 5).
+    # committed run exits 0 (docs/specification.md §5).
     outputs = sys.modules.get("modelrouter.storage.commit")
     guard = getattr(outputs, "COMMIT", None)
     if guard is not None and guard.defer(signum):

@@ -5,7 +5,7 @@ errors mapped to exit codes by :func:`modelrouter.cli.exits.errors_to_exit`,
 JSON on stdout only with ``--json``, every human line on stderr through :mod:`modelrouter.cli.render`.
 Heavy libraries are imported inside the commands so ``--help`` stays fast.
 
-Exit codes (CONTRACT section 5): 0 ok; 2 usage; 3 unusable sample/data; 4 model/config error,
+Exit codes (docs/specification.md §5): 0 ok; 2 usage; 3 unusable sample/data; 4 model/config error,
 unconvertible model, a model that does not load (``inspect``), or parity outside the
 tolerances (``convert``, ``compare``); 5 output file not writable.
 """

@@ -1,4 +1,4 @@
-"""Settings from a TOML file plus environment overrides (CONTRACT section 3).
+"""Settings from a TOML file plus environment overrides (docs/specification.md §3).
 
 Search order: the explicit path, ``$MODELROUTER_CONFIG``, ``./modelrouter.toml``, then the
 built-in default (``models/default.toml`` in this repository, which pins the shipped models
@@ -100,7 +100,7 @@ class Settings:
 
 
 def find_config(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
-    """The config file to use, by CONTRACT section 3's search order."""
+    """The config file to use, by docs/specification.md §3's search order."""
     env = os.environ if env is None else env
     if explicit is not None:
         return Path(explicit)
@@ -339,8 +339,8 @@ def load_pool(
 ) -> ModelPool:
     """Load the pool of ``model_type`` as configured, with per-run overrides.
 
-    ``path`` replaces the configured file; the configured pin then does not apply (CONTRACT
-    section 3) and only ``sha256`` is checked. ``trust`` adds skops types to the configured
+    ``path`` replaces the configured file; the configured pin then does not apply (docs/specification.md
+    §3) and only ``sha256`` is checked. ``trust`` adds skops types to the configured
     ``trusted`` ones. ``classes`` (``--classes``) replaces the configured ``classes``. A
     model at a URI (``s3://…``) is read once — by ``fetch`` when given, else by
     :func:`modelrouter.remote.fetch_model` — and the pin is checked on those bytes before

@@ -1,4 +1,4 @@
-"""Matching a model's feature names to an input's columns (CONTRACT section 4).
+"""Matching a model's feature names to an input's columns (docs/specification.md §4).
 
 Some libraries store feature names changed from the columns the model was fitted on:
 LightGBM replaces spaces with underscores (``mean radius`` → ``mean_radius``), skl2onnx makes

@@ -91,7 +91,7 @@ class PoolStats:
         return min(1.0, self.busy_time / capacity) if capacity > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        """The CONTRACT section 6 keys (plus ``waits``, ``timeouts``, ``wall_time``)."""
+        """The docs/specification.md §6 keys (plus ``waits``, ``timeouts``, ``wall_time``)."""
         return {
             "size": self.size,
             "available": self.available,

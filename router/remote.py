@@ -1,4 +1,4 @@
-"""Reading a model from an object store: ``s3://bucket/key`` and other URIs (CONTRACT section 11).
+"""Reading a model from an object store: ``s3://bucket/key`` and other URIs (docs/specification.md §11).
 
 The one place the library touches the network, imported only when a model location is a URI
 (:func:`modelrouter.backends.base.read_model_bytes`), so ``import modelrouter`` stays light and

@@ -1,8 +1,8 @@
 """The strategy interface every model backend implements.
 
 A backend wraps one loaded model instance. It takes a frame — a pandas ``DataFrame`` or a
-pyarrow ``RecordBatch``/``Table`` — selects the model's feature columns *by name* (CONTRACT
-section 4), converts them to the model's input types and returns numpy arrays.
+pyarrow ``RecordBatch``/``Table`` — selects the model's feature columns *by name* (docs/specification.md
+§4), converts them to the model's input types and returns numpy arrays.
 
 Instances are not required to be thread-safe: the pool lends each one to a single borrower
 at a time.

@@ -1,6 +1,6 @@
 """What a model declares it returns, and the one check of what it actually returned.
 
-Model output is never trusted (CONTRACT section 2): every backend's raw result goes through
+Model output is never trusted (docs/specification.md §2): every backend's raw result goes through
 :func:`checked_prediction` before anyone sees it. A model that returns the wrong number of
 rows, another shape than it declares, labels that are not among its classes (or of another
 type), or probabilities that do not fit its classes, are NaN or lie outside [0, 1], raises

@@ -2,7 +2,7 @@
 
 Handles what skl2onnx and other converters produce: one tensor input or one input per
 column, classifiers with or without ZipMap, a fixed or dynamic batch dimension, and the
-``feature_names`` / ``class_labels`` metadata properties (CONTRACT section 4).
+``feature_names`` / ``class_labels`` metadata properties (docs/specification.md §4).
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ class OnnxModel(Model):
         raw = read_model_bytes(path, data)
         options = ort.SessionOptions()
         # An explicit thread count: each session owns an intra-op pool, and K sessions with the
-        # default (all cores) oversubscribe the CPU — measured 2× slower (FIELD-NOTES).
+        # default (all cores) oversubscribe the CPU — measured 2× slower (docs/performance.md).
         options.intra_op_num_threads = max(1, threads or 1)
         options.inter_op_num_threads = 1
         # No spinning: idle intra-op threads that spin burn the cores that other instances, and
@@ -272,7 +272,7 @@ class OnnxModel(Model):
         # instead of 5 s for 1M rows while another process kept one core busy).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # onnxruntime logs a kernel failure on stderr itself before raising it; we report it
-        # once, as our own `error:` line (CONTRACT section 5), so its log stays quiet.
+        # once, as our own `error:` line (docs/specification.md §5), so its log stays quiet.
         options.log_severity_level = 4
         try:
             session = ort.InferenceSession(raw, options, providers=["CPUExecutionProvider"])

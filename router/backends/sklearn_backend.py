@@ -151,7 +151,7 @@ def _limit_threads(estimator: Any, threads: int | None) -> None:
     """Give XGBoost/LightGBM wrappers the pool's thread budget (instances × threads ≤ cores).
 
     Their default is every core per call, which oversubscribes the CPU with several
-    instances (the ONNX rule, CONTRACT via README Performance).
+    instances (the ONNX rule, docs/performance.md).
     """
     if threads is None:
         return

@@ -1,7 +1,7 @@
 """Streaming readers (CSV, Parquet) and atomic writers, all on pyarrow.
 
 Readers never load the whole file: Parquet is read row group by row group with
-``pre_buffer=False`` (which keeps memory flat, FIELD-NOTES) and page by page through a
+``pre_buffer=False`` (which keeps memory flat, docs/performance.md) and page by page through a
 small read buffer, CSV through pyarrow's streaming
 reader with every column pinned to text, so no column can change type between blocks; the
 model backend casts feature columns to its input types with errors that point at the row.
@@ -391,7 +391,7 @@ def _open_csv(
     wanted = names if columns is None else [c for c in names if c in set(columns)]
     convert = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in header.names},
-        # Kept columns and rejects carry the text as read (CONTRACT 2); the caller turns the
+        # Kept columns and rejects carry the text as read (docs/specification.md §2); the caller turns the
         # null spellings of feature columns into nulls (InputFile.text_nulls).
         strings_can_be_null=not keep_text,
         # Arrow knows the nameless columns as "" (all of them): they are read all, then

@@ -1,4 +1,4 @@
-"""Datasets: a directory or glob of files in, one output file per input file out (CONTRACT 9).
+"""Datasets: a directory or glob of files in, one output file per input file out (docs/specification.md §9).
 
 Each output is written atomically, so an existing output file is a complete one: that is
 what makes ``--resume`` safe. ``_SUCCESS`` (empty) is written last when every file

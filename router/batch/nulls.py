@@ -1,4 +1,4 @@
-"""CSV null spellings, applied to feature columns only (CONTRACT section 2).
+"""CSV null spellings, applied to feature columns only (docs/specification.md §2).
 
 A CSV is read with every cell as the text it holds, so kept columns and the rejects file
 carry ``NA``, ``null``, ``N/A``, ``#N/A``, ``nan``, ``NULL``, ``n/a``, ``-nan``, ``1.#IND`` or an

@@ -106,7 +106,7 @@ class RunOptions:
 
 @dataclass
 class RunSummary:
-    """What a run did; :meth:`as_dict` gives CONTRACT section 6's JSON."""
+    """What a run did; :meth:`as_dict` gives docs/specification.md §6's JSON."""
 
     input: str
     output: str
@@ -406,7 +406,7 @@ def _score_reader(
             if rejects is not None:
                 RunOutputs([rejects]).commit(
                     final=False
-                )  # CONTRACT 8: the rejects explain the failure; no predictions
+                )  # docs/specification.md §8: the rejects explain the failure; no predictions
             _check_error_budget(summary, options.max_error_rate)
         # Every instance loaded: a later one that failed fails the run (exit 4) before the
         # commit, even when the first instance scored the whole input alone.

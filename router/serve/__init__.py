@@ -1,4 +1,4 @@
-"""``modelrouter serve``: the router as an HTTP service (CONTRACT section 10).
+"""``modelrouter serve``: the router as an HTTP service (docs/specification.md §10).
 
 :func:`create_app` builds the FastAPI app (mountable and testable on its own);
 :func:`serve` runs it on uvicorn with a graceful stop. No typer or rich here.

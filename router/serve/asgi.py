@@ -1,4 +1,4 @@
-"""The FastAPI app of ``modelrouter serve`` (CONTRACT section 10), built by :func:`create_app`.
+"""The FastAPI app of ``modelrouter serve`` (docs/specification.md §10), built by :func:`create_app`.
 
 The app can be served by ``modelrouter serve``, mounted in another ASGI app or tested on its
 own. Its lifespan loads one pool per configured type with the same loader as the batch CLI
@@ -353,7 +353,9 @@ def _add_routes(app: FastAPI, service: _Service) -> None:
     ) -> Response:
         return await _score(service, request, "proba", model_type, tuple(keep or ()))
 
-    @app.get("/pool/stats", response_model=PoolStatsResponse, summary="Pool statistics (CONTRACT 6)")
+    @app.get(
+        "/pool/stats", response_model=PoolStatsResponse, summary="Pool statistics (docs/specification.md §6)"
+    )
     async def pool_stats() -> dict[str, Any]:
         default = service.router.default_type
         return {

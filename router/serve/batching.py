@@ -1,7 +1,7 @@
 """Adaptive batching (``modelrouter serve --max-batch-rows N``): requests that are waiting for
 the same pool are scored together, in one model call.
 
-Off by default, because CONTRACT section 10 has every request borrow an instance itself. With
+Off by default, because docs/specification.md §10 has every request borrow an instance itself. With
 it on, a pool of N instances has N dispatchers. Each waits for a queued request, borrows an
 instance with ``async with router.acquire_model(kind)``, and only then takes from the queue
 every request it can score together with the first one: same endpoint, same ``keep``

@@ -84,7 +84,7 @@ def body_format(content_type: str | None) -> BodyFormat:
 def json_table(body: bytes, max_rows: int, schema: InputSchema) -> pa.Table | None:
     """A JSON body as a table of the model's feature columns; ``None`` when it has no rows.
 
-    Two forms: ``{"rows": [{column: value, …}, …]}`` (CONTRACT section 10) and the columnar
+    Two forms: ``{"rows": [{column: value, …}, …]}`` (docs/specification.md §10) and the columnar
     ``{"columns": {column: [value, …], …}}`` (what ``DataFrame.to_dict("list")`` gives; about
     a third of the bytes, and no per-row objects to walk). 400 when the body is neither, 413
     above ``max_rows``; :class:`DataError` (422) for the values, as :func:`rows_table`.

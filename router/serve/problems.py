@@ -1,7 +1,7 @@
 """HTTP errors of the service: one exception carrying the status and the one-line message.
 
 Every error answer is ``{"error": "<one line>"}`` (plus ``column``/``row`` when a value is at
-fault), with the status codes of CONTRACT section 10. The router's own exceptions are mapped
+fault), with the status codes of docs/specification.md §10. The router's own exceptions are mapped
 here, in one place, so no path can turn bad input into a 500.
 """
 

@@ -29,7 +29,7 @@ ROW_VALUE = float | int | str | bool | None
 
 
 class RowsRequest(BaseModel):
-    """A JSON scoring request: rows as objects keyed by column name (CONTRACT section 10)."""
+    """A JSON scoring request: rows as objects keyed by column name (docs/specification.md §10)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -79,7 +79,7 @@ class ErrorResponse(BaseModel):
 
 
 class PoolStatsResponse(BaseModel):
-    """``GET /pool/stats``: the default type and each pool's CONTRACT section 6 figures."""
+    """``GET /pool/stats``: the default type and each pool's docs/specification.md §6 figures."""
 
     default_model_type: str | None
     pools: dict[str, dict[str, int | float]]

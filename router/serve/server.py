@@ -2,7 +2,7 @@
 
 On SIGTERM or SIGINT uvicorn stops accepting connections, lets the requests in flight finish,
 runs the app's shutdown (which closes the pools) and returns; the process then exits 0
-(CONTRACT section 10). uvicorn re-raises the signal it caught once it is done, for the
+(docs/specification.md §10). uvicorn re-raises the signal it caught once it is done, for the
 process's previous handler: that handler here only notes it, so a graceful stop is not turned
 into death by signal. A second SIGINT forces the stop (uvicorn's rule).
 """

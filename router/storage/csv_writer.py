@@ -1,6 +1,6 @@
-"""A CSV writer that quotes a value only where CSV needs it (CONTRACT section 2).
+"""A CSV writer that quotes a value only where CSV needs it (docs/specification.md §2).
 
-pyarrow's CSV writer has three quoting styles and none of them is this one (FIELD-NOTES):
+pyarrow's CSV writer has three quoting styles and none of them is this one (docs/performance.md):
 ``needed`` quotes every string value (an id ``1`` read as text comes out ``"1"``),
 ``all_valid`` quotes everything, ``none`` refuses a value that holds the delimiter, a quote or
 a line break. So each batch is written with ``none`` (Arrow's own fast formatting) and only

@@ -1,4 +1,4 @@
-"""Object stores: every path the CLI reads or writes may be a URI (CONTRACT section 11).
+"""Object stores: every path the CLI reads or writes may be a URI (docs/specification.md §11).
 
 A location is a local :class:`~pathlib.Path` or a :class:`Uri` (``s3://bucket/key``); both
 answer the path arithmetic the engine does (``name``, ``stem``, ``suffix``, ``parent``,

@@ -1,9 +1,9 @@
 """Which files a run reads and writes, checked before anything is read or written.
 
-CONTRACT section 2: no path may be written that is read in the same run. An output that is
+docs/specification.md §2: no path may be written that is read in the same run. An output that is
 the same file as an input (the data, the model, the config) or as another output — same
 path, a symlink, a hard link — is refused up front. Files are compared by identity, not by
-name: ``(st_dev, st_ino)`` for files that exist (FIELD-NOTES: a string comparison misses
+name: ``(st_dev, st_ino)`` for files that exist (docs/specification.md §2: a string comparison misses
 links), the fully resolved path (``realpath``, which follows symlinks in every component) for
 files that do not exist yet, object-store URIs as normalised strings (there is nothing to
 ``stat``). Character devices are never a conflict: ``/dev/null`` twice or a terminal as

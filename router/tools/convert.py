@@ -1,6 +1,6 @@
 """scikit-learn → ONNX conversion with skl2onnx, checked against the original before it is kept.
 
-What :func:`convert_model` produces (CONTRACT section 4 is how the ONNX backend reads it):
+What :func:`convert_model` produces (docs/specification.md §4 is how the ONNX backend reads it):
 
 - plain estimators and pipelines get **one float tensor input** ``input`` of the model's width;
 - pipelines whose first step is a ``ColumnTransformer`` (and that know their column names)

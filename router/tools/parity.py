@@ -4,7 +4,7 @@ Used by ``modelrouter convert`` (the pickle against its ONNX conversion) and ``m
 compare`` (every configured model type against the first). Frames are scored chunk by chunk
 and the figures accumulated, so a large sample never has to fit in memory at once.
 
-Figures (CONTRACT section 4's class order: the *reference* model's own ``classes``):
+Figures (docs/specification.md §4's class order: the *reference* model's own ``classes``):
 
 - label agreement: the share of rows whose labels are equal;
 - max / mean absolute probability difference, over all cells and per class (the other

@@ -1,4 +1,4 @@
-"""Datasets in, datasets out (CONTRACT 9) on the local and the Dask engine."""
+"""Datasets in, datasets out (docs/specification.md §9) on the local and the Dask engine."""
 
 from __future__ import annotations
 

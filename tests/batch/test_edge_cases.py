@@ -89,7 +89,9 @@ def test_dataset_outputs_that_would_collide_are_refused(tmp_path: Path, string_m
     pd.DataFrame({"a": [1.0], "b": [2.0]}).to_csv(data / "a.csv", index=False)
     pd.DataFrame({"a": [1.0], "b": [2.0]}).to_parquet(data / "a.parquet")
     result = run_cli("predict", data, "-m", string_model, "--output-format", "csv")
-    assert result.returncode == 2  # CONTRACT 2: outputs colliding with each other are a usage error
+    assert (
+        result.returncode == 2
+    )  # docs/specification.md §2: outputs colliding with each other are a usage error
     assert "both" in result.stderr and "a.csv" in result.stderr and "a.parquet" in result.stderr
     assert not (tmp_path / "ds.predictions" / "_SUCCESS").exists()
 
@@ -172,7 +174,7 @@ def test_reader_of_stdout_going_away_stops_quietly(tmp_path: Path) -> None:
 def test_models_command_table_and_json(tmp_path: Path) -> None:
     table = run_cli("models")
     assert table.returncode == 0, table.stderr
-    assert table.stderr == ""  # the table is the command's product: stdout (CONTRACT 2)
+    assert table.stderr == ""  # the table is the command's product: stdout (docs/specification.md §2)
     for fact in (
         "sklearn (default)",
         "onnx",

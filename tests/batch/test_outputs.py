@@ -363,7 +363,7 @@ def test_failure_after_scoring_leaves_rejects_and_output_as_they_were(
 
 
 def test_error_budget_still_commits_the_rejects_alone(tmp_path: Path, with_bad_row: Path) -> None:
-    """CONTRACT 8: the rejects explain the failure; no predictions are written."""
+    """docs/specification.md §8: the rejects explain the failure; no predictions are written."""
     out = tmp_path / "out.csv"
     result = run("predict", with_bad_row, *ONNX, "-o", out, "--on-error", "skip", "--max-error-rate", "0")
     assert result.returncode == 3

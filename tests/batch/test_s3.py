@@ -1,4 +1,4 @@
-"""Remote storage end to end (CONTRACT 11), against a real S3-compatible server.
+"""Remote storage end to end (docs/specification.md §11), against a real S3-compatible server.
 
 A session fixture starts moto's standalone server (``python -m moto.server``) on a free port;
 the CLI runs in a subprocess with ``AWS_ENDPOINT_URL`` pointing at it and dummy keys, exactly

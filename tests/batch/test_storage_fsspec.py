@@ -1,4 +1,4 @@
-"""Stores other than S3, through fsspec (CONTRACT 11): fsspec's in-process ``memory://``;
+"""Stores other than S3, through fsspec (docs/specification.md §11): fsspec's in-process ``memory://``;
 and ``file://`` URIs, which are local paths, through the real command.
 
 A subprocess cannot share ``memory://``, so these run the batch engine's functions in-process

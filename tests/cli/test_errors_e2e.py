@@ -1,4 +1,4 @@
-"""End-to-end error handling of the installed ``modelrouter`` command (CONTRACT section 5).
+"""End-to-end error handling of the installed ``modelrouter`` command (docs/specification.md §5).
 
 Every case runs the real console script in a subprocess on real files in a temporary
 folder and checks what a cron job relies on: the exact exit code, a plain ``error:`` line
