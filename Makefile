@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins scikit-learn to the version the shipped sample pickle was built with.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-slow check lint typecheck format bench bench-serve models clean fuzz sweep
+.PHONY: demo test test-slow check lint typecheck format bench bench-serve models clean fuzz sweep coverage docs docs-reference
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP_INSTALL) -e ".[dev,dask,convert,xgboost,lightgbm,s3]"
+	$(PIP_INSTALL) -e ".[dev,docs,dask,convert,xgboost,lightgbm,s3]"
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
@@ -53,7 +53,24 @@ typecheck: $(VENV)/.installed-dev
 sweep: $(VENV)/.installed-dev
 	SWEEP=1 $(BIN)/python -m pytest -m sweep tests/batch/test_sweep.py -q -s -p no:cacheprovider --timeout 3600
 
-check: lint typecheck test
+# The whole gate, as CI runs it: formatting, lint (with the complexity cap), types, the docs
+# site built strictly, and the tests under coverage with its floor.
+check: lint typecheck docs coverage
+
+# Line coverage of router/ and cli/, the end-to-end tests' subprocesses included (coverage's
+# subprocess and os._exit patches). Fails below the floor in pyproject.toml (fail_under).
+coverage: $(VENV)/.installed-dev
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m coverage run -m pytest -q -m "not slow" -n auto --dist loadfile -p no:cacheprovider
+	$(BIN)/python -m coverage combine -q
+	$(BIN)/python -m coverage report
+
+docs: $(VENV)/.installed-dev
+	$(BIN)/mkdocs build --strict --quiet
+
+# The command reference page is generated from the app; tests/docs fails when it is stale.
+docs-reference: $(VENV)/.installed-dev
+	$(BIN)/python -m modelrouter.cli.reference > docs/reference/cli.md
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
@@ -62,8 +79,11 @@ format: $(VENV)/.installed-dev
 models: $(VENV)/.installed-dev
 	$(BIN)/python models/build_models.py
 
+# Rewrites docs/performance.md from the run's JSON (benchmarks/report.py; tests/docs checks it).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run
+	mkdir -p docs/benchmarks && cp benchmarks/results/latest.json docs/benchmarks/latest.json
+	$(BIN)/python -m benchmarks.report docs/benchmarks/latest.json > docs/performance.md
 
 # HTTP load on `modelrouter serve` and, side by side in the same run, MLServer's scikit-learn
 # runtime: installed on first use into its own venv (not a project dependency), with the
@@ -80,4 +100,4 @@ bench-serve: $(VENV)/.installed-dev $(MLSERVER)
 	$(BIN)/python -m benchmarks.serve --mlserver $(MLSERVER)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site .coverage .coverage.*

@@ -6,7 +6,6 @@ call ``--version`` in loops; it should cost an interpreter start, not a CLI fram
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import NoReturn
 
@@ -51,7 +50,9 @@ def leave(code: int) -> NoReturn:
             _stderr(f"error: <stdout>: write failed ({exc})\n")
             code = 5
     _stderr("")
-    os._exit(code)
+    from modelrouter.cli.process import end_process
+
+    end_process(code)
 
 
 def _stderr(text: str) -> None:

@@ -18,7 +18,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 import typer
-from modelrouter.cli import render
+from modelrouter.cli import process, render
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -171,7 +171,7 @@ def settle(code: int) -> None:
                     stream.flush()
             except (OSError, ValueError):
                 pass
-        os._exit(code)
+        process.end_process(code)
 
     signal.signal(signal.SIGINT, leave)
     signal.signal(signal.SIGTERM, leave)
@@ -227,7 +227,7 @@ def hard_exit(code: int) -> NoReturn:
     # Worker threads may still be inside a native predict call; the interpreter would join
     # them at exit. Clean-up is done (the temporary file is gone), so leave now.
     sys.stderr.flush()
-    os._exit(code)
+    process.end_process(code)
 
 
 @contextmanager

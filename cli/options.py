@@ -7,12 +7,16 @@ while Click parses, before a command body maps exceptions to the other exit code
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from modelrouter.limits import MAX_POOL_SIZE
+from modelrouter.batch import option_checks as check
+from modelrouter.errors import InvalidOptionError
+from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
+from modelrouter.model_type import model_type_names, suffix_rules
 
 __all__ = [
     "MAX_CHUNK_SIZE",
@@ -65,6 +69,15 @@ __all__ = [
 ]
 
 
+def _checked(rule: Callable[..., Any], *args: Any) -> Any:
+    """Apply one of the engine's option checks in a Click callback (commands other than
+    predict use these): its refusal becomes Click's usage error."""
+    try:
+        return rule(*args)
+    except InvalidOptionError as exc:
+        raise typer.BadParameter(exc.reason) from None
+
+
 class FormatChoice(StrEnum):
     csv = "csv"
     parquet = "parquet"
@@ -74,16 +87,8 @@ class FormatChoice(StrEnum):
 
 
 def location_option(value: str | None) -> str | None:
-    """A path argument as given, except a ``file://`` URI: the local path it names, so it is
-    written by temp-file-and-rename and compared by inode like any local path."""
-    if value is None:
-        return None
-    from modelrouter.locations import local_path
-
-    try:
-        return local_path(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    """A path argument as given, except a ``file://`` URI: the local path it names."""
+    return None if value is None else _checked(check.location, "PATH", value)
 
 
 InputArg = Annotated[
@@ -91,7 +96,6 @@ InputArg = Annotated[
     typer.Argument(
         help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin; a directory or quoted "
         "glob scores every file in it (-o then names an output directory).",
-        callback=location_option,
         metavar="INPUT",
         show_default=False,
     ),
@@ -101,7 +105,6 @@ OutputOpt = Annotated[
     typer.Option(
         "--output",
         "-o",
-        callback=location_option,
         metavar="PATH",
         help="Output .csv or .parquet (by suffix); '-' writes CSV to stdout. "
         "Default: <input stem>.predictions<input suffix> beside the input.",
@@ -112,19 +115,8 @@ OutputOpt = Annotated[
 
 def model_type_option(value: str | None) -> str | None:
     """Validate -t against the router's registry (so a new type needs no CLI change)."""
-    if value is None:
-        return None
-    from modelrouter.backends import BACKENDS
-    from modelrouter.model_type import ModelType
-
-    try:
-        kind = ModelType(value.strip().lower())
-    except ValueError:
-        kind = None
-    if kind is None or kind not in BACKENDS:
-        valid = ", ".join(str(k) for k in BACKENDS)
-        raise typer.BadParameter(f"{value!r} is not one of {valid}")
-    return str(kind)
+    kind = _checked(check.model_type, value)
+    return None if kind is None else str(kind)
 
 
 def complete_model_type(incomplete: str) -> list[str]:
@@ -139,10 +131,9 @@ ModelTypeOpt = Annotated[
     typer.Option(
         "--model-type",
         "-t",
-        callback=model_type_option,
         autocompletion=complete_model_type,
         metavar="TYPE",
-        help="Model type (pool) to route to: sklearn, onnx, skops, xgboost or lightgbm. "
+        help=f"Model type (pool) to route to: {model_type_names()}. "
         "Default: the configured default type, or inferred from --model's suffix.",
         show_default=False,
     ),
@@ -152,41 +143,28 @@ ModelOpt = Annotated[
     typer.Option(
         "--model",
         "-m",
-        callback=location_option,
         metavar="PATH",
-        help="Use this model file instead of the configured one (.pkl/.pickle/.joblib → sklearn, "
-        ".onnx → onnx, .skops → skops, .json/.ubj → xgboost, .txt → lightgbm).",
+        help=f"Use this model file instead of the configured one ({suffix_rules()}).",
         show_default=False,
     ),
 ]
 
 
 def checked_sha256(value: str | None) -> str | None:
-    if value is None:
-        return None
-    text = value.strip().lower()
-    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-        raise typer.BadParameter(f"must be 64 hexadecimal characters (got {value!r})")
-    return text
+    digest: str | None = _checked(check.sha256, value)
+    return digest
 
 
 def class_list(value: str | None) -> str | None:
     """Check --classes (comma-separated labels, none empty, none repeated); normalise spaces."""
-    if value is None:
-        return None
-    labels = [part.strip() for part in value.split(",")]
-    if not all(labels):
-        raise typer.BadParameter(f"class labels must be comma-separated and non-empty (got {value!r})")
-    if len(set(labels)) != len(labels):
-        raise typer.BadParameter(f"class labels must not repeat (got {value!r})")
-    return ",".join(labels)
+    labels = _checked(check.classes, value)
+    return None if labels is None else ",".join(labels)
 
 
 ClassesOpt = Annotated[
     str | None,
     typer.Option(
         "--classes",
-        callback=class_list,
         metavar="A,B,…",
         help="Class labels, in probability order, for an ONNX model that records none (config key: classes).",
         show_default=False,
@@ -196,7 +174,6 @@ Sha256Opt = Annotated[
     str | None,
     typer.Option(
         "--sha256",
-        callback=checked_sha256,
         metavar="HEX",
         help="Refuse to load --model unless its sha256 is this hex digest.",
     ),
@@ -227,10 +204,8 @@ KeepAllOpt = Annotated[bool, typer.Option("--keep-all", help="Copy every input c
 # an attack (--chunk-size 99999999999999999999 overflowed deep inside pyarrow, exit 1), and
 # it must be a usage error before anything is loaded. README "Limits" lists them.
 
-#: Rows per chunk at most (16 Mi rows: a chunk of 20 float features is then ~1.3 GiB).
-MAX_CHUNK_SIZE = 1 << 24
-#: Scoring threads at most.
-MAX_WORKERS = 256
+# The bounds are the engine's (modelrouter.limits), checked by modelrouter.batch.option_checks
+# for the library, this command and the service alike.
 
 
 def finite_float(value: float | None) -> float | None:
@@ -242,7 +217,7 @@ def finite_float(value: float | None) -> float | None:
 
 ChunkOpt = Annotated[
     int,
-    typer.Option("--chunk-size", metavar="N", min=1, max=MAX_CHUNK_SIZE, help="Rows per chunk."),
+    typer.Option("--chunk-size", metavar="N", help=f"Rows per chunk (1 to {MAX_CHUNK_SIZE:,})."),
 ]
 WorkersOpt = Annotated[
     int | None,
@@ -250,9 +225,7 @@ WorkersOpt = Annotated[
         "--workers",
         "-w",
         metavar="N",
-        min=1,
-        max=MAX_WORKERS,
-        help="Scoring threads. Default: the pool size.",
+        help=f"Scoring threads (at most {MAX_WORKERS}). Default: the pool size.",
         show_default=False,
     ),
 ]
@@ -290,7 +263,6 @@ StatsJsonOpt = Annotated[
     str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--stats-json",
-        callback=location_option,
         metavar="PATH",
         help="Also write the run summary and pool stats as JSON.",
         show_default=False,
@@ -324,7 +296,6 @@ RejectsOpt = Annotated[
     str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--rejects",
-        callback=location_option,
         metavar="PATH",
         help="Where --on-error skip writes rejected rows (.csv or .parquet). "
         "Default: <output stem>.rejects.csv beside the output.",
@@ -336,9 +307,6 @@ MaxErrorRateOpt = Annotated[
     typer.Option(
         "--max-error-rate",
         metavar="R",
-        min=0.0,
-        max=1.0,
-        callback=finite_float,
         help="With --on-error skip: fail (exit 3, no predictions) when rejected/rows exceeds this.",
     ),
 ]
@@ -346,7 +314,6 @@ MetricsOpt = Annotated[
     str | None,  # not Path: a URI (s3://…) must stay intact
     typer.Option(
         "--metrics-textfile",
-        callback=location_option,
         metavar="PATH",
         help="Write the run summary and pool stats in Prometheus text format (node_exporter "
         "textfile collector); a failed run writes its exit code and success 0.",
@@ -397,14 +364,8 @@ TrustOpt = Annotated[
 
 def delimiter_option(value: str | None) -> str | None:
     """--delimiter: one ASCII character; ``tab`` or ``\\t`` for a tab."""
-    if value is None:
-        return None
-    from modelrouter.storage.formats import parse_delimiter
-
-    try:
-        return parse_delimiter(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    delimiter: str | None = _checked(check.delimiter, value)
+    return delimiter
 
 
 DelimiterOpt = Annotated[
@@ -412,7 +373,6 @@ DelimiterOpt = Annotated[
     typer.Option(
         "--delimiter",
         metavar="CHAR",
-        callback=delimiter_option,
         help="CSV field delimiter of the input and of CSV outputs: one character, e.g. ';' or "
         "'tab'. Default: a tab for .tsv names, else ','.",
         show_default=False,
@@ -463,9 +423,6 @@ ThresholdOpt = Annotated[
     typer.Option(
         "--threshold",
         metavar="T",
-        min=0.0,
-        max=1.0,
-        callback=finite_float,
         help="Binary classifiers: predict the positive class (the second of the model's "
         "classes) when its probability is at least T.",
         show_default=False,

@@ -33,6 +33,7 @@ from modelrouter.cli.options import (
     location_option,
     model_type_option,
 )
+from modelrouter.model_type import model_type_names
 
 if TYPE_CHECKING:
     from modelrouter import ModelType, Settings
@@ -320,7 +321,7 @@ def inspect_model(
             callback=model_type_option,
             autocompletion=complete_model_type,
             metavar="TYPE",
-            help="Read MODEL as this type (sklearn, onnx, skops, xgboost, lightgbm) whatever its suffix.",
+            help=f"Read MODEL as this type ({model_type_names('or')}) whatever its suffix.",
             show_default=False,
         ),
     ] = None,

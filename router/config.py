@@ -179,7 +179,19 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
         if key not in _TOP_KEYS and key not in type_names:
             valid = ", ".join(sorted(_TOP_KEYS | type_names))
             raise ConfigError(f"{source}: unknown key {key!r} (valid: {valid})")
+    enable_onnx, switch = _onnx_switch(raw, source, env)
+    models = _model_sections(raw, base, source, env, enable_onnx)
+    return Settings(
+        models=models,
+        default_model_type=_default_type(raw, source, env, models),
+        enable_onnx=enable_onnx,
+        source=source,
+        onnx_switch=switch,
+    )
 
+
+def _onnx_switch(raw: dict[str, Any], source: Path, env: Mapping[str, str]) -> tuple[bool, str]:
+    """``enable_onnx`` and how it was set (named in the error of a disabled ONNX run)."""
     enable_onnx = raw.get("enable_onnx", True)
     switch = "enable_onnx = false"
     if "MODELROUTER_ENABLE_ONNX" in env:
@@ -187,7 +199,13 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
         switch = f"MODELROUTER_ENABLE_ONNX={env['MODELROUTER_ENABLE_ONNX']}"
     if not isinstance(enable_onnx, bool):
         raise ConfigError(f"{source}: enable_onnx must be true or false (got {enable_onnx!r})")
+    return enable_onnx, switch
 
+
+def _model_sections(
+    raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, str], enable_onnx: bool
+) -> dict[ModelType, ModelSettings]:
+    """One entry per configured model type: its section, then its environment overrides."""
     models: dict[ModelType, ModelSettings] = {}
     for kind in ModelType:
         section = raw.get(kind.value)
@@ -204,37 +222,35 @@ def _validate(raw: dict[str, Any], base: Path, source: Path, env: Mapping[str, s
         if kind is ModelType.ONNX and not enable_onnx:
             continue
         models[kind] = settings
+    return models
 
+
+def _default_type(
+    raw: dict[str, Any], source: Path, env: Mapping[str, str], models: dict[ModelType, ModelSettings]
+) -> ModelType | None:
+    """``default_model_type`` (or its variable); when absent, sklearn if configured, else the
+    only (or first) configured type (docs/specification.md §3)."""
     default = raw.get("default_model_type")
     default_key = f"{source}: default_model_type"
     if env.get("MODELROUTER_DEFAULT_MODEL_TYPE"):
         default = env["MODELROUTER_DEFAULT_MODEL_TYPE"]
         default_key = f"{source}: MODELROUTER_DEFAULT_MODEL_TYPE"
-    if default is not None:
-        if not isinstance(default, str):
-            raise ConfigError(f"{default_key} must be a string (got {default!r})")
-        try:
-            default_type: ModelType | None = ModelType.parse(default)
-        except ModelRouterError as exc:
-            raise ConfigError(f"{default_key}: {exc}") from None
-        if default_type not in models:
-            configured = ", ".join(models) or "none"
-            raise ConfigError(
-                f"{source}: default_model_type {default!r} is not configured (configured: {configured})"
-            )
-    elif ModelType.SKLEARN in models:
-        default_type = ModelType.SKLEARN
-    elif len(models) == 1:
-        default_type = next(iter(models))
-    else:
-        default_type = next(iter(models), None)
-    return Settings(
-        models=models,
-        default_model_type=default_type,
-        enable_onnx=enable_onnx,
-        source=source,
-        onnx_switch=switch,
-    )
+    if default is None:
+        if ModelType.SKLEARN in models:
+            return ModelType.SKLEARN
+        return next(iter(models), None)
+    if not isinstance(default, str):
+        raise ConfigError(f"{default_key} must be a string (got {default!r})")
+    try:
+        default_type = ModelType.parse(default)
+    except ModelRouterError as exc:
+        raise ConfigError(f"{default_key}: {exc}") from None
+    if default_type not in models:
+        configured = ", ".join(models) or "none"
+        raise ConfigError(
+            f"{source}: default_model_type {default!r} is not configured (configured: {configured})"
+        )
+    return default_type
 
 
 def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source: Path) -> ModelSettings:

@@ -17,6 +17,7 @@
     │   ├── PoolTimeoutError         no instance became free in time
     │   ├── PoolClosedError          the pool was closed
     │   └── UnknownModelTypeError    no pool registered for that type
+    ├── InvalidOptionError           an option value the engine refuses     (CLI exit 2)
     └── OutputError                  an output file cannot be written       (CLI exit 5)
 
 Messages name the object (file, column, key), the rule that was broken and, where there is
@@ -33,6 +34,7 @@ __all__ = [
     "ConversionError",
     "DataError",
     "IntegrityError",
+    "InvalidOptionError",
     "MissingColumnsError",
     "ModelError",
     "ModelLoadError",
@@ -173,6 +175,19 @@ class PoolClosedError(PoolError):
 
 class UnknownModelTypeError(PoolError):
     """No pool is registered for the requested model type."""
+
+
+class InvalidOptionError(ModelRouterError, ValueError):
+    """An option value the engine refuses (a usage error: the command exits 2).
+
+    ``option`` names it as users spell it on the command line (``--chunk-size``), so the
+    library, the command and the service refuse the same values with the same words.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
+        self.reason = message
 
 
 class OutputError(ModelRouterError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["ModelType"]
+__all__ = ["ModelType", "model_type_names", "suffix_rules"]
 
 _SUFFIXES: dict[str, str] = {
     ".pkl": "sklearn",
@@ -58,3 +58,20 @@ class ModelType(StrEnum):
                 f"{path}: cannot infer the model type from suffix {suffix!r} "
                 f"(known: {known}); pass --model-type"
             ) from None
+
+
+def model_type_names(last: str = "or") -> str:
+    """The model types for help texts: ``sklearn, onnx, skops, xgboost or lightgbm``.
+
+    Generated from :class:`ModelType`, so a new type shows up in every help text at once.
+    """
+    names = [m.value for m in ModelType]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+
+
+def suffix_rules() -> str:
+    """How a file's suffix picks its type, for help texts: ``.pkl/.pickle/.joblib → sklearn, …``."""
+    by_type: dict[str, list[str]] = {}
+    for suffix, kind in _SUFFIXES.items():
+        by_type.setdefault(kind, []).append(suffix)
+    return ", ".join(f"{'/'.join(suffixes)} → {kind}" for kind, suffixes in by_type.items())

@@ -7,21 +7,15 @@ from the top of a heap, and gives each new thread its own heap ("arena"), so wha
 worker freed is not reused by another. Measured on 1M rows (README, Performance): a trim
 after every 8 MiB of input lowered peak RSS by 10–40 MiB, two arenas by another 5–13 MiB.
 
-Library code never calls these: they are process-wide settings for the command only.
+The arena limit is a process-wide setting: the command sets it at its entry point
+(:mod:`modelrouter.cli.process`); library code never changes it.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
-
 import pyarrow as pa
 
-__all__ = ["Trimmer", "limit_arenas"]
-
-#: glibc's mallopt parameter for the arena limit (malloc.h: ``#define M_ARENA_MAX -8``).
-_M_ARENA_MAX = -8
+__all__ = ["Trimmer"]
 
 #: Trim after every this many bytes of input consumed. A trim hands free pages back and the
 #: next chunks fault them in again (system time). On 1M rows in 32,768-row chunks (2.6 MiB
@@ -30,26 +24,6 @@ _M_ARENA_MAX = -8
 #: logistic regression's run grew by 50 MiB over its 31 chunks. Counted in bytes, so small
 #: chunks do not trim thousands of times.
 TRIM_EVERY_BYTES = 8 << 20
-
-
-_limited = False
-
-
-def limit_arenas() -> None:
-    """Cap glibc's malloc arenas at the number of cores (default: 8 per core), before the
-    run starts its threads. Idempotent; a ``MALLOC_ARENA_MAX`` the user exported wins; a
-    no-op where the C library is not glibc."""
-    global _limited
-    if _limited or "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
-        return
-    _limited = True
-    try:
-        libc = ctypes.CDLL(None)
-    except OSError:
-        return
-    if not hasattr(libc, "gnu_get_libc_version"):  # musl has a mallopt that does nothing
-        return
-    libc.mallopt(_M_ARENA_MAX, max(2, os.cpu_count() or 1))  # ints pass as C ints
 
 
 class Trimmer:

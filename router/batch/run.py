@@ -25,6 +25,7 @@ from modelrouter.batch.dataio import FileFormat, InputFile, detect_format, open_
 from modelrouter.batch.nulls import decimal_commas, feature_nulls
 from modelrouter.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.batch.scoring import run_ordered
+from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.cells import csv_schema, to_csv_cells
 from modelrouter.storage.commit import BatchOutput, RunOutputs, open_output, text_output
@@ -54,6 +55,8 @@ SideFiles = Callable[["RunSummary"], Sequence[tuple[storage.Location, str]]]
 
 Mode = Literal["predict", "proba"]
 OnError = Literal["fail", "skip"]
+Engine = Literal["local", "dask"]
+FORMATS = ("csv", "parquet")
 
 #: Rows per chunk by default: large enough that per-chunk overhead (task, borrow, Arrow
 #: slicing, one write) is noise, small enough that the chunks in flight stay a few MiB:
@@ -63,7 +66,14 @@ DEFAULT_CHUNK_SIZE = 32_768
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Everything a predict / predict-proba run needs, already parsed."""
+    """Everything a predict / predict-proba run needs: the one definition of each option.
+
+    The command's parameters carry the same names and are passed here as they are; values
+    are normalised (``"onnx"`` → :class:`ModelType`, ``"a,b"`` → a tuple of classes) and
+    checked when the object is made, so a library caller, the command and the service
+    refuse the same values alike: :class:`~modelrouter.errors.InvalidOptionError` names the
+    option as the command spells it.
+    """
 
     input: str
     mode: Mode = "predict"
@@ -74,7 +84,7 @@ class RunOptions:
     #: A local file or a URI (``s3://…``, fetched by :func:`storage.fetch_model`).
     model_path: Path | str | None = None
     sha256: str | None = None
-    #: Class labels for an ONNX model that records none (``--classes``).
+    #: Class labels for an ONNX model that records none (``--classes``; ``"a,b"`` accepted).
     classes: Sequence[str] | None = None
     config: Path | None = None
     keep: Sequence[str] = ()
@@ -91,9 +101,9 @@ class RunOptions:
     #: host process manages them (a Dask worker sets them once for all its tasks).
     limit_native_threads: bool = True
     #: CSV field delimiter of the input and of CSV outputs (``None``: tab for ``.tsv``
-    #: names, else a comma).
+    #: names, else a comma). ``tab`` and ``\t`` name a tab.
     delimiter: str | None = None
-    #: Page compression of Parquet outputs: snappy, zstd, gzip or none.
+    #: Page compression of Parquet outputs: snappy, zstd, gzip or none (``None`` given: snappy).
     compression: str = "snappy"
     #: predict: also write the ``proba_*`` columns after ``prediction``.
     with_proba: bool = False
@@ -102,6 +112,56 @@ class RunOptions:
     #: predict, binary classifiers: the label is the positive class (the second of the
     #: model's classes) when its probability is at least this.
     threshold: float | None = None
+    #: Datasets: ``local`` (this process's threads) or ``dask`` (one task per file).
+    engine: Engine = "local"
+    #: ``--engine dask``: the scheduler's address (``None``: a local cluster).
+    scheduler: str | None = None
+    #: Datasets: skip input files whose output is complete and still matches the input.
+    resume: bool = False
+    #: Datasets: matching no file is a success (``_SUCCESS``, "0 files").
+    allow_empty: bool = False
+    #: Side files committed with the outputs: the run summary as JSON, Prometheus text.
+    stats_json: str | None = None
+    metrics_textfile: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in _normalised(self).items():
+            object.__setattr__(self, name, value)
+
+
+def _normalised(options: RunOptions) -> dict[str, Any]:
+    """The fields of ``options`` that change form when checked (see :class:`RunOptions`)."""
+    from modelrouter.batch import option_checks as check
+
+    return {
+        "input": check.location("INPUT", options.input),
+        "output": None if options.output is None else check.location("--output", options.output),
+        "mode": check.choice("mode", options.mode, ("predict", "proba")),
+        "input_format": check.optional_choice("--input-format", options.input_format, FORMATS),
+        "output_format": check.optional_choice("--output-format", options.output_format, FORMATS),
+        "model_type": check.model_type(options.model_type),
+        "model_path": check.model_path(options.model_path),
+        "sha256": check.sha256(options.sha256),
+        "classes": check.classes(options.classes),
+        "config": None if options.config is None else Path(options.config),
+        "keep": tuple(options.keep or ()),
+        "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
+        "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
+        "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
+        "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
+        "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
+        "trust": tuple(options.trust or ()),
+        "delimiter": check.delimiter(options.delimiter),
+        "compression": check.choice(
+            "--compression", options.compression or "snappy", ("snappy", "zstd", "gzip", "none")
+        ),
+        "decimal": check.choice("--decimal", options.decimal, (".", ",")),
+        "threshold": None if options.threshold is None else check.fraction("--threshold", options.threshold),
+        "engine": check.engine(options.engine, options.scheduler),
+        "rejects": check.side_file("--rejects", options.rejects),
+        "stats_json": check.side_file("--stats-json", options.stats_json),
+        "metrics_textfile": check.side_file("--metrics-textfile", options.metrics_textfile),
+    } | check.combinations(options)
 
 
 @dataclass
@@ -214,7 +274,6 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
     Raises :class:`ModelError`/:class:`ConfigError`, and
     :class:`ProbabilitiesUnsupportedError` for predict-proba on a model without them.
     """
-    memory.limit_arenas()  # before the pool's loading thread and the workers start
     settings = load_settings(options.config)
     kind = _model_type(options, settings.default_model_type)
     pool = load_pool(
@@ -598,6 +657,16 @@ def _label_type(dtype: np.dtype[Any]) -> pa.DataType:
     return pa.from_numpy_dtype(dtype)
 
 
+def _decimal_comma_columns(kind: ModelType, schema: pa.Schema, exclude: Sequence[str]) -> frozenset[str]:
+    """The feature columns the model takes as numbers (not those it takes as text): where
+    ``--decimal ,`` rewrites ``14,23`` as ``14.23``."""
+    prototype = get_router().pool(kind).prototype
+    resolved = prototype.schema.resolve(schema.names, exclude)
+    return frozenset(
+        name for name, dtype in zip(resolved, prototype.schema.dtypes, strict=False) if dtype != "string"
+    )
+
+
 def _score_chunks(
     reader: InputFile,
     writer: BatchOutput,
@@ -622,14 +691,9 @@ def _score_chunks(
     probabilities = write_probabilities or options.threshold is not None
     exclude = [*options.keep, *reader.index_columns, *reader.unnamed_columns]
     rejected = None if rejects is None else rejects_schema(reader.schema)
-    numeric_text: frozenset[str] = frozenset()
-    if options.decimal == ",":
-        # The feature columns the model takes as numbers (not those it takes as text).
-        prototype = router.pool(kind).prototype
-        resolved = prototype.schema.resolve(reader.schema.names, exclude)
-        numeric_text = frozenset(
-            name for name, dtype in zip(resolved, prototype.schema.dtypes, strict=False) if dtype != "string"
-        )
+    numeric_text = (
+        _decimal_comma_columns(kind, reader.schema, exclude) if options.decimal == "," else frozenset()
+    )
 
     def chunks() -> Any:
         offset = 0

@@ -46,6 +46,7 @@ from modelrouter import (
     load_settings,
 )
 from modelrouter.backends import Prediction
+from modelrouter.model_type import model_type_names
 from modelrouter.serve.batching import Batcher, busy_message
 from modelrouter.serve.bodies import (
     MEDIA_TYPE,
@@ -320,7 +321,7 @@ def _request_body_doc() -> dict[str, Any]:
 
 
 ModelTypeQuery = Annotated[
-    str | None, Query(description="The pool to route to (sklearn, onnx, skops); default: the config's.")
+    str | None, Query(description=f"The pool to route to ({model_type_names()}); default: the config's.")
 ]
 KeepQuery = Annotated[
     list[str] | None,

@@ -27,6 +27,7 @@ touching the files of a run that is still alive.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import signal
@@ -145,7 +146,7 @@ def temp_beside(path: Path) -> Path:
     LIVE_TEMP_FILES.add(Path(temp))  # first: a signal from here on finds it (exits.py)
     try:
         # mkstemp creates 0600; the finished file should get what the umask gives new files.
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        os.fchmod(fd, 0o666 & ~_umask())
     except BaseException:
         _drop_temp(Path(temp))
         raise
@@ -552,15 +553,24 @@ def write_text_atomically(path: storage.Location, text: str) -> None:
     RunOutputs([text_output(path, text)]).commit(final=False)
 
 
-def _read_umask() -> int:
-    # Reading the umask means setting it: done once, when this module is first imported,
-    # never from the threads that write files concurrently (Dask tasks do).
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read without changing it where the OS allows.
+
+    Linux reports it in ``/proc/self/status``. Elsewhere reading it means setting it
+    (``os.umask``), a process-wide change that could race with threads creating files, so it
+    is done once, on the first write, and cached.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-_UMASK = _read_umask()
 
 
 def os_reason(exc: OSError) -> str:

@@ -10,11 +10,7 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import joblib
 import numpy as np
@@ -126,52 +122,6 @@ def test_plain_columns_rule() -> None:
     }
     # Not kept: an integer column is a label, worth a dictionary.
     assert plain_columns(schema, kept=[]) == {"score", "proba_a"}
-
-
-class _FakeLibc:
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, int]] = []
-        self.gnu_get_libc_version = object()
-
-    def mallopt(self, param: int, value: int) -> int:
-        self.calls.append((param, value))
-        return 1
-
-
-@pytest.fixture
-def fake_libc(monkeypatch: pytest.MonkeyPatch) -> _FakeLibc:
-    libc = _FakeLibc()
-
-    def cdll(name: Any) -> Any:
-        return libc
-
-    monkeypatch.setattr(ctypes, "CDLL", cdll)
-    monkeypatch.setattr(memory, "_limited", False)
-    monkeypatch.setattr(sys, "platform", "linux")
-    return libc
-
-
-def test_arena_cap_is_set_once(fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 6)
-    memory.limit_arenas()
-    memory.limit_arenas()
-    assert fake_libc.calls == [(-8, 6)]
-
-
-def test_arena_cap_respects_the_users_setting(fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "16")
-    memory.limit_arenas()
-    assert fake_libc.calls == []
-
-
-def test_arena_cap_skips_a_libc_that_is_not_glibc(
-    fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    del fake_libc.gnu_get_libc_version
-    memory.limit_arenas()
-    assert fake_libc.calls == []
 
 
 def test_trims_once_per_budget_of_input_bytes(monkeypatch: pytest.MonkeyPatch) -> None:

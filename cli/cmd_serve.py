@@ -1,0 +1,67 @@
+"""``modelrouter serve``: the router as an HTTP service (:mod:`modelrouter.serve`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from modelrouter.cli import render
+from modelrouter.cli.exits import errors_to_exit, warnings_to_stderr
+from modelrouter.cli.options import ConfigOpt, DebugOpt, PoolSizeOpt, QuietOpt
+
+__all__ = ["serve"]
+
+
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[
+        str, typer.Option(metavar="ADDR", help="Address to bind (all interfaces: 0.0.0.0).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="N", min=0, max=65535, help="TCP port (0: any free one).")
+    ] = 8000,
+    pool_size: PoolSizeOpt = None,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS", min=0, help="How long a request waits for a free instance before a 503."
+        ),
+    ] = 10.0,
+    max_rows: Annotated[
+        int, typer.Option(metavar="N", min=1, help="Rows per request; more is a 413.")
+    ] = 100_000,
+    max_body_bytes: Annotated[
+        int, typer.Option(metavar="N", min=1, help="Request body size in bytes; more is a 413.")
+    ] = 32 << 20,
+    max_batch_rows: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=0,
+            max=1_000_000,
+            help="Score requests waiting for the same pool together, up to N rows per model "
+            "call (0: off, every request borrows on its own).",
+        ),
+    ] = 0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Serve the models over HTTP, one pool per configured type.
+
+    POST /predict, /predict_proba; GET /pool/stats, /healthz, /metrics, /docs. Stops gracefully
+    on SIGTERM/SIGINT (requests in flight are answered) and exits 0.
+    """
+    with errors_to_exit(debug), warnings_to_stderr(quiet):
+        from modelrouter.serve import ServeConfig
+        from modelrouter.serve import serve as run_service
+
+        settings = ServeConfig(
+            config=config,
+            pool_size=pool_size,
+            timeout=timeout,
+            max_rows=max_rows,
+            max_body_bytes=max_body_bytes,
+            max_batch_rows=max_batch_rows,
+            debug=debug,
+        )
+        run_service(settings, host, port, announce=(lambda line: None) if quiet else render.note)
