@@ -8,7 +8,7 @@ column, classifiers with or without ZipMap, a fixed or dynamic batch dimension, 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -49,6 +49,19 @@ _TENSOR_DTYPES: dict[str, str] = {
 
 #: ONNX converters (skl2onnx and most others) make input names C identifiers.
 _ONNX_NAME_RULE = "skl2onnx"
+
+
+def _name_rule(path: ModelLocation, metadata: Mapping[str, str]) -> str:
+    """How the ``feature_names`` metadata changed the source's column names: the
+    ``feature_name_rule`` property ``convert`` records for a model whose library stores them
+    changed (LightGBM), else skl2onnx's own rule."""
+    from modelrouter.feature_names import NAME_RULES
+
+    rule = metadata.get("feature_name_rule", _ONNX_NAME_RULE)
+    if rule not in NAME_RULES:
+        known = ", ".join(NAME_RULES)
+        raise ModelLoadError(f"{path}: feature_name_rule metadata {rule!r} is not one of {known}")
+    return rule
 
 _CLASSIFIER_OPS = {
     "TreeEnsembleClassifier",
@@ -99,7 +112,7 @@ class OnnxModel(Model):
                 width = len(names)
             dtype = _TENSOR_DTYPES[first.type]
             self._schema = InputSchema(
-                names=names, dtypes=(dtype,) * width, width=width, name_rule=_ONNX_NAME_RULE
+                names=names, dtypes=(dtype,) * width, width=width, name_rule=_name_rule(path, metadata)
             )
         else:
             # One input per column, matched by input name.

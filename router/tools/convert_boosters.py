@@ -78,6 +78,10 @@ def booster_to_onnx(model: Model, *, opset: int | None = None, source: str = "th
     properties = {p.key: p.value for p in onx.metadata_props}
     if model.schema.names is not None:
         properties["feature_names"] = json.dumps(list(model.schema.names))
+        if model.schema.name_rule is not None:
+            # The names are stored changed (LightGBM: spaces → '_'): the converted model must
+            # take the columns its source takes, so the rule travels with the names.
+            properties["feature_name_rule"] = model.schema.name_rule
     if model.classes is not None:
         properties["class_labels"] = json.dumps([_plain(c) for c in model.classes])
     properties["converted_from"] = str(library)
