@@ -1,9 +1,11 @@
-"""modelrouter's application over the :mod:`modelrouter` library, one folder per job.
+"""The ``modelrouter`` command: a thin shell over the :mod:`modelrouter` library.
 
-- ``app``, ``options``, ``exits``, ``render``, ``tooling``: the command shell (Typer, rich).
-- :mod:`modelrouter.batch`: the batch engine (readers/writers, ordered scoring, rejects,
-  datasets, the local and Dask engines); importable without Typer or rich.
-- :mod:`modelrouter.tools`: model tooling (convert, parity, inspect, compare).
+- ``main``: the Typer app and the entry point; ``entry``: the console script.
+- ``cmd_predict``, ``cmd_models``, ``cmd_convert``, ``cmd_compare``, ``cmd_inspect``,
+  ``cmd_serve``: one module per command.
+- ``options``: each option's command-line spelling, defined once; ``exits``: exit codes and
+  signals; ``render``: everything human-facing (the only module importing rich);
+  ``process``: process-wide settings; ``reference``: the generated command reference.
 
-Imports point one way: shell → batch/tools → the router library.
+Imports point one way: shell → batch/serve/tools → storage → the core library.
 """

@@ -10,7 +10,16 @@ import signal
 from typing import Annotated
 
 import typer
-from modelrouter.cli import cmd_models, cmd_predict, cmd_serve, process, render, tooling
+from modelrouter.cli import (
+    cmd_compare,
+    cmd_convert,
+    cmd_inspect,
+    cmd_models,
+    cmd_predict,
+    cmd_serve,
+    process,
+    render,
+)
 from modelrouter.cli.exits import (
     Interrupted,
     hard_exit,
@@ -65,7 +74,9 @@ app.command(
     help=cmd_predict.PROBA_HELP,
 )(cmd_predict.predict_proba)
 app.command("models", short_help=cmd_models.SHORT_HELP)(cmd_models.models)
-tooling.register(app)  # convert, compare, inspect: listed after the scoring commands
+app.command("convert", short_help=cmd_convert.SHORT_HELP)(cmd_convert.convert)
+app.command("compare", short_help=cmd_compare.SHORT_HELP)(cmd_compare.compare)
+app.command("inspect", short_help=cmd_inspect.SHORT_HELP)(cmd_inspect.inspect_model)
 app.command("serve")(cmd_serve.serve)
 
 
@@ -82,6 +93,3 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         settle(code)  # a signal during interpreter shut-down exits with this code, quietly
         raise
-
-
-tooling.register(app)  # convert, compare, inspect: listed after the scoring commands

@@ -10,13 +10,16 @@ import math
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from modelrouter.batch import option_checks as check
 from modelrouter.errors import InvalidOptionError
 from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
 from modelrouter.model_type import model_type_names, suffix_rules
+
+if TYPE_CHECKING:
+    from modelrouter import ModelType
 
 __all__ = [
     "MAX_CHUNK_SIZE",
@@ -36,10 +39,13 @@ __all__ = [
     "FormatChoice",
     "InputArg",
     "InputFormatOpt",
+    "JsonOpt",
     "KeepAllOpt",
     "KeepOpt",
     "MaxErrorRateOpt",
+    "MaxProbaDiffOpt",
     "MetricsOpt",
+    "MinAgreementOpt",
     "ModelOpt",
     "ModelTypeOpt",
     "OnErrorChoice",
@@ -66,6 +72,7 @@ __all__ = [
     "finite_float",
     "location_option",
     "model_type_option",
+    "trusted_types",
 ]
 
 
@@ -245,7 +252,7 @@ InputFormatOpt = Annotated[
     typer.Option(
         "--input-format",
         metavar="csv|parquet",
-        help="Read INPUT as this format, whatever its suffix.",
+        help="Read the input as this format, whatever its suffix.",
         show_default=False,
     ),
 ]
@@ -435,3 +442,40 @@ AllowEmptyOpt = Annotated[
         help="Dataset input: matching no file is a success (writes _SUCCESS, '0 files').",
     ),
 ]
+
+
+# -- model tooling (convert, compare) ------------------------------------------------------
+
+MinAgreementOpt = Annotated[
+    float,
+    typer.Option(
+        "--min-agreement",
+        metavar="R",
+        min=0.0,
+        max=1.0,
+        callback=finite_float,
+        help="Fail (exit 4) when the share of rows with equal labels is below this.",
+    ),
+]
+MaxProbaDiffOpt = Annotated[
+    float,
+    typer.Option(
+        "--max-proba-diff",
+        metavar="R",
+        min=0.0,
+        callback=finite_float,
+        help="Fail (exit 4) when a probability differs by more than this (regressors: a row "
+        "agrees when its values are within this or 1e-5 relative).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+
+
+def trusted_types(config: Path | None, kind: ModelType, extra: list[str] | None) -> tuple[str, ...]:
+    """Types trusted for a skops file: the config's ``[skops] trusted`` plus ``--trust``."""
+    from modelrouter import ModelType, load_settings
+
+    if kind is not ModelType.SKOPS:
+        return ()
+    configured = load_settings(config).models.get(ModelType.SKOPS)
+    return (*(configured.trusted if configured else ()), *(extra or ()))

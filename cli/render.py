@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # rich is imported inside the functions that draw: `modelrouter --help`, `--version` and every
 # command that fails before drawing anything never pay for it (~0.1 s).
 
-__all__ = ["error", "progress", "stats_table", "stderr_console", "stdout_console", "warning"]
+__all__ = ["error", "print_json", "progress", "stats_table", "stderr_console", "stdout_console", "warning"]
 
 _console: Console | None = None
 _stdout_console: Console | None = None
@@ -392,3 +392,13 @@ def parity_tables(
                     f"{len(r['disagreements'])})",
                     markup=False,
                 )
+
+
+def print_json(payload: dict[str, Any]) -> None:
+    """A command's JSON product on stdout (``--json``), flushed (a closed pipe is the caller's)."""
+    import json
+    import sys
+
+    json.dump(payload, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    sys.stdout.flush()

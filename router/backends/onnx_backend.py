@@ -63,6 +63,7 @@ def _name_rule(path: ModelLocation, metadata: Mapping[str, str]) -> str:
         raise ModelLoadError(f"{path}: feature_name_rule metadata {rule!r} is not one of {known}")
     return rule
 
+
 _CLASSIFIER_OPS = {
     "TreeEnsembleClassifier",
     "LinearClassifier",
