@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import typer
 from modelrouter.cli import process, render
+from modelrouter.storage import inflight
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -94,40 +95,19 @@ def _watchdog(read_end: int) -> None:
         time.sleep(SIGNAL_GRACE_SECONDS)
         # Still running: the main thread could not get to its handler. Act for it — after a
         # commit in progress is through (its lock), never against one that is done.
-        outputs = sys.modules.get("modelrouter.storage.commit")
-        guard = getattr(outputs, "COMMIT", None)
-        if guard is not None:
-            guard.lock.acquire(timeout=30)
-            if guard.committed:
-                render.error(f"{signal.Signals(signum).name} after the output was committed; exiting")
-                hard_exit(0)
-        drop_live_temporaries()
+        inflight.COMMIT.lock.acquire(timeout=30)
+        if inflight.COMMIT.committed:
+            render.error(f"{signal.Signals(signum).name} after the output was committed; exiting")
+            hard_exit(0)
+        inflight.drop_live_temporaries()
         render.error(interrupted_message(signum))
         hard_exit(128 + signum)
-
-
-def drop_live_temporaries() -> None:
-    """Remove every temporary output not yet renamed into place, abort every upload in flight.
-
-    The run's own clean-up does this on its way out; this catches what it cannot see — a
-    signal that landed between a temporary file's creation and the line that keeps it (in
-    a constructor that then never returns its object)."""
-    outputs = sys.modules.get("modelrouter.storage.commit")
-    for temp in list(getattr(outputs, "LIVE_TEMP_FILES", ())):
-        try:
-            temp.unlink(missing_ok=True)
-        except OSError:
-            pass  # left for the next run's sweep of dead processes' temporaries
-    storage = sys.modules.get("modelrouter.storage.object_store")
-    if storage is not None:  # object-store uploads in flight: abort, never complete
-        storage.abort_live_uploads()
 
 
 def interrupted_message(signum: int) -> str:
     """What an interrupted run says about its outputs (a dataset keeps the files it finished)."""
     name = signal.Signals(signum).name
-    outputs = sys.modules.get("modelrouter.storage.commit")
-    published = getattr(getattr(outputs, "COMMIT", None), "published", 0)
+    published = inflight.COMMIT.published
     if published:
         return (
             f"interrupted by {name}; the {published} output file(s) completed so far stay "
@@ -140,9 +120,7 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     # A run whose outputs are being renamed into place, or are in place, is not interrupted:
     # the renames finish (a held signal is raised again after a dataset file's commit), and a
     # committed run exits 0 (docs/specification.md §5).
-    outputs = sys.modules.get("modelrouter.storage.commit")
-    guard = getattr(outputs, "COMMIT", None)
-    if guard is not None and guard.defer(signum):
+    if inflight.COMMIT.defer(signum):
         return
     # Only the first signal interrupts; a second one must not break the clean-up it started.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -199,7 +177,7 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
     except (typer.Exit, typer.TyperException):
         raise  # usage errors (exit 2, typer.BadParameter) keep Click's form
     except Interrupted as exc:
-        drop_live_temporaries()
+        inflight.drop_live_temporaries()
         render.error(interrupted_message(exc.signum))
         hard_exit(128 + exc.signum)
     except BrokenPipeError:

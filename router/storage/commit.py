@@ -30,14 +30,11 @@ import errno
 import functools
 import os
 import re
-import signal
 import socket
 import stat
 import sys
 import tempfile
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
@@ -46,6 +43,7 @@ import pyarrow.parquet as pq
 from modelrouter.errors import OutputError
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.csv_writer import CsvWriter
+from modelrouter.storage.inflight import COMMIT, LIVE_TEMP_FILES, CommitGuard
 from modelrouter.storage.writers import WriteStyle, open_writer
 
 __all__ = [
@@ -68,9 +66,6 @@ __all__ = [
 
 FileFormat = Literal["csv", "parquet"]
 
-#: Temporary files not yet committed or removed: the signal watchdog (modelrouter.cli.exits)
-#: removes them when the main thread is stuck in native code and cannot clean up itself.
-LIVE_TEMP_FILES: set[Path] = set()
 
 # The host part keeps a run from judging the pid of a run on another machine (a shared
 # folder, Dask workers): only temporary files of this host are ever swept.
@@ -79,62 +74,6 @@ _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0])[:40] o
 TEMP_PATTERN = re.compile(
     r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.(?P<rand>[a-z0-9_]{8})\.tmp$"
 )
-
-
-# -- the commit's critical section ---------------------------------------------------------------
-
-
-class CommitGuard:
-    """What the signal handler needs to know about the run's commit (one per process).
-
-    ``committing``: renames are in progress — a signal is held (:attr:`deferred`) until they
-    are done. ``committed``: the run's final commit is through — the run exits 0 whatever
-    signal arrives. ``published``: destinations renamed into place so far (a dataset keeps the
-    files completed before an interruption). Thread-safe; the handler only reads flags.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.committing = False
-        self.committed = False
-        self.published = 0
-        self.deferred: int | None = None
-
-    def reset(self) -> None:
-        """Forget a previous run (one process runs one command; tests run many)."""
-        with self.lock:
-            self.committing = self.committed = False
-            self.published = 0
-            self.deferred = None
-
-    def defer(self, signum: int) -> bool:
-        """Called by the signal handler: True when the signal must not interrupt the run."""
-        if self.committed:
-            return True
-        if self.committing:
-            self.deferred = self.deferred or signum
-            return True
-        return False
-
-    @contextmanager
-    def section(self, *, final: bool) -> Iterator[None]:
-        """Renames inside are not interrupted by SIGINT/SIGTERM; ``final`` ends the run's
-        commit (signals are ignored from then on). A signal held during a non-final section
-        is raised again when it ends."""
-        with self.lock:
-            self.committing = True
-            try:
-                yield
-                if final:
-                    self.committed = True
-            finally:
-                self.committing = False
-        held, self.deferred = self.deferred, None
-        if held is not None and not self.committed:
-            signal.raise_signal(held)
-
-
-COMMIT = CommitGuard()
 
 
 # -- temporary files ---------------------------------------------------------------------------

@@ -57,17 +57,16 @@ import pyarrow.parquet as pq
 from modelrouter import remote
 from modelrouter.errors import DataError, ModelLoadError, ModelRouterError, OutputError
 from modelrouter.locations import is_uri
+from modelrouter.storage import inflight
 from modelrouter.storage.csv_writer import CsvWriter
 from modelrouter.storage.writers import WriteStyle, open_writer
 
 __all__ = [
-    "LIVE_UPLOADS",
     "Location",
     "RemoteOutput",
     "RemoteText",
     "Role",
     "Uri",
-    "abort_live_uploads",
     "as_location",
     "check_output",
     "exists",
@@ -410,7 +409,7 @@ class _MultipartUpload(io.RawIOBase):
             if self._upload_id is None:
                 created = self._client.create_multipart_upload(Bucket=self.uri.bucket, Key=self.uri.key)
                 self._upload_id = created["UploadId"]
-                LIVE_UPLOADS.add(self)
+                inflight.LIVE_UPLOADS.add(self)
             number = len(self._parts) + 1
             answer = self._client.upload_part(
                 Bucket=self.uri.bucket,
@@ -443,14 +442,14 @@ class _MultipartUpload(io.RawIOBase):
                 MultipartUpload={"Parts": self._parts},
             )
             self._upload_id = None
-        LIVE_UPLOADS.discard(self)
+        inflight.LIVE_UPLOADS.discard(self)
 
     def abort_upload(self) -> None:
         """Discard the parts; idempotent, never raises (best effort: lifecycle rules remain)."""
         self._buffer.clear()
         with self._lock:
             upload_id, self._upload_id = self._upload_id, None
-        LIVE_UPLOADS.discard(self)
+        inflight.LIVE_UPLOADS.discard(self)
         if upload_id is not None:
             try:
                 self._client.abort_multipart_upload(
@@ -497,7 +496,7 @@ class _StagedUpload(io.RawIOBase):
                 return
             name = f".{self.uri.name}.modelrouter-{uuid.uuid4().hex[:12]}.part"
             self._temp = posixpath.join(posixpath.dirname(self.uri.path), name)
-            LIVE_UPLOADS.add(self)
+            inflight.LIVE_UPLOADS.add(self)
             self._staged.seek(0)
             with self._filesystem.open_output_stream(self._temp) as out:
                 shutil.copyfileobj(self._staged, out, _READ_BUFFER)
@@ -510,14 +509,14 @@ class _StagedUpload(io.RawIOBase):
             self._filesystem.move(self._temp, self.uri.path)
             self._temp = None
             self._close_staged()
-        LIVE_UPLOADS.discard(self)
+        inflight.LIVE_UPLOADS.discard(self)
 
     def abort_upload(self) -> None:
         """Delete the temporary object and the staged bytes; idempotent, never raises."""
         with self._lock:
             temp, self._temp = self._temp, None
             self._close_staged()
-        LIVE_UPLOADS.discard(self)
+        inflight.LIVE_UPLOADS.discard(self)
         if temp is not None:
             try:
                 self._filesystem.delete_file(temp)
@@ -532,13 +531,6 @@ class _StagedUpload(io.RawIOBase):
 
 #: Uploads started and neither completed nor aborted: the signal watchdog
 #: (:mod:`modelrouter.cli.exits`) aborts them when the main thread cannot.
-LIVE_UPLOADS: set[_MultipartUpload | _StagedUpload] = set()
-
-
-def abort_live_uploads() -> None:
-    """Abort every upload in flight (called on a signal when the main thread is stuck)."""
-    for upload in list(LIVE_UPLOADS):
-        upload.abort_upload()
 
 
 class RemoteOutput:

@@ -31,6 +31,7 @@ fsspec = pytest.importorskip("fsspec", reason="fsspec (the dask extra) is not in
 
 from modelrouter.batch.run import RunOptions, score_file  # noqa: E402
 from modelrouter.errors import DataError, IntegrityError, ModelLoadError, OutputError  # noqa: E402
+from modelrouter.storage import inflight  # noqa: E402
 from modelrouter.storage import object_store as storage  # noqa: E402
 from modelrouter.storage.commit import RunOutputs  # noqa: E402
 
@@ -124,7 +125,7 @@ def test_prepared_but_aborted_output_leaves_nothing(memory: tuple[Any, str]) -> 
             output.abort()
         assert objects(fs, folder) == ["out.csv"]
     assert fs.cat(f"/{folder}/out.csv") == b"a\n1\n2\n3\n"
-    assert not storage.LIVE_UPLOADS
+    assert not inflight.LIVE_UPLOADS
 
 
 def test_small_objects_are_moved_into_place(memory: tuple[Any, str]) -> None:

@@ -1,0 +1,107 @@
+"""What a run has in flight, for the signal handling of the program that runs it.
+
+A process-wide registry, standard library only, so the command's signal handler and watchdog
+(:mod:`modelrouter.cli.exits`) can import it at no cost and ask it directly:
+
+- :data:`COMMIT`: the commit's critical section. A SIGINT/SIGTERM arriving during the renames
+  is held until they are done, and a run whose final commit is through exits 0 whatever
+  arrives afterwards (docs/specification.md §5).
+- :data:`LIVE_TEMP_FILES` and :data:`LIVE_UPLOADS`: temporary files not yet renamed or removed
+  and object-store uploads not yet completed or aborted. :func:`drop_live_temporaries`
+  removes and aborts them when the main thread is stuck in native code and cannot.
+
+The writers (:mod:`modelrouter.storage.commit`, :mod:`modelrouter.storage.object_store`)
+register and forget their items here; nothing here imports them.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["COMMIT", "LIVE_TEMP_FILES", "LIVE_UPLOADS", "Abortable", "CommitGuard", "drop_live_temporaries"]
+
+
+class Abortable(Protocol):
+    """An upload in flight: aborting it leaves no object behind, never a partial one."""
+
+    def abort_upload(self) -> None: ...
+
+
+#: Temporary files not yet committed or removed.
+LIVE_TEMP_FILES: set[Path] = set()
+#: Object-store uploads not yet completed or aborted.
+LIVE_UPLOADS: set[Abortable] = set()
+
+
+class CommitGuard:
+    """What the signal handler needs to know about the run's commit (one per process).
+
+    ``committing``: renames are in progress — a signal is held (:attr:`deferred`) until they
+    are done. ``committed``: the run's final commit is through — the run exits 0 whatever
+    signal arrives. ``published``: destinations renamed into place so far (a dataset keeps the
+    files completed before an interruption). Thread-safe; the handler only reads flags.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.committing = False
+        self.committed = False
+        self.published = 0
+        self.deferred: int | None = None
+
+    def reset(self) -> None:
+        """Forget a previous run (one process runs one command; tests run many)."""
+        with self.lock:
+            self.committing = self.committed = False
+            self.published = 0
+            self.deferred = None
+
+    def defer(self, signum: int) -> bool:
+        """Called by the signal handler: True when the signal must not interrupt the run."""
+        if self.committed:
+            return True
+        if self.committing:
+            self.deferred = self.deferred or signum
+            return True
+        return False
+
+    @contextmanager
+    def section(self, *, final: bool) -> Iterator[None]:
+        """Renames inside are not interrupted by SIGINT/SIGTERM; ``final`` ends the run's
+        commit (signals are ignored from then on). A signal held during a non-final section
+        is raised again when it ends."""
+        with self.lock:
+            self.committing = True
+            try:
+                yield
+                if final:
+                    self.committed = True
+            finally:
+                self.committing = False
+        held, self.deferred = self.deferred, None
+        if held is not None and not self.committed:
+            signal.raise_signal(held)
+
+
+COMMIT = CommitGuard()
+
+
+def drop_live_temporaries() -> None:
+    """Remove every temporary output not yet renamed into place, abort every upload in flight.
+
+    The run's own clean-up does this on its way out; this catches what it cannot see — a
+    signal that landed between a temporary file's creation and the line that keeps it (in
+    a constructor that then never returns its object), or a main thread stuck in native code.
+    """
+    for temp in list(LIVE_TEMP_FILES):
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass  # left for the next run's sweep of dead processes' temporaries
+    for upload in list(LIVE_UPLOADS):
+        upload.abort_upload()
