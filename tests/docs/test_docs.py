@@ -2,8 +2,8 @@
 
 - ``docs/reference/cli.md`` must equal what :mod:`modelrouter.cli.reference` generates.
 - Every fenced ``bash`` or ``console`` block of README.md and docs/ runs, in a scratch folder
-  holding a copy of ``sample_data/`` (the built-in config finds the shipped models from any
-  folder), and must exit 0. ``console`` blocks run their ``$ `` lines; ``bash`` blocks run
+  holding a copy of ``sample_data/`` and a link to ``models/`` (as from the repository's root),
+  and must exit 0. ``console`` blocks run their ``$ `` lines; ``bash`` blocks run
   whole. A block that cannot run here is fenced as ``text``, with a sentence saying why.
 - User documentation names no internal issue numbers or commit hashes.
 """
@@ -66,11 +66,11 @@ def test_every_page_has_examples_or_is_prose() -> None:
 )
 def test_example_runs(tmp_path: Path, page: str, line: int, language: str, body: str) -> None:
     shutil.copytree(ROOT / "sample_data", tmp_path / "sample_data")
+    (tmp_path / "models").symlink_to(ROOT / "models")  # read-only use: as from the repository's root
     bin_dir = str(Path(sys.executable).parent)
     env = {
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "MODELROUTER_REPO": str(ROOT),
     }
     env.pop("MODELROUTER_CONFIG", None)
     script = "set -euo pipefail\n" + _script(language, body)
