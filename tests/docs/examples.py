@@ -1,0 +1,69 @@
+"""Extracting and running the shell examples of README.md and docs/ (see test_docs.py).
+
+The examples are split over a few test files (``test_examples_<n>.py``) so that pytest-xdist,
+which keeps each file on one worker, runs them on every core.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.S | re.M)
+RUNNABLE = {"bash", "console", "sh", "shell"}
+
+
+def blocks() -> list[tuple[str, int, str, str]]:
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for match in FENCE.finditer(text):
+            language, body = match.group(1), match.group(2)
+            if language in RUNNABLE:
+                line = text.count("\n", 0, match.start()) + 1
+                found.append((str(page.relative_to(ROOT)), line, language, body))
+    return found
+
+
+def script_of(language: str, body: str) -> str:
+    if language != "console":
+        return body
+    commands: list[str] = []
+    continuing = False
+    for line in body.splitlines():
+        if line.startswith("$ ") or continuing:
+            command = line[2:] if line.startswith("$ ") and not continuing else line
+            commands.append(command)
+            continuing = command.rstrip().endswith("\\")
+    return "\n".join(commands) + "\n"
+
+
+GROUPS = 3
+
+
+def group(n: int) -> list[tuple[str, int, str, str]]:
+    """The examples of test file ``n``: whole pages, dealt out in turn."""
+    pages = sorted({page for page, _, _, _ in blocks()})
+    mine = {page for i, page in enumerate(pages) if i % GROUPS == n}
+    return [b for b in blocks() if b[0] in mine]
+
+
+def run_example(tmp_path: Path, page: str, line: int, language: str, body: str) -> None:
+    shutil.copytree(ROOT / "sample_data", tmp_path / "sample_data")
+    (tmp_path / "models").symlink_to(ROOT / "models")  # read-only use: as from the repository's root
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("MODELROUTER_CONFIG", None)
+    script = "set -euo pipefail\n" + script_of(language, body)
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, (
+        f"{page}:{line} failed ({result.returncode}):\n{script}\n{result.stderr[-3000:]}"
+    )
