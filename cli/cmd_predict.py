@@ -245,7 +245,7 @@ def _check_file_options(options: RunOptions) -> None:
             f"{options.input} is a single file; --allow-empty applies to a directory or glob",
             param_hint="--allow-empty",
         )
-    if options.compression == "snappy" or _is_dataset_run(options):
+    if options.compression is None or _is_dataset_run(options):
         return  # a dataset's formats are checked once it is planned
     try:
         output = resolve_output(options.input, options.output)
@@ -365,7 +365,7 @@ def _dataset_plan(options: RunOptions) -> DatasetPlan:
         )
     except PathConflict as exc:
         raise typer.BadParameter(str(exc), param_hint=exc.option) from None
-    compressing = options.compression != "snappy"
+    compressing = options.compression is not None
     if (
         compressing
         and plan.inputs

@@ -103,8 +103,9 @@ class RunOptions:
     #: CSV field delimiter of the input and of CSV outputs (``None``: tab for ``.tsv``
     #: names, else a comma). ``tab`` and ``\t`` name a tab.
     delimiter: str | None = None
-    #: Page compression of Parquet outputs: snappy, zstd, gzip or none (``None`` given: snappy).
-    compression: str = "snappy"
+    #: Page compression of Parquet outputs: snappy, zstd, gzip or none. ``None``: not chosen
+    #: (snappy); a choice is refused where no output is Parquet (a typo is never ignored).
+    compression: str | None = None
     #: predict: also write the ``proba_*`` columns after ``prediction``.
     with_proba: bool = False
     #: The decimal separator of numbers written as text (``--decimal``): ``.`` or ``,``.
@@ -152,8 +153,8 @@ def _normalised(options: RunOptions) -> dict[str, Any]:
         "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
         "trust": tuple(options.trust or ()),
         "delimiter": check.delimiter(options.delimiter),
-        "compression": check.choice(
-            "--compression", options.compression or "snappy", ("snappy", "zstd", "gzip", "none")
+        "compression": check.optional_choice(
+            "--compression", options.compression, ("snappy", "zstd", "gzip", "none")
         ),
         "decimal": check.choice("--decimal", options.decimal, (".", ",")),
         "threshold": None if options.threshold is None else check.fraction("--threshold", options.threshold),
@@ -495,7 +496,7 @@ def _style(
     plain CSV) or its page compression, provenance metadata and columns written without a
     dictionary (Parquet)."""
     if fmt == "parquet":
-        return WriteStyle(parquet_compression=options.compression, metadata=metadata, plain=plain)
+        return WriteStyle(parquet_compression=options.compression or "snappy", metadata=metadata, plain=plain)
     stream = path == "-"
     return WriteStyle(
         delimiter=options.delimiter
