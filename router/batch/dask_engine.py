@@ -52,13 +52,11 @@ class RouterPlugin(WorkerPlugin):
 
     def teardown(self, worker: Any) -> None:
         from modelrouter import reset_router
-        from modelrouter.storage.commit import LIVE_TEMP_FILES
+        from modelrouter.storage.inflight import drop_live_temporaries
 
-        # A worker closed mid-task (SIGTERM) removes the temporary files its tasks were
-        # writing; the task runs again elsewhere and writes its own.
-        for temp in list(LIVE_TEMP_FILES):
-            temp.unlink(missing_ok=True)
-            LIVE_TEMP_FILES.discard(temp)
+        # A worker closed mid-task (SIGTERM) removes the temporary files (and uploads) its
+        # tasks were writing; the task runs again elsewhere and writes its own.
+        drop_live_temporaries()
         reset_router()
 
 
