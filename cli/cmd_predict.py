@@ -36,6 +36,7 @@ from modelrouter.cli.options import (
     InputArg,
     InputFormatOpt,
     KeepAllOpt,
+    KeepGoingOpt,
     KeepOpt,
     MaxErrorRateOpt,
     MetricsOpt,
@@ -61,7 +62,7 @@ from modelrouter.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from modelrouter.batch.datasets import DatasetPlan
+    from modelrouter.batch.datasets import DatasetPlan, DatasetSummary
     from modelrouter.batch.run import RunOptions
 
 __all__ = ["predict", "predict_proba"]
@@ -122,6 +123,7 @@ def predict(
     with_proba: WithProbaOpt = False,
     threshold: ThresholdOpt = None,
     allow_empty: AllowEmptyOpt = False,
+    keep_going: KeepGoingOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -159,6 +161,7 @@ def predict_proba(
     decimal: DecimalOpt = DecimalChoice.point,
     compression: CompressionOpt = None,
     allow_empty: AllowEmptyOpt = False,
+    keep_going: KeepGoingOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -185,13 +188,16 @@ def run(shell: Shell, **fields: Any) -> None:
         _check_file_options(options)
     started = time.time()
     recorded: list[str] = []
+    partial: list[DatasetSummary] = []  # a dataset's summary, filled in as its files finish
     try:
         with errors_to_exit(shell.debug), warnings_to_stderr(shell.quiet, into=recorded):
-            _score_and_report(options, shell, recorded)
+            _score_and_report(options, shell, recorded, partial)
     except typer.Exit as exc:
         if exc.exit_code:
             message = exc.message if isinstance(exc, Failed) else f"exit {exc.exit_code}"
-            _write_failure_reports(options, shell, exc.exit_code, message, time.time() - started, recorded)
+            finished = partial[0].as_dict() if partial else None
+            wall = time.time() - started
+            _write_failure_reports(options, shell, exc.exit_code, message, wall, recorded, finished)
         raise
 
 
@@ -240,11 +246,12 @@ def _check_file_options(options: RunOptions) -> None:
     from modelrouter.batch.run import resolve_output
     from modelrouter.errors import ModelRouterError
 
-    if options.allow_empty and not _is_dataset_run(options):
-        raise typer.BadParameter(
-            f"{options.input} is a single file; --allow-empty applies to a directory or glob",
-            param_hint="--allow-empty",
-        )
+    for flag, given in (("--allow-empty", options.allow_empty), ("--keep-going", options.keep_going)):
+        if given and not _is_dataset_run(options):
+            raise typer.BadParameter(
+                f"{options.input} is a single file; {flag} applies to a directory or glob",
+                param_hint=flag,
+            )
     if options.compression is None or _is_dataset_run(options):
         return  # a dataset's formats are checked once it is planned
     try:
@@ -262,7 +269,13 @@ def _check_file_options(options: RunOptions) -> None:
 
 
 def _write_failure_reports(
-    options: RunOptions, shell: Shell, code: int, message: str, wall: float, recorded_warnings: list[str]
+    options: RunOptions,
+    shell: Shell,
+    code: int,
+    message: str,
+    wall: float,
+    recorded_warnings: list[str],
+    finished: dict[str, Any] | None = None,
 ) -> None:
     """A failed run still writes its stats JSON and metrics, with the labels/keys of a success
     plus ``error`` and ``exit_code`` (an alert on the labelled series must fire).
@@ -292,9 +305,16 @@ def _write_failure_reports(
         error=message,
         exit_code=code,
     )
+    report: dict[str, Any] = {"summary": summary, "pools": {}, "warnings": list(recorded_warnings)}
+    if finished is not None:
+        # A dataset: the files finished before the failure (or beside --keep-going's failed
+        # ones) are counted; the run's own wall time and error stay.
+        counts = ["output", "engine", "files", "files_skipped", "files_stale", "files_failed"]
+        counts += ["rows_in", "rows_out", "rows_rejected", "chunks"]
+        summary.update({key: finished["summary"][key] for key in counts})
+        report.update(files=finished["files"], failed=finished["failed"], pools=finished["pools"])
     writes: list[tuple[storage.Location, str]] = []
     if options.stats_json is not None:
-        report = {"summary": summary, "pools": {}, "warnings": list(recorded_warnings)}
         writes.append((storage.as_location(options.stats_json), json.dumps(report, indent=2) + "\n"))
     if options.metrics_textfile is not None:
         writes.append((storage.as_location(options.metrics_textfile), failure_metrics(code, model_type)))
@@ -322,8 +342,11 @@ def _resolved_model_type(options: RunOptions) -> str:
     return "unknown" if default is None else str(default)
 
 
-def _score_and_report(options: RunOptions, shell: Shell, recorded_warnings: list[str]) -> None:
+def _score_and_report(
+    options: RunOptions, shell: Shell, recorded_warnings: list[str], partial: list[DatasetSummary]
+) -> None:
     from modelrouter import reset_router
+    from modelrouter.batch.run import require_input
 
     if options.input == "-":
         from modelrouter.storage.run_paths import stdin_is_closed
@@ -332,13 +355,19 @@ def _score_and_report(options: RunOptions, shell: Shell, recorded_warnings: list
             from modelrouter.errors import DataError
 
             raise DataError("<stdin>: cannot read: standard input is closed")
+    require_input(options.input)  # before an output folder or a format is judged from the name
     plan = _dataset_plan(options) if _is_dataset_run(options) else None
+    if plan is not None and plan.not_read and not shell.quiet:
+        shown = ", ".join(map(str, plan.not_read))
+        render.note(
+            f"{shown}: the output folder, inside the input; its files are outputs, not read as inputs"
+        )
     _check_side_folders(options)
     _check_paths(options, plan)
     side_files = _side_files(options, recorded_warnings)
     try:
         if plan is not None:
-            report = _score_dataset(options, shell, plan, side_files)
+            report = _score_dataset(options, shell, plan, side_files, partial)
             if not plan.inputs and not shell.quiet:
                 render.note(f"{options.input}: 0 files matched; wrote {plan.out_dir / '_SUCCESS'}")
         else:
@@ -350,6 +379,13 @@ def _score_and_report(options: RunOptions, shell: Shell, recorded_warnings: list
             report = summary.as_dict()
         if shell.stats and not shell.quiet:
             _render_stats(report)
+        elif options.resume and plan is not None and not shell.quiet:
+            totals = report["summary"]
+            skipped, done, stale = totals["files_skipped"], totals["files"], totals["files_stale"]
+            render.note(
+                f"--resume: {skipped} file{'s' * (skipped != 1)} skipped (output made from this very "
+                f"input), {done} scored ({stale} of them stale output{'s' * (stale != 1)} rescored)"
+            )
     finally:
         reset_router()
 
@@ -474,8 +510,12 @@ def _score_dataset(
     shell: Shell,
     plan: DatasetPlan,
     side_files: Callable[[dict[str, Any]], list[tuple[Any, str]]],
+    partial: list[DatasetSummary],
 ) -> dict[str, Any]:
-    from modelrouter.batch.datasets import score_dataset_locally
+    from modelrouter.batch.datasets import DatasetSummary, score_dataset_locally
+
+    filled = DatasetSummary(input=options.input, output=str(plan.out_dir), engine=options.engine)
+    partial.append(filled)
 
     enabled = shell.shows_progress
     total = sum(_parquet_rows(str(p)) or 0 for p in plan.inputs) if enabled else None
@@ -484,10 +524,19 @@ def _score_dataset(
             from modelrouter.batch.dask_engine import score_dataset_on_dask
 
             summary = score_dataset_on_dask(
-                options, plan, options.resume, options.scheduler, options.workers, sink, side_files
+                options,
+                plan,
+                options.resume,
+                options.scheduler,
+                options.workers,
+                sink,
+                side_files,
+                summary=filled,
             )
         else:
-            summary = score_dataset_locally(options, plan, options.resume, sink, side_files=side_files)
+            summary = score_dataset_locally(
+                options, plan, options.resume, sink, side_files=side_files, summary=filled
+            )
     return summary.as_dict()
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "InputFormatOpt",
     "JsonOpt",
     "KeepAllOpt",
+    "KeepGoingOpt",
     "KeepOpt",
     "MaxErrorRateOpt",
     "MaxProbaDiffOpt",
@@ -354,7 +355,11 @@ SchedulerOpt = Annotated[
 ]
 ResumeOpt = Annotated[
     bool,
-    typer.Option("--resume", help="Dataset input: skip files whose output file already exists."),
+    typer.Option(
+        "--resume",
+        help="Dataset input: skip files whose output exists and was made from the input as it is "
+        "now (size, mtime, sha256 or ETag); rescore stale ones.",
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr except errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Print tracebacks for errors.")]
@@ -440,6 +445,14 @@ AllowEmptyOpt = Annotated[
     typer.Option(
         "--allow-empty",
         help="Dataset input: matching no file is a success (writes _SUCCESS, '0 files').",
+    ),
+]
+KeepGoingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-going",
+        help="Dataset input: a file with bad data does not stop the others; the run then exits 3 "
+        "naming the failed files, without _SUCCESS.",
     ),
 ]
 

@@ -205,7 +205,8 @@ def stats_table(
     skipped = summary.get("files_skipped", 0) if summary is not None else 0
     if summary is not None and "files" in summary and summary["files"] == 0 and skipped:
         console.print(
-            f"{_count(skipped, 'file')} skipped (output already there), nothing to do → {summary['output']}",
+            f"{_count(skipped, 'file')} skipped (output made from this very input), nothing to do "
+            f"→ {summary['output']}",
             markup=False,
         )
         return
@@ -213,6 +214,9 @@ def stats_table(
         files = f"{_count(summary['files'], 'file')}, " if "files" in summary else ""
         if skipped:
             files += f"{_count(skipped, 'file')} skipped, "
+        stale = summary.get("files_stale", 0)
+        if stale:
+            files += f"{_count(stale, 'stale output')} rescored, "
         console.print(
             f"{summary['rows_out']:,} rows scored in {summary['wall_seconds']:.2f} s "
             f"({summary['rows_per_second']:,.0f} rows/s, {files}{_count(summary['chunks'], 'chunk')}, "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from distributed import WorkerPlugin
-from modelrouter import ModelRouterError, get_router
+from modelrouter import DataError, ModelRouterError, get_router
 from modelrouter.batch.datasets import DatasetPlan, DatasetSummary, begin, finish, per_file_options
 from modelrouter.batch.run import ProgressSink, RunOptions, prepare_pool, score_file
 from modelrouter.locations import model_location
@@ -52,7 +52,11 @@ class RouterPlugin(WorkerPlugin):
 
     def teardown(self, worker: Any) -> None:
         from modelrouter import reset_router
+        from modelrouter.storage.inflight import drop_live_temporaries
 
+        # A worker closed mid-task (SIGTERM) removes the temporary files (and uploads) its
+        # tasks were writing; the task runs again elsewhere and writes its own.
+        drop_live_temporaries()
         reset_router()
 
 
@@ -102,17 +106,21 @@ def score_dataset_on_dask(
     workers: int | None,
     progress: ProgressSink | None,
     side_files: Callable[[dict[str, Any]], Sequence[tuple[Location, str]]] | None = None,
+    *,
+    summary: DatasetSummary | None = None,
 ) -> DatasetSummary:
     """Score every file of ``plan`` on a cluster (``scheduler``) or a local one.
 
     A failed task raises its error (the router's exception types travel back intact), naming
-    the file; outputs already completed stay, ``_SUCCESS`` is not written.
+    the file; outputs already completed stay, ``_SUCCESS`` is not written. ``options.keep_going``
+    and ``summary`` as for :func:`~modelrouter.batch.datasets.score_dataset_locally`.
     """
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
 
     started = time.perf_counter()
-    summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="dask")
-    todo, summary.skipped = begin(plan, resume)
+    if summary is None:
+        summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="dask")
+    todo, summary.skipped, summary.stale = begin(plan, resume)
     if not todo:  # --resume with every output in place: no cluster, no models
         summary.workers = 0
         summary.chunk_size = options.chunk_size
@@ -146,22 +154,16 @@ def score_dataset_on_dask(
             }  # fmt: skip
             results: dict[Location, dict[str, Any]] = {}
             try:
-                for future in as_completed(futures):
-                    source = futures[future]
-                    try:
-                        results[source] = future.result()
-                    except ModelRouterError:
-                        raise
-                    except Exception as exc:
-                        raise RuntimeError(f"{source}: task failed on the cluster: {exc}") from exc
-                    if progress is not None:
-                        progress.advance(int(results[source]["rows_in"]))
+                _collect(futures, results, options, summary, progress)
             except BaseException:
                 for pending in futures:
                     pending.cancel()
                 raise
-            for source, _ in todo:
-                summary.add(results[source])
+            finally:  # the files finished (before a failure, too) count, in input order
+                for source, _ in todo:
+                    if source in results:
+                        summary.add(results[source])
+                summary.wall_seconds = time.perf_counter() - started
             reports = client.run(worker_report)
             summary.worker_pools = {address: report["pools"] for address, report in reports.items()}
             summary.worker_loads = {address: report["loads"] for address, report in reports.items()}
@@ -170,8 +172,37 @@ def score_dataset_on_dask(
         if cluster is not None:
             cluster.close()
     summary.wall_seconds = time.perf_counter() - started
+    summary.check_failures()
     finish(plan, side_files(summary.as_dict()) if side_files is not None else ())
     return summary
+
+
+def _collect(
+    futures: dict[Any, Location],
+    results: dict[Location, dict[str, Any]],
+    options: RunOptions,
+    summary: DatasetSummary,
+    progress: ProgressSink | None,
+) -> None:
+    """Each task's summary into ``results`` as it completes; a failed task raises its error
+    (a data error is recorded instead under ``options.keep_going``)."""
+    from distributed import as_completed
+
+    for future in as_completed(futures):
+        source = futures[future]
+        try:
+            results[source] = future.result()
+        except DataError as exc:
+            if not options.keep_going:
+                raise
+            summary.fail(source, exc)
+            continue
+        except ModelRouterError:
+            raise
+        except Exception as exc:
+            raise RuntimeError(f"{source}: task failed on the cluster: {exc}") from exc
+        if progress is not None:
+            progress.advance(int(results[source]["rows_in"]))
 
 
 def _total_pools(reports: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,22 +1,20 @@
 """Datasets: a directory or glob of files in, one output file per input file out (docs/specification.md §9).
 
-Each output is written atomically, so an existing output file is a complete one: that is
-what makes ``--resume`` safe. ``_SUCCESS`` (empty) is written last when every file
+Each output is written atomically, so an existing output file is a complete one, and it
+records the identity of the input it was made from (:mod:`modelrouter.storage.input_identity`):
+that is what makes ``--resume`` safe. ``_SUCCESS`` (empty) is written last when every file
 succeeded; a run that starts removes a stale one, so downstream jobs never see a marker
 beside a half-finished set.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import glob
 import os
 import re
-import stat
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelrouter import DataError, OutputError, PoolStats, get_router
@@ -25,8 +23,11 @@ from modelrouter.batch.run import ProgressSink, RunOptions, RunSummary, prepare_
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import RunOutputs, sweep_stale_temps, text_output
 from modelrouter.storage.formats import COMPRESSION_SUFFIXES, data_suffix, split_name, with_data_suffix
+from modelrouter.storage.input_identity import identity_matches, recorded_identity
 from modelrouter.storage.object_store import Location
 from modelrouter.storage.run_paths import PathConflict
+from modelrouter.storage.tree_walk import natural_key as _natural_key
+from modelrouter.storage.tree_walk import walk_tree
 
 __all__ = [
     "SUCCESS_MARKER",
@@ -71,7 +72,7 @@ def is_dataset(input_path: str) -> bool:
 
 def natural_key(path: Location) -> list[Any]:
     """Sort key where ``part-2`` comes before ``part-10``."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", str(path))]
+    return _natural_key(path)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,8 @@ class DatasetPlan:
     out_dir: Location
     inputs: tuple[Location, ...]
     outputs: tuple[Location, ...]
+    #: The output folder (or a link to it) where the walk met it inside the input: not read.
+    not_read: tuple[Location, ...] = ()
 
     @property
     def pairs(self) -> Iterable[tuple[Location, Location]]:
@@ -93,62 +96,77 @@ def plan_dataset(
 ) -> DatasetPlan:
     """Expand a directory (recursively) or glob into input files and their output paths.
 
+    One walker lists both forms (:func:`modelrouter.storage.tree_walk.walk_tree`): symlinks
+    to folders and files are followed, each real folder is listed once, loops end.
     Each output keeps its input's relative name and whole data suffix (``day.csv.gz`` →
     ``day.csv.gz``); ``output_format`` replaces that suffix (``day.parquet``, ``day.csv``).
     Raises :class:`DataError` when nothing matches (unless ``allow_empty``: the plan is then
-    empty) or when a file the set lists cannot be read
-    (a dangling symlink, a FIFO or device, no read permission, a folder that cannot be
-    listed: the set would be incomplete, so it is never skipped silently),
-    :class:`OutputError` when the output directory is a file and :class:`PathConflict` when
-    two inputs would be written to the same output.
+    empty) or when an entry the set needs cannot be read (a dangling symlink, a symlink
+    loop, a FIFO or device, no read permission, a folder that cannot be listed: the set would
+    be incomplete, so it is never skipped silently), :class:`OutputError` when the output
+    directory is a file, and :class:`PathConflict` (a usage error) when two inputs would be
+    written to the same output or when the output folder overlaps the input (see
+    :func:`check_output_folder`).
     """
     if storage.is_uri(input_path):
         return _plan_remote(input_path, output, output_format, allow_empty)
+    parts: tuple[str, ...] | None
     if Path(input_path).is_dir():
-        root = Path(input_path)
-        found = _walk(root)
+        root, parts = Path(input_path), None
     else:
         prefix = _GLOB_MAGIC.split(input_path, maxsplit=1)[0]
         root = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
-        _check_listable(root, Path(input_path).relative_to(root).parts)
-        found = [
-            Path(p) for p in glob.glob(input_path, recursive=True) if not Path(p).is_dir() and is_data_file(p)
-        ]
-    # Beside the input, never inside it: a rerun must not read its own outputs.
+        parts = Path(input_path).relative_to(root).parts
+    # Beside the input by default, never inside it: a rerun must not read its own outputs.
     absolute_root = root.resolve()
     out_dir: Location = (
         storage.as_location(output)
         if output
         else absolute_root.with_name(absolute_root.name + ".predictions")
     )
-    out_resolved: Path | None = None
+    out_real: str | None = None
     if isinstance(out_dir, Path):
         if out_dir.exists() and not out_dir.is_dir():
             raise OutputError(f"{out_dir}: is a file; with a dataset as input, -o names an output directory")
-        out_resolved = out_dir.resolve()
-    files = sorted(
-        (
-            p
-            for p in found
-            # Hidden and underscore names are not data, folders included (Spark's in-progress
-            # `_temporary/`, `.spark-staging/`, `_SUCCESS`): as for object stores.
-            if not any(part.startswith((".", "_")) for part in _relative_parts(p, root))
-            and not (out_resolved is not None and p.resolve().is_relative_to(out_resolved))
-        ),
-        key=natural_key,
-    )
-    for path in files:
-        _check_readable(path)
+        out_real = os.path.realpath(out_dir)
+        check_output_folder(root, out_dir, output is not None)
+    walk = walk_tree(root, parts, is_data_file, exclude=out_real)
+    files = sorted(walk.files, key=natural_key)
     if not files and not allow_empty:
+        if not root.is_dir():
+            raise DataError(
+                f"{input_path}: the folder {root} does not exist, so nothing matches; "
+                "pass --allow-empty if an empty set is a success"
+            )
         raise DataError(f"{input_path}: {_NOTHING_FOUND.format(what='files')}")
-    return _pair(root, out_dir, files, output_format)
+    return replace(_pair(root, out_dir, files, output_format), not_read=walk.excluded)
 
 
-def _relative_parts(path: Path, root: Path) -> tuple[str, ...]:
-    try:
-        return path.relative_to(root).parts
-    except ValueError:  # (a glob's match is always under its root; be safe)
-        return (path.name,)
+def check_output_folder(root: Path, out_dir: Path, given: bool = True) -> None:
+    """Refuse (usage error, exit 2) an output folder that is the input folder or contains it:
+    the outputs would land among the inputs, and the next run would read them.
+
+    An output folder *inside* the input is fine: the walk never enters it (under any name or
+    link), so outputs are never read as inputs. Compared by real paths, so symlinks, ``..``
+    and relative spellings are the same folder.
+    """
+    out_real, root_real = os.path.realpath(out_dir), os.path.realpath(root)
+    relation = ""
+    if out_real == root_real:
+        relation = "is the input folder"
+    elif Path(root_real).is_relative_to(out_real):
+        relation = "contains the input folder"
+    if relation:
+        shown = f" {root}" + ("" if os.path.abspath(root) == root_real else f" (= {root_real})")
+        if os.path.normpath(out_dir) == os.path.normpath(root):
+            shown = ""  # `-o data` for the input `data`: naming it twice says nothing more
+        raise PathConflict(
+            f"{out_dir} {relation}{shown}: the outputs would land among the inputs and be read "
+            f"by the next run; choose an output folder outside it (the default is "
+            f"{Path(root_real).name}.predictions beside it) or inside it, which the run never "
+            "lists (nothing was read or written)",
+            "-o" if given else "INPUT",
+        )
 
 
 def _pair(
@@ -176,64 +194,6 @@ def _pair(
     return DatasetPlan(root, out_dir, tuple(files), tuple(outputs))
 
 
-def _walk(root: Path) -> list[Path]:
-    """The data files under ``root``, recursively (symlinked folders are not followed, like
-    ``Path.rglob``); a folder that cannot be listed is a :class:`DataError`."""
-
-    def fail(exc: OSError) -> None:
-        raise DataError(
-            f"{exc.filename}: cannot list this folder of the dataset ({exc.strerror}); "
-            "the set would be incomplete"
-        )
-
-    found: list[Path] = []
-    for folder, _dirs, names in os.walk(root, onerror=fail):
-        found += [Path(folder, n) for n in names if is_data_file(n)]
-    return found
-
-
-def _check_listable(root: Path, parts: Sequence[str]) -> None:
-    """For a glob: every folder the pattern can descend into must be listable (``glob``
-    itself skips the ones it cannot read without a word)."""
-    recursive = "**" in parts
-
-    def relevant(depth_parts: Sequence[str]) -> bool:
-        for i, name in enumerate(depth_parts):
-            if i >= len(parts) - 1:
-                return recursive
-            if parts[i] == "**":
-                return True
-            if not fnmatch.fnmatchcase(name, parts[i]):
-                return False
-        return True
-
-    for folder, dirs, _names in os.walk(root):
-        depth = Path(folder).relative_to(root).parts
-        dirs[:] = [d for d in dirs if relevant((*depth, d))]
-        for name in dirs:
-            path = Path(folder, name)
-            if not os.access(path, os.R_OK | os.X_OK):
-                raise DataError(
-                    f"{path}: cannot list this folder of the dataset (permission denied); "
-                    "the set would be incomplete"
-                )
-
-
-def _check_readable(path: Path) -> None:
-    """A listed file must be a readable regular file: anything else fails the run (exit 3)."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise DataError(f"{path}: a dangling symlink in the dataset (its target does not exist)") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read this file of the dataset ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) else "not a regular file"
-        raise DataError(f"{path}: {kind}, not a regular file; a dataset holds regular files only")
-    if not os.access(path, os.R_OK):
-        raise DataError(f"{path}: cannot read this file of the dataset (permission denied)")
-
-
 def planned_outputs(plan: DatasetPlan, options: RunOptions) -> list[tuple[Location, Location]]:
     """Every file the run may write, with the input it comes from: outputs and their rejects."""
     planned: list[tuple[Location, Location]] = []
@@ -257,12 +217,15 @@ def _plan_remote(
     out: storage.Location = (
         storage.as_location(output) if output else root.with_name(root.name + ".predictions")
     )
+    if isinstance(out, storage.Uri) and out.scheme == root.scheme:
+        _check_output_prefix(root, out, output is not None)
     files = sorted(
         (
             u
             for u in found
             if is_data_file(u.name)
             and not any(part.startswith((".", "_")) for part in u.relative_to(root).parts)
+            # An output prefix inside the input is never listed: outputs are not inputs.
             and not (isinstance(out, storage.Uri) and u.is_relative_to(out))
         ),
         key=natural_key,
@@ -270,6 +233,24 @@ def _plan_remote(
     if not files and not allow_empty:
         raise DataError(f"{input_path}: {_NOTHING_FOUND.format(what='objects')}")
     return _pair(root, out, files, output_format)
+
+
+def _check_output_prefix(root: storage.Uri, out: storage.Uri, given: bool) -> None:
+    """:func:`check_output_folder` for prefixes: an object store has no links to resolve."""
+    out_path, root_path = PurePosixPath(out.path), PurePosixPath(root.path)
+    relation = ""
+    if out_path == root_path:
+        relation = "is the input prefix"
+    elif root_path.is_relative_to(out_path):
+        relation = "contains the input prefix"
+    if relation:
+        raise PathConflict(
+            f"{out} {relation} {root}: the outputs would land among the inputs and be read by "
+            f"the next run; choose an output prefix outside it (the default is "
+            f"{root.name}.predictions beside it) or inside it, which the run never lists "
+            "(nothing was read or written)",
+            "-o" if given else "INPUT",
+        )
 
 
 @dataclass
@@ -283,12 +264,16 @@ class DatasetSummary:
     model_path: str = ""
     files: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: --resume: inputs whose existing output was made from another version of them.
+    stale: list[str] = field(default_factory=list)
     workers: int = 1
     chunk_size: int = 0
     wall_seconds: float = 0.0
     pools: dict[str, PoolStats | dict[str, Any]] = field(default_factory=dict)
     worker_pools: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     worker_loads: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: --keep-going: the files that failed, each ``{"input", "error", "exit_code"}``.
+    failed: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, summary: dict[str, Any]) -> None:
         self.files.append(summary)
@@ -309,6 +294,8 @@ class DatasetSummary:
                 "model_path": self.model_path,
                 "files": len(self.files),
                 "files_skipped": len(self.skipped),
+                "files_stale": len(self.stale),
+                "files_failed": len(self.failed),
                 "rows_in": total("rows_in"),
                 "rows_out": rows_out,
                 "rows_rejected": total("rows_rejected"),
@@ -327,12 +314,32 @@ class DatasetSummary:
                 for address, pools in self.worker_pools.items()
             },
             "files": self.files,
+            "failed": self.failed,
         }
 
+    def fail(self, source: Location, exc: DataError) -> None:
+        """--keep-going: record a file's input error and go on with the others."""
+        self.failed.append({"input": str(source), "error": str(exc), "exit_code": 3})
 
-def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Location, Location]], list[str]]:
-    """Create the output folders, drop a stale ``_SUCCESS``; return the pairs to do and the
-    inputs skipped by ``resume`` (their output exists, so it is complete)."""
+    def check_failures(self) -> None:
+        """After a --keep-going run: raise one :class:`DataError` naming every failed file
+        (``_SUCCESS`` is then not written; the finished outputs stay)."""
+        if not self.failed:
+            return
+        total = len(self.failed) + len(self.files)
+        named = "; ".join(f["error"] for f in self.failed[:5])
+        more = f"; and {len(self.failed) - 5} more (see the stats JSON)" if len(self.failed) > 5 else ""
+        raise DataError(
+            f"{self.input}: {len(self.failed)} of {total} files failed: {named}{more} — the other "
+            f"{len(self.files)} were scored; no {SUCCESS_MARKER} (fix them and rerun with --resume)"
+        )
+
+
+def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Location, Location]], list[str], list[str]]:
+    """Create the output folders, drop a stale ``_SUCCESS``; return the pairs to do, the
+    inputs skipped by ``resume`` (their output exists, so it is complete, and records this
+    very input: :mod:`modelrouter.storage.input_identity`) and the inputs whose output
+    exists but is stale (another input, or no record), which are scored again."""
     try:
         if isinstance(plan.out_dir, Path):
             plan.out_dir.mkdir(parents=True, exist_ok=True)
@@ -346,15 +353,27 @@ def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Location, Locatio
     sweep_stale_temps(
         sorted({p for p in (plan.out_dir, *(t.parent for t in plan.outputs)) if isinstance(p, Path)})
     )
-    done = {str(t) for t in plan.outputs if resume and storage.exists(t)}
-    todo = [(s, t) for s, t in plan.pairs if str(t) not in done]
-    skipped = [str(s) for s, t in plan.pairs if str(t) in done]
-    return todo, skipped
+    todo: list[tuple[Location, Location]] = []
+    skipped: list[str] = []
+    stale: list[str] = []
+    for source, target in plan.pairs:
+        if resume and storage.exists(target):
+            if identity_matches(recorded_identity(target), source):
+                skipped.append(str(source))
+                continue
+            stale.append(str(source))
+        todo.append((source, target))
+    return todo, skipped, stale
 
 
 def finish(plan: DatasetPlan, side_files: Sequence[tuple[Location, str]] = ()) -> None:
     """Mark the whole set complete: the side files (stats, metrics) and ``_SUCCESS`` in one
     commit, ``_SUCCESS`` last, after every output file is in place."""
+    # A worker killed while writing (a Dask worker on SIGTERM, whose task ran again
+    # elsewhere) leaves its temporary file: never beside a _SUCCESS that says "complete".
+    sweep_stale_temps(
+        sorted({p for p in (plan.out_dir, *(t.parent for t in plan.outputs)) if isinstance(p, Path)})
+    )
     outputs = RunOutputs()
     try:
         for path, text in side_files:
@@ -370,7 +389,7 @@ def per_file_options(options: RunOptions, source: Location, target: Location) ->
     rejects = None
     if options.on_error == "skip":
         rejects = str(target.with_name(f"{split_name(target.name)[0]}.rejects.csv"))
-    return replace(options, input=str(source), output=str(target), rejects=rejects)
+    return replace(options, input=str(source), output=str(target), rejects=rejects, record_input=True)
 
 
 def score_dataset_locally(
@@ -380,14 +399,23 @@ def score_dataset_locally(
     progress: ProgressSink | None,
     on_file: Callable[[Location], None] | None = None,
     side_files: Callable[[dict[str, Any]], Sequence[tuple[Location, str]]] | None = None,
+    *,
+    summary: DatasetSummary | None = None,
 ) -> DatasetSummary:
     """Score the files one after another through one pool and the usual thread pool.
 
     Each file's output (and rejects) is committed on its own; ``side_files`` gives, from the
-    finished report, the files committed with ``_SUCCESS`` at the end."""
+    finished report, the files committed with ``_SUCCESS`` at the end. ``options.keep_going``:
+    a file's input error (:class:`DataError`) is recorded and the other files are scored; the
+    run then raises one :class:`DataError` naming the failed files and writes no
+    ``_SUCCESS``. Other errors (model, output) stop the run at once. ``summary``, when
+    given, is filled in as files finish, so a caller still has the finished files' counts
+    after a failure.
+    """
     started = time.perf_counter()
-    summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="local")
-    todo, summary.skipped = begin(plan, resume)
+    if summary is None:
+        summary = DatasetSummary(input=options.input, output=str(plan.out_dir), engine="local")
+    todo, summary.skipped, summary.stale = begin(plan, resume)
     summary.chunk_size = options.chunk_size
     if not todo:  # --resume with every output in place: nothing to load, nothing to score
         summary.workers = 0
@@ -396,14 +424,23 @@ def score_dataset_locally(
         return summary
     pool = prepare_pool(options)
     summary.workers = options.workers or pool.size
-    for source, target in todo:
-        result: RunSummary = score_file(
-            per_file_options(options, source, target), progress, pool=pool, final=False
-        )
-        summary.add(result.as_dict()["summary"])
-        if on_file is not None:
-            on_file(source)
-    summary.wall_seconds = time.perf_counter() - started
-    summary.pools = {str(k): v for k, v in get_router().stats().items()}
+    try:
+        for source, target in todo:
+            try:
+                result: RunSummary = score_file(
+                    per_file_options(options, source, target), progress, pool=pool, final=False
+                )
+            except DataError as exc:
+                if not options.keep_going:
+                    raise
+                summary.fail(source, exc)
+                continue
+            summary.add(result.as_dict()["summary"])
+            if on_file is not None:
+                on_file(source)
+    finally:
+        summary.wall_seconds = time.perf_counter() - started
+        summary.pools = {str(k): v for k, v in get_router().stats().items()}
+    summary.check_failures()
     finish(plan, side_files(summary.as_dict()) if side_files is not None else ())
     return summary

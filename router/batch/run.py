@@ -7,6 +7,7 @@ Everything here is plain library code (no typer, no rich); ``modelrouter.cli.mai
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from modelrouter.storage import object_store as storage
 from modelrouter.storage.cells import csv_schema, to_csv_cells
 from modelrouter.storage.commit import BatchOutput, RunOutputs, open_output, text_output
 from modelrouter.storage.formats import compression_of, data_suffix, split_name, suffix_delimiter
+from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
 from modelrouter.storage.writers import WriteStyle, plain_columns
 
 
@@ -46,6 +48,7 @@ __all__ = [
     "SideFiles",
     "default_output",
     "default_rejects",
+    "require_input",
     "resolve_output",
     "score_file",
 ]
@@ -121,6 +124,13 @@ class RunOptions:
     resume: bool = False
     #: Datasets: matching no file is a success (``_SUCCESS``, "0 files").
     allow_empty: bool = False
+    #: Datasets: a file's input error does not stop the others; the run then fails (exit 3)
+    #: naming the failed files, without ``_SUCCESS``.
+    keep_going: bool = False
+    #: Record the input's identity (size, mtime, sha256; an object's ETag) in the output's
+    #: provenance — Parquet metadata, or a sidecar beside a CSV output — for ``resume``
+    #: (datasets set it per file; see :mod:`modelrouter.storage.input_identity`).
+    record_input: bool = False
     #: Side files committed with the outputs: the run summary as JSON, Prometheus text.
     stats_json: str | None = None
     metrics_textfile: str | None = None
@@ -231,6 +241,32 @@ def default_output(input_path: str) -> str:
     path = storage.as_location(input_path)
     stem, _, _ = split_name(path.name)
     return str(path.with_name(f"{stem}.predictions{data_suffix(path.name)}"))
+
+
+def require_input(input_path: str) -> None:
+    """A local INPUT that is not there is an input error that says so (exit 3), raised before
+    the output is resolved or a format is guessed from the missing name.
+
+    ``-``, URIs and glob patterns (whose matches the dataset planner counts) are not checked.
+    """
+    if input_path == "-" or storage.is_uri(input_path):
+        return
+    pattern = any(c in input_path for c in "*?[")
+    try:
+        os.stat(input_path)
+    except FileNotFoundError:
+        if pattern:
+            return
+        if os.path.lexists(input_path.rstrip("/" + os.sep) or input_path):
+            raise DataError(
+                f"{input_path}: the input is a dangling symlink (its target does not exist)"
+            ) from None
+        raise DataError(f"{input_path}: the input does not exist (no such file or folder)") from None
+    except NotADirectoryError:
+        raise DataError(f"{input_path}: the input is not a folder (a file name ends with '/')") from None
+    except OSError as exc:
+        if not pattern:
+            raise DataError(f"{input_path}: cannot read the input ({exc.strerror})") from None
 
 
 def resolve_output(input_path: str, output: str | None) -> str:
@@ -349,6 +385,7 @@ def score_file(
     was exceeded, which is committed on its own because it explains the failure.
     """
     started = time.perf_counter()
+    require_input(options.input)
     output = resolve_output(options.input, options.output)
     in_format = detect_format(options.input, options.input_format, role="input")
     out_format: FileFormat = (
@@ -362,6 +399,7 @@ def score_file(
     loaded = time.perf_counter()
     model = pool.prototype
 
+    identity = input_identity(storage.as_location(options.input)) if options.record_input else {}
     reader = open_input(
         options.input,
         in_format,
@@ -374,7 +412,16 @@ def score_file(
     )
     try:
         return _score_reader(
-            reader, output, out_format, pool, options, progress, side_files, (started, loaded), final
+            reader,
+            output,
+            out_format,
+            pool,
+            options,
+            progress,
+            side_files,
+            (started, loaded),
+            final,
+            identity,
         )
     finally:
         reader.close()
@@ -390,6 +437,7 @@ def _score_reader(
     side_files: SideFiles | None,
     clock: tuple[float, float],
     final: bool,
+    identity: dict[str, str],
 ) -> RunSummary:
     model = pool.prototype
     keep = list(options.keep)
@@ -431,7 +479,7 @@ def _score_reader(
         outputs = RunOutputs()
         cleanup.callback(outputs.abort)
         rejects: BatchOutput | None = None
-        provenance = _provenance(pool, options, reader.name)
+        provenance = _provenance(pool, options, reader.name) | identity
         if summary.rejects is not None:
             rejects_format = detect_format(summary.rejects, None, role="output")
             rejected = rejects_schema(reader.schema)
@@ -481,8 +529,32 @@ def _score_reader(
         for path, text in side_files(summary) if side_files is not None else ():
             outputs.add(text_output(path, text))
         outputs.add(writer)
+        if identity:
+            _check_unchanged(options.input, identity)
+            if out_format == "csv" and output != "-":
+                # After the output: an interruption between the renames leaves an old record,
+                # which does not match, so --resume redoes the file rather than trust it.
+                sidecar = sidecar_for(storage.as_location(output))
+                outputs.add(text_output(sidecar, json.dumps(provenance, indent=2) + "\n"))
         outputs.commit(final=final)  # abort() after a commit is a no-op
     return summary
+
+
+def _check_unchanged(source: str, identity: dict[str, str]) -> None:
+    """A local input whose size or mtime changed while it was scored gave rows of two
+    versions: an input error (exit 3), never an output recorded as made from either."""
+    location = storage.as_location(source)
+    if not isinstance(location, Path):
+        return
+    try:
+        now = location.stat()
+    except OSError as exc:
+        raise DataError(f"{source}: the input went away while it was scored ({exc.strerror})") from None
+    if (str(now.st_size), str(now.st_mtime_ns)) != (
+        identity.get(f"{IDENTITY_PREFIX}size"),
+        identity.get(f"{IDENTITY_PREFIX}mtime_ns"),
+    ):
+        raise DataError(f"{source}: the input changed while it was scored; nothing was written for it")
 
 
 def _style(

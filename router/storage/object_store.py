@@ -75,6 +75,7 @@ __all__ = [
     "is_uri",
     "list_files",
     "model_location_arg",
+    "object_version",
     "open_random",
     "open_stream",
     "remove",
@@ -239,6 +240,26 @@ def info(location: Location, role: Role = "input") -> Kind:
 def exists(location: Location) -> bool:
     """True when a file/object is at ``location`` (``--resume`` asks this of outputs)."""
     return info(location, "output") == "file"
+
+
+def object_version(uri: Uri) -> dict[str, str]:
+    """What tells this object's content from another's: its size and ETag on S3, its size
+    and modification time (ns) on other stores. Raises :class:`DataError`."""
+    if _is_s3(uri):
+        remote.require_credentials(DataError, uri)
+        try:
+            head = _s3_client().head_object(Bucket=uri.bucket, Key=uri.key)
+        except Exception as exc:
+            raise _fail("input", uri, exc) from None
+        return {"size": str(head["ContentLength"]), "etag": str(head["ETag"])}
+    filesystem, path = _fs_path(uri)
+    try:
+        found = filesystem.get_file_info(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise _fail("input", uri, exc) from None
+    if found.type != pafs.FileType.File:
+        raise DataError(f"{uri}: no such object")
+    return {"size": str(found.size), "mtime_ns": str(found.mtime_ns)}
 
 
 def open_random(uri: Uri) -> Any:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 import re
 import signal
 import socket
@@ -160,7 +161,12 @@ def assert_same_output(remote: bytes, local: bytes) -> None:
     assert tables[0].equals(tables[1])
     varying = {b"modelrouter.input", b"modelrouter.created_at"}
     remote_meta, local_meta = (
-        {k: v for k, v in t.schema.metadata.items() if k not in varying} for t in tables
+        {
+            k: v
+            for k, v in t.schema.metadata.items()
+            if k not in varying and not k.startswith(b"modelrouter.input_")  # the input's identity
+        }
+        for t in tables
     )
     assert remote_meta == local_meta
     assert tables[0].schema.metadata[b"modelrouter.input"].startswith(b"s3://")
@@ -387,10 +393,22 @@ def test_dataset_prefix_in_prefix_out_success_last_and_resume(
     client.delete_object(Bucket=bucket, Key="wine/part-9.csv")
     done = run_cli(s3_env, "predict", f"s3://{bucket}/wine", "-k", "id", "--no-stats", "--resume")
     assert done.returncode == 0, done.stderr
+    # A CSV output's provenance (its input's ETag, for --resume) is a hidden object beside it.
+    sidecars = [
+        posixpath.join("wine.predictions", posixpath.dirname(n), f".{posixpath.basename(n)}.provenance.json")
+        for n in files
+        if n.endswith(".csv")
+    ]
     assert keys(client, bucket, "wine.predictions/") == sorted(
-        ["wine.predictions/_SUCCESS", *(f"wine.predictions/{name}" for name in files)]
+        ["wine.predictions/_SUCCESS", *(f"wine.predictions/{name}" for name in files), *sidecars]
     )
     assert_same_as_local(client, bucket, "wine.predictions", files, tmp_path)
+    # Re-delivered with other content (a new ETag): rescored; the others skipped.
+    client.put_object(Bucket=bucket, Key="wine/part-1.csv", Body=WINE.head(7).to_csv(index=False).encode())
+    done = run_cli(s3_env, "predict", f"s3://{bucket}/wine", "-k", "id", "--resume")
+    assert done.returncode == 0, done.stderr
+    assert "1 file, 3 files skipped, 1 stale output rescored" in done.stderr
+    assert get(client, bucket, "wine.predictions/part-1.csv").count(b"\n") == 8
     # A glob, into an explicit prefix, one output format.
     done = run_cli(
         s3_env, "predict", f"s3://{bucket}/wine/**/*.parquet", "-o", f"s3://{bucket}/globbed/",
@@ -398,6 +416,8 @@ def test_dataset_prefix_in_prefix_out_success_last_and_resume(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert keys(client, bucket, "globbed/") == [
+        "globbed/.part-0.csv.provenance.json",
+        "globbed/.part-2.csv.provenance.json",
         "globbed/_SUCCESS",
         "globbed/part-0.csv",
         "globbed/part-2.csv",
@@ -418,8 +438,13 @@ def test_dask_engine_reads_and_writes_the_store(
         timeout=170,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    sidecars = [  # each CSV output's provenance (its input's ETag, for --resume)
+        posixpath.join("scored", posixpath.dirname(n), f".{posixpath.basename(n)}.provenance.json")
+        for n in files
+        if n.endswith(".csv")
+    ]
     assert keys(client, bucket, "scored/") == sorted(
-        ["scored/_SUCCESS", *(f"scored/{name}" for name in files)]
+        ["scored/_SUCCESS", *(f"scored/{name}" for name in files), *sidecars]
     )
     assert_same_as_local(client, bucket, "scored", files, tmp_path)
     assert b'"engine": "dask"' in get(client, bucket, "scored.json")

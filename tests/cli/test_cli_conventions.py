@@ -149,7 +149,7 @@ def test_resume_with_everything_done_loads_nothing(tmp_path: Path) -> None:
     # A model path that cannot load proves the second run never loads the model.
     again = run_cli("predict", data, "-o", tmp_path / "out", "--resume", "-m", tmp_path / "absent.pkl")
     assert again.returncode == 0, again.stderr
-    assert "2 files skipped (output already there), nothing to do" in again.stderr
+    assert "2 files skipped (output made from this very input), nothing to do" in again.stderr
     assert (tmp_path / "out" / "_SUCCESS").is_file()
 
 
