@@ -70,6 +70,7 @@ from modelrouter.serve.schemas import (
     request_schema,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["LoadedPools", "ServeConfig", "create_app", "load_pools"]
@@ -84,6 +85,8 @@ _ENCODE_ON_LOOP_VALUES = 2048
 _ORJSON_DTYPES = frozenset(
     np.dtype(t).str for t in ("f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?")
 )
+#: The status counted for a request whose client left before its body was complete.
+CLIENT_CLOSED = 499
 T = TypeVar("T")
 Mode = Literal["predict", "proba"]
 
@@ -467,11 +470,18 @@ async def _read_body(request: Request, limit: int) -> bytes:
         )
     parts: list[bytes] = []
     size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise Problem(413, f"body larger than the limit of {limit} bytes (--max-body-bytes)")
-        parts.append(part)
+    try:
+        async for part in request.stream():
+            size += len(part)
+            if size > limit:
+                raise Problem(413, f"body larger than the limit of {limit} bytes (--max-body-bytes)")
+            parts.append(part)
+    except ClientDisconnect:
+        # Nobody will read the answer: counted as 499 (nginx's "client closed request"),
+        # neither a fault of the service (500) nor logged as one.
+        raise Problem(
+            CLIENT_CLOSED, f"the client closed the connection after {size} bytes of its body"
+        ) from None
     return b"".join(parts)
 
 

@@ -66,15 +66,16 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 def body_format(content_type: str | None) -> BodyFormat:
-    """The body's format from its ``Content-Type`` (none: JSON); 415 for anything else."""
-    if not content_type:
-        return "json"
-    media = content_type.split(";", 1)[0].strip().lower()
+    """The body's format from its ``Content-Type``; 415 for anything else, and for none (a
+    body's format is never guessed: bytes sent without a type are not taken for JSON)."""
+    known = ", ".join(sorted({"application/json", "text/csv", "application/vnd.apache.parquet"}))
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if not media:
+        raise Problem(415, f"no Content-Type header (send one of: {known})")
     if media in _MEDIA_TYPES:
         return _MEDIA_TYPES[media]
     if media.endswith("+json"):
         return "json"
-    known = ", ".join(sorted({"application/json", "text/csv", "application/vnd.apache.parquet"}))
     raise Problem(415, f"unsupported Content-Type {media!r} (send one of: {known})")
 
 
@@ -115,13 +116,14 @@ def _json_document(body: bytes) -> dict[str, Any]:
         # again by the standard parser, whose answers (and errors) are the reference.
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        try:
-            document = json.loads(body)
-        except RecursionError:
-            raise Problem(400, "malformed JSON body: nested too deeply") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            # ValueError also covers integers longer than Python's digit limit.
-            raise Problem(400, f"malformed JSON body: {exc}") from None
+        document = _strict_json(body)
+    else:
+        # orjson keeps the last of two equal keys silently. Every key of the text is followed
+        # by a colon: when the keys it kept are as many as the body has colons, no key was
+        # repeated; otherwise (colons inside strings, nested objects, a repeated key) the
+        # standard parser decides, refusing a repeated key.
+        if isinstance(document, dict) and _kept_keys(document) != body.count(b":"):
+            document = _strict_json(body)
     if not isinstance(document, dict):
         raise Problem(400, f'the JSON body must be an object {{"rows": [...]}}, not {_kind(document)}')
     unknown = sorted(set(document) - {"rows", "columns"})
@@ -132,6 +134,52 @@ def _json_document(body: bytes) -> dict[str, Any]:
             400, "the JSON body has no 'rows' key" if not document else "send 'rows' or 'columns', not both"
         )
     return document
+
+
+def _strict_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise Problem(400, "malformed JSON body: nested too deeply") from None
+    except _DuplicateKeyError as exc:
+        raise Problem(400, f"malformed JSON body: key {exc.key!r} appears twice in one object") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        # ValueError also covers integers longer than Python's digit limit.
+        raise Problem(400, f"malformed JSON body: {exc}") from None
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return document
+
+
+def _kept_keys(document: dict[str, Any]) -> int:
+    """Keys of the document, of its ``rows`` objects or of its ``columns`` object (the only
+    objects of a valid body). A row that is not an object is refused later (400) anyway, so
+    what its length adds here does not matter."""
+    count = len(document)
+    rows = document.get("rows")
+    if type(rows) is list:
+        try:
+            count += sum(map(len, rows))
+        except TypeError:  # a number or null as a row
+            return -1
+    columns = document.get("columns")
+    if type(columns) is dict:
+        count += len(columns)
+    return count
 
 
 def _json_rows(document: dict[str, Any], max_rows: int) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import joblib
@@ -337,6 +338,49 @@ ERROR_CASES: list[tuple[str, str, dict[str, str], bytes, int, list[str], str | N
     ("too-many-rows-parquet", "/predict", PARQUET, _parquet(501), 413, ["501 rows"], None, None),
     ("body-too-large", "/predict", CSV, b"x\n" + b"1\n" * 200_000, 413, ["--max-body-bytes"], None, None),
     ("media-type", "/predict", {"Content-Type": "text/plain"}, b"hello", 415, ["text/plain"], None, None),
+    # A body without a type is not guessed to be JSON.
+    (
+        "no-content-type",
+        "/predict",
+        {},
+        _rows(_row()),
+        415,
+        ["no Content-Type", "application/json"],
+        None,
+        None,
+    ),
+    (
+        "duplicate-key-in-a-row",  # a JSON object with a key twice is malformed, not "the last wins"
+        "/predict",
+        JSON,
+        _rows(_row(), _row()).replace(b'{"alcohol"', b'{"alcohol": 99.0, "alcohol"', 2),
+        400,
+        ["malformed JSON", "'alcohol' appears twice"],
+        None,
+        None,
+    ),
+    (
+        "duplicate-key-top-level",
+        "/predict",
+        JSON,
+        b'{"rows": [], "rows": ' + _rows(_row())[len(b'{"rows": ') :],
+        400,
+        ["'rows' appears twice"],
+        None,
+        None,
+    ),
+    (
+        "duplicate-key-in-columns",
+        "/predict",
+        JSON,
+        json.dumps({"columns": {c: [v] for c, v in _row().items()}})
+        .encode()
+        .replace(b'{"alcohol"', b'{"hue": [1.0], "alcohol"', 1),
+        400,
+        ["'hue' appears twice"],
+        None,
+        None,
+    ),
     (
         "missing-column",
         "/predict",
@@ -446,6 +490,84 @@ def test_errors_have_their_status_and_name_the_problem(
     assert payload.get("column") == column
     if row is not None:
         assert payload["row"] == row
+
+
+def test_colons_inside_strings_are_not_taken_for_repeated_keys(shipped: Server) -> None:
+    body = {"rows": [{**_row(), "note": "at 12:30: checked"}, {**_row(), "t:ime": "a:b:c"}]}
+    answer = httpx.post(f"{shipped.url}/predict", json=body)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 2
+
+
+def test_a_client_leaving_mid_body_is_not_a_server_error(shipped: Server) -> None:
+    parts = urlsplit(shipped.url)
+    assert parts.hostname is not None and parts.port is not None
+    before = _requests_by_status(shipped)
+    body = _rows(*[_row()] * 20)
+    for _ in range(3):
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            head = (
+                f"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + body[: len(body) // 2])
+            time.sleep(0.2)  # the app is reading the body when the client goes
+    deadline = time.monotonic() + 10
+    while _requests_by_status(shipped).get("499", 0) < before.get("499", 0) + 3:
+        assert time.monotonic() < deadline, _requests_by_status(shipped)
+        time.sleep(0.05)
+    after = _requests_by_status(shipped)
+    assert after.get("500", 0) == before.get("500", 0)
+    log = "".join(shipped.stderr)
+    assert "internal error" not in log and "Traceback" not in log
+
+
+def _requests_by_status(server: Server) -> dict[str, float]:
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text):
+        if family.name == "modelrouter_http_requests":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels["endpoint"] == "/predict":
+                    status = sample.labels["status"]
+                    counts[status] = counts.get(status, 0) + sample.value
+    return counts
+
+
+def test_a_model_failing_on_valid_input_is_a_500(tmp_path: Path) -> None:
+    """The values converted and passed the model's checks; its own code raised (ValueError):
+    a fault of the served model (500, exit 4 in predict), not of the client (422, exit 3)."""
+    from tests.slow_estimators import FaultyForest
+
+    frame = wine_rows(178)
+    model = FaultyForest(n_estimators=3, max_depth=2, random_state=0).fit(frame[FEATURES], frame["id"] % 3)
+    joblib.dump(model, tmp_path / "faulty.pkl")
+    config = tmp_path / "modelrouter.toml"
+    config.write_text('enable_onnx = false\n[sklearn]\npath = "faulty.pkl"\npool_size = 1\n')
+    env = {"PYTHONPATH": str(ROOT)}
+    server = start_server(["-c", str(config)], cwd=tmp_path, env=env)
+    try:
+        for path in ("/predict", "/predict_proba"):
+            answer = httpx.post(f"{server.url}{path}", json=json_body(wine_rows(2)), timeout=30)
+            assert answer.status_code == 500, answer.text
+            error = answer.json()["error"]
+            assert "the model failed while predicting" in error and "thresholds is inconsistent" in error
+        # A value that does not convert stays the client's fault.
+        bad = httpx.post(f"{server.url}/predict", json={"rows": [_row(ash="n/a")]}, timeout=30)
+        assert bad.status_code == 422, bad.text
+    finally:
+        assert server.stop() == 0
+    wine = tmp_path / "wine.csv"
+    shutil.copy(WINE_CSV, wine)
+    done = subprocess.run(
+        [str(MODELROUTER), "predict", str(wine), "-c", str(config), "-o", str(tmp_path / "out.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 4, done.stderr
+    assert "the model failed while predicting" in done.stderr
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_wrong_method_is_a_json_error(shipped: Server) -> None:
