@@ -385,6 +385,12 @@ async def _score(
     request.state.model_type = str(kind)
     endpoint = "/predict" if mode == "predict" else "/predict_proba"
     fmt = body_format(request.headers.get("content-type"))
+    if keep and fmt == "json":
+        raise Problem(
+            400,
+            "keep applies to CSV and Parquet bodies (their answer is a table); a JSON answer "
+            "holds predictions only, in request order",
+        )
     body = b""
     try:
         pool = service.router.pool(kind)
@@ -398,7 +404,7 @@ async def _score(
             else:
                 table = await service.offload(json_table, body, service.config.max_rows, pool.schema)
         elif fmt == "csv":
-            table = await service.offload(csv_table, body, service.config.max_rows)
+            table = await service.offload(csv_table, body, service.config.max_rows, pool.schema, keep)
         else:
             table = await service.offload(parquet_table, body, service.config.max_rows)
         if table is None:  # an empty JSON body: the model is not asked (and needs no column)

@@ -28,8 +28,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from modelrouter.backends import InputSchema, Prediction
+from modelrouter.batch.csv_header import unnamed
 from modelrouter.errors import ConversionError, DataError, MissingColumnsError
 from modelrouter.serve.problems import Problem
+from modelrouter.storage.csv_writer import CsvWriter
 
 __all__ = [
     "BodyFormat",
@@ -358,16 +360,36 @@ def _kind(value: object) -> str:
 # -- CSV and Parquet ---------------------------------------------------------------------------
 
 
-def csv_table(body: bytes, max_rows: int) -> pa.Table:
-    """A CSV body with every column as text; 400 when unreadable, 413 above ``max_rows``."""
+def csv_table(
+    body: bytes, max_rows: int, schema: InputSchema | None = None, keep: Sequence[str] = ()
+) -> pa.Table:
+    """A CSV body as text columns; 400 when unreadable, 413 above ``max_rows``.
+
+    Only the columns the model uses (by ``schema``'s names, matched as the backends match
+    them) and the ``keep`` columns are converted, as the batch reader does: a cell that is
+    not valid UTF-8 in a column nobody uses is not an error. A header column without a name
+    is named ``Unnamed: <position>`` (0-based, pandas' name) and is never a feature.
+    """
     header = _csv_header(body)
+    names = [c or unnamed(i) for i, c in enumerate(header)]
+    named = [c for c in header if c]
+    if schema is not None and schema.names is not None:
+        try:
+            used = set(schema.resolve(named))
+        except DataError:
+            used = set(named)  # the backend names what is missing, from the same columns
+    else:
+        used = set(named)
+    wanted = [n for n in names if n in used or n in keep]
     try:
         table = pacsv.read_csv(
             pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(use_threads=False),
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header}, strings_can_be_null=True
+                column_types={c: pa.string() for c in wanted},
+                include_columns=wanted,
+                strings_can_be_null=True,
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -394,9 +416,8 @@ def _csv_header(body: bytes) -> list[str]:
     if not records or not any(field.strip() for field in records[0]):
         raise Problem(400, "malformed CSV body: empty (no header row)")
     header = records[0]
-    if "" in header:
-        raise Problem(400, f"malformed CSV body: header column {header.index('') + 1} has no name")
-    duplicates = sorted({c for c in header if header.count(c) > 1})
+    named = [c for c in header if c]
+    duplicates = sorted({c for c in named if named.count(c) > 1})
     if duplicates:
         raise Problem(400, f"malformed CSV body: duplicate column name {duplicates[0]!r}")
     return header
@@ -459,10 +480,14 @@ def _label_array(labels: np.ndarray[Any, Any]) -> pa.Array:
 
 
 def encode_table(table: pa.Table, fmt: BodyFormat) -> bytes:
-    """The answer's bytes: CSV (quoted only where needed) or Parquet."""
+    """The answer's bytes: CSV (a value quoted only where CSV needs it, as output files are
+    written: an id ``1`` is ``1``, not ``"1"``) or Parquet."""
     sink = pa.BufferOutputStream()
     if fmt == "parquet":
         pq.write_table(table, sink, compression="snappy")
     else:
-        pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        writer = CsvWriter(sink, table.schema)
+        for batch in table.to_batches():
+            writer.write_batch(batch)
+        writer.close()
     return bytes(sink.getvalue().to_pybytes())

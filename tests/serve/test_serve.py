@@ -492,6 +492,36 @@ def test_errors_have_their_status_and_name_the_problem(
         assert payload["row"] == row
 
 
+def test_csv_bodies_convert_only_the_columns_used_and_answer_like_output_files(shipped: Server) -> None:
+    wine = wine_rows(5)
+    frame = wine.assign(note=["ok", "a,b", 'say "hi"', "y", "x"], other=["", "", "", "plain", ""])
+    plain = frame.to_csv(index=False).encode()
+    # Latin-1 bytes (not UTF-8) in a column no model uses: predict reads the file, so must serve.
+    latin = plain.replace(b"plain", "caf\u00e9".encode("latin-1"))
+    # A header column without a name (Excel's trailing empty column): named 'Unnamed: <i>'.
+    nameless = b"\n".join(line + b"," for line in plain.splitlines()) + b"\n"
+    expected = None
+    for body in (plain, latin, nameless):
+        answer = httpx.post(f"{shipped.url}/predict?keep=id&keep=note", content=body, headers=CSV)
+        assert answer.status_code == 200, answer.text
+        expected = expected or answer.text
+        assert answer.text == expected
+    lines = expected.splitlines()
+    assert lines[0] == "id,note,prediction"  # quoted only where CSV needs it
+    assert lines[1].startswith("1,ok,") and lines[2].startswith('2,"a,b",')
+    assert lines[3].startswith('3,"say ""hi""",')
+    # A kept nameless column keeps its position's name.
+    kept = httpx.post(f"{shipped.url}/predict?keep=Unnamed: 16", content=nameless, headers=CSV)
+    assert kept.status_code == 200, kept.text
+    assert kept.text.splitlines()[0] == "Unnamed: 16,prediction"
+
+
+def test_keep_on_a_json_body_is_refused(shipped: Server) -> None:
+    answer = httpx.post(f"{shipped.url}/predict?keep=id", json=json_body(wine_rows(2)))
+    assert answer.status_code == 400
+    assert "keep applies to CSV and Parquet bodies" in answer.json()["error"]
+
+
 def test_colons_inside_strings_are_not_taken_for_repeated_keys(shipped: Server) -> None:
     body = {"rows": [{**_row(), "note": "at 12:30: checked"}, {**_row(), "t:ime": "a:b:c"}]}
     answer = httpx.post(f"{shipped.url}/predict", json=body)
