@@ -506,6 +506,7 @@ def test_csv_bodies_convert_only_the_columns_used_and_answer_like_output_files(s
         assert answer.status_code == 200, answer.text
         expected = expected or answer.text
         assert answer.text == expected
+    assert expected is not None
     lines = expected.splitlines()
     assert lines[0] == "id,note,prediction"  # quoted only where CSV needs it
     assert lines[1].startswith("1,ok,") and lines[2].startswith('2,"a,b",')
