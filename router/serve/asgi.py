@@ -47,6 +47,7 @@ from modelrouter import (
 )
 from modelrouter.backends import Prediction
 from modelrouter.model_type import model_type_names
+from modelrouter.locations import model_location
 from modelrouter.serve.batching import Batcher, busy_message
 from modelrouter.serve.bodies import (
     MEDIA_TYPE,
@@ -85,6 +86,8 @@ _ENCODE_ON_LOOP_VALUES = 2048
 _ORJSON_DTYPES = frozenset(
     np.dtype(t).str for t in ("f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?")
 )
+#: Adaptive batching's default rows per model call (``serve --max-batch-rows``).
+DEFAULT_BATCH_ROWS = 8192
 #: The status counted for a request whose client left before its body was complete.
 CLIENT_CLOSED = 499
 T = TypeVar("T")
@@ -102,9 +105,18 @@ class ServeConfig:
     max_body_bytes: int = 32 << 20  # request body size; more is a 413
     retry_after: int = 1  # seconds, in the Retry-After header of a 503
     debug: bool = False  # log tracebacks of internal errors
-    max_batch_rows: int = 0  # > 0: score waiting requests together, up to this many rows (batching.py)
+    # Score requests already waiting for the same pool together, up to this many rows per
+    # model call (batching.py); a lone request is never delayed. 0: every request borrows alone.
+    max_batch_rows: int = DEFAULT_BATCH_ROWS
+    # Serve this model file alone (its type from -t, else its suffix), as ``predict -m`` scores
+    # with it: the configured pin does not apply to it, ``sha256`` does (docs/specification.md §3).
+    model: str | None = None
+    model_type: ModelType | None = None  # the default type (with ``model``: that file's type)
+    sha256: str | None = None  # refuse to load ``model`` unless its digest is this
 
     def __post_init__(self) -> None:
+        if self.sha256 is not None and self.model is None:
+            raise ValueError("sha256 applies to a model given with model (serve -m)")
         if self.pool_size is not None and self.pool_size < 1:
             raise ValueError(f"pool_size must be at least 1 (got {self.pool_size})")
         if not self.timeout >= 0:
@@ -136,9 +148,24 @@ def load_pools(config: ServeConfig) -> LoadedPools:
     :class:`ConfigError` when no type is configured); pools loaded before a failure are closed.
     """
     settings = load_settings(config.config)
+    if config.model is not None:
+        kind = config.model_type or ModelType.from_path(config.model)
+        loaded = LoadedPools({}, kind)
+        loaded.pools[kind] = load_pool(
+            settings,
+            kind,
+            path=model_location(config.model),
+            pool_size=config.pool_size,
+            sha256=config.sha256,
+        )
+        return loaded
     if not settings.models:
         raise ConfigError(f"{settings.source}: no model type is configured; there is nothing to serve")
-    loaded = LoadedPools({}, settings.default_model_type)
+    default = settings.default_model_type
+    if config.model_type is not None:
+        settings.model(config.model_type)  # raises, naming the configured types
+        default = config.model_type
+    loaded = LoadedPools({}, default)
     try:
         for kind in settings.models:
             loaded.pools[kind] = load_pool(settings, kind, pool_size=config.pool_size)
@@ -214,13 +241,20 @@ class _Service:
                     ),
                 )
                 try:
-                    return await asyncio.shield(work)
+                    outcome: Prediction | DataError = await asyncio.shield(work)
                 except asyncio.CancelledError:
                     # The thread still uses the instance: it goes back only when that is done.
                     await asyncio.wait([work])
                     raise
+                except DataError as exc:
+                    # The client's fault (422): the borrow ends normally, so the pool's
+                    # ``errors`` count model failures only (clients' are in /metrics).
+                    outcome = exc
         finally:
             gate.release()
+        if isinstance(outcome, DataError):
+            raise outcome
+        return outcome
 
 
 def create_app(

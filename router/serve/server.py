@@ -45,8 +45,13 @@ def serve(
     port: int = 8000,
     *,
     announce: Callable[[str], None] = print,
+    note: Callable[[str], None] | None = None,
 ) -> int | None:
     """Load the pools, bind ``host:port`` (0: any free port) and serve until a stop signal.
+
+    ``announce`` gets the "listening on URL" line (the command's product: where to send
+    requests, also with ``--port 0``); ``note`` the line saying how the service stopped
+    (default: ``announce``).
 
     Returns the signal that stopped the service (``None`` if it stopped otherwise). Raises the
     router's :class:`ConfigError`/:class:`ModelError` when a pool cannot be loaded and
@@ -91,7 +96,8 @@ def serve(
     )
     server.run(sockets=[listener])
     if stops:
-        announce(f"stopped by {signal.Signals(stops[0]).name}; requests in flight answered, pools closed")
+        stopped = signal.Signals(stops[0]).name
+        (note or announce)(f"stopped by {stopped}; requests in flight answered, pools closed")
     return stops[0] if stops else None
 
 

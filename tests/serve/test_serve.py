@@ -627,7 +627,9 @@ def test_200_parallel_requests_add_up(shipped: Server) -> None:
     assert [a.status_code for a in answers] == [200] * 200
     assert all(a.json()["predictions"] == expected for a in answers)
     after = stats(shipped)["pools"]["sklearn"]
-    assert after["borrows"] - before["sklearn"]["borrows"] == 200
+    # Adaptive batching (on by default) scores waiting requests together: one borrow per
+    # model call, so between 1 and 200 of them; every row is counted once.
+    assert 1 <= after["borrows"] - before["sklearn"]["borrows"] <= 200
     assert after["rows"] - before["sklearn"]["rows"] == 1000
     assert after["errors"] == before["sklearn"]["errors"]
     assert (after["in_use"], after["available"], after["size"]) == (0, 2, 2)
@@ -693,9 +695,10 @@ def test_healthz_and_stats(shipped: Server) -> None:
 
 
 def readme_examples() -> list[tuple[str, list[str]]]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Serving", 1)[1].split("\n## ", 1)[0]
-    block = section.split("```\n", 2)[1]
+    """The curl examples of docs/serving.md with the answers it shows (its ``text`` block)."""
+    text = (ROOT / "docs" / "serving.md").read_text()
+    block = text.split("```text\n$ curl", 1)[1].split("```", 1)[0]
+    block = "$ curl" + block
     examples: list[tuple[str, list[str]]] = []
     for line in block.splitlines():
         if line.startswith("$ "):
@@ -751,7 +754,7 @@ def _slow_server(config: Path, *args: str) -> Server:
 # Adaptive batching (serve --max-batch-rows) keeps both guarantees: the wait for an instance
 # is bounded by --timeout, and a stop answers every request in flight.
 BATCHING = pytest.mark.parametrize(
-    "batching", [[], ["--max-batch-rows", "100"]], ids=["per-request", "batching"]
+    "batching", [["--max-batch-rows", "0"], ["--max-batch-rows", "100"]], ids=["per-request", "batching"]
 )
 
 
