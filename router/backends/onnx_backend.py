@@ -64,7 +64,6 @@ def _name_rule(path: ModelLocation, metadata: Mapping[str, str]) -> str:
     return rule
 
 
-
 class OnnxModel(Model):
     """An ``onnxruntime.InferenceSession`` plus what we learned about its inputs and outputs."""
 

@@ -46,8 +46,8 @@ from modelrouter import (
     load_settings,
 )
 from modelrouter.backends import Prediction
-from modelrouter.model_type import model_type_names
 from modelrouter.locations import model_location
+from modelrouter.model_type import model_type_names
 from modelrouter.serve.batching import Batcher, busy_message
 from modelrouter.serve.bodies import (
     MEDIA_TYPE,
@@ -111,12 +111,19 @@ class ServeConfig:
     # Serve this model file alone (its type from -t, else its suffix), as ``predict -m`` scores
     # with it: the configured pin does not apply to it, ``sha256`` does (docs/specification.md §3).
     model: str | None = None
-    model_type: ModelType | None = None  # the default type (with ``model``: that file's type)
+    model_type: ModelType | str | None = None  # the default type (with ``model``: that file's type)
     sha256: str | None = None  # refuse to load ``model`` unless its digest is this
 
     def __post_init__(self) -> None:
+        # The batch engine's checks: the same values are refused alike (InvalidOptionError,
+        # a ValueError; the command's usage error).
+        from modelrouter.batch import option_checks
+        from modelrouter.errors import InvalidOptionError
+
+        object.__setattr__(self, "model_type", option_checks.model_type(self.model_type))
+        object.__setattr__(self, "sha256", option_checks.sha256(self.sha256))
         if self.sha256 is not None and self.model is None:
-            raise ValueError("sha256 applies to a model given with model (serve -m)")
+            raise InvalidOptionError("--sha256", "applies to a model given with --model")
         if self.pool_size is not None and self.pool_size < 1:
             raise ValueError(f"pool_size must be at least 1 (got {self.pool_size})")
         if not self.timeout >= 0:
@@ -149,7 +156,7 @@ def load_pools(config: ServeConfig) -> LoadedPools:
     """
     settings = load_settings(config.config)
     if config.model is not None:
-        kind = config.model_type or ModelType.from_path(config.model)
+        kind = ModelType.parse(config.model_type) if config.model_type else ModelType.from_path(config.model)
         loaded = LoadedPools({}, kind)
         loaded.pools[kind] = load_pool(
             settings,
@@ -163,8 +170,8 @@ def load_pools(config: ServeConfig) -> LoadedPools:
         raise ConfigError(f"{settings.source}: no model type is configured; there is nothing to serve")
     default = settings.default_model_type
     if config.model_type is not None:
-        settings.model(config.model_type)  # raises, naming the configured types
-        default = config.model_type
+        default = ModelType.parse(config.model_type)
+        settings.model(default)  # raises, naming the configured types
     loaded = LoadedPools({}, default)
     try:
         for kind in settings.models:

@@ -74,7 +74,7 @@ class Server:
 
 
 def start_server(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> Server:
-    """Start ``modelrouter serve --port 0 ARGS`` and wait for its 'listening on' line."""
+    """Start ``modelrouter serve --port 0 ARGS`` and wait for its 'listening on' line (stdout)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
     environment.update(env or {})
     process = subprocess.Popen(
@@ -85,36 +85,26 @@ def start_server(args: list[str], cwd: Path, env: dict[str, str] | None = None) 
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stderr is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    url = None
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = LISTENING.search(line)
-        if found:
-            url = found.group(1)
-            break
-    if url is None:
-        process.kill()
-        process.wait()
-        rest = process.stderr.read()
-        process.stderr.close()
-        assert process.stdout is not None
-        process.stdout.close()
-        raise AssertionError(f"server did not start: {''.join(lines)}{rest}")
-    server = Server(process, url, lines)
+    assert process.stdout is not None and process.stderr is not None
+    server = Server(process, "")
 
     def drain() -> None:  # keep reading, so the server never blocks on a full pipe
         assert process.stderr is not None
-        for rest in process.stderr:
-            server.stderr.append(rest)
+        for line in process.stderr:
+            server.stderr.append(line)
 
     server.drain = threading.Thread(target=drain, daemon=True)
     server.drain.start()
+    line = process.stdout.readline()  # the first line, once the pools are loaded
+    found = LISTENING.search(line)
+    if found is None:
+        process.kill()
+        process.wait()
+        server.drain.join(10)
+        process.stdout.close()
+        process.stderr.close()
+        raise AssertionError(f"server did not start: {line}{''.join(server.stderr)}")
+    server.url = found.group(1)
     return server
 
 
