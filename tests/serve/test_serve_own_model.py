@@ -75,3 +75,35 @@ def test_serve_own_model_refusals(mine: Path, args: list[str], code: int, words:
     assert done.stdout == ""
     for word in words:
         assert word in done.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"MODELROUTER_SKLEARN_PATH": "MINE"}, {"MODELROUTER_SKLEARN_SHA256": ""}],
+    ids=["path-drops-the-builtin-pin", "empty-digest-clears-it"],
+)
+def test_environment_overrides_of_the_builtin_pin(mine: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    """The built-in config pins the shipped files: a user's own file through the environment is
+    not refused by that pin, and an empty MODELROUTER_<TYPE>_SHA256 is "no pin", not an error."""
+    import os
+    import shutil
+
+    from tests.serve.test_serve import WINE_CSV
+
+    own = tmp_path / "own.pkl"
+    shutil.copy(mine, own)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
+    environment.update({k: str(own) if v == "MINE" else v for k, v in env.items()})
+    done = subprocess.run(
+        [str(MODELROUTER), "predict", str(WINE_CSV), "-o", "-", "--no-stats", "-t", "sklearn"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    labels = done.stdout.splitlines()[1:]
+    assert len(labels) == 178
+    if "MODELROUTER_SKLEARN_PATH" in env:
+        assert set(labels) <= {"0", "1"}  # the user's two-class model, not the shipped one
