@@ -321,12 +321,39 @@ def create_app(
         title="modelrouter",
         summary="Score rows with pooled scikit-learn and ONNX models.",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs is served with the
+        # assets installed with the package instead (offline machines, air-gapped clusters).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     app.add_middleware(_MetricsMiddleware, metrics=service.metrics)
     _install_error_handlers(app)
     _add_routes(app, service)
+    _add_docs(app)
     return app
+
+
+#: Where /docs finds Swagger UI's files (the swagger-ui-bundle package).
+DOCS_ASSETS = "/docs/assets"
+
+
+def _add_docs(app: FastAPI) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="modelrouter — API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 def _observe_batch(metrics: ServeMetrics, kind: str, waits: list[float]) -> None:

@@ -507,6 +507,18 @@ def test_csv_bodies_convert_only_the_columns_used_and_answer_like_output_files(s
     assert kept.text.splitlines()[0] == "Unnamed: 16,prediction"
 
 
+def test_docs_page_loads_nothing_from_another_host(shipped: Server) -> None:
+    page = httpx.get(f"{shipped.url}/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    links = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", page.text)
+    assert links and not [link for link in links if "//" in link]  # no CDN, no other host
+    for link in links:
+        asset = httpx.get(f"{shipped.url}{link}")
+        assert asset.status_code == 200, link
+        assert len(asset.content) > 100
+    assert httpx.get(f"{shipped.url}/redoc").status_code == 404  # ReDoc has no offline assets
+
+
 def test_keep_on_a_json_body_is_refused(shipped: Server) -> None:
     answer = httpx.post(f"{shipped.url}/predict?keep=id", json=json_body(wine_rows(2)))
     assert answer.status_code == 400
