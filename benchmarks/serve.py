@@ -8,10 +8,10 @@ the generator costs little CPU next to the server on a 2-core machine), each sen
 same request back to back for ``--seconds`` after a 1 s warm-up. Concurrency 1, 8 and 32;
 requests of 1 and 1,000 rows of the wine data; the shipped scikit-learn model
 (``models/classifier.pkl``, pool of 2). Servers: ``modelrouter serve`` with default settings
-(JSON ``rows`` body), with ``--max-batch-rows 8192`` (adaptive batching), and batching with the
-columnar ``columns`` body. Reports requests/s, rows/s, p50/p99 latency
-and the server's CPU time per request (all its processes; steadier than requests/s on a
-shared machine), and writes ``benchmarks/results/serve.json``.
+(adaptive batching on; JSON ``rows`` body), with ``--max-batch-rows 0`` (every request
+borrows on its own), and default settings with the columnar ``columns`` body. Reports
+requests/s, rows/s, p50/p99 latency and the server's CPU time per request (all its
+processes; steadier than requests/s on a shared machine), and writes ``benchmarks/results/serve.json``.
 
 MLServer (``mlserver`` + ``mlserver-sklearn``) is not a project dependency: pass the path of
 an ``mlserver`` executable installed in a throwaway venv with ``--mlserver``; it serves the
@@ -169,20 +169,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def bench_modelrouter(seconds: float, *, batch_rows: int = 0, body: str = "rows") -> list[Cell]:
-    """``modelrouter serve`` with default settings (or ``--max-batch-rows``); JSON ``rows`` or ``columns``."""
+def bench_modelrouter(seconds: float, *, batch_rows: int | None = None, body: str = "rows") -> list[Cell]:
+    """``modelrouter serve``, default settings or ``--max-batch-rows`` (0: off); ``rows`` or ``columns``."""
     port = _free_port()
     config = Path(tempfile.mkdtemp()) / "modelrouter.toml"
     config.write_text(f'[sklearn]\npath = "{MODEL}"\npool_size = 2\n')
     modelrouter = Path(sys.executable).parent / "modelrouter"
     process = subprocess.Popen(
         [str(modelrouter), "serve", "-c", str(config), "--port", str(port), "--timeout", "60"]
-        + (["--max-batch-rows", str(batch_rows)] if batch_rows else []),
+        + (["--max-batch-rows", str(batch_rows)] if batch_rows is not None else []),
         stderr=subprocess.DEVNULL,
     )
     name = (
         "modelrouter"
-        + (f" batch {batch_rows}" if batch_rows else "")
+        + (f" batch {batch_rows}" if batch_rows is not None else "")
         + ("" if body == "rows" else f" {body}")
     )
 
@@ -283,11 +283,10 @@ def main() -> None:
     parser.add_argument(
         "--mlserver", default=os.environ.get("MLSERVER"), help="path of an mlserver executable"
     )
-    parser.add_argument("--batch-rows", type=int, default=8192, help="--max-batch-rows of the batching run")
     args = parser.parse_args()
-    cells = bench_modelrouter(args.seconds)
-    cells += bench_modelrouter(args.seconds, batch_rows=args.batch_rows)
-    cells += bench_modelrouter(args.seconds, batch_rows=args.batch_rows, body="columns")
+    cells = bench_modelrouter(args.seconds)  # defaults: adaptive batching on
+    cells += bench_modelrouter(args.seconds, batch_rows=0)  # every request borrows on its own
+    cells += bench_modelrouter(args.seconds, body="columns")
     if args.mlserver:
         cells += bench_mlserver(args.mlserver, args.seconds)
         cells += bench_mlserver(args.mlserver, args.seconds, batch_size=32)

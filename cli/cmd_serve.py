@@ -6,14 +6,26 @@ from typing import Annotated
 
 import typer
 from modelrouter.cli import render
+from modelrouter.cli.cmd_predict import usage_errors
 from modelrouter.cli.exits import errors_to_exit, warnings_to_stderr
-from modelrouter.cli.options import ConfigOpt, DebugOpt, PoolSizeOpt, QuietOpt
+from modelrouter.cli.options import (
+    ConfigOpt,
+    DebugOpt,
+    ModelOpt,
+    ModelTypeOpt,
+    PoolSizeOpt,
+    QuietOpt,
+    Sha256Opt,
+)
 
 __all__ = ["serve"]
 
 
 def serve(
     config: ConfigOpt = None,
+    model_type: ModelTypeOpt = None,
+    model_path: ModelOpt = None,
+    sha256: Sha256Opt = None,
     host: Annotated[
         str, typer.Option(metavar="ADDR", help="Address to bind (all interfaces: 0.0.0.0).")
     ] = "127.0.0.1",
@@ -39,29 +51,41 @@ def serve(
             metavar="N",
             min=0,
             max=1_000_000,
-            help="Score requests waiting for the same pool together, up to N rows per model "
-            "call (0: off, every request borrows on its own).",
+            help="Score requests already waiting for the same pool together, up to N rows per "
+            "model call; a lone request is never delayed (0: off, every request borrows alone).",
         ),
-    ] = 0,
+    ] = 8192,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Serve the models over HTTP, one pool per configured type.
+    """Serve the models over HTTP, one pool per configured type (with -m: that model alone).
 
-    POST /predict, /predict_proba; GET /pool/stats, /healthz, /metrics, /docs. Stops gracefully
-    on SIGTERM/SIGINT (requests in flight are answered) and exits 0.
+    POST /predict, /predict_proba; GET /pool/stats, /healthz, /metrics, /docs. Prints
+    "listening on URL" on stdout once ready (also with -q). Stops gracefully on SIGTERM/SIGINT
+    (requests already sent are answered) and exits 0.
     """
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter.serve import ServeConfig
         from modelrouter.serve import serve as run_service
 
-        settings = ServeConfig(
-            config=config,
-            pool_size=pool_size,
-            timeout=timeout,
-            max_rows=max_rows,
-            max_body_bytes=max_body_bytes,
-            max_batch_rows=max_batch_rows,
-            debug=debug,
+        with usage_errors():
+            settings = ServeConfig(
+                config=config,
+                model=model_path,
+                model_type=model_type,
+                sha256=sha256,
+                pool_size=pool_size,
+                timeout=timeout,
+                max_rows=max_rows,
+                max_body_bytes=max_body_bytes,
+                max_batch_rows=max_batch_rows,
+                debug=debug,
+            )
+        run_service(
+            settings,
+            host,
+            port,
+            # Where to send requests is the command's product (stdout), also with --port 0 -q.
+            announce=lambda line: print(line, flush=True),
+            note=(lambda line: None) if quiet else render.note,
         )
-        run_service(settings, host, port, announce=(lambda line: None) if quiet else render.note)

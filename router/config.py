@@ -291,11 +291,18 @@ def _apply_env(settings: ModelSettings, keys: dict[str, str], prefix: str, sourc
     for key, value in keys.items():
         name = prefix + key.upper()
         if key == "path":
-            settings = replace(settings, path=_location(value, None, name, source))
+            path = _location(value, None, name, source)
+            if path != settings.path and "sha256" not in keys:
+                # A pin is the digest of the file it names: another file drops it (set
+                # MODELROUTER_<TYPE>_SHA256 too to pin the new one).
+                settings = replace(settings, sha256=None)
+            settings = replace(settings, path=path)
         elif key == "pool_size":
             settings = replace(settings, pool_size=_pool_size(value, name, source))
         elif key == "sha256":
-            settings = replace(settings, sha256=_digest(value, name, source))
+            # An empty value clears the pin; anything else must be a digest.
+            digest = _digest(value, name, source) if value.strip() else None
+            settings = replace(settings, sha256=digest)
         elif key == "trusted":
             settings = replace(settings, trusted=tuple(t.strip() for t in value.split(",") if t.strip()))
         elif key == "classes":

@@ -20,3 +20,13 @@ class SlowForest(RandomForestClassifier):  # type: ignore[misc]
     def predict_proba(self, X: Any) -> Any:
         time.sleep(self.delay_)
         return super().predict_proba(X)
+
+
+class FaultyForest(RandomForestClassifier):  # type: ignore[misc]
+    """A random forest whose own code fails (ValueError) on every valid input."""
+
+    def predict(self, X: Any) -> Any:
+        raise ValueError("internal table of thresholds is inconsistent")
+
+    def predict_proba(self, X: Any) -> Any:
+        raise ValueError("internal table of thresholds is inconsistent")

@@ -22,13 +22,13 @@ from modelrouter.backends.base import (
     parse_name_list,
     read_model_bytes,
 )
+from modelrouter.backends.onnx_graph import MalformedGraphError, graph_classes
 from modelrouter.errors import ConfigError, DataError, ModelLoadError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
 from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
-    import onnx
     import onnxruntime
 
 __all__ = ["OnnxModel"]
@@ -62,13 +62,6 @@ def _name_rule(path: ModelLocation, metadata: Mapping[str, str]) -> str:
         known = ", ".join(NAME_RULES)
         raise ModelLoadError(f"{path}: feature_name_rule metadata {rule!r} is not one of {known}")
     return rule
-
-
-_CLASSIFIER_OPS = {
-    "TreeEnsembleClassifier",
-    "LinearClassifier",
-    "SVMClassifier",
-}
 
 
 class OnnxModel(Model):
@@ -466,65 +459,9 @@ def _labels_in_metadata(session: onnxruntime.InferenceSession) -> bool:
 def _graph_classes(
     raw: bytes,
 ) -> tuple[npt.NDArray[np.generic] | None, list[npt.NDArray[np.generic]]]:
-    """Class labels wherever the graph keeps them.
-
-    Returns the first classifier node's ``classlabels_*`` (a single-output classifier's
-    classes) and every node's, in graph order (a multi-output classifier has one node per
-    output). Without a classifier node, the first is the constant table the label output is
-    looked up in: skl2onnx builds double-precision classifiers (and others) as
-    ``label = ArrayFeatureExtractor(classes, ArgMax(scores))``, reached from the label output
-    through shape and type ops.
-    """
-    import onnx
-
-    model = onnx.load_model_from_string(raw)
-    found: list[npt.NDArray[np.generic]] = []
-    for node in model.graph.node:
-        if node.op_type not in _CLASSIFIER_OPS:
-            continue
-        for attr in node.attribute:
-            if attr.name == "classlabels_strings" and attr.strings:
-                found.append(np.asarray([s.decode("utf-8") for s in attr.strings], dtype=object))
-                break
-            # Tree ensembles spell it classlabels_int64s, linear and SVM classifiers classlabels_ints.
-            if attr.name in ("classlabels_int64s", "classlabels_ints") and attr.ints:
-                found.append(np.asarray(list(attr.ints), dtype=np.int64))
-                break
-    if found:
-        return found[0], found
-    if len(model.graph.output) < 2:
-        return None, []
-    return _looked_up_labels(model, model.graph.output[0].name), []
-
-
-# Ops that pass the label values through unchanged (shape or type only).
-_PASS_THROUGH = {"Cast", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Flatten"}
-
-
-def _looked_up_labels(model: onnx.ModelProto, output: str) -> npt.NDArray[np.generic] | None:
-    """The constant table ``output`` is selected from by ``ArrayFeatureExtractor``, if so."""
-    from onnx import numpy_helper
-
-    producers = {out: node for node in model.graph.node for out in node.output}
-    constants = {t.name: t for t in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
-            constants[node.output[0]] = node.attribute[0].t
-    name = output
-    for _ in range(16):  # a short chain; a cycle or a long detour is not a label lookup
-        node = producers.get(name)
-        if node is None:
-            return None
-        if node.op_type == "ArrayFeatureExtractor" and node.input[0] in constants:
-            table = numpy_helper.to_array(constants[node.input[0]]).reshape(-1)
-            if table.dtype.kind in "OSU":
-                return np.asarray(
-                    [v.decode() if isinstance(v, bytes) else str(v) for v in table], dtype=object
-                )
-            if table.dtype.kind in "iu":
-                return table.astype(np.int64)
-            return None
-        if node.op_type not in _PASS_THROUGH:
-            return None
-        name = node.input[0]
-    return None
+    """Class labels wherever the graph keeps them (:func:`onnx_graph.graph_classes`), read
+    from the file's bytes without importing ``onnx``."""
+    try:
+        return graph_classes(raw)
+    except (MalformedGraphError, UnicodeDecodeError):
+        return None, []  # onnxruntime ran it; a graph we cannot read just has no labels here

@@ -115,7 +115,10 @@ class SklearnModel(Model):
             proba = self.estimator.predict_proba(matrix) if probabilities else None
             label_values = self.estimator.predict(matrix) if labels else None
         except ValueError as exc:
-            raise _rejected_values(exc, matrix, features) from exc
+            rejected = _rejected_values(exc, matrix, features)
+            if rejected is None:
+                raise  # the model's own code failed on valid input: a model error (base.run)
+            raise rejected from exc
         return RawOutput(labels=label_values, probabilities=proba)
 
     def _matrix(self, frame: Frame, features: Sequence[str]) -> pd.DataFrame | npt.NDArray[Any]:
@@ -160,11 +163,17 @@ def _limit_threads(estimator: Any, threads: int | None) -> None:
         estimator.set_params(n_jobs=max(1, threads))
 
 
+#: Packages whose ValueError during predict is input validation (the input's fault).
+_VALIDATING_PACKAGES = frozenset({"sklearn", "numpy", "pandas", "scipy", "imblearn", "category_encoders"})
+
+
 def _rejected_values(
     exc: ValueError, matrix: pd.DataFrame | npt.NDArray[Any], features: Sequence[str]
-) -> DataError:
-    """Turn scikit-learn's input validation error into a DataError pointing at the row."""
-    text = str(exc).splitlines()[0]
+) -> DataError | None:
+    """Turn scikit-learn's input validation error into a DataError pointing at the row;
+    ``None`` when the input holds no value the model refuses and the error was raised by the
+    model's own code (a custom estimator's ``predict``), not by a library's input checks."""
+    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
     values = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else matrix
     if values.dtype.kind == "f":
         bad = ~np.isfinite(values)
@@ -176,7 +185,19 @@ def _rejected_values(
                 column=column,
                 row=int(r),
             )
+    if _raised_in(exc) not in _VALIDATING_PACKAGES:
+        return None
     return DataError(text)
+
+
+def _raised_in(exc: BaseException) -> str:
+    """The top-level package of the function that raised ``exc``."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    return str(tb.tb_frame.f_globals.get("__name__", "")).split(".", 1)[0]
 
 
 def _output_spec(estimator: Any) -> OutputSpec:

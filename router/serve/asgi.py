@@ -46,6 +46,7 @@ from modelrouter import (
     load_settings,
 )
 from modelrouter.backends import Prediction
+from modelrouter.locations import model_location
 from modelrouter.model_type import model_type_names
 from modelrouter.serve.batching import Batcher, busy_message
 from modelrouter.serve.bodies import (
@@ -70,6 +71,7 @@ from modelrouter.serve.schemas import (
     request_schema,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["LoadedPools", "ServeConfig", "create_app", "load_pools"]
@@ -84,6 +86,10 @@ _ENCODE_ON_LOOP_VALUES = 2048
 _ORJSON_DTYPES = frozenset(
     np.dtype(t).str for t in ("f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "?")
 )
+#: Adaptive batching's default rows per model call (``serve --max-batch-rows``).
+DEFAULT_BATCH_ROWS = 8192
+#: The status counted for a request whose client left before its body was complete.
+CLIENT_CLOSED = 499
 T = TypeVar("T")
 Mode = Literal["predict", "proba"]
 
@@ -99,9 +105,25 @@ class ServeConfig:
     max_body_bytes: int = 32 << 20  # request body size; more is a 413
     retry_after: int = 1  # seconds, in the Retry-After header of a 503
     debug: bool = False  # log tracebacks of internal errors
-    max_batch_rows: int = 0  # > 0: score waiting requests together, up to this many rows (batching.py)
+    # Score requests already waiting for the same pool together, up to this many rows per
+    # model call (batching.py); a lone request is never delayed. 0: every request borrows alone.
+    max_batch_rows: int = DEFAULT_BATCH_ROWS
+    # Serve this model file alone (its type from -t, else its suffix), as ``predict -m`` scores
+    # with it: the configured pin does not apply to it, ``sha256`` does (docs/specification.md §3).
+    model: str | None = None
+    model_type: ModelType | str | None = None  # the default type (with ``model``: that file's type)
+    sha256: str | None = None  # refuse to load ``model`` unless its digest is this
 
     def __post_init__(self) -> None:
+        # The batch engine's checks: the same values are refused alike (InvalidOptionError,
+        # a ValueError; the command's usage error).
+        from modelrouter.batch import option_checks
+        from modelrouter.errors import InvalidOptionError
+
+        object.__setattr__(self, "model_type", option_checks.model_type(self.model_type))
+        object.__setattr__(self, "sha256", option_checks.sha256(self.sha256))
+        if self.sha256 is not None and self.model is None:
+            raise InvalidOptionError("--sha256", "applies to a model given with --model")
         if self.pool_size is not None and self.pool_size < 1:
             raise ValueError(f"pool_size must be at least 1 (got {self.pool_size})")
         if not self.timeout >= 0:
@@ -133,9 +155,24 @@ def load_pools(config: ServeConfig) -> LoadedPools:
     :class:`ConfigError` when no type is configured); pools loaded before a failure are closed.
     """
     settings = load_settings(config.config)
+    if config.model is not None:
+        kind = ModelType.parse(config.model_type) if config.model_type else ModelType.from_path(config.model)
+        loaded = LoadedPools({}, kind)
+        loaded.pools[kind] = load_pool(
+            settings,
+            kind,
+            path=model_location(config.model),
+            pool_size=config.pool_size,
+            sha256=config.sha256,
+        )
+        return loaded
     if not settings.models:
         raise ConfigError(f"{settings.source}: no model type is configured; there is nothing to serve")
-    loaded = LoadedPools({}, settings.default_model_type)
+    default = settings.default_model_type
+    if config.model_type is not None:
+        default = ModelType.parse(config.model_type)
+        settings.model(default)  # raises, naming the configured types
+    loaded = LoadedPools({}, default)
     try:
         for kind in settings.models:
             loaded.pools[kind] = load_pool(settings, kind, pool_size=config.pool_size)
@@ -211,13 +248,20 @@ class _Service:
                     ),
                 )
                 try:
-                    return await asyncio.shield(work)
+                    outcome: Prediction | DataError = await asyncio.shield(work)
                 except asyncio.CancelledError:
                     # The thread still uses the instance: it goes back only when that is done.
                     await asyncio.wait([work])
                     raise
+                except DataError as exc:
+                    # The client's fault (422): the borrow ends normally, so the pool's
+                    # ``errors`` count model failures only (clients' are in /metrics).
+                    outcome = exc
         finally:
             gate.release()
+        if isinstance(outcome, DataError):
+            raise outcome
+        return outcome
 
 
 def create_app(
@@ -277,12 +321,39 @@ def create_app(
         title="modelrouter",
         summary="Score rows with pooled scikit-learn and ONNX models.",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs is served with the
+        # assets installed with the package instead (offline machines, air-gapped clusters).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     app.add_middleware(_MetricsMiddleware, metrics=service.metrics)
     _install_error_handlers(app)
     _add_routes(app, service)
+    _add_docs(app)
     return app
+
+
+#: Where /docs finds Swagger UI's files (the swagger-ui-bundle package).
+DOCS_ASSETS = "/docs/assets"
+
+
+def _add_docs(app: FastAPI) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="modelrouter — API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
 
 
 def _observe_batch(metrics: ServeMetrics, kind: str, waits: list[float]) -> None:
@@ -382,6 +453,12 @@ async def _score(
     request.state.model_type = str(kind)
     endpoint = "/predict" if mode == "predict" else "/predict_proba"
     fmt = body_format(request.headers.get("content-type"))
+    if keep and fmt == "json":
+        raise Problem(
+            400,
+            "keep applies to CSV and Parquet bodies (their answer is a table); a JSON answer "
+            "holds predictions only, in request order",
+        )
     body = b""
     try:
         pool = service.router.pool(kind)
@@ -395,7 +472,7 @@ async def _score(
             else:
                 table = await service.offload(json_table, body, service.config.max_rows, pool.schema)
         elif fmt == "csv":
-            table = await service.offload(csv_table, body, service.config.max_rows)
+            table = await service.offload(csv_table, body, service.config.max_rows, pool.schema, keep)
         else:
             table = await service.offload(parquet_table, body, service.config.max_rows)
         if table is None:  # an empty JSON body: the model is not asked (and needs no column)
@@ -467,11 +544,18 @@ async def _read_body(request: Request, limit: int) -> bytes:
         )
     parts: list[bytes] = []
     size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise Problem(413, f"body larger than the limit of {limit} bytes (--max-body-bytes)")
-        parts.append(part)
+    try:
+        async for part in request.stream():
+            size += len(part)
+            if size > limit:
+                raise Problem(413, f"body larger than the limit of {limit} bytes (--max-body-bytes)")
+            parts.append(part)
+    except ClientDisconnect:
+        # Nobody will read the answer: counted as 499 (nginx's "client closed request"),
+        # neither a fault of the service (500) nor logged as one.
+        raise Problem(
+            CLIENT_CLOSED, f"the client closed the connection after {size} bytes of its body"
+        ) from None
     return b"".join(parts)
 
 

@@ -39,7 +39,7 @@ from functools import partial
 
 import numpy as np
 import pyarrow as pa
-from modelrouter import ModelRouter, ModelRouterError, ModelType, PoolTimeoutError
+from modelrouter import DataError, ModelRouter, ModelRouterError, ModelType, PoolTimeoutError
 from modelrouter.backends import Prediction
 from modelrouter.pool import BorrowedModel
 
@@ -222,11 +222,16 @@ class Batcher:
                             request.future.set_exception(
                                 RuntimeError(f"the {self._kind} batch was not scored")
                             )
-                if any(isinstance(outcome, Exception) for outcome in outcomes):
-                    # Counted by the pool as a borrow whose body failed (its ``errors``).
+                if any(_model_failure(outcome) for outcome in outcomes):
+                    # Counted by the pool as a borrow whose body failed (its ``errors``); a
+                    # request's bad values (422) are the client's, counted in /metrics.
                     raise _FailedRequests
         except _FailedRequests:
             pass
+
+
+def _model_failure(outcome: Outcome) -> bool:
+    return isinstance(outcome, Exception) and not isinstance(outcome, DataError)
 
 
 class _FailedRequests(Exception):

@@ -28,8 +28,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from modelrouter.backends import InputSchema, Prediction
+from modelrouter.batch.csv_header import unnamed
 from modelrouter.errors import ConversionError, DataError, MissingColumnsError
 from modelrouter.serve.problems import Problem
+from modelrouter.storage.csv_writer import CsvWriter
 
 __all__ = [
     "BodyFormat",
@@ -66,15 +68,16 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 def body_format(content_type: str | None) -> BodyFormat:
-    """The body's format from its ``Content-Type`` (none: JSON); 415 for anything else."""
-    if not content_type:
-        return "json"
-    media = content_type.split(";", 1)[0].strip().lower()
+    """The body's format from its ``Content-Type``; 415 for anything else, and for none (a
+    body's format is never guessed: bytes sent without a type are not taken for JSON)."""
+    known = ", ".join(sorted({"application/json", "text/csv", "application/vnd.apache.parquet"}))
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if not media:
+        raise Problem(415, f"no Content-Type header (send one of: {known})")
     if media in _MEDIA_TYPES:
         return _MEDIA_TYPES[media]
     if media.endswith("+json"):
         return "json"
-    known = ", ".join(sorted({"application/json", "text/csv", "application/vnd.apache.parquet"}))
     raise Problem(415, f"unsupported Content-Type {media!r} (send one of: {known})")
 
 
@@ -115,13 +118,14 @@ def _json_document(body: bytes) -> dict[str, Any]:
         # again by the standard parser, whose answers (and errors) are the reference.
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        try:
-            document = json.loads(body)
-        except RecursionError:
-            raise Problem(400, "malformed JSON body: nested too deeply") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            # ValueError also covers integers longer than Python's digit limit.
-            raise Problem(400, f"malformed JSON body: {exc}") from None
+        document = _strict_json(body)
+    else:
+        # orjson keeps the last of two equal keys silently. Every key of the text is followed
+        # by a colon: when the keys it kept are as many as the body has colons, no key was
+        # repeated; otherwise (colons inside strings, nested objects, a repeated key) the
+        # standard parser decides, refusing a repeated key.
+        if isinstance(document, dict) and _kept_keys(document) != body.count(b":"):
+            document = _strict_json(body)
     if not isinstance(document, dict):
         raise Problem(400, f'the JSON body must be an object {{"rows": [...]}}, not {_kind(document)}')
     unknown = sorted(set(document) - {"rows", "columns"})
@@ -132,6 +136,52 @@ def _json_document(body: bytes) -> dict[str, Any]:
             400, "the JSON body has no 'rows' key" if not document else "send 'rows' or 'columns', not both"
         )
     return document
+
+
+def _strict_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise Problem(400, "malformed JSON body: nested too deeply") from None
+    except _DuplicateKeyError as exc:
+        raise Problem(400, f"malformed JSON body: key {exc.key!r} appears twice in one object") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        # ValueError also covers integers longer than Python's digit limit.
+        raise Problem(400, f"malformed JSON body: {exc}") from None
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return document
+
+
+def _kept_keys(document: dict[str, Any]) -> int:
+    """Keys of the document, of its ``rows`` objects or of its ``columns`` object (the only
+    objects of a valid body). A row that is not an object is refused later (400) anyway, so
+    what its length adds here does not matter."""
+    count = len(document)
+    rows = document.get("rows")
+    if type(rows) is list:
+        try:
+            count += sum(map(len, rows))
+        except TypeError:  # a number or null as a row
+            return -1
+    columns = document.get("columns")
+    if type(columns) is dict:
+        count += len(columns)
+    return count
 
 
 def _json_rows(document: dict[str, Any], max_rows: int) -> list[dict[str, Any]]:
@@ -310,16 +360,36 @@ def _kind(value: object) -> str:
 # -- CSV and Parquet ---------------------------------------------------------------------------
 
 
-def csv_table(body: bytes, max_rows: int) -> pa.Table:
-    """A CSV body with every column as text; 400 when unreadable, 413 above ``max_rows``."""
+def csv_table(
+    body: bytes, max_rows: int, schema: InputSchema | None = None, keep: Sequence[str] = ()
+) -> pa.Table:
+    """A CSV body as text columns; 400 when unreadable, 413 above ``max_rows``.
+
+    Only the columns the model uses (by ``schema``'s names, matched as the backends match
+    them) and the ``keep`` columns are converted, as the batch reader does: a cell that is
+    not valid UTF-8 in a column nobody uses is not an error. A header column without a name
+    is named ``Unnamed: <position>`` (0-based, pandas' name) and is never a feature.
+    """
     header = _csv_header(body)
+    names = [c or unnamed(i) for i, c in enumerate(header)]
+    named = [c for c in header if c]
+    if schema is not None and schema.names is not None:
+        try:
+            used = set(schema.resolve(named))
+        except DataError:
+            used = set(named)  # the backend names what is missing, from the same columns
+    else:
+        used = set(named)
+    wanted = [n for n in names if n in used or n in keep]
     try:
         table = pacsv.read_csv(
             pa.BufferReader(body),
-            read_options=pacsv.ReadOptions(use_threads=False),
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header}, strings_can_be_null=True
+                column_types={c: pa.string() for c in wanted},
+                include_columns=wanted,
+                strings_can_be_null=True,
             ),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
@@ -346,9 +416,8 @@ def _csv_header(body: bytes) -> list[str]:
     if not records or not any(field.strip() for field in records[0]):
         raise Problem(400, "malformed CSV body: empty (no header row)")
     header = records[0]
-    if "" in header:
-        raise Problem(400, f"malformed CSV body: header column {header.index('') + 1} has no name")
-    duplicates = sorted({c for c in header if header.count(c) > 1})
+    named = [c for c in header if c]
+    duplicates = sorted({c for c in named if named.count(c) > 1})
     if duplicates:
         raise Problem(400, f"malformed CSV body: duplicate column name {duplicates[0]!r}")
     return header
@@ -411,10 +480,14 @@ def _label_array(labels: np.ndarray[Any, Any]) -> pa.Array:
 
 
 def encode_table(table: pa.Table, fmt: BodyFormat) -> bytes:
-    """The answer's bytes: CSV (quoted only where needed) or Parquet."""
+    """The answer's bytes: CSV (a value quoted only where CSV needs it, as output files are
+    written: an id ``1`` is ``1``, not ``"1"``) or Parquet."""
     sink = pa.BufferOutputStream()
     if fmt == "parquet":
         pq.write_table(table, sink, compression="snappy")
     else:
-        pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(quoting_style="needed"))
+        writer = CsvWriter(sink, table.schema)
+        for batch in table.to_batches():
+            writer.write_batch(batch)
+        writer.close()
     return bytes(sink.getvalue().to_pybytes())

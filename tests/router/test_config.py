@@ -165,3 +165,23 @@ def test_every_instance_is_built_from_the_checked_bytes(
     pool = load_pool(load_settings(config, env={}), ModelType.SKLEARN)
     assert pool.size == 3
     assert [p.resolve() for p in reads].count(model.resolve()) == 1
+
+
+def test_an_environment_path_drops_the_pin_and_an_empty_digest_clears_it(tmp_path: Path) -> None:
+    pin = "ab" * 32
+    config = write_config(tmp_path, f'[sklearn]\npath = "a.pkl"\nsha256 = "{pin}"\n')
+    pinned = load_settings(config, env={}).models[ModelType.SKLEARN]
+    assert pinned.sha256 == pin
+    moved = load_settings(config, env={"MODELROUTER_SKLEARN_PATH": str(tmp_path / "b.pkl")})
+    assert moved.models[ModelType.SKLEARN].sha256 is None  # the pin named a.pkl's digest
+    repinned = load_settings(
+        config,
+        env={"MODELROUTER_SKLEARN_PATH": str(tmp_path / "b.pkl"), "MODELROUTER_SKLEARN_SHA256": "CD" * 32},
+    )
+    assert repinned.models[ModelType.SKLEARN].sha256 == "cd" * 32
+    same = load_settings(config, env={"MODELROUTER_SKLEARN_PATH": str(tmp_path / "a.pkl")})
+    assert same.models[ModelType.SKLEARN].sha256 == pin  # the same file keeps its pin
+    cleared = load_settings(config, env={"MODELROUTER_SKLEARN_SHA256": ""})
+    assert cleared.models[ModelType.SKLEARN].sha256 is None
+    with pytest.raises(ConfigError, match="MODELROUTER_SKLEARN_SHA256 must be 64 hexadecimal"):
+        load_settings(config, env={"MODELROUTER_SKLEARN_SHA256": "x"})

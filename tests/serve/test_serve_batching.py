@@ -123,10 +123,10 @@ def test_concurrent_requests_share_calls_and_each_gets_its_own_answer(batching: 
             ("modelrouter_http_batch_requests_sum", kind), 0
         )
         assert borrows == calls  # one borrow per model call
-        # ``errors``: borrows whose body failed, here batches with a failed request.
+        # ``errors`` counts model failures: a request's bad value (422) is the client's, counted
+        # by status in /metrics, so the batches that held one are not pool errors.
         failed = after_pools[kind]["errors"] - before_pools[kind]["errors"]
-        bad = sum(1 for c in cases if c[0] == kind and c[4] is not None)
-        assert (failed == 0) if bad == 0 else (1 <= failed <= bad)
+        assert failed == 0
         assert served == sum(1 for c in cases if c[0] == kind)  # every request was in one batch
         assert after_pools[kind]["in_use"] == 0
     total_calls = sum(
