@@ -164,13 +164,13 @@ def side_file(option: str, value: str | None) -> str | None:
 
 
 def combinations(options: RunOptions) -> dict[str, Any]:
-    """Rules between options; returns no changed field (a dict to merge, for symmetry)."""
+    """Rules between options; returns the fields they normalise (a dict to merge)."""
     if options.on_error == "skip" and options.rejects is None and options.output == "-":
         raise InvalidOptionError("--rejects", "--rejects PATH is required with --on-error skip and -o -")
     if options.mode == "proba" and (options.with_proba or options.threshold is not None):
         option = "--with-proba" if options.with_proba else "--threshold"
         raise InvalidOptionError(option, "shapes predict's output; predict-proba writes probabilities only")
-    return {}
+    return tables(options)
 
 
 def tables(options: RunOptions) -> dict[str, Any]:

@@ -154,41 +154,35 @@ def _normalised(options: RunOptions) -> dict[str, Any]:
     """The fields of ``options`` that change form when checked (see :class:`RunOptions`)."""
     from modelrouter.batch import option_checks as check
 
-    return (
-        {
-            "input": check.location("INPUT", options.input),
-            "output": None if options.output is None else check.location("--output", options.output),
-            "mode": check.choice("mode", options.mode, ("predict", "proba")),
-            "input_format": check.optional_choice("--input-format", options.input_format, FORMATS),
-            "output_format": check.optional_choice("--output-format", options.output_format, FORMATS),
-            "model_type": check.model_type(options.model_type),
-            "model_path": check.model_path(options.model_path),
-            "sha256": check.sha256(options.sha256),
-            "classes": check.classes(options.classes),
-            "config": None if options.config is None else Path(options.config),
-            "keep": tuple(options.keep or ()),
-            "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
-            "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
-            "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
-            "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
-            "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
-            "trust": tuple(options.trust or ()),
-            "delimiter": check.delimiter(options.delimiter),
-            "compression": check.optional_choice(
-                "--compression", options.compression, ("snappy", "zstd", "gzip", "none")
-            ),
-            "decimal": check.choice("--decimal", options.decimal, (".", ",")),
-            "threshold": None
-            if options.threshold is None
-            else check.fraction("--threshold", options.threshold),
-            "engine": check.engine(options.engine, options.scheduler),
-            "rejects": check.side_file("--rejects", options.rejects),
-            "stats_json": check.side_file("--stats-json", options.stats_json),
-            "metrics_textfile": check.side_file("--metrics-textfile", options.metrics_textfile),
-        }
-        | check.combinations(options)
-        | check.tables(options)
-    )
+    return {
+        "input": check.location("INPUT", options.input),
+        "output": None if options.output is None else check.location("--output", options.output),
+        "mode": check.choice("mode", options.mode, ("predict", "proba")),
+        "input_format": check.optional_choice("--input-format", options.input_format, FORMATS),
+        "output_format": check.optional_choice("--output-format", options.output_format, FORMATS),
+        "model_type": check.model_type(options.model_type),
+        "model_path": check.model_path(options.model_path),
+        "sha256": check.sha256(options.sha256),
+        "classes": check.classes(options.classes),
+        "config": None if options.config is None else Path(options.config),
+        "keep": tuple(options.keep or ()),
+        "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
+        "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
+        "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
+        "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
+        "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
+        "trust": tuple(options.trust or ()),
+        "delimiter": check.delimiter(options.delimiter),
+        "compression": check.optional_choice(
+            "--compression", options.compression, ("snappy", "zstd", "gzip", "none")
+        ),
+        "decimal": check.choice("--decimal", options.decimal, (".", ",")),
+        "threshold": None if options.threshold is None else check.fraction("--threshold", options.threshold),
+        "engine": check.engine(options.engine, options.scheduler),
+        "rejects": check.side_file("--rejects", options.rejects),
+        "stats_json": check.side_file("--stats-json", options.stats_json),
+        "metrics_textfile": check.side_file("--metrics-textfile", options.metrics_textfile),
+    } | check.combinations(options)
 
 
 @dataclass
