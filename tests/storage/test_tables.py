@@ -561,7 +561,7 @@ def test_sigterm_mid_write_rolls_everything_back(pg: PgServer, pg_url: str, tmp_
             "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             f"WHERE a.datname = '{database}' AND l.mode = 'AccessExclusiveLock' AND l.locktype = 'relation'"
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # the models load first
         while int(pg.psql(locked).strip() or 0) == 0:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline
