@@ -11,11 +11,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP_INSTALL) -e .
+	$(PIP_INSTALL) -e ".[sql]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP_INSTALL) -e ".[dev,docs,dask,convert,xgboost,lightgbm,s3]"
+	$(PIP_INSTALL) -e ".[dev,docs,dask,convert,xgboost,lightgbm,s3,sql]"
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed

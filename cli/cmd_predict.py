@@ -33,6 +33,7 @@ from modelrouter.cli.options import (
     DelimiterOpt,
     EngineChoice,
     EngineOpt,
+    IfExistsOpt,
     InputArg,
     InputFormatOpt,
     KeepAllOpt,
@@ -48,6 +49,7 @@ from modelrouter.cli.options import (
     OutputOpt,
     PoolSizeOpt,
     ProgressOpt,
+    QueryOpt,
     QuietOpt,
     RejectsOpt,
     ResumeOpt,
@@ -55,7 +57,9 @@ from modelrouter.cli.options import (
     Sha256Opt,
     StatsJsonOpt,
     StatsOpt,
+    TableOpt,
     ThresholdOpt,
+    ToTableOpt,
     TrustOpt,
     WithProbaOpt,
     WorkersOpt,
@@ -124,6 +128,10 @@ def predict(
     threshold: ThresholdOpt = None,
     allow_empty: AllowEmptyOpt = False,
     keep_going: KeepGoingOpt = False,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    to_table: ToTableOpt = None,
+    if_exists: IfExistsOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -162,6 +170,10 @@ def predict_proba(
     compression: CompressionOpt = None,
     allow_empty: AllowEmptyOpt = False,
     keep_going: KeepGoingOpt = False,
+    table: TableOpt = None,
+    query: QueryOpt = None,
+    to_table: ToTableOpt = None,
+    if_exists: IfExistsOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -294,9 +306,11 @@ def _write_failure_reports(
     # made-up count.
     blank = RunSummary(input="", output="", model_type=ModelType.SKLEARN, model_path="")  # keys only
     summary: dict[str, Any] = dict.fromkeys(blank.as_dict()["summary"])
+    from modelrouter.storage.tables import redact  # a database URL's password is never stored
+
     summary.update(
-        input=options.input,
-        output=options.output,
+        input=redact(options.input),
+        output=None if options.output is None else redact(options.output),
         model_type=model_type,
         model_path=None if options.model_path is None else str(options.model_path),
         workers=options.workers,
@@ -373,7 +387,7 @@ def _score_and_report(
         else:
             from modelrouter.batch.run import score_file
 
-            total = _parquet_rows(options.input) if shell.shows_progress else None
+            total = _known_rows(options) if shell.shows_progress else None
             with render.progress(shell.shows_progress, "scoring", total) as sink:
                 summary = score_file(options, sink, side_files=lambda s: side_files(s.as_dict()))
             report = summary.as_dict()
@@ -485,9 +499,15 @@ def _check_paths(options: RunOptions, plan: DatasetPlan | None) -> None:
             for target, source in planned_outputs(plan, options)
         ]
     else:
-        inputs.append(PathUse(options.input, "the input", "INPUT"))
+        from modelrouter.storage.tables import is_table_url
+
+        # A database table is no file: its rows are staged and committed in the database
+        # (reading and replacing one table in one run is safe).
+        if not is_table_url(options.input):
+            inputs.append(PathUse(options.input, "the input", "INPUT"))
         output = resolve_output(options.input, options.output)
-        outputs.append(PathUse(output, "the output", "--output"))
+        if not is_table_url(output):
+            outputs.append(PathUse(output, "the output", "--output"))
         if options.on_error == "skip":
             rejects = options.rejects if options.rejects is not None else default_rejects(output)
             outputs.append(PathUse(rejects, "the rejects file", "--rejects"))
@@ -538,6 +558,18 @@ def _score_dataset(
                 options, plan, options.resume, sink, side_files=side_files, summary=filled
             )
     return summary.as_dict()
+
+
+def _known_rows(options: RunOptions) -> int | None:
+    """The input's row count where it is free or cheap (Parquet metadata, a DuckDB or SQLite
+    table's count), for the progress bar's ETA; ``None``: rows/s without an ETA."""
+    from modelrouter.storage.tables import DatabaseUrl, count_rows, is_table_url
+
+    if is_table_url(options.input):
+        if options.table is None:
+            return None  # a query's rows are known only once it has run
+        return count_rows(DatabaseUrl.parse(options.input, option="INPUT"), options.table)
+    return _parquet_rows(options.input)
 
 
 def _parquet_rows(path: str) -> int | None:

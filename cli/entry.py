@@ -14,6 +14,9 @@ __all__ = ["main"]
 
 def main() -> None:
     """Console-script entry point."""
+    from modelrouter.cli.process import mask_passwords
+
+    mask_passwords()  # before anything slow: ps must not show a database password
     if sys.argv[1:] == ["--version"]:
         from importlib.metadata import version  # the one version: pyproject.toml's
 

@@ -170,12 +170,15 @@ def exit_code_for(exc: BaseException) -> int:
 @contextmanager
 def errors_to_exit(debug: bool) -> Iterator[None]:
     """Turn exceptions into one ``error:`` line and the contract's exit code."""
-    from modelrouter.errors import ModelRouterError
+    from modelrouter.errors import InvalidOptionError, ModelRouterError
 
     try:
         yield
     except (typer.Exit, typer.TyperException):
         raise  # usage errors (exit 2, typer.BadParameter) keep Click's form
+    except InvalidOptionError as exc:
+        # Refused by the run before it read anything (an existing --to-table): exit 2.
+        raise typer.BadParameter(exc.reason, param_hint=exc.option) from None
     except Interrupted as exc:
         inflight.drop_live_temporaries()
         render.error(interrupted_message(exc.signum))
@@ -192,13 +195,20 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         render.error(str(exc))
         raise Failed(exit_code_for(exc), str(exc)) from None
     except Exception as exc:
-        message = f"internal error: {type(exc).__name__}: {exc}"
+        message = f"internal error: {type(exc).__name__}: {_redacted(str(exc))}"
         if debug:
             print(render.traceback_text(exc), file=sys.stderr)
             render.error(message)
         else:
             render.error(f"{message} (rerun with --debug for the traceback)")
         raise Failed(EXIT_INTERNAL, message) from None
+
+
+def _redacted(text: str) -> str:
+    """``text`` with database passwords masked (a driver's unexpected error may quote a URL)."""
+    from modelrouter.storage.tables import redact
+
+    return redact(text)
 
 
 def hard_exit(code: int) -> NoReturn:

@@ -37,6 +37,8 @@ __all__ = [
     "EngineChoice",
     "EngineOpt",
     "FormatChoice",
+    "IfExistsChoice",
+    "IfExistsOpt",
     "InputArg",
     "InputFormatOpt",
     "JsonOpt",
@@ -55,6 +57,7 @@ __all__ = [
     "OutputOpt",
     "PoolSizeOpt",
     "ProgressOpt",
+    "QueryOpt",
     "QuietOpt",
     "RejectsOpt",
     "ResumeOpt",
@@ -62,7 +65,9 @@ __all__ = [
     "Sha256Opt",
     "StatsJsonOpt",
     "StatsOpt",
+    "TableOpt",
     "ThresholdOpt",
+    "ToTableOpt",
     "TrustOpt",
     "WithProbaOpt",
     "WorkersOpt",
@@ -103,7 +108,8 @@ InputArg = Annotated[
     str,
     typer.Argument(
         help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin; a directory or quoted "
-        "glob scores every file in it (-o then names an output directory).",
+        "glob scores every file in it (-o then names an output directory); a database URL "
+        "(sqlite:///PATH, duckdb:///PATH, postgresql://USER@HOST/DB) with --table or --query.",
         metavar="INPUT",
         show_default=False,
     ),
@@ -114,8 +120,8 @@ OutputOpt = Annotated[
         "--output",
         "-o",
         metavar="PATH",
-        help="Output .csv or .parquet (by suffix); '-' writes CSV to stdout. "
-        "Default: <input stem>.predictions<input suffix> beside the input.",
+        help="Output .csv or .parquet (by suffix); '-' writes CSV to stdout; a database URL "
+        "with --to-table. Default: <input stem>.predictions<input suffix> beside the input.",
         show_default=False,
     ),
 ]
@@ -492,3 +498,53 @@ def trusted_types(config: Path | None, kind: ModelType, extra: list[str] | None)
         return ()
     configured = load_settings(config).models.get(ModelType.SKOPS)
     return (*(configured.trusted if configured else ()), *(extra or ()))
+
+
+# -- database tables (docs/specification.md §12) -------------------------------------------------
+
+TableOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--table",
+        metavar="NAME",
+        help="Read this table (NAME or SCHEMA.NAME) of a database INPUT.",
+        show_default=False,
+    ),
+]
+QueryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--query",
+        metavar="SQL",
+        help="Score the rows of this query on a database INPUT (ORDER BY fixes their order).",
+        show_default=False,
+    ),
+]
+ToTableOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--to-table",
+        metavar="NAME",
+        help="Write into this table (NAME or SCHEMA.NAME) of a database -o; it changes only "
+        "when the run succeeds.",
+        show_default=False,
+    ),
+]
+
+
+class IfExistsChoice(StrEnum):
+    # Upper-case names: ``replace`` would shadow str.replace.
+    FAIL = "fail"
+    REPLACE = "replace"
+    APPEND = "append"
+
+
+IfExistsOpt = Annotated[
+    IfExistsChoice | None,
+    typer.Option(
+        "--if-exists",
+        metavar="fail|replace|append",
+        help="When --to-table exists: fail (exit 2, the default), replace it, or append to it.",
+        show_default=False,
+    ),
+]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import sys
 from typing import NoReturn
 
-__all__ = ["configure", "end_process", "hard_exit_enabled"]
+__all__ = ["configure", "end_process", "hard_exit_enabled", "mask_passwords"]
 
 #: glibc's mallopt parameter for the arena limit (malloc.h: ``#define M_ARENA_MAX -8``).
 _M_ARENA_MAX = -8
@@ -64,3 +65,47 @@ def end_process(code: int) -> NoReturn:
     if hard_exit_enabled():
         os._exit(code)
     sys.exit(code)
+
+
+# -- passwords out of the process title ----------------------------------------------------------
+
+_USERINFO = re.compile(rb"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s\0]*):[^@\s\0]*@")
+_PASSWORD_SETTING = re.compile(rb"(\bpassword\s*=\s*)[^&\s\0]*", re.IGNORECASE)
+
+
+def _masked(args: bytes) -> bytes:
+    return _PASSWORD_SETTING.sub(rb"\1***", _USERINFO.sub(rb"\1:***@", args))
+
+
+def mask_passwords() -> bool:
+    """Rewrite this process's argument area with passwords masked; True when it changed.
+
+    docs/specification.md §12: a password in a database URL is never shown, and ``ps``
+    (``/proc/PID/cmdline``) shows the command line as it was typed. Python keeps its own copy
+    of the arguments (``sys.argv``), so the kernel's copy — the argument area between the
+    ``arg_start`` and ``arg_end`` addresses of ``/proc/self/stat`` — can be rewritten in
+    place: the same arguments with ``user:***@host`` and ``password=***``, padded with NULs
+    to the same length (what ``setproctitle`` does). Linux only; elsewhere, and on any
+    failure, nothing changes. The window before this runs is the interpreter's start-up:
+    pass passwords in ``PGPASSWORD`` or ``~/.pgpass`` where even that matters.
+    """
+    try:
+        with open("/proc/self/cmdline", "rb") as handle:
+            current = handle.read()
+        if b"@" not in current and b"password" not in current.lower():
+            return False
+        masked = _masked(current)
+        if masked == current:
+            return False
+        with open("/proc/self/stat", "rb") as handle:
+            stat = handle.read()
+        # Fields after the command name (which may hold spaces and parentheses): field 3 on.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        arg_start, arg_end = int(fields[48 - 3]), int(fields[49 - 3])  # proc(5): fields 48, 49
+        size = arg_end - arg_start
+        if size < len(masked) or size != len(current):
+            return False  # not the layout we read: leave it alone
+        ctypes.memmove(arg_start, masked.ljust(size, b"\0"), size)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True

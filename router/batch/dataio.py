@@ -40,6 +40,7 @@ from modelrouter.storage.formats import (
     split_name,
 )
 from modelrouter.storage.run_paths import is_stream_source
+from modelrouter.storage.tables import DatabaseUrl
 
 __all__ = [
     "LIVE_TEMP_FILES",
@@ -49,6 +50,7 @@ __all__ = [
     "InputFile",
     "detect_format",
     "open_input",
+    "open_table",
     "rechunk",
     "write_text_atomically",
 ]
@@ -175,6 +177,39 @@ def _open_input(
             return _open_parquet(remote_file, name, chunk_size, columns, keep)
         return _open_parquet(Path(path), name, chunk_size, columns, keep)
     return _open_csv(path, name, chunk_size, columns, keep_text, delimiter)
+
+
+def open_table(
+    url: DatabaseUrl,
+    *,
+    table: str | None,
+    query: str | None,
+    chunk_size: int,
+    columns: Sequence[str] | None = None,
+) -> InputFile:
+    """A database table (only ``columns`` of it, when given) or the rows of ``query``,
+    streamed in chunks of ``chunk_size`` rows like a file (docs/specification.md §12).
+
+    Raises :class:`DataError` when the database cannot be reached, refuses the login, has no
+    such table or refuses the query (its own first line of error).
+    """
+    from modelrouter.storage.tables import open_table_reader
+
+    source = open_table_reader(
+        url,
+        table=table,
+        query=query,
+        batch_rows=chunk_size,
+        columns=None if columns is None else list(columns),
+    )
+    return InputFile(
+        source.name,
+        source.schema,
+        None,
+        rechunk(source.batches, chunk_size, source.schema),
+        source.close,
+        source.all_columns,
+    )
 
 
 #: Parquet column chunks are read through a buffer of this many bytes, page by page. Without

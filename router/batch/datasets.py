@@ -61,8 +61,13 @@ _NOTHING_FOUND = (
 def is_dataset(input_path: str) -> bool:
     """True for a directory or a glob pattern (a single file is not a dataset).
 
-    On an object store: a glob, a URI ending in ``/``, or a prefix with objects under it.
+    On an object store: a glob, a URI ending in ``/``, or a prefix with objects under it. A
+    database URL is never one (its rows are one input).
     """
+    from modelrouter.storage.tables import is_table_url
+
+    if is_table_url(input_path):
+        return False
     if storage.is_uri(input_path):
         if _GLOB_MAGIC.search(input_path) or input_path.endswith("/"):
             return True

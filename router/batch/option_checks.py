@@ -34,6 +34,7 @@ __all__ = [
     "optional_int",
     "sha256",
     "side_file",
+    "tables",
 ]
 
 
@@ -163,10 +164,84 @@ def side_file(option: str, value: str | None) -> str | None:
 
 
 def combinations(options: RunOptions) -> dict[str, Any]:
-    """Rules between options; returns no changed field (a dict to merge, for symmetry)."""
+    """Rules between options; returns the fields they normalise (a dict to merge)."""
     if options.on_error == "skip" and options.rejects is None and options.output == "-":
         raise InvalidOptionError("--rejects", "--rejects PATH is required with --on-error skip and -o -")
     if options.mode == "proba" and (options.with_proba or options.threshold is not None):
         option = "--with-proba" if options.with_proba else "--threshold"
         raise InvalidOptionError(option, "shapes predict's output; predict-proba writes probabilities only")
-    return {}
+    return tables(options)
+
+
+def tables(options: RunOptions) -> dict[str, Any]:
+    """The database options go together (docs/specification.md §12): exactly one of
+    ``--table``/``--query`` with a database INPUT and neither with a file; ``--to-table``
+    with a database ``-o`` and only there; ``--if-exists`` only with it. Parses the URLs
+    and table names; connects to nothing."""
+    from modelrouter.storage.tables import IF_EXISTS, TableName, is_table_url
+
+    source = is_table_url(options.input)
+    target = options.output is not None and is_table_url(options.output)
+    _table_source(options, source)
+    _table_target(options, target)
+    if (source or target) and options.engine != "local":
+        raise InvalidOptionError("--engine", "database tables are scored by the local engine")
+    for option, name in (("--table", options.table), ("--to-table", options.to_table)):
+        if name is not None:
+            TableName.parse(name, option=option)
+    return {"if_exists": optional_choice("--if-exists", options.if_exists, IF_EXISTS)}
+
+
+_URLS = "sqlite:///, duckdb:///, postgresql://"
+
+
+def _table_source(options: RunOptions, source: bool) -> None:
+    from modelrouter.storage.tables import DatabaseUrl
+
+    if not source:
+        for option, value in (("--table", options.table), ("--query", options.query)):
+            if value is not None:
+                raise InvalidOptionError(
+                    option, f"reads a database INPUT ({_URLS}); {options.input} is not one"
+                )
+        return
+    url = DatabaseUrl.parse(options.input, option="INPUT")
+    if options.table is None and options.query is None:
+        raise InvalidOptionError(
+            "--table", f"{url} is a database: say what to read with --table NAME or --query SQL"
+        )
+    if options.table is not None and options.query is not None:
+        raise InvalidOptionError("--query", "--table and --query cannot be used together; give one")
+    if options.query is not None and not options.query.strip():
+        raise InvalidOptionError("--query", "the query is empty")
+    if options.output is None:
+        raise InvalidOptionError(
+            "--output",
+            "a database INPUT has no default output: give -o (a file, or a database URL with --to-table)",
+        )
+    if options.input_format is not None:
+        raise InvalidOptionError("--input-format", "applies to files; a database INPUT has none")
+
+
+def _table_target(options: RunOptions, target: bool) -> None:
+    from modelrouter.storage.tables import DatabaseUrl
+
+    if not target:
+        if options.to_table is not None:
+            shown = {None: "the default output", "-": "stdout"}.get(options.output, options.output)
+            raise InvalidOptionError("--to-table", f"writes to a database -o ({_URLS}); {shown} is not one")
+        if options.if_exists is not None:
+            raise InvalidOptionError("--if-exists", "applies to a database -o with --to-table")
+        return
+    assert options.output is not None
+    url = DatabaseUrl.parse(options.output, option="--output")
+    if options.to_table is None:
+        raise InvalidOptionError(
+            "--to-table", f"-o {url} is a database: name the table to write with --to-table"
+        )
+    if options.output_format is not None:
+        raise InvalidOptionError("--output-format", "applies to files; a database -o has none")
+    if options.on_error == "skip" and options.rejects is None:
+        raise InvalidOptionError(
+            "--rejects", "--rejects PATH is required with --on-error skip and a database -o"
+        )

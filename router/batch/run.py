@@ -22,7 +22,7 @@ import pyarrow as pa
 from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from modelrouter.backends import InputSchema, OutputSpec, Prediction
 from modelrouter.batch import memory
-from modelrouter.batch.dataio import FileFormat, InputFile, detect_format, open_input
+from modelrouter.batch.dataio import FileFormat, InputFile, detect_format, open_input, open_table
 from modelrouter.batch.nulls import decimal_commas, feature_nulls
 from modelrouter.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.batch.scoring import run_ordered
@@ -32,6 +32,7 @@ from modelrouter.storage.cells import csv_schema, to_csv_cells
 from modelrouter.storage.commit import BatchOutput, RunOutputs, open_output, text_output
 from modelrouter.storage.formats import compression_of, data_suffix, split_name, suffix_delimiter
 from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
+from modelrouter.storage.tables import DatabaseUrl, IfExists, TableTarget, is_table_url
 from modelrouter.storage.writers import WriteStyle, plain_columns
 
 
@@ -134,6 +135,15 @@ class RunOptions:
     #: Side files committed with the outputs: the run summary as JSON, Prometheus text.
     stats_json: str | None = None
     metrics_textfile: str | None = None
+    #: A database INPUT (docs/specification.md §12): the table to read (``schema.name``
+    #: allowed), or the query whose rows are scored; exactly one of them.
+    table: str | None = None
+    query: str | None = None
+    #: A database ``output``: the table written (required there).
+    to_table: str | None = None
+    #: What an existing ``to_table`` gets: ``fail`` (the default, also for ``None``),
+    #: ``replace`` or ``append``.
+    if_exists: IfExists | None = None
 
     def __post_init__(self) -> None:
         for name, value in _normalised(self).items():
@@ -386,31 +396,57 @@ def score_file(
     """
     started = time.perf_counter()
     require_input(options.input)
-    output = resolve_output(options.input, options.output)
-    in_format = detect_format(options.input, options.input_format, role="input")
-    out_format: FileFormat = (
-        "csv" if output == "-" else detect_format(output, options.output_format, role="output")
-    )
-    for target in (output, options.rejects):
-        if target is not None:
-            storage.check_output(target)  # a missing bucket fails before the models load
-    if pool is None:
-        pool = prepare_pool(options)
-    loaded = time.perf_counter()
-    model = pool.prototype
-
-    identity = input_identity(storage.as_location(options.input)) if options.record_input else {}
-    reader = open_input(
-        options.input,
-        in_format,
-        delimiter=options.delimiter or suffix_delimiter(options.input) or _default_delimiter(options),
-        chunk_size=options.chunk_size,
+    source = is_table_url(options.input)
+    in_format = None if source else detect_format(options.input, options.input_format, role="input")
+    with ExitStack() as opened:
+        table: TableTarget | None = None
+        out_format: FileFormat
+        if options.output is not None and is_table_url(options.output):
+            assert options.to_table is not None  # checked with the options (option_checks.tables)
+            # Reached, and --if-exists checked, before the models load and any row is read.
+            table = TableTarget(
+                DatabaseUrl.parse(options.output, option="--output"),
+                options.to_table,
+                options.if_exists or "fail",
+            )
+            opened.callback(table.abort)  # a no-op once the run committed
+            output, out_format = table.name, "parquet"  # (unused: a table keeps Arrow's types)
+        else:
+            output = resolve_output(options.input, options.output)
+            out_format = (
+                "csv" if output == "-" else detect_format(output, options.output_format, role="output")
+            )
+        for path in (None if table is not None else output, options.rejects):
+            if path is not None:
+                storage.check_output(path)  # a missing bucket fails before the models load
+        if pool is None:
+            pool = prepare_pool(options)
+        loaded = time.perf_counter()
+        model = pool.prototype
         # Rejected rows are reported with every column as read, so skip mode reads them all.
-        columns=_columns_to_read(model.schema, options.keep, options.keep_all or options.on_error == "skip"),
-        keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
-        keep=options.keep,
-    )
-    try:
+        columns = _columns_to_read(model.schema, options.keep, options.keep_all or options.on_error == "skip")
+        identity: dict[str, str] = {}
+        if in_format is None:
+            reader = open_table(
+                DatabaseUrl.parse(options.input, option="INPUT"),
+                table=options.table,
+                query=options.query,
+                chunk_size=options.chunk_size,
+                columns=columns,
+            )
+        else:
+            if options.record_input:
+                identity = input_identity(storage.as_location(options.input))
+            reader = open_input(
+                options.input,
+                in_format,
+                delimiter=options.delimiter or suffix_delimiter(options.input) or _default_delimiter(options),
+                chunk_size=options.chunk_size,
+                columns=columns,
+                keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
+                keep=options.keep,
+            )
+        opened.callback(reader.close)
         return _score_reader(
             reader,
             output,
@@ -422,9 +458,8 @@ def score_file(
             (started, loaded),
             final,
             identity,
+            table,
         )
-    finally:
-        reader.close()
 
 
 def _score_reader(
@@ -438,6 +473,7 @@ def _score_reader(
     clock: tuple[float, float],
     final: bool,
     identity: dict[str, str],
+    table: TableTarget | None = None,
 ) -> RunSummary:
     model = pool.prototype
     keep = list(options.keep)
@@ -490,12 +526,16 @@ def _score_reader(
                 _style(summary.rejects, rejects_format, options, provenance),
             )
             cleanup.callback(rejects.abort)
-        writer = open_output(
-            None if output == "-" else output,
-            out_format,
-            _as_written(out_schema, out_format),
-            _style(output, out_format, options, provenance, plain_columns(out_schema, kept)),
-        )
+        writer: BatchOutput
+        if table is not None:
+            writer = table.start(out_schema)  # a staging table, in the output's transaction
+        else:
+            writer = open_output(
+                None if output == "-" else output,
+                out_format,
+                _as_written(out_schema, out_format),
+                _style(output, out_format, options, provenance, plain_columns(out_schema, kept)),
+            )
         cleanup.callback(writer.abort)
         summary.chunks = _score_chunks(
             reader,

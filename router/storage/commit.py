@@ -53,6 +53,7 @@ __all__ = [
     "AtomicOutput",
     "BatchOutput",
     "CommitGuard",
+    "OutputFormat",
     "RunOutputs",
     "TextOutput",
     "is_stream_target",
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 FileFormat = Literal["csv", "parquet"]
+#: What a batch output writes: a file format, or a database table (Arrow types as they are).
+OutputFormat = Literal["csv", "parquet", "table"]
 
 
 # The host part keeps a run from judging the pid of a run on another machine (a shared
@@ -215,10 +218,14 @@ class Staged(Protocol):
 
 class BatchOutput(Staged, Protocol):
     """An output the scoring loop writes batches to: :class:`AtomicOutput` (a local file, a
-    stream) or :class:`~modelrouter.storage.object_store.RemoteOutput` (an object-store upload)."""
+    stream), :class:`~modelrouter.storage.object_store.RemoteOutput` (an object-store upload)
+    or :class:`~modelrouter.storage.tables.TableOutput` (a staging table, committed in the
+    database's transaction)."""
 
     schema: pa.Schema
-    format: FileFormat
+
+    @property
+    def format(self) -> OutputFormat: ...
 
     def write(self, batch: pa.RecordBatch) -> None: ...
 
