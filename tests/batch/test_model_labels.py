@@ -153,9 +153,11 @@ def test_convert_histgradientboosting_names_the_cause_in_bounded_output(tmp_path
     joblib.dump(HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(frame, target), path)
     result = run_cli("convert", path, "-o", tmp_path / "hgb.onnx")
     debug = run_cli("convert", path, "-o", tmp_path / "hgb.onnx", "--debug")
-    assert not (tmp_path / "hgb.onnx").exists()
-    if result.returncode == 0:  # an environment where the converters agree: nothing to explain
+    if result.returncode == 0:  # an environment where the converters agree (the convert extra
+        # pins protobuf below 7.34 for this): nothing to explain; the conversion itself is tested
+        # in tests/tools/test_converted_names.py.
         pytest.skip("HistGradientBoosting converts with the installed skl2onnx/protobuf")
+    assert not (tmp_path / "hgb.onnx").exists()
     assert result.returncode == 4
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and len(lines[0]) <= 1_100, lines

@@ -18,6 +18,7 @@ def test_all_is_exactly_the_public_names() -> None:
     helpers = {"annotations", "importlib", "Any", "TYPE_CHECKING"}
     modules = {
         "backends",
+        "batch",
         "cli",
         "config",
         "errors",
@@ -29,6 +30,9 @@ def test_all_is_exactly_the_public_names() -> None:
         "model_type",
         "pool",
         "remote",
+        "serve",
+        "storage",
+        "tools",
     }
     public = {name for name in dir(modelrouter) if not name.startswith("_")}
     assert public - helpers - modules == set(modelrouter.__all__)
