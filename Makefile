@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # constraints.txt pins scikit-learn to the version the shipped sample pickle was built with.
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: demo test test-slow check lint typecheck format bench bench-serve models clean fuzz sweep coverage docs docs-reference
+.PHONY: demo test test-slow check lint typecheck format bench bench-explain bench-serve models clean fuzz sweep coverage docs docs-reference
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP_INSTALL) -e ".[dev,docs,dask,convert,xgboost,lightgbm,s3,sql]"
+	$(PIP_INSTALL) -e ".[dev,docs,dask,convert,xgboost,lightgbm,s3,sql,explain]"
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
@@ -97,6 +97,10 @@ $(MLSERVER_VENV)/bin/mlserver:
 	$(PYTHON) -m venv $(MLSERVER_VENV)
 	$(MLSERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
 		"mlserver==1.7.1" "mlserver-sklearn==1.7.1" scikit-learn
+
+# predict --explain against the naive shap script on the benchmark forest (5,000 rows).
+bench-explain: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.explain
 
 bench-serve: $(VENV)/.installed-dev $(MLSERVER)
 	$(BIN)/python -m benchmarks.serve --mlserver $(MLSERVER)

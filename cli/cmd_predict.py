@@ -23,6 +23,7 @@ from modelrouter.cli import render
 from modelrouter.cli.exits import Failed, errors_to_exit, warnings_to_stderr
 from modelrouter.cli.options import (
     AllowEmptyOpt,
+    BackgroundOpt,
     ChunkOpt,
     ClassesOpt,
     CompressionOpt,
@@ -33,6 +34,7 @@ from modelrouter.cli.options import (
     DelimiterOpt,
     EngineChoice,
     EngineOpt,
+    ExplainOpt,
     IfExistsOpt,
     InputArg,
     InputFormatOpt,
@@ -51,6 +53,7 @@ from modelrouter.cli.options import (
     ProgressOpt,
     QueryOpt,
     QuietOpt,
+    ReasonsOpt,
     RejectsOpt,
     ResumeOpt,
     SchedulerOpt,
@@ -126,6 +129,9 @@ def predict(
     compression: CompressionOpt = None,
     with_proba: WithProbaOpt = False,
     threshold: ThresholdOpt = None,
+    explain: ExplainOpt = False,
+    reasons: ReasonsOpt = None,
+    background: BackgroundOpt = None,
     allow_empty: AllowEmptyOpt = False,
     keep_going: KeepGoingOpt = False,
     table: TableOpt = None,
@@ -490,6 +496,8 @@ def _check_paths(options: RunOptions, plan: DatasetPlan | None) -> None:
     inputs = [PathUse(str(settings.source), "the config file", "--config")]
     if options.model_path is not None:
         inputs.append(PathUse(str(options.model_path), "the model", "--model"))
+    if options.background is not None:
+        inputs.append(PathUse(options.background, "the background file", "--background"))
     inputs += [PathUse(str(m.path), f"the {kind} model", "--config") for kind, m in settings.models.items()]
     outputs: list[PathUse] = []
     if plan is not None:

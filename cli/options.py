@@ -25,6 +25,7 @@ __all__ = [
     "MAX_CHUNK_SIZE",
     "MAX_WORKERS",
     "AllowEmptyOpt",
+    "BackgroundOpt",
     "ChunkOpt",
     "ClassesOpt",
     "CompressionChoice",
@@ -36,6 +37,7 @@ __all__ = [
     "DelimiterOpt",
     "EngineChoice",
     "EngineOpt",
+    "ExplainOpt",
     "FormatChoice",
     "IfExistsChoice",
     "IfExistsOpt",
@@ -59,6 +61,7 @@ __all__ = [
     "ProgressOpt",
     "QueryOpt",
     "QuietOpt",
+    "ReasonsOpt",
     "RejectsOpt",
     "ResumeOpt",
     "SchedulerOpt",
@@ -443,6 +446,35 @@ ThresholdOpt = Annotated[
         metavar="T",
         help="Binary classifiers: predict the positive class (the second of the model's "
         "classes) when its probability is at least T.",
+        show_default=False,
+    ),
+]
+ExplainOpt = Annotated[
+    bool,
+    typer.Option(
+        "--explain",
+        help="Add contrib_base and one contrib_<column> per input column after the predictions: "
+        "exact SHAP values adding up to the explained score (trees, forests, boosted trees, "
+        "linear models with --background).",
+    ),
+]
+ReasonsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--reasons",
+        metavar="K",
+        help="Add reason_1..K (the input columns with the largest absolute contribution, ties in "
+        "input order) and reason_<i>_contrib.",
+        show_default=False,
+    ),
+]
+BackgroundOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--background",
+        metavar="FILE",
+        help="CSV/Parquet sample of training rows that linear models are explained against "
+        "(required for them with --explain/--reasons).",
         show_default=False,
     ),
 ]

@@ -29,7 +29,7 @@ from modelrouter.locations import ModelLocation
 __all__ = ["OPTIONAL_PACKAGES", "BoosterModel", "Task", "import_optional", "native_message"]
 
 #: Import name → the extra that installs it (for "pip install 'modelrouter[…]'" hints).
-OPTIONAL_PACKAGES: dict[str, str] = {"xgboost": "xgboost", "lightgbm": "lightgbm"}
+OPTIONAL_PACKAGES: dict[str, str] = {"xgboost": "xgboost", "lightgbm": "lightgbm", "numba": "explain"}
 
 TaskKind = Literal["binary", "multiclass", "regression"]
 

@@ -121,6 +121,10 @@ class SklearnModel(Model):
             raise rejected from exc
         return RawOutput(labels=label_values, probabilities=proba)
 
+    def feature_matrix(self, frame: Frame, features: Sequence[str]) -> pd.DataFrame | npt.NDArray[Any]:
+        """The ``features`` of ``frame`` as the estimator is fed them (see :meth:`_matrix`)."""
+        return self._matrix(frame, features)
+
     def _matrix(self, frame: Frame, features: Sequence[str]) -> pd.DataFrame | npt.NDArray[Any]:
         """Feed what the model was fitted on: a named DataFrame, or a bare array."""
         dtypes = self._schema.dtypes or (NUMBER,) * len(features)

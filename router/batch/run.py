@@ -12,9 +12,9 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,9 @@ from modelrouter.storage.formats import compression_of, data_suffix, split_name,
 from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
 from modelrouter.storage.tables import DatabaseUrl, IfExists, TableTarget, is_table_url
 from modelrouter.storage.writers import WriteStyle, plain_columns
+
+if TYPE_CHECKING:
+    from modelrouter.explain import Explainer, Explanation
 
 
 class ProgressSink(Protocol):
@@ -144,45 +147,84 @@ class RunOptions:
     #: What an existing ``to_table`` gets: ``fail`` (the default, also for ``None``),
     #: ``replace`` or ``append``.
     if_exists: IfExists | None = None
+    #: predict: add ``contrib_base`` and ``contrib_<column>`` per input column (docs/specification.md §13).
+    explain: bool = False
+    #: predict: add the K input columns with the largest absolute contribution per row.
+    reasons: int | None = None
+    #: CSV/Parquet rows a linear model is explained against (``--background``).
+    background: str | None = None
 
     def __post_init__(self) -> None:
         for name, value in _normalised(self).items():
             object.__setattr__(self, name, value)
+
+    @property
+    def explaining(self) -> bool:
+        """Whether the run adds explanations (``--explain`` or ``--reasons``)."""
+        return self.explain or self.reasons is not None
 
 
 def _normalised(options: RunOptions) -> dict[str, Any]:
     """The fields of ``options`` that change form when checked (see :class:`RunOptions`)."""
     from modelrouter.batch import option_checks as check
 
-    return {
-        "input": check.location("INPUT", options.input),
-        "output": None if options.output is None else check.location("--output", options.output),
-        "mode": check.choice("mode", options.mode, ("predict", "proba")),
-        "input_format": check.optional_choice("--input-format", options.input_format, FORMATS),
-        "output_format": check.optional_choice("--output-format", options.output_format, FORMATS),
-        "model_type": check.model_type(options.model_type),
-        "model_path": check.model_path(options.model_path),
-        "sha256": check.sha256(options.sha256),
-        "classes": check.classes(options.classes),
-        "config": None if options.config is None else Path(options.config),
-        "keep": tuple(options.keep or ()),
-        "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
-        "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
-        "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
-        "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
-        "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
-        "trust": tuple(options.trust or ()),
-        "delimiter": check.delimiter(options.delimiter),
-        "compression": check.optional_choice(
-            "--compression", options.compression, ("snappy", "zstd", "gzip", "none")
-        ),
-        "decimal": check.choice("--decimal", options.decimal, (".", ",")),
-        "threshold": None if options.threshold is None else check.fraction("--threshold", options.threshold),
-        "engine": check.engine(options.engine, options.scheduler),
-        "rejects": check.side_file("--rejects", options.rejects),
-        "stats_json": check.side_file("--stats-json", options.stats_json),
-        "metrics_textfile": check.side_file("--metrics-textfile", options.metrics_textfile),
-    } | check.combinations(options)
+    return (
+        {
+            "input": check.location("INPUT", options.input),
+            "output": None if options.output is None else check.location("--output", options.output),
+            "mode": check.choice("mode", options.mode, ("predict", "proba")),
+            "input_format": check.optional_choice("--input-format", options.input_format, FORMATS),
+            "output_format": check.optional_choice("--output-format", options.output_format, FORMATS),
+            "model_type": check.model_type(options.model_type),
+            "model_path": check.model_path(options.model_path),
+            "sha256": check.sha256(options.sha256),
+            "classes": check.classes(options.classes),
+            "config": None if options.config is None else Path(options.config),
+            "keep": tuple(options.keep or ()),
+            "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
+            "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
+            "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
+            "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
+            "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
+            "trust": tuple(options.trust or ()),
+            "delimiter": check.delimiter(options.delimiter),
+            "compression": check.optional_choice(
+                "--compression", options.compression, ("snappy", "zstd", "gzip", "none")
+            ),
+            "decimal": check.choice("--decimal", options.decimal, (".", ",")),
+            "threshold": None
+            if options.threshold is None
+            else check.fraction("--threshold", options.threshold),
+            "engine": check.engine(options.engine, options.scheduler),
+            "rejects": check.side_file("--rejects", options.rejects),
+            "stats_json": check.side_file("--stats-json", options.stats_json),
+            "metrics_textfile": check.side_file("--metrics-textfile", options.metrics_textfile),
+            "reasons": check.optional_int("--reasons", options.reasons, 1, MAX_REASONS),
+            "background": None
+            if options.background is None
+            else check.location("--background", options.background),
+        }
+        | check.combinations(options)
+        | _explanation_rules(options)
+    )
+
+
+#: More reasons than any model has input columns is a typo.
+MAX_REASONS = 100_000
+
+
+def _explanation_rules(options: RunOptions) -> dict[str, Any]:
+    """``--explain``/``--reasons`` shape predict's output (docs/specification.md §13);
+    ``--background`` goes with them."""
+    from modelrouter.errors import InvalidOptionError
+
+    explaining = options.explain or options.reasons is not None
+    if explaining and options.mode != "predict":
+        flag = "--explain" if options.explain else "--reasons"
+        raise InvalidOptionError(flag, "applies to predict, not predict-proba")
+    if options.background is not None and not explaining:
+        raise InvalidOptionError("--background", "--background needs --explain or --reasons")
+    return {}
 
 
 @dataclass
@@ -207,6 +249,10 @@ class RunSummary:
     #: written: the fixed cost a small file pays, with the model load in it.
     first_chunk_seconds: float = 0.0
     pools: dict[str, PoolStats] = field(default_factory=dict)
+    #: What the explanations add up to (``probability``, ``margin``, ``value``) and how they
+    #: were computed; None when the run explains nothing.
+    explanation_space: str | None = None
+    explanation_method: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         rate = self.rows_out / self.wall_seconds if self.wall_seconds > 0 else 0.0
@@ -231,6 +277,8 @@ class RunSummary:
                     self.rows_out / self.scoring_seconds if self.scoring_seconds > 0 else 0.0
                 ),
                 "rejects": self.rejects,
+                "explanation_space": self.explanation_space,
+                "explanation_method": self.explanation_method,
             },
             "pools": {name: stats.as_dict() for name, stats in self.pools.items()},
         }
@@ -421,6 +469,12 @@ def score_file(
                 storage.check_output(path)  # a missing bucket fails before the models load
         if pool is None:
             pool = prepare_pool(options)
+        # The method is chosen (or refused, exit 4) before any row of the input is read.
+        explainer = _explainer(pool, options) if options.explaining else None
+        if explainer is not None and options.chunk_size == DEFAULT_CHUNK_SIZE and explainer.method.chunk_rows:
+            # An explained row costs a thousand predicted ones: smaller chunks keep every
+            # worker busy on a small file and the progress bar moving (docs/explanations.md).
+            options = replace(options, chunk_size=explainer.method.chunk_rows)
         loaded = time.perf_counter()
         model = pool.prototype
         # Rejected rows are reported with every column as read, so skip mode reads them all.
@@ -459,6 +513,7 @@ def score_file(
             final,
             identity,
             table,
+            explainer,
         )
 
 
@@ -474,6 +529,7 @@ def _score_reader(
     final: bool,
     identity: dict[str, str],
     table: TableTarget | None = None,
+    explainer: Explainer | None = None,
 ) -> RunSummary:
     model = pool.prototype
     keep = list(options.keep)
@@ -494,7 +550,15 @@ def _score_reader(
     except DataError as exc:
         raise DataError(f"{reader.name}: {exc}{_delimiter_hint(reader)}", column=exc.column) from None
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
-    out_schema = _output_schema(reader.schema, kept, model, options.mode, options.with_proba, reader.name)
+    out_schema = _output_schema(
+        reader.schema,
+        kept,
+        model,
+        options.mode,
+        options.with_proba,
+        reader.name,
+        _explanation_fields(explainer, model, options, model.schema.resolve(available, exclude=exclude)),
+    )
     summary = RunSummary(
         input=reader.name,
         output="<stdout>" if output == "-" else output,
@@ -503,6 +567,9 @@ def _score_reader(
         workers=options.workers or pool.size,
         chunk_size=options.chunk_size,
     )
+    if explainer is not None:
+        summary.explanation_space = str(explainer.space)
+        summary.explanation_method = explainer.method.name
     if options.on_error == "skip":
         if options.rejects is None and output == "-":
             from modelrouter import ConfigError
@@ -516,6 +583,9 @@ def _score_reader(
         cleanup.callback(outputs.abort)
         rejects: BatchOutput | None = None
         provenance = _provenance(pool, options, reader.name) | identity
+        if explainer is not None:
+            provenance["modelrouter.explanation_space"] = str(explainer.space)
+            provenance["modelrouter.explanation_method"] = explainer.method.name
         if summary.rejects is not None:
             rejects_format = detect_format(summary.rejects, None, role="output")
             rejected = rejects_schema(reader.schema)
@@ -549,6 +619,7 @@ def _score_reader(
             summary,
             progress,
             started=clock[0],
+            explainer=explainer,
         )
         if _over_error_budget(summary, options.max_error_rate):
             if rejects is not None:
@@ -736,8 +807,106 @@ def _columns_to_read(schema: InputSchema, keep: Sequence[str], keep_all: bool) -
     return list(dict.fromkeys([*schema.names, *keep]))
 
 
+def _explainer(pool: ModelPool, options: RunOptions) -> Explainer:
+    """The exact method for the pool's model (exit 4 when there is none), with the
+    ``--background`` rows read for a linear model."""
+    from modelrouter.explain import explainer_for
+
+    background = None if options.background is None else _background(options.background, options)
+    explainer = explainer_for(pool.prototype, background, exclude=options.keep)
+    if background is not None and not explainer.method.uses_background:
+        import warnings
+
+        warnings.warn(
+            f"--background is not used: {explainer.method.name} needs no background sample",
+            stacklevel=2,
+        )
+    return explainer
+
+
+def _background(path: str, options: RunOptions) -> pa.Table:
+    """Every row of the ``--background`` file (a sample of training rows: small)."""
+    fmt = detect_format(path, None, role="input")
+    reader = open_input(
+        path,
+        fmt,
+        chunk_size=DEFAULT_CHUNK_SIZE,
+        delimiter=options.delimiter or suffix_delimiter(path) or _default_delimiter(options),
+    )
+    try:
+        table = pa.Table.from_batches(list(reader.batches), schema=reader.schema)
+    finally:
+        reader.close()
+    if table.num_rows == 0:
+        raise DataError(f"{path}: the background file has no rows")
+    return table
+
+
+def _explanation_fields(
+    explainer: Explainer | None, model: Any, options: RunOptions, features: Sequence[str]
+) -> list[pa.Field]:
+    """The explanation columns, after the predictions: ``explained_class`` (multi-class),
+    ``contrib_base`` and ``contrib_<column>`` (``--explain``), ``reason_<i>`` and
+    ``reason_<i>_contrib`` (``--reasons K``)."""
+    if explainer is None:
+        return []
+    from modelrouter.errors import InvalidOptionError
+
+    fields: list[pa.Field] = []
+    if explainer.multiclass:
+        fields.append(pa.field("explained_class", _label_type(model.outputs.dtypes[0])))
+    if options.explain:
+        fields.append(pa.field("contrib_base", pa.float64()))
+        fields += [pa.field(f"contrib_{name}", pa.float64()) for name in features]
+    if options.reasons is not None:
+        if options.reasons > len(features):
+            raise InvalidOptionError(
+                "--reasons", f"{options.reasons} reasons asked; the model has {len(features)} input columns"
+            )
+        for i in range(1, options.reasons + 1):
+            fields += [pa.field(f"reason_{i}", pa.string()), pa.field(f"reason_{i}_contrib", pa.float64())]
+    return fields
+
+
+def _explained(
+    explainer: Explainer | None,
+    model: Any,
+    fed: pa.RecordBatch,
+    scored: Prediction | None,
+    exclude: Sequence[str],
+    options: RunOptions,
+) -> list[Any]:
+    """The explanation columns' values for the rows of ``fed`` (``scored``: the model's own
+    labels for them, which a multi-class explanation is about)."""
+    if explainer is None:
+        return []
+    labels = scored.labels if scored is not None and explainer.multiclass else None
+    return _explanation_values(explainer.explain(model, fed, exclude=exclude, labels=labels), options)
+
+
+def _explanation_values(explanation: Explanation, options: RunOptions) -> list[Any]:
+    """The values of :func:`_explanation_fields`'s columns, in the same order."""
+    values: list[Any] = []
+    if explanation.explained_class is not None:
+        values.append(explanation.explained_class)
+    if options.explain:
+        values.append(explanation.base)
+        values += [explanation.contributions[:, j] for j in range(explanation.contributions.shape[1])]
+    if options.reasons is not None:
+        names, contributions = explanation.reasons(options.reasons)
+        for i in range(options.reasons):
+            values += [names[:, i], np.ascontiguousarray(contributions[:, i])]
+    return values
+
+
 def _output_schema(
-    source: pa.Schema, kept: Sequence[str], model: Any, mode: Mode, with_proba: bool = False, name: str = ""
+    source: pa.Schema,
+    kept: Sequence[str],
+    model: Any,
+    mode: Mode,
+    with_proba: bool = False,
+    name: str = "",
+    explanation: Sequence[pa.Field] = (),
 ) -> pa.Schema:
     """Kept columns, then one column per output (``prediction``/``prediction_<i>``) and/or
     (predict-proba, ``--with-proba``) per output class (``proba_<class>``/
@@ -753,6 +922,7 @@ def _output_schema(
     if mode == "proba" or with_proba:
         proba_type = pa.from_numpy_dtype(spec.proba_dtype)
         fields += [pa.field(name, proba_type) for name in spec.proba_names()]
+    fields += explanation
     names = [f.name for f in fields]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
@@ -793,6 +963,7 @@ def _score_chunks(
     progress: ProgressSink | None,
     *,
     started: float,
+    explainer: Explainer | None = None,
 ) -> int:
     router = get_router()
     workers = summary.workers
@@ -832,9 +1003,15 @@ def _score_chunks(
                     return result
 
                 if rejects is None:
-                    return _written(_output_batch(chunk.batch, kept, score(fed), schema), writer), None
+                    result = score(fed)
+                    why = _explained(explainer, model, fed, result if ask_labels else None, exclude, options)
+                    return _written(_output_batch(chunk.batch, kept, result, schema, why), writer), None
                 names = model.schema.resolve(fed.schema.names, exclude)
                 scored = score_tolerantly(fed, score, model.schema, names)
+                kept_rows = fed if not scored.rejections else fed.take(pa.array(scored.kept))
+                why = _explained(
+                    explainer, model, kept_rows, scored.prediction if ask_labels else None, exclude, options
+                )
         except DataError as exc:
             shifted = exc.at_offset(chunk.offset)
             raise DataError(f"{reader.name}: {shifted}", column=exc.column, row=None) from None
@@ -844,7 +1021,7 @@ def _score_chunks(
             if scored.rejections and rejected is not None
             else None
         )
-        return _written(_output_batch(good, kept, scored.prediction, schema), writer), bad
+        return _written(_output_batch(good, kept, scored.prediction, schema, why), writer), bad
 
     trimmer = memory.Trimmer()
 
@@ -899,16 +1076,23 @@ def _thresholded(result: Prediction, classes: Any, threshold: float) -> Predicti
 
 
 def _output_batch(
-    batch: pa.RecordBatch, kept: Sequence[str], result: Prediction, schema: pa.Schema
+    batch: pa.RecordBatch,
+    kept: Sequence[str],
+    result: Prediction,
+    schema: pa.Schema,
+    explanation: Sequence[Any] = (),
 ) -> pa.RecordBatch:
     """Kept columns, then the prediction columns (their types and names come from ``schema``):
-    the labels, then the probabilities, of those ``result`` holds."""
+    the labels, then the probabilities, of those ``result`` holds; then ``explanation``'s
+    columns."""
     columns: list[pa.Array] = [batch.column(name) for name in kept]
     targets = list(schema)[len(kept) :]
     values: list[Any] = []
     for part in (result.labels, result.probabilities):
         if part is not None:
             values += [part] if part.ndim == 1 else [part[:, j] for j in range(part.shape[1])]
+    if values:
+        values += explanation
     if not values:  # every row of the chunk was rejected
         columns += [pa.array([], type=f.type) for f in targets]
     else:

@@ -46,6 +46,7 @@ from modelrouter import (
     load_settings,
 )
 from modelrouter.backends import Prediction
+from modelrouter.explain import Explainer, Explanation
 from modelrouter.locations import model_location
 from modelrouter.model_type import model_type_names
 from modelrouter.serve.batching import Batcher, busy_message
@@ -64,6 +65,7 @@ from modelrouter.serve.metrics_endpoint import CONTENT_TYPE, ServeMetrics
 from modelrouter.serve.problems import Problem, Where, problem_for
 from modelrouter.serve.schemas import (
     ErrorResponse,
+    ExplainResponse,
     HealthResponse,
     PoolStatsResponse,
     PredictResponse,
@@ -194,6 +196,7 @@ class _Service:
     inference: ThreadPoolExecutor | None = None
     decoding: ThreadPoolExecutor | None = None
     batchers: dict[ModelType, Batcher] = field(default_factory=dict)
+    explainers: dict[ModelType, Explainer] = field(default_factory=dict)
     ready: bool = False
 
     def resolve(self, name: str | None) -> ModelType:
@@ -225,6 +228,31 @@ class _Service:
         batcher = self.batchers.get(kind)
         if batcher is not None:
             return await batcher.infer(table, probabilities=probabilities, exclude=exclude, timeout=timeout)
+
+        def work(model: Any) -> Prediction:
+            result: Prediction = model.run(
+                table, labels=not probabilities, probabilities=probabilities, exclude=exclude
+            )
+            return result
+
+        return await self.borrowed(kind, work)
+
+    async def explain(self, kind: ModelType, table: pa.Table, exclude: tuple[str, ...]) -> Explanation:
+        """Explain ``table`` with a borrowed instance of ``kind`` (the method is chosen once
+        per model type, on the first request)."""
+        explainer = self.explainers.get(kind)
+        if explainer is None:
+            from modelrouter.explain import explainer_for
+
+            explainer = await self.offload(explainer_for, self.router.pool(kind).prototype)
+            self.explainers[kind] = explainer
+        chosen = explainer
+        return await self.borrowed(kind, lambda model: chosen.explain(model, table, exclude=exclude))
+
+    async def borrowed(self, kind: ModelType, work: Callable[[Any], T]) -> T:
+        """Wait (≤ ``timeout``) for an instance of ``kind``, borrow it, run ``work(instance)``
+        in an inference thread."""
+        timeout = self.config.timeout
         started = time.perf_counter()
         gate = self.gates[kind]
         try:
@@ -237,21 +265,12 @@ class _Service:
             async with self.router.acquire_model(kind, timeout=remaining) as model:
                 self.metrics.queue_wait.labels(str(kind)).observe(time.perf_counter() - started)
                 assert self.inference is not None
-                work = asyncio.get_running_loop().run_in_executor(
-                    self.inference,
-                    partial(
-                        model.run,
-                        table,
-                        labels=not probabilities,
-                        probabilities=probabilities,
-                        exclude=exclude,
-                    ),
-                )
+                running = asyncio.get_running_loop().run_in_executor(self.inference, partial(work, model))
                 try:
-                    outcome: Prediction | DataError = await asyncio.shield(work)
+                    outcome: Any = await asyncio.shield(running)
                 except asyncio.CancelledError:
                     # The thread still uses the instance: it goes back only when that is done.
-                    await asyncio.wait([work])
+                    await asyncio.wait([running])
                     raise
                 except DataError as exc:
                     # The client's fault (422): the borrow ends normally, so the pool's
@@ -261,7 +280,8 @@ class _Service:
             gate.release()
         if isinstance(outcome, DataError):
             raise outcome
-        return outcome
+        result: T = outcome
+        return result
 
 
 def create_app(
@@ -425,6 +445,18 @@ def _add_routes(app: FastAPI, service: _Service) -> None:
     ) -> Response:
         return await _score(service, request, "proba", model_type, tuple(keep or ()))
 
+    @app.post(
+        "/explain",
+        response_model=ExplainResponse,
+        responses=_ERRORS,
+        openapi_extra=_request_body_doc(),
+        summary="Exact per-row contributions of each input column (SHAP values)",
+    )
+    async def explain(
+        request: Request, model_type: ModelTypeQuery = None, keep: KeepQuery = None
+    ) -> Response:
+        return await _explain(service, request, model_type, tuple(keep or ()))
+
     @app.get(
         "/pool/stats", response_model=PoolStatsResponse, summary="Pool statistics (docs/specification.md §6)"
     )
@@ -465,16 +497,7 @@ async def _score(
         if mode == "proba":
             pool.prototype.require_probabilities()
         body = await _read_body(request, service.config.max_body_bytes)
-        table: pa.Table | None
-        if fmt == "json":
-            if len(body) <= _DECODE_ON_LOOP_BYTES:
-                table = json_table(body, service.config.max_rows, pool.schema)
-            else:
-                table = await service.offload(json_table, body, service.config.max_rows, pool.schema)
-        elif fmt == "csv":
-            table = await service.offload(csv_table, body, service.config.max_rows, pool.schema, keep)
-        else:
-            table = await service.offload(parquet_table, body, service.config.max_rows)
+        table = await _decoded(service, body, fmt, pool, keep)
         if table is None:  # an empty JSON body: the model is not asked (and needs no column)
             return _json_answer(kind, mode, Prediction(None, None), pool.prototype.classes)
         prediction = await service.infer(kind, table, probabilities=mode == "proba", exclude=keep)
@@ -503,6 +526,66 @@ async def _score(
             exc_info=service.config.debug,
         )
         raise Problem(500, f"internal error: {type(exc).__name__}: {exc}") from None
+
+
+async def _decoded(
+    service: _Service, body: bytes, fmt: BodyFormat, pool: ModelPool, keep: tuple[str, ...]
+) -> pa.Table | None:
+    """The rows of a request body (None: an empty JSON body)."""
+    if fmt == "json":
+        if len(body) <= _DECODE_ON_LOOP_BYTES:
+            return json_table(body, service.config.max_rows, pool.schema)
+        return await service.offload(json_table, body, service.config.max_rows, pool.schema)
+    if fmt == "csv":
+        return await service.offload(csv_table, body, service.config.max_rows, pool.schema, keep)
+    return await service.offload(parquet_table, body, service.config.max_rows)
+
+
+async def _explain(
+    service: _Service, request: Request, model_type: str | None, keep: tuple[str, ...]
+) -> Response:
+    """``POST /explain``: the ``/predict`` bodies in, per-row contributions out (JSON)."""
+    kind = service.resolve(model_type)
+    request.state.model_type = str(kind)
+    fmt = body_format(request.headers.get("content-type"))
+    body = b""
+    try:
+        pool = service.router.pool(kind)
+        body = await _read_body(request, service.config.max_body_bytes)
+        table = await _decoded(service, body, fmt, pool, keep)
+        if table is None:
+            table = pa.table({name: pa.array([], pa.float64()) for name in pool.schema.names or ()})
+        explanation = await service.explain(kind, table, keep)
+        service.metrics.rows.labels("/explain", str(kind)).inc(table.num_rows)
+        return await service.offload(_explanation_answer, kind, explanation)
+    except Problem:
+        raise
+    except ModelRouterError as exc:
+        where: Where = "row"
+        if fmt == "json" and isinstance(exc, DataError) and exc.row is not None:
+            where = json_form(body)
+        raise problem_for(exc, where=where, retry_after=service.config.retry_after) from None
+    except Exception as exc:
+        log.error(
+            "error: internal error while explaining: %s: %s",
+            type(exc).__name__,
+            exc,
+            exc_info=service.config.debug,
+        )
+        raise Problem(500, f"internal error: {type(exc).__name__}: {exc}") from None
+
+
+def _explanation_answer(kind: ModelType, explanation: Explanation) -> Response:
+    payload: dict[str, Any] = {
+        "model_type": str(kind),
+        "space": str(explanation.space),
+        "columns": list(explanation.columns),
+        "base": np.ascontiguousarray(explanation.base),
+        "contributions": np.ascontiguousarray(explanation.contributions),
+    }
+    if explanation.explained_class is not None:
+        payload["explained_class"] = _json_ready(explanation.explained_class)
+    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
 def _encode(

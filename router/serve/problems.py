@@ -75,7 +75,11 @@ def problem_for(exc: ModelRouterError, *, where: Where, retry_after: int = 1) ->
         return Problem(404, str(exc))
     if isinstance(exc, PoolTimeoutError | PoolClosedError):
         return Problem(503, str(exc), headers={"Retry-After": str(retry_after)})
-    if isinstance(exc, ProbabilitiesUnsupportedError):
+    from modelrouter.errors import InvalidOptionError
+    from modelrouter.explain import ExplanationUnsupportedError
+
+    if isinstance(exc, ProbabilitiesUnsupportedError | ExplanationUnsupportedError | InvalidOptionError):
+        # Asked of a model what it cannot give (probabilities, an exact explanation).
         return Problem(422, str(exc))
     if isinstance(exc, ModelError):
         # The request was valid (its values converted to the model's types) but the model

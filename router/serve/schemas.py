@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "ColumnsRequest",
     "ErrorResponse",
+    "ExplainResponse",
     "HealthResponse",
     "PoolStatsResponse",
     "PredictRequest",
@@ -60,6 +61,18 @@ class PredictResponse(BaseModel):
 
     model_type: str
     predictions: list[Any]
+
+
+class ExplainResponse(BaseModel):
+    """Per row: ``base`` + the sum of its ``contributions`` (one per input column, in
+    ``columns`` order) is the explained score, in ``space`` (docs/specification.md §13)."""
+
+    model_type: str
+    space: str
+    columns: list[str]
+    base: list[float]
+    contributions: list[list[float]]
+    explained_class: list[Any] | None = None
 
 
 class ProbaResponse(BaseModel):

@@ -16,12 +16,13 @@ def test_all_is_exactly_the_public_names() -> None:
     for name in modelrouter.__all__:
         assert getattr(modelrouter, name) is getattr(importlib.import_module(modelrouter._HOME[name]), name)
     helpers = {"annotations", "importlib", "Any", "TYPE_CHECKING"}
-    modules = {
+    modules = {  # submodules and subpackages appear as attributes once another test imported them
         "backends",
         "batch",
         "cli",
         "config",
         "errors",
+        "explain",
         "feature_names",
         "features",
         "limits",
