@@ -18,7 +18,9 @@ from modelrouter.cli.options import (
     Sha256Opt,
 )
 
-__all__ = ["serve"]
+SHORT_HELP = "Serve the models over HTTP: /predict, /predict_proba, /explain."
+
+__all__ = ["SHORT_HELP", "serve"]
 
 
 def serve(
@@ -60,7 +62,7 @@ def serve(
 ) -> None:
     """Serve the models over HTTP, one pool per configured type (with -m: that model alone).
 
-    POST /predict, /predict_proba; GET /pool/stats, /healthz, /metrics, /docs. Prints
+    POST /predict, /predict_proba, /explain; GET /pool/stats, /healthz, /metrics, /docs. Prints
     "listening on URL" on stdout once ready (also with -q). Stops gracefully on SIGTERM/SIGINT
     (requests already sent are answered) and exits 0.
     """

@@ -77,7 +77,7 @@ app.command("models", short_help=cmd_models.SHORT_HELP)(cmd_models.models)
 app.command("convert", short_help=cmd_convert.SHORT_HELP)(cmd_convert.convert)
 app.command("compare", short_help=cmd_compare.SHORT_HELP)(cmd_compare.compare)
 app.command("inspect", short_help=cmd_inspect.SHORT_HELP)(cmd_inspect.inspect_model)
-app.command("serve")(cmd_serve.serve)
+app.command("serve", short_help=cmd_serve.SHORT_HELP)(cmd_serve.serve)
 
 
 def main(argv: list[str] | None = None) -> None:
