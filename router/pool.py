@@ -286,6 +286,8 @@ class ModelPool:
                 f"{location}: sha256 is {actual}, expected {sha256.lower()}; "
                 "refusing to load a model that differs from the pinned one"
             )
+        if sha256 is not None:
+            backend.check_pinnable(location, data)  # a pin must cover all that is loaded
         budget = threads if threads is not None else default_threads(size)
 
         def build() -> Model:

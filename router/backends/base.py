@@ -127,6 +127,12 @@ class Model(ABC):
         :class:`ModelLoadError` when the file is missing or unusable.
         """
 
+    @classmethod
+    def check_pinnable(cls, path: ModelLocation, data: bytes) -> None:
+        """Raise :class:`IntegrityError` when a sha256 pin of ``data`` would not cover
+        everything loading the model reads (ONNX external data). Default: it does."""
+        return
+
     @property
     @abstractmethod
     def schema(self) -> InputSchema:
