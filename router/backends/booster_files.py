@@ -40,7 +40,7 @@ def _as_int(value: object, what: str) -> int:
     try:
         if isinstance(value, bool):
             raise ValueError
-        number = int(value)  # type: ignore[call-overload]
+        number = int(str(value))
     except (TypeError, ValueError):
         raise ValueError(f"{what} is not an integer ({value!r:.40})") from None
     return number
@@ -278,7 +278,7 @@ class _UBJReader:
                 raw = self.take(size * count)
                 return list(struct.unpack(f">{count}{fmt[1]}", raw))
             return [self.value(kind if kind is not None else self.marker()) for _ in range(count)]
-        items = []
+        items: list[Any] = []
         while True:
             m = self.marker()
             if m == b"]":

@@ -62,11 +62,12 @@ def test_a_config_pin_is_checked_before_unpickling_in_every_command(
 ) -> None:
     hostile, config, marker = pinned_hostile
     out = tmp_path / ("out.onnx" if command == "convert" else "out.csv")
-    args: list[str | Path] = {
+    commands: dict[str, list[str | Path]] = {
         "predict": ["predict", SAMPLE, "-c", config, "-o", out],
         "inspect": ["inspect", hostile, "-c", config],
         "convert": ["convert", hostile, "-c", config, "-o", out],
-    }[command]
+    }
+    args = commands[command]
     result = run(*args, cwd=tmp_path)
     assert result.returncode == EXIT_MODEL, result.stderr
     assert "sha256" in result.stderr and "model.pkl" in result.stderr, result.stderr

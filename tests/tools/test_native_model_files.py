@@ -201,11 +201,12 @@ def test_commands_exit_4_naming_the_file(
 ) -> None:
     path = mutated(originals, tmp_path, suffix, name, TABLES[suffix][name])
     out = tmp_path / ("out.onnx" if command == "convert" else "out.csv")
-    args: list[str | Path] = {
+    commands: dict[str, list[str | Path]] = {
         "predict": ["predict", originals["csv"], "-m", path, "-o", out],
         "inspect": ["inspect", path],
         "convert": ["convert", path, "-o", out, "--sample", originals["csv"]],
-    }[command]
+    }
+    args = commands[command]
     result = run(*args, cwd=tmp_path)
     assert result.returncode == EXIT_MODEL, (result.returncode, result.stderr[-2000:])
     lines = (
