@@ -350,11 +350,24 @@ EngineOpt = Annotated[
         "(--scheduler ADDRESS, else a local cluster of --workers processes).",
     ),
 ]
+
+
+def _checked_scheduler(value: str | None) -> str | None:
+    """The Dask engine's check of ``--scheduler`` (the engine imported only when given)."""
+    if value is None:
+        return None
+    from modelrouter.batch.dask_engine import checked_scheduler
+
+    checked: str = _checked(checked_scheduler, value)
+    return checked
+
+
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(
         "--scheduler",
         metavar="ADDRESS",
+        callback=_checked_scheduler,
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.",
         show_default=False,
     ),

@@ -351,6 +351,23 @@ def _installed_versions() -> dict[str, str]:
     return found
 
 
+def _pinned_bytes(
+    model_path: ModelLocation, kind: ModelType, data: bytes | None, sha256: str | None
+) -> bytes:
+    """The model's bytes, read once; with ``sha256`` their digest checked before anything is
+    loaded, as the pool does (:class:`IntegrityError`)."""
+    data = read_model_bytes(model_path, data)
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256.lower():
+            raise IntegrityError(
+                f"{model_path}: sha256 is {actual}, expected {sha256.lower()}; "
+                "refusing to load a model that differs from the pinned one"
+            )
+        backend_for(kind).check_pinnable(model_path, data)
+    return data
+
+
 def convert_model(
     model_path: ModelLocation,
     output: Path | str | None = None,
@@ -402,14 +419,7 @@ def convert_model(
         raise OutputError(f"{output}: output folder {str(output.parent)!r} does not exist")
     _require_skl2onnx()
 
-    data = read_model_bytes(model_path, data)
-    if sha256 is not None:
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256.lower():
-            raise IntegrityError(
-                f"{model_path}: sha256 is {actual}, expected {sha256.lower()}; "
-                "refusing to load a model that differs from the pinned one"
-            )
+    data = _pinned_bytes(model_path, kind, data, sha256)
     source = backend_for(kind).load(model_path, threads=1, trusted=trusted, data=data)
     converter = "skl2onnx"
     classes: list[Any] | None

@@ -237,6 +237,46 @@ def test_stats_count_instances_where_they_are() -> None:
     assert (stats.available, stats.in_use) == (0, 0)
 
 
+def _competitor(pool: ModelPool, stop: threading.Event, rng: random.Random) -> None:
+    while not stop.is_set():
+        try:
+            with pool.borrow(timeout=rng.choice([None, 0.001, 0.01])) as model:
+                model.predict(FRAME)
+        except PoolTimeoutError:
+            pass
+
+
+async def _coroutines(pool: ModelPool, rng: random.Random) -> None:
+    async def one() -> None:
+        async with pool.borrow(timeout=rng.choice([None, 0.002, 0.05])) as model:
+            await asyncio.to_thread(model.predict, FRAME)
+
+    for _ in range(150):
+        tasks = [asyncio.create_task(one()) for _ in range(8)]
+        await asyncio.sleep(rng.uniform(0, 0.003))
+        for task in rng.sample(tasks, 4):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _borrow_while_interrupted(pool: ModelPool, inside: threading.Event, rng: random.Random) -> int:
+    """1,500 borrows in the main thread; returns how many a SIGINT interrupted."""
+    interrupts = 0
+    for _ in range(1500):
+        try:
+            try:
+                inside.set()
+                with pool.borrow(timeout=rng.choice([None, 0.01])) as model:
+                    model.predict(FRAME)
+            except PoolTimeoutError:
+                pass
+            finally:
+                inside.clear()
+        except KeyboardInterrupt:
+            interrupts += 1
+    return interrupts
+
+
 def test_random_interrupts_and_cancellations_lose_nothing_and_never_share() -> None:
     """Stress: SIGINTs at random moments of blocking borrows and bodies in the main thread,
     competing threads, and coroutines cancelled or timed out at random, all on one pool."""
@@ -254,53 +294,18 @@ def test_random_interrupts_and_cancellations_lose_nothing_and_never_share() -> N
             time.sleep(rng.uniform(0, 0.003))  # random moments, not synchronisation
             interrupt_main()
 
-    def competitor() -> None:
-        while not stop.is_set():
-            try:
-                with pool.borrow(timeout=rng.choice([None, 0.001, 0.01])) as model:
-                    model.predict(FRAME)
-            except PoolTimeoutError:
-                pass
-
-    async def coroutines() -> None:
-        async def one() -> None:
-            async with pool.borrow(timeout=rng.choice([None, 0.002, 0.05])) as model:
-                await asyncio.to_thread(model.predict, FRAME)
-
-        for _ in range(150):
-            tasks = [asyncio.create_task(one()) for _ in range(8)]
-            await asyncio.sleep(rng.uniform(0, 0.003))
-            for task in rng.sample(tasks, 4):
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
     previous = signal.signal(signal.SIGINT, handler)
-    threads = [threading.Thread(target=competitor) for _ in range(2)]
-    threads.append(threading.Thread(target=lambda: asyncio.run(coroutines())))
-    interrupts = 0
+    threads = [threading.Thread(target=_competitor, args=(pool, stop, random.Random(i))) for i in range(2)]
+    threads.append(threading.Thread(target=lambda: asyncio.run(_coroutines(pool, random.Random(7)))))
+    threads.append(threading.Thread(target=killer))
     try:
         for t in threads:
             t.start()
-        kill = threading.Thread(target=killer)
-        kill.start()
-        for _ in range(1500):
-            try:
-                try:
-                    inside.set()
-                    with pool.borrow(timeout=rng.choice([None, 0.01])) as model:
-                        model.predict(FRAME)
-                except PoolTimeoutError:
-                    pass
-                finally:
-                    inside.clear()
-            except KeyboardInterrupt:
-                interrupts += 1
-        stop.set()
-        kill.join()
-        for t in threads:
-            t.join(60)
+        interrupts = _borrow_while_interrupted(pool, inside, rng)
     finally:
         stop.set()
+        for t in threads:
+            t.join(60)
         signal.signal(signal.SIGINT, previous)
     assert interrupts > 20
     assert_all_back(pool, instances)
