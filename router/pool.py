@@ -59,8 +59,10 @@ class PoolStats:
     instances spent lent out; ``chunks``/``rows`` count the frames/rows scored through
     borrowed instances; ``errors`` counts borrows whose body raised. ``wall_time`` is the
     pool's age, so ``utilisation`` = busy_time / (size × wall_time). ``available`` counts
-    instances not lent out; after :meth:`ModelPool.close` they are no longer lent (``closed``)
-    but still counted, so a post-mortem snapshot shows whether every instance came back.
+    the instances the pool actually holds — free, handed to a waiter that has not taken it
+    yet, or not loaded yet — not ``size − in_use``, so an instance lost by a bug would show;
+    after :meth:`ModelPool.close` they are no longer lent (``closed``) but still counted, so a
+    post-mortem snapshot shows whether every instance came back.
     """
 
     model_type: ModelType
