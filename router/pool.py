@@ -152,7 +152,7 @@ class _Claim:
     :meth:`ModelPool._abandon`, which puts back whatever the claim holds, so no
     ``BaseException`` loses an instance (docs/specification.md §7).
 
-    ``calls`` counts model calls still running on the lent instance: a thread started by
+    ``calls`` counts model calls still running on the lent instance, per thread: a thread started by
     ``asyncio.to_thread`` outlives the task that was cancelled around it, so the instance
     goes back when the last call ends (``returning``), never while a thread still uses it.
     """
@@ -177,7 +177,8 @@ class _Claim:
         self.instance: Model | None = None
         self.error: BaseException | None = None
         self.lent = False
-        self.calls = 0
+        #: Model calls running on the lent instance, per thread (see _release).
+        self.calls: dict[int, int] = {}
         self.returning = False
         self.failed = False
         self.started = time.perf_counter()
@@ -610,10 +611,15 @@ class ModelPool:
         )
 
     def _release(self, claim: _Claim, *, failed: bool) -> None:
-        """The borrower is done: return the instance, or once its last running call ends."""
+        """The borrower is done: return the instance, or once its last running call ends.
+
+        A call counted for the thread returning the instance cannot still be running (that
+        thread is here): an interrupt cut its bookkeeping short, so it is not waited for."""
         with self._lock:
             claim.failed |= failed
+            claim.calls.pop(threading.get_ident(), None)
             if not claim.lent:
+                self._abandon_locked(claim)
                 return
             if claim.calls:
                 claim.returning = True
@@ -646,12 +652,18 @@ class ModelPool:
                 raise RuntimeError(
                     f"this {self.model_type} model was returned to its pool; borrow it again to use it"
                 )
-            claim.calls += 1
+            me = threading.get_ident()
+            claim.calls[me] = claim.calls.get(me, 0) + 1
             return claim.instance
 
     def _end_call(self, claim: _Claim, rows: int | None) -> None:
         with self._lock:
-            claim.calls -= 1
+            me = threading.get_ident()
+            left = claim.calls.get(me, 0) - 1
+            if left > 0:
+                claim.calls[me] = left
+            else:
+                claim.calls.pop(me, None)
             if rows is not None:
                 self._counters.chunks += 1
                 self._counters.rows += rows
@@ -887,3 +899,15 @@ class Borrow:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+    def __del__(self) -> None:
+        # A signal can land as ``__exit__`` is entered, before its first line runs (CPython
+        # checks for signals there): the block is left without returning the instance. The
+        # borrowing object is dropped right after, so it returns it here.
+        claim = self._claim
+        if claim is not None:
+            self._claim = None
+            try:
+                self._pool._release(claim, failed=True)
+            except Exception:  # nothing to report to at collection time
+                pass
