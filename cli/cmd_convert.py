@@ -17,10 +17,11 @@ from modelrouter.cli.options import (
     MinAgreementOpt,
     QuietOpt,
     TrustOpt,
+    checked_sha256,
     complete_model_type,
     location_option,
+    model_file_policy,
     model_type_option,
-    trusted_types,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +91,16 @@ def convert(
     ] = None,
     min_agreement: MinAgreementOpt = 1.0,
     max_proba_diff: MaxProbaDiffOpt = 1e-4,
+    sha256: Annotated[
+        str | None,
+        typer.Option(
+            "--sha256",
+            callback=checked_sha256,
+            metavar="HEX",
+            help="Refuse to load MODEL unless its sha256 is this hex digest (default: the "
+            "config's pin when MODEL is the configured file of its type).",
+        ),
+    ] = None,
     trust: TrustOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
@@ -118,17 +129,23 @@ def convert(
             )
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter import ModelType
+        from modelrouter.backends.base import read_model_bytes
         from modelrouter.locations import is_uri
+        from modelrouter.storage.run_paths import PathConflict
         from modelrouter.tools.convert import convert_model
         from modelrouter.tools.parity import ParityError, Tolerance
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
-        trusted = trusted_types(config, kind, trust)
-        from modelrouter.storage.run_paths import PathConflict
-
+        location: Path | str = model if is_uri(model) else Path(model)
+        pin: str | None = None
+        trusted: tuple[str, ...] = ()
+        data = None
+        if kind is not ModelType.ONNX:  # (convert_model refuses ONNX, naming it)
+            data = read_model_bytes(location, None)
+            pin, trusted = model_file_policy(config, kind, location, data, trust)
         try:
             result = convert_model(
-                model if is_uri(model) else Path(model),
+                location,
                 None if output is None else output if is_uri(output) else Path(output),
                 model_type=kind,
                 trusted=trusted,
@@ -136,6 +153,8 @@ def convert(
                 sample=sample,
                 input_format=None if input_format is None else input_format.value,
                 tolerance=Tolerance(min_agreement, max_proba_diff),
+                sha256=sha256 or pin,
+                data=data,
             )
         except PathConflict as exc:  # -o names the model or the sample: a usage error
             raise typer.BadParameter(str(exc), param_hint=exc.option) from None

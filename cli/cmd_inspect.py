@@ -18,8 +18,8 @@ from modelrouter.cli.options import (
     checked_sha256,
     complete_model_type,
     location_option,
+    model_file_policy,
     model_type_option,
-    trusted_types,
 )
 from modelrouter.model_type import model_type_names
 
@@ -92,8 +92,8 @@ def inspect_model(
         # An unreadable URI, a missing file, a directory, a device or a pipe: one error line
         # naming what it is, exit 4 (a URI is fetched by modelrouter.remote).
         data = read_model_bytes(location, None)
-        trusted = trusted_types(config, kind, trust)
-        described = describe_file(location, kind, trusted=trusted, sha256=sha256, data=data)
+        pin, trusted = model_file_policy(config, kind, location, data, trust)
+        described = describe_file(location, kind, trusted=trusted, sha256=sha256 or pin, data=data)
         if as_json:
             render.print_json(described)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -31,8 +30,9 @@ def models(
 
         described = describe_models(config)
         if as_json:
-            json.dump(described, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            stream = render.product_stream()
+            json.dump(described, stream, indent=2)
+            stream.write("\n")
         else:
             render.models_table([_model_row(d) for d in described["models"]])
         broken = [d for d in described["models"] if not d["loads"]]

@@ -187,7 +187,7 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         # The reader of stdout went away (`modelrouter … -o - | head`): stop quietly, like
         # a process killed by SIGPIPE, and keep Python from complaining while it exits.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, 1)
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
     except ModelRouterError as exc:
         if debug:

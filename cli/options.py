@@ -80,8 +80,8 @@ __all__ = [
     "delimiter_option",
     "finite_float",
     "location_option",
+    "model_file_policy",
     "model_type_option",
-    "trusted_types",
 ]
 
 
@@ -353,11 +353,24 @@ EngineOpt = Annotated[
         "(--scheduler ADDRESS, else a local cluster of --workers processes).",
     ),
 ]
+
+
+def _checked_scheduler(value: str | None) -> str | None:
+    """The Dask engine's check of ``--scheduler`` (the engine imported only when given)."""
+    if value is None:
+        return None
+    from modelrouter.batch.dask_engine import checked_scheduler
+
+    checked: str = _checked(checked_scheduler, value)
+    return checked
+
+
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(
         "--scheduler",
         metavar="ADDRESS",
+        callback=_checked_scheduler,
         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.",
         show_default=False,
     ),
@@ -522,14 +535,16 @@ MaxProbaDiffOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
 
 
-def trusted_types(config: Path | None, kind: ModelType, extra: list[str] | None) -> tuple[str, ...]:
-    """Types trusted for a skops file: the config's ``[skops] trusted`` plus ``--trust``."""
-    from modelrouter import ModelType, load_settings
+def model_file_policy(
+    config: Path | None, kind: ModelType, location: Path | str, data: bytes, extra: list[str] | None
+) -> tuple[str | None, tuple[str, ...]]:
+    """The config's sha256 pin and skops trust for a model file named on the command line
+    (``inspect``, ``convert``; :func:`modelrouter.config.file_policy`), plus ``--trust``."""
+    from modelrouter import load_settings
+    from modelrouter.config import file_policy
 
-    if kind is not ModelType.SKOPS:
-        return ()
-    configured = load_settings(config).models.get(ModelType.SKOPS)
-    return (*(configured.trusted if configured else ()), *(extra or ()))
+    pin, trusted = file_policy(load_settings(config), kind, location, data)
+    return pin, (*trusted, *(extra or ()))
 
 
 # -- database tables (docs/specification.md §12) -------------------------------------------------

@@ -20,7 +20,16 @@ if TYPE_CHECKING:
 # rich is imported inside the functions that draw: `modelrouter --help`, `--version` and every
 # command that fails before drawing anything never pay for it (~0.1 s).
 
-__all__ = ["error", "print_json", "progress", "stats_table", "stderr_console", "stdout_console", "warning"]
+__all__ = [
+    "error",
+    "print_json",
+    "product_stream",
+    "progress",
+    "stats_table",
+    "stderr_console",
+    "stdout_console",
+    "warning",
+]
 
 _console: Console | None = None
 _stdout_console: Console | None = None
@@ -45,15 +54,37 @@ def stdout_console() -> Console:
     """
     global _stdout_console
     if _stdout_console is None:
-        _stdout_console = _new_console(sys.stdout, width_off_terminal=1000)
+        _stdout_console = _new_console(product_stream(), width_off_terminal=1000)
     return _stdout_console
 
 
-def _new_console(stream: TextIO, width_off_terminal: int) -> Console:
+def product_stream() -> TextIO:
+    """``sys.stdout``, for a command's product; :class:`OutputError` (exit 5) when the
+    process was started without one (``>&-``): the product has nowhere to go, which is an
+    output error like a full disk, never an internal one."""
+    if sys.stdout is None:
+        from modelrouter.errors import OutputError
+
+        raise OutputError("<stdout>: closed (the process was started without a standard output)")
+    return sys.stdout
+
+
+def _new_console(stream: TextIO | None, width_off_terminal: int) -> Console:
+    import os
+
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own handler exits 1, which means a bug here: the reader of the pipe
+            # left (`| head`), so stop as a process killed by SIGPIPE would (cli.exits).
+            self.quiet = True
+            raise BrokenPipeError
+
+    if stream is None:  # stderr closed: messages have nowhere to go
+        return _Console(file=open(os.devnull, "w"), quiet=True)
     tty = stream.isatty()
-    return Console(
+    return _Console(
         file=stream,
         width=None if tty else width_off_terminal,
         color_system="auto" if tty else None,
@@ -401,8 +432,8 @@ def parity_tables(
 def print_json(payload: dict[str, Any]) -> None:
     """A command's JSON product on stdout (``--json``), flushed (a closed pipe is the caller's)."""
     import json
-    import sys
 
-    json.dump(payload, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    sys.stdout.flush()
+    stream = product_stream()
+    json.dump(payload, stream, indent=2)
+    stream.write("\n")
+    stream.flush()

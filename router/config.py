@@ -17,6 +17,7 @@ whichever file is in use:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -26,6 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from modelrouter.backends.base import read_model_bytes
 from modelrouter.errors import ConfigError, ModelRouterError
 from modelrouter.limits import MAX_POOL_SIZE
 from modelrouter.locations import ModelLocation, is_uri, model_location
@@ -36,7 +38,9 @@ __all__ = [
     "BUILTIN_CONFIG",
     "ModelSettings",
     "Settings",
+    "bound_trust",
     "default_pool_size",
+    "file_policy",
     "find_config",
     "load_pool",
     "load_settings",
@@ -347,6 +351,46 @@ def _parse_bool(value: str, key: str, source: Path) -> bool:
     raise ConfigError(f"{key} must be true or false (got {value!r})")
 
 
+def _same_model_file(a: ModelLocation, b: ModelLocation) -> bool:
+    if isinstance(a, Path) and isinstance(b, Path):
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            return a.absolute() == b.absolute()
+    return str(a) == str(b)
+
+
+def bound_trust(configured: ModelSettings | None, data: bytes | None) -> tuple[str, ...]:
+    """The configured skops ``trusted`` types that apply to a model file whose bytes are ``data``.
+
+    Trust granted by a section that pins a digest was granted to *that* file: it applies only
+    to bytes with that sha256, never to any other file of the type (``-m x.skops``, ``inspect
+    other.skops``). A section without a pin trusts the types for every file of its type."""
+    if configured is None or not configured.trusted:
+        return ()
+    if configured.sha256 is None:
+        return configured.trusted
+    if data is not None and hashlib.sha256(data).hexdigest() == configured.sha256:
+        return configured.trusted
+    return ()
+
+
+def file_policy(
+    settings: Settings, model_type: ModelType | str, location: ModelLocation, data: bytes
+) -> tuple[str | None, tuple[str, ...]]:
+    """``(sha256 pin, trusted types)`` the config sets for the model file at ``location``
+    (its bytes: ``data``), for commands that take a model file (``inspect``, ``convert``).
+
+    The configured file of the type gets the configured pin and trust, as ``predict`` does
+    without ``-m``; another file gets no pin and only trust that is not bound to another
+    digest (:func:`bound_trust`)."""
+    kind = ModelType.parse(model_type)
+    configured = settings.models.get(kind)
+    if configured is not None and _same_model_file(location, configured.path):
+        return configured.sha256, configured.trusted
+    return None, bound_trust(configured, data)
+
+
 def load_pool(
     settings: Settings,
     model_type: ModelType | str,
@@ -375,7 +419,11 @@ def load_pool(
             settings.model(kind)  # raises: ONNX disabled
         configured = settings.models.get(kind)
         size = pool_size or (configured.pool_size if configured else default_pool_size(kind))
-        trusted = (*(configured.trusted if configured else ()), *trust)
+        data = _fetched(path, fetch)
+        if configured is not None and configured.trusted and configured.sha256 is not None and data is None:
+            # Read once here: the trust is decided on exactly the bytes that are loaded.
+            data = read_model_bytes(path, None)
+        trusted = (*bound_trust(configured, data), *trust)
         return ModelPool.load(
             kind,
             path,
@@ -384,7 +432,7 @@ def load_pool(
             sha256=sha256,
             trusted=trusted,
             classes=classes,
-            data=_fetched(path, fetch),
+            data=data,
             background=background,
         )
     model = settings.model(kind)

@@ -59,8 +59,10 @@ class PoolStats:
     instances spent lent out; ``chunks``/``rows`` count the frames/rows scored through
     borrowed instances; ``errors`` counts borrows whose body raised. ``wall_time`` is the
     pool's age, so ``utilisation`` = busy_time / (size × wall_time). ``available`` counts
-    instances not lent out; after :meth:`ModelPool.close` they are no longer lent (``closed``)
-    but still counted, so a post-mortem snapshot shows whether every instance came back.
+    the instances the pool actually holds — free, handed to a waiter that has not taken it
+    yet, or not loaded yet — not ``size − in_use``, so an instance lost by a bug would show;
+    after :meth:`ModelPool.close` they are no longer lent (``closed``) but still counted, so a
+    post-mortem snapshot shows whether every instance came back.
     """
 
     model_type: ModelType
@@ -139,19 +141,47 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Waiter:
-    """One borrower in line: a thread (``event``) or a coroutine (``loop`` and ``future``)."""
+class _Claim:
+    """One borrowing's hold on the pool, from the moment it queues until its instance is back.
 
-    __slots__ = ("error", "event", "future", "instance", "loop")
+    Its states change under the pool's lock only: *in line* (in the pool's ``_waiters``);
+    *offered* (``instance`` set, not ``lent``: handed over, not yet taken — the instance is
+    still the pool's, and one offered to a coroutine whose event loop is not running is taken
+    back by the next borrower); *lent*; and back. Whatever raises in between (a
+    ``KeyboardInterrupt`` in a blocking wait, a cancellation, a timeout) ends in
+    :meth:`ModelPool._abandon`, which puts back whatever the claim holds, so no
+    ``BaseException`` loses an instance (docs/specification.md §7).
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop | None = None, future: asyncio.Future[Model] | None = None
-    ) -> None:
-        self.event = threading.Event() if loop is None else None
-        self.loop = loop
-        self.future = future
+    ``calls`` counts model calls still running on the lent instance, per thread: a thread started by
+    ``asyncio.to_thread`` outlives the task that was cancelled around it, so the instance
+    goes back when the last call ends (``returning``), never while a thread still uses it.
+    """
+
+    __slots__ = (
+        "calls",
+        "error",
+        "event",
+        "failed",
+        "future",
+        "instance",
+        "lent",
+        "loop",
+        "returning",
+        "started",
+    )
+
+    def __init__(self) -> None:
+        self.event: threading.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.future: asyncio.Future[None] | None = None
         self.instance: Model | None = None
         self.error: BaseException | None = None
+        self.lent = False
+        #: Model calls running on the lent instance, per thread (see _release).
+        self.calls: dict[int, int] = {}
+        self.returning = False
+        self.failed = False
+        self.started = time.perf_counter()
 
 
 def checked_timeout(timeout: float | None) -> float | None:
@@ -189,7 +219,9 @@ class ModelPool:
         #: The pool's size: instances beyond those given are loaded on demand (see :meth:`load`).
         self._size = len(self._instances) if size is None else size
         self._free: list[Model] = list(self._instances)  # a stack: the last returned goes out first
-        self._waiters: deque[_Waiter] = deque()
+        self._waiters: deque[_Claim] = deque()
+        #: Claims handed an instance they have not taken yet (see :class:`_Claim`).
+        self._offered: set[_Claim] = set()
         self._closed = False
         self._load_error: BaseException | None = None
         self._lock = threading.Lock()
@@ -257,6 +289,8 @@ class ModelPool:
                 f"{location}: sha256 is {actual}, expected {sha256.lower()}; "
                 "refusing to load a model that differs from the pinned one"
             )
+        if sha256 is not None:
+            backend.check_pinnable(location, data)  # a pin must cover all that is loaded
         budget = threads if threads is not None else default_threads(size)
 
         def build() -> Model:
@@ -391,77 +425,90 @@ class ModelPool:
         """
         return Borrow(self, checked_timeout(timeout))
 
-    def _checkout(self, timeout: float | None) -> Model:
-        """Blocking borrow for threads."""
-        started = time.perf_counter()
+    def _checkout(self, claim: _Claim, timeout: float | None) -> None:
+        """Blocking borrow for threads: on return ``claim`` holds its lent instance.
+
+        Whatever this raises (including a ``KeyboardInterrupt`` while it waits), the caller
+        passes ``claim`` to :meth:`_abandon`, which returns anything it was handed."""
         with self._lock:
-            instance = self._take_free()
-            if instance is not None:
-                return self._lend(instance, started, waited=False)
-            waiter = _Waiter()
-            self._waiters.append(waiter)
-        assert waiter.event is not None
-        waiter.event.wait(timeout)
+            if self._take_free(claim):
+                self._lend(claim, waited=False)
+                return
+            claim.event = threading.Event()
+            self._waiters.append(claim)
+        claim.event.wait(timeout)
         with self._lock:
-            if waiter.instance is None and waiter.error is None:
-                self._waiters.remove(waiter)  # still in line: nobody handed it anything
+            if claim.error is not None:
+                raise claim.error
+            if claim.instance is None:
+                self._waiters.remove(claim)  # still in line: nobody handed it anything
                 raise self._timeout_error(timeout)
-            if waiter.error is not None:
-                raise waiter.error
-            assert waiter.instance is not None
-            return self._lend(waiter.instance, started, waited=True)
+            self._lend(claim, waited=True)
 
-    async def _acheckout(self, timeout: float | None) -> Model:
-        """Borrow for coroutines: waits on a future of the running loop, holding no thread."""
+    async def _acheckout(self, claim: _Claim, timeout: float | None) -> None:
+        """Borrow for coroutines: waits on a future of the running loop, holding no thread.
+
+        The instance is lent on the loop (:meth:`_deliver`) at the moment the future
+        completes; a timeout or cancellation after that is undone by :meth:`_abandon`."""
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
         with self._lock:
-            instance = self._take_free()
-            if instance is not None:
-                return self._lend(instance, started, waited=False)
-            waiter = _Waiter(loop, loop.create_future())
-            self._waiters.append(waiter)
-        assert waiter.future is not None
+            if self._take_free(claim):
+                self._lend(claim, waited=False)
+                return
+            claim.loop, claim.future = loop, loop.create_future()
+            self._waiters.append(claim)
         try:
-            instance = await asyncio.wait_for(waiter.future, timeout)
-        except BaseException as exc:  # timed out or cancelled (wait_for cancels the future)
+            await asyncio.wait_for(claim.future, timeout)
+        except TimeoutError:
             with self._lock:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                # Handed over just before the end: give it to the next one in line. (A hand-over
-                # still on its way to the loop finds the future cancelled and does the same.)
-                future = waiter.future
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    self._hand_over(future.result())
-                if isinstance(exc, TimeoutError):
-                    raise self._timeout_error(timeout) from None
-            raise
-        with self._lock:
-            return self._lend(instance, started, waited=True)
+                self._abandon_locked(claim)
+                raise self._timeout_error(timeout) from None
 
-    def _take_free(self) -> Model | None:
-        """A free instance, or ``None``; under the lock. Raises when closed."""
+    def _take_free(self, claim: _Claim) -> bool:
+        """Move a free instance into ``claim`` (under the lock); False when none is free.
+        Raises when closed.
+
+        An instance offered to a coroutine whose event loop is not running (stopped between
+        ``run_until_complete`` calls, or never to run again) counts as free: it is taken
+        back, and that coroutine, should its loop run again, queues afresh (:meth:`_deliver`).
+        The instance is stored in the claim before it leaves the stack, with no call in
+        between, so an interrupt landing here leaves it in one of them (:meth:`_abandon`).
+        """
         if self._closed:
             raise PoolClosedError(f"the {self.model_type} pool is closed")
         if self._load_error is not None:
             raise self._load_error
         if self._free:
-            return self._free.pop()
+            claim.instance = self._free[-1]
+            del self._free[-1]
+            return True
+        for other in self._offered:
+            if other.loop is not None and not other.loop.is_running():
+                claim.instance = other.instance
+                other.instance = None
+                self._offered.discard(other)
+                return True
         self._request_instance()
-        return None
+        return False
 
-    def _lend(self, instance: Model, started: float, *, waited: bool) -> Model:
-        """Record the borrow (under the lock)."""
+    def _lend(self, claim: _Claim, *, waited: bool) -> None:
+        """Record the borrow of the instance ``claim`` holds (under the lock)."""
+        instance = claim.instance
+        assert instance is not None
         now = time.perf_counter()
-        wait = now - started
+        key = id(instance)
         c = self._counters
-        assert id(instance) not in c.lent, "instance lent twice"
-        c.lent[id(instance)] = now
+        if key in c.lent:
+            raise RuntimeError(f"the {self.model_type} pool was about to lend an instance twice")
+        self._offered.discard(claim)
+        # No call between these two stores: an interrupt cannot land between them.
+        c.lent[key] = now
+        claim.lent = True
+        wait = now - claim.started
         c.borrows += 1
         c.waits += waited
         c.wait_total += wait
         c.wait_max = max(c.wait_max, wait)
-        return instance
 
     def _timeout_error(self, timeout: float | None) -> PoolTimeoutError:
         """Count a timeout and describe it (under the lock)."""
@@ -474,46 +521,154 @@ class ModelPool:
         )
 
     def _hand_over(self, instance: Model) -> None:
-        """Give a free instance to the first borrower in line, else put it back (under the lock)."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if waiter.loop is None:
-                assert waiter.event is not None
-                waiter.instance = instance
-                waiter.event.set()
-                return
-            try:
-                waiter.loop.call_soon_threadsafe(self._deliver, waiter, instance)
-                return
-            except RuntimeError:  # its event loop is closed: that borrower is gone
-                continue
-        if not self._closed:
+        """Give a free instance to the first borrower in line that can take it now, else put
+        it on the free stack (under the lock).
+
+        A coroutine whose event loop is not running cannot take it now: it keeps its place
+        and the instance goes to the next in line; only when nobody else waits is it offered
+        to such a coroutine, and then any later borrower may take it back (:meth:`_take_free`).
+        """
+        chosen: _Claim | None = None
+        parked: _Claim | None = None
+        for claim in list(self._waiters):
+            if claim.instance is not None or (claim.loop is not None and claim.loop.is_closed()):
+                # Holds one already (an interrupted hand-over), or can never resume.
+                self._waiters.remove(claim)
+            elif claim.loop is None or claim.loop.is_running():
+                chosen = claim
+                break
+            elif parked is None:
+                parked = claim
+        target = chosen if chosen is not None else parked
+        if target is None:
             self._free.append(instance)
-
-    def _deliver(self, waiter: _Waiter, instance: Model) -> None:
-        """On the waiter's loop: complete its future, or pass the instance on if it gave up."""
-        assert waiter.future is not None
-        if waiter.future.done():
-            with self._lock:
-                self._hand_over(instance)
-        else:
-            waiter.future.set_result(instance)
-
-    def _checkin(self, instance: Model, *, failed: bool) -> None:
-        now = time.perf_counter()
-        with self._lock:
-            c = self._counters
-            lent_at = c.lent.pop(id(instance), None)
-            if lent_at is None:
-                raise RuntimeError("returned an instance this pool did not lend")
-            c.busy_time += now - lent_at
-            c.errors += failed
+            return
+        target.instance = instance
+        self._offered.add(target)
+        self._waiters.remove(target)
+        if target.loop is None:
+            assert target.event is not None
+            target.event.set()
+            return
+        try:
+            target.loop.call_soon_threadsafe(self._deliver, target)
+        except RuntimeError:  # its loop closed meanwhile: that borrower is gone
+            self._offered.discard(target)
+            target.instance = None
             self._hand_over(instance)
 
-    def _record(self, rows: int) -> None:
+    def _deliver(self, claim: _Claim) -> None:
+        """On the waiter's loop: lend it its instance and complete its future, in one step."""
+        assert claim.future is not None
         with self._lock:
-            self._counters.chunks += 1
-            self._counters.rows += rows
+            if claim.lent:
+                return
+            if claim.future.done():  # timed out or cancelled: its coroutine gave up
+                self._abandon_locked(claim)
+                return
+            if claim.instance is None:  # taken back while its loop was not running
+                try:
+                    found = self._take_free(claim)
+                except BaseException as exc:  # closed or failed loading meanwhile
+                    claim.future.set_exception(exc)
+                    return
+                if not found:
+                    if claim not in self._waiters:
+                        self._waiters.appendleft(claim)  # it had the first place
+                    return
+            self._lend(claim, waited=True)
+            claim.future.set_result(None)
+
+    def _abandon(self, claim: _Claim) -> None:
+        """Undo whatever ``claim`` holds: leave the line, put back an instance (idempotent)."""
+        with self._lock:
+            self._abandon_locked(claim)
+
+    def _abandon_locked(self, claim: _Claim) -> None:
+        if claim in self._waiters:
+            self._waiters.remove(claim)
+        self._offered.discard(claim)
+        instance = claim.instance
+        if instance is None:
+            return
+        if id(instance) in self._counters.lent:
+            claim.lent = True  # interrupted between the two stores of _lend
+            self._give_back(claim, failed=True)
+        elif not self._in_custody(instance):
+            self._hand_over(instance)
+        claim.instance = None
+        # A hand-over interrupted before it woke its thread: wake every thread offered one.
+        for other in self._offered:
+            if other.event is not None:
+                other.event.set()
+
+    def _in_custody(self, instance: Model) -> bool:
+        """Whether the pool already holds ``instance`` (free, offered or lent; under the lock)."""
+        return (
+            any(free is instance for free in self._free)
+            or any(other.instance is instance for other in self._offered)
+            or id(instance) in self._counters.lent
+        )
+
+    def _release(self, claim: _Claim, *, failed: bool) -> None:
+        """The borrower is done: return the instance, or once its last running call ends.
+
+        A call counted for the thread returning the instance cannot still be running (that
+        thread is here): an interrupt cut its bookkeeping short, so it is not waited for."""
+        with self._lock:
+            claim.failed |= failed
+            claim.calls.pop(threading.get_ident(), None)
+            if not claim.lent:
+                self._abandon_locked(claim)
+                return
+            if claim.calls:
+                claim.returning = True
+                return
+            self._give_back(claim, failed=claim.failed)
+
+    def _give_back(self, claim: _Claim, *, failed: bool) -> None:
+        """Take the lent instance back (under the lock).
+
+        The instance stays in ``claim`` until the pool holds it again, so an interrupt
+        landing in between leaves it somewhere :meth:`_abandon` finds it."""
+        instance = claim.instance
+        assert instance is not None
+        c = self._counters
+        key = id(instance)
+        if key not in c.lent:
+            raise RuntimeError("returned an instance this pool did not lend")
+        lent_at = c.lent[key]
+        del c.lent[key]
+        claim.lent = False
+        c.busy_time += time.perf_counter() - lent_at
+        c.errors += failed
+        self._hand_over(instance)
+        claim.instance = None
+
+    def _begin_call(self, claim: _Claim) -> Model:
+        """A model call on the lent instance starts (refused once the borrow has ended)."""
+        with self._lock:
+            if not claim.lent or claim.returning or claim.instance is None:
+                raise RuntimeError(
+                    f"this {self.model_type} model was returned to its pool; borrow it again to use it"
+                )
+            me = threading.get_ident()
+            claim.calls[me] = claim.calls.get(me, 0) + 1
+            return claim.instance
+
+    def _end_call(self, claim: _Claim, rows: int | None) -> None:
+        with self._lock:
+            me = threading.get_ident()
+            left = claim.calls.get(me, 0) - 1
+            if left > 0:
+                claim.calls[me] = left
+            else:
+                claim.calls.pop(me, None)
+            if rows is not None:
+                self._counters.chunks += 1
+                self._counters.rows += rows
+            if claim.returning and not claim.calls:
+                self._give_back(claim, failed=claim.failed)
 
     # -- stats and lifetime --------------------------------------------------------------
 
@@ -522,13 +677,15 @@ class ModelPool:
         with self._lock:
             c = self._counters
             in_use = len(c.lent)
+            # Counted where they are, not as size − lent: an instance lost by a bug shows.
+            available = len(self._free) + len(self._offered) + self._size - len(self._instances)
             now = time.perf_counter()
             # Time of borrows still outstanding counts as busy up to now.
             busy = c.busy_time + sum(now - t for t in c.lent.values())
             return PoolStats(
                 model_type=self.model_type,
                 size=self.size,
-                available=self.size - in_use,
+                available=available,
                 in_use=in_use,
                 borrows=c.borrows,
                 waits=c.waits,
@@ -544,14 +701,14 @@ class ModelPool:
             )
 
     def close(self) -> None:
-        """Stop lending; idempotent. Instances in use are dropped when they come back.
+        """Stop lending; idempotent. Instances in use are kept (not lent) when they come back,
+        so :meth:`stats` still shows whether every one did.
 
         Borrowers blocked waiting for an instance wake up with :class:`PoolClosedError`.
         """
         with self._lock:
             self._closed = True
             self._changed.notify_all()  # the loading thread stops; wait_loaded returns
-            self._free.clear()
             waiters, self._waiters = self._waiters, deque()
             for waiter in waiters:
                 _wake_with(waiter, PoolClosedError(f"the {self.model_type} pool is closed"))
@@ -561,7 +718,7 @@ class ModelPool:
         return f"<ModelPool {self.model_type} size={s.size} available={s.available} path={self.path}>"
 
 
-def _wake_with(waiter: _Waiter, error: BaseException) -> None:
+def _wake_with(waiter: _Claim, error: BaseException) -> None:
     """Wake a borrower in line with ``error`` instead of an instance."""
     waiter.error = error
     if waiter.event is not None:
@@ -586,17 +743,38 @@ def _warned_once(seen: set[tuple[type[Warning], str]], load: Callable[[], _T]) -
     return result
 
 
-def _fail(waiter: _Waiter) -> None:
+def _fail(waiter: _Claim) -> None:
     if waiter.future is not None and not waiter.future.done() and waiter.error is not None:
         waiter.future.set_exception(waiter.error)
 
 
-class BorrowedModel:
-    """The lent instance as the borrower sees it: the model API, with rows counted."""
+def _settle(pool: ModelPool, claim: _Claim) -> None:
+    """Abandon ``claim`` even if another interrupt lands meanwhile (Ctrl-C pressed twice):
+    :meth:`ModelPool._abandon` can be repeated, and the exception being raised already
+    carries the interrupt."""
+    for _ in range(100):
+        try:
+            pool._abandon(claim)
+            return
+        except BaseException:  # an interrupt again: abandoning is idempotent
+            continue
 
-    def __init__(self, pool: ModelPool, model: Model) -> None:
+
+class BorrowedModel:
+    """The lent instance as the borrower sees it: the model API, with rows counted.
+
+    Model calls made through it (``run``, ``predict``, ``predict_proba``) are tracked: when
+    the borrow ends while one still runs in another thread (a task cancelled around
+    ``await asyncio.to_thread(model.predict, …)``), the instance goes back to the pool when
+    that call returns, and calls started after the borrow ended raise ``RuntimeError``.
+    ``model`` is the raw instance, for its metadata; do not score with it directly.
+    """
+
+    def __init__(self, pool: ModelPool, claim: _Claim) -> None:
         self._pool = pool
-        self.model = model
+        self._claim = claim
+        assert claim.instance is not None
+        self.model: Model = claim.instance
 
     @property
     def model_type(self) -> ModelType:
@@ -634,9 +812,14 @@ class BorrowedModel:
         probabilities: bool = False,
         exclude: Sequence[str] = (),
     ) -> Prediction:
-        """See :meth:`Model.run`."""
-        result = self.model.run(frame, labels=labels, probabilities=probabilities, exclude=exclude)
-        self._pool._record(frame_length(frame))
+        """See :meth:`Model.run`. Raises ``RuntimeError`` once the borrow has ended."""
+        instance = self._pool._begin_call(self._claim)
+        rows: int | None = None
+        try:
+            result = instance.run(frame, labels=labels, probabilities=probabilities, exclude=exclude)
+            rows = frame_length(frame)
+        finally:
+            self._pool._end_call(self._claim, rows)
         return result
 
     def predict(self, frame: Frame) -> npt.NDArray[np.generic]:
@@ -653,18 +836,33 @@ class BorrowedModel:
 
 
 class Borrow:
-    """One borrowing, usable once with ``with`` or ``async with``."""
+    """One borrowing, usable once at a time with ``with`` or ``async with``.
+
+    Entering waits for an instance; leaving returns it (see :class:`BorrowedModel` for calls
+    still running then). An exception of any kind while waiting — a timeout, a
+    ``KeyboardInterrupt``, a task cancellation — gives back whatever had been handed over.
+    """
 
     def __init__(self, pool: ModelPool, timeout: float | None) -> None:
         self._pool = pool
         self._timeout = timeout
-        self._instance: Model | None = None
+        self._claim: _Claim | None = None
+
+    def _start(self) -> _Claim:
+        if self._claim is not None:
+            raise RuntimeError("a Borrow cannot be entered twice")
+        self._claim = _Claim()
+        return self._claim
 
     def __enter__(self) -> BorrowedModel:
-        if self._instance is not None:
-            raise RuntimeError("a Borrow cannot be entered twice")
-        self._instance = self._pool._checkout(self._timeout)
-        return BorrowedModel(self._pool, self._instance)
+        claim = self._start()
+        try:
+            self._pool._checkout(claim, self._timeout)
+            return BorrowedModel(self._pool, claim)
+        except BaseException:
+            self._claim = None
+            _settle(self._pool, claim)
+            raise
 
     def __exit__(
         self,
@@ -672,16 +870,27 @@ class Borrow:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        instance, self._instance = self._instance, None
-        if instance is not None:
-            self._pool._checkin(instance, failed=exc_type is not None)
+        claim = self._claim
+        if claim is None:
+            return
+        try:
+            self._pool._release(claim, failed=exc_type is not None)
+        except BaseException:
+            _settle(self._pool, claim)
+            raise
+        finally:
+            self._claim = None
 
     async def __aenter__(self) -> BorrowedModel:
-        if self._instance is not None:
-            raise RuntimeError("a Borrow cannot be entered twice")
-        # Waits on a future of this loop, not in an executor thread (module docstring).
-        self._instance = await self._pool._acheckout(self._timeout)
-        return BorrowedModel(self._pool, self._instance)
+        claim = self._start()
+        try:
+            # Waits on a future of this loop, not in an executor thread (module docstring).
+            await self._pool._acheckout(claim, self._timeout)
+            return BorrowedModel(self._pool, claim)
+        except BaseException:
+            self._claim = None
+            _settle(self._pool, claim)
+            raise
 
     async def __aexit__(
         self,
@@ -690,3 +899,15 @@ class Borrow:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+    def __del__(self) -> None:
+        # A signal can land as ``__exit__`` is entered, before its first line runs (CPython
+        # checks for signals there): the block is left without returning the instance. The
+        # borrowing object is dropped right after, so it returns it here.
+        claim = self._claim
+        if claim is not None:
+            self._claim = None
+            try:
+                self._pool._release(claim, failed=True)
+            except Exception:  # nothing to report to at collection time
+                pass

@@ -35,6 +35,7 @@ __all__ = [
     "file_kind",
     "parse_name_list",
     "read_model_bytes",
+    "unique_input_names",
 ]
 
 
@@ -125,6 +126,12 @@ class Model(ABC):
         whose sha256 it checked (a file swapped in between is never loaded). Raises
         :class:`ModelLoadError` when the file is missing or unusable.
         """
+
+    @classmethod
+    def check_pinnable(cls, path: ModelLocation, data: bytes) -> None:
+        """Raise :class:`IntegrityError` when a sha256 pin of ``data`` would not cover
+        everything loading the model reads (ONNX external data). Default: it does."""
+        return
 
     @property
     @abstractmethod
@@ -326,6 +333,26 @@ def file_kind(mode: int) -> str:
         (stat.S_ISSOCK, "a socket"),
     )
     return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def unique_input_names(path: ModelLocation, names: Sequence[str] | None) -> None:
+    """Refuse a model whose input names repeat one (:class:`ModelLoadError`, exit 4).
+
+    Columns are matched by name (docs/specification.md §4): a name listed twice would feed
+    one column to two inputs, and the second input's own column never — whatever the file
+    format claims, that is a broken model, not something to score with."""
+    if names is None:
+        return
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            from modelrouter.errors import ModelLoadError
+
+            raise ModelLoadError(
+                f"{path}: the model's input names list {name!r} more than once; "
+                "each input must have its own name"
+            )
+        seen.add(name)
 
 
 def parse_name_list(raw: str, *, what: str = "feature_names", strings_only: bool = True) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from modelrouter.backends.base import InputSchema, Model, OutputSpec, Prediction
+from modelrouter.backends.base import InputSchema, Model, OutputSpec, Prediction, unique_input_names
 from modelrouter.errors import ModelLoadError
 from modelrouter.features import NUMBER, Frame, numeric_matrix
 from modelrouter.locations import ModelLocation
@@ -79,6 +79,7 @@ class BoosterModel(Model):
         self, path: ModelLocation, task: Task, names: Sequence[str] | None, width: int, rule: str | None
     ) -> None:
         super().__init__(path)
+        unique_input_names(path, names)
         self.task = task
         self._schema = InputSchema(
             names=None if names is None else tuple(names),

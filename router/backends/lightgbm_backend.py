@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from modelrouter.backends.base import read_model_bytes
+from modelrouter.backends.booster_files import checked_lightgbm_text
 from modelrouter.backends.boosters import BoosterModel, Task, import_optional, native_message
 from modelrouter.errors import ModelLoadError
 from modelrouter.locations import ModelLocation
@@ -73,9 +74,12 @@ class LightGBMModel(BoosterModel):
         _quiet_native_log(lgb)
         raw = read_model_bytes(path, data)
         try:
-            text = raw.decode("utf-8")
+            # LightGBM's parser trusts the file: check its structure first (booster_files).
+            text = checked_lightgbm_text(raw.decode("utf-8"), path)
             with _native_stderr_silenced():
                 booster = lgb.Booster(model_str=text)
+        except ModelLoadError:
+            raise
         except Exception as exc:  # UnicodeDecodeError, LightGBMError
             raise ModelLoadError(
                 f"{path}: cannot load as a LightGBM model (.txt) ({native_message(exc)})"

@@ -8,7 +8,8 @@ column, classifiers with or without ZipMap, a fixed or dynamic batch dimension, 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from modelrouter.backends.base import (
     read_model_bytes,
 )
 from modelrouter.backends.onnx_graph import MalformedGraphError, graph_classes
-from modelrouter.errors import ConfigError, DataError, ModelLoadError
+from modelrouter.errors import ConfigError, DataError, IntegrityError, ModelLoadError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
 from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
@@ -268,7 +269,7 @@ class OnnxModel(Model):
     ) -> OnnxModel:
         import onnxruntime as ort
 
-        raw = read_model_bytes(path, data)
+        raw = _with_external_data(path, read_model_bytes(path, data))
         options = ort.SessionOptions()
         # An explicit thread count: each session owns an intra-op pool, and K sessions with the
         # default (all cores) oversubscribe the CPU — measured 2× slower (docs/performance.md).
@@ -292,6 +293,18 @@ class OnnxModel(Model):
             return cls(path, session, None, ())
         graph_classes, node_classes = _graph_classes(raw)
         return cls(path, session, graph_classes, node_classes)
+
+    @classmethod
+    def check_pinnable(cls, path: ModelLocation, data: bytes) -> None:
+        """A pin is the sha256 of the ``.onnx`` file alone: it cannot vouch for weights kept
+        in external files, so a pinned model must hold its weights inline."""
+        files = sorted({location for _, location in _external_tensors(data)})
+        if files:
+            raise IntegrityError(
+                f"{path}: the model keeps weights in external data ({', '.join(files)}), which its "
+                "sha256 pin does not cover; refusing a pinned model with external data (save it "
+                "with its weights inline: onnx.save_model(model, path, save_as_external_data=False))"
+            )
 
     @property
     def schema(self) -> InputSchema:
@@ -465,3 +478,100 @@ def _graph_classes(
         return graph_classes(raw)
     except (MalformedGraphError, UnicodeDecodeError):
         return None, []  # onnxruntime ran it; a graph we cannot read just has no labels here
+
+
+def _external_tensors(raw: bytes) -> list[tuple[Any, str]]:
+    """``(tensor, location)`` of every tensor of the model kept in an external file.
+
+    Cheap when there are none: ``onnx`` is imported only when the bytes mention a
+    ``location`` (the key of every external-data entry)."""
+    if b"location" not in raw:
+        return []
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(raw)
+    except Exception:  # not parseable: onnxruntime reports it when loading
+        return []
+    found = []
+    for tensor in _all_tensors(model.graph):
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            entries = {e.key: e.value for e in tensor.external_data}
+            found.append((tensor, entries.get("location", "")))
+    return found
+
+
+def _all_tensors(graph: Any) -> Iterator[Any]:
+    """The initializers and constant tensors of ``graph`` and of its subgraphs."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _all_tensors(attribute.g)
+            for sub in attribute.graphs:
+                yield from _all_tensors(sub)
+
+
+def _with_external_data(path: ModelLocation, raw: bytes) -> bytes:
+    """The model with its external data read in, resolved against the model's own folder.
+
+    onnxruntime given bytes resolves ``location`` against the working directory: a run from
+    another folder would silently score with another ``weights.bin``. Here each location is
+    resolved against the folder of the ``.onnx`` file, must stay inside it (no absolute
+    path, no ``..``, no symlink out), and is read exactly (offset, length); the tensors are
+    then inlined, so what is loaded is what was read and checked."""
+    tensors = _external_tensors(raw)
+    if not tensors:
+        return raw
+    import onnx
+
+    if not isinstance(path, Path):
+        raise ModelLoadError(
+            f"{path}: the model keeps weights in external data, which is read only for local "
+            "model files; save it with its weights inline"
+        )
+    folder = path.resolve().parent
+    model = onnx.load_model_from_string(raw)
+    for tensor in _all_tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        entries = {e.key: e.value for e in tensor.external_data}
+        location = entries.get("location", "")
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise ModelLoadError(
+                f"{path}: tensor {tensor.name!r} keeps its data at {location!r}, outside the "
+                f"model's folder {str(folder)!r}; refusing to read it"
+            )
+        try:
+            offset = int(entries.get("offset", "0") or 0)
+            length = int(entries["length"]) if entries.get("length") else None
+        except ValueError:
+            raise ModelLoadError(
+                f"{path}: tensor {tensor.name!r} has a malformed external-data offset or length"
+            ) from None
+        try:
+            with target.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read() if length is None else handle.read(length)
+        except OSError as exc:
+            raise ModelLoadError(
+                f"{path}: cannot read the external data {location!r} of tensor {tensor.name!r} "
+                f"({exc.strerror})"
+            ) from None
+        if length is not None and len(chunk) != length:
+            raise ModelLoadError(
+                f"{path}: the external data {location!r} of tensor {tensor.name!r} is "
+                f"{len(chunk)} bytes at offset {offset}, expected {length}"
+            )
+        tensor.raw_data = chunk
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+    serialized: bytes = model.SerializeToString()
+    return serialized

@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from modelrouter.backends.base import InputSchema, Model, OutputSpec, Prediction, RawOutput, read_model_bytes
+from modelrouter.backends.base import (
+    InputSchema,
+    Model,
+    OutputSpec,
+    Prediction,
+    RawOutput,
+    read_model_bytes,
+    unique_input_names,
+)
 from modelrouter.errors import DataError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMBER, Frame, column_as, numeric_matrix
 from modelrouter.locations import ModelLocation
@@ -40,6 +48,7 @@ class SklearnModel(Model):
             )
         self.estimator = estimator
         self._schema = _schema_of(estimator)
+        unique_input_names(path, self._schema.names)
         self._outputs = _output_spec(estimator)
         # `classes` describes a single-output model; a multi-output one has per-output classes.
         self._classes = None if self._outputs.multi else self._outputs.classes[0]

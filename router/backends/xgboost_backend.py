@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from modelrouter.backends.base import read_model_bytes
+from modelrouter.backends.booster_files import checked_xgboost_document
 from modelrouter.backends.boosters import BoosterModel, Task, import_optional, native_message
 from modelrouter.errors import ModelLoadError
 from modelrouter.locations import ModelLocation
@@ -70,6 +71,8 @@ class XGBoostModel(BoosterModel):
     ) -> XGBoostModel:
         xgb = import_optional("xgboost", f"{path}: an XGBoost model")
         raw = read_model_bytes(path, data)
+        # XGBoost's parser trusts the file: check its structure first (booster_files).
+        checked_xgboost_document(raw, path)
         booster = xgb.Booster()
         try:
             booster.load_model(bytearray(raw))  # JSON or UBJSON, told apart by XGBoost
@@ -79,7 +82,25 @@ class XGBoostModel(BoosterModel):
             ) from exc
         # An explicit budget: instances × threads ≤ cores, as for ONNX sessions.
         booster.set_param({"nthread": max(1, threads or 1)})
-        return cls(path, booster)
+        try:
+            model = cls(path, booster)
+        except ModelLoadError:
+            raise
+        except Exception as exc:  # XGBoostError from save_config: a configuration it refuses
+            raise ModelLoadError(f"{path}: XGBoost refuses this model ({native_message(exc)})") from None
+        model.probe()
+        return model
+
+    def probe(self) -> None:
+        """Predict one row of zeros: a configuration XGBoost accepts at load but refuses at
+        prediction (an objective edited to one the trees do not fit) is a model error now,
+        not a native stack trace in the middle of a run."""
+        try:
+            self._raw(np.zeros((1, self.schema.width), dtype=np.float64))
+        except Exception as exc:  # XGBoostError
+            raise ModelLoadError(
+                f"{self.path}: XGBoost cannot predict with this model ({native_message(exc)})"
+            ) from None
 
     def _raw(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.floating]:
         if self._softmax:

@@ -21,10 +21,46 @@ from distributed import WorkerPlugin
 from modelrouter import DataError, ModelRouterError, get_router
 from modelrouter.batch.datasets import DatasetPlan, DatasetSummary, begin, finish, per_file_options
 from modelrouter.batch.run import ProgressSink, RunOptions, prepare_pool, score_file
+from modelrouter.errors import InvalidOptionError, OutputError
 from modelrouter.locations import model_location
 from modelrouter.storage.object_store import Location
 
-__all__ = ["RouterPlugin", "score_dataset_on_dask"]
+__all__ = ["SCHEDULER_CONNECT_TIMEOUT", "RouterPlugin", "checked_scheduler", "score_dataset_on_dask"]
+
+#: Seconds to reach a remote scheduler before the run fails naming it (Dask's default, 30 s,
+#: made an unreachable address look like a hang that then ended in an internal error).
+SCHEDULER_CONNECT_TIMEOUT = 5.0
+
+
+def checked_scheduler(address: str) -> str:
+    """``address`` when it is a Dask scheduler address (``[PROTOCOL://]HOST:PORT``), else
+    :class:`InvalidOptionError` naming it and the expected form (a usage error: exit 2)."""
+    from distributed.comm.registry import backends
+
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    if scheme not in backends:
+        known = ", ".join(sorted(backends))
+        raise InvalidOptionError(
+            "--scheduler", f"{address!r} has an unknown protocol {scheme!r} (known: {known})"
+        )
+    if scheme == "inproc":
+        return address
+    host, colon, port = rest.rpartition(":")
+    if (
+        not colon
+        or not host
+        or any(c.isspace() for c in rest)
+        or not port.isdigit()
+        or not 0 < int(port) < 65536
+    ):
+        raise InvalidOptionError(
+            "--scheduler",
+            f"{address!r} is not a scheduler address: expected [tcp://]HOST:PORT, like tcp://127.0.0.1:8786",
+        )
+    return address
+
 
 #: How many pools this process has loaded (the tests check "once per worker").
 LOADS: dict[str, int] = {}
@@ -98,6 +134,23 @@ def worker_report() -> dict[str, Any]:
     }
 
 
+def _client(cluster: Any, scheduler: str | None) -> Any:
+    """A client of the local ``cluster``, or of the remote ``scheduler`` reached within
+    :data:`SCHEDULER_CONNECT_TIMEOUT` (:class:`OutputError` naming it otherwise)."""
+    from distributed import Client
+
+    if scheduler is None:
+        return Client(cluster)
+    try:
+        return Client(checked_scheduler(scheduler), timeout=SCHEDULER_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OutputError(
+            f"{scheduler}: cannot reach the Dask scheduler within {SCHEDULER_CONNECT_TIMEOUT:g} s "
+            f"({first}); nothing was scored"
+        ) from None
+
+
 def score_dataset_on_dask(
     options: RunOptions,
     plan: DatasetPlan,
@@ -115,7 +168,7 @@ def score_dataset_on_dask(
     the file; outputs already completed stay, ``_SUCCESS`` is not written. ``options.keep_going``
     and ``summary`` as for :func:`~modelrouter.batch.datasets.score_dataset_locally`.
     """
-    from distributed import Client, LocalCluster
+    from distributed import LocalCluster
 
     started = time.perf_counter()
     if summary is None:
@@ -141,7 +194,7 @@ def score_dataset_on_dask(
             silence_logs=logging.CRITICAL,  # task errors are reported once, by us
         )
     try:
-        with Client(cluster if cluster is not None else scheduler) as client:
+        with _client(cluster, scheduler) as client:
             raw = _options_to_dict(replace(options, workers=1, limit_native_threads=False))
             client.register_plugin(RouterPlugin(raw), name=RouterPlugin.name)
             summary.workers = len(client.scheduler_info()["workers"])

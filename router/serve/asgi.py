@@ -127,15 +127,15 @@ class ServeConfig:
         if self.sha256 is not None and self.model is None:
             raise InvalidOptionError("--sha256", "applies to a model given with --model")
         if self.pool_size is not None and self.pool_size < 1:
-            raise ValueError(f"pool_size must be at least 1 (got {self.pool_size})")
-        if not self.timeout >= 0:
-            raise ValueError(f"timeout must be ≥ 0 seconds (got {self.timeout})")
+            raise InvalidOptionError("--pool-size", f"must be at least 1 (got {self.pool_size})")
+        if not self.timeout >= 0:  # NaN too
+            raise InvalidOptionError("--timeout", f"must be a number ≥ 0 seconds (got {self.timeout})")
         if self.max_rows < 1:
-            raise ValueError(f"max_rows must be at least 1 (got {self.max_rows})")
+            raise InvalidOptionError("--max-rows", f"must be at least 1 (got {self.max_rows})")
         if self.max_batch_rows < 0:
-            raise ValueError(f"max_batch_rows must be ≥ 0 (got {self.max_batch_rows})")
+            raise InvalidOptionError("--max-batch-rows", f"must be ≥ 0 (got {self.max_batch_rows})")
         if self.max_body_bytes < 1:
-            raise ValueError(f"max_body_bytes must be at least 1 (got {self.max_body_bytes})")
+            raise InvalidOptionError("--max-body-bytes", f"must be at least 1 (got {self.max_body_bytes})")
 
 
 @dataclass

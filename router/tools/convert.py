@@ -27,6 +27,7 @@ versions that work when it is a known incompatibility (:func:`failure_detail`).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -37,8 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from modelrouter.backends import InputSchema, Model, backend_for
+from modelrouter.backends.base import read_model_bytes
 from modelrouter.batch.dataio import FileFormat
-from modelrouter.errors import ModelError, ModelLoadError, OutputError
+from modelrouter.errors import IntegrityError, ModelError, ModelLoadError, OutputError
 from modelrouter.feature_names import match_columns
 from modelrouter.locations import ModelLocation, is_uri
 from modelrouter.model_type import ModelType
@@ -349,6 +351,23 @@ def _installed_versions() -> dict[str, str]:
     return found
 
 
+def _pinned_bytes(
+    model_path: ModelLocation, kind: ModelType, data: bytes | None, sha256: str | None
+) -> bytes:
+    """The model's bytes, read once; with ``sha256`` their digest checked before anything is
+    loaded, as the pool does (:class:`IntegrityError`)."""
+    data = read_model_bytes(model_path, data)
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256.lower():
+            raise IntegrityError(
+                f"{model_path}: sha256 is {actual}, expected {sha256.lower()}; "
+                "refusing to load a model that differs from the pinned one"
+            )
+        backend_for(kind).check_pinnable(model_path, data)
+    return data
+
+
 def convert_model(
     model_path: ModelLocation,
     output: Path | str | None = None,
@@ -359,8 +378,14 @@ def convert_model(
     sample: Path | str | None = None,
     input_format: FileFormat | None = None,
     tolerance: Tolerance | None = None,
+    sha256: str | None = None,
+    data: bytes | None = None,
 ) -> ConvertResult:
     """Convert the model file at ``model_path`` to ONNX at ``output`` and check parity.
+
+    ``sha256`` pins the model's digest, checked on the bytes before anything is loaded
+    (:class:`IntegrityError` otherwise); ``data`` is the model's bytes when the caller has
+    read them already (the pin and the load then see exactly the same bytes).
 
     Either may be a URI (``s3://…``, a string): the model is fetched once, and an ONNX
     object is put in one request only when the check passed (whole or absent; an existing
@@ -394,7 +419,8 @@ def convert_model(
         raise OutputError(f"{output}: output folder {str(output.parent)!r} does not exist")
     _require_skl2onnx()
 
-    source = backend_for(kind).load(model_path, threads=1, trusted=trusted)
+    data = _pinned_bytes(model_path, kind, data, sha256)
+    source = backend_for(kind).load(model_path, threads=1, trusted=trusted, data=data)
     converter = "skl2onnx"
     classes: list[Any] | None
     if booster_library(source) is not None:
