@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
+from modelrouter import DataError, ModelFaultError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
 from modelrouter.backends import InputSchema, OutputSpec, Prediction
 from modelrouter.batch import memory
 from modelrouter.batch.dataio import FileFormat, InputFile, detect_format, open_input, open_table
@@ -1015,6 +1015,9 @@ def _score_chunks(
         except DataError as exc:
             shifted = exc.at_offset(chunk.offset)
             raise DataError(f"{reader.name}: {shifted}", column=exc.column, row=None) from None
+        except ModelFaultError as exc:
+            # The model's fault (exit 4), named with the file's row where one row causes it.
+            raise ModelFaultError(f"{reader.name}: {exc.at_offset(chunk.offset)}") from None
         good = chunk.batch if not scored.rejections else chunk.batch.take(pa.array(scored.kept))
         bad = (
             _written(rejects_batch(chunk.batch, scored.rejections, chunk.offset, rejected), rejects)
