@@ -259,7 +259,9 @@ class Model(ABC):
             )
             if isinstance(exc, Exception):
                 fault.row = (
-                    0 if rows == 1 else self._failing_row(frame, features, labels=labels, probabilities=probabilities)
+                    0
+                    if rows == 1
+                    else self._failing_row(frame, features, labels=labels, probabilities=probabilities)
                 )
             raise fault from exc
         who = str(self.path)
@@ -280,7 +282,9 @@ class Model(ABC):
 
         def fails(start: int, stop: int) -> bool:
             try:
-                self._infer(slice_frame(frame, start, stop), features, labels=labels, probabilities=probabilities)
+                self._infer(
+                    slice_frame(frame, start, stop), features, labels=labels, probabilities=probabilities
+                )
             except DataError:
                 return False  # not the model's failure: that part is judged elsewhere
             except Exception:

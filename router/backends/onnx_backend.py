@@ -394,18 +394,18 @@ class OnnxModel(Model):
                     bad |= np.isinf(array)
                 if bad.any():
                     cells = np.argwhere(bad.reshape(len(array), -1))
-                    row, column = (int(v) for v in cells[0])
-                    found.append((row, position + column, float(array.reshape(len(array), -1)[row, column])))
+                    row, cell = (int(v) for v in cells[0])
+                    found.append((row, position + cell, float(array.reshape(len(array), -1)[row, cell])))
             position += width
         if not found:
             return
         row, index, value = min(found)
-        column = str(features[index])
+        name = str(features[index])
         kind = "NaN" if np.isnan(value) else "infinity"
         raise RejectedValuesError(
-            f"column {column!r}: value {value} rejected by the model (its ONNX graph has no "
+            f"column {name!r}: value {value} rejected by the model (its ONNX graph has no "
             f"node that handles {kind} in this input: no tree ensemble or imputer takes it)",
-            column=column,
+            column=name,
             row=row,
         )
 
@@ -454,7 +454,9 @@ class OnnxModel(Model):
                 # model's failure, e.g. a radius-neighbours graph finding no neighbour.
                 from modelrouter.errors import ModelFaultError
 
-                raise ModelFaultError(f"{self.path}: the model failed while predicting ({first_line})") from exc
+                raise ModelFaultError(
+                    f"{self.path}: the model failed while predicting ({first_line})"
+                ) from exc
             raise DataError(f"the ONNX model rejected the input ({first_line})") from exc
 
     def _zipmap_matrix(self, rows: object) -> object:

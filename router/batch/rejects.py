@@ -97,10 +97,14 @@ def score_tolerantly(
             by_pattern.setdefault(patterns[row], []).append(row)
         for pattern, members in by_pattern.items():
             _score_pattern(batch, np.asarray(members, dtype=np.int64), pattern, score, parts, rejections)
-    if isinstance(first, ModelFaultError) and batch.num_rows > 1 and not parts:
-        if all(r.fault for r in rejections):
-            # The model fails on every row: the model is broken, not the rows (exit 4).
-            raise first
+    if (
+        isinstance(first, ModelFaultError)
+        and batch.num_rows > 1
+        and not parts
+        and all(r.fault for r in rejections)
+    ):
+        # The model fails on every row: the model is broken, not the rows (exit 4).
+        raise first
     return _assemble(parts, rejections)
 
 
@@ -202,7 +206,9 @@ def _bisect(
             parts.append((current, score(batch.take(pa.array(current)))))
             continue
         except _ROW_ERRORS as exc:
-            row_specific = isinstance(exc, ConversionError | RejectedValuesError | ModelFaultError) and exc.row == 0
+            row_specific = (
+                isinstance(exc, ConversionError | RejectedValuesError | ModelFaultError) and exc.row == 0
+            )
             if len(current) == 1 or row_specific:
                 fault = isinstance(exc, ModelFaultError)
                 rejections.append(Rejection(int(current[0]), exc.column, exc.message, fault))

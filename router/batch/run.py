@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from modelrouter import DataError, ModelFaultError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
+from modelrouter import (
+    DataError,
+    ModelFaultError,
+    ModelPool,
+    ModelType,
+    PoolStats,
+    get_router,
+    load_pool,
+    load_settings,
+)
 from modelrouter.backends import InputSchema, OutputSpec, Prediction
 from modelrouter.batch import memory
 from modelrouter.batch.dataio import FileFormat, InputFile, detect_format, open_input, open_table
@@ -29,7 +38,7 @@ from modelrouter.batch.scoring import run_ordered
 from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.cells import csv_schema, to_csv_cells
-from modelrouter.storage.commit import BatchOutput, RunOutputs, open_output, text_output
+from modelrouter.storage.commit import BatchOutput, RunOutputs, check_writable, open_output, text_output
 from modelrouter.storage.formats import compression_of, data_suffix, split_name, suffix_delimiter
 from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
 from modelrouter.storage.tables import DatabaseUrl, IfExists, TableTarget, is_table_url
@@ -461,12 +470,20 @@ def score_file(
             output, out_format = table.name, "parquet"  # (unused: a table keeps Arrow's types)
         else:
             output = resolve_output(options.input, options.output)
+            # stdout has no name to tell the format by: CSV unless --output-format says
+            # otherwise (never another format than asked).
             out_format = (
-                "csv" if output == "-" else detect_format(output, options.output_format, role="output")
+                (options.output_format or "csv")
+                if output == "-"
+                else detect_format(output, options.output_format, role="output")
             )
-        for path in (None if table is not None else output, options.rejects):
+        rejects = options.rejects
+        if rejects is None and table is None and options.on_error == "skip" and output != "-":
+            rejects = default_rejects(output)
+        for path in (None if table is not None else output, rejects):
             if path is not None:
                 storage.check_output(path)  # a missing bucket fails before the models load
+                check_writable(path)  # a folder missing, a directory in the way: before reading
         if pool is None:
             pool = prepare_pool(options)
         # The method is chosen (or refused, exit 4) before any row of the input is read.
