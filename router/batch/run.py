@@ -439,6 +439,7 @@ def score_file(
     pool: ModelPool | None = None,
     *,
     final: bool = True,
+    on_summary: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
     """Score ``options.input`` into ``options.output``; return what happened.
 
@@ -446,7 +447,9 @@ def score_file(
     one set of loaded models. ``side_files`` gives, from the finished summary, the text files
     (stats JSON, metrics) that are committed together with the predictions and rejects: all
     are finished first, then renamed into place back to back (``final``: this is the run's
-    last commit, after which a signal no longer fails the run). Raises the router's errors
+    last commit, after which a signal no longer fails the run). ``on_summary`` gets the
+    run's :class:`RunSummary` as soon as it exists; its counts grow as chunks are written,
+    so an interrupted run can still report what it knew. Raises the router's errors
     (:class:`DataError`, :class:`ModelError`, :class:`OutputError`, …); on any exception
     every output file is left as it was — except the rejects file of a run whose error budget
     was exceeded, which is committed on its own because it explains the failure.
@@ -531,6 +534,7 @@ def score_file(
             identity,
             table,
             explainer,
+            on_summary,
         )
 
 
@@ -547,6 +551,7 @@ def _score_reader(
     identity: dict[str, str],
     table: TableTarget | None = None,
     explainer: Explainer | None = None,
+    on_summary: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
     model = pool.prototype
     keep = list(options.keep)
@@ -587,6 +592,8 @@ def _score_reader(
     if explainer is not None:
         summary.explanation_space = str(explainer.space)
         summary.explanation_method = explainer.method.name
+    if on_summary is not None:
+        on_summary(summary)
     if options.on_error == "skip":
         if options.rejects is None and output == "-":
             from modelrouter import ConfigError
