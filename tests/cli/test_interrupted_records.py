@@ -86,6 +86,7 @@ def test_interrupted_run_writes_stats_and_metrics(
             proc.kill()
             proc.communicate()
     assert proc.returncode == code, stderr
+    assert stdout == ""
     assert f"interrupted by {signum.name}; no output was written" in stderr
     assert out.read_bytes() == PREVIOUS
     assert sorted(p.name for p in tmp_path.iterdir()) == [
