@@ -38,7 +38,7 @@ def test_blank_lines_in_a_gzip_do_not_grow_memory(tmp_path: Path) -> None:
         lines = b"\n" * (1 << 20)
         for _ in range(384):  # 384 MiB of blank lines: 2.3 MB compressed
             handle.write(lines)
-    args = ["-m", SHIPPED_ONNX, "--no-stats", "--no-progress"]
+    args: list[str | Path] = ["-m", SHIPPED_ONNX, "--no-stats", "--no-progress"]
     baseline = run(["predict", tiny, "-o", tmp_path / "t.csv", *args], tmp_path)
     measured = run(["predict", blank, "-o", tmp_path / "b.csv", *args], tmp_path)
     assert baseline.code == 0 and measured.code == 0, (baseline, measured)
@@ -61,7 +61,7 @@ def test_a_multiline_quoted_field_scores_alike_from_a_pipe_and_by_path(
     text += f'4,{values},"two\r\nlines"\n'
     source = tmp_path / "notes.csv"
     source.write_text(text, newline="")
-    args = ["-m", SHIPPED_ONNX, "-k", "id", "-k", "note", "--no-stats", "--no-progress"]
+    args: list[str | Path] = ["-m", SHIPPED_ONNX, "-k", "id", "-k", "note", "--no-stats", "--no-progress"]
     by_path = run(["predict", source, "-o", tmp_path / "path.parquet", *args], tmp_path)
     by_pipe = run(["predict", "-", "-o", tmp_path / "pipe.parquet", *args], tmp_path, stdin=text.encode())
     assert by_path.code == 0, by_path
