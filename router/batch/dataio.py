@@ -48,6 +48,7 @@ __all__ = [
     "AtomicOutput",
     "FileFormat",
     "InputFile",
+    "UnknownOutputFormat",
     "detect_format",
     "open_input",
     "open_table",
@@ -87,8 +88,13 @@ def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -
     known = ", ".join([*sorted(_SUFFIX_FORMATS), *(f".csv{c}" for c in COMPRESSION_SUFFIXES)])
     message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
     if role == "output":
-        raise OutputError(message + "; pass --output-format")
+        raise UnknownOutputFormat(message + "; pass --output-format")
     raise DataError(message + "; pass --input-format")
+
+
+class UnknownOutputFormat(OutputError):
+    """An output named with a suffix no writer has (``out.xlsx``): the command line's mistake,
+    which the CLI reports as a usage error (exit 2) before anything is read."""
 
 
 @dataclass

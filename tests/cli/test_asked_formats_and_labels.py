@@ -122,3 +122,31 @@ def test_repeated_class_labels_are_a_model_error(wine_csv: Path, kind: str, comm
     assert stderr.startswith(f"error: {model.name}: the model's classes repeat the label "), stderr
     assert "clashes" not in stderr
     assert (folder / "out.csv").read_bytes() == b"previous\n"
+
+
+# -- the metrics label on idle days (--resume with everything done, --allow-empty) ----------------
+
+
+def _success_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.startswith("modelrouter_last_run_success")]
+
+
+def test_the_metrics_label_is_the_model_type_on_idle_days(wine_csv: Path) -> None:
+    folder = wine_csv.parent
+    (folder / "in").mkdir()
+    (folder / "empty").mkdir()
+    wine_csv.rename(folder / "in" / "a.csv")
+    model = ["-m", str(SHIPPED_ONNX), "-k", "id"]
+    scored = run_cli(["predict", "in", "-o", "out", *model, "--metrics-textfile", "scored.prom"], folder)
+    resumed = run_cli(
+        ["predict", "in", "-o", "out", *model, "--resume", "--metrics-textfile", "resumed.prom"], folder
+    )
+    empty = run_cli(
+        ["predict", "empty", "-o", "none", *model, "--allow-empty", "--metrics-textfile", "empty.prom"],
+        folder,
+    )
+    for result in (scored, resumed, empty):
+        assert result.returncode == 0, result.stderr
+    expected = ['modelrouter_last_run_success{model_type="onnx"} 1']
+    for name in ("scored.prom", "resumed.prom", "empty.prom"):
+        assert _success_lines(folder / name) == expected, name
