@@ -1036,12 +1036,8 @@ def _score_chunks(
                 why = _explained(
                     explainer, model, kept_rows, scored.prediction if ask_labels else None, exclude, options
                 )
-        except DataError as exc:
-            shifted = exc.at_offset(chunk.offset)
-            raise DataError(f"{reader.name}: {shifted}", column=exc.column, row=None) from None
-        except ModelFaultError as exc:
-            # The model's fault (exit 4), named with the file's row where one row causes it.
-            raise ModelFaultError(f"{reader.name}: {exc.at_offset(chunk.offset)}") from None
+        except (DataError, ModelFaultError) as exc:
+            raise _in_file(exc, reader.name, chunk.offset) from None
         good = chunk.batch if not scored.rejections else chunk.batch.take(pa.array(scored.kept))
         bad = (
             _written(rejects_batch(chunk.batch, scored.rejections, chunk.offset, rejected), rejects)
@@ -1079,6 +1075,14 @@ def _score_chunks(
     # Native BLAS/OpenMP pools are process-wide: cap them so workers × threads ≤ cores.
     with threadpool_limits(limits=threads):
         return run_ordered(chunks(), work, consume, workers=workers, max_in_flight=window)
+
+
+def _in_file(exc: DataError | ModelFaultError, name: str, offset: int) -> DataError | ModelFaultError:
+    """A chunk's row error named with the file and its row in the file: the data's fault
+    (exit 3), or the model's (exit 4) where one row makes it fail."""
+    if isinstance(exc, DataError):
+        return DataError(f"{name}: {exc.at_offset(offset)}", column=exc.column, row=None)
+    return ModelFaultError(f"{name}: {exc.at_offset(offset)}")
 
 
 def _as_written(schema: pa.Schema, fmt: FileFormat) -> pa.Schema:
