@@ -189,7 +189,9 @@ _VALIDATION_MODULES = frozenset(
         "sklearn.compose._column_transformer",
     }
 )
-_VALIDATION_FUNCTIONS = frozenset({"_check_n_features", "_check_feature_names", "_validate_data", "validate_data"})
+_VALIDATION_FUNCTIONS = frozenset(
+    {"_check_n_features", "_check_feature_names", "_validate_data", "validate_data"}
+)
 
 
 def _is_input_validation(exc: ValueError) -> bool:
@@ -200,7 +202,10 @@ def _is_input_validation(exc: ValueError) -> bool:
     traceback = exc.__traceback__
     while traceback is not None:
         frame = traceback.tb_frame
-        if frame.f_globals.get("__name__") in _VALIDATION_MODULES or frame.f_code.co_name in _VALIDATION_FUNCTIONS:
+        if (
+            frame.f_globals.get("__name__") in _VALIDATION_MODULES
+            or frame.f_code.co_name in _VALIDATION_FUNCTIONS
+        ):
             return True
         traceback = traceback.tb_next
     return _raised_in(exc) in _VALIDATING_PACKAGES
