@@ -432,6 +432,10 @@ def _require_for_predict(model: Any, options: RunOptions) -> None:
         )
 
 
+def _not_watched(summary: RunSummary) -> None:
+    """The default ``on_summary``: nobody watches the run's counts."""
+
+
 def score_file(
     options: RunOptions,
     progress: ProgressSink | None = None,
@@ -534,7 +538,7 @@ def score_file(
             identity,
             table,
             explainer,
-            on_summary,
+            on_summary if on_summary is not None else _not_watched,
         )
 
 
@@ -551,7 +555,7 @@ def _score_reader(
     identity: dict[str, str],
     table: TableTarget | None = None,
     explainer: Explainer | None = None,
-    on_summary: Callable[[RunSummary], None] | None = None,
+    on_summary: Callable[[RunSummary], None] = _not_watched,
 ) -> RunSummary:
     model = pool.prototype
     keep = list(options.keep)
@@ -592,8 +596,7 @@ def _score_reader(
     if explainer is not None:
         summary.explanation_space = str(explainer.space)
         summary.explanation_method = explainer.method.name
-    if on_summary is not None:
-        on_summary(summary)
+    on_summary(summary)
     if options.on_error == "skip":
         if options.rejects is None and output == "-":
             from modelrouter import ConfigError
