@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from modelrouter.cli import render
-from modelrouter.cli.exits import Failed, errors_to_exit, warnings_to_stderr
+from modelrouter.cli.exits import (
+    Failed,
+    errors_to_exit,
+    interrupted_message,
+    report_interruptions,
+    warnings_to_stderr,
+)
 from modelrouter.cli.options import (
     AllowEmptyOpt,
     BackgroundOpt,
@@ -70,7 +76,7 @@ from modelrouter.cli.options import (
 
 if TYPE_CHECKING:
     from modelrouter.batch.datasets import DatasetPlan, DatasetSummary
-    from modelrouter.batch.run import RunOptions
+    from modelrouter.batch.run import RunOptions, RunSummary
 
 __all__ = ["predict", "predict_proba"]
 
@@ -197,26 +203,60 @@ def _engine_fields(parameters: dict[str, Any]) -> dict[str, Any]:
 
 def run(shell: Shell, **fields: Any) -> None:
     """Check the options, run, render; every failure becomes its exit code and one line."""
+    from types import SimpleNamespace
+
     from modelrouter.storage.commit import COMMIT
 
     COMMIT.reset()
-    with errors_to_exit(shell.debug):  # a bug in a check is exit 1 with one line, too
-        options = _checked_options(fields)
-        _check_stdin(options)
-        _check_file_options(options)
     started = time.time()
     recorded: list[str] = []
+    # The options as given until the engine has checked them (an interruption during the
+    # checks, or during the imports they need, is recorded too), then the checked ones.
+    given: list[Any] = [SimpleNamespace(**fields)]
+    live: list[RunSummary] = []  # a single file's summary once it has one: its counts so far
     partial: list[DatasetSummary] = []  # a dataset's summary, filled in as its files finish
-    try:
-        with errors_to_exit(shell.debug), warnings_to_stderr(shell.quiet, into=recorded):
-            _score_and_report(options, shell, recorded, partial)
-    except typer.Exit as exc:
-        if exc.exit_code:
-            message = exc.message if isinstance(exc, Failed) else f"exit {exc.exit_code}"
-            finished = partial[0].as_dict() if partial else None
-            wall = time.time() - started
-            _write_failure_reports(options, shell, exc.exit_code, message, wall, recorded, finished)
-        raise
+
+    def counts() -> tuple[dict[str, Any], dict[str, Any] | None]:
+        return (_known_counts(live[-1]) if live else {}), (partial[0].as_dict() if partial else None)
+
+    def interrupted(code: int) -> None:
+        """An interrupted run still records itself for cron (stats JSON, metrics)."""
+        known, finished = counts()
+        message = interrupted_message(code - 128)
+        wall = time.time() - started
+        _write_failure_reports(given[-1], shell, code, message, wall, recorded, finished, known)
+
+    with report_interruptions(interrupted):
+        with errors_to_exit(shell.debug):  # a bug in a check is exit 1 with one line, too
+            options = _checked_options(fields)
+            given.append(options)
+            _check_stdin(options)
+            _check_file_options(options)
+        try:
+            with errors_to_exit(shell.debug), warnings_to_stderr(shell.quiet, into=recorded):
+                _score_and_report(options, shell, recorded, partial, live.append)
+        except typer.Exit as exc:
+            if exc.exit_code:
+                message = exc.message if isinstance(exc, Failed) else f"exit {exc.exit_code}"
+                known, finished = counts()
+                wall = time.time() - started
+                _write_failure_reports(
+                    options, shell, exc.exit_code, message, wall, recorded, finished, known
+                )
+            raise
+
+
+def _known_counts(summary: RunSummary) -> dict[str, Any]:
+    """What a run that did not finish knows for sure: the rows and chunks scored so far
+    (none of them committed) and where the model came from."""
+    return {
+        "rows_in": summary.rows_in,
+        "rows_out": summary.rows_out,
+        "rows_rejected": summary.rows_rejected,
+        "chunks": summary.chunks,
+        "model_type": str(summary.model_type),
+        "model_path": summary.model_path,
+    }
 
 
 def _checked_options(fields: dict[str, Any]) -> RunOptions:
@@ -274,7 +314,11 @@ def _check_file_options(options: RunOptions) -> None:
         return  # a dataset's formats are checked once it is planned
     try:
         output = resolve_output(options.input, options.output)
-        fmt = "csv" if output == "-" else detect_format(output, options.output_format, role="output")
+        fmt = (
+            (options.output_format or "csv")
+            if output == "-"
+            else detect_format(output, options.output_format, role="output")
+        )
     except ModelRouterError:
         return  # the run reports a bad output name itself
     rejects_parquet = options.rejects is not None and options.rejects.lower().endswith((".parquet", ".pq"))
@@ -286,6 +330,26 @@ def _check_file_options(options: RunOptions) -> None:
         )
 
 
+def _check_output_format(options: RunOptions) -> None:
+    """An output named with a suffix no writer has (``-o out.xlsx``) is a usage error
+    naming the supported formats, raised before anything is read."""
+    from modelrouter.batch.dataio import UnknownOutputFormat, detect_format
+    from modelrouter.batch.run import resolve_output
+    from modelrouter.errors import ModelRouterError
+
+    try:
+        output = resolve_output(options.input, options.output)
+        if output != "-":
+            detect_format(output, options.output_format, role="output")
+        if options.rejects is not None:
+            detect_format(options.rejects, None, role="output")
+    except UnknownOutputFormat as exc:
+        rejects = options.rejects is not None and str(exc).startswith(options.rejects)
+        raise typer.BadParameter(str(exc), param_hint="--rejects" if rejects else "--output") from None
+    except ModelRouterError:
+        return  # the run reports a bad output path itself (exit 5)
+
+
 def _write_failure_reports(
     options: RunOptions,
     shell: Shell,
@@ -294,6 +358,7 @@ def _write_failure_reports(
     wall: float,
     recorded_warnings: list[str],
     finished: dict[str, Any] | None = None,
+    known: dict[str, Any] | None = None,
 ) -> None:
     """A failed run still writes its stats JSON and metrics, with the labels/keys of a success
     plus ``error`` and ``exit_code`` (an alert on the labelled series must fire).
@@ -325,6 +390,8 @@ def _write_failure_reports(
         error=message,
         exit_code=code,
     )
+    summary.update(known or {})
+    model_type = str(summary["model_type"])
     report: dict[str, Any] = {"summary": summary, "pools": {}, "warnings": list(recorded_warnings)}
     if finished is not None:
         # A dataset: the files finished before the failure (or beside --keep-going's failed
@@ -337,8 +404,12 @@ def _write_failure_reports(
     if options.stats_json is not None:
         writes.append((storage.as_location(options.stats_json), json.dumps(report, indent=2) + "\n"))
     if options.metrics_textfile is not None:
-        writes.append((storage.as_location(options.metrics_textfile), failure_metrics(code, model_type)))
+        gauges = {k: summary[k] for k in ("rows_in", "rows_out", "rows_rejected") if summary[k] is not None}
+        metrics = failure_metrics(code, model_type, counts=gauges)
+        writes.append((storage.as_location(options.metrics_textfile), metrics))
     for path, text in writes:
+        if str(path) in message:
+            continue  # the file the run could not write is its error: no second attempt
         try:
             write_text_atomically(path, text)
         except OutputError as exc:
@@ -363,7 +434,11 @@ def _resolved_model_type(options: RunOptions) -> str:
 
 
 def _score_and_report(
-    options: RunOptions, shell: Shell, recorded_warnings: list[str], partial: list[DatasetSummary]
+    options: RunOptions,
+    shell: Shell,
+    recorded_warnings: list[str],
+    partial: list[DatasetSummary],
+    on_summary: Callable[[RunSummary], None] | None = None,
 ) -> None:
     from modelrouter import reset_router
     from modelrouter.batch.run import require_input
@@ -384,6 +459,8 @@ def _score_and_report(
         )
     _check_side_folders(options)
     _check_paths(options, plan)
+    if plan is None:
+        _check_output_format(options)  # after the paths: "-o model.onnx" is the model first
     side_files = _side_files(options, recorded_warnings)
     try:
         if plan is not None:
@@ -395,7 +472,9 @@ def _score_and_report(
 
             total = _known_rows(options) if shell.shows_progress else None
             with render.progress(shell.shows_progress, "scoring", total) as sink:
-                summary = score_file(options, sink, side_files=lambda s: side_files(s.as_dict()))
+                summary = score_file(
+                    options, sink, side_files=lambda s: side_files(s.as_dict()), on_summary=on_summary
+                )
             report = summary.as_dict()
         if shell.stats and not shell.quiet:
             _render_stats(report)
@@ -436,17 +515,14 @@ def _dataset_plan(options: RunOptions) -> DatasetPlan:
 
 
 def _check_side_folders(options: RunOptions) -> None:
-    """Checked before scoring: failing after the output was committed would break
-    "non-zero exit leaves no output"."""
-    from modelrouter.errors import OutputError
-    from modelrouter.locations import is_uri
+    """Checked before anything is read: a side file that cannot be written (its folder is
+    missing, a directory is in its place) must not fail the run after its other outputs were
+    committed (all or none, docs/specification.md §5)."""
+    from modelrouter.storage.commit import check_writable
 
     for side_file in (options.stats_json, options.metrics_textfile):
-        if side_file is None or is_uri(side_file):
-            continue
-        if not Path(side_file).parent.is_dir():
-            folder = str(Path(side_file).parent)
-            raise OutputError(f"{side_file}: output folder {folder!r} does not exist")
+        if side_file is not None:
+            check_writable(side_file)
 
 
 def _side_files(
@@ -459,6 +535,10 @@ def _side_files(
         files: list[tuple[storage.Location, str]] = []
         # Warnings are part of what happened (also under -q, where stderr stays silent).
         report["warnings"] = list(recorded_warnings)
+        if not report["summary"].get("model_type"):
+            # A run that loaded no model (--resume with every file done, an --allow-empty
+            # day) still has the type it would have used: the metrics keep their label.
+            report["summary"]["model_type"] = _resolved_model_type(options)
         if options.stats_json is not None:
             files.append((storage.as_location(options.stats_json), json.dumps(report, indent=2) + "\n"))
         if options.metrics_textfile is not None:

@@ -1,7 +1,8 @@
 """Exit codes, the signal handler and the mapping from exceptions to one ``error:`` line.
 
 docs/specification.md §5: 1 internal error (a bug), 2 usage (Click), 3 input data, 4 model or
-config, 5 output, 128 + signal number when interrupted. Shared by every command.
+config, 5 output, 128 + signal number when interrupted (SIGHUP 129, SIGINT 130, SIGTERM
+143). Shared by every command.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, NoReturn
@@ -34,6 +35,7 @@ __all__ = [
     "hard_exit",
     "install_signal_handlers",
     "on_signal",
+    "report_interruptions",
     "settle",
     "warnings_to_stderr",
 ]
@@ -61,12 +63,47 @@ class Failed(typer.Exit):
         self.message = message
 
 
-#: How long the main thread gets to handle SIGINT/SIGTERM itself before the watchdog acts.
+#: How long the main thread gets to handle a signal itself before the watchdog acts.
 SIGNAL_GRACE_SECONDS = 3.0
+
+#: The signals that interrupt a run: ^C, `timeout`/`kill`, and a closed terminal or SSH
+#: session (SIGHUP), which would otherwise kill the process and leave its temporary files.
+INTERRUPTING: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+#: What an interrupted command still writes (its stats JSON and metrics), given its exit
+#: code: run once, by whichever of the main thread and the watchdog gets there first.
+_INTERRUPT_REPORTS: list[Callable[[int], None]] = []
+_REPORTS_LOCK = threading.Lock()
+
+
+@contextmanager
+def report_interruptions(report: Callable[[int], None]) -> Iterator[None]:
+    """While inside, an interruption calls ``report(exit code)`` before the process exits
+    (best effort: its own errors are ignored, the interruption's exit code stands)."""
+    _INTERRUPT_REPORTS.append(report)
+    try:
+        yield
+    finally:
+        with _REPORTS_LOCK:
+            if report in _INTERRUPT_REPORTS:
+                _INTERRUPT_REPORTS.remove(report)
+
+
+def _report_interruption(code: int) -> None:
+    with _REPORTS_LOCK:
+        reports = list(_INTERRUPT_REPORTS)
+        _INTERRUPT_REPORTS.clear()
+    for report in reports:
+        try:
+            report(code)
+        except Exception:
+            pass
 
 
 def install_signal_handlers() -> None:
-    """SIGINT/SIGTERM raise :class:`Interrupted` in the main thread; a watchdog backs it up.
+    """SIGINT/SIGTERM/SIGHUP raise :class:`Interrupted` in the main thread; a watchdog backs it up.
 
     Python runs signal handlers only between bytecodes of the main thread. When that thread is
     stuck in native code — pyarrow waiting on a stalled stdin pipe or a hung network mount —
@@ -74,8 +111,8 @@ def install_signal_handlers() -> None:
     number to a wake-up pipe: a watchdog thread reading it removes the temporary output files
     and exits with 128 + signal if the main thread has not done so within the grace period.
     """
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    for signum in INTERRUPTING:
+        signal.signal(signum, on_signal)
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
     signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
@@ -90,7 +127,7 @@ def _watchdog(read_end: int) -> None:
         if not received:
             return
         signum = received[0]
-        if signum not in (signal.SIGINT, signal.SIGTERM):
+        if signum not in INTERRUPTING:
             continue
         time.sleep(SIGNAL_GRACE_SECONDS)
         # Still running: the main thread could not get to its handler. Act for it — after a
@@ -101,6 +138,7 @@ def _watchdog(read_end: int) -> None:
             hard_exit(0)
         inflight.drop_live_temporaries()
         render.error(interrupted_message(signum))
+        _report_interruption(128 + signum)
         hard_exit(128 + signum)
 
 
@@ -123,8 +161,8 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     if inflight.COMMIT.defer(signum):
         return
     # Only the first signal interrupts; a second one must not break the clean-up it started.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for other in INTERRUPTING:
+        signal.signal(other, signal.SIG_IGN)
     raise Interrupted(signum)
 
 
@@ -138,8 +176,8 @@ def settle(code: int) -> None:
     ignored one; nothing is left to stop anyway. After a failure they end the process at once
     with the failure's code (worker threads stuck in a model would otherwise be joined)."""
     if code == 0:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in INTERRUPTING:
+            signal.signal(signum, signal.SIG_IGN)
         return
 
     def leave(signum: int, frame: FrameType | None) -> None:
@@ -151,8 +189,8 @@ def settle(code: int) -> None:
                 pass
         process.end_process(code)
 
-    signal.signal(signal.SIGINT, leave)
-    signal.signal(signal.SIGTERM, leave)
+    for signum in INTERRUPTING:
+        signal.signal(signum, leave)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -182,6 +220,7 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
     except Interrupted as exc:
         inflight.drop_live_temporaries()
         render.error(interrupted_message(exc.signum))
+        _report_interruption(128 + exc.signum)
         hard_exit(128 + exc.signum)
     except BrokenPipeError:
         # The reader of stdout went away (`modelrouter … -o - | head`): stop quietly, like

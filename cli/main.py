@@ -34,7 +34,7 @@ app = typer.Typer(
     name="modelrouter",
     help="Batch-score CSV and Parquet files with pooled scikit-learn and ONNX models.",
     epilog="Exit codes: 0 ok, 1 internal error (a bug), 2 usage, 3 input data, 4 model or config, "
-    "5 output, 130/143 interrupted by SIGINT/SIGTERM.",
+    "5 output, 129/130/143 interrupted by SIGHUP/SIGINT/SIGTERM.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,  # tracebacks would print DataFrames; --debug prints plain ones
     rich_markup_mode=None,  # Click's plain Usage:/Error: lines, never boxes that wrap paths
@@ -59,7 +59,7 @@ def _root(
 ) -> None:
     """Batch-score CSV and Parquet files with pooled scikit-learn and ONNX models.
 
-    Exit codes: 0 ok, 2 usage, 3 input data, 4 model/config, 5 output, 130/143 interrupted.
+    Exit codes: 0 ok, 2 usage, 3 input data, 4 model/config, 5 output, 129/130/143 interrupted.
     """
 
 

@@ -11,6 +11,7 @@
     │   ├── ModelLoadError           file missing, corrupt or not a model
     │   ├── IntegrityError           sha256 pin does not match the file
     │   ├── ModelOutputError         the model returned something it does not declare
+    │   ├── ModelFaultError          the model raised on input it accepted (a row, if known)
     │   ├── ProbabilitiesUnsupportedError   predict_proba on a regressor
     │   └── ConfigError              bad configuration file, key or value
     ├── PoolError                    borrowing went wrong                   (CLI exit 4)
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidOptionError",
     "MissingColumnsError",
     "ModelError",
+    "ModelFaultError",
     "ModelLoadError",
     "ModelOutputError",
     "ModelRouterError",
@@ -139,6 +141,32 @@ class RejectedValuesError(DataError):
 
 class ModelError(ModelRouterError):
     """The model file cannot be loaded or does not support what was asked."""
+
+
+class ModelFaultError(ModelError):
+    """The model raised while predicting input it accepted (valid types, finite where it asks
+    for it): the model's fault, not the data's (exit 4). ``row`` is the 0-based row of the
+    frame that alone makes it fail, when there is one (:meth:`at_offset` as for DataError);
+    under ``--on-error skip`` such a row is rejected like a bad value."""
+
+    def __init__(self, message: str, *, row: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.row = row
+        self.column: str | None = None
+
+    def __str__(self) -> str:
+        if self.row is None:
+            return self.message
+        return f"row {self.row + 1}: {self.message}"
+
+    def at_offset(self, offset: int) -> ModelFaultError:
+        """Return a copy whose row is shifted by ``offset`` rows (for chunked input)."""
+        shifted = type(self).__new__(type(self))
+        shifted.__dict__.update(self.__dict__)
+        shifted.row = None if self.row is None else self.row + offset
+        shifted.args = self.args
+        return shifted
 
 
 class ModelLoadError(ModelError):

@@ -25,6 +25,7 @@ __all__ = [
     "column_names",
     "frame_length",
     "numeric_matrix",
+    "slice_frame",
     "to_arrow_type",
     "unconvertible_rows",
 ]
@@ -75,6 +76,13 @@ def column_names(frame: Frame) -> list[str]:
 def frame_length(frame: Frame) -> int:
     """Number of rows."""
     return frame.num_rows if isinstance(frame, _ARROW) else len(frame)
+
+
+def slice_frame(frame: Frame, start: int, stop: int) -> Frame:
+    """Rows ``start`` to ``stop`` (exclusive) of ``frame``, of the same kind (no copy for Arrow)."""
+    if isinstance(frame, _ARROW):
+        return frame.slice(start, stop - start)
+    return frame.iloc[start:stop]
 
 
 def _arrow_column(frame: Frame, name: str) -> pa.Array | pa.ChunkedArray:

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from modelrouter.backends import Model, Prediction, backend_for
 from modelrouter.backends.base import InputSchema, OutputSpec, read_model_bytes
+from modelrouter.backends.declared_outputs import refuse_repeated_classes
 from modelrouter.errors import (
     IntegrityError,
     ModelLoadError,
@@ -297,6 +298,7 @@ class ModelPool:
             instance = backend.load(location, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
             if classes is not None:
                 instance.assign_classes(classes)
+            refuse_repeated_classes(instance.outputs, str(location))
             return instance
 
         # Every instance is built from the same bytes, so each repeats the same warnings.

@@ -112,3 +112,25 @@ class LoadsOnce(Misbehaving):
 
                 time.sleep(1.5)
         super().__setstate__(state)
+
+
+class FailsOnSomeRows(Misbehaving):
+    """A wine classifier whose predict/predict_proba raise ``ValueError`` for rows with
+    ``magnesium`` above ``limit`` — valid input the model itself cannot handle (a model
+    fault, exit 4, not a data error). ``everywhere``: it raises whatever the rows."""
+
+    def __init__(self, inner: Any = None, mode: str = "honest", limit: float = 150.0) -> None:
+        super().__init__(inner, mode)
+        self.limit = limit
+
+    def _check(self, X: Any) -> None:
+        if self.mode == "everywhere" or (np.asarray(X["magnesium"], dtype=float) > self.limit).any():
+            raise ValueError("lookup table has no entry for this magnesium level")
+
+    def predict(self, X: Any) -> Any:
+        self._check(X)
+        return self.inner.predict(X)
+
+    def predict_proba(self, X: Any) -> Any:
+        self._check(X)
+        return self.inner.predict_proba(X)

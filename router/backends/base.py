@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 from modelrouter.backends.declared_outputs import OutputSpec, RawOutput, checked_labels, checked_probabilities
-from modelrouter.features import Frame, column_names, frame_length
+from modelrouter.features import Frame, column_names, frame_length, slice_frame
 from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
 
@@ -238,10 +238,14 @@ class Model(ABC):
                 if probabilities
                 else None,
             )
-        from modelrouter.errors import ModelError, ModelRouterError
+        from modelrouter.errors import ModelFaultError, ModelRouterError
 
         try:
             raw = self._infer(frame, features, labels=labels, probabilities=probabilities)
+        except ModelFaultError as exc:
+            if exc.row is None and rows > 1:
+                exc.row = self._failing_row(frame, features, labels=labels, probabilities=probabilities)
+            raise
         except ModelRouterError:
             raise
         except BaseException as exc:
@@ -250,9 +254,16 @@ class Model(ABC):
             # A model that breaks on valid input is a model problem, not a bug of ours; so is
             # one that calls sys.exit() or raises KeyboardInterrupt itself.
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ModelError(
+            fault = ModelFaultError(
                 f"{self.path}: the model failed while predicting ({type(exc).__name__}: {detail})"
-            ) from exc
+            )
+            if isinstance(exc, Exception):
+                fault.row = (
+                    0
+                    if rows == 1
+                    else self._failing_row(frame, features, labels=labels, probabilities=probabilities)
+                )
+            raise fault from exc
         who = str(self.path)
         return Prediction(
             labels=checked_labels(raw.labels, rows, spec, who) if labels else None,
@@ -260,6 +271,36 @@ class Model(ABC):
             if probabilities
             else None,
         )
+
+    def _failing_row(
+        self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
+    ) -> int | None:
+        """The first row that alone makes the model fail, found by halving the frame (at most
+        two calls per halving: twice the frame's scoring, paid only on the failure path);
+        ``None`` when the failure does not narrow down to one row (it depends on the batch)."""
+        from modelrouter.errors import DataError
+
+        def fails(start: int, stop: int) -> bool:
+            try:
+                self._infer(
+                    slice_frame(frame, start, stop), features, labels=labels, probabilities=probabilities
+                )
+            except DataError:
+                return False  # not the model's failure: that part is judged elsewhere
+            except Exception:
+                return True
+            return False
+
+        low, high = 0, frame_length(frame)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if fails(low, middle):
+                high = middle
+            elif fails(middle, high):
+                low = middle
+            else:
+                return None
+        return low if fails(low, low + 1) else None
 
     def predict(self, frame: Frame) -> npt.NDArray[np.generic]:
         """Labels for classifiers, values for regressors; shape ``(rows,)``."""

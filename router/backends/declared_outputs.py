@@ -21,7 +21,14 @@ import numpy as np
 import numpy.typing as npt
 from modelrouter.errors import ModelOutputError
 
-__all__ = ["PROBABILITY_SLACK", "OutputSpec", "RawOutput", "checked_labels", "checked_probabilities"]
+__all__ = [
+    "PROBABILITY_SLACK",
+    "OutputSpec",
+    "RawOutput",
+    "checked_labels",
+    "checked_probabilities",
+    "refuse_repeated_classes",
+]
 
 #: How far outside [0, 1] a probability may lie and still be clipped (float32 rounding: the
 #: float32 spacing just below 1.0 is 6e-8, and a sum of a few float32 terms drifts by a few
@@ -99,6 +106,27 @@ class OutputSpec:
     def describe(self) -> str:
         """The declared shape, for messages: ``one value per row`` / ``3 outputs per row``."""
         return "one output per row" if not self.multi else f"{self.count} outputs per row"
+
+
+def refuse_repeated_classes(spec: OutputSpec, who: str) -> None:
+    """A model whose classes repeat a label (``("a", "a")``) cannot say which of the two a
+    probability or a prediction is: a model error (exit 4) when it is loaded, before its
+    ``proba_<class>`` columns are named. Labels are compared as written (``1`` and ``"1"``
+    give the same column name, so they repeat too)."""
+    from modelrouter.errors import ModelLoadError
+
+    for i, classes in enumerate(spec.classes):
+        if classes is None:
+            continue
+        written = [str(_plain(label)) for label in classes]
+        repeated = sorted({w for w in written if written.count(w) > 1})
+        if repeated:
+            where = f"output {i} " if spec.multi else ""
+            shown = ", ".join(repr(str(c)) for c in classes[:10]) + (", …" if len(classes) > 10 else "")
+            raise ModelLoadError(
+                f"{who}: the model's {where}classes repeat the label {repeated[0]!r} ({shown}); "
+                "each class needs a distinct label"
+            )
 
 
 def checked_labels(value: object, rows: int, spec: OutputSpec, who: str) -> npt.NDArray[Any]:

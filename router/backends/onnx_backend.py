@@ -24,7 +24,7 @@ from modelrouter.backends.base import (
     read_model_bytes,
 )
 from modelrouter.backends.onnx_graph import MalformedGraphError, graph_classes
-from modelrouter.errors import ConfigError, DataError, IntegrityError, ModelLoadError
+from modelrouter.errors import ConfigError, DataError, IntegrityError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
 from modelrouter.locations import ModelLocation
 from modelrouter.model_type import ModelType
@@ -76,9 +76,14 @@ class OnnxModel(Model):
         session: onnxruntime.InferenceSession,
         graph_classes: Any,
         node_classes: Sequence[npt.NDArray[np.generic]] = (),
+        raw: bytes | None = None,
     ) -> None:
         super().__init__(path)
         self.session = session
+        #: The graph's bytes (shared by a pool's instances), read again only when a batch
+        #: holds a non-finite value (see :meth:`_check_finite`).
+        self._raw = raw
+        self._refused: dict[str, frozenset[str]] | None = None
         inputs = session.get_inputs()
         self._input_names = [i.name for i in inputs]
         metadata = session.get_modelmeta().custom_metadata_map
@@ -290,9 +295,9 @@ class OnnxModel(Model):
         if _labels_in_metadata(session):
             # The labels are in the metadata (what `modelrouter convert` writes): parsing the
             # graph would cost importing onnx and decoding every tree (≈0.1-0.2 s) for nothing.
-            return cls(path, session, None, ())
+            return cls(path, session, None, (), raw)
         graph_classes, node_classes = _graph_classes(raw)
-        return cls(path, session, graph_classes, node_classes)
+        return cls(path, session, graph_classes, node_classes, raw)
 
     @classmethod
     def check_pinnable(cls, path: ModelLocation, data: bytes) -> None:
@@ -354,6 +359,7 @@ class OnnxModel(Model):
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
     ) -> Prediction | RawOutput:
         feeds = self._feeds(frame, features)
+        self._check_finite(feeds, features)
         wanted = []
         if labels:
             wanted.append(self._label_output)
@@ -369,6 +375,50 @@ class OnnxModel(Model):
             raw = outputs[-1]
             proba = self._zipmap_matrix(raw) if self._zipmap else raw
         return RawOutput(labels=label_values, probabilities=proba)
+
+    def _check_finite(self, feeds: dict[str, npt.NDArray[Any]], features: Sequence[str]) -> None:
+        """Refuse the non-finite values the graph gives no meaning to (see
+        :mod:`modelrouter.backends.onnx_nonfinite`): a :class:`RejectedValuesError` naming the
+        first such cell's row and column, as scikit-learn's own check does for the model the
+        graph was converted from. Finite batches cost one ``isfinite`` pass."""
+        found: list[tuple[int, int, float]] = []  # (row, feature index, value) per input
+        position = 0
+        for name, array in feeds.items():
+            width = array.shape[1] if array.ndim == 2 else 1
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                kinds = self._refused_kinds().get(name, frozenset())
+                bad = np.zeros(array.shape, dtype=bool)
+                if "nan" in kinds:
+                    bad |= np.isnan(array)
+                if "inf" in kinds:
+                    bad |= np.isinf(array)
+                if bad.any():
+                    cells = np.argwhere(bad.reshape(len(array), -1))
+                    row, cell = (int(v) for v in cells[0])
+                    found.append((row, position + cell, float(array.reshape(len(array), -1)[row, cell])))
+            position += width
+        if not found:
+            return
+        row, index, value = min(found)
+        name = str(features[index])
+        kind = "NaN" if np.isnan(value) else "infinity"
+        raise RejectedValuesError(
+            f"column {name!r}: value {value} rejected by the model (its ONNX graph has no "
+            f"node that handles {kind} in this input: no tree ensemble or imputer takes it)",
+            column=name,
+            row=row,
+        )
+
+    def _refused_kinds(self) -> dict[str, frozenset[str]]:
+        if self._refused is None:
+            if self._raw is None:
+                # Built without its bytes: nothing is known about the graph, so refuse.
+                self._refused = {name: frozenset(("nan", "inf")) for name in self._input_names}
+            else:
+                from modelrouter.backends.onnx_nonfinite import refused_nonfinite
+
+                self._refused = refused_nonfinite(self._raw)
+        return self._refused
 
     def _run_batched(self, feeds: dict[str, npt.NDArray[Any]], wanted: list[str], rows: int) -> list[Any]:
         try:
@@ -402,9 +452,11 @@ class OnnxModel(Model):
             if "Non-zero status code returned while running" in first_line:
                 # Inputs were accepted (types, shapes); a node failed while computing: the
                 # model's failure, e.g. a radius-neighbours graph finding no neighbour.
-                from modelrouter.errors import ModelError
+                from modelrouter.errors import ModelFaultError
 
-                raise ModelError(f"{self.path}: the model failed while predicting ({first_line})") from exc
+                raise ModelFaultError(
+                    f"{self.path}: the model failed while predicting ({first_line})"
+                ) from exc
             raise DataError(f"the ONNX model rejected the input ({first_line})") from exc
 
     def _zipmap_matrix(self, rows: object) -> object:

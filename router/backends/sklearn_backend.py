@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import itertools
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -126,7 +126,7 @@ class SklearnModel(Model):
         except ValueError as exc:
             rejected = _rejected_values(exc, matrix, features)
             if rejected is None:
-                raise  # the model's own code failed on valid input: a model error (base.run)
+                raise  # the model's own code failed on valid input: a model error (base.run), exit 4
             raise rejected from exc
         return RawOutput(labels=label_values, probabilities=proba)
 
@@ -178,29 +178,85 @@ def _limit_threads(estimator: Any, threads: int | None) -> None:
 
 #: Packages whose ValueError during predict is input validation (the input's fault).
 _VALIDATING_PACKAGES = frozenset({"sklearn", "numpy", "pandas", "scipy", "imblearn", "category_encoders"})
+#: Where scikit-learn checks what it is given: a ValueError raised from here, or from what
+#: they call (numpy's conversions), is about the input.
+_VALIDATION_MODULES = frozenset(
+    {
+        "sklearn.utils.validation",
+        "sklearn.utils._array_api",
+        "sklearn.utils._set_output",
+        "sklearn.preprocessing._encoders",
+        "sklearn.compose._column_transformer",
+    }
+)
+_VALIDATION_FUNCTIONS = frozenset(
+    {"_check_n_features", "_check_feature_names", "_validate_data", "validate_data"}
+)
+
+
+def _is_input_validation(exc: ValueError) -> bool:
+    """Whether input checks raised ``exc`` (wrong width or names, NaN or inf where not
+    accepted, text that is no number, an unknown category): scikit-learn's validation is on
+    the way to where it was raised, or a validating library raised it itself; otherwise the
+    model's own code failed on input it accepted (a custom estimator's bug)."""
+    traceback = exc.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        if (
+            frame.f_globals.get("__name__") in _VALIDATION_MODULES
+            or frame.f_code.co_name in _VALIDATION_FUNCTIONS
+        ):
+            return True
+        traceback = traceback.tb_next
+    return _raised_in(exc) in _VALIDATING_PACKAGES
 
 
 def _rejected_values(
     exc: ValueError, matrix: pd.DataFrame | npt.NDArray[Any], features: Sequence[str]
 ) -> DataError | None:
-    """Turn scikit-learn's input validation error into a DataError pointing at the row;
-    ``None`` when the input holds no value the model refuses and the error was raised by the
-    model's own code (a custom estimator's ``predict``), not by a library's input checks."""
-    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
-    values = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else matrix
-    if values.dtype.kind == "f":
-        bad = ~np.isfinite(values)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            column = str(features[int(c)])
-            return RejectedValuesError(
-                f"column {column!r}: value {float(values[r, c])} rejected by the model ({text})",
-                column=column,
-                row=int(r),
-            )
-    if _raised_in(exc) not in _VALIDATING_PACKAGES:
+    """Turn an input validation error into a DataError pointing at the row and column of the
+    first value of the kind it refused (NaN, or infinity), looking at each numeric column on
+    its own: a pipeline fed a frame of text and number columns (a ColumnTransformer) names
+    the cell as a plain estimator does. ``None`` when the error was not raised by input
+    checks (:func:`_is_input_validation`): the model is at fault."""
+    if not _is_input_validation(exc):
         return None
+    text = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lowered = text.lower()
+    refused: Callable[[npt.NDArray[Any]], npt.NDArray[np.bool_]] = _nonfinite
+    if "infinity" in lowered and "nan" not in lowered.replace("infinity", ""):
+        refused = _infinite
+    elif "nan" in lowered:
+        refused = _nan
+    first: tuple[int, int, float] | None = None
+    for j in range(len(features)):
+        column_values = (
+            matrix.iloc[:, j].to_numpy() if isinstance(matrix, pd.DataFrame) else np.asarray(matrix)[:, j]
+        )
+        if column_values.dtype.kind != "f":
+            continue
+        rows = np.flatnonzero(refused(column_values))
+        if len(rows) and (first is None or int(rows[0]) < first[0]):
+            first = (int(rows[0]), j, float(column_values[rows[0]]))
+    if first is not None:
+        row, j, value = first
+        column = str(features[j])
+        return RejectedValuesError(
+            f"column {column!r}: value {value} rejected by the model ({text})", column=column, row=row
+        )
     return DataError(text)
+
+
+def _nonfinite(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    return np.asarray(~np.isfinite(values), dtype=bool)
+
+
+def _infinite(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    return np.asarray(np.isinf(values), dtype=bool)
+
+
+def _nan(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    return np.asarray(np.isnan(values), dtype=bool)
 
 
 def _raised_in(exc: BaseException) -> str:

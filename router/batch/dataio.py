@@ -48,6 +48,7 @@ __all__ = [
     "AtomicOutput",
     "FileFormat",
     "InputFile",
+    "UnknownOutputFormat",
     "detect_format",
     "open_input",
     "open_table",
@@ -87,8 +88,13 @@ def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -
     known = ", ".join([*sorted(_SUFFIX_FORMATS), *(f".csv{c}" for c in COMPRESSION_SUFFIXES)])
     message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
     if role == "output":
-        raise OutputError(message + "; pass --output-format")
+        raise UnknownOutputFormat(message + "; pass --output-format")
     raise DataError(message + "; pass --input-format")
+
+
+class UnknownOutputFormat(OutputError):
+    """An output named with a suffix no writer has (``out.xlsx``): the command line's mistake,
+    which the CLI reports as a usage error (exit 2) before anything is read."""
 
 
 @dataclass
@@ -719,6 +725,9 @@ class _Replay(io.RawIOBase):
     def __init__(self, prefix: bytes, stream: BinaryIO | _Stream) -> None:
         self._prefix = memoryview(prefix)
         self._stream = stream
+        #: Whether the bytes handed over so far end inside a quoted field: the count of
+        #: quote characters is odd (a doubled quote inside a field counts twice).
+        self._quoted = False
 
     def readable(self) -> bool:
         return True
@@ -735,17 +744,29 @@ class _Replay(io.RawIOBase):
         if self._prefix:
             n = min(len(buffer), len(self._prefix))
             buffer[:n] = self._prefix[:n]
+            self._quoted ^= bool(self._prefix[:n].tobytes().count(b'"') % 2)
             self._prefix = self._prefix[n:]
             return n
         read = getattr(self._stream, "read1", self._stream.read)
         data = bytearray(read(min(len(buffer), _STREAM_READ_BYTES)))
-        while data and b"\n" not in data and b"\r" not in data and len(data) < len(buffer):
+        while data and not self._ends_a_row(data) and len(data) < len(buffer):
             more = read(min(len(buffer) - len(data), _STREAM_READ_BYTES))
             if not more:
                 break
             data += more
         buffer[: len(data)] = data
+        self._quoted ^= bool(data.count(b'"') % 2)
         return len(data)
+
+    def _ends_a_row(self, data: bytearray) -> bool:
+        """Whether ``data`` holds a line break that ends a row: its last one, outside quotes.
+        A line break inside a quoted field (a multi-line value) ends nothing: a buffer
+        cut there left a 2 MiB multi-line field spread over more than two buffers, which
+        Arrow refused as a row longer than 32 MiB on stdin while the file by path scored."""
+        last = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if last < 0:
+            return False
+        return not (self._quoted ^ bool(data.count(b'"', 0, last) % 2))
 
     def close(self) -> None:
         if self._stream is not sys.stdin.buffer:

@@ -72,10 +72,23 @@ def run_metrics(report: Mapping[str, Any], now: float | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def failure_metrics(exit_code: int, model_type: str | None, now: float | None = None) -> str:
-    """The exposition text for a failed run: success 0 and the exit code."""
+def failure_metrics(
+    exit_code: int,
+    model_type: str | None,
+    now: float | None = None,
+    *,
+    counts: Mapping[str, float] | None = None,
+) -> str:
+    """The exposition text for a failed or interrupted run: success 0 and the exit code, and
+    the summary gauges whose values the run knew (``counts``: ``rows_in``, ``rows_out``,
+    ``rows_rejected``, … as in the stats JSON; rows scored but not committed)."""
     labels = f'{{model_type="{_escape(model_type)}"}}' if model_type else ""
-    return "\n".join(_outcome(exit_code, labels, now)) + "\n"
+    lines: list[str] = []
+    for key, name, help_text in _SUMMARY:
+        if counts is not None and key in counts:
+            lines += _gauge(name, help_text, [(labels, counts[key])])
+    lines += _outcome(exit_code, labels, now)
+    return "\n".join(lines) + "\n"
 
 
 def _outcome(exit_code: int, labels: str, now: float | None) -> list[str]:

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 from modelrouter.backends import InputSchema, Prediction
-from modelrouter.errors import ConversionError, DataError, RejectedValuesError
+from modelrouter.errors import ConversionError, DataError, ModelFaultError, RejectedValuesError
 from modelrouter.features import NUMBER, column_as, unconvertible_rows
 
 __all__ = ["Rejection", "Scored", "rejects_batch", "rejects_schema", "score_tolerantly"]
@@ -38,6 +38,9 @@ Score = Callable[[pa.RecordBatch], Prediction]
 #: One row's non-finite pattern: ((column, kind), …); empty for a finite row.
 Pattern = tuple[tuple[str, str], ...]
 _Parts = list[tuple[npt.NDArray[np.int64], Prediction]]
+#: What a row can fail with: its data, or the model failing on it (a fault that a single row
+#: triggers is that row's rejection; one that every row triggers fails the run, see below).
+_ROW_ERRORS = (DataError, ModelFaultError)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Rejection:
     row: int
     column: str | None
     reason: str
+    #: The model failed on the row (ModelFaultError), rather than refusing its data.
+    fault: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,8 @@ def score_tolerantly(
     everything = np.arange(batch.num_rows, dtype=np.int64)
     try:
         return Scored(everything, score(batch), [])
-    except DataError:
-        pass
+    except _ROW_ERRORS as exc:
+        first = exc
     rejections: list[Rejection] = []
     bad = np.zeros(batch.num_rows, dtype=bool)
     for name, dtype in zip(features, schema.dtypes, strict=True):
@@ -92,6 +97,14 @@ def score_tolerantly(
             by_pattern.setdefault(patterns[row], []).append(row)
         for pattern, members in by_pattern.items():
             _score_pattern(batch, np.asarray(members, dtype=np.int64), pattern, score, parts, rejections)
+    if (
+        isinstance(first, ModelFaultError)
+        and batch.num_rows > 1
+        and not parts
+        and all(r.fault for r in rejections)
+    ):
+        # The model fails on every row: the model is broken, not the rows (exit 4).
+        raise first
     return _assemble(parts, rejections)
 
 
@@ -100,7 +113,7 @@ def _try(batch: pa.RecordBatch, rows: npt.NDArray[np.int64], score: Score, parts
         return True
     try:
         parts.append((rows, score(batch.take(pa.array(rows)))))
-    except DataError:
+    except _ROW_ERRORS:
         return False
     return True
 
@@ -124,7 +137,7 @@ def _score_pattern(
         reason = f"{_KIND_NAMES[kind]} in column {column!r} rejected by the model"
         rejections += [Rejection(int(r), column, reason) for r in rows]
         return
-    except DataError:
+    except _ROW_ERRORS:
         pass  # the first row fails for another reason: find the failing rows one by one
     else:
         rows = rows[1:]  # the first row scores: the pattern is not what decides
@@ -192,10 +205,13 @@ def _bisect(
         try:
             parts.append((current, score(batch.take(pa.array(current)))))
             continue
-        except DataError as exc:
-            row_specific = isinstance(exc, ConversionError | RejectedValuesError) and exc.row == 0
+        except _ROW_ERRORS as exc:
+            row_specific = (
+                isinstance(exc, ConversionError | RejectedValuesError | ModelFaultError) and exc.row == 0
+            )
             if len(current) == 1 or row_specific:
-                rejections.append(Rejection(int(current[0]), exc.column, exc.message))
+                fault = isinstance(exc, ModelFaultError)
+                rejections.append(Rejection(int(current[0]), exc.column, exc.message, fault))
                 stack.append(current[1:])
                 continue
             hint = exc.row if exc.row is not None and 0 < exc.row < len(current) else None

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from modelrouter import DataError, ModelPool, ModelType, PoolStats, get_router, load_pool, load_settings
+from modelrouter import (
+    DataError,
+    ModelFaultError,
+    ModelPool,
+    ModelType,
+    PoolStats,
+    get_router,
+    load_pool,
+    load_settings,
+)
 from modelrouter.backends import InputSchema, OutputSpec, Prediction
 from modelrouter.batch import memory
 from modelrouter.batch.dataio import FileFormat, InputFile, detect_format, open_input, open_table
@@ -29,7 +38,7 @@ from modelrouter.batch.scoring import run_ordered
 from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.cells import csv_schema, to_csv_cells
-from modelrouter.storage.commit import BatchOutput, RunOutputs, open_output, text_output
+from modelrouter.storage.commit import BatchOutput, RunOutputs, check_writable, open_output, text_output
 from modelrouter.storage.formats import compression_of, data_suffix, split_name, suffix_delimiter
 from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
 from modelrouter.storage.tables import DatabaseUrl, IfExists, TableTarget, is_table_url
@@ -423,6 +432,10 @@ def _require_for_predict(model: Any, options: RunOptions) -> None:
         )
 
 
+def _not_watched(summary: RunSummary) -> None:
+    """The default ``on_summary``: nobody watches the run's counts."""
+
+
 def score_file(
     options: RunOptions,
     progress: ProgressSink | None = None,
@@ -430,6 +443,7 @@ def score_file(
     pool: ModelPool | None = None,
     *,
     final: bool = True,
+    on_summary: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
     """Score ``options.input`` into ``options.output``; return what happened.
 
@@ -437,7 +451,9 @@ def score_file(
     one set of loaded models. ``side_files`` gives, from the finished summary, the text files
     (stats JSON, metrics) that are committed together with the predictions and rejects: all
     are finished first, then renamed into place back to back (``final``: this is the run's
-    last commit, after which a signal no longer fails the run). Raises the router's errors
+    last commit, after which a signal no longer fails the run). ``on_summary`` gets the
+    run's :class:`RunSummary` as soon as it exists; its counts grow as chunks are written,
+    so an interrupted run can still report what it knew. Raises the router's errors
     (:class:`DataError`, :class:`ModelError`, :class:`OutputError`, …); on any exception
     every output file is left as it was — except the rejects file of a run whose error budget
     was exceeded, which is committed on its own because it explains the failure.
@@ -461,12 +477,20 @@ def score_file(
             output, out_format = table.name, "parquet"  # (unused: a table keeps Arrow's types)
         else:
             output = resolve_output(options.input, options.output)
+            # stdout has no name to tell the format by: CSV unless --output-format says
+            # otherwise (never another format than asked).
             out_format = (
-                "csv" if output == "-" else detect_format(output, options.output_format, role="output")
+                (options.output_format or "csv")
+                if output == "-"
+                else detect_format(output, options.output_format, role="output")
             )
-        for path in (None if table is not None else output, options.rejects):
+        rejects = options.rejects
+        if rejects is None and table is None and options.on_error == "skip" and output != "-":
+            rejects = default_rejects(output)
+        for path in (None if table is not None else output, rejects):
             if path is not None:
                 storage.check_output(path)  # a missing bucket fails before the models load
+                check_writable(path)  # a folder missing, a directory in the way: before reading
         if pool is None:
             pool = prepare_pool(options)
         # The method is chosen (or refused, exit 4) before any row of the input is read.
@@ -514,6 +538,7 @@ def score_file(
             identity,
             table,
             explainer,
+            on_summary if on_summary is not None else _not_watched,
         )
 
 
@@ -530,6 +555,7 @@ def _score_reader(
     identity: dict[str, str],
     table: TableTarget | None = None,
     explainer: Explainer | None = None,
+    on_summary: Callable[[RunSummary], None] = _not_watched,
 ) -> RunSummary:
     model = pool.prototype
     keep = list(options.keep)
@@ -570,6 +596,7 @@ def _score_reader(
     if explainer is not None:
         summary.explanation_space = str(explainer.space)
         summary.explanation_method = explainer.method.name
+    on_summary(summary)
     if options.on_error == "skip":
         if options.rejects is None and output == "-":
             from modelrouter import ConfigError
@@ -1012,9 +1039,8 @@ def _score_chunks(
                 why = _explained(
                     explainer, model, kept_rows, scored.prediction if ask_labels else None, exclude, options
                 )
-        except DataError as exc:
-            shifted = exc.at_offset(chunk.offset)
-            raise DataError(f"{reader.name}: {shifted}", column=exc.column, row=None) from None
+        except (DataError, ModelFaultError) as exc:
+            raise _in_file(exc, reader.name, chunk.offset) from None
         good = chunk.batch if not scored.rejections else chunk.batch.take(pa.array(scored.kept))
         bad = (
             _written(rejects_batch(chunk.batch, scored.rejections, chunk.offset, rejected), rejects)
@@ -1052,6 +1078,14 @@ def _score_chunks(
     # Native BLAS/OpenMP pools are process-wide: cap them so workers × threads ≤ cores.
     with threadpool_limits(limits=threads):
         return run_ordered(chunks(), work, consume, workers=workers, max_in_flight=window)
+
+
+def _in_file(exc: DataError | ModelFaultError, name: str, offset: int) -> DataError | ModelFaultError:
+    """A chunk's row error named with the file and its row in the file: the data's fault
+    (exit 3), or the model's (exit 4) where one row makes it fail."""
+    if isinstance(exc, DataError):
+        return DataError(f"{name}: {exc.at_offset(offset)}", column=exc.column, row=None)
+    return ModelFaultError(f"{name}: {exc.at_offset(offset)}")
 
 
 def _as_written(schema: pa.Schema, fmt: FileFormat) -> pa.Schema:

@@ -56,6 +56,7 @@ __all__ = [
     "OutputFormat",
     "RunOutputs",
     "TextOutput",
+    "check_writable",
     "is_stream_target",
     "open_output",
     "os_reason",
@@ -95,6 +96,48 @@ def temp_beside(path: Path) -> Path:
     finally:
         os.close(fd)
     return Path(temp)
+
+
+def _replace_keeping(temp: Path, path: Path) -> Path | None:
+    """``os.replace(temp, path)``, first keeping the file it replaces under a hidden
+    temporary name (a hard link: no copy), so that a run whose later output fails can put it
+    back (:meth:`RunOutputs.commit`). Returns the kept file, or ``None`` when there was none
+    (or it could not be kept: a filesystem without hard links)."""
+    kept: Path | None = None
+    if path.is_file() and not path.is_symlink():
+        kept = temp_beside(path)
+        try:
+            kept.unlink()
+            os.link(path, kept)
+        except OSError:
+            _drop_temp(kept)
+            kept = None
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        if kept is not None:
+            _drop_temp(kept)
+        raise
+    return kept
+
+
+def _restore(path: Path, kept: Path | None) -> None:
+    """Undo :func:`_replace_keeping`: the kept file back in place, or no file. Never raises."""
+    try:
+        if kept is not None:
+            os.replace(kept, path)
+            LIVE_TEMP_FILES.discard(kept)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _not_a_directory(path: Path | None, name: str) -> None:
+    """Checked again at the commit (the folder may have changed since the start): a rename
+    over a directory fails, and must fail before any output of the run is renamed."""
+    if path is not None and path.is_dir() and not path.is_symlink():
+        raise OutputError(f"{name}: cannot write (is a directory)")
 
 
 def _drop_temp(temp: Path) -> None:
@@ -146,6 +189,30 @@ def sweep_stale_temps(folders: Sequence[Path]) -> list[Path]:
             except OSError:
                 continue
     return removed
+
+
+# -- checks before anything is read ---------------------------------------------------------------
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise :class:`OutputError` now when the local file ``path`` cannot be written by a
+    run: its folder is missing or not writable, or the path is a directory. A run checks
+    every output (predictions, rejects, stats JSON, metrics) this way before it reads
+    anything, so one that cannot be written never leaves the others half-committed
+    (docs/specification.md §5). URIs and ``-`` are checked elsewhere; an existing device or
+    FIFO is written as a stream."""
+    if str(path) == "-" or storage.is_uri(str(path)):
+        return
+    target = Path(path)
+    if is_stream_target(target):
+        return
+    if target.is_dir():
+        raise OutputError(f"{target}: is a directory; give a file path")
+    folder = target.parent
+    if not folder.is_dir():
+        raise OutputError(f"{target}: output folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{target}: cannot write (permission denied in {str(folder)!r})")
 
 
 # -- streams -------------------------------------------------------------------------------------
@@ -266,6 +333,8 @@ class AtomicOutput:
         self.schema = schema
         self.style = style or WriteStyle()
         self._temp: Path | None = None
+        self._kept: Path | None = None  # the file this output replaced, until the run settles
+        self._replaced = False
         self._stream: BinaryIO | None = None
         self._finished = False
         self._writer: pq.ParquetWriter | CsvWriter | None = None
@@ -345,6 +414,7 @@ class AtomicOutput:
                     os.fsync(fd)  # the data must be on disk before the name points at it
                 finally:
                     os.close(fd)
+                _not_a_directory(self.path, self.name)
         except BrokenPipeError:
             raise
         except OSError as exc:
@@ -356,14 +426,28 @@ class AtomicOutput:
         """Move the finished file into place; True when a destination changed."""
         if self._temp is None:
             return False
+        assert self.path is not None
         try:
-            os.replace(self._temp, self.path)  # type: ignore[arg-type]
+            self._kept = _replace_keeping(self._temp, self.path)
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.name}: cannot finish writing ({os_reason(exc)})") from None
         LIVE_TEMP_FILES.discard(self._temp)
         self._temp = None
+        self._replaced = True
         return True
+
+    def rollback(self) -> None:
+        """Put back what :meth:`publish` replaced (another output of the run failed)."""
+        if self._replaced and self.path is not None:
+            _restore(self.path, self._kept)
+        self._replaced, self._kept = False, None
+
+    def settle(self) -> None:
+        """The run's outputs are all in place: drop the replaced file's kept copy."""
+        kept, self._kept, self._replaced = self._kept, None, False
+        if kept is not None:
+            _drop_temp(kept)
 
     def commit(self) -> None:
         """:meth:`prepare` and :meth:`publish` this output on its own."""
@@ -407,6 +491,8 @@ class TextOutput:
         self.path = path
         self._data = text.encode("utf-8") if isinstance(text, str) else text
         self._temp: Path | None = None
+        self._kept: Path | None = None
+        self._replaced = False
         self._stream_target = is_stream_target(path)
         if self._stream_target:
             return
@@ -435,21 +521,36 @@ class TextOutput:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
+                _not_a_directory(self.path, str(self.path))
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
+        except OutputError:
+            self.abort()
+            raise
 
     def publish(self) -> bool:
         if self._temp is None:
             return False
         try:
-            os.replace(self._temp, self.path)
+            self._kept = _replace_keeping(self._temp, self.path)
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
         LIVE_TEMP_FILES.discard(self._temp)
         self._temp = None
+        self._replaced = True
         return True
+
+    def rollback(self) -> None:
+        if self._replaced:
+            _restore(self.path, self._kept)
+        self._replaced, self._kept = False, None
+
+    def settle(self) -> None:
+        kept, self._kept, self._replaced = self._kept, None, False
+        if kept is not None:
+            _drop_temp(kept)
 
     def abort(self) -> None:
         temp, self._temp = self._temp, None
@@ -476,14 +577,29 @@ class RunOutputs:
         except BaseException:
             self.abort()
             raise
+        published: list[Staged] = []
         try:
             with COMMIT.section(final=final):
-                for item in self._items:
-                    if item.publish():
-                        COMMIT.published += 1
+                try:
+                    for item in self._items:
+                        if item.publish():
+                            published.append(item)
+                except BaseException:
+                    # All or none: what this commit already renamed goes back as it was
+                    # (docs/specification.md §5), before the section ends.
+                    for done in reversed(published):
+                        rollback = getattr(done, "rollback", None)
+                        if rollback is not None:
+                            rollback()
+                    raise
+                COMMIT.published += len(published)
         except BaseException:
             self.abort()
             raise
+        for item in self._items:
+            settle = getattr(item, "settle", None)
+            if settle is not None:
+                settle()
         self._items = []
 
     def abort(self) -> None:

@@ -75,7 +75,11 @@ def open_writer(
         dictionary: bool | list[str] = (
             [f.name for f in schema if f.name not in style.plain] if style.plain else True
         )
-        return pq.ParquetWriter(sink, schema, compression=codec, use_dictionary=dictionary), None
+        # A Python stream (stdout, a FIFO) is wrapped here so that its owner decides whether
+        # it is closed (a FIFO) or only flushed (stdout), as for CSV.
+        target = sink if isinstance(sink, str) else pa.PythonFile(sink, mode="w")
+        writer = pq.ParquetWriter(target, schema, compression=codec, use_dictionary=dictionary)
+        return writer, None if isinstance(target, str) else target
     native: pa.NativeFile = pa.OSFile(sink, "wb") if isinstance(sink, str) else pa.PythonFile(sink, mode="w")
     if style.compression is not None:
         native = pa.CompressedOutputStream(native, style.compression)

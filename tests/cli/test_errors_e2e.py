@@ -459,10 +459,25 @@ def output_folder_missing(d: Path) -> Scenario:
 
 @case
 def output_unknown_format(d: Path) -> Scenario:
+    # The command line's mistake, found before anything is read: a usage error naming the
+    # supported formats.
     src = write_csv(wine(), d / "wine.csv")
     out = d / "out.txt"
     return Scenario(
-        ["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_OUTPUT, ["out.txt", ".txt"], preexisting=True
+        ["predict", *ONNX, str(src), "-o", str(out)],
+        out,
+        EXIT_USAGE,
+        ["out.txt", ".txt", ".csv", ".parquet"],
+        preexisting=True,
+    )
+
+
+@case
+def output_xlsx(d: Path) -> Scenario:
+    src = write_csv(wine(), d / "wine.csv")
+    out = d / "out.xlsx"
+    return Scenario(
+        ["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_USAGE, ["out.xlsx", "'.xlsx'", ".csv"]
     )
 
 

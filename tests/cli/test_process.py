@@ -40,13 +40,15 @@ def fake_libc(monkeypatch: pytest.MonkeyPatch) -> _FakeLibc:
 
 def test_arena_cap_is_the_core_count(fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
     process.configure()
-    assert fake_libc.calls == [(-8, 6)]
+    assert fake_libc.calls == [(-8, 6), (-3, 1 << 20)]
 
 
 def test_arena_cap_respects_the_users_setting(fake_libc: _FakeLibc, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "16")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")
     process.configure()
     assert fake_libc.calls == []
 
