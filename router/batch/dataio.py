@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol, TypeVar
+from typing import BinaryIO, Literal, Protocol, TypeAlias, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from modelrouter.batch.csv_header import MAX_ROW_BYTES, HeaderRecord, mib, read_header, unnamed
 from modelrouter.errors import DataError, OutputError
+from modelrouter.remote import ObjectVersion
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
 from modelrouter.storage.formats import (
@@ -163,6 +164,9 @@ def _open_input(
         if kind != "file":
             what = "is a directory, not a file" if kind == "directory" else "file not found"
             raise DataError(f"{name}: {what}")
+    # An object is read as the version seen now, by every request of this run (the sniff, the
+    # header, each block or row group): a replaced object fails, never mixes two versions.
+    pinned = storage.pin(storage.Uri.parse(str(path))) if remote else None
     if fmt == "parquet":
         if stream:
             raise DataError(
@@ -171,12 +175,11 @@ def _open_input(
             )
         if str(path) == "-":  # stdin redirected from a regular file (checked by the shell)
             return _open_parquet(os.fdopen(os.dup(0), "rb"), name, chunk_size, columns, keep)
-        if remote:
+        if pinned is not None:
             # An object is read by ranged requests, row group by row group: no download first.
-            remote_file = storage.open_random(storage.Uri.parse(str(path)))
-            return _open_parquet(remote_file, name, chunk_size, columns, keep)
+            return _open_parquet(storage.open_random(pinned), name, chunk_size, columns, keep)
         return _open_parquet(Path(path), name, chunk_size, columns, keep)
-    return _open_csv(path, name, chunk_size, columns, keep_text, delimiter)
+    return _open_csv(pinned or path, name, chunk_size, columns, keep_text, delimiter)
 
 
 def open_table(
@@ -384,8 +387,12 @@ def _read_head(stream: BinaryIO, size: int) -> bytes:
     return head
 
 
+#: Where CSV bytes come from: a local path, stdin (``-``) or an object as opened.
+_Source: TypeAlias = str | Path | storage.Pinned
+
+
 def _open_csv(
-    path: str | Path,
+    path: _Source,
     name: str,
     chunk_size: int,
     columns: Sequence[str] | None,
@@ -394,7 +401,7 @@ def _open_csv(
 ) -> InputFile:
     from_stdin = str(path) == "-"
     # A FIFO or device cannot be reopened either: it is read through Python like stdin.
-    once = from_stdin or is_stream_source(path)
+    once = from_stdin or (isinstance(path, (str, Path)) and is_stream_source(path))
     raw: BinaryIO = sys.stdin.buffer if from_stdin else _open_binary(path)
     stream: _Stream | None = None
     try:
@@ -506,7 +513,7 @@ class _CsvOpener:
 
     def __init__(
         self,
-        path: str | Path,
+        path: _Source,
         name: str,
         header: HeaderRecord,
         convert: pacsv.ConvertOptions,
@@ -636,19 +643,22 @@ class _CsvOpener:
             native.close()  # Arrow's reader does not own a file it was given
 
 
-def _open_binary(path: str | Path) -> BinaryIO:
+def _location(path: _Source) -> Path | storage.Pinned:
+    return path if isinstance(path, (Path, storage.Uri, ObjectVersion)) else storage.as_location(path)
+
+
+def _open_binary(path: _Source) -> BinaryIO:
     """The file or object for a Python-side read (the sniff and the header scan)."""
-    location = storage.as_location(path)
+    location = _location(path)
     if isinstance(location, Path):
         return open(location, "rb")
-    # pyarrow's files have no readline(): buffer the (seekable, ranged-read) object in Python.
-    return io.BufferedReader(storage.open_random(location), buffer_size=1 << 16)
+    return cast(BinaryIO, storage.open_binary(location))
 
 
-def _native_source(path: str | Path, compression: Compression | None) -> str | pa.NativeFile:
+def _native_source(path: _Source, compression: Compression | None) -> str | pa.NativeFile:
     """What Arrow's CSV reader reads natively: a plain local file by its path (Arrow then
     skips a BOM itself), a decompressing stream, or a pyarrow stream over the object."""
-    location = storage.as_location(path)
+    location = _location(path)
     if isinstance(location, Path):
         if compression is None and not location.name.lower().endswith(tuple(COMPRESSION_SUFFIXES)):
             return str(location)
@@ -658,7 +668,7 @@ def _native_source(path: str | Path, compression: Compression | None) -> str | p
     return stream if compression is None else pa.CompressedInputStream(stream, compression)
 
 
-def _python_side(path: str | Path, compression: Compression | None) -> _Stream:
+def _python_side(path: _Source, compression: Compression | None) -> _Stream:
     """The file from its start, decompressed, for reads from Python (the header scan)."""
     if compression is None:
         return _open_binary(path)
