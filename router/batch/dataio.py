@@ -27,8 +27,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from modelrouter.batch.csv_header import MAX_ROW_BYTES, HeaderRecord, mib, read_header, unnamed
-from modelrouter.errors import DataError, OutputError
+from modelrouter.batch.csv_header import (
+    MAX_ROW_BYTES,
+    DialectGuess,
+    HeaderRecord,
+    guess_dialect,
+    mib,
+    read_header,
+    unnamed,
+)
+from modelrouter.errors import DataError, InvalidOptionError, OutputError
 from modelrouter.remote import ObjectVersion
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
@@ -68,8 +76,14 @@ _STREAM_READ_BYTES = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 
 
-def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -> FileFormat:
-    """The format named by ``override``, else by the suffix; :class:`DataError` if unknown."""
+def detect_format(
+    path: str | Path, override: FileFormat | None, *, role: str, option: str = "--output"
+) -> FileFormat:
+    """The format named by ``override``, else by the suffix.
+
+    Unknown: :class:`DataError` for an input (what the file holds is the problem), and for an
+    output a usage error (:class:`InvalidOptionError` of ``option``, exit 2) naming the
+    supported suffixes — nothing is read or written first."""
     if override is not None:
         return override
     if str(path) == "-":
@@ -88,7 +102,7 @@ def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -
     known = ", ".join([*sorted(_SUFFIX_FORMATS), *(f".csv{c}" for c in COMPRESSION_SUFFIXES)])
     message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
     if role == "output":
-        raise OutputError(message + "; pass --output-format")
+        raise InvalidOptionError(option, message + ("; pass --output-format" if option == "--output" else ""))
     raise DataError(message + "; pass --input-format")
 
 
@@ -112,6 +126,9 @@ class InputFile:
     delimiter: str | None = None
     #: CSV columns without a name in the header, named ``Unnamed: <i>`` (never features).
     unnamed_columns: tuple[str, ...] = ()
+    #: CSV: how the header and first rows read better than with the options given (another
+    #: delimiter, a decimal comma), with the exact flags to say so; ``None`` when they read well.
+    dialect: DialectGuess | None = None
 
 
 def open_input(
@@ -123,6 +140,7 @@ def open_input(
     keep_text: bool = False,
     delimiter: str = ",",
     keep: Sequence[str] = (),
+    decimal: str = ".",
 ) -> InputFile:
     """Open ``path`` (``-``: CSV on stdin) for streaming in chunks of ``chunk_size`` rows.
 
@@ -130,15 +148,16 @@ def open_input(
     columns asked for by name (a pandas ``RangeIndex`` becomes a column only then). ``keep_text``: CSV
     cells stay exactly the text read (``NA``, ``null``, empty…), see :attr:`InputFile.text_nulls`;
     otherwise Arrow's null spellings are read as nulls. CSV fields are separated by
-    ``delimiter``; gzip, bzip2 and Zstandard streams are decompressed (recognised by their
+    ``delimiter``, numbers written with ``decimal`` (only compared with the first rows here,
+    see :attr:`InputFile.dialect`); gzip, bzip2 and Zstandard streams are decompressed (recognised by their
     first bytes, see :mod:`~modelrouter.storage.formats`). Rows longer than
     :data:`MAX_ROW_BYTES` are refused. Raises :class:`DataError` for a missing, empty,
     corrupt or undecodable file.
     """
     if not storage.is_uri(str(path)):
-        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep)
+        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep, decimal)
     try:
-        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep)
+        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep, decimal)
     except OSError as exc:
         # The store failing while the file is opened (the format sniff, the header scan, the
         # reader's first block), after the client's retries: a read error of this input. Reads
@@ -154,6 +173,7 @@ def _open_input(
     keep_text: bool,
     delimiter: str,
     keep: Sequence[str],
+    decimal: str = ".",
 ) -> InputFile:
     name = "<stdin>" if str(path) == "-" else str(path)
     remote = storage.is_uri(str(path))
@@ -179,7 +199,7 @@ def _open_input(
             # An object is read by ranged requests, row group by row group: no download first.
             return _open_parquet(storage.open_random(pinned), name, chunk_size, columns, keep)
         return _open_parquet(Path(path), name, chunk_size, columns, keep)
-    return _open_csv(pinned or path, name, chunk_size, columns, keep_text, delimiter)
+    return _open_csv(pinned or path, name, chunk_size, columns, keep_text, delimiter, decimal)
 
 
 def open_table(
@@ -398,6 +418,7 @@ def _open_csv(
     columns: Sequence[str] | None,
     keep_text: bool,
     delimiter: str,
+    decimal: str = ".",
 ) -> InputFile:
     from_stdin = str(path) == "-"
     # A FIFO or device cannot be reopened either: it is read through Python like stdin.
@@ -425,6 +446,14 @@ def _open_csv(
         raise
     if not once:
         stream.close()
+    # The rows read past the header (up to 64 KiB) show a delimiter or decimal mark other
+    # than the given ones: said with the exact flags wherever the file fails to read.
+    dialect = guess_dialect(
+        header.raw.removeprefix(_BOM).decode("utf-8", "replace").strip("\r\n"),
+        header.rest.decode("utf-8", "replace"),
+        delimiter,
+        decimal,
+    )
     # A column without a name (Excel's trailing empty columns) gets pandas' name for it; it
     # is not data: never a positional feature (InputFile.unnamed_columns).
     names = [c or unnamed(i) for i, c in enumerate(header.names)]
@@ -448,6 +477,7 @@ def _open_csv(
     )
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     opener = _CsvOpener(path, name, header, convert, stream if once else None, compression, parse)
+    opener.dialect = dialect
     reader = opener.open(first_block, rows_before=0)
     schema = reader.schema
     positions = [names.index(c) for c in wanted]
@@ -477,6 +507,7 @@ def _open_csv(
         text_nulls=keep_text,
         delimiter=delimiter,
         unnamed_columns=nameless,
+        dialect=dialect,
     )
 
 
@@ -534,6 +565,8 @@ class _CsvOpener:
         self.replay: _Replay | None = None
         #: What Arrow reads natively: a local path, or a stream (an object, a compressed file).
         self.native: str | pa.NativeFile | None = None
+        #: What the first rows say about the delimiter and decimal mark (for the errors).
+        self.dialect: DialectGuess | None = None
 
     def open(self, block: int, rows_before: int) -> pacsv.CSVStreamingReader:
         if self.once is not None:
@@ -601,7 +634,10 @@ class _CsvOpener:
         if isinstance(exc, OSError) and self.compression is not None:
             where = f"after data row {rows_before}" if rows_before else "in the first data rows"
             return f"{self.name}: corrupt {self.compression} data {where} ({_first_line(exc)})"
-        return _csv_error(self.name, exc, rows_before, self.header.names)
+        message = _csv_error(self.name, exc, rows_before, self.header.names)
+        if self.dialect is not None and self.dialect.header_is_one_column and "malformed" in message:
+            message += f"; {self.dialect.describe()}"
+        return message
 
     def batches(self, reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
         delivered = 0

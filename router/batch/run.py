@@ -445,6 +445,7 @@ def score_file(
                 columns=columns,
                 keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
                 keep=options.keep,
+                decimal=options.decimal,
             )
         opened.callback(reader.close)
         return _score_reader(
@@ -493,6 +494,7 @@ def _score_reader(
         features = frozenset(model.schema.resolve(available, exclude=exclude))
     except DataError as exc:
         raise DataError(f"{reader.name}: {exc}{_delimiter_hint(reader)}", column=exc.column) from None
+    _check_decimal_mark(reader, pool.model_type, exclude, options)
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
     out_schema = _output_schema(reader.schema, kept, model, options.mode, options.with_proba, reader.name)
     summary = RunSummary(
@@ -517,7 +519,7 @@ def _score_reader(
         rejects: BatchOutput | None = None
         provenance = _provenance(pool, options, reader.name) | identity
         if summary.rejects is not None:
-            rejects_format = detect_format(summary.rejects, None, role="output")
+            rejects_format = detect_format(summary.rejects, None, role="output", option="--rejects")
             rejected = rejects_schema(reader.schema)
             rejects = open_output(
                 summary.rejects,
@@ -614,6 +616,7 @@ def _style(
         delimiter=options.delimiter
         or (None if stream else suffix_delimiter(path))
         or _default_delimiter(options),
+        decimal=options.decimal,
         compression=None if stream else compression_of(path),
     )
 
@@ -662,10 +665,6 @@ def _provenance(pool: ModelPool, options: RunOptions, source: str) -> dict[str, 
     return metadata
 
 
-#: Delimiters a one-column header is checked for (the message names the likeliest).
-_LIKELY_DELIMITERS = (",", ";", "\t", "|")
-
-
 def _default_delimiter(options: RunOptions) -> str:
     """A comma; a semicolon with ``--decimal ','`` (where commas are in the numbers: how
     spreadsheets in comma-decimal locales write CSV)."""
@@ -673,17 +672,33 @@ def _default_delimiter(options: RunOptions) -> str:
 
 
 def _delimiter_hint(reader: InputFile) -> str:
-    """When a CSV header came out as one column that holds another delimiter, say which."""
-    if reader.delimiter is None or len(reader.all_columns) != 1:
+    """When a CSV header came out as one column that holds another delimiter, say which
+    (and the decimal mark the first rows use): the exact flags that read the file."""
+    if reader.dialect is None or not reader.dialect.header_is_one_column:
         return ""
-    header = reader.all_columns[0]
-    counts = {d: header.count(d) for d in _LIKELY_DELIMITERS if d != reader.delimiter}
-    best = max(counts, key=lambda d: counts[d])
-    if not counts[best]:
-        return ""
-    shown = "tab" if best == "\t" else repr(best)
-    option = "tab" if best == "\t" else f"'{best}'"
-    return f"; the header is one column and looks like {shown}-separated: pass --delimiter {option}"
+    return f"; the header is one column and {reader.dialect.describe()}"
+
+
+def _check_decimal_mark(
+    reader: InputFile, kind: ModelType, exclude: Sequence[str], options: RunOptions
+) -> None:
+    """Refuse, before any row is scored, numeric feature columns whose first values are
+    written with a decimal comma while ``--decimal`` is ``.``: every row would fail."""
+    if reader.dialect is None or options.decimal == reader.dialect.decimal:
+        return
+    numeric = _decimal_comma_columns(kind, reader.schema, exclude)
+    found = [
+        (c, example)
+        for c, example in zip(reader.dialect.comma_columns, reader.dialect.examples, strict=True)
+        if c in numeric
+    ]
+    if found:
+        column, example = found[0]
+        raise DataError(
+            f"{reader.name}: column {column!r} holds numbers with a decimal comma ({example!r}); "
+            f"{reader.dialect.describe()}",
+            column=column,
+        )
 
 
 def _over_error_budget(summary: RunSummary, max_rate: float) -> bool:

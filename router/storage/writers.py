@@ -27,13 +27,15 @@ PARQUET_COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
 class WriteStyle:
     """How an output file is written, beyond its format.
 
-    CSV: ``delimiter``, and ``compression`` of the whole stream (from the name: ``.csv.gz``…).
+    CSV: ``delimiter``, ``decimal`` mark of floating-point values, and ``compression``
+    of the whole stream (from the name: ``.csv.gz``…).
     Parquet: ``parquet_compression`` of its pages, key-value ``metadata`` in its footer
     (where its predictions came from; CSV has no place for it), and ``plain`` columns
     written without a dictionary (:func:`plain_columns`).
     """
 
     delimiter: str = ","
+    decimal: str = "."
     compression: Compression | None = None
     parquet_compression: str = "snappy"
     metadata: Mapping[str, str] = field(default_factory=dict)
@@ -79,4 +81,4 @@ def open_writer(
     native: pa.NativeFile = pa.OSFile(sink, "wb") if isinstance(sink, str) else pa.PythonFile(sink, mode="w")
     if style.compression is not None:
         native = pa.CompressedOutputStream(native, style.compression)
-    return CsvWriter(native, schema, style.delimiter), native
+    return CsvWriter(native, schema, style.delimiter, style.decimal), native
