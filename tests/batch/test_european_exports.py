@@ -107,3 +107,20 @@ def test_an_unknown_output_suffix_is_a_usage_error_naming_the_supported_ones(
     assert "Invalid value for --output" in done.stderr
     assert "known: .csv, .parquet" in done.stderr and "pass --output-format" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_takes_the_same_input_options_as_predict(tmp_path: Path) -> None:
+    source = _export(tmp_path, ";", ",")
+    done = run_cli("compare", source, "--json")
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.rstrip().endswith("pass --delimiter ';' --decimal ','")
+    done = run_cli("compare", source, "--json", "--delimiter", ";", "--decimal", ",")
+    assert done.returncode == 0, done.stderr
+    plain = run_cli("compare", ROOT / "sample_data" / "wine.csv", "--json")
+    assert plain.returncode == 0, plain.stderr
+    import json
+
+    ours, theirs = json.loads(done.stdout), json.loads(plain.stdout)
+    assert ours["comparisons"] == theirs["comparisons"] and ours["passed"]
+    done = run_cli("compare", source, "--delimiter", ";;")
+    assert done.returncode == 2 and "Invalid value for --delimiter" in done.stderr
