@@ -272,10 +272,11 @@ def _check_file_options(options: RunOptions) -> None:
     except ModelRouterError:
         return  # the run reports a bad output name itself
     rejects_parquet = options.rejects is not None and options.rejects.lower().endswith((".parquet", ".pq"))
-    if fmt == "csv" and not rejects_parquet:
+    if fmt != "parquet" and not rejects_parquet:
+        shown = "CSV" if fmt == "csv" else "JSON Lines"
         raise typer.BadParameter(
-            f"compresses Parquet pages, and {'stdout' if output == '-' else output} is CSV "
-            "(name it .csv.gz, .csv.bz2 or .csv.zst to compress a CSV output)",
+            f"compresses Parquet pages, and {'stdout' if output == '-' else output} is {shown} "
+            "(name it .gz, .bz2 or .zst to compress a text output)",
             param_hint="--compression",
         )
 
@@ -419,10 +420,10 @@ def _dataset_plan(options: RunOptions) -> DatasetPlan:
     if (
         compressing
         and plan.inputs
-        and all(detect_format(str(t), None, role="output") == "csv" for t in plan.outputs)
+        and all(detect_format(str(t), None, role="output") != "parquet" for t in plan.outputs)
     ):
         raise typer.BadParameter(
-            "compresses Parquet pages, and every output of this dataset is CSV "
+            "compresses Parquet pages, and no output of this dataset is Parquet "
             "(pass --output-format parquet)",
             param_hint="--compression",
         )

@@ -92,8 +92,11 @@ def _checked(rule: Callable[..., Any], *args: Any) -> Any:
 
 
 class FormatChoice(StrEnum):
+    """The data formats (``modelrouter.storage.formats.FORMATS``)."""
+
     csv = "csv"
     parquet = "parquet"
+    jsonl = "jsonl"
 
 
 # -- shared options ------------------------------------------------------------------------

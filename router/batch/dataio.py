@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol, TypeAlias, TypeVar, cast
+from typing import BinaryIO, Protocol, TypeAlias, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -43,8 +43,11 @@ from modelrouter.storage.commit import LIVE_TEMP_FILES, AtomicOutput, write_text
 from modelrouter.storage.formats import (
     COMPRESSION_SUFFIXES,
     DATA_SUFFIXES,
+    FORMATS,
     SNIFF_BYTES,
     Compression,
+    FileFormat,
+    known_suffixes,
     sniff_compression,
     split_name,
 )
@@ -64,7 +67,6 @@ __all__ = [
     "write_text_atomically",
 ]
 
-FileFormat = Literal["csv", "parquet"]
 
 _SUFFIX_FORMATS: dict[str, FileFormat] = dict(DATA_SUFFIXES)
 #: Arrow's CSV reader reads up to 32 blocks ahead of the rows asked for (its background
@@ -91,7 +93,7 @@ def detect_format(
     _, data, compression = split_name(path)
     suffix = (data + compression).lower()
     if data.lower() in _SUFFIX_FORMATS:
-        if compression and _SUFFIX_FORMATS[data.lower()] == "parquet":
+        if compression and not FORMATS[_SUFFIX_FORMATS[data.lower()]].text:
             message = f"{path}: a compressed Parquet file ({suffix!r}) is not read or written; "
             message += "Parquet compresses its own pages (see --compression)"
             raise OutputError(message) if role == "output" else DataError(message)
@@ -99,7 +101,7 @@ def detect_format(
     if is_stream_source(path) or str(path).startswith(("/dev/", "/proc/self/fd/")):
         # A pipe or device (/dev/stdin, /dev/null, a FIFO) is a stream, like '-': CSV.
         return "csv"
-    known = ", ".join([*sorted(_SUFFIX_FORMATS), *(f".csv{c}" for c in COMPRESSION_SUFFIXES)])
+    known = ", ".join(known_suffixes())
     message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
     if role == "output":
         raise InvalidOptionError(option, message + ("; pass --output-format" if option == "--output" else ""))
@@ -199,6 +201,8 @@ def _open_input(
             # An object is read by ranged requests, row group by row group: no download first.
             return _open_parquet(storage.open_random(pinned), name, chunk_size, columns, keep)
         return _open_parquet(Path(path), name, chunk_size, columns, keep)
+    if fmt == "jsonl":
+        return _open_jsonl(pinned or path, name, chunk_size, columns)
     return _open_csv(pinned or path, name, chunk_size, columns, keep_text, delimiter, decimal)
 
 
@@ -509,6 +513,146 @@ def _open_csv(
         unnamed_columns=nameless,
         dialect=dialect,
     )
+
+
+#: JSON Lines: the rows whose values decide the column types (a later value of another type
+#: is a data error naming it), and the largest line (Arrow's block).
+_JSONL_SAMPLE_ROWS = 1000
+_JSONL_BLOCK_BYTES = 4 << 20
+
+
+def _open_jsonl(path: _Source, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
+    """JSON Lines (one object per line), streamed by Arrow's JSON reader.
+
+    The columns and their types come from the first :data:`_JSONL_SAMPLE_ROWS` lines, read
+    here and replayed (so stdin works): numbers that are all integers are ``int64``, other
+    numbers ``float64``, booleans ``bool``, text ``string``; a column that mixes kinds, or
+    holds arrays or objects, is refused naming it. Keys that first appear later are ignored.
+    """
+    import pyarrow.json as pajson
+
+    from_stdin = str(path) == "-"
+    raw: BinaryIO = sys.stdin.buffer if from_stdin else _open_binary(path)
+    head = _read_head(raw, SNIFF_BYTES)
+    compression = sniff_compression(head)
+    stream = _decompressed(io.BufferedReader(_Replay(head, raw)), compression)
+    try:
+        sample, pending = _jsonl_sample(stream, name, compression)
+        kinds = _jsonl_kinds(sample, name)
+    except BaseException:
+        stream.close()
+        raise
+    arrow_types = {
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "str": pa.string(),
+        "null": pa.string(),
+    }
+    wanted = list(kinds) if columns is None else [c for c in kinds if c in set(columns)]
+    schema = pa.schema([pa.field(c, arrow_types[kinds[c]]) for c in wanted])
+    replay = _Replay(b"\n".join(sample) + b"\n" + pending, stream)
+    try:
+        reader = pajson.open_json(
+            pa.PythonFile(io.BufferedReader(replay, buffer_size=1 << 20), mode="r"),
+            read_options=pajson.ReadOptions(block_size=_JSONL_BLOCK_BYTES, use_threads=False),
+            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        replay.close()
+        raise DataError(f"{name}: not readable JSON Lines ({_first_line(exc)})") from None
+
+    def close() -> None:
+        reader.close()
+        replay.close()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        delivered = 0
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowInvalid, OSError) as exc:
+                    raise DataError(
+                        f"{name}: unreadable JSON Lines after data row {delivered} ({_first_line(exc)}); "
+                        f"the column types come from the first {_JSONL_SAMPLE_ROWS:,} rows"
+                    ) from None
+                delivered += batch.num_rows
+                yield batch.select(wanted) if batch.schema.names != wanted else batch
+        finally:
+            close()
+
+    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), close, tuple(kinds))
+
+
+def _jsonl_sample(stream: _Stream, name: str, compression: Compression | None) -> tuple[list[bytes], bytes]:
+    """The first complete lines of ``stream`` (up to :data:`_JSONL_SAMPLE_ROWS`), and the
+    bytes read past them."""
+    sample: list[bytes] = []
+    pending = b""
+    while len(sample) < _JSONL_SAMPLE_ROWS:
+        block = _checked_read(name, compression, lambda: stream.read(1 << 16))
+        if not block:
+            if pending.strip():
+                sample.append(pending)
+            return sample, b""
+        lines = (pending + block).split(b"\n")
+        pending = lines.pop()
+        sample.extend(lines)
+        if len(pending) > _JSONL_BLOCK_BYTES:
+            raise DataError(f"{name}: a JSON line is longer than {mib(_JSONL_BLOCK_BYTES)}")
+    return sample, pending
+
+
+def _jsonl_kinds(sample: Sequence[bytes], name: str) -> dict[str, str]:
+    """Each key of the sampled objects and the kind of its values (``int`` and ``float``
+    make ``float``; ``null`` takes any other kind)."""
+    import json
+
+    kinds: dict[str, str] = {}
+    for row, line in enumerate(sample, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"{name}: row {row}: not a JSON object ({exc})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{name}: row {row}: not a JSON object (a JSON Lines row is {{...}})")
+        for key, value in record.items():
+            kind = _json_kind(value)
+            if kind in ("array", "object"):
+                raise DataError(
+                    f"{name}: row {row}: column {key!r} holds a JSON {kind}; values must be scalars"
+                )
+            seen = kinds.get(key)
+            if seen is None or seen == "null" or kind in ("null", seen):
+                kinds[key] = kind if seen in (None, "null") else seen
+            elif {seen, kind} == {"int", "float"}:
+                kinds[key] = "float"
+            else:
+                raise DataError(
+                    f"{name}: row {row}: column {key!r} mixes {seen} and {kind} values", column=key
+                )
+    if not kinds:
+        raise DataError(f"{name}: empty file (no JSON object)")
+    return kinds
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _decompressed(stream: BinaryIO, compression: Compression | None) -> _Stream:

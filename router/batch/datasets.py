@@ -22,7 +22,7 @@ from modelrouter.batch.dataio import FileFormat
 from modelrouter.batch.run import ProgressSink, RunOptions, RunSummary, prepare_pool, score_file
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import RunOutputs, sweep_stale_temps, text_output
-from modelrouter.storage.formats import COMPRESSION_SUFFIXES, data_suffix, split_name, with_data_suffix
+from modelrouter.storage.formats import FORMATS, data_suffix, known_suffixes, split_name, with_data_suffix
 from modelrouter.storage.input_identity import identity_matches, recorded_identity
 from modelrouter.storage.object_store import Location
 from modelrouter.storage.run_paths import PathConflict
@@ -40,10 +40,8 @@ __all__ = [
 ]
 
 SUCCESS_MARKER = "_SUCCESS"
-#: The files a dataset lists: CSV (also tab-separated, also compressed) and Parquet.
-_DATA_SUFFIXES = frozenset(
-    [".csv", ".tsv", ".parquet", ".pq", *(f"{d}{c}" for d in (".csv", ".tsv") for c in COMPRESSION_SUFFIXES)]
-)
+#: The files a dataset lists: every registered format (compressed text formats too).
+_DATA_SUFFIXES = frozenset(known_suffixes())
 
 
 def is_data_file(name: str | Path) -> bool:
@@ -182,11 +180,7 @@ def _pair(
     sources: dict[str, Location] = {}
     for source in files:
         relative = source.relative_to(root)  # type: ignore[arg-type]  # root has the source's kind
-        suffix = (
-            {"csv": ".csv", "parquet": ".parquet"}[output_format]
-            if output_format
-            else data_suffix(str(source))
-        )
+        suffix = FORMATS[output_format].suffixes[0] if output_format else data_suffix(str(source))
         target = out_dir / with_data_suffix(relative, suffix)
         if str(target) in sources:
             raise PathConflict(

@@ -30,6 +30,7 @@ from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.cells import csv_schema, to_csv_cells
 from modelrouter.storage.commit import BatchOutput, RunOutputs, open_output, text_output
+from modelrouter.storage.formats import FORMATS as FILE_FORMATS
 from modelrouter.storage.formats import compression_of, data_suffix, split_name, suffix_delimiter
 from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
 from modelrouter.storage.tables import DatabaseUrl, IfExists, TableTarget, is_table_url
@@ -60,7 +61,7 @@ SideFiles = Callable[["RunSummary"], Sequence[tuple[storage.Location, str]]]
 Mode = Literal["predict", "proba"]
 OnError = Literal["fail", "skip"]
 Engine = Literal["local", "dask"]
-FORMATS = ("csv", "parquet")
+FORMATS = tuple(FILE_FORMATS)
 
 #: Rows per chunk by default: large enough that per-chunk overhead (task, borrow, Arrow
 #: slicing, one write) is noise, small enough that the chunks in flight stay a few MiB:

@@ -57,13 +57,12 @@ from typing import Any, Literal, TypeAlias
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from modelrouter import remote
 from modelrouter.errors import DataError, ModelLoadError, ModelRouterError, OutputError
 from modelrouter.locations import is_uri
 from modelrouter.storage import inflight
-from modelrouter.storage.csv_writer import CsvWriter
-from modelrouter.storage.writers import WriteStyle, open_writer
+from modelrouter.storage.formats import FileFormat
+from modelrouter.storage.writers import RowWriter, WriteStyle, open_writer
 
 __all__ = [
     "Location",
@@ -603,9 +602,7 @@ class RemoteOutput:
     object (and no multipart upload) behind; an existing object is replaced only by commit.
     """
 
-    def __init__(
-        self, uri: Uri, fmt: Literal["csv", "parquet"], schema: pa.Schema, style: WriteStyle | None = None
-    ) -> None:
+    def __init__(self, uri: Uri, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None) -> None:
         if not uri.key:
             raise OutputError(f"{uri}: names a bucket, not an object")
         self.path = uri
@@ -617,7 +614,7 @@ class RemoteOutput:
             self._upload = _MultipartUpload(uri)
         else:
             self._upload = _StagedUpload(uri)
-        self._writer: pq.ParquetWriter | CsvWriter | None
+        self._writer: RowWriter | None
         #: CSV: the (maybe compressing) stream over the upload; closing it closes the upload,
         #: which publishes nothing (see _MultipartUpload).
         self._sink: pa.NativeFile | None = None
