@@ -273,10 +273,10 @@ def _check_file_options(options: RunOptions) -> None:
         return  # the run reports a bad output name itself
     rejects_parquet = options.rejects is not None and options.rejects.lower().endswith((".parquet", ".pq"))
     if fmt != "parquet" and not rejects_parquet:
-        shown = "CSV" if fmt == "csv" else "JSON Lines"
+        shown, suffix = ("CSV", ".csv") if fmt == "csv" else ("JSON Lines", ".jsonl")
         raise typer.BadParameter(
             f"compresses Parquet pages, and {'stdout' if output == '-' else output} is {shown} "
-            "(name it .gz, .bz2 or .zst to compress a text output)",
+            f"(name it {suffix}.gz, {suffix}.bz2 or {suffix}.zst to compress a {shown} output)",
             param_hint="--compression",
         )
 
