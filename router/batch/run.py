@@ -415,7 +415,9 @@ def score_file(
         else:
             output = resolve_output(options.input, options.output)
             out_format = (
-                "csv" if output == "-" else detect_format(output, options.output_format, role="output")
+                _stdout_format(options)
+                if output == "-"
+                else detect_format(output, options.output_format, role="output")
             )
         for path in (None if table is not None else output, options.rejects):
             if path is not None:
@@ -598,6 +600,11 @@ def _check_unchanged(source: str, identity: dict[str, str]) -> None:
         identity.get(f"{IDENTITY_PREFIX}mtime_ns"),
     ):
         raise DataError(f"{source}: the input changed while it was scored; nothing was written for it")
+
+
+def _stdout_format(options: RunOptions) -> FileFormat:
+    """What ``-o -`` writes: JSON Lines with ``--output-format jsonl``, else CSV."""
+    return "jsonl" if options.output_format == "jsonl" else "csv"
 
 
 def _style(

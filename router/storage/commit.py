@@ -67,7 +67,6 @@ __all__ = [
 #: What a batch output writes: a file format, or a database table (Arrow types as they are).
 OutputFormat = Literal["csv", "parquet", "jsonl", "table"]
 
-
 # The host part keeps a run from judging the pid of a run on another machine (a shared
 # folder, Dask workers): only temporary files of this host are ever swept.
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0])[:40] or "host"

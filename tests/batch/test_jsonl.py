@@ -128,3 +128,10 @@ def test_a_later_row_of_another_type_is_an_input_error_with_nothing_written(tmp_
     assert done.returncode == 3, done.stderr
     assert b"Column(/alcohol) changed from number to string" in done.stderr
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_json_lines_to_stdout(tmp_path: Path) -> None:
+    done = run_cli("predict", WINE_CSV, "-o", "-", "--output-format", "jsonl", "--no-stats", "-k", "id")
+    assert done.returncode == 0, done.stderr
+    rows = _rows(done.stdout)
+    assert len(rows) == len(WINE) and rows[0] == {"id": "1", "prediction": "class_0"}
