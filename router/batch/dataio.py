@@ -532,7 +532,14 @@ def _open_jsonl(path: _Source, name: str, chunk_size: int, columns: Sequence[str
     import pyarrow.json as pajson
 
     from_stdin = str(path) == "-"
-    raw: BinaryIO = sys.stdin.buffer if from_stdin else _open_binary(path)
+    location = None if from_stdin else _location(path)
+    raw: BinaryIO
+    if location is None:
+        raw = sys.stdin.buffer
+    elif isinstance(location, Path):
+        raw = open(location, "rb")  # noqa: SIM115  (closed by the reader's close())
+    else:  # read front to back: a window per GET
+        raw = cast(BinaryIO, storage.open_binary(location, sequential=True))
     head = _read_head(raw, SNIFF_BYTES)
     compression = sniff_compression(head)
     stream = _decompressed(io.BufferedReader(_Replay(head, raw)), compression)

@@ -296,12 +296,13 @@ def open_random(source: Pinned) -> Any:
         raise _fail("input", source, exc) from None
 
 
-def open_binary(source: Pinned) -> io.BufferedIOBase:
-    """A buffered Python file over the object (the sniff and header scan read lines)."""
+def open_binary(source: Pinned, *, sequential: bool = False) -> io.BufferedIOBase:
+    """A buffered Python file over the object (the sniff and header scan read lines);
+    ``sequential``: read front to back a window per GET (:func:`remote.read_window`)."""
     if isinstance(source, Uri) and _is_s3(source):
         source = pin(source)
     if isinstance(source, remote.ObjectVersion):
-        return io.BufferedReader(source.open(), buffer_size=1 << 16)
+        return io.BufferedReader(source.open(remote.read_window() if sequential else 0), buffer_size=1 << 16)
     # pyarrow's files have no readline(): buffer the (seekable, ranged-read) object in Python.
     return io.BufferedReader(open_random(source), buffer_size=1 << 16)
 

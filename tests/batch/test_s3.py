@@ -854,6 +854,11 @@ def _versions(suffix: str) -> tuple[bytes, bytes]:
     second["id"] = second["id"] + 1_000_000
     if suffix == ".csv":
         return first.to_csv(index=False).encode(), second.to_csv(index=False).encode()
+    if suffix == ".jsonl":
+        return (
+            first.to_json(orient="records", lines=True).encode(),
+            second.to_json(orient="records", lines=True).encode(),
+        )
     return first.to_parquet(index=False), second.to_parquet(index=False)
 
 
@@ -877,7 +882,7 @@ def _replaced_mid_read(
         assert proxy.fired, "the object was never replaced: the test proves nothing"
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 def test_an_object_replaced_while_it_is_read_fails_naming_it(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str
 ) -> None:
@@ -915,7 +920,7 @@ def test_a_dataset_object_replaced_while_it_is_read_fails_the_run_naming_it(
     assert keys(client, bucket, "scored/") == []
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 def test_on_a_versioned_bucket_the_version_seen_at_open_is_read_to_the_end(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str
 ) -> None:
