@@ -338,10 +338,20 @@ def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Location, Locatio
     """Create the output folders, drop a stale ``_SUCCESS``; return the pairs to do, the
     inputs skipped by ``resume`` (their output exists, so it is complete, and records this
     very input: :mod:`modelrouter.storage.input_identity`) and the inputs whose output
-    exists but is stale (another input, or no record), which are scored again."""
+    exists but is stale (another input, or no record), which are scored again.
+
+    Only the last level of the output directory is created, as ``mkdir`` (not ``mkdir -p``)
+    does: a missing parent is an output error (exit 5) — a typo in a cron job's path must not
+    silently create a new tree, and a single file's ``-o`` into a missing folder fails alike.
+    The subfolders that mirror the input's, inside it, are created as needed."""
+    if isinstance(plan.out_dir, Path) and not plan.out_dir.parent.is_dir():
+        raise OutputError(
+            f"{plan.out_dir}: cannot create the output directory: its parent {plan.out_dir.parent} "
+            "does not exist (only the last folder level is created; create the parents first)"
+        )
     try:
         if isinstance(plan.out_dir, Path):
-            plan.out_dir.mkdir(parents=True, exist_ok=True)
+            plan.out_dir.mkdir(exist_ok=True)
             for target in plan.outputs:
                 target.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
         storage.remove(plan.out_dir / SUCCESS_MARKER)
