@@ -6,11 +6,12 @@ Everything here is plain library code (no typer, no rich); ``modelrouter.cli.mai
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,8 @@ class RunOptions:
     keep: Sequence[str] = ()
     keep_all: bool = False
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    #: A trial run (``--limit``): only the first N rows of each input file are scored.
+    limit: int | None = None
     workers: int | None = None
     pool_size: int | None = None
     on_error: OnError = "fail"
@@ -168,6 +171,7 @@ def _normalised(options: RunOptions) -> dict[str, Any]:
         "config": None if options.config is None else Path(options.config),
         "keep": tuple(options.keep or ()),
         "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
+        "limit": check.optional_int("--limit", options.limit, 1, 2**62),
         "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
         "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
         "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
@@ -451,6 +455,8 @@ def score_file(
                 decimal=options.decimal,
             )
         opened.callback(reader.close)
+        if options.limit is not None:
+            reader = _limited(reader, options.limit)
         return _score_reader(
             reader,
             output,
@@ -464,6 +470,25 @@ def score_file(
             identity,
             table,
         )
+
+
+def _limited(reader: InputFile, limit: int) -> InputFile:
+    """``reader`` cut after its first ``limit`` rows (``--limit``): the rest is never read."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        left = limit
+        try:
+            for batch in reader.batches:
+                if batch.num_rows >= left:
+                    yield batch.slice(0, left)
+                    return
+                left -= batch.num_rows
+                yield batch
+        finally:
+            reader.close()
+
+    total = None if reader.total_rows is None else min(reader.total_rows, limit)
+    return dataclasses.replace(reader, batches=batches(), total_rows=total)
 
 
 def _score_reader(
