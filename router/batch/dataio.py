@@ -47,7 +47,6 @@ from modelrouter.storage.formats import (
     SNIFF_BYTES,
     Compression,
     FileFormat,
-    known_suffixes,
     sniff_compression,
     split_name,
 )
@@ -101,7 +100,11 @@ def detect_format(
     if is_stream_source(path) or str(path).startswith(("/dev/", "/proc/self/fd/")):
         # A pipe or device (/dev/stdin, /dev/null, a FIFO) is a stream, like '-': CSV.
         return "csv"
-    known = ", ".join(known_suffixes())
+    plain = sorted(DATA_SUFFIXES)
+    text = " and ".join(
+        sorted({FORMATS[DATA_SUFFIXES[s]].name for s in plain if FORMATS[DATA_SUFFIXES[s]].text})
+    )
+    known = f"{', '.join(plain)}; {text} also compressed: .gz, .bz2, .zst"
     message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
     if role == "output":
         raise InvalidOptionError(option, message + ("; pass --output-format" if option == "--output" else ""))

@@ -105,7 +105,7 @@ def test_an_unknown_output_suffix_is_a_usage_error_naming_the_supported_ones(
     done = run_cli("predict", ROOT / "sample_data" / "wine.csv", "-o", tmp_path / name, "--no-stats")
     assert done.returncode == 2, done.stderr
     assert "Invalid value for --output" in done.stderr
-    assert "known: .csv, .jsonl, .ndjson, .parquet, .pq, .tsv, .csv.gz" in done.stderr
+    assert "known: .csv, .jsonl, .ndjson, .parquet, .pq, .tsv; csv and jsonl also compressed" in done.stderr
     assert "pass --output-format" in done.stderr
     assert list(tmp_path.iterdir()) == []
 

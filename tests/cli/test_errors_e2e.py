@@ -462,7 +462,11 @@ def output_unknown_format(d: Path) -> Scenario:
     src = write_csv(wine(), d / "wine.csv")
     out = d / "out.txt"
     return Scenario(
-        ["predict", *ONNX, str(src), "-o", str(out)], out, EXIT_OUTPUT, ["out.txt", ".txt"], preexisting=True
+        ["predict", *ONNX, str(src), "-o", str(out)],
+        out,
+        EXIT_USAGE,
+        ["out.txt", ".txt", ".parquet"],
+        preexisting=True,
     )
 
 
