@@ -38,10 +38,10 @@ from modelrouter.batch.csv_header import (
 )
 from modelrouter.errors import DataError, InvalidOptionError, OutputError
 from modelrouter.remote import ObjectVersion
+from modelrouter.remote import read_window as remote_read_window
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
 from modelrouter.storage.formats import (
-    COMPRESSION_SUFFIXES,
     DATA_SUFFIXES,
     FORMATS,
     SNIFF_BYTES,
@@ -134,6 +134,10 @@ class InputFile:
     #: CSV: how the header and first rows read better than with the options given (another
     #: delimiter, a decimal comma), with the exact flags to say so; ``None`` when they read well.
     dialect: DialectGuess | None = None
+    #: CSV from a file or an object: its stored size (compressed, if it is), and how many of
+    #: those bytes were read so far — what progress shows as % and ETA.
+    size: int | None = None
+    bytes_read: Callable[[], int] | None = None
 
 
 def open_input(
@@ -515,6 +519,8 @@ def _open_csv(
         delimiter=delimiter,
         unnamed_columns=nameless,
         dialect=dialect,
+        size=None if once else _stored_size(path),
+        bytes_read=None if once else opener.stored_bytes,
     )
 
 
@@ -665,6 +671,19 @@ def _json_kind(value: object) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
+def _stored_size(path: _Source) -> int | None:
+    """The size of the file or object as stored, when known without a request."""
+    location = _location(path)
+    if isinstance(location, ObjectVersion):
+        return location.size
+    if isinstance(location, Path):
+        try:
+            return location.stat().st_size
+        except OSError:
+            return None
+    return None
+
+
 def _decompressed(stream: BinaryIO, compression: Compression | None) -> _Stream:
     if compression is None:
         return stream
@@ -721,6 +740,10 @@ class _CsvOpener:
         self.native: str | pa.NativeFile | None = None
         #: What the first rows say about the delimiter and decimal mark (for the errors).
         self.dialect: DialectGuess | None = None
+        #: Progress: the decompressed bytes Arrow has parsed (one block per batch), and the
+        #: stored bytes per decompressed byte (1 for a plain file), when they can be told.
+        self.parsed = 0
+        self.ratio: Callable[[], float] | None = None
 
     def open(self, block: int, rows_before: int) -> pacsv.CSVStreamingReader:
         if self.once is not None:
@@ -748,7 +771,9 @@ class _CsvOpener:
                 # BOM): no Python callbacks from Arrow's I/O threads, which must not outlive the
                 # interpreter. Compressed files are decompressed natively too, and an object
                 # is reopened through its filesystem the same way.
-                self.native = source = _native_source(self.path, self.compression)
+                self.native, self.ratio = _counted_source(self.path, self.compression)
+                source = self.native
+            self.parsed = 0
             try:
                 self.reader = pacsv.open_csv(
                     source,
@@ -767,6 +792,12 @@ class _CsvOpener:
             except BaseException:
                 self.close()
                 raise
+
+    def stored_bytes(self) -> int:
+        """The file's stored bytes the rows delivered so far came from (an estimate within
+        one block; Arrow reads far ahead of the rows it delivers, so its offset would not do)."""
+        ratio = self.ratio() if self.ratio is not None else 0.0
+        return int(self.parsed * ratio)
 
     def _reopen(self) -> _Stream:
         """The file from its start, decompressed, for a Python-side read."""
@@ -799,6 +830,7 @@ class _CsvOpener:
         while True:
             try:
                 for parsed in reader:
+                    self.parsed += self.block  # Arrow parses one block per batch
                     batch = parsed
                     if skip:  # a reopened file: these rows were delivered before
                         dropped = min(skip, batch.num_rows)
@@ -848,14 +880,41 @@ def _open_binary(path: _Source) -> BinaryIO:
 def _native_source(path: _Source, compression: Compression | None) -> str | pa.NativeFile:
     """What Arrow's CSV reader reads natively: a plain local file by its path (Arrow then
     skips a BOM itself), a decompressing stream, or a pyarrow stream over the object."""
+    return _counted_source(path, compression)[0]
+
+
+def _counted_source(
+    path: _Source, compression: Compression | None
+) -> tuple[pa.NativeFile, Callable[[], float] | None]:
+    """:func:`_native_source` as a stream (Arrow skips a BOM in a stream too), and the
+    stored bytes per decompressed byte, for the progress of a CSV read in stored bytes:
+    1 for a plain file; for a compressed local file, the ratio of its first MiB."""
     location = _location(path)
     if isinstance(location, Path):
-        if compression is None and not location.name.lower().endswith(tuple(COMPRESSION_SUFFIXES)):
-            return str(location)
-        # Never Arrow's guess of a compression from the name: what the bytes say.
-        return pa.input_stream(str(location), compression=compression)
-    stream = storage.open_stream(location)
-    return stream if compression is None else pa.CompressedInputStream(stream, compression)
+        raw = pa.OSFile(str(location))
+    elif isinstance(location, ObjectVersion):
+        raw = pa.PythonFile(location.open(remote_read_window()), mode="r")
+    else:
+        raw = storage.open_stream(location)
+    if compression is None:
+        return raw, (lambda: 1.0)
+    # Never Arrow's guess of a compression from the name: what the bytes say.
+    stream = pa.CompressedInputStream(raw, compression)
+    if not isinstance(location, Path):
+        return stream, None
+    ratio = _compression_ratio(location, compression)
+    return stream, (lambda: ratio)
+
+
+def _compression_ratio(path: Path, compression: Compression) -> float:
+    """Stored bytes per decompressed byte over the first MiB of a compressed file (0 when
+    it cannot be read: the run's own read reports why)."""
+    try:
+        with pa.OSFile(str(path)) as raw, pa.CompressedInputStream(raw, compression) as stream:
+            data = stream.read(1 << 20)
+            return raw.tell() / len(data) if data else 0.0
+    except (OSError, pa.ArrowInvalid):
+        return 0.0
 
 
 def _python_side(path: _Source, compression: Compression | None) -> _Stream:

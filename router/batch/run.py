@@ -39,7 +39,12 @@ from modelrouter.storage.writers import WriteStyle, plain_columns
 
 
 class ProgressSink(Protocol):
-    """What the scoring loop reports progress to (the shell renders it; tests count it)."""
+    """What the scoring loop reports progress to (the shell renders it; tests count it).
+
+    A sink may also have ``position(done, total)``: the bytes of the input read so far and
+    its size, given after each chunk when they are known (CSV from a file or an object, whose
+    row count is not): the shell shows a percentage and an ETA from them.
+    """
 
     def advance(self, rows: int) -> None: ...
 
@@ -828,6 +833,14 @@ def _decimal_comma_columns(kind: ModelType, schema: pa.Schema, exclude: Sequence
     )
 
 
+def _report_progress(progress: ProgressSink, reader: InputFile, rows: int) -> None:
+    """Rows scored, and (see :class:`ProgressSink`) the input's bytes read when known."""
+    progress.advance(rows)
+    position = getattr(progress, "position", None)
+    if position is not None and reader.size and reader.bytes_read is not None:
+        position(min(reader.bytes_read(), reader.size), reader.size)
+
+
 def _score_chunks(
     reader: InputFile,
     writer: BatchOutput,
@@ -907,7 +920,7 @@ def _score_chunks(
         summary.rows_in += chunk.batch.num_rows
         summary.rows_out += batch.num_rows
         if progress is not None:
-            progress.advance(chunk.batch.num_rows)
+            _report_progress(progress, reader, chunk.batch.num_rows)
         trimmer.consumed(chunk.batch.nbytes)
 
     # One chunk read ahead while every worker scores one: each more in flight is a chunk of
