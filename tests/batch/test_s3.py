@@ -641,13 +641,13 @@ def _serve(env: dict[str, str], config: Path) -> tuple[subprocess.Popen[str], st
     process = subprocess.Popen(
         [str(MODELROUTER), "serve", "--port", "0", "-c", str(config)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,  # "listening on URL" is serve's product: stdout
+        stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert process.stderr is not None
+    assert process.stdout is not None
     seen: list[str] = []
-    for line in process.stderr:
+    for line in process.stdout:
         seen.append(line)
         found = LISTENING.search(line)
         if found:
@@ -675,8 +675,8 @@ def test_serve_loads_its_pools_from_the_store(
     finally:
         process.terminate()
         code = process.wait(timeout=30)
-        assert process.stderr is not None
-        process.stderr.close()
+        assert process.stdout is not None
+        process.stdout.close()
     assert code == 0
 
     # A pin the object does not match: serve refuses to start, naming the model.
