@@ -11,6 +11,9 @@ from modelrouter.cli.options import (
     MAX_CHUNK_SIZE,
     ConfigOpt,
     DebugOpt,
+    DecimalChoice,
+    DecimalOpt,
+    DelimiterOpt,
     InputFormatOpt,
     JsonOpt,
     MaxProbaDiffOpt,
@@ -54,6 +57,8 @@ def compare(
         ),
     ] = None,
     input_format: InputFormatOpt = None,
+    delimiter: DelimiterOpt = None,
+    decimal: DecimalOpt = DecimalChoice.point,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", metavar="N", min=1, max=MAX_CHUNK_SIZE, help="Rows per chunk.")
     ] = 65_536,
@@ -100,7 +105,12 @@ def compare(
                 name: stack.enter_context(pool.borrow()) for name, pool in pools.items()
             }
             with read_frames(
-                data, None if input_format is None else input_format.value, chunk_size=chunk_size
+                data,
+                None if input_format is None else input_format.value,
+                chunk_size=chunk_size,
+                delimiter=delimiter,
+                decimal=decimal.value,
+                schema=pools[str(kinds[0])].prototype.schema,
             ) as frames:
                 reports = compare_frames(models, frames, tolerance, source=str(data))
         payload: dict[str, Any] = {

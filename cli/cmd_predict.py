@@ -47,6 +47,7 @@ from modelrouter.cli.options import (
     KeepAllOpt,
     KeepGoingOpt,
     KeepOpt,
+    LimitOpt,
     MaxErrorRateOpt,
     MetricsOpt,
     ModelOpt,
@@ -115,6 +116,7 @@ def predict(
     keep: KeepOpt = None,
     keep_all: KeepAllOpt = False,
     chunk_size: ChunkOpt = 32_768,
+    limit: LimitOpt = None,
     workers: WorkersOpt = None,
     pool_size: PoolSizeOpt = None,
     input_format: InputFormatOpt = None,
@@ -162,6 +164,7 @@ def predict_proba(
     keep: KeepOpt = None,
     keep_all: KeepAllOpt = False,
     chunk_size: ChunkOpt = 32_768,
+    limit: LimitOpt = None,
     workers: WorkersOpt = None,
     pool_size: PoolSizeOpt = None,
     input_format: InputFormatOpt = None,
@@ -322,10 +325,11 @@ def _check_file_options(options: RunOptions) -> None:
     except ModelRouterError:
         return  # the run reports a bad output name itself
     rejects_parquet = options.rejects is not None and options.rejects.lower().endswith((".parquet", ".pq"))
-    if fmt == "csv" and not rejects_parquet:
+    if fmt != "parquet" and not rejects_parquet:
+        shown, suffix = ("CSV", ".csv") if fmt == "csv" else ("JSON Lines", ".jsonl")
         raise typer.BadParameter(
-            f"compresses Parquet pages, and {'stdout' if output == '-' else output} is CSV "
-            "(name it .csv.gz, .csv.bz2 or .csv.zst to compress a CSV output)",
+            f"compresses Parquet pages, and {'stdout' if output == '-' else output} is {shown} "
+            f"(name it {suffix}.gz, {suffix}.bz2 or {suffix}.zst to compress a {shown} output)",
             param_hint="--compression",
         )
 
@@ -342,10 +346,9 @@ def _check_output_format(options: RunOptions) -> None:
         if output != "-":
             detect_format(output, options.output_format, role="output")
         if options.rejects is not None:
-            detect_format(options.rejects, None, role="output")
+            detect_format(options.rejects, None, role="output", option="--rejects")
     except UnknownOutputFormat as exc:
-        rejects = options.rejects is not None and str(exc).startswith(options.rejects)
-        raise typer.BadParameter(str(exc), param_hint="--rejects" if rejects else "--output") from None
+        raise typer.BadParameter(exc.reason, param_hint=exc.option) from None
     except ModelRouterError:
         return  # the run reports a bad output path itself (exit 5)
 
@@ -504,10 +507,10 @@ def _dataset_plan(options: RunOptions) -> DatasetPlan:
     if (
         compressing
         and plan.inputs
-        and all(detect_format(str(t), None, role="output") == "csv" for t in plan.outputs)
+        and all(detect_format(str(t), None, role="output") != "parquet" for t in plan.outputs)
     ):
         raise typer.BadParameter(
-            "compresses Parquet pages, and every output of this dataset is CSV "
+            "compresses Parquet pages, and no output of this dataset is Parquet "
             "(pass --output-format parquet)",
             param_hint="--compression",
         )

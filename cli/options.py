@@ -47,6 +47,7 @@ __all__ = [
     "KeepAllOpt",
     "KeepGoingOpt",
     "KeepOpt",
+    "LimitOpt",
     "MaxErrorRateOpt",
     "MaxProbaDiffOpt",
     "MetricsOpt",
@@ -95,8 +96,11 @@ def _checked(rule: Callable[..., Any], *args: Any) -> Any:
 
 
 class FormatChoice(StrEnum):
+    """The data formats (``modelrouter.storage.formats.FORMATS``)."""
+
     csv = "csv"
     parquet = "parquet"
+    jsonl = "jsonl"
 
 
 # -- shared options ------------------------------------------------------------------------
@@ -235,6 +239,16 @@ def finite_float(value: float | None) -> float | None:
 ChunkOpt = Annotated[
     int,
     typer.Option("--chunk-size", metavar="N", help=f"Rows per chunk (1 to {MAX_CHUNK_SIZE:,})."),
+]
+LimitOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        metavar="N",
+        help="A trial run: score only the first N rows of each input file, with the same "
+        "outputs and checks as a full run.",
+        show_default=False,
+    ),
 ]
 WorkersOpt = Annotated[
     int | None,

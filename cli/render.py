@@ -155,6 +155,10 @@ class _RichProgress:
     def advance(self, rows: int) -> None:
         self._progress.advance(self._task, rows)
 
+    def position(self, done: int, total: int) -> None:
+        """The input's bytes read of its size (CSV): shown as a percentage and an ETA."""
+        self._progress.update(self._task, fraction=min(1.0, done / total) if total else None)
+
 
 @contextmanager
 def progress(enabled: bool, description: str, total: int | None) -> Iterator[ProgressSink]:
@@ -185,10 +189,25 @@ def progress(enabled: bool, description: str, total: int | None) -> Iterator[Pro
             speed = task.finished_speed or task.speed
             return Text("" if speed is None else f"{speed:,.0f} rows/s")
 
+    class FractionColumn(ProgressColumn):
+        """A CSV's share of bytes read and the time left at the pace so far."""
+
+        def render(self, task: Task) -> Text:
+            fraction = task.fields.get("fraction")
+            if fraction is None or task.total is not None:
+                return Text("")
+            elapsed = task.finished_time if task.finished else task.elapsed
+            if fraction >= 1.0 or task.finished:
+                return Text(f"{min(fraction, 1.0):.0%}")
+            if not fraction or not elapsed:
+                return Text(f"{fraction:.0%}")
+            left = int(elapsed * (1.0 - fraction) / fraction)
+            return Text(f"{fraction:.0%} ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}")
+
     columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]
     if total is not None:
         columns.append(BarColumn())
-    columns += [RowsColumn(), RateColumn(), TimeElapsedColumn()]
+    columns += [FractionColumn(), RowsColumn(), RateColumn(), TimeElapsedColumn()]
     if total is not None:
         columns.append(TimeRemainingColumn())
     with Progress(*columns, console=stderr_console(), transient=False) as bar:

@@ -15,11 +15,21 @@ record ends at ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files) outside quo
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from modelrouter.errors import DataError
 
-__all__ = ["MAX_ROW_BYTES", "HeaderRecord", "read_header", "split_record", "unnamed"]
+__all__ = [
+    "LIKELY_DELIMITERS",
+    "MAX_ROW_BYTES",
+    "DialectGuess",
+    "HeaderRecord",
+    "guess_dialect",
+    "read_header",
+    "split_record",
+    "unnamed",
+]
 
 #: The largest CSV row (and so the largest field, and the header) we read: 32 MiB. Beyond it
 #: a file is refused with exit 3 instead of growing memory without bound.
@@ -222,3 +232,83 @@ def split_record(text: str, delimiter: str = ",") -> list[str]:
         field_start = True
     fields.append("".join(current))
     return fields
+
+
+#: Delimiters a file is checked for when the given one reads its header as one column.
+LIKELY_DELIMITERS = (",", ";", "\t", "|")
+#: A number written with a decimal comma (``14,23``, ``-0,5``; no thousands separators).
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?")
+
+
+@dataclass(frozen=True)
+class DialectGuess:
+    """How the header and first rows of a CSV file read best, when that differs from the
+    options it was opened with: the exact flags to pass (European Excel exports: ``;``
+    between fields, ``14,23`` in numbers)."""
+
+    delimiter: str
+    decimal: str
+    #: Columns whose first values are numbers written with a decimal comma.
+    comma_columns: tuple[str, ...]
+    flags: str
+    #: The first such value of each of :attr:`comma_columns`.
+    examples: tuple[str, ...] = ()
+
+    @property
+    def header_is_one_column(self) -> bool:
+        """The given delimiter read the header as one column (another one splits it)."""
+        return "--delimiter" in self.flags
+
+    def describe(self) -> str:
+        """What the file looks like, and the flags that read it."""
+        shown = "tab" if self.delimiter == "\t" else repr(self.delimiter)
+        what = f"{shown}-separated"
+        if self.comma_columns:
+            what += " with decimal commas (a European Excel export)"
+        return f"the file looks {what}: pass {self.flags}"
+
+
+def guess_dialect(header: str, sample: str, delimiter: str, decimal: str) -> DialectGuess | None:
+    """What the header and the complete lines of ``sample`` (the first data rows) say about
+    the file's delimiter and decimal mark, or ``None`` when the given ones read it well.
+
+    A header read as one column by ``delimiter`` is re-read with each of
+    :data:`LIKELY_DELIMITERS`: one that splits it, and splits the first rows into as many
+    fields, is the file's. A decimal comma is seen when, with that delimiter, a column's
+    first values are all numbers and some are written ``14,23`` (never with ``,`` as
+    delimiter, where it cannot be).
+    """
+    lines = [line for line in re.split(r"\r\n|\n|\r", sample)[:-1] if line.strip()][:20]
+    names = split_record(header, delimiter)
+    chosen = delimiter
+    if len(names) == 1:
+        for candidate in LIKELY_DELIMITERS:
+            if candidate == delimiter:
+                continue
+            split = split_record(header, candidate)
+            if len(split) > 1 and all(len(split_record(line, candidate)) == len(split) for line in lines):
+                chosen, names = candidate, split
+                break
+    comma_columns: list[str] = []
+    examples: list[str] = []
+    if chosen != "," and lines:
+        rows = [split_record(line, chosen) for line in lines]
+        for position, name in enumerate(names):
+            values = [row[position].strip() for row in rows if position < len(row) and row[position].strip()]
+            if (
+                values
+                and all(_PLAIN_NUMBER.fullmatch(v) for v in values)
+                and any(_DECIMAL_COMMA.fullmatch(v) for v in values)
+            ):
+                comma_columns.append(name)
+                examples.append(next(v for v in values if _DECIMAL_COMMA.fullmatch(v)))
+    wanted_decimal = "," if comma_columns else "." if chosen == "," else decimal
+    flags = []
+    if chosen != delimiter:
+        flags.append("--delimiter " + ("tab" if chosen == "\t" else f"'{chosen}'"))
+    if wanted_decimal != decimal:
+        flags.append(f"--decimal '{wanted_decimal}'")
+    if not flags:
+        return None
+    return DialectGuess(chosen, wanted_decimal, tuple(comma_columns), " ".join(flags), tuple(examples))

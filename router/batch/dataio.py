@@ -21,21 +21,32 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol, TypeVar
+from typing import BinaryIO, Protocol, TypeAlias, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from modelrouter.batch.csv_header import MAX_ROW_BYTES, HeaderRecord, mib, read_header, unnamed
-from modelrouter.errors import DataError, OutputError
+from modelrouter.batch.csv_header import (
+    MAX_ROW_BYTES,
+    DialectGuess,
+    HeaderRecord,
+    guess_dialect,
+    mib,
+    read_header,
+    unnamed,
+)
+from modelrouter.errors import DataError, InvalidOptionError, OutputError
+from modelrouter.remote import ObjectVersion
+from modelrouter.remote import read_window as remote_read_window
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
 from modelrouter.storage.formats import (
-    COMPRESSION_SUFFIXES,
     DATA_SUFFIXES,
+    FORMATS,
     SNIFF_BYTES,
     Compression,
+    FileFormat,
     sniff_compression,
     split_name,
 )
@@ -56,7 +67,6 @@ __all__ = [
     "write_text_atomically",
 ]
 
-FileFormat = Literal["csv", "parquet"]
 
 _SUFFIX_FORMATS: dict[str, FileFormat] = dict(DATA_SUFFIXES)
 #: Arrow's CSV reader reads up to 32 blocks ahead of the rows asked for (its background
@@ -68,8 +78,14 @@ _STREAM_READ_BYTES = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 
 
-def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -> FileFormat:
-    """The format named by ``override``, else by the suffix; :class:`DataError` if unknown."""
+def detect_format(
+    path: str | Path, override: FileFormat | None, *, role: str, option: str = "--output"
+) -> FileFormat:
+    """The format named by ``override``, else by the suffix.
+
+    Unknown: :class:`DataError` for an input (what the file holds is the problem), and for an
+    output a usage error (:class:`InvalidOptionError` of ``option``, exit 2) naming the
+    supported suffixes — nothing is read or written first."""
     if override is not None:
         return override
     if str(path) == "-":
@@ -77,7 +93,7 @@ def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -
     _, data, compression = split_name(path)
     suffix = (data + compression).lower()
     if data.lower() in _SUFFIX_FORMATS:
-        if compression and _SUFFIX_FORMATS[data.lower()] == "parquet":
+        if compression and not FORMATS[_SUFFIX_FORMATS[data.lower()]].text:
             message = f"{path}: a compressed Parquet file ({suffix!r}) is not read or written; "
             message += "Parquet compresses its own pages (see --compression)"
             raise OutputError(message) if role == "output" else DataError(message)
@@ -85,16 +101,22 @@ def detect_format(path: str | Path, override: FileFormat | None, *, role: str) -
     if is_stream_source(path) or str(path).startswith(("/dev/", "/proc/self/fd/")):
         # A pipe or device (/dev/stdin, /dev/null, a FIFO) is a stream, like '-': CSV.
         return "csv"
-    known = ", ".join([*sorted(_SUFFIX_FORMATS), *(f".csv{c}" for c in COMPRESSION_SUFFIXES)])
+    plain = sorted(DATA_SUFFIXES)
+    text = " and ".join(
+        sorted({FORMATS[DATA_SUFFIXES[s]].name for s in plain if FORMATS[DATA_SUFFIXES[s]].text})
+    )
+    known = f"{', '.join(plain)}; {text} also compressed: .gz, .bz2, .zst"
     message = f"{path}: unknown {role} format {suffix or '(no suffix)'!r} (known: {known})"
     if role == "output":
-        raise UnknownOutputFormat(message + "; pass --output-format")
+        raise UnknownOutputFormat(
+            option, message + ("; pass --output-format" if option == "--output" else "")
+        )
     raise DataError(message + "; pass --input-format")
 
 
-class UnknownOutputFormat(OutputError):
+class UnknownOutputFormat(InvalidOptionError):
     """An output named with a suffix no writer has (``out.xlsx``): the command line's mistake,
-    which the CLI reports as a usage error (exit 2) before anything is read."""
+    a usage error (exit 2) raised before anything is read; ``option`` names the option."""
 
 
 @dataclass
@@ -117,6 +139,13 @@ class InputFile:
     delimiter: str | None = None
     #: CSV columns without a name in the header, named ``Unnamed: <i>`` (never features).
     unnamed_columns: tuple[str, ...] = ()
+    #: CSV: how the header and first rows read better than with the options given (another
+    #: delimiter, a decimal comma), with the exact flags to say so; ``None`` when they read well.
+    dialect: DialectGuess | None = None
+    #: CSV from a file or an object: its stored size (compressed, if it is), and how many of
+    #: those bytes were read so far — what progress shows as % and ETA.
+    size: int | None = None
+    bytes_read: Callable[[], int] | None = None
 
 
 def open_input(
@@ -128,6 +157,7 @@ def open_input(
     keep_text: bool = False,
     delimiter: str = ",",
     keep: Sequence[str] = (),
+    decimal: str = ".",
 ) -> InputFile:
     """Open ``path`` (``-``: CSV on stdin) for streaming in chunks of ``chunk_size`` rows.
 
@@ -135,15 +165,16 @@ def open_input(
     columns asked for by name (a pandas ``RangeIndex`` becomes a column only then). ``keep_text``: CSV
     cells stay exactly the text read (``NA``, ``null``, empty…), see :attr:`InputFile.text_nulls`;
     otherwise Arrow's null spellings are read as nulls. CSV fields are separated by
-    ``delimiter``; gzip, bzip2 and Zstandard streams are decompressed (recognised by their
+    ``delimiter``, numbers written with ``decimal`` (only compared with the first rows here,
+    see :attr:`InputFile.dialect`); gzip, bzip2 and Zstandard streams are decompressed (recognised by their
     first bytes, see :mod:`~modelrouter.storage.formats`). Rows longer than
     :data:`MAX_ROW_BYTES` are refused. Raises :class:`DataError` for a missing, empty,
     corrupt or undecodable file.
     """
     if not storage.is_uri(str(path)):
-        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep)
+        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep, decimal)
     try:
-        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep)
+        return _open_input(path, fmt, chunk_size, columns, keep_text, delimiter, keep, decimal)
     except OSError as exc:
         # The store failing while the file is opened (the format sniff, the header scan, the
         # reader's first block), after the client's retries: a read error of this input. Reads
@@ -159,6 +190,7 @@ def _open_input(
     keep_text: bool,
     delimiter: str,
     keep: Sequence[str],
+    decimal: str = ".",
 ) -> InputFile:
     name = "<stdin>" if str(path) == "-" else str(path)
     remote = storage.is_uri(str(path))
@@ -169,6 +201,9 @@ def _open_input(
         if kind != "file":
             what = "is a directory, not a file" if kind == "directory" else "file not found"
             raise DataError(f"{name}: {what}")
+    # An object is read as the version seen now, by every request of this run (the sniff, the
+    # header, each block or row group): a replaced object fails, never mixes two versions.
+    pinned = storage.pin(storage.Uri.parse(str(path))) if remote else None
     if fmt == "parquet":
         if stream:
             raise DataError(
@@ -177,12 +212,13 @@ def _open_input(
             )
         if str(path) == "-":  # stdin redirected from a regular file (checked by the shell)
             return _open_parquet(os.fdopen(os.dup(0), "rb"), name, chunk_size, columns, keep)
-        if remote:
+        if pinned is not None:
             # An object is read by ranged requests, row group by row group: no download first.
-            remote_file = storage.open_random(storage.Uri.parse(str(path)))
-            return _open_parquet(remote_file, name, chunk_size, columns, keep)
+            return _open_parquet(storage.open_random(pinned), name, chunk_size, columns, keep)
         return _open_parquet(Path(path), name, chunk_size, columns, keep)
-    return _open_csv(path, name, chunk_size, columns, keep_text, delimiter)
+    if fmt == "jsonl":
+        return _open_jsonl(pinned or path, name, chunk_size, columns)
+    return _open_csv(pinned or path, name, chunk_size, columns, keep_text, delimiter, decimal)
 
 
 def open_table(
@@ -390,17 +426,22 @@ def _read_head(stream: BinaryIO, size: int) -> bytes:
     return head
 
 
+#: Where CSV bytes come from: a local path, stdin (``-``) or an object as opened.
+_Source: TypeAlias = str | Path | storage.Pinned
+
+
 def _open_csv(
-    path: str | Path,
+    path: _Source,
     name: str,
     chunk_size: int,
     columns: Sequence[str] | None,
     keep_text: bool,
     delimiter: str,
+    decimal: str = ".",
 ) -> InputFile:
     from_stdin = str(path) == "-"
     # A FIFO or device cannot be reopened either: it is read through Python like stdin.
-    once = from_stdin or is_stream_source(path)
+    once = from_stdin or (isinstance(path, (str, Path)) and is_stream_source(path))
     raw: BinaryIO = sys.stdin.buffer if from_stdin else _open_binary(path)
     stream: _Stream | None = None
     try:
@@ -424,6 +465,14 @@ def _open_csv(
         raise
     if not once:
         stream.close()
+    # The rows read past the header (up to 64 KiB) show a delimiter or decimal mark other
+    # than the given ones: said with the exact flags wherever the file fails to read.
+    dialect = guess_dialect(
+        header.raw.removeprefix(_BOM).decode("utf-8", "replace").strip("\r\n"),
+        header.rest.decode("utf-8", "replace"),
+        delimiter,
+        decimal,
+    )
     # A column without a name (Excel's trailing empty columns) gets pandas' name for it; it
     # is not data: never a positional feature (InputFile.unnamed_columns).
     names = [c or unnamed(i) for i, c in enumerate(header.names)]
@@ -447,6 +496,7 @@ def _open_csv(
     )
     parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     opener = _CsvOpener(path, name, header, convert, stream if once else None, compression, parse)
+    opener.dialect = dialect
     reader = opener.open(first_block, rows_before=0)
     schema = reader.schema
     positions = [names.index(c) for c in wanted]
@@ -476,7 +526,170 @@ def _open_csv(
         text_nulls=keep_text,
         delimiter=delimiter,
         unnamed_columns=nameless,
+        dialect=dialect,
+        size=None if once else _stored_size(path),
+        bytes_read=None if once else opener.stored_bytes,
     )
+
+
+#: JSON Lines: the rows whose values decide the column types (a later value of another type
+#: is a data error naming it), and the largest line (Arrow's block).
+_JSONL_SAMPLE_ROWS = 1000
+_JSONL_BLOCK_BYTES = 4 << 20
+
+
+def _open_jsonl(path: _Source, name: str, chunk_size: int, columns: Sequence[str] | None) -> InputFile:
+    """JSON Lines (one object per line), streamed by Arrow's JSON reader.
+
+    The columns and their types come from the first :data:`_JSONL_SAMPLE_ROWS` lines, read
+    here and replayed (so stdin works): numbers that are all integers are ``int64``, other
+    numbers ``float64``, booleans ``bool``, text ``string``; a column that mixes kinds, or
+    holds arrays or objects, is refused naming it. Keys that first appear later are ignored.
+    """
+    import pyarrow.json as pajson
+
+    from_stdin = str(path) == "-"
+    location = None if from_stdin else _location(path)
+    raw: BinaryIO
+    if location is None:
+        raw = sys.stdin.buffer
+    elif isinstance(location, Path):
+        raw = open(location, "rb")  # noqa: SIM115  (closed by the reader's close())
+    else:  # read front to back: a window per GET
+        raw = cast(BinaryIO, storage.open_binary(location, sequential=True))
+    head = _read_head(raw, SNIFF_BYTES)
+    compression = sniff_compression(head)
+    stream = _decompressed(io.BufferedReader(_Replay(head, raw)), compression)
+    try:
+        sample, pending = _jsonl_sample(stream, name, compression)
+        kinds = _jsonl_kinds(sample, name)
+    except BaseException:
+        stream.close()
+        raise
+    arrow_types = {
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "str": pa.string(),
+        "null": pa.string(),
+    }
+    wanted = list(kinds) if columns is None else [c for c in kinds if c in set(columns)]
+    schema = pa.schema([pa.field(c, arrow_types[kinds[c]]) for c in wanted])
+    replay = _Replay(b"\n".join(sample) + b"\n" + pending, stream)
+    try:
+        reader = pajson.open_json(
+            pa.PythonFile(io.BufferedReader(replay, buffer_size=1 << 20), mode="r"),
+            read_options=pajson.ReadOptions(block_size=_JSONL_BLOCK_BYTES, use_threads=False),
+            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        replay.close()
+        raise DataError(f"{name}: not readable JSON Lines ({_first_line(exc)})") from None
+
+    def close() -> None:
+        reader.close()
+        replay.close()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        delivered = 0
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowInvalid, OSError) as exc:
+                    raise DataError(
+                        f"{name}: unreadable JSON Lines after data row {delivered} ({_first_line(exc)}); "
+                        f"the column types come from the first {_JSONL_SAMPLE_ROWS:,} rows"
+                    ) from None
+                delivered += batch.num_rows
+                yield batch.select(wanted) if batch.schema.names != wanted else batch
+        finally:
+            close()
+
+    return InputFile(name, schema, None, rechunk(batches(), chunk_size, schema), close, tuple(kinds))
+
+
+def _jsonl_sample(stream: _Stream, name: str, compression: Compression | None) -> tuple[list[bytes], bytes]:
+    """The first complete lines of ``stream`` (up to :data:`_JSONL_SAMPLE_ROWS`), and the
+    bytes read past them."""
+    sample: list[bytes] = []
+    pending = b""
+    while len(sample) < _JSONL_SAMPLE_ROWS:
+        block = _checked_read(name, compression, lambda: stream.read(1 << 16))
+        if not block:
+            if pending.strip():
+                sample.append(pending)
+            return sample, b""
+        lines = (pending + block).split(b"\n")
+        pending = lines.pop()
+        sample.extend(lines)
+        if len(pending) > _JSONL_BLOCK_BYTES:
+            raise DataError(f"{name}: a JSON line is longer than {mib(_JSONL_BLOCK_BYTES)}")
+    return sample, pending
+
+
+def _jsonl_kinds(sample: Sequence[bytes], name: str) -> dict[str, str]:
+    """Each key of the sampled objects and the kind of its values (``int`` and ``float``
+    make ``float``; ``null`` takes any other kind)."""
+    import json
+
+    kinds: dict[str, str] = {}
+    for row, line in enumerate(sample, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise DataError(f"{name}: row {row}: not a JSON object ({exc})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{name}: row {row}: not a JSON object (a JSON Lines row is {{...}})")
+        for key, value in record.items():
+            kind = _json_kind(value)
+            if kind in ("array", "object"):
+                raise DataError(
+                    f"{name}: row {row}: column {key!r} holds a JSON {kind}; values must be scalars"
+                )
+            seen = kinds.get(key)
+            if seen is None or seen == "null" or kind in ("null", seen):
+                kinds[key] = kind if seen in (None, "null") else seen
+            elif {seen, kind} == {"int", "float"}:
+                kinds[key] = "float"
+            else:
+                raise DataError(
+                    f"{name}: row {row}: column {key!r} mixes {seen} and {kind} values", column=key
+                )
+    if not kinds:
+        raise DataError(f"{name}: empty file (no JSON object)")
+    return kinds
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _stored_size(path: _Source) -> int | None:
+    """The size of the file or object as stored, when known without a request."""
+    location = _location(path)
+    if isinstance(location, ObjectVersion):
+        return location.size
+    if isinstance(location, Path):
+        try:
+            return location.stat().st_size
+        except OSError:
+            return None
+    return None
 
 
 def _decompressed(stream: BinaryIO, compression: Compression | None) -> _Stream:
@@ -512,7 +725,7 @@ class _CsvOpener:
 
     def __init__(
         self,
-        path: str | Path,
+        path: _Source,
         name: str,
         header: HeaderRecord,
         convert: pacsv.ConvertOptions,
@@ -533,6 +746,12 @@ class _CsvOpener:
         self.replay: _Replay | None = None
         #: What Arrow reads natively: a local path, or a stream (an object, a compressed file).
         self.native: str | pa.NativeFile | None = None
+        #: What the first rows say about the delimiter and decimal mark (for the errors).
+        self.dialect: DialectGuess | None = None
+        #: Progress: the decompressed bytes Arrow has parsed (one block per batch), and the
+        #: stored bytes per decompressed byte (1 for a plain file), when they can be told.
+        self.parsed = 0
+        self.ratio: Callable[[], float] | None = None
 
     def open(self, block: int, rows_before: int) -> pacsv.CSVStreamingReader:
         if self.once is not None:
@@ -560,7 +779,9 @@ class _CsvOpener:
                 # BOM): no Python callbacks from Arrow's I/O threads, which must not outlive the
                 # interpreter. Compressed files are decompressed natively too, and an object
                 # is reopened through its filesystem the same way.
-                self.native = source = _native_source(self.path, self.compression)
+                self.native, self.ratio = _counted_source(self.path, self.compression)
+                source = self.native
+            self.parsed = 0
             try:
                 self.reader = pacsv.open_csv(
                     source,
@@ -579,6 +800,12 @@ class _CsvOpener:
             except BaseException:
                 self.close()
                 raise
+
+    def stored_bytes(self) -> int:
+        """The file's stored bytes the rows delivered so far came from (an estimate within
+        one block; Arrow reads far ahead of the rows it delivers, so its offset would not do)."""
+        ratio = self.ratio() if self.ratio is not None else 0.0
+        return int(self.parsed * ratio)
 
     def _reopen(self) -> _Stream:
         """The file from its start, decompressed, for a Python-side read."""
@@ -600,7 +827,10 @@ class _CsvOpener:
         if isinstance(exc, OSError) and self.compression is not None:
             where = f"after data row {rows_before}" if rows_before else "in the first data rows"
             return f"{self.name}: corrupt {self.compression} data {where} ({_first_line(exc)})"
-        return _csv_error(self.name, exc, rows_before, self.header.names)
+        message = _csv_error(self.name, exc, rows_before, self.header.names)
+        if self.dialect is not None and self.dialect.header_is_one_column and "malformed" in message:
+            message += f"; {self.dialect.describe()}"
+        return message
 
     def batches(self, reader: pacsv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
         delivered = 0
@@ -608,6 +838,7 @@ class _CsvOpener:
         while True:
             try:
                 for parsed in reader:
+                    self.parsed += self.block  # Arrow parses one block per batch
                     batch = parsed
                     if skip:  # a reopened file: these rows were delivered before
                         dropped = min(skip, batch.num_rows)
@@ -642,29 +873,59 @@ class _CsvOpener:
             native.close()  # Arrow's reader does not own a file it was given
 
 
-def _open_binary(path: str | Path) -> BinaryIO:
+def _location(path: _Source) -> Path | storage.Pinned:
+    return path if isinstance(path, (Path, storage.Uri, ObjectVersion)) else storage.as_location(path)
+
+
+def _open_binary(path: _Source) -> BinaryIO:
     """The file or object for a Python-side read (the sniff and the header scan)."""
-    location = storage.as_location(path)
+    location = _location(path)
     if isinstance(location, Path):
         return open(location, "rb")
-    # pyarrow's files have no readline(): buffer the (seekable, ranged-read) object in Python.
-    return io.BufferedReader(storage.open_random(location), buffer_size=1 << 16)
+    return cast(BinaryIO, storage.open_binary(location))
 
 
-def _native_source(path: str | Path, compression: Compression | None) -> str | pa.NativeFile:
+def _native_source(path: _Source, compression: Compression | None) -> str | pa.NativeFile:
     """What Arrow's CSV reader reads natively: a plain local file by its path (Arrow then
     skips a BOM itself), a decompressing stream, or a pyarrow stream over the object."""
-    location = storage.as_location(path)
+    return _counted_source(path, compression)[0]
+
+
+def _counted_source(
+    path: _Source, compression: Compression | None
+) -> tuple[pa.NativeFile, Callable[[], float] | None]:
+    """:func:`_native_source` as a stream (Arrow skips a BOM in a stream too), and the
+    stored bytes per decompressed byte, for the progress of a CSV read in stored bytes:
+    1 for a plain file; for a compressed local file, the ratio of its first MiB."""
+    location = _location(path)
     if isinstance(location, Path):
-        if compression is None and not location.name.lower().endswith(tuple(COMPRESSION_SUFFIXES)):
-            return str(location)
-        # Never Arrow's guess of a compression from the name: what the bytes say.
-        return pa.input_stream(str(location), compression=compression)
-    stream = storage.open_stream(location)
-    return stream if compression is None else pa.CompressedInputStream(stream, compression)
+        raw = pa.OSFile(str(location))
+    elif isinstance(location, ObjectVersion):
+        raw = pa.PythonFile(location.open(remote_read_window()), mode="r")
+    else:
+        raw = storage.open_stream(location)
+    if compression is None:
+        return raw, (lambda: 1.0)
+    # Never Arrow's guess of a compression from the name: what the bytes say.
+    stream = pa.CompressedInputStream(raw, compression)
+    if not isinstance(location, Path):
+        return stream, None
+    ratio = _compression_ratio(location, compression)
+    return stream, (lambda: ratio)
 
 
-def _python_side(path: str | Path, compression: Compression | None) -> _Stream:
+def _compression_ratio(path: Path, compression: Compression) -> float:
+    """Stored bytes per decompressed byte over the first MiB of a compressed file (0 when
+    it cannot be read: the run's own read reports why)."""
+    try:
+        with pa.OSFile(str(path)) as raw, pa.CompressedInputStream(raw, compression) as stream:
+            data = stream.read(1 << 20)
+            return raw.tell() / len(data) if data else 0.0
+    except (OSError, pa.ArrowInvalid):
+        return 0.0
+
+
+def _python_side(path: _Source, compression: Compression | None) -> _Stream:
     """The file from its start, decompressed, for reads from Python (the header scan)."""
     if compression is None:
         return _open_binary(path)

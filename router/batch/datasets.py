@@ -22,7 +22,7 @@ from modelrouter.batch.dataio import FileFormat
 from modelrouter.batch.run import ProgressSink, RunOptions, RunSummary, prepare_pool, score_file
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import RunOutputs, sweep_stale_temps, text_output
-from modelrouter.storage.formats import COMPRESSION_SUFFIXES, data_suffix, split_name, with_data_suffix
+from modelrouter.storage.formats import FORMATS, data_suffix, known_suffixes, split_name, with_data_suffix
 from modelrouter.storage.input_identity import identity_matches, recorded_identity
 from modelrouter.storage.object_store import Location
 from modelrouter.storage.run_paths import PathConflict
@@ -40,10 +40,8 @@ __all__ = [
 ]
 
 SUCCESS_MARKER = "_SUCCESS"
-#: The files a dataset lists: CSV (also tab-separated, also compressed) and Parquet.
-_DATA_SUFFIXES = frozenset(
-    [".csv", ".tsv", ".parquet", ".pq", *(f"{d}{c}" for d in (".csv", ".tsv") for c in COMPRESSION_SUFFIXES)]
-)
+#: The files a dataset lists: every registered format (compressed text formats too).
+_DATA_SUFFIXES = frozenset(known_suffixes())
 
 
 def is_data_file(name: str | Path) -> bool:
@@ -182,11 +180,7 @@ def _pair(
     sources: dict[str, Location] = {}
     for source in files:
         relative = source.relative_to(root)  # type: ignore[arg-type]  # root has the source's kind
-        suffix = (
-            {"csv": ".csv", "parquet": ".parquet"}[output_format]
-            if output_format
-            else data_suffix(str(source))
-        )
+        suffix = FORMATS[output_format].suffixes[0] if output_format else data_suffix(str(source))
         target = out_dir / with_data_suffix(relative, suffix)
         if str(target) in sources:
             raise PathConflict(
@@ -344,10 +338,20 @@ def begin(plan: DatasetPlan, resume: bool) -> tuple[list[tuple[Location, Locatio
     """Create the output folders, drop a stale ``_SUCCESS``; return the pairs to do, the
     inputs skipped by ``resume`` (their output exists, so it is complete, and records this
     very input: :mod:`modelrouter.storage.input_identity`) and the inputs whose output
-    exists but is stale (another input, or no record), which are scored again."""
+    exists but is stale (another input, or no record), which are scored again.
+
+    Only the last level of the output directory is created, as ``mkdir`` (not ``mkdir -p``)
+    does: a missing parent is an output error (exit 5) — a typo in a cron job's path must not
+    silently create a new tree, and a single file's ``-o`` into a missing folder fails alike.
+    The subfolders that mirror the input's, inside it, are created as needed."""
+    if isinstance(plan.out_dir, Path) and not plan.out_dir.parent.is_dir():
+        raise OutputError(
+            f"{plan.out_dir}: cannot create the output directory: its parent {plan.out_dir.parent} "
+            "does not exist (only the last folder level is created; create the parents first)"
+        )
     try:
         if isinstance(plan.out_dir, Path):
-            plan.out_dir.mkdir(parents=True, exist_ok=True)
+            plan.out_dir.mkdir(exist_ok=True)
             for target in plan.outputs:
                 target.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
         storage.remove(plan.out_dir / SUCCESS_MARKER)

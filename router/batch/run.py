@@ -6,11 +6,12 @@ Everything here is plain library code (no typer, no rich); ``modelrouter.cli.mai
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +40,7 @@ from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.cells import csv_schema, to_csv_cells
 from modelrouter.storage.commit import BatchOutput, RunOutputs, check_writable, open_output, text_output
+from modelrouter.storage.formats import FORMATS as FILE_FORMATS
 from modelrouter.storage.formats import compression_of, data_suffix, split_name, suffix_delimiter
 from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
 from modelrouter.storage.tables import DatabaseUrl, IfExists, TableTarget, is_table_url
@@ -49,7 +51,12 @@ if TYPE_CHECKING:
 
 
 class ProgressSink(Protocol):
-    """What the scoring loop reports progress to (the shell renders it; tests count it)."""
+    """What the scoring loop reports progress to (the shell renders it; tests count it).
+
+    A sink may also have ``position(done, total)``: the bytes of the input read so far and
+    its size, given after each chunk when they are known (CSV from a file or an object, whose
+    row count is not): the shell shows a percentage and an ETA from them.
+    """
 
     def advance(self, rows: int) -> None: ...
 
@@ -72,7 +79,7 @@ SideFiles = Callable[["RunSummary"], Sequence[tuple[storage.Location, str]]]
 Mode = Literal["predict", "proba"]
 OnError = Literal["fail", "skip"]
 Engine = Literal["local", "dask"]
-FORMATS = ("csv", "parquet")
+FORMATS = tuple(FILE_FORMATS)
 
 #: Rows per chunk by default: large enough that per-chunk overhead (task, borrow, Arrow
 #: slicing, one write) is noise, small enough that the chunks in flight stay a few MiB:
@@ -106,6 +113,8 @@ class RunOptions:
     keep: Sequence[str] = ()
     keep_all: bool = False
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    #: A trial run (``--limit``): only the first N rows of each input file are scored.
+    limit: int | None = None
     workers: int | None = None
     pool_size: int | None = None
     on_error: OnError = "fail"
@@ -191,6 +200,7 @@ def _normalised(options: RunOptions) -> dict[str, Any]:
             "config": None if options.config is None else Path(options.config),
             "keep": tuple(options.keep or ()),
             "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
+            "limit": check.optional_int("--limit", options.limit, 1, 2**62),
             "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
             "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
             "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
@@ -480,7 +490,7 @@ def score_file(
             # stdout has no name to tell the format by: CSV unless --output-format says
             # otherwise (never another format than asked).
             out_format = (
-                (options.output_format or "csv")
+                _stdout_format(options)
                 if output == "-"
                 else detect_format(output, options.output_format, role="output")
             )
@@ -523,8 +533,11 @@ def score_file(
                 columns=columns,
                 keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
                 keep=options.keep,
+                decimal=options.decimal,
             )
         opened.callback(reader.close)
+        if options.limit is not None:
+            reader = _limited(reader, options.limit)
         return _score_reader(
             reader,
             output,
@@ -540,6 +553,25 @@ def score_file(
             explainer,
             on_summary if on_summary is not None else _not_watched,
         )
+
+
+def _limited(reader: InputFile, limit: int) -> InputFile:
+    """``reader`` cut after its first ``limit`` rows (``--limit``): the rest is never read."""
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        left = limit
+        try:
+            for batch in reader.batches:
+                if batch.num_rows >= left:
+                    yield batch.slice(0, left)
+                    return
+                left -= batch.num_rows
+                yield batch
+        finally:
+            reader.close()
+
+    total = None if reader.total_rows is None else min(reader.total_rows, limit)
+    return dataclasses.replace(reader, batches=batches(), total_rows=total)
 
 
 def _score_reader(
@@ -575,6 +607,7 @@ def _score_reader(
         features = frozenset(model.schema.resolve(available, exclude=exclude))
     except DataError as exc:
         raise DataError(f"{reader.name}: {exc}{_delimiter_hint(reader)}", column=exc.column) from None
+    _check_decimal_mark(reader, pool.model_type, exclude, options)
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
     out_schema = _output_schema(
         reader.schema,
@@ -614,7 +647,7 @@ def _score_reader(
             provenance["modelrouter.explanation_space"] = str(explainer.space)
             provenance["modelrouter.explanation_method"] = explainer.method.name
         if summary.rejects is not None:
-            rejects_format = detect_format(summary.rejects, None, role="output")
+            rejects_format = detect_format(summary.rejects, None, role="output", option="--rejects")
             rejected = rejects_schema(reader.schema)
             rejects = open_output(
                 summary.rejects,
@@ -695,6 +728,12 @@ def _check_unchanged(source: str, identity: dict[str, str]) -> None:
         raise DataError(f"{source}: the input changed while it was scored; nothing was written for it")
 
 
+def _stdout_format(options: RunOptions) -> FileFormat:
+    """What ``-o -`` writes: the format ``--output-format`` names, else CSV (never another
+    format than asked)."""
+    return options.output_format or "csv"
+
+
 def _style(
     path: str,
     fmt: FileFormat,
@@ -712,6 +751,7 @@ def _style(
         delimiter=options.delimiter
         or (None if stream else suffix_delimiter(path))
         or _default_delimiter(options),
+        decimal=options.decimal,
         compression=None if stream else compression_of(path),
     )
 
@@ -760,10 +800,6 @@ def _provenance(pool: ModelPool, options: RunOptions, source: str) -> dict[str, 
     return metadata
 
 
-#: Delimiters a one-column header is checked for (the message names the likeliest).
-_LIKELY_DELIMITERS = (",", ";", "\t", "|")
-
-
 def _default_delimiter(options: RunOptions) -> str:
     """A comma; a semicolon with ``--decimal ','`` (where commas are in the numbers: how
     spreadsheets in comma-decimal locales write CSV)."""
@@ -771,17 +807,33 @@ def _default_delimiter(options: RunOptions) -> str:
 
 
 def _delimiter_hint(reader: InputFile) -> str:
-    """When a CSV header came out as one column that holds another delimiter, say which."""
-    if reader.delimiter is None or len(reader.all_columns) != 1:
+    """When a CSV header came out as one column that holds another delimiter, say which
+    (and the decimal mark the first rows use): the exact flags that read the file."""
+    if reader.dialect is None or not reader.dialect.header_is_one_column:
         return ""
-    header = reader.all_columns[0]
-    counts = {d: header.count(d) for d in _LIKELY_DELIMITERS if d != reader.delimiter}
-    best = max(counts, key=lambda d: counts[d])
-    if not counts[best]:
-        return ""
-    shown = "tab" if best == "\t" else repr(best)
-    option = "tab" if best == "\t" else f"'{best}'"
-    return f"; the header is one column and looks like {shown}-separated: pass --delimiter {option}"
+    return f"; the header is one column and {reader.dialect.describe()}"
+
+
+def _check_decimal_mark(
+    reader: InputFile, kind: ModelType, exclude: Sequence[str], options: RunOptions
+) -> None:
+    """Refuse, before any row is scored, numeric feature columns whose first values are
+    written with a decimal comma while ``--decimal`` is ``.``: every row would fail."""
+    if reader.dialect is None or options.decimal == reader.dialect.decimal:
+        return
+    numeric = _decimal_comma_columns(kind, reader.schema, exclude)
+    found = [
+        (c, example)
+        for c, example in zip(reader.dialect.comma_columns, reader.dialect.examples, strict=True)
+        if c in numeric
+    ]
+    if found:
+        column, example = found[0]
+        raise DataError(
+            f"{reader.name}: column {column!r} holds numbers with a decimal comma ({example!r}); "
+            f"{reader.dialect.describe()}",
+            column=column,
+        )
 
 
 def _over_error_budget(summary: RunSummary, max_rate: float) -> bool:
@@ -977,6 +1029,14 @@ def _decimal_comma_columns(kind: ModelType, schema: pa.Schema, exclude: Sequence
     )
 
 
+def _report_progress(progress: ProgressSink, reader: InputFile, rows: int) -> None:
+    """Rows scored, and (see :class:`ProgressSink`) the input's bytes read when known."""
+    progress.advance(rows)
+    position = getattr(progress, "position", None)
+    if position is not None and reader.size and reader.bytes_read is not None:
+        position(min(reader.bytes_read(), reader.size), reader.size)
+
+
 def _score_chunks(
     reader: InputFile,
     writer: BatchOutput,
@@ -1062,7 +1122,7 @@ def _score_chunks(
         summary.rows_in += chunk.batch.num_rows
         summary.rows_out += batch.num_rows
         if progress is not None:
-            progress.advance(chunk.batch.num_rows)
+            _report_progress(progress, reader, chunk.batch.num_rows)
         trimmer.consumed(chunk.batch.nbytes)
 
     # One chunk read ahead while every worker scores one: each more in flight is a chunk of

@@ -39,12 +39,11 @@ from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from modelrouter.errors import OutputError
 from modelrouter.storage import object_store as storage
-from modelrouter.storage.csv_writer import CsvWriter
+from modelrouter.storage.formats import FileFormat
 from modelrouter.storage.inflight import COMMIT, LIVE_TEMP_FILES, CommitGuard
-from modelrouter.storage.writers import WriteStyle, open_writer
+from modelrouter.storage.writers import RowWriter, WriteStyle, open_writer
 
 __all__ = [
     "COMMIT",
@@ -66,10 +65,8 @@ __all__ = [
     "write_text_atomically",
 ]
 
-FileFormat = Literal["csv", "parquet"]
 #: What a batch output writes: a file format, or a database table (Arrow types as they are).
-OutputFormat = Literal["csv", "parquet", "table"]
-
+OutputFormat = Literal["csv", "parquet", "jsonl", "table"]
 
 # The host part keeps a run from judging the pid of a run on another machine (a shared
 # folder, Dask workers): only temporary files of this host are ever swept.
@@ -337,7 +334,7 @@ class AtomicOutput:
         self._replaced = False
         self._stream: BinaryIO | None = None
         self._finished = False
-        self._writer: pq.ParquetWriter | CsvWriter | None = None
+        self._writer: RowWriter | None = None
         #: The byte stream a CSV writer writes to, and whether closing it is ours to do.
         self._sink: pa.NativeFile | None = None
         self._own_sink = True
@@ -369,7 +366,7 @@ class AtomicOutput:
             self.abort()
             raise
 
-    def _make_writer(self, sink: str | BinaryIO) -> pq.ParquetWriter | CsvWriter:
+    def _make_writer(self, sink: str | BinaryIO) -> RowWriter:
         # stdout is never closed by us (it gets plain CSV); a device, FIFO or temporary file is ours.
         self._own_sink = self.path is not None
         writer, self._sink = open_writer(sink, self.format, self.schema, self.style)

@@ -8,6 +8,10 @@ a batch that Arrow refuses that way is formatted here: every column cast to text
 Arrow's writer casts it, the values that hold the delimiter, a quote or a line break quoted
 (inner quotes doubled), nulls as empty cells, all with Arrow compute kernels. The header is
 written the same way. Lines end with ``\\n``, as Arrow's do.
+
+With ``decimal=","`` floating-point values are written with a decimal comma (``0,9997``), as
+the input of a ``--decimal ,`` run wrote its numbers; other columns are written as they are
+(kept columns are the input's own text).
 """
 
 from __future__ import annotations
@@ -36,10 +40,16 @@ class CsvWriter:
     be finished after the last row, stdout is never closed).
     """
 
-    def __init__(self, sink: pa.NativeFile, schema: pa.Schema, delimiter: str = ",") -> None:
+    def __init__(
+        self, sink: pa.NativeFile, schema: pa.Schema, delimiter: str = ",", decimal: str = "."
+    ) -> None:
         self.sink = sink
         self.schema = schema
         self.delimiter = delimiter
+        self.decimal = decimal
+        self._floats = (
+            [i for i, f in enumerate(schema) if pa.types.is_floating(f.type)] if decimal != "." else []
+        )
         self._options = pacsv.WriteOptions(include_header=False, delimiter=delimiter, quoting_style="none")
         self._needs_quotes = f'[{re.escape(delimiter)}"\\r\\n]'
         header = delimiter.join(quote_field(name, delimiter) for name in schema.names) + "\n"
@@ -49,6 +59,8 @@ class CsvWriter:
         """Append ``batch``'s rows (its schema must be :attr:`schema`)."""
         if batch.num_rows == 0:
             return
+        if self._floats:
+            batch = self._with_decimal(batch)
         buffer = pa.BufferOutputStream()
         try:
             # Arrow formats the batch whole into memory first: a refusal writes nothing.
@@ -57,6 +69,14 @@ class CsvWriter:
             self.sink.write(self._quoted_rows(batch))
             return
         self.sink.write(buffer.getvalue())
+
+    def _with_decimal(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The floating-point columns as text with :attr:`decimal` for the point (Arrow's own
+        shortest round-trip formatting otherwise)."""
+        columns = list(batch.columns)
+        for i in self._floats:
+            columns[i] = pc.replace_substring(pc.cast(columns[i], pa.string()), ".", self.decimal)
+        return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
     def _quoted_rows(self, batch: pa.RecordBatch) -> pa.Buffer:
         cells = []

@@ -1,8 +1,15 @@
 """What a data path holds, from its name and its first bytes: format, compression, delimiter.
 
+The formats are registered once, in :data:`FORMATS` (name, suffixes, whether the format is a
+text stream); everything that lists suffixes or format names (detection, datasets,
+``--input-format``/``--output-format``) derives from it. Adding a format means an entry
+here, its reader in :mod:`modelrouter.batch.dataio` and its writer in
+:mod:`modelrouter.storage.writers`.
+
 Names: ``<stem><data suffix>``, where the data suffix is ``.csv``, ``.tsv`` (CSV with tabs),
-``.parquet`` or ``.pq``, optionally followed by a compression suffix for CSV — ``.gz``,
-``.bz2``, ``.zst`` — so ``day.csv.gz`` is gzip'd CSV whose stem is ``day``. Output names
+``.jsonl`` or ``.ndjson`` (JSON Lines), ``.parquet`` or ``.pq``, optionally followed by a
+compression suffix for text formats — ``.gz``, ``.bz2``, ``.zst`` — so ``day.csv.gz`` is
+gzip'd CSV whose stem is ``day``. Output names
 keep the whole data suffix together (``day.predictions.csv.gz``, never
 ``day.csv.predictions.gz``).
 
@@ -13,15 +20,20 @@ without the suffix is read as well. Outputs are compressed by their suffix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Literal, TypeVar
 
 __all__ = [
     "COMPRESSION_SUFFIXES",
     "DATA_SUFFIXES",
+    "FORMATS",
     "Compression",
+    "FileFormat",
+    "FormatSpec",
     "compression_of",
     "data_suffix",
+    "known_suffixes",
     "parse_delimiter",
     "sniff_compression",
     "split_name",
@@ -33,13 +45,38 @@ Compression = Literal["gzip", "bz2", "zstd"]
 
 #: Compression suffixes of CSV files, and the pyarrow codec each one means.
 COMPRESSION_SUFFIXES: dict[str, Compression] = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
-#: Data suffixes and the format each one means (``.tsv``: CSV separated by tabs).
-DATA_SUFFIXES: dict[str, Literal["csv", "parquet"]] = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
+#: The name of a data format (``--input-format``, ``--output-format``).
+FileFormat = Literal["csv", "parquet", "jsonl"]
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """One data format: its suffixes (the first is the one outputs get) and whether it is a
+    text stream — compressed by a suffix (``.gz``…), read from stdin and pipes."""
+
+    name: FileFormat
+    suffixes: tuple[str, ...]
+    text: bool
+
+
+#: Every data format, by name.
+FORMATS: dict[FileFormat, FormatSpec] = {
+    "csv": FormatSpec("csv", (".csv", ".tsv"), text=True),
+    "parquet": FormatSpec("parquet", (".parquet", ".pq"), text=False),
+    "jsonl": FormatSpec("jsonl", (".jsonl", ".ndjson"), text=True),
 }
+#: Data suffixes and the format each one means (``.tsv``: CSV separated by tabs).
+DATA_SUFFIXES: dict[str, FileFormat] = {s: spec.name for spec in FORMATS.values() for s in spec.suffixes}
+
+
+def known_suffixes() -> list[str]:
+    """Every suffix a data file may have, compressed text formats included (for messages
+    and dataset listings)."""
+    plain = sorted(DATA_SUFFIXES)
+    compressed = [f"{s}{c}" for s in plain if FORMATS[DATA_SUFFIXES[s]].text for c in COMPRESSION_SUFFIXES]
+    return plain + compressed
+
+
 #: The magic numbers of the compressed formats (bzip2: "BZh", a block size digit, then the
 #: block magic π; so a CSV header starting "BZh" is not mistaken for it).
 _MAGIC: tuple[tuple[bytes, Compression], ...] = (

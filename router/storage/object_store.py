@@ -4,10 +4,14 @@ A location is a local :class:`~pathlib.Path` or a :class:`Uri` (``s3://bucket/ke
 answer the path arithmetic the engine does (``name``, ``stem``, ``suffix``, ``parent``,
 ``with_name``, ``/``), and the functions here answer the I/O for either.
 
-- **Reads** go through ``pyarrow.fs`` (``S3FileSystem`` for ``s3://``; any other scheme
-  through ``FileSystem.from_uri`` or, failing that, an installed fsspec implementation):
-  Parquet as a random-access file read row group by row group with ranged GETs, CSV as a
-  buffered stream — never a whole-object download first.
+- **Reads** of ``s3://`` objects are ranged GETs made with boto3, every one pinned to the
+  version seen when the input was opened (:func:`pin`; ``If-Match`` with its ETag, and its
+  ``VersionId`` on a versioned bucket): an object replaced mid-read fails the run naming it
+  (exit 3), never a mix of two versions (``docs/remote-storage.md``). Parquet is read as a
+  random-access file row group by row group, CSV as a stream a window at a time — never a
+  whole-object download first. Metadata and listings, and every read of other schemes, go
+  through ``pyarrow.fs`` (``S3FileSystem``; ``FileSystem.from_uri`` or, failing that, an
+  installed fsspec implementation).
 - **Writes** to ``s3://`` are multipart uploads made with boto3 (the ``s3`` extra):
   :class:`RemoteOutput` uploads parts as they fill, the last one in
   :meth:`~RemoteOutput.prepare`, and completes the upload only in
@@ -53,16 +57,16 @@ from typing import Any, Literal, TypeAlias
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from modelrouter import remote
 from modelrouter.errors import DataError, ModelLoadError, ModelRouterError, OutputError
 from modelrouter.locations import is_uri
 from modelrouter.storage import inflight
-from modelrouter.storage.csv_writer import CsvWriter
-from modelrouter.storage.writers import WriteStyle, open_writer
+from modelrouter.storage.formats import FileFormat
+from modelrouter.storage.writers import RowWriter, WriteStyle, open_writer
 
 __all__ = [
     "Location",
+    "Pinned",
     "RemoteOutput",
     "RemoteText",
     "Role",
@@ -76,8 +80,10 @@ __all__ = [
     "list_files",
     "model_location_arg",
     "object_version",
+    "open_binary",
     "open_random",
     "open_stream",
+    "pin",
     "remove",
     "write_bytes",
 ]
@@ -262,23 +268,58 @@ def object_version(uri: Uri) -> dict[str, str]:
     return {"size": str(found.size), "mtime_ns": str(found.mtime_ns)}
 
 
-def open_random(uri: Uri) -> Any:
-    """A random-access pyarrow file over the object (Parquet reads ranges of it)."""
-    filesystem, path = _fs_path(uri)
+#: An input object as opened: on S3 the version seen at open (every read is pinned to it),
+#: on other stores the URI (read as it is at each request).
+Pinned: TypeAlias = remote.ObjectVersion | Uri
+
+
+def pin(uri: Uri, role: Role = "input") -> Pinned:
+    """The object at ``uri`` as it is now: on S3 its version (one HEAD request), whose reads
+    fail naming the object when it is replaced meanwhile (``docs/remote-storage.md``); the
+    URI itself on stores that have no conditional reads here."""
+    if _is_s3(uri):
+        return remote.pin_object(str(uri), _ROLE_ERRORS[role])
+    return uri
+
+
+def open_random(source: Pinned) -> Any:
+    """A random-access pyarrow file over the object (Parquet reads ranges of it), pinned to
+    one version on S3 (a bare S3 :class:`Uri` is pinned now)."""
+    if isinstance(source, Uri) and _is_s3(source):
+        source = pin(source)
+    if isinstance(source, remote.ObjectVersion):
+        return pa.PythonFile(source.open(), mode="r")
+    filesystem, path = _fs_path(source)
     try:
         return filesystem.open_input_file(path)
     except (OSError, pa.ArrowException) as exc:
-        raise _fail("input", uri, exc) from None
+        raise _fail("input", source, exc) from None
 
 
-def open_stream(uri: Uri) -> Any:
-    """A buffered sequential pyarrow stream over the object's bytes (CSV), as stored: never
-    decompressed by a guess from the name (the reader decompresses what the bytes say)."""
-    filesystem, path = _fs_path(uri)
+def open_binary(source: Pinned, *, sequential: bool = False) -> io.BufferedIOBase:
+    """A buffered Python file over the object (the sniff and header scan read lines);
+    ``sequential``: read front to back a window per GET (:func:`remote.read_window`)."""
+    if isinstance(source, Uri) and _is_s3(source):
+        source = pin(source)
+    if isinstance(source, remote.ObjectVersion):
+        return io.BufferedReader(source.open(remote.read_window() if sequential else 0), buffer_size=1 << 16)
+    # pyarrow's files have no readline(): buffer the (seekable, ranged-read) object in Python.
+    return io.BufferedReader(open_random(source), buffer_size=1 << 16)
+
+
+def open_stream(source: Pinned) -> Any:
+    """A sequential pyarrow stream over the object's bytes (CSV), as stored: never
+    decompressed by a guess from the name (the reader decompresses what the bytes say).
+    On S3 pinned to one version, read a window at a time (:func:`remote.read_window`)."""
+    if isinstance(source, Uri) and _is_s3(source):
+        source = pin(source)
+    if isinstance(source, remote.ObjectVersion):
+        return pa.PythonFile(source.open(remote.read_window()), mode="r")
+    filesystem, path = _fs_path(source)
     try:
         return filesystem.open_input_stream(path, compression=None, buffer_size=_READ_BUFFER)
     except (OSError, pa.ArrowException) as exc:
-        raise _fail("input", uri, exc) from None
+        raise _fail("input", source, exc) from None
 
 
 def fetch_model(uri: str) -> bytes:
@@ -562,9 +603,7 @@ class RemoteOutput:
     object (and no multipart upload) behind; an existing object is replaced only by commit.
     """
 
-    def __init__(
-        self, uri: Uri, fmt: Literal["csv", "parquet"], schema: pa.Schema, style: WriteStyle | None = None
-    ) -> None:
+    def __init__(self, uri: Uri, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None) -> None:
         if not uri.key:
             raise OutputError(f"{uri}: names a bucket, not an object")
         self.path = uri
@@ -576,7 +615,7 @@ class RemoteOutput:
             self._upload = _MultipartUpload(uri)
         else:
             self._upload = _StagedUpload(uri)
-        self._writer: pq.ParquetWriter | CsvWriter | None
+        self._writer: RowWriter | None
         #: CSV: the (maybe compressing) stream over the upload; closing it closes the upload,
         #: which publishes nothing (see _MultipartUpload).
         self._sink: pa.NativeFile | None = None

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from modelrouter.storage.csv_writer import CsvWriter
-from modelrouter.storage.formats import Compression
+from modelrouter.storage.formats import Compression, FileFormat
+from modelrouter.storage.jsonl_writer import JsonLinesWriter
 
-__all__ = ["PARQUET_COMPRESSIONS", "WriteStyle", "open_writer", "plain_columns"]
+__all__ = ["PARQUET_COMPRESSIONS", "RowWriter", "WriteStyle", "open_writer", "plain_columns"]
+
+#: What writes an output's rows: one writer per format.
+RowWriter: TypeAlias = pq.ParquetWriter | CsvWriter | JsonLinesWriter
 
 #: Parquet page compression codecs offered by ``--compression`` (``none``: uncompressed).
 PARQUET_COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
@@ -27,13 +31,15 @@ PARQUET_COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
 class WriteStyle:
     """How an output file is written, beyond its format.
 
-    CSV: ``delimiter``, and ``compression`` of the whole stream (from the name: ``.csv.gz``…).
+    CSV: ``delimiter``, ``decimal`` mark of floating-point values, and ``compression``
+    of the whole stream (from the name: ``.csv.gz``…).
     Parquet: ``parquet_compression`` of its pages, key-value ``metadata`` in its footer
     (where its predictions came from; CSV has no place for it), and ``plain`` columns
     written without a dictionary (:func:`plain_columns`).
     """
 
     delimiter: str = ","
+    decimal: str = "."
     compression: Compression | None = None
     parquet_compression: str = "snappy"
     metadata: Mapping[str, str] = field(default_factory=dict)
@@ -62,8 +68,8 @@ def plain_columns(schema: pa.Schema, kept: Sequence[str]) -> frozenset[str]:
 
 
 def open_writer(
-    sink: str | Any, fmt: Literal["csv", "parquet"], schema: pa.Schema, style: WriteStyle
-) -> tuple[pq.ParquetWriter | CsvWriter, pa.NativeFile | None]:
+    sink: str | Any, fmt: FileFormat, schema: pa.Schema, style: WriteStyle
+) -> tuple[RowWriter, pa.NativeFile | None]:
     """The writer for ``sink`` (a local path, written natively, or a Python binary stream),
     and for CSV the byte stream it writes to: its owner closes that stream after the writer
     (a compressed stream writes its trailer then) or only flushes it (stdout)."""
@@ -83,4 +89,6 @@ def open_writer(
     native: pa.NativeFile = pa.OSFile(sink, "wb") if isinstance(sink, str) else pa.PythonFile(sink, mode="w")
     if style.compression is not None:
         native = pa.CompressedOutputStream(native, style.compression)
-    return CsvWriter(native, schema, style.delimiter), native
+    if fmt == "jsonl":
+        return JsonLinesWriter(native, schema), native
+    return CsvWriter(native, schema, style.delimiter, style.decimal), native

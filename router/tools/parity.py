@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from modelrouter.backends import OutputSpec, Prediction
+from modelrouter.backends import InputSchema, OutputSpec, Prediction
 from modelrouter.batch.dataio import FileFormat, detect_format, open_input
 from modelrouter.errors import DataError, ModelError
 from modelrouter.features import Frame, frame_length
@@ -382,16 +382,36 @@ def compare_frames(
 
 @contextmanager
 def read_frames(
-    path: str | Path, input_format: FileFormat | None = None, *, chunk_size: int = 65_536
+    path: str | Path,
+    input_format: FileFormat | None = None,
+    *,
+    chunk_size: int = 65_536,
+    delimiter: str | None = None,
+    decimal: str = ".",
+    schema: InputSchema | None = None,
 ) -> Iterator[Iterator[Frame]]:
     """Open a CSV/Parquet file and yield an iterator over its chunks (closed on exit).
 
-    Raises :class:`DataError` for a missing, unreadable or unknown-format file.
+    CSV is read as ``predict`` reads it: fields separated by ``delimiter`` (default: a tab
+    for ``.tsv``, a semicolon with a decimal comma, else a comma), numbers of the columns
+    ``schema`` (a model's inputs) takes as numbers written with ``decimal``.
+    Raises :class:`DataError` for a missing, unreadable or unknown-format file, and
+    :class:`~modelrouter.errors.InvalidOptionError` for a bad delimiter or decimal mark.
     """
+    from modelrouter.batch import option_checks as check
+    from modelrouter.batch.nulls import decimal_commas
+    from modelrouter.storage.formats import suffix_delimiter
+
+    check.choice("--decimal", decimal, (".", ","))
+    chosen = check.delimiter(delimiter) or suffix_delimiter(str(path)) or (";" if decimal == "," else ",")
     fmt = detect_format(path, input_format, role="input")
-    opened = open_input(path, fmt, chunk_size=chunk_size)
+    opened = open_input(path, fmt, chunk_size=chunk_size, delimiter=chosen, decimal=decimal)
+    numeric: frozenset[str] = frozenset()
+    if decimal == "," and schema is not None:
+        names = schema.resolve(opened.schema.names)
+        numeric = frozenset(n for n, d in zip(names, schema.dtypes, strict=False) if d != "string")
     try:
-        yield iter(opened.batches)
+        yield (decimal_commas(b, numeric) for b in opened.batches) if numeric else iter(opened.batches)
     finally:
         opened.close()
 

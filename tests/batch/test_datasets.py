@@ -152,3 +152,31 @@ def test_dask_bad_file_fails_the_run_with_its_name(tmp_path: Path) -> None:
     assert not (out / "_SUCCESS").exists()
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     assert np.isin(["f0.parquet", "f2.parquet"], [p.name for p in out.iterdir()]).all()
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("dask", marks=pytest.mark.slow)])
+def test_a_dataset_output_creates_only_the_last_folder_level(tmp_path: Path, engine: str) -> None:
+    """As `mkdir`, not `mkdir -p`: a typo in a cron path must not create a new tree (a
+    single file's -o into a missing folder is exit 5 too); nested input folders are mirrored."""
+    source = tmp_path / "in"
+    (source / "2026" / "12").mkdir(parents=True)
+    wine = Path(__file__).resolve().parents[2] / "sample_data" / "wine.csv"
+    (source / "2026" / "12" / "day.csv").write_bytes(wine.read_bytes())
+    typo = tmp_path / "scroed" / "2026-12-06"
+    done = run_cli("predict", source, "-o", typo, "--no-stats", "--engine", engine)
+    assert done.returncode == 5, done.stderr
+    assert done.stderr == (
+        f"error: {typo}: cannot create the output directory: its parent {typo.parent} does not exist "
+        "(only the last folder level is created; create the parents first)\n"
+    )
+    assert not typo.parent.exists()
+    single = run_cli("predict", wine, "-o", typo / "day.csv", "--no-stats")
+    assert single.returncode == 5 and not typo.parent.exists()
+    out = tmp_path / "scored"
+    done = run_cli("predict", source, "-o", out, "--no-stats", "--engine", engine)
+    assert done.returncode == 0, done.stderr
+    written = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]  # not sidecars
+    assert sorted(str(p.relative_to(out)) for p in written) == [
+        "2026/12/day.csv",
+        "_SUCCESS",
+    ]

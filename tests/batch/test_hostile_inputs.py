@@ -310,9 +310,12 @@ def test_decimal_commas_in_a_semicolon_export(tmp_path: Path, numeric_models: di
     )  # fmt: skip
     assert implied.returncode == 0, implied.stderr.decode()
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "implied.parquet"), eu)
-    # Without --decimal the comma is refused as before, naming the value.
+    # Without --decimal the comma is refused before any row is scored, naming the column, the
+    # value and the flag that reads it.
     refused = run_cli("predict", european, "-m", numeric_models["named"], "--delimiter", ";", "-o", "-", "-q")
-    assert refused.returncode == 3 and "row 1: column 'a': cannot convert '0,5'" in refused.stderr.decode()
+    assert refused.returncode == 3
+    assert "column 'a' holds numbers with a decimal comma ('0,5')" in refused.stderr.decode()
+    assert refused.stderr.decode().rstrip().endswith("pass --decimal ','")
 
 
 def test_decimal_comma_refuses_a_point_rather_than_guessing(

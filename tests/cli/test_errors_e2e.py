@@ -467,7 +467,7 @@ def output_unknown_format(d: Path) -> Scenario:
         ["predict", *ONNX, str(src), "-o", str(out)],
         out,
         EXIT_USAGE,
-        ["out.txt", ".txt", ".csv", ".parquet"],
+        ["out.txt", ".txt", ".parquet"],
         preexisting=True,
     )
 
