@@ -17,7 +17,7 @@ from modelrouter.errors import InvalidOptionError
 from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
-    from modelrouter.batch.run import RunOptions
+    from modelrouter.batch.options import RunOptions
 
 __all__ = [
     "bounded_int",

@@ -13,19 +13,16 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 from modelrouter import (
     DataError,
     ModelFaultError,
     ModelPool,
     ModelType,
-    PoolStats,
     get_router,
     load_pool,
     load_settings,
@@ -33,21 +30,32 @@ from modelrouter import (
 from modelrouter.backends import InputSchema, OutputSpec, Prediction
 from modelrouter.batch import memory
 from modelrouter.batch.dataio import FileFormat, InputFile, detect_format, open_input, open_table
+from modelrouter.batch.explaining import (
+    explained,
+    explainer_for,
+    explanation_fields,
+)
 from modelrouter.batch.nulls import decimal_commas, feature_nulls
+from modelrouter.batch.options import DEFAULT_CHUNK_SIZE, RunOptions, default_delimiter
+from modelrouter.batch.output_columns import (
+    as_written,
+    output_batch,
+    output_schema,
+    thresholded,
+)
 from modelrouter.batch.rejects import rejects_batch, rejects_schema, score_tolerantly
 from modelrouter.batch.scoring import run_ordered
-from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
+from modelrouter.batch.summary import RunSummary
 from modelrouter.storage import object_store as storage
-from modelrouter.storage.cells import csv_schema, to_csv_cells
+from modelrouter.storage.cells import to_csv_cells
 from modelrouter.storage.commit import BatchOutput, RunOutputs, check_writable, open_output, text_output
-from modelrouter.storage.formats import FORMATS as FILE_FORMATS
 from modelrouter.storage.formats import compression_of, data_suffix, split_name, suffix_delimiter
 from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
-from modelrouter.storage.tables import DatabaseUrl, IfExists, TableTarget, is_table_url
+from modelrouter.storage.tables import DatabaseUrl, TableTarget, is_table_url
 from modelrouter.storage.writers import WriteStyle, plain_columns
 
 if TYPE_CHECKING:
-    from modelrouter.explain import Explainer, Explanation
+    from modelrouter.explain import Explainer
 
 
 class ProgressSink(Protocol):
@@ -75,232 +83,6 @@ __all__ = [
 
 #: Given the finished summary, the side files (stats JSON, metrics) to commit with the outputs.
 SideFiles = Callable[["RunSummary"], Sequence[tuple[storage.Location, str]]]
-
-Mode = Literal["predict", "proba"]
-OnError = Literal["fail", "skip"]
-Engine = Literal["local", "dask"]
-FORMATS = tuple(FILE_FORMATS)
-
-#: Rows per chunk by default: large enough that per-chunk overhead (task, borrow, Arrow
-#: slicing, one write) is noise, small enough that the chunks in flight stay a few MiB:
-#: 32,768 rows peaked 13 MiB lower than 65,536 on 1M rows at the same speed (README).
-DEFAULT_CHUNK_SIZE = 32_768
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Everything a predict / predict-proba run needs: the one definition of each option.
-
-    The command's parameters carry the same names and are passed here as they are; values
-    are normalised (``"onnx"`` → :class:`ModelType`, ``"a,b"`` → a tuple of classes) and
-    checked when the object is made, so a library caller, the command and the service
-    refuse the same values alike: :class:`~modelrouter.errors.InvalidOptionError` names the
-    option as the command spells it.
-    """
-
-    input: str
-    mode: Mode = "predict"
-    output: str | None = None
-    input_format: FileFormat | None = None
-    output_format: FileFormat | None = None
-    model_type: ModelType | None = None
-    #: A local file or a URI (``s3://…``, fetched by :func:`storage.fetch_model`).
-    model_path: Path | str | None = None
-    sha256: str | None = None
-    #: Class labels for an ONNX model that records none (``--classes``; ``"a,b"`` accepted).
-    classes: Sequence[str] | None = None
-    config: Path | None = None
-    keep: Sequence[str] = ()
-    keep_all: bool = False
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    #: A trial run (``--limit``): only the first N rows of each input file are scored.
-    limit: int | None = None
-    workers: int | None = None
-    pool_size: int | None = None
-    on_error: OnError = "fail"
-    rejects: str | None = None
-    max_error_rate: float = 1.0
-    #: skops files: types trusted beyond the config's ``[skops] trusted`` (``--trust``).
-    trust: Sequence[str] = ()
-    #: Cap process-wide BLAS/OpenMP threads at cores // workers for the run. Off where the
-    #: host process manages them (a Dask worker sets them once for all its tasks).
-    limit_native_threads: bool = True
-    #: CSV field delimiter of the input and of CSV outputs (``None``: tab for ``.tsv``
-    #: names, else a comma). ``tab`` and ``\t`` name a tab.
-    delimiter: str | None = None
-    #: Page compression of Parquet outputs: snappy, zstd, gzip or none. ``None``: not chosen
-    #: (snappy); a choice is refused where no output is Parquet (a typo is never ignored).
-    compression: str | None = None
-    #: predict: also write the ``proba_*`` columns after ``prediction``.
-    with_proba: bool = False
-    #: The decimal separator of numbers written as text (``--decimal``): ``.`` or ``,``.
-    decimal: str = "."
-    #: predict, binary classifiers: the label is the positive class (the second of the
-    #: model's classes) when its probability is at least this.
-    threshold: float | None = None
-    #: Datasets: ``local`` (this process's threads) or ``dask`` (one task per file).
-    engine: Engine = "local"
-    #: ``--engine dask``: the scheduler's address (``None``: a local cluster).
-    scheduler: str | None = None
-    #: Datasets: skip input files whose output is complete and still matches the input.
-    resume: bool = False
-    #: Datasets: matching no file is a success (``_SUCCESS``, "0 files").
-    allow_empty: bool = False
-    #: Datasets: a file's input error does not stop the others; the run then fails (exit 3)
-    #: naming the failed files, without ``_SUCCESS``.
-    keep_going: bool = False
-    #: Record the input's identity (size, mtime, sha256; an object's ETag) in the output's
-    #: provenance — Parquet metadata, or a sidecar beside a CSV output — for ``resume``
-    #: (datasets set it per file; see :mod:`modelrouter.storage.input_identity`).
-    record_input: bool = False
-    #: Side files committed with the outputs: the run summary as JSON, Prometheus text.
-    stats_json: str | None = None
-    metrics_textfile: str | None = None
-    #: A database INPUT (docs/specification.md §12): the table to read (``schema.name``
-    #: allowed), or the query whose rows are scored; exactly one of them.
-    table: str | None = None
-    query: str | None = None
-    #: A database ``output``: the table written (required there).
-    to_table: str | None = None
-    #: What an existing ``to_table`` gets: ``fail`` (the default, also for ``None``),
-    #: ``replace`` or ``append``.
-    if_exists: IfExists | None = None
-    #: predict: add ``contrib_base`` and ``contrib_<column>`` per input column (docs/specification.md §13).
-    explain: bool = False
-    #: predict: add the K input columns with the largest absolute contribution per row.
-    reasons: int | None = None
-    #: CSV/Parquet rows a linear model is explained against (``--background``).
-    background: str | None = None
-
-    def __post_init__(self) -> None:
-        for name, value in _normalised(self).items():
-            object.__setattr__(self, name, value)
-
-    @property
-    def explaining(self) -> bool:
-        """Whether the run adds explanations (``--explain`` or ``--reasons``)."""
-        return self.explain or self.reasons is not None
-
-
-def _normalised(options: RunOptions) -> dict[str, Any]:
-    """The fields of ``options`` that change form when checked (see :class:`RunOptions`)."""
-    from modelrouter.batch import option_checks as check
-
-    return (
-        {
-            "input": check.location("INPUT", options.input),
-            "output": None if options.output is None else check.location("--output", options.output),
-            "mode": check.choice("mode", options.mode, ("predict", "proba")),
-            "input_format": check.optional_choice("--input-format", options.input_format, FORMATS),
-            "output_format": check.optional_choice("--output-format", options.output_format, FORMATS),
-            "model_type": check.model_type(options.model_type),
-            "model_path": check.model_path(options.model_path),
-            "sha256": check.sha256(options.sha256),
-            "classes": check.classes(options.classes),
-            "config": None if options.config is None else Path(options.config),
-            "keep": tuple(options.keep or ()),
-            "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
-            "limit": check.optional_int("--limit", options.limit, 1, 2**62),
-            "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
-            "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
-            "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
-            "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
-            "trust": tuple(options.trust or ()),
-            "delimiter": check.delimiter(options.delimiter),
-            "compression": check.optional_choice(
-                "--compression", options.compression, ("snappy", "zstd", "gzip", "none")
-            ),
-            "decimal": check.choice("--decimal", options.decimal, (".", ",")),
-            "threshold": None
-            if options.threshold is None
-            else check.fraction("--threshold", options.threshold),
-            "engine": check.engine(options.engine, options.scheduler),
-            "rejects": check.side_file("--rejects", options.rejects),
-            "stats_json": check.side_file("--stats-json", options.stats_json),
-            "metrics_textfile": check.side_file("--metrics-textfile", options.metrics_textfile),
-            "reasons": check.optional_int("--reasons", options.reasons, 1, MAX_REASONS),
-            "background": None
-            if options.background is None
-            else check.location("--background", options.background),
-        }
-        | check.combinations(options)
-        | _explanation_rules(options)
-    )
-
-
-#: More reasons than any model has input columns is a typo.
-MAX_REASONS = 100_000
-
-
-def _explanation_rules(options: RunOptions) -> dict[str, Any]:
-    """``--explain``/``--reasons`` shape predict's output (docs/specification.md §13);
-    ``--background`` goes with them."""
-    from modelrouter.errors import InvalidOptionError
-
-    explaining = options.explain or options.reasons is not None
-    if explaining and options.mode != "predict":
-        flag = "--explain" if options.explain else "--reasons"
-        raise InvalidOptionError(flag, "applies to predict, not predict-proba")
-    if options.background is not None and not explaining:
-        raise InvalidOptionError("--background", "--background needs --explain or --reasons")
-    return {}
-
-
-@dataclass
-class RunSummary:
-    """What a run did; :meth:`as_dict` gives docs/specification.md §6's JSON."""
-
-    input: str
-    output: str
-    model_type: ModelType
-    model_path: str
-    rejects: str | None = None
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_rejected: int = 0
-    chunks: int = 0
-    workers: int = 1
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    wall_seconds: float = 0.0
-    #: From the moment the models were loaded to the end: the thread pool's own throughput.
-    scoring_seconds: float = 0.0
-    #: From the start of the run (options parsed, libraries imported) to the first chunk
-    #: written: the fixed cost a small file pays, with the model load in it.
-    first_chunk_seconds: float = 0.0
-    pools: dict[str, PoolStats] = field(default_factory=dict)
-    #: What the explanations add up to (``probability``, ``margin``, ``value``) and how they
-    #: were computed; None when the run explains nothing.
-    explanation_space: str | None = None
-    explanation_method: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        rate = self.rows_out / self.wall_seconds if self.wall_seconds > 0 else 0.0
-        return {
-            "summary": {
-                "input": self.input,
-                "output": self.output,
-                "model_type": str(self.model_type),
-                "model_path": self.model_path,
-                "rows_in": self.rows_in,
-                "rows_out": self.rows_out,
-                "rows_rejected": self.rows_rejected,
-                "chunks": self.chunks,
-                "workers": self.workers,
-                "chunk_size": self.chunk_size,
-                "wall_seconds": self.wall_seconds,
-                "rows_per_second": rate,
-                "scoring_seconds": self.scoring_seconds,
-                "load_seconds": self.wall_seconds - self.scoring_seconds,
-                "first_chunk_seconds": self.first_chunk_seconds,
-                "scoring_rows_per_second": (
-                    self.rows_out / self.scoring_seconds if self.scoring_seconds > 0 else 0.0
-                ),
-                "rejects": self.rejects,
-                "explanation_space": self.explanation_space,
-                "explanation_method": self.explanation_method,
-            },
-            "pools": {name: stats.as_dict() for name, stats in self.pools.items()},
-        }
 
 
 def default_rejects(output: str) -> str:
@@ -504,7 +286,7 @@ def score_file(
         if pool is None:
             pool = prepare_pool(options)
         # The method is chosen (or refused, exit 4) before any row of the input is read.
-        explainer = _explainer(pool, options) if options.explaining else None
+        explainer = explainer_for(pool, options) if options.explaining else None
         if explainer is not None and options.chunk_size == DEFAULT_CHUNK_SIZE and explainer.method.chunk_rows:
             # An explained row costs a thousand predicted ones: smaller chunks keep every
             # worker busy on a small file and the progress bar moving (docs/explanations.md).
@@ -528,7 +310,7 @@ def score_file(
             reader = open_input(
                 options.input,
                 in_format,
-                delimiter=options.delimiter or suffix_delimiter(options.input) or _default_delimiter(options),
+                delimiter=options.delimiter or suffix_delimiter(options.input) or default_delimiter(options),
                 chunk_size=options.chunk_size,
                 columns=columns,
                 keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
@@ -609,14 +391,14 @@ def _score_reader(
         raise DataError(f"{reader.name}: {exc}{_delimiter_hint(reader)}", column=exc.column) from None
     _check_decimal_mark(reader, pool.model_type, exclude, options)
     kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
-    out_schema = _output_schema(
+    out_schema = output_schema(
         reader.schema,
         kept,
         model,
         options.mode,
         options.with_proba,
         reader.name,
-        _explanation_fields(explainer, model, options, model.schema.resolve(available, exclude=exclude)),
+        explanation_fields(explainer, model, options, model.schema.resolve(available, exclude=exclude)),
     )
     summary = RunSummary(
         input=reader.name,
@@ -652,7 +434,7 @@ def _score_reader(
             rejects = open_output(
                 summary.rejects,
                 rejects_format,
-                _as_written(rejected, rejects_format),
+                as_written(rejected, rejects_format),
                 _style(summary.rejects, rejects_format, options, provenance),
             )
             cleanup.callback(rejects.abort)
@@ -663,7 +445,7 @@ def _score_reader(
             writer = open_output(
                 None if output == "-" else output,
                 out_format,
-                _as_written(out_schema, out_format),
+                as_written(out_schema, out_format),
                 _style(output, out_format, options, provenance, plain_columns(out_schema, kept)),
             )
         cleanup.callback(writer.abort)
@@ -750,7 +532,7 @@ def _style(
     return WriteStyle(
         delimiter=options.delimiter
         or (None if stream else suffix_delimiter(path))
-        or _default_delimiter(options),
+        or default_delimiter(options),
         decimal=options.decimal,
         compression=None if stream else compression_of(path),
     )
@@ -798,12 +580,6 @@ def _provenance(pool: ModelPool, options: RunOptions, source: str) -> dict[str, 
     if options.threshold is not None:
         metadata["modelrouter.threshold"] = repr(options.threshold)
     return metadata
-
-
-def _default_delimiter(options: RunOptions) -> str:
-    """A comma; a semicolon with ``--decimal ','`` (where commas are in the numbers: how
-    spreadsheets in comma-decimal locales write CSV)."""
-    return ";" if options.decimal == "," else ","
 
 
 def _delimiter_hint(reader: InputFile) -> str:
@@ -886,139 +662,6 @@ def _columns_to_read(schema: InputSchema, keep: Sequence[str], keep_all: bool) -
     return list(dict.fromkeys([*schema.names, *keep]))
 
 
-def _explainer(pool: ModelPool, options: RunOptions) -> Explainer:
-    """The exact method for the pool's model (exit 4 when there is none), with the
-    ``--background`` rows read for a linear model."""
-    from modelrouter.explain import explainer_for
-
-    background = None if options.background is None else _background(options.background, options)
-    explainer = explainer_for(pool.prototype, background, exclude=options.keep)
-    if background is not None and not explainer.method.uses_background:
-        import warnings
-
-        warnings.warn(
-            f"--background is not used: {explainer.method.name} needs no background sample",
-            stacklevel=2,
-        )
-    return explainer
-
-
-def _background(path: str, options: RunOptions) -> pa.Table:
-    """Every row of the ``--background`` file (a sample of training rows: small)."""
-    fmt = detect_format(path, None, role="input")
-    reader = open_input(
-        path,
-        fmt,
-        chunk_size=DEFAULT_CHUNK_SIZE,
-        delimiter=options.delimiter or suffix_delimiter(path) or _default_delimiter(options),
-    )
-    try:
-        table = pa.Table.from_batches(list(reader.batches), schema=reader.schema)
-    finally:
-        reader.close()
-    if table.num_rows == 0:
-        raise DataError(f"{path}: the background file has no rows")
-    return table
-
-
-def _explanation_fields(
-    explainer: Explainer | None, model: Any, options: RunOptions, features: Sequence[str]
-) -> list[pa.Field]:
-    """The explanation columns, after the predictions: ``explained_class`` (multi-class),
-    ``contrib_base`` and ``contrib_<column>`` (``--explain``), ``reason_<i>`` and
-    ``reason_<i>_contrib`` (``--reasons K``)."""
-    if explainer is None:
-        return []
-    from modelrouter.errors import InvalidOptionError
-
-    fields: list[pa.Field] = []
-    if explainer.multiclass:
-        fields.append(pa.field("explained_class", _label_type(model.outputs.dtypes[0])))
-    if options.explain:
-        fields.append(pa.field("contrib_base", pa.float64()))
-        fields += [pa.field(f"contrib_{name}", pa.float64()) for name in features]
-    if options.reasons is not None:
-        if options.reasons > len(features):
-            raise InvalidOptionError(
-                "--reasons", f"{options.reasons} reasons asked; the model has {len(features)} input columns"
-            )
-        for i in range(1, options.reasons + 1):
-            fields += [pa.field(f"reason_{i}", pa.string()), pa.field(f"reason_{i}_contrib", pa.float64())]
-    return fields
-
-
-def _explained(
-    explainer: Explainer | None,
-    model: Any,
-    fed: pa.RecordBatch,
-    scored: Prediction | None,
-    exclude: Sequence[str],
-    options: RunOptions,
-) -> list[Any]:
-    """The explanation columns' values for the rows of ``fed`` (``scored``: the model's own
-    labels for them, which a multi-class explanation is about)."""
-    if explainer is None:
-        return []
-    labels = scored.labels if scored is not None and explainer.multiclass else None
-    return _explanation_values(explainer.explain(model, fed, exclude=exclude, labels=labels), options)
-
-
-def _explanation_values(explanation: Explanation, options: RunOptions) -> list[Any]:
-    """The values of :func:`_explanation_fields`'s columns, in the same order."""
-    values: list[Any] = []
-    if explanation.explained_class is not None:
-        values.append(explanation.explained_class)
-    if options.explain:
-        values.append(explanation.base)
-        values += [explanation.contributions[:, j] for j in range(explanation.contributions.shape[1])]
-    if options.reasons is not None:
-        names, contributions = explanation.reasons(options.reasons)
-        for i in range(options.reasons):
-            values += [names[:, i], np.ascontiguousarray(contributions[:, i])]
-    return values
-
-
-def _output_schema(
-    source: pa.Schema,
-    kept: Sequence[str],
-    model: Any,
-    mode: Mode,
-    with_proba: bool = False,
-    name: str = "",
-    explanation: Sequence[pa.Field] = (),
-) -> pa.Schema:
-    """Kept columns, then one column per output (``prediction``/``prediction_<i>``) and/or
-    (predict-proba, ``--with-proba``) per output class (``proba_<class>``/
-    ``proba_<output>_<class>``), typed as the model declares (float32 models give float32
-    columns: written without widening noise digits)."""
-    spec: OutputSpec = model.outputs
-    fields = [source.field(name) for name in kept]
-    if mode == "predict":
-        fields += [
-            pa.field(name, _label_type(dtype))
-            for name, dtype in zip(spec.label_names(), spec.dtypes, strict=True)
-        ]
-    if mode == "proba" or with_proba:
-        proba_type = pa.from_numpy_dtype(spec.proba_dtype)
-        fields += [pa.field(name, proba_type) for name in spec.proba_names()]
-    fields += explanation
-    names = [f.name for f in fields]
-    clash = sorted({n for n in names if names.count(n) > 1})
-    if clash:
-        where = f"{name}: " if name else ""
-        raise DataError(
-            f"{where}kept column {clash[0]!r} clashes with a prediction column; rename it in the input",
-            column=clash[0],
-        )
-    return pa.schema(fields)
-
-
-def _label_type(dtype: np.dtype[Any]) -> pa.DataType:
-    if dtype.kind in "OUS":
-        return pa.string()
-    return pa.from_numpy_dtype(dtype)
-
-
 def _decimal_comma_columns(kind: ModelType, schema: pa.Schema, exclude: Sequence[str]) -> frozenset[str]:
     """The feature columns the model takes as numbers (not those it takes as text): where
     ``--decimal ,`` rewrites ``14,23`` as ``14.23``."""
@@ -1084,19 +727,19 @@ def _score_chunks(
                 def score(batch: pa.RecordBatch) -> Prediction:
                     result = model.run(batch, labels=ask_labels, probabilities=probabilities, exclude=exclude)
                     if options.threshold is not None:
-                        result = _thresholded(result, model.classes, options.threshold)
+                        result = thresholded(result, model.classes, options.threshold)
                     if not write_probabilities:
                         result = Prediction(labels=result.labels, probabilities=None)
                     return result
 
                 if rejects is None:
                     result = score(fed)
-                    why = _explained(explainer, model, fed, result if ask_labels else None, exclude, options)
-                    return _written(_output_batch(chunk.batch, kept, result, schema, why), writer), None
+                    why = explained(explainer, model, fed, result if ask_labels else None, exclude, options)
+                    return _written(output_batch(chunk.batch, kept, result, schema, why), writer), None
                 names = model.schema.resolve(fed.schema.names, exclude)
                 scored = score_tolerantly(fed, score, model.schema, names)
                 kept_rows = fed if not scored.rejections else fed.take(pa.array(scored.kept))
-                why = _explained(
+                why = explained(
                     explainer, model, kept_rows, scored.prediction if ask_labels else None, exclude, options
                 )
         except (DataError, ModelFaultError) as exc:
@@ -1107,7 +750,7 @@ def _score_chunks(
             if scored.rejections and rejected is not None
             else None
         )
-        return _written(_output_batch(good, kept, scored.prediction, schema, why), writer), bad
+        return _written(output_batch(good, kept, scored.prediction, schema, why), writer), bad
 
     trimmer = memory.Trimmer()
 
@@ -1148,93 +791,6 @@ def _in_file(exc: DataError | ModelFaultError, name: str, offset: int) -> DataEr
     return ModelFaultError(f"{name}: {exc.at_offset(offset)}")
 
 
-def _as_written(schema: pa.Schema, fmt: FileFormat) -> pa.Schema:
-    """The schema a file of format ``fmt`` gets: CSV holds nested/binary columns as text."""
-    return csv_schema(schema) if fmt == "csv" else schema
-
-
 def _written(batch: pa.RecordBatch, output: BatchOutput) -> pa.RecordBatch:
     """``batch`` in the types ``output`` writes (see :mod:`modelrouter.storage.cells`)."""
     return to_csv_cells(batch, output.schema) if output.format == "csv" else batch
-
-
-def _thresholded(result: Prediction, classes: Any, threshold: float) -> Prediction:
-    """Labels of a binary classifier: the positive class (``classes[1]``) where its
-    probability is at least ``threshold``, else the negative one."""
-    if result.probabilities is None:  # every row of the chunk was rejected
-        return result
-    positive = result.probabilities[:, 1] >= threshold
-    return Prediction(
-        labels=np.asarray(classes)[positive.astype(np.intp)], probabilities=result.probabilities
-    )
-
-
-def _output_batch(
-    batch: pa.RecordBatch,
-    kept: Sequence[str],
-    result: Prediction,
-    schema: pa.Schema,
-    explanation: Sequence[Any] = (),
-) -> pa.RecordBatch:
-    """Kept columns, then the prediction columns (their types and names come from ``schema``):
-    the labels, then the probabilities, of those ``result`` holds; then ``explanation``'s
-    columns."""
-    columns: list[pa.Array] = [batch.column(name) for name in kept]
-    targets = list(schema)[len(kept) :]
-    values: list[Any] = []
-    for part in (result.labels, result.probabilities):
-        if part is not None:
-            values += [part] if part.ndim == 1 else [part[:, j] for j in range(part.shape[1])]
-    if values:
-        values += explanation
-    if not values:  # every row of the chunk was rejected
-        columns += [pa.array([], type=f.type) for f in targets]
-    else:
-        columns += [_arrow_array(v, f.type) for v, f in zip(values, targets, strict=True)]
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
-
-
-def _arrow_array(values: Any, kind: pa.DataType) -> pa.Array:
-    """``values`` as an Arrow array of type ``kind``.
-
-    A 1-D numeric numpy array already of that type is wrapped around its buffer
-    (``pa.Array.from_buffers``; NaN stays NaN, as ``pa.array`` keeps it). That is also what
-    ``pa.array`` does, but ``pa.array`` first asks pandas whether the object is one of its
-    own, importing pandas (≈0.2 s) in runs that never use it (an ONNX model on Parquet).
-    """
-    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iuf":
-        try:
-            same = values.dtype == np.dtype(kind.to_pandas_dtype())
-        except NotImplementedError:
-            same = False
-        if same:
-            data = np.ascontiguousarray(values)
-            return pa.Array.from_buffers(kind, len(data), [None, pa.py_buffer(data)])
-    if (
-        isinstance(values, np.ndarray)
-        and values.ndim == 1
-        and values.dtype.kind in "OU"
-        and kind == pa.string()
-    ):
-        strings = _string_array(values)
-        if strings is not None:
-            return strings
-    return pa.array(values, type=kind)
-
-
-def _string_array(values: npt.NDArray[Any]) -> pa.Array | None:
-    """A string array built from its UTF-8 bytes and offsets (string class labels, as ONNX
-    models give them), for the same reason as above; None when a value is not a string
-    (None, bytes, a number) or cannot be encoded: ``pa.array`` then decides, as before."""
-    try:
-        encoded = [value.encode("utf-8") for value in values.tolist()]
-    except (AttributeError, UnicodeEncodeError):
-        return None
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    if offsets[-1] > np.iinfo(np.int32).max:
-        return None  # beyond a string array's 32-bit offsets
-    data = b"".join(encoded)
-    return pa.Array.from_buffers(
-        pa.string(), len(encoded), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
-    )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import modelrouter.batch.dataio
+import modelrouter.batch.output_columns
 import modelrouter.batch.run
 import modelrouter.cli.exits
 import numpy as np
@@ -174,7 +175,7 @@ def test_signal_at_each_stage_cleans_up(
 
         monkeypatch.setattr(modelrouter.batch.dataio, "rechunk", rechunk)
     elif stage == "score":
-        real_consume_target = modelrouter.batch.run._output_batch
+        real_consume_target = modelrouter.batch.output_columns.output_batch
         calls = {"n": 0}
 
         def output_batch(*args: Any) -> Any:
@@ -183,7 +184,7 @@ def test_signal_at_each_stage_cleans_up(
                 interrupt()
             return real_consume_target(*args)
 
-        monkeypatch.setattr(modelrouter.batch.run, "_output_batch", output_batch)
+        monkeypatch.setattr(modelrouter.batch.run, "output_batch", output_batch)
     else:
         monkeypatch.setattr("modelrouter.batch.dataio.os.replace", interrupt)
 

@@ -257,7 +257,7 @@ def test_string_labels_built_from_bytes_equal_pa_array(values: list[object], as_
     """What the fast path gives equals ``pa.array`` of the Python values the array holds
     (``tolist()``: a NumPy unicode array's own values, trailing NULs already stripped by
     NumPy), or it defers to ``pa.array`` and fails alike."""
-    from modelrouter.batch.run import _arrow_array
+    from modelrouter.batch.output_columns import arrow_array as _arrow_array
 
     array = np.array(values, dtype=object)
     if as_unicode and all(isinstance(v, str) for v in values):
