@@ -68,7 +68,7 @@ coverage: $(VENV)/.installed-dev
 	$(BIN)/python -m coverage report
 
 docs: $(VENV)/.installed-dev
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # The command reference page is generated from the app; tests/docs fails when it is stale.
 docs-reference: $(VENV)/.installed-dev
