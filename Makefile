@@ -26,7 +26,7 @@ demo: $(VENV)/.installed
 # smoke run, most booster oracle combinations) keep `make test` within its
 # 6-minute budget on 2 cores; `make test-slow` runs them, a bare `pytest` runs everything.
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadfile
+	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadfile --durations=10
 
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m slow
