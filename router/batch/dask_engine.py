@@ -151,6 +151,26 @@ def _client(cluster: Any, scheduler: str | None) -> Any:
         ) from None
 
 
+def _local_cluster(factory: Any, processes: int, threads: int) -> Any:
+    """A local cluster of ``processes`` worker processes, or :class:`OutputError` naming why it
+    did not start (a worker process killed or out of memory while starting): the run stops
+    before anything is scored, never with an internal error."""
+    try:
+        return factory(
+            n_workers=processes,
+            threads_per_worker=threads,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,  # task errors are reported once, by us
+        )
+    except Exception as exc:  # distributed raises RuntimeError, TimeoutError, OSError, …
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OutputError(
+            f"the local Dask cluster of {processes} worker process(es) did not start "
+            f"({type(exc).__name__}: {first}); nothing was scored"
+        ) from None
+
+
 def score_dataset_on_dask(
     options: RunOptions,
     plan: DatasetPlan,
@@ -186,13 +206,7 @@ def score_dataset_on_dask(
     processes = workers or max(1, min(cores, 2))
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=processes,
-            threads_per_worker=max(1, cores // processes),
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.CRITICAL,  # task errors are reported once, by us
-        )
+        cluster = _local_cluster(LocalCluster, processes, max(1, cores // processes))
     try:
         with _client(cluster, scheduler) as client:
             raw = _options_to_dict(replace(options, workers=1, limit_native_threads=False))

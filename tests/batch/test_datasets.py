@@ -180,3 +180,31 @@ def test_a_dataset_output_creates_only_the_last_folder_level(tmp_path: Path, eng
         "2026/12/day.csv",
         "_SUCCESS",
     ]
+
+
+def test_a_worker_dying_while_the_local_cluster_starts_is_a_named_output_error(tmp_path: Path) -> None:
+    """Every worker process exits at once (a sitecustomize standing in for a kill or an OOM
+    while the cluster starts): exit 5 naming the cluster, nothing written — never exit 1."""
+    pytest.importorskip("distributed")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\n"
+        "if any('multiprocessing' in a or 'forkserver' in a for a in sys.argv):\n"
+        "    os._exit(9)\n"
+    )
+    data = tmp_path / "ds"
+    data.mkdir()
+    (data / "a.csv").write_bytes((ROOT / "sample_data" / "wine.csv").read_bytes())
+    env = {k: v for k, v in os.environ.items() if k != "MODELROUTER_CONFIG"}
+    env["PYTHONPATH"] = str(site)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "modelrouter"), "predict", str(data), "-o", str(out),
+         "--engine", "dask", "--workers", "1", "-q"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.startswith("error: the local Dask cluster of 1 worker process(es) did not start")
+    assert "Traceback" not in result.stderr
+    assert not out.exists() or (not (out / "_SUCCESS").exists() and not list(out.glob("*.csv")))
