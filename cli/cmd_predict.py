@@ -338,15 +338,17 @@ def _check_output_format(options: RunOptions) -> None:
     """An output named with a suffix no writer has (``-o out.xlsx``) is a usage error
     naming the supported formats, raised before anything is read."""
     from modelrouter.batch.dataio import UnknownOutputFormat, detect_format
+    from modelrouter.batch.run import resolve_output
     from modelrouter.errors import ModelRouterError
     from modelrouter.storage.tables import is_table_url
 
     try:
         # Only a name the user gave: a default output derived from an input whose format is
         # unknown is the input's error (exit 3, "pass --input-format"), reported by the run.
-        output = options.output
-        if output is not None and output != "-" and not is_table_url(output):
-            detect_format(output, options.output_format, role="output")
+        given = options.output
+        if given is not None and given != "-" and not is_table_url(given):
+            # An existing folder (or a trailing '/') gets the default file name inside it.
+            detect_format(resolve_output(options.input, given), options.output_format, role="output")
         if options.rejects is not None:
             detect_format(options.rejects, None, role="output", option="--rejects")
     except UnknownOutputFormat as exc:
