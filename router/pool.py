@@ -42,6 +42,7 @@ from modelrouter.errors import (
     PoolTimeoutError,
 )
 from modelrouter.features import Frame, frame_length
+from modelrouter.interruptible import wait_event
 from modelrouter.limits import MAX_POOL_SIZE
 from modelrouter.locations import ModelLocation, is_uri
 from modelrouter.model_type import ModelType
@@ -438,7 +439,7 @@ class ModelPool:
                 return
             claim.event = threading.Event()
             self._waiters.append(claim)
-        claim.event.wait(timeout)
+        wait_event(claim.event, timeout)  # a Ctrl-C ends it even in the race before blocking
         with self._lock:
             if claim.error is not None:
                 raise claim.error

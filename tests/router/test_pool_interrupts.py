@@ -8,6 +8,7 @@ signals when a borrower joins it, a model whose call signals when it starts), no
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import random
 import signal
@@ -132,6 +133,40 @@ def test_keyboard_interrupt_while_waiting_keeps_the_instance() -> None:
         pytest.fail("the interrupted borrow must not get an instance")
     killer.join()
     holder.__exit__(None, None, None)  # would be handed to the interrupted borrower
+    assert_all_back(pool, instances)
+
+
+def test_a_signal_pending_before_the_wait_blocks_still_interrupts_it() -> None:
+    """The race a real Ctrl-C can hit: the signal is recorded but no blocking call is woken.
+
+    ``_thread.interrupt_main`` does exactly that (it trips the handler without sending a
+    signal). A plain ``Event.wait()`` then sleeps until the holder returns the instance; the
+    pool's wait must end within a slice. The holder is returned after 5 s at the latest so
+    that the old behaviour fails here instead of hanging.
+    """
+    pool, instances, line = make_pool()
+    holder = pool.borrow()
+    holder.__enter__()
+    returned = threading.Event()
+
+    def trip_once_in_line_then_return_late() -> None:
+        line.joined.wait(10)
+        _thread.interrupt_main()
+        if not returned.wait(5):
+            holder.__exit__(None, None, None)
+            returned.set()
+
+    helper = threading.Thread(target=trip_once_in_line_then_return_late)
+    helper.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), pool.borrow():
+        pytest.fail("the interrupted borrow must not get an instance")
+    waited = time.monotonic() - started
+    late = returned.is_set()
+    returned.set()
+    helper.join()
+    assert not late, f"the interrupt waited {waited:.1f} s for the instance to come back"
+    holder.__exit__(None, None, None)
     assert_all_back(pool, instances)
 
 
