@@ -354,16 +354,21 @@ def create_app(
     return app
 
 
-#: Where /docs finds Swagger UI's files (the swagger-ui-bundle package).
+#: Where /docs finds Swagger UI's files (the fastapi-offline package's ``static`` folder).
 DOCS_ASSETS = "/docs/assets"
 
 
 def _add_docs(app: FastAPI) -> None:
+    from importlib.resources import files
+
     from fastapi.openapi.docs import get_swagger_ui_html
     from starlette.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
 
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    # Swagger UI 5 (fastapi-offline ships it): Swagger UI 4 cannot read the OpenAPI 3.1
+    # document FastAPI writes and shows "Unable to render this definition" instead of the
+    # operations. tests/serve/test_serve_docs_browser.py renders the page in a browser.
+    assets = files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> Response:
@@ -372,7 +377,7 @@ def _add_docs(app: FastAPI) -> None:
             title="modelrouter — API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
         )
 
 
