@@ -83,6 +83,10 @@ def serve(
 
     def note_stop(signum: int, frame: FrameType | None) -> None:
         stops.append(signum)
+        # A stop that lands after the announce but before uvicorn takes the signals over (or
+        # the one uvicorn hands back when it is done) must still stop the service: uvicorn
+        # skips its main loop and drains when it finds should_exit set at start.
+        server.should_exit = True
 
     # The CLI's batch signal set-up (a watchdog that exits 128+signal after a grace period)
     # must not cut a graceful stop short: detach it, and take the signals uvicorn hands back.

@@ -14,6 +14,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -181,3 +183,34 @@ def test_a_connection_made_just_before_the_stop_may_still_send(server: Server) -
     fresh.close()
     idle.close()
     assert server.wait() == 0
+
+
+STOP_IN_THE_WINDOW = """
+import os, signal, sys
+from modelrouter.serve.asgi import ServeConfig
+from modelrouter.serve.server import serve
+
+def announce(line: str) -> None:
+    print(line, flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)  # before uvicorn has taken the signals over
+
+stopped = serve(ServeConfig(model=sys.argv[1], pool_size=1), port=0, announce=announce)
+print("returned", stopped, flush=True)
+"""
+
+
+def test_a_stop_right_after_the_listening_line_stops_the_service(tmp_path: Path) -> None:
+    """A supervisor's SIGTERM sent as soon as 'listening on' appears was noted and dropped:
+    uvicorn had not installed its handlers yet, so the service ran on until SIGKILL."""
+    model = Path(__file__).resolve().parents[2] / "models" / "classifier.onnx"
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_IN_THE_WINDOW, str(model)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "listening on http://127.0.0.1:" in done.stdout
+    assert f"returned {int(signal.SIGTERM)}" in done.stdout, done.stdout + done.stderr
+    assert "stopped by SIGTERM" in done.stdout
