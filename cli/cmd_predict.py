@@ -208,9 +208,9 @@ def run(shell: Shell, **fields: Any) -> None:
     """Check the options, run, render; every failure becomes its exit code and one line."""
     from types import SimpleNamespace
 
-    from modelrouter.storage.commit import COMMIT
+    from modelrouter.storage import inflight
 
-    COMMIT.reset()
+    inflight.start_run()
     started = time.time()
     recorded: list[str] = []
     # The options as given until the engine has checked them (an interruption during the

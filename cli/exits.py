@@ -132,11 +132,11 @@ def _watchdog(read_end: int) -> None:
         time.sleep(SIGNAL_GRACE_SECONDS)
         # Still running: the main thread could not get to its handler. Act for it — after a
         # commit in progress is through (its lock), never against one that is done.
-        inflight.COMMIT.lock.acquire(timeout=30)
-        if inflight.COMMIT.committed:
+        inflight.current().commit.lock.acquire(timeout=30)
+        if inflight.current().commit.committed:
             render.error(f"{signal.Signals(signum).name} after the output was committed; exiting")
             hard_exit(0)
-        inflight.drop_live_temporaries()
+        inflight.current().drop_temporaries()
         render.error(interrupted_message(signum))
         _report_interruption(128 + signum)
         hard_exit(128 + signum)
@@ -145,7 +145,7 @@ def _watchdog(read_end: int) -> None:
 def interrupted_message(signum: int) -> str:
     """What an interrupted run says about its outputs (a dataset keeps the files it finished)."""
     name = signal.Signals(signum).name
-    published = inflight.COMMIT.published
+    published = inflight.current().commit.published
     if published:
         return (
             f"interrupted by {name}; the {published} output file(s) completed so far stay "
@@ -158,7 +158,7 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     # A run whose outputs are being renamed into place, or are in place, is not interrupted:
     # the renames finish (a held signal is raised again after a dataset file's commit), and a
     # committed run exits 0 (docs/specification.md §5).
-    if inflight.COMMIT.defer(signum):
+    if inflight.current().commit.defer(signum):
         return
     # Only the first signal interrupts; a second one must not break the clean-up it started.
     for other in INTERRUPTING:
@@ -218,7 +218,7 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         # Refused by the run before it read anything (an existing --to-table): exit 2.
         raise typer.BadParameter(exc.reason, param_hint=exc.option) from None
     except Interrupted as exc:
-        inflight.drop_live_temporaries()
+        inflight.current().drop_temporaries()
         render.error(interrupted_message(exc.signum))
         _report_interruption(128 + exc.signum)
         hard_exit(128 + exc.signum)

@@ -88,11 +88,11 @@ class RouterPlugin(WorkerPlugin):
 
     def teardown(self, worker: Any) -> None:
         from modelrouter import reset_router
-        from modelrouter.storage.inflight import drop_live_temporaries
+        from modelrouter.storage import inflight
 
         # A worker closed mid-task (SIGTERM) removes the temporary files (and uploads) its
         # tasks were writing; the task runs again elsewhere and writes its own.
-        drop_live_temporaries()
+        inflight.current().drop_temporaries()
         reset_router()
 
 

@@ -40,7 +40,7 @@ from modelrouter.errors import DataError, InvalidOptionError, OutputError
 from modelrouter.remote import ObjectVersion
 from modelrouter.remote import read_window as remote_read_window
 from modelrouter.storage import object_store as storage
-from modelrouter.storage.commit import LIVE_TEMP_FILES, AtomicOutput, write_text_atomically
+from modelrouter.storage.commit import AtomicOutput, write_text_atomically
 from modelrouter.storage.formats import (
     DATA_SUFFIXES,
     FORMATS,
@@ -54,7 +54,6 @@ from modelrouter.storage.run_paths import is_stream_source
 from modelrouter.storage.tables import DatabaseUrl
 
 __all__ = [
-    "LIVE_TEMP_FILES",
     "MAX_ROW_BYTES",
     "AtomicOutput",
     "FileFormat",

@@ -15,9 +15,9 @@ All outputs of a run (predictions, rejects, stats JSON, metrics, a dataset's ``_
 go into one :class:`RunOutputs`. Its :meth:`RunOutputs.commit` first finishes every one of
 them (close, flush, fsync) — any failure there aborts them all and leaves every destination
 as it was — and only then renames them into place, back to back, predictions last, inside
-:data:`COMMIT`'s critical section: a SIGINT/SIGTERM arriving during the renames is held
+:mod:`~modelrouter.storage.inflight`'s commit section: a SIGINT/SIGTERM arriving during the renames is held
 until they are done, and once a run's final commit is through the run exits 0 whatever
-arrives afterwards (:mod:`modelrouter.cli.exits` asks :data:`COMMIT`).
+arrives afterwards (:mod:`modelrouter.cli.exits` asks the run's commit guard).
 
 The temporary names carry the host and pid of the run that owns them, so a later run into
 the same folder can remove what a killed run left behind (:func:`sweep_stale_temps`) without
@@ -40,18 +40,15 @@ from typing import BinaryIO, Literal, Protocol
 
 import pyarrow as pa
 from modelrouter.errors import OutputError
+from modelrouter.storage import inflight
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.formats import FileFormat
-from modelrouter.storage.inflight import COMMIT, LIVE_TEMP_FILES, CommitGuard
 from modelrouter.storage.writers import RowWriter, WriteStyle, open_writer
 
 __all__ = [
-    "COMMIT",
-    "LIVE_TEMP_FILES",
     "TEMP_PATTERN",
     "AtomicOutput",
     "BatchOutput",
-    "CommitGuard",
     "OutputFormat",
     "RunOutputs",
     "TextOutput",
@@ -83,7 +80,7 @@ TEMP_PATTERN = re.compile(
 def temp_beside(path: Path) -> Path:
     """An empty hidden temporary file in ``path``'s folder, with the permissions of a new file."""
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    LIVE_TEMP_FILES.add(Path(temp))  # first: a signal from here on finds it (exits.py)
+    inflight.current().temp_files.add(Path(temp))  # first: a signal from here on finds it (exits.py)
     try:
         # mkstemp creates 0600; the finished file should get what the umask gives new files.
         os.fchmod(fd, 0o666 & ~_umask())
@@ -123,7 +120,7 @@ def _restore(path: Path, kept: Path | None) -> None:
     try:
         if kept is not None:
             os.replace(kept, path)
-            LIVE_TEMP_FILES.discard(kept)
+            inflight.current().temp_files.discard(kept)
         else:
             path.unlink(missing_ok=True)
     except OSError:
@@ -144,7 +141,7 @@ def _drop_temp(temp: Path) -> None:
         pass
     except OSError:
         return  # left for the next run's sweep; still not an output
-    LIVE_TEMP_FILES.discard(temp)
+    inflight.current().temp_files.discard(temp)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -429,7 +426,7 @@ class AtomicOutput:
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.name}: cannot finish writing ({os_reason(exc)})") from None
-        LIVE_TEMP_FILES.discard(self._temp)
+        inflight.current().temp_files.discard(self._temp)
         self._temp = None
         self._replaced = True
         return True
@@ -534,7 +531,7 @@ class TextOutput:
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
-        LIVE_TEMP_FILES.discard(self._temp)
+        inflight.current().temp_files.discard(self._temp)
         self._temp = None
         self._replaced = True
         return True
@@ -567,7 +564,8 @@ class RunOutputs:
 
     def commit(self, *, final: bool) -> None:
         """Finish every output, then rename them all; a failure before the renames leaves every
-        destination as it was. ``final``: this is the run's last commit (see :data:`COMMIT`)."""
+        destination as it was. ``final``: this is the run's last commit (see
+        :class:`~modelrouter.storage.inflight.CommitGuard`)."""
         try:
             for item in self._items:
                 item.prepare()
@@ -576,7 +574,7 @@ class RunOutputs:
             raise
         published: list[Staged] = []
         try:
-            with COMMIT.section(final=final):
+            with inflight.current().commit.section(final=final):
                 try:
                     for item in self._items:
                         if item.publish():
@@ -589,7 +587,7 @@ class RunOutputs:
                         if rollback is not None:
                             rollback()
                     raise
-                COMMIT.published += len(published)
+                inflight.current().commit.published += len(published)
         except BaseException:
             self.abort()
             raise

@@ -1,17 +1,20 @@
 """What a run has in flight, for the signal handling of the program that runs it.
 
-A process-wide registry, standard library only, so the command's signal handler and watchdog
-(:mod:`modelrouter.cli.exits`) can import it at no cost and ask it directly:
+One :class:`InFlight` object per run, standard library only, so the command's signal handler
+and watchdog (:mod:`modelrouter.cli.exits`) can import it at no cost and ask it directly:
 
-- :data:`COMMIT`: the commit's critical section. A SIGINT/SIGTERM arriving during the renames
-  is held until they are done, and a run whose final commit is through exits 0 whatever
-  arrives afterwards (docs/specification.md §5).
-- :data:`LIVE_TEMP_FILES` and :data:`LIVE_UPLOADS`: temporary files not yet renamed or removed
-  and object-store uploads not yet completed or aborted. :func:`drop_live_temporaries`
+- ``commit`` (a :class:`CommitGuard`): the commit's critical section. A SIGINT/SIGTERM
+  arriving during the renames is held until they are done, and a run whose final commit is
+  through exits 0 whatever arrives afterwards (docs/specification.md §5).
+- ``temp_files`` and ``uploads``: temporary files not yet renamed or removed and
+  object-store uploads not yet completed or aborted. :meth:`InFlight.drop_temporaries`
   removes and aborts them when the main thread is stuck in native code and cannot.
 
-The writers (:mod:`modelrouter.storage.commit`, :mod:`modelrouter.storage.object_store`)
-register and forget their items here; nothing here imports them.
+A signal handler has no arguments to be given the run by, so the run being executed is
+found through :func:`current`; the entry point that starts a run calls :func:`start_run`
+(one process runs one command; tests and embedders run many, each with a fresh state). The
+writers (:mod:`modelrouter.storage.commit`, :mod:`modelrouter.storage.object_store`)
+register and forget their items on :func:`current`; nothing here imports them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["COMMIT", "LIVE_TEMP_FILES", "LIVE_UPLOADS", "Abortable", "CommitGuard", "drop_live_temporaries"]
+__all__ = ["Abortable", "CommitGuard", "InFlight", "current", "start_run"]
 
 
 class Abortable(Protocol):
@@ -32,14 +35,8 @@ class Abortable(Protocol):
     def abort_upload(self) -> None: ...
 
 
-#: Temporary files not yet committed or removed.
-LIVE_TEMP_FILES: set[Path] = set()
-#: Object-store uploads not yet completed or aborted.
-LIVE_UPLOADS: set[Abortable] = set()
-
-
 class CommitGuard:
-    """What the signal handler needs to know about the run's commit (one per process).
+    """What the signal handler needs to know about the run's commit (one per run).
 
     ``committing``: renames are in progress — a signal is held (:attr:`deferred`) until they
     are done. ``committed``: the run's final commit is through — the run exits 0 whatever
@@ -53,13 +50,6 @@ class CommitGuard:
         self.committed = False
         self.published = 0
         self.deferred: int | None = None
-
-    def reset(self) -> None:
-        """Forget a previous run (one process runs one command; tests run many)."""
-        with self.lock:
-            self.committing = self.committed = False
-            self.published = 0
-            self.deferred = None
 
     def defer(self, signum: int) -> bool:
         """Called by the signal handler: True when the signal must not interrupt the run."""
@@ -88,20 +78,49 @@ class CommitGuard:
             signal.raise_signal(held)
 
 
-COMMIT = CommitGuard()
+class InFlight:
+    """One run's commit guard, temporary files and uploads (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        self.commit = CommitGuard()
+        #: Temporary files not yet committed or removed.
+        self.temp_files: set[Path] = set()
+        #: Object-store uploads not yet completed or aborted.
+        self.uploads: set[Abortable] = set()
+
+    def drop_temporaries(self) -> None:
+        """Remove every temporary output not yet renamed into place, abort every upload in
+        flight.
+
+        The run's own clean-up does this on its way out; this catches what it cannot see — a
+        signal that landed between a temporary file's creation and the line that keeps it (in
+        a constructor that then never returns its object), or a main thread stuck in native
+        code.
+        """
+        for temp in list(self.temp_files):
+            try:
+                temp.unlink(missing_ok=True)
+            except OSError:
+                pass  # left for the next run's sweep of dead processes' temporaries
+        for upload in list(self.uploads):
+            upload.abort_upload()
 
 
-def drop_live_temporaries() -> None:
-    """Remove every temporary output not yet renamed into place, abort every upload in flight.
+_current = InFlight()
 
-    The run's own clean-up does this on its way out; this catches what it cannot see — a
-    signal that landed between a temporary file's creation and the line that keeps it (in
-    a constructor that then never returns its object), or a main thread stuck in native code.
+
+def current() -> InFlight:
+    """The run being executed in this process (a fresh state until :func:`start_run`)."""
+    return _current
+
+
+def start_run() -> InFlight:
+    """A fresh state for the run about to start; the signal handler sees it from now on.
+
+    Items a previous run left registered (a library caller that abandoned a run) are
+    dropped first, so they are neither forgotten on disk nor attributed to the new run.
     """
-    for temp in list(LIVE_TEMP_FILES):
-        try:
-            temp.unlink(missing_ok=True)
-        except OSError:
-            pass  # left for the next run's sweep of dead processes' temporaries
-    for upload in list(LIVE_UPLOADS):
-        upload.abort_upload()
+    global _current
+    _current.drop_temporaries()
+    _current = InFlight()
+    return _current

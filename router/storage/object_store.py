@@ -471,7 +471,7 @@ class _MultipartUpload(io.RawIOBase):
             if self._upload_id is None:
                 created = self._client.create_multipart_upload(Bucket=self.uri.bucket, Key=self.uri.key)
                 self._upload_id = created["UploadId"]
-                inflight.LIVE_UPLOADS.add(self)
+                inflight.current().uploads.add(self)
             number = len(self._parts) + 1
             answer = self._client.upload_part(
                 Bucket=self.uri.bucket,
@@ -504,14 +504,14 @@ class _MultipartUpload(io.RawIOBase):
                 MultipartUpload={"Parts": self._parts},
             )
             self._upload_id = None
-        inflight.LIVE_UPLOADS.discard(self)
+        inflight.current().uploads.discard(self)
 
     def abort_upload(self) -> None:
         """Discard the parts; idempotent, never raises (best effort: lifecycle rules remain)."""
         self._buffer.clear()
         with self._lock:
             upload_id, self._upload_id = self._upload_id, None
-        inflight.LIVE_UPLOADS.discard(self)
+        inflight.current().uploads.discard(self)
         if upload_id is not None:
             try:
                 self._client.abort_multipart_upload(
@@ -558,7 +558,7 @@ class _StagedUpload(io.RawIOBase):
                 return
             name = f".{self.uri.name}.modelrouter-{uuid.uuid4().hex[:12]}.part"
             self._temp = posixpath.join(posixpath.dirname(self.uri.path), name)
-            inflight.LIVE_UPLOADS.add(self)
+            inflight.current().uploads.add(self)
             self._staged.seek(0)
             with self._filesystem.open_output_stream(self._temp) as out:
                 shutil.copyfileobj(self._staged, out, _READ_BUFFER)
@@ -571,14 +571,14 @@ class _StagedUpload(io.RawIOBase):
             self._filesystem.move(self._temp, self.uri.path)
             self._temp = None
             self._close_staged()
-        inflight.LIVE_UPLOADS.discard(self)
+        inflight.current().uploads.discard(self)
 
     def abort_upload(self) -> None:
         """Delete the temporary object and the staged bytes; idempotent, never raises."""
         with self._lock:
             temp, self._temp = self._temp, None
             self._close_staged()
-        inflight.LIVE_UPLOADS.discard(self)
+        inflight.current().uploads.discard(self)
         if temp is not None:
             try:
                 self._filesystem.delete_file(temp)

@@ -44,10 +44,9 @@ from modelrouter.errors import IntegrityError, ModelError, ModelLoadError, Outpu
 from modelrouter.feature_names import match_columns
 from modelrouter.locations import ModelLocation, is_uri
 from modelrouter.model_type import ModelType
+from modelrouter.storage import inflight
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import (
-    COMMIT,
-    LIVE_TEMP_FILES,
     RunOutputs,
     TextOutput,
     is_stream_target,
@@ -470,13 +469,13 @@ def convert_model(
             RunOutputs([TextOutput(output, data)]).commit(final=True)
         elif written:
             try:
-                with COMMIT.section(final=True):
+                with inflight.current().commit.section(final=True):
                     os.replace(temp, output)
             except OSError as exc:
                 raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from None
     finally:
         temp.unlink(missing_ok=True)
-        LIVE_TEMP_FILES.discard(temp)
+        inflight.current().temp_files.discard(temp)
 
     import onnxruntime
     import sklearn
@@ -589,7 +588,7 @@ def _temp_for(output: Path | str, stream: bool) -> Path:
         if stream:
             fd, name = tempfile.mkstemp(prefix=".modelrouter-convert.", suffix=".onnx")
             os.close(fd)
-            LIVE_TEMP_FILES.add(Path(name))
+            inflight.current().temp_files.add(Path(name))
             return Path(name)
         assert isinstance(output, Path)
         return temp_beside(output)

@@ -756,4 +756,6 @@ def test_a_signal_while_the_output_opens_leaves_no_temporary(
     with pytest.raises(Interrupted):
         outputs.AtomicOutput(tmp_path / "out.parquet", "parquet", schema)
     assert list(tmp_path.iterdir()) == []
-    assert not any(p.parent == tmp_path for p in outputs.LIVE_TEMP_FILES)
+    from modelrouter.storage import inflight
+
+    assert not any(p.parent == tmp_path for p in inflight.current().temp_files)

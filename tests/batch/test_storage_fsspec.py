@@ -125,7 +125,7 @@ def test_prepared_but_aborted_output_leaves_nothing(memory: tuple[Any, str]) -> 
             output.abort()
         assert objects(fs, folder) == ["out.csv"]
     assert fs.cat(f"/{folder}/out.csv") == b"a\n1\n2\n3\n"
-    assert not inflight.LIVE_UPLOADS
+    assert not inflight.current().uploads
 
 
 def test_small_objects_are_moved_into_place(memory: tuple[Any, str]) -> None:
