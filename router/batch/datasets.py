@@ -398,7 +398,12 @@ def per_file_options(options: RunOptions, source: Location, target: Location) ->
     rejects = None
     if options.on_error == "skip":
         rejects = str(target.with_name(f"{split_name(target.name)[0]}.rejects.csv"))
-    return replace(options, input=str(source), output=str(target), rejects=rejects, record_input=True)
+    # Kept CSV columns stay text in every part (kept_types): each part is scored on its own
+    # (in parallel, or in an earlier run with --resume), so types inferred per part could
+    # disagree, and the parts would not read as one table (docs/formats.md).
+    return replace(
+        options, input=str(source), output=str(target), rejects=rejects, record_input=True, kept_types=False
+    )
 
 
 def score_dataset_locally(

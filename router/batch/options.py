@@ -119,6 +119,10 @@ class RunOptions:
     #: provenance — Parquet metadata, or a sidecar beside a CSV output — for ``resume``
     #: (datasets set it per file; see :mod:`modelrouter.storage.input_identity`).
     record_input: bool = False
+    #: Kept CSV columns get an integer, float or boolean type in a local Parquet output
+    #: where their text allows it (docs/formats.md); datasets turn it off so that every part
+    #: file has the same types (text).
+    kept_types: bool = True
     #: Side files committed with the outputs: the run summary as JSON, Prometheus text.
     stats_json: str | None = None
     metrics_textfile: str | None = None

@@ -35,6 +35,7 @@ from modelrouter.batch.explaining import (
     explainer_for,
     explanation_fields,
 )
+from modelrouter.batch.kept_types import KeptTypes
 from modelrouter.batch.nulls import decimal_commas, feature_nulls
 from modelrouter.batch.options import DEFAULT_CHUNK_SIZE, RunOptions, default_delimiter
 from modelrouter.batch.output_columns import (
@@ -48,7 +49,14 @@ from modelrouter.batch.scoring import run_ordered
 from modelrouter.batch.summary import RunSummary
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.cells import to_csv_cells
-from modelrouter.storage.commit import BatchOutput, RunOutputs, check_writable, open_output, text_output
+from modelrouter.storage.commit import (
+    AtomicOutput,
+    BatchOutput,
+    RunOutputs,
+    check_writable,
+    open_output,
+    text_output,
+)
 from modelrouter.storage.formats import compression_of, data_suffix, split_name, suffix_delimiter
 from modelrouter.storage.input_identity import IDENTITY_PREFIX, input_identity, sidecar_for
 from modelrouter.storage.tables import DatabaseUrl, TableTarget, is_table_url
@@ -462,6 +470,7 @@ def _score_reader(
             progress,
             started=clock[0],
             explainer=explainer,
+            retype=_kept_types(options, reader, writer, kept),
         )
         if _over_error_budget(summary, options.max_error_rate):
             if rejects is not None:
@@ -491,6 +500,16 @@ def _score_reader(
                 outputs.add(text_output(sidecar, json.dumps(provenance, indent=2) + "\n"))
         outputs.commit(final=final)  # abort() after a commit is a no-op
     return summary
+
+
+def _kept_types(
+    options: RunOptions, reader: InputFile, writer: BatchOutput, kept: Sequence[str]
+) -> KeptTypes | None:
+    """What types the kept CSV columns of a Parquet file written to a local path (one that can
+    be rewritten until the commit); ``None`` for every other output (docs/formats.md)."""
+    if options.kept_types and reader.text_nulls and isinstance(writer, AtomicOutput) and writer.rewritable:
+        return KeptTypes(writer, kept)
+    return None
 
 
 def _check_unchanged(source: str, identity: dict[str, str]) -> None:
@@ -694,6 +713,7 @@ def _score_chunks(
     *,
     started: float,
     explainer: Explainer | None = None,
+    retype: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
 ) -> int:
     router = get_router()
     workers = summary.workers
@@ -756,7 +776,9 @@ def _score_chunks(
 
     def consume(chunk: _Chunk, result: tuple[pa.RecordBatch, pa.RecordBatch | None]) -> None:
         batch, bad = result
-        writer.write(batch)
+        # In order, on this thread: a chunk that widens a kept column rewrites what the
+        # chunks before it wrote (modelrouter.batch.kept_types).
+        writer.write(batch if retype is None else retype(batch))
         if not summary.first_chunk_seconds:
             summary.first_chunk_seconds = time.perf_counter() - started
         if bad is not None and rejects is not None:

@@ -34,7 +34,8 @@ import socket
 import stat
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
@@ -43,7 +44,7 @@ from modelrouter.errors import OutputError
 from modelrouter.storage import inflight
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.formats import FileFormat
-from modelrouter.storage.writers import RowWriter, WriteStyle, open_writer
+from modelrouter.storage.writers import RowWriter, WriteStyle, copy_row_groups, open_writer
 
 __all__ = [
     "TEMP_PATTERN",
@@ -384,6 +385,34 @@ class AtomicOutput:
         except OSError as exc:
             self._failed()
             raise OutputError(f"{self.name}: write failed ({os_reason(exc)})") from None
+
+    @property
+    def rewritable(self) -> bool:
+        """Whether the rows written so far can still be rewritten (:meth:`rewrite`): a
+        Parquet temporary file being written, not a stream."""
+        return self.format == "parquet" and self._temp is not None and self._writer is not None
+
+    def rewrite(
+        self, schema: pa.Schema, convert: Callable[[pa.Table], pa.Table], plain: frozenset[str]
+    ) -> None:
+        """Go on with ``schema`` (``plain``: its columns written without a dictionary): the
+        rows written so far are copied, row group by row group through ``convert``, into a
+        new temporary file, and the old one is dropped. Memory: one row group (one chunk).
+        The destination is untouched, as by every write; :class:`OutputError` on failure."""
+        assert self.rewritable and self.path is not None
+        old, writer = self._temp, self._writer
+        assert old is not None and writer is not None
+        self._temp, self._writer = None, None
+        try:
+            writer.close()
+            self._temp = temp_beside(self.path)
+            self.schema, self.style = schema, replace(self.style, plain=plain)
+            self._writer = self._make_writer(str(self._temp))
+            copy_row_groups(old, self._writer, convert)
+        except OSError as exc:
+            raise OutputError(f"{self.name}: write failed ({os_reason(exc)})") from None
+        finally:
+            _drop_temp(old)
 
     def prepare(self) -> None:
         """Finish the file (data on disk) or flush the stream; the destination is untouched."""

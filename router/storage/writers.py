@@ -8,8 +8,9 @@ its delimiter, compressed by its name; Parquet with its page compression and pro
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import pyarrow as pa
@@ -18,7 +19,14 @@ from modelrouter.storage.csv_writer import CsvWriter
 from modelrouter.storage.formats import Compression, FileFormat
 from modelrouter.storage.jsonl_writer import JsonLinesWriter
 
-__all__ = ["PARQUET_COMPRESSIONS", "RowWriter", "WriteStyle", "open_writer", "plain_columns"]
+__all__ = [
+    "PARQUET_COMPRESSIONS",
+    "RowWriter",
+    "WriteStyle",
+    "copy_row_groups",
+    "open_writer",
+    "plain_columns",
+]
 
 #: What writes an output's rows: one writer per format.
 RowWriter: TypeAlias = pq.ParquetWriter | CsvWriter | JsonLinesWriter
@@ -92,3 +100,14 @@ def open_writer(
     if fmt == "jsonl":
         return JsonLinesWriter(native, schema), native
     return CsvWriter(native, schema, style.delimiter, style.decimal), native
+
+
+def copy_row_groups(source: Path, writer: pq.ParquetWriter, convert: Callable[[pa.Table], pa.Table]) -> None:
+    """Every row group of the Parquet file ``source``, through ``convert``, to ``writer``
+    (one row group at a time: memory is one row group, however large the file)."""
+    handle = pq.ParquetFile(source, memory_map=False, pre_buffer=False)
+    try:
+        for group in range(handle.num_row_groups):
+            writer.write_table(convert(handle.read_row_group(group)))
+    finally:
+        handle.close()

@@ -439,7 +439,7 @@ def test_parquet_output_says_where_it_came_from(tmp_path: Path) -> None:
     ok(shown)
     described = json.loads(shown.stdout)
     assert described["provenance"]["model_sha256"] == meta["modelrouter.model_sha256"]
-    assert described["rows"] == 178 and described["columns"][0] == {"name": "id", "type": "string"}
+    assert described["rows"] == 178 and described["columns"][0] == {"name": "id", "type": "int64"}
     table = run("inspect", out)
     ok(table)
     assert (

@@ -302,7 +302,10 @@ def test_fifo_output_is_streamed_to_its_reader(tmp_path: Path, data: Path, fmt: 
     if fmt == "csv":
         assert got == [expected.read_bytes()]
     else:
-        assert pq.read_table(pa.BufferReader(got[0])).equals(pq.read_table(expected))
+        streamed, written = pq.read_table(pa.BufferReader(got[0])), pq.read_table(expected)
+        # A stream cannot be rewritten: its kept CSV columns stay text (docs/formats.md).
+        assert streamed.column("id").to_pylist() == [str(i) for i in written.column("id").to_pylist()]
+        assert streamed.drop_columns(["id"]).equals(written.drop_columns(["id"]))
     assert temps(tmp_path) == []
 
 

@@ -56,10 +56,13 @@ def test_parquet_to_stdout_is_parquet(wine_csv: Path, command: str) -> None:
     table = pq.read_table(io.BytesIO(result.stdout))
     assert table.num_rows == 25
     assert table.schema.metadata[b"modelrouter.command"] == command.encode()
-    # The same table as the run writes to a .parquet file.
+    # The same table as the run writes to a .parquet file, but for the kept CSV column: a
+    # stream cannot be rewritten, so it stays text there (docs/formats.md).
     by_path = run_cli([*args[:-4], "-o", "out.parquet"], wine_csv.parent)
     assert by_path.returncode == 0, by_path.stderr
-    assert pq.read_table(wine_csv.parent / "out.parquet").equals(table)
+    written = pq.read_table(wine_csv.parent / "out.parquet")
+    assert written.drop_columns(["id"]).equals(table.drop_columns(["id"]))
+    assert table.column("id").to_pylist() == [str(i) for i in written.column("id").to_pylist()]
     same_as_csv = run_cli(
         [command, "wine.csv", "-m", str(SHIPPED_ONNX), "-k", "id", "-o", "-"], wine_csv.parent
     )
