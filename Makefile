@@ -23,13 +23,14 @@ demo: $(VENV)/.installed
 	$(BIN)/modelrouter predict-proba sample_data/wine.csv --model-type onnx -o - -k id --no-stats | head -n 6
 
 # Tests marked `slow` (Dask on the local S3 server, the estimator sweep subset, the bench
-# smoke run, most booster oracle combinations) keep `make test` within its
+# smoke run, most booster oracle combinations, the other cells of end-to-end matrices:
+# tests/tiers.py) keep `make test` within its
 # 6-minute budget on 2 cores; `make test-slow` runs them, a bare `pytest` runs everything.
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadfile --durations=10
 
 test-slow: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n auto --dist loadfile --durations=10
 
 # The long fuzzing budget (make test runs a few derandomized examples of the same tests):
 # FUZZ_EXAMPLES examples per test, random, against the real command (the dataset walker's

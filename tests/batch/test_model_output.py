@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from modelrouter.errors import ModelError, ModelOutputError
 from sklearn.datasets import load_wine
 
 from tests.misbehaving import Misbehaving
+from tests.tiers import cross
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
@@ -115,33 +115,23 @@ E2E_MODES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def misbehaving_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Any]]:
-    """One CLI run per misbehaviour, two at a time (each is a fresh interpreter)."""
+#: The CLI runs that ``make test`` keeps (one per kind of failure: a wrong shape, an exception
+#: the model raises, a signal-like exception, a probability contract); the others run in
+#: ``make test-slow`` (tests/tiers.py).
+E2E_FAST = {"more_rows", "system_exit", "keyboard_interrupt", "proba_above_one"}
+
+
+@pytest.mark.parametrize(
+    "mode", [pytest.param(m, marks=() if m in E2E_FAST else (pytest.mark.slow,)) for m in E2E_MODES]
+)
+def test_misbehaving_model_is_a_model_error(mode: str, tmp_path: Path) -> None:
     frame, target = wine_frame()
-    features = frame.drop(columns=["id"])
-
-    def run(mode: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
-        folder = tmp_path_factory.mktemp(mode)
-        model = Misbehaving(small_forest(), mode).fit(features, target)
-        joblib.dump(model, folder / f"{mode}.pkl")
-        frame.to_csv(folder / "wine.csv", index=False)
-        command, _ = MISBEHAVIOURS[mode]
-        args = [command, "wine.csv", "-m", f"{mode}.pkl", "-o", "out.csv", "-k", "id", "-w", "2"]
-        return folder, run_cli(args, folder)
-
-    # Created here, not by the first mktemp of two threads at once: each would find no base
-    # folder, and one would empty the other's (OSError "Directory not empty" at setup, seen
-    # whenever this module is the first of an xdist worker).
-    tmp_path_factory.getbasetemp()
-    with ThreadPoolExecutor(2) as pool:
-        return dict(zip(E2E_MODES, pool.map(run, E2E_MODES), strict=True))
-
-
-@pytest.mark.parametrize("mode", E2E_MODES)
-def test_misbehaving_model_is_a_model_error(mode: str, misbehaving_runs: dict[str, Any]) -> None:
-    folder, proc = misbehaving_runs[mode]
-    assert_model_error(proc, folder, f"{mode}.pkl", MISBEHAVIOURS[mode][1])
+    model = Misbehaving(small_forest(), mode).fit(frame.drop(columns=["id"]), target)
+    joblib.dump(model, tmp_path / f"{mode}.pkl")
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    command, _ = MISBEHAVIOURS[mode]
+    args = [command, "wine.csv", "-m", f"{mode}.pkl", "-o", "out.csv", "-k", "id", "-w", "2"]
+    assert_model_error(run_cli(args, tmp_path), tmp_path, f"{mode}.pkl", MISBEHAVIOURS[mode][1])
 
 
 @pytest.mark.parametrize("mode", [m for m in MISBEHAVIOURS if m != "keyboard_interrupt"])
@@ -218,8 +208,10 @@ MULTI = [
 ]
 
 
-@pytest.mark.parametrize("suffix", ["pkl", "onnx"])
-@pytest.mark.parametrize(("name", "command"), MULTI)
+@pytest.mark.parametrize(
+    ("name", "command", "suffix"),
+    cross(MULTI, ["pkl", "onnx"], fast_column="pkl", fast_row=("moc", "predict-proba")),
+)
 def test_multi_output_writes_every_output(multi_output: Path, name: str, command: str, suffix: str) -> None:
     folder = multi_output
     out = f"{name}.{suffix}.{command}.parquet"
@@ -329,8 +321,15 @@ def bad_metadata(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("name", ["broken", "object", "numbers"])
-@pytest.mark.parametrize("command", ["predict", "inspect", "models"])
+@pytest.mark.parametrize(
+    ("name", "command"),
+    cross(
+        [("broken",), ("object",), ("numbers",)],
+        ["predict", "inspect", "models"],
+        fast_column="predict",
+        fast_row=("broken",),
+    ),
+)
 def test_onnx_feature_names_not_a_json_list_is_exit_4(bad_metadata: Path, name: str, command: str) -> None:
     args = {
         "predict": ["predict", "wine.csv", "-m", f"{name}.onnx", "-o", "out.csv"],

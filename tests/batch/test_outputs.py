@@ -709,7 +709,9 @@ def found_config(tmp_path: Path) -> Path:
     return config
 
 
-@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666])
+@pytest.mark.parametrize(
+    "mode", [0o664, pytest.param(0o646, marks=pytest.mark.slow), pytest.param(0o666, marks=pytest.mark.slow)]
+)
 def test_found_config_writable_by_others_is_refused(found_config: Path, mode: int) -> None:
     found_config.chmod(mode)
     result = run("models", cwd=found_config.parent)

@@ -140,11 +140,22 @@ CASES = [
 ]
 
 
+def _case_param(case: Case) -> Any:
+    # make test keeps predict for every kind, model and policy; predict-proba's cells (the
+    # same decision through the probability outputs) run in make test-slow (tests/tiers.py).
+    marks = (pytest.mark.slow,) if case.command == "predict-proba" else ()
+    return pytest.param(case, id=f"{case.kind.name}-{case.model}-{case.command}-{case.policy}", marks=marks)
+
+
 @pytest.fixture(scope="module")
 def outcomes(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[Case, tuple[Path, subprocess.CompletedProcess[str]]]:
     from skl2onnx import to_onnx
+
+    # Only the cases selected in this session run (-m "not slow" leaves predict-proba out).
+    selected = _selected_cases(request)
 
     data = load_wine(as_frame=True)
     features = data.data.astype(np.float32)
@@ -170,11 +181,27 @@ def outcomes(
             args += ["--on-error", "skip"]
         return folder / out, run_cli(args, folder)
 
+    cases = [case for case in CASES if case in selected]
     with ThreadPoolExecutor(2) as pool:
-        return dict(zip(CASES, pool.map(run, CASES), strict=True))
+        return dict(zip(cases, pool.map(run, cases), strict=True))
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.kind.name}-{c.model}-{c.command}-{c.policy}")
+def _selected_cases(request: pytest.FixtureRequest) -> set[Case]:
+    """The cases of this module's tests that this session runs, and the pairs the
+    label-agreement test compares (predict, skip) whenever that test runs."""
+    selected: set[Case] = set()
+    for item in request.session.items:
+        if item.module is not request.module:
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "case" in params:
+            selected.add(params["case"])
+        elif item.name.startswith("test_pickle_and_graph_give_the_same_labels"):
+            selected.update(c for c in CASES if c.command == "predict" and c.policy == "skip")
+    return selected
+
+
+@pytest.mark.parametrize("case", [_case_param(case) for case in CASES])
 def test_every_backend_decides_a_value_alike(
     case: Case, outcomes: dict[Case, tuple[Path, subprocess.CompletedProcess[str]]]
 ) -> None:

@@ -27,6 +27,8 @@ from modelrouter import ModelLoadError, ModelType
 from modelrouter.backends import backend_for
 from sklearn.datasets import load_wine
 
+from tests.tiers import cross
+
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 EXIT_MODEL = 4
 
@@ -194,10 +196,18 @@ END_TO_END = [
 TABLES = {"json": XGB_JSON, "ubj": XGB_UBJ, "txt": LGB_TXT}
 
 
-@pytest.mark.parametrize("command", ["predict", "inspect", "convert"])
-@pytest.mark.parametrize(("suffix", "name"), END_TO_END, ids=[f"{s}-{n}" for s, n in END_TO_END])
+@pytest.mark.parametrize(
+    ("suffix", "name", "command"),
+    cross(
+        END_TO_END,
+        ["predict", "inspect", "convert"],
+        fast_column="predict",
+        fast_row=("json", "zero-bytes"),
+        ids=[f"{s}-{n}" for s, n in END_TO_END],
+    ),
+)
 def test_commands_exit_4_naming_the_file(
-    originals: dict[str, Path], tmp_path: Path, command: str, suffix: str, name: str
+    originals: dict[str, Path], tmp_path: Path, suffix: str, name: str, command: str
 ) -> None:
     path = mutated(originals, tmp_path, suffix, name, TABLES[suffix][name])
     out = tmp_path / ("out.onnx" if command == "convert" else "out.csv")
