@@ -30,16 +30,18 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadfile --durations=10
 
 test-slow: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q -m slow -n auto --dist loadfile --durations=10
+	$(BIN)/python -m pytest -q -m "slow and not soak" -n auto --dist loadfile --durations=10
 
 # The long fuzzing budget (make test runs a few derandomized examples of the same tests):
 # FUZZ_EXAMPLES examples per test, random, against the real command (the dataset walker's
-# property: 10x as many random trees in-process). About 15 minutes.
+# property: 10x as many random trees in-process), then the random soak tests (marked soak).
+# About 15 minutes.
 FUZZ_EXAMPLES ?= 100
 fuzz: $(VENV)/.installed-dev
 	MODELROUTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/batch/test_fuzz.py \
 		tests/batch/test_dataset_walker.py -k "subprocess or property" -q -p no:cacheprovider \
 		--timeout 0 --hypothesis-show-statistics
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m soak tests/
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
