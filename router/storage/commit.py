@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import os
 import re
 import socket
@@ -66,9 +67,19 @@ __all__ = [
 #: What a batch output writes: a file format, or a database table (Arrow types as they are).
 OutputFormat = Literal["csv", "parquet", "jsonl", "table"]
 
+
+def host_tag(hostname: str) -> str:
+    """The host part of temporary names: the first label, readable, then a digest of the
+    whole name — ``node1.cluster-a`` and ``node1.cluster-b`` sharing a folder are two hosts,
+    and must not judge each other's pids (their runs' temporaries would be swept alive)."""
+    label = re.sub(r"[^A-Za-z0-9-]", "-", hostname.split(".", maxsplit=1)[0])[:24] or "host"
+    digest = hashlib.sha256(hostname.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{label}-{digest}"
+
+
 # The host part keeps a run from judging the pid of a run on another machine (a shared
 # folder, Dask workers): only temporary files of this host are ever swept.
-_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0])[:40] or "host"
+_HOST = host_tag(socket.gethostname())
 #: ``.<name>.<host>.<pid>.<random>.tmp``; the random part is mkstemp's (8 of [a-z0-9_]).
 TEMP_PATTERN = re.compile(
     r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.(?P<rand>[a-z0-9_]{8})\.tmp$"

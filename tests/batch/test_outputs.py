@@ -764,3 +764,16 @@ def test_a_signal_while_the_output_opens_leaves_no_temporary(
     from modelrouter.storage import inflight
 
     assert not any(p.parent == tmp_path for p in inflight.current().temp_files)
+
+
+def test_hosts_that_share_a_first_label_get_different_temporary_names() -> None:
+    """Two machines ``node1.cluster-a`` and ``node1.cluster-b`` writing into one shared folder
+    must not take each other's temporaries for their own (a dead pid on one host may be a
+    live run on the other: its temporary would be swept while it writes)."""
+    from modelrouter.storage.commit import host_tag
+
+    a, b = host_tag("node1.cluster-a"), host_tag("node1.cluster-b")
+    assert a != b and a.startswith("node1-") and b.startswith("node1-")
+    assert host_tag("node1.cluster-a") == a  # stable across runs
+    for tag in (a, b, host_tag(""), host_tag("ünïcode.host"), host_tag("x" * 300)):
+        assert TEMP_PATTERN.match(f".out.csv.{tag}.123.abcdefgh.tmp") is not None, tag
