@@ -13,7 +13,9 @@ Models, fitted on a 20,000-row DataFrame with those 20 column names and 3 classe
 
 Each is saved as a joblib pickle and as ONNX (skl2onnx ``to_onnx``, one ``FloatTensorType([None,
 20])`` input, ZipMap off, ``feature_names`` and ``class_labels`` metadata as JSON lists, as
-``modelrouter convert`` writes them).
+``modelrouter convert`` writes them). :func:`plain_onnx` also converts a pickle the way a user
+calling skl2onnx directly does (``to_onnx(model, X[:1])``, its defaults, no metadata): the
+router then reads the class labels from the graph and takes the columns by position.
 
 Everything is cached under the data folder (``benchmarks/data/`` by default, gitignored): the
 Parquet file keyed by row count, the models keyed by the scikit-learn version (a pickle is only
@@ -46,6 +48,7 @@ __all__ = [
     "build_models",
     "build_parquet",
     "feature_block",
+    "plain_onnx",
 ]
 
 #: Bump when the data or model recipe changes: old caches are then ignored.
@@ -171,6 +174,27 @@ def _to_onnx(model: Any, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def plain_onnx(models: ModelFiles) -> Path:
+    """``models``' pickle converted by skl2onnx with its defaults and nothing added (built
+    once, beside the pickle): ``<name>.plain.onnx``."""
+    path = models.pickle.with_name(f"{models.name}.plain.onnx")
+    if path.is_file():
+        return path
+    import joblib
+    from skl2onnx import to_onnx
+
+    model = joblib.load(models.pickle)
+    sample = feature_block(0, 1)
+    onx = to_onnx(model, sample)
+    tmp = _tmp(path)
+    try:
+        tmp.write_bytes(onx.SerializeToString())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _dump(model: Any, path: Path) -> None:

@@ -45,6 +45,7 @@ def render_page(result: dict[str, Any]) -> str:
         f"- Load average before the run: {', '.join(f'{x:.1f}' for x in load) or 'unknown'}",
         f"- Rows in the main fixture: {args.get('rows', 0):,}; runs per scenario: {args.get('repeats', '?')}",
         f"- Versions: {versions or 'unknown'}",
+        *[_merged_line(m, result.get("scenarios", {})) for m in result.get("merged", [])],
         "",
         "## Scenarios",
         "",
@@ -76,8 +77,27 @@ def render_page(result: dict[str, Any]) -> str:
         "`make bench` builds the fixtures (1M rows × 20 float32 features, a 100-tree forest, a",
         "logistic pipeline, XGBoost and LightGBM models of the forest's size), runs every",
         "scenario and rewrites this page. `BENCH_10M=1 make bench` adds a 10M-row forest run.",
+        "`python -m benchmarks.run --groups rf,logreg` runs some groups only, and",
+        "`python -m benchmarks.merge` adds their new scenarios to the committed result.",
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _merged_line(merged: dict[str, Any], scenarios: dict[str, Any]) -> str:
+    """A scenario added from a run of its groups only (``benchmarks/merge.py``)."""
+    names = ", ".join(
+        _cell(scenarios.get(k, {}).get("description") or k) for k in merged.get("scenarios", [])
+    )
+    load = ", ".join(f"{x:.1f}" for x in merged.get("loadavg_before") or []) or "unknown"
+    same = "; ".join(
+        f"{_cell(scenarios.get(k, {}).get('description') or k)} {ratio:.2f} ×"
+        for k, ratio in merged.get("same_run", {}).items()
+    )
+    return (
+        f"- Measured on {merged.get('created', 'unknown')} in a run of their groups only (load average "
+        f"before it: {load}), their ratios to that run's baselines: {names}"
+        + (f". The same run's other wall ratios: {same}" if same else "")
+    )
 
 
 def _scenario_row(key: str, s: dict[str, Any]) -> str:

@@ -12,9 +12,11 @@ on a noisy machine hits all of them alike. modelrouter runs with its default set
 
 Groups:
 
-- rf: the baseline script with the forest pickle; modelrouter ``-t sklearn`` and ``-t onnx``;
+- rf: the baseline script with the forest pickle; modelrouter ``-t sklearn`` and ``-t onnx``
+  (the file ``convert`` writes, and a plain skl2onnx file: no metadata);
 - logreg: the baseline with the logistic pipeline; a bare pyarrow read + write of the same
-  columns (the I/O floor); modelrouter ``-t sklearn``;
+  columns (the I/O floor); modelrouter ``-t sklearn``, ``-t onnx`` and ``-t onnx`` on a plain
+  skl2onnx file;
 - scaling: modelrouter RF sklearn with ``--workers 1 --pool-size 1`` and with 2 / 2;
 - boosters: XGBoost and LightGBM models of the forest's size (native files), the naive script
   with that library (``benchmarks/boosters.py``) vs modelrouter ``-t xgboost`` / ``-t lightgbm``;
@@ -24,6 +26,9 @@ Groups:
   the same file, with a table of where the fixed cost goes (:mod:`benchmarks.fixedcost`);
 - rf-big: RF sklearn and the naive script on ``--rf-big-rows`` rows (``BENCH_10M=1``: 10M),
   one run each: start-up amortised, the parallel scoring itself.
+
+``--groups rf,logreg`` runs some groups only (the others' scenarios are recorded as skipped,
+and their checks SKIP).
 
 Every modelrouter output is compared with the baseline's (row count, ids, predictions).
 Prints a table (median wall, median peak RSS, rows/s, ratios) and the target checks, and writes
@@ -51,7 +56,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from benchmarks.fixedcost import imports_by_package, phases, render_fixed_cost
-from benchmarks.fixtures import DEFAULT_DATA_DIR, FEATURES, ID_COLUMN, Fixtures, build_fixtures
+from benchmarks.fixtures import DEFAULT_DATA_DIR, FEATURES, ID_COLUMN, Fixtures, build_fixtures, plain_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -393,6 +398,20 @@ def build_scenarios(  # noqa: C901
 
     lr_onnx = mr("modelrouter-logreg-onnx", "modelrouter logreg -t onnx", fx, "onnx", fx.logreg.onnx)
     lr_onnx.reference = lr_onnx.agrees_with = base_lr.key
+    # skl2onnx's own output, no metadata: labels read from the graph, columns by position.
+    plain = ", plain skl2onnx file"
+    rf_plain = mr(
+        "modelrouter-rf-onnx-plain", f"modelrouter RF -t onnx{plain}", fx, "onnx", plain_onnx(fx.rf)
+    )
+    lr_plain = mr(
+        "modelrouter-logreg-onnx-plain",
+        f"modelrouter logreg -t onnx{plain}",
+        fx,
+        "onnx",
+        plain_onnx(fx.logreg),
+    )
+    rf_plain.reference = rf_plain.agrees_with = base_rf.key
+    lr_plain.reference = lr_plain.agrees_with = base_lr.key
 
     startup = Scenario("modelrouter-startup", "modelrouter --help", [*modelrouter, "--help"], 0)
     version = Scenario("modelrouter-version", "modelrouter --version", [*modelrouter, "--version"], 0)
@@ -465,8 +484,8 @@ def build_scenarios(  # noqa: C901
     groups = {
         "startup": [startup, version],
         "small": small_group,
-        "rf": [base_rf, rf_sk, rf_onnx],
-        "logreg": [base_lr, arrow, lr_sk, lr_onnx],
+        "rf": [base_rf, rf_sk, rf_onnx, rf_plain],
+        "logreg": [base_lr, arrow, lr_sk, lr_onnx, lr_plain],
         "scaling": [w1, w2],
         "boosters": boosters,
         "big": [big_lr],
@@ -611,6 +630,20 @@ def target_checks(s: dict[str, Scenario]) -> list[Check]:
             1.3,
         ),
         check("logreg onnx: peak RSS vs baseline", ("modelrouter-logreg-onnx", base_lr), "rss", "<=", 0.5),
+        check(
+            "logreg onnx, plain skl2onnx file: wall vs baseline",
+            ("modelrouter-logreg-onnx-plain", base_lr),
+            "wall",
+            "<=",
+            0.6,
+        ),
+        check(
+            "RF onnx, plain skl2onnx file: wall vs baseline",
+            ("modelrouter-rf-onnx-plain", base_rf),
+            "wall",
+            "<=",
+            0.55,
+        ),
     ]
 
 
@@ -748,6 +781,18 @@ def _fixed_cost(group: Sequence[Scenario], log: Log) -> dict[str, tuple[dict[str
     return out
 
 
+def _chosen(groups: dict[str, list[Scenario]], names: str | None) -> dict[str, list[Scenario]]:
+    """The groups ``--groups`` names (all without it); the others' scenarios are skipped."""
+    chosen = set(names.split(",")) if names else set(groups)
+    unknown = sorted(chosen - set(groups))
+    if unknown:
+        raise SystemExit(f"--groups: no group {unknown[0]!r} (groups: {', '.join(groups)})")
+    for name, group in groups.items():
+        for scenario in group if name not in chosen else ():
+            scenario.skipped = scenario.skipped or "not in --groups"
+    return {name: group for name, group in groups.items() if name in chosen}
+
+
 def _loadavg() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -810,6 +855,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(before/after from the same run)",
     )
     parser.add_argument(
+        "--groups",
+        metavar="A,B",
+        help="run these scenario groups only (of: startup, small, rf, logreg, scaling, boosters, "
+        "big, rf-big); the others are recorded as skipped",
+    )
+    parser.add_argument(
         "--modelrouter",
         metavar="CMD",
         help="modelrouter command to benchmark (default: the one beside this Python)",
@@ -855,7 +906,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if skip_big and "modelrouter-logreg-sklearn-big@before" in scenarios:
             scenarios["modelrouter-logreg-sklearn-big@before"].skipped = skip_big
         _warm(fx.data)
-        for name, group in groups.items():
+        for name, group in _chosen(groups, args.groups).items():
             if name == "big" and big is not None:
                 _warm(big.data)
             if name == "rf-big" and rf_big is not None:

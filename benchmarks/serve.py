@@ -1,6 +1,7 @@
 """Load benchmark of ``modelrouter serve`` (and, side by side, MLServer's scikit-learn runtime).
 
     .venv/bin/python -m benchmarks.serve [--seconds 5] [--mlserver PATH/TO/mlserver]
+                                         [--servers default,mlserver] [--results PATH]
     make bench-serve
 
 A real HTTP load generator: ``C`` asyncio connections (HTTP/1.1 keep-alive, raw sockets, so
@@ -11,7 +12,10 @@ requests of 1 and 1,000 rows of the wine data; the shipped scikit-learn model
 (adaptive batching on; JSON ``rows`` body), with ``--max-batch-rows 0`` (every request
 borrows on its own), and default settings with the columnar ``columns`` body. Reports
 requests/s, rows/s, p50/p99 latency and the server's CPU time per request (all its
-processes; steadier than requests/s on a shared machine), and writes ``benchmarks/results/serve.json``.
+processes; steadier than requests/s on a shared machine) and the load average before and
+after, and writes ``benchmarks/results/serve.json``. ``--servers`` runs some of them only
+(``default``, ``batch0``, ``columns``, ``mlserver``, ``mlserver-batch``): a before/after
+comparison of the defaults alternates ``--servers default,mlserver`` runs.
 
 MLServer (``mlserver`` + ``mlserver-sklearn``) is not a project dependency: pass the path of
 an ``mlserver`` executable installed in a throwaway venv with ``--mlserver``; it serves the
@@ -35,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,6 +49,7 @@ WINE = ROOT / "sample_data" / "wine.csv"
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
 CONCURRENCY = (1, 8, 32)
 ROWS = (1, 1000)
+SERVERS = ("default", "batch0", "columns", "mlserver", "mlserver-batch")
 
 
 @dataclass
@@ -283,27 +289,49 @@ def main() -> None:
     parser.add_argument(
         "--mlserver", default=os.environ.get("MLSERVER"), help="path of an mlserver executable"
     )
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma-separated servers to run, of: {', '.join(SERVERS)} (default: all)",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON results path")
     args = parser.parse_args()
-    cells = bench_modelrouter(args.seconds)  # defaults: adaptive batching on
-    cells += bench_modelrouter(args.seconds, batch_rows=0)  # every request borrows on its own
-    cells += bench_modelrouter(args.seconds, body="columns")
-    if args.mlserver:
-        cells += bench_mlserver(args.mlserver, args.seconds)
-        cells += bench_mlserver(args.mlserver, args.seconds, batch_size=32)
-    else:
-        print("MLServer: not run (pass --mlserver PATH or set MLSERVER)", flush=True)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = sorted(set(servers) - set(SERVERS))
+    if unknown:
+        parser.error(f"unknown server {unknown[0]!r} (choose from {', '.join(SERVERS)})")
+    load_before = os.getloadavg()
+    print(f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)
+    runs: dict[str, Callable[[], list[Cell]]] = {
+        "default": lambda: bench_modelrouter(args.seconds),  # adaptive batching on
+        "batch0": lambda: bench_modelrouter(args.seconds, batch_rows=0),  # every request alone
+        "columns": lambda: bench_modelrouter(args.seconds, body="columns"),
+        "mlserver": lambda: bench_mlserver(args.mlserver, args.seconds),
+        "mlserver-batch": lambda: bench_mlserver(args.mlserver, args.seconds, batch_size=32),
+    }
+    cells: list[Cell] = []
+    for server in servers:
+        if server.startswith("mlserver") and not args.mlserver:
+            print(f"{server}: not run (pass --mlserver PATH or set MLSERVER)", flush=True)
+            continue
+        cells += runs[server]()
+    load_after = os.getloadavg()
+    print(f"load average {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}", flush=True)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(
         json.dumps(
             {
                 "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+                # 1/5/15-minute load averages: other work on the machine skews every figure.
+                "loadavg_before": [round(x, 2) for x in load_before],
+                "loadavg_after": [round(x, 2) for x in load_after],
                 "cells": [asdict(c) for c in cells],
             },
             indent=2,
         )
         + "\n"
     )
-    print(f"results: {RESULTS.relative_to(ROOT)}")
+    print(f"results: {args.results}")
 
 
 if __name__ == "__main__":

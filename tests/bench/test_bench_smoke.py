@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,8 +43,10 @@ SCENARIOS = {
     "modelrouter-xgboost",
     "baseline-lightgbm",
     "modelrouter-lightgbm",
+    "modelrouter-rf-onnx-plain",
+    "modelrouter-logreg-onnx-plain",
 }
-CHECKS = 22
+CHECKS = 24
 
 
 @pytest.mark.timeout(170)
@@ -109,6 +112,74 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     assert machine["packages"]["scikit-learn"]
     # Nothing was written into the repository.
     assert (tmp_path / "data" / "v1" / "features-3000.parquet").is_file()
+
+
+def test_groups_runs_the_named_groups_and_skips_the_others() -> None:
+    from benchmarks.run import Scenario, _chosen
+
+    groups = {name: [Scenario(f"s-{name}", name, ["true"], 0)] for name in ("rf", "logreg", "big")}
+    assert list(_chosen(groups, "logreg,rf")) == ["rf", "logreg"]
+    assert [s.skipped for g in groups.values() for s in g] == [None, None, "not in --groups"]
+    assert list(_chosen(groups, None)) == ["rf", "logreg", "big"]
+    with pytest.raises(SystemExit, match="no group 'rff'"):
+        _chosen(groups, "rff")
+
+
+def _scenario(description: str, agreement: float | None = None, ratio: float | None = None) -> dict[str, Any]:
+    return {
+        "description": description,
+        "runs": [{"wall_s": 1.0}],
+        "agreement": agreement,
+        "wall_ratio": ratio,
+    }
+
+
+def test_merge_adds_a_partial_runs_new_scenarios_and_checks() -> None:
+    from benchmarks.merge import merge
+    from benchmarks.report import render_page
+
+    agree = "outputs agree with the baseline's (fraction of rows)"
+    whole = {
+        "created": "whole",
+        "scenarios": {"base": _scenario("base"), "a": _scenario("A", 1.0), "z": _scenario("Z")},
+        "checks": [{"name": agree, "value": 1.0, "op": ">=", "limit": 0.999, "status": "PASS"}],
+    }
+    partial = {
+        "created": "2026-12-06T23:30:00+0000",
+        "loadavg_before": [11.0, 10.0, 9.0],
+        "scenarios": {
+            "base": _scenario("base (partial run)"),
+            "a": _scenario("A (partial run)", ratio=0.84),
+            "new": _scenario("New thing", 0.5),
+            "z": {"description": "Z", "runs": [], "skipped": "not in --groups"},
+        },
+        "checks": [
+            {"name": agree, "value": 0.5, "op": ">=", "limit": 0.999, "status": "FAIL"},
+            {"name": "new: wall vs base", "value": 0.4, "op": "<=", "limit": 0.6, "status": "PASS"},
+            {"name": "z: wall vs base", "value": None, "op": "<=", "limit": 1.0, "status": "SKIP"},
+        ],
+    }
+    merged = merge(whole, partial, ["new"])
+    assert list(merged["scenarios"]) == ["base", "a", "new", "z"]
+    assert merged["scenarios"]["a"]["description"] == "A"  # the whole run's own figures stay
+    assert [c["name"] for c in merged["checks"]] == [agree, "new: wall vs base"]
+    assert merged["checks"][0]["value"] == 0.5 and merged["checks"][0]["status"] == "FAIL"
+    assert merged["merged"] == [
+        {
+            "created": partial["created"],
+            "loadavg_before": [11.0, 10.0, 9.0],
+            "scenarios": ["new"],
+            "same_run": {"a": 0.84},
+        }
+    ]
+    assert (
+        "- Measured on 2026-12-06T23:30:00+0000 in a run of their groups only (load average "
+        "before it: 11.0, 10.0, 9.0), their ratios to that run's baselines: New thing. The same "
+        "run's other wall ratios: A 0.84 ×"
+    ) in render_page(merged)
+    assert merge(merged, partial, ["new"])["merged"] == merged["merged"]  # merged again: replaced
+    with pytest.raises(ValueError, match="z: not measured"):
+        merge(whole, partial, ["z"])
 
 
 def test_parse_time_v() -> None:

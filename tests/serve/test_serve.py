@@ -175,9 +175,11 @@ def sklearn_oracle(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(model.predict(features)), np.asarray(model.predict_proba(features))
 
 
+# 40 rows (12 KiB) are read with orjson, 120 rows (36 KiB) by Arrow's JSON reader.
+@pytest.mark.parametrize("rows", [40, 120])
 @pytest.mark.parametrize("kind", ["sklearn", "onnx"])
-def test_json_answers_equal_the_model_called_directly(shipped: Server, kind: str) -> None:
-    frame = wine_rows(40, start=50)
+def test_json_answers_equal_the_model_called_directly(shipped: Server, kind: str, rows: int) -> None:
+    frame = wine_rows(rows, start=50)
     labels, proba = (sklearn_oracle if kind == "sklearn" else onnx_oracle)(frame)
     body = json_body(frame.drop(columns=["id"]))
     predicted = httpx.post(f"{shipped.url}/predict", params={"model_type": kind}, json=body)
@@ -422,6 +424,69 @@ ERROR_CASES: list[tuple[str, str, dict[str, str], bytes, int, list[str], str | N
         "alcohol",
         1,
     ),
+    # Large bodies (≥ 16 KiB) are read by Arrow first: whatever it would read differently is
+    # handed back, and the error is the same as for a small body.
+    *[
+        (f"large-body-{case}", "/predict", JSON, body, status, words, column, row)
+        for case, body, status, words, column, row in [
+            (
+                "key-missing-in-one-row",
+                _rows(*[_row()] * 70, _without(_row(), "hue"), *[_row()] * 29),
+                422,
+                ["rows[70]", "'hue'", "missing"],
+                "hue",
+                70,
+            ),
+            (
+                "key-missing-after-a-null",  # a written null is a value, a missing key is not
+                _rows(*[_row()] * 70, _row(hue=None), _without(_row(), "hue"), *[_row()] * 28),
+                422,
+                ["rows[71]", "'hue'", "missing"],
+                "hue",
+                71,
+            ),
+            (
+                "bad-value",
+                _rows(*[_row()] * 70, _row(ash="n/a"), *[_row()] * 29),
+                422,
+                ["rows[70]", "n/a"],
+                "ash",
+                70,
+            ),
+            (
+                "list-value",
+                _rows(*[_row()] * 70, _row(hue=[1, 2]), *[_row()] * 29),
+                422,
+                ["rows[70]", "a list"],
+                "hue",
+                70,
+            ),
+            (
+                "lone-surrogate",
+                _rows(*[_row()] * 70, _row(alcohol="\ud800"), *[_row()] * 29),
+                422,
+                ["rows[70]", "lone surrogate"],
+                "alcohol",
+                70,
+            ),
+            (
+                "row-not-object",
+                json.dumps({"rows": [_row()] * 70 + [None] + [_row()] * 29}).encode(),
+                400,
+                ["rows[70] must be an object"],
+                None,
+                None,
+            ),
+            (
+                "duplicate-key",
+                _rows(*[_row()] * 100).replace(b'{"alcohol"', b'{"alcohol": 99.0, "alcohol"', 71),
+                400,
+                ["'alcohol' appears twice"],
+                None,
+                None,
+            ),
+        ]
+    ],
     (
         "columnar-bad-value",  # a columnar body's error points into its columns, not rows[i]
         "/predict",
