@@ -191,7 +191,7 @@ def _selected_cases(request: pytest.FixtureRequest) -> set[Case]:
     label-agreement test compares (predict, skip) whenever that test runs."""
     selected: set[Case] = set()
     for item in request.session.items:
-        if item.module is not request.module:
+        if getattr(item, "module", None) is not request.module:
             continue
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "case" in params:
