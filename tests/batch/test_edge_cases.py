@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from tests.waiting import all_threads_asleep, unread_bytes, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 
@@ -143,7 +145,13 @@ def test_sigterm_while_stdin_stalls(tmp_path: Path, string_model: Path) -> None:
     assert process.stdin is not None and process.stderr is not None
     process.stdin.write(b"a,b\n1,1\n2,0\n")
     process.stdin.flush()  # and then nothing more: the producer has stalled
-    time.sleep(2.0)
+    stdin = process.stdin.fileno()
+
+    def stuck_on_stdin() -> bool:  # the run took every byte and waits for more, doing nothing else
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        return unread_bytes(stdin) == 0 and all_threads_asleep(process.pid)
+
+    wait_until(stuck_on_stdin, "the run waiting on stdin")
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     code = process.wait(timeout=15)

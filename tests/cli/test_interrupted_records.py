@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import joblib
@@ -25,6 +24,7 @@ import pytest
 from sklearn.datasets import load_wine
 
 from tests.slow_estimators import SlowForest
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
@@ -32,6 +32,21 @@ PREVIOUS = b"id,prediction\n1,yesterday\n"
 PREVIOUS_METRICS = 'modelrouter_last_run_success{model_type="sklearn"} 1\n'
 ROWS = 4_000
 TEMP = re.compile(r"^\..+\.tmp$")
+CHUNK = 100
+
+
+def rows_written(proc: subprocess.Popen[str], folder: Path) -> int:
+    """Rows in the run's temporary output so far (it writes each chunk as it goes, unbuffered).
+
+    The run counts a chunk once it is written, before it writes the next: rows of a second
+    chunk there mean the first is counted."""
+    assert proc.poll() is None, proc.communicate()
+    for temp in (p for p in folder.iterdir() if TEMP.match(p.name) and p.name.startswith(".out.csv")):
+        try:
+            return max(0, temp.read_bytes().count(b"\n") - 1)
+        except FileNotFoundError:  # gone: the run failed (the next look says so)
+            return 0
+    return 0
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +75,7 @@ def test_interrupted_run_writes_stats_and_metrics(
     metrics.write_text(PREVIOUS_METRICS)
     args = [
         "predict", str(slow_folder / "in.csv"), "-m", str(slow_folder / "slow.pkl"), "-k", "id",
-        "-o", str(out), "--chunk-size", "100", "-w", "1", "--no-progress",
+        "-o", str(out), "--chunk-size", str(CHUNK), "-w", "1", "--no-progress",
         "--stats-json", str(stats), "--metrics-textfile", str(metrics),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
@@ -74,12 +89,8 @@ def test_interrupted_run_writes_stats_and_metrics(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30.0
-        while not [p for p in tmp_path.iterdir() if TEMP.match(p.name)] and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
-        time.sleep(1.0)  # a few chunks scored: counts to report
-        proc.send_signal(signum)
+        wait_until(lambda: rows_written(proc, tmp_path) > CHUNK, "a second chunk in the temporary output")
+        proc.send_signal(signum)  # the first chunk is counted: its rows are the counts to report
         stdout, stderr = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:

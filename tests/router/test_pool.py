@@ -17,6 +17,7 @@ from modelrouter.backends.base import Model, Prediction
 from modelrouter.features import Frame, frame_length
 
 from tests.fake_models import OneFeatureModel
+from tests.waiting import SignallingLine
 
 
 class RecordingModel(OneFeatureModel):
@@ -247,11 +248,13 @@ def test_close_wakes_blocked_borrowers() -> None:
         except BaseException as exc:
             outcome.append(exc)
 
+    line = SignallingLine()
+    pool._waiters = line
     with pool.borrow():
         waiters = [threading.Thread(target=wait_for_instance) for _ in range(3)]
         for t in waiters:
             t.start()
-        time.sleep(0.05)  # let them block in get()
+        line.wait_joined(3)  # all three are blocked, waiting for the instance
         pool.close()
         for t in waiters:
             t.join(timeout=2)
@@ -314,12 +317,14 @@ def test_async_and_thread_borrowers_share_one_line() -> None:
 
 def test_cancelled_async_waiter_gives_nothing_away() -> None:
     pool, _ = make_pool(size=1)
+    line = SignallingLine()
+    pool._waiters = line
 
     async def main() -> None:
         held = pool.borrow()
         await held.__aenter__()
         waiting = asyncio.ensure_future(pool.borrow().__aenter__())
-        await asyncio.sleep(0.01)
+        await line.until_joined()
         await held.__aexit__(None, None, None)  # handed to the waiter …
         waiting.cancel()  # … which is cancelled before it runs
         with pytest.raises(asyncio.CancelledError):
@@ -350,25 +355,30 @@ def test_async_timeout_then_the_instance_goes_to_the_next() -> None:
 @pytest.mark.parametrize("timeout", [float("inf"), 1e300])
 def test_infinite_timeouts_mean_no_timeout(timeout: float) -> None:
     pool, _ = make_pool(size=1)
+    line = SignallingLine()
+    pool._waiters = line
+    held = threading.Event()
 
-    def hold_briefly() -> None:  # so that the borrows below really wait
+    def hold_until_waited_for(joins: int) -> None:  # so that the borrows below really wait
         with pool.borrow():
-            time.sleep(0.05)
+            held.set()
+            line.wait_joined(joins)
 
-    holder = threading.Thread(target=hold_briefly)
+    holder = threading.Thread(target=hold_until_waited_for, args=(1,))
     holder.start()
-    time.sleep(0.01)
+    assert held.wait(10)
     with pool.borrow(timeout=timeout):
         pass
-    holder.join()
+    holder.join(10)
 
     async def main() -> None:
-        holder = threading.Thread(target=hold_briefly)
+        held.clear()
+        holder = threading.Thread(target=hold_until_waited_for, args=(2,))
         holder.start()
-        await asyncio.sleep(0.01)
+        assert await asyncio.to_thread(held.wait, 10)
         async with pool.borrow(timeout=timeout):
             pass
-        holder.join()
+        holder.join(10)
 
     asyncio.run(main())
     assert pool.stats().borrows == 4
@@ -384,11 +394,13 @@ def test_nan_and_negative_timeouts_are_refused(timeout: float) -> None:
 
 def test_close_wakes_async_waiters() -> None:
     pool, _ = make_pool(size=1)
+    line = SignallingLine()
+    pool._waiters = line
 
     async def main() -> None:
         async with pool.borrow():
             waiting = asyncio.ensure_future(pool.borrow().__aenter__())
-            await asyncio.sleep(0.01)
+            await line.until_joined()
             pool.close()
             with pytest.raises(PoolClosedError):
                 await waiting

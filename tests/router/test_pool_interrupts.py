@@ -14,7 +14,6 @@ import random
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from modelrouter.backends.base import Model, Prediction
 from modelrouter.features import Frame, frame_length
 
 from tests.fake_models import OneFeatureModel
+from tests.waiting import SignallingLine
 
 FRAME = pd.DataFrame({"x": [1.0, 2.0]})
 
@@ -72,18 +72,6 @@ class GatedModel(OneFeatureModel):
                 self.holders -= 1
 
 
-class SignallingLine(deque[Any]):
-    """The pool's line of waiting borrowers, with an event set whenever one joins it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.joined = threading.Event()
-
-    def append(self, item: Any) -> None:
-        super().append(item)
-        self.joined.set()
-
-
 def make_pool(size: int = 1) -> tuple[ModelPool, list[GatedModel], SignallingLine]:
     instances = [GatedModel(f"m{i}") for i in range(size)]
     pool = ModelPool(ModelType.SKLEARN, instances)
@@ -112,6 +100,17 @@ def contextmanager_all(pool: ModelPool, n: int) -> Iterator[list[Any]]:
     finally:
         for b in borrows[: len(held)]:
             b.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def sigint_raises() -> Iterator[None]:
+    """The interrupts are real SIGINTs: a process that started with SIGINT ignored (a
+    background job of a non-interactive shell) would drop them, and each test would hang."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def interrupt_main() -> None:

@@ -602,14 +602,18 @@ def test_a_client_leaving_mid_body_is_not_a_server_error(shipped: Server) -> Non
     assert parts.hostname is not None and parts.port is not None
     before = _requests_by_status(shipped)
     body = _rows(*[_row()] * 20)
-    for _ in range(3):
-        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-            head = (
-                f"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            )
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    clients = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(3)]
+    try:
+        for sock in clients:
             sock.sendall(head.encode() + body[: len(body) // 2])
-            time.sleep(0.2)  # the app is reading the body when the client goes
+        wait_in_flight(shipped, 3)  # the app is reading each body (it has the head) ...
+    finally:
+        for sock in clients:
+            sock.close()  # ... when its client goes
     deadline = time.monotonic() + 10
     while _requests_by_status(shipped).get("499", 0) < before.get("499", 0) + 3:
         assert time.monotonic() < deadline, _requests_by_status(shipped)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from modelrouter.batch.run import RunOptions, score_file
 from modelrouter.storage.tables import DatabaseUrl, IfExists, count_rows, redact
 
 from tests.storage.pg_server import PgServer
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
@@ -555,18 +555,12 @@ def test_sigterm_mid_write_rolls_everything_back(pg: PgServer, pg_url: str, tmp_
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
-        # The writer's transaction holds its staging table (an exclusive lock on a relation
-        # nobody else can see): rows are being written. Then SIGTERM.
-        locked = (
-            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-            f"WHERE a.datname = '{database}' AND l.mode = 'AccessExclusiveLock' AND l.locktype = 'relation'"
-        )
-        deadline = time.monotonic() + 60  # the models load first
-        while int(pg.psql(locked).strip() or 0) == 0:
+        # Rows are in the writer's staging table (in its open transaction). Then SIGTERM.
+        def rows_staged() -> bool:
             assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        time.sleep(0.5)  # a few chunks into the staging table
+            return staged_bytes(pg, database) > 0
+
+        wait_until(rows_staged, "rows in the staging table", timeout=60)  # the models load first
         # What ps shows: the command line with the password masked.
         shown = Path(f"/proc/{process.pid}/cmdline").read_bytes().decode()
         assert SECRET not in shown and "postgres:***@" in shown
@@ -582,6 +576,27 @@ def test_sigterm_mid_write_rolls_everything_back(pg: PgServer, pg_url: str, tmp_
         f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND state LIKE 'idle in%'"
     )
     assert pg.psql(open_transactions).strip() == "0"
+
+
+def staged_bytes(pg: PgServer, database: str) -> int:
+    """Bytes on disk of the tables an open transaction in ``database`` holds exclusively: the
+    writer's staging table, made in its transaction.
+
+    Other sessions cannot count its rows (the catalog row is not visible yet, and a read would
+    wait for the writer's lock), but the table's file grows by a page as rows fill one: it is
+    ``base/<database oid>/<table oid>`` (a new table's file is named by its oid)."""
+    locked = pg.psql(
+        "SELECT l.database, l.relation FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        f"WHERE a.datname = '{database}' AND l.mode = 'AccessExclusiveLock' AND l.locktype = 'relation'"
+    )
+    total = 0
+    for line in locked.split():
+        database_oid, table_oid = line.split("|")
+        try:
+            total += (pg.folder / "data" / "base" / database_oid / table_oid).stat().st_size
+        except FileNotFoundError:  # not made yet, or dropped as the transaction ended
+            pass
+    return total
 
 
 def test_password_is_never_shown(pg: PgServer, pg_url: str, tmp_path: Path) -> None:
