@@ -98,7 +98,16 @@ class Cluster:
 
     def stop(self) -> None:
         subprocess.run(
-            [*self.as_user, str(PG_BIN / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop"],
+            [
+                *self.as_user,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.folder / "data"),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
             capture_output=True,
             timeout=120,
             check=False,
@@ -187,9 +196,8 @@ def load_parquet(url: str, source: Path, table: str) -> None:
             cursor.execute(f'DROP TABLE IF EXISTS "{table}"')
             cursor.adbc_ingest(table, reader, mode="create")
         connection.commit()
-    with pg_dbapi.connect(url, autocommit=True) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute(f'VACUUM ANALYZE "{table}"')
+    with pg_dbapi.connect(url, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute(f'VACUUM ANALYZE "{table}"')
 
 
 def export_table(url: str, table: str, order_by: str, columns: list[str], target: Path) -> None:
@@ -199,7 +207,6 @@ def export_table(url: str, table: str, order_by: str, columns: list[str], target
     import pyarrow.parquet as pq
 
     selected = ", ".join(f'"{c}"' for c in columns)
-    with pg_dbapi.connect(url, autocommit=True) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute(f'SELECT {selected} FROM "{table}" ORDER BY "{order_by}"')
-            pq.write_table(cursor.fetch_arrow_table(), target)
+    with pg_dbapi.connect(url, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute(f'SELECT {selected} FROM "{table}" ORDER BY "{order_by}"')
+        pq.write_table(cursor.fetch_arrow_table(), target)

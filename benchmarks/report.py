@@ -45,6 +45,7 @@ def render_page(result: dict[str, Any]) -> str:
         f"- Load average before the run: {', '.join(f'{x:.1f}' for x in load) or 'unknown'}",
         f"- Rows in the main fixture: {args.get('rows', 0):,}; runs per scenario: {args.get('repeats', '?')}",
         f"- Versions: {versions or 'unknown'}",
+        *_postgres_line(result.get("postgres")),
         "",
         "## Scenarios",
         "",
@@ -76,8 +77,23 @@ def render_page(result: dict[str, Any]) -> str:
         "`make bench` builds the fixtures (1M rows × 20 float32 features, a 100-tree forest, a",
         "logistic pipeline, XGBoost and LightGBM models of the forest's size), runs every",
         "scenario and rewrites this page. `BENCH_10M=1 make bench` adds a 10M-row forest run.",
+        "The database scenarios start a throw-away PostgreSQL server (Debian's `postgresql`",
+        "binaries; skipped without them) holding the same rows as a table, and score it with the",
+        "logistic pipeline: modelrouter table to table against the naive script (`pandas.read_sql`",
+        '→ `predict` → `DataFrame.to_sql(method="multi", chunksize=10_000)`, SQLAlchemy and',
+        "psycopg from the `bench` extra), and table to Parquet against `psql \\copy` to CSV followed",
+        "by modelrouter on the CSV. `python -m benchmarks.run --only postgres` runs only those.",
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _postgres_line(info: dict[str, Any] | None) -> list[str]:
+    if not info:
+        return []
+    return [
+        f"- Database scenarios: {info.get('server', 'PostgreSQL')} on this machine "
+        f"({info.get('settings', 'default settings')})"
+    ]
 
 
 def _scenario_row(key: str, s: dict[str, Any]) -> str:

@@ -55,7 +55,7 @@ PG_CHECKS = [
 ]
 
 
-@pytest.mark.timeout(170)
+@pytest.mark.timeout(320)
 @pytest.mark.slow  # ~30 s of real benchmark runs: `make test-slow`
 def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     results = tmp_path / "results" / "latest.json"
@@ -67,7 +67,7 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=165,
+        timeout=315,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Targets (issues 4 and 15)" in proc.stdout
@@ -124,8 +124,8 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "v1" / "features-3000.parquet").is_file()
 
 
-@pytest.mark.timeout(120)
-@pytest.mark.slow  # a PostgreSQL server started, ~15 s of real runs: `make test-slow`
+@pytest.mark.timeout(240)
+@pytest.mark.slow  # a server started, models fitted, ~20 s of CPU: `make test-slow`
 @pytest.mark.skipif(postgres.missing() is not None, reason=str(postgres.missing()))
 def test_bench_postgres_scenarios_alone(tmp_path: Path) -> None:
     """``--only postgres``: a throw-away server, the naive script and modelrouter table to
@@ -139,7 +139,7 @@ def test_bench_postgres_scenarios_alone(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=115,
+        timeout=235,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(results.read_text(encoding="utf-8"))
