@@ -1,7 +1,7 @@
 """Benchmark modelrouter against the naive pandas script and check issues 4 and 15's targets.
 
     .venv/bin/python -m benchmarks.run [--rows 1000000] [--repeats 3] [--big-rows 10000000] [--quick]
-                                       [--small-rows 1000] [--rf-big-rows N]
+                                       [--small-rows 1000] [--rf-big-rows N] [--only GROUP,…]
     make bench            # BENCH_10M=1 make bench adds the 10M-row RF scenario (~3 minutes more)
 
 Builds the fixtures (``benchmarks.fixtures``, cached in ``benchmarks/data/``), then runs every
@@ -23,7 +23,14 @@ Groups:
 - small: a ``--small-rows`` file (1,000) for every model and type against the naive script on
   the same file, with a table of where the fixed cost goes (:mod:`benchmarks.fixedcost`);
 - rf-big: RF sklearn and the naive script on ``--rf-big-rows`` rows (``BENCH_10M=1``: 10M),
-  one run each: start-up amortised, the parallel scoring itself.
+  one run each: start-up amortised, the parallel scoring itself;
+- postgres: the main fixture's rows as a table of a throw-away PostgreSQL server
+  (``benchmarks/postgres.py``), scored with the logistic pipeline: the naive ``read_sql`` →
+  ``predict`` → ``to_sql`` script (``benchmarks/baseline_sql.py``, one run) vs modelrouter
+  table to table; ``psql \\copy`` to CSV + modelrouter on the CSV vs modelrouter table to
+  Parquet. Skipped without the server binaries or the ``bench`` extra.
+
+``--only postgres,logreg`` runs those groups only (the others are reported as skipped).
 
 Every modelrouter output is compared with the baseline's (row count, ids, predictions).
 Prints a table (median wall, median peak RSS, rows/s, ratios) and the target checks, and writes
