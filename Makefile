@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
-	$(PIP_INSTALL) -e ".[dev,docs,dask,convert,xgboost,lightgbm,s3,sql,explain]"
+	$(PIP_INSTALL) -e ".[dev,docs,dask,convert,xgboost,lightgbm,s3,sql,explain,bench]"
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed

@@ -46,6 +46,7 @@ def render_page(result: dict[str, Any]) -> str:
         f"- Rows in the main fixture: {args.get('rows', 0):,}; runs per scenario: {args.get('repeats', '?')}",
         f"- Versions: {versions or 'unknown'}",
         *[_merged_line(m, result.get("scenarios", {})) for m in result.get("merged", [])],
+        *_postgres_line(result.get("postgres")),
         "",
         "## Scenarios",
         "",
@@ -79,6 +80,12 @@ def render_page(result: dict[str, Any]) -> str:
         "scenario and rewrites this page. `BENCH_10M=1 make bench` adds a 10M-row forest run.",
         "`python -m benchmarks.run --groups rf,logreg` runs some groups only, and",
         "`python -m benchmarks.merge` adds their new scenarios to the committed result.",
+        "The database scenarios start a throw-away PostgreSQL server (Debian's `postgresql`",
+        "binaries; skipped without them) holding the same rows as a table, and score it with the",
+        "logistic pipeline: modelrouter table to table against the naive script (`pandas.read_sql`",
+        '→ `predict` → `DataFrame.to_sql(method="multi", chunksize=10_000)`, SQLAlchemy and',
+        "psycopg from the `bench` extra), and table to Parquet against `psql \\copy` to CSV followed",
+        "by modelrouter on the CSV. `python -m benchmarks.run --only postgres` runs only those.",
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -98,6 +105,15 @@ def _merged_line(merged: dict[str, Any], scenarios: dict[str, Any]) -> str:
         f"before it: {load}), their ratios to that run's baselines: {names}"
         + (f". The same run's other wall ratios: {same}" if same else "")
     )
+
+
+def _postgres_line(info: dict[str, Any] | None) -> list[str]:
+    if not info:
+        return []
+    return [
+        f"- Database scenarios: {info.get('server', 'PostgreSQL')} on this machine "
+        f"({info.get('settings', 'default settings')})"
+    ]
 
 
 def _scenario_row(key: str, s: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """Benchmark modelrouter against the naive pandas script and check issues 4 and 15's targets.
 
     .venv/bin/python -m benchmarks.run [--rows 1000000] [--repeats 3] [--big-rows 10000000] [--quick]
-                                       [--small-rows 1000] [--rf-big-rows N]
+                                       [--small-rows 1000] [--rf-big-rows N] [--only GROUP,…]
     make bench            # BENCH_10M=1 make bench adds the 10M-row RF scenario (~3 minutes more)
 
 Builds the fixtures (``benchmarks.fixtures``, cached in ``benchmarks/data/``), then runs every
@@ -25,10 +25,16 @@ Groups:
 - small: a ``--small-rows`` file (1,000) for every model and type against the naive script on
   the same file, with a table of where the fixed cost goes (:mod:`benchmarks.fixedcost`);
 - rf-big: RF sklearn and the naive script on ``--rf-big-rows`` rows (``BENCH_10M=1``: 10M),
-  one run each: start-up amortised, the parallel scoring itself.
+  one run each: start-up amortised, the parallel scoring itself;
+- postgres: the main fixture's rows as a table of a throw-away PostgreSQL server
+  (``benchmarks/postgres.py``), scored with the logistic pipeline: the naive ``read_sql`` →
+  ``predict`` → ``to_sql`` script (``benchmarks/baseline_sql.py``, one run) vs modelrouter
+  table to table; ``psql \\copy`` to CSV + modelrouter on the CSV vs modelrouter table to
+  Parquet. Skipped without the server binaries or the ``bench`` extra.
 
-``--groups rf,logreg`` runs some groups only (the others' scenarios are recorded as skipped,
-and their checks SKIP).
+``--only postgres,logreg`` (or ``--groups``) runs those groups only: the others' scenarios
+are recorded as skipped and their checks SKIP (``benchmarks/merge.py`` adds a partial run's
+new scenarios to a whole run's results).
 
 Every modelrouter output is compared with the baseline's (row count, ids, predictions).
 Prints a table (median wall, median peak RSS, rows/s, ratios) and the target checks, and writes
@@ -43,6 +49,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -50,11 +57,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
+from benchmarks import postgres
 from benchmarks.fixedcost import imports_by_package, phases, render_fixed_cost
 from benchmarks.fixtures import DEFAULT_DATA_DIR, FEATURES, ID_COLUMN, Fixtures, build_fixtures, plain_onnx
 
@@ -65,6 +74,10 @@ TIME_BIN = Path("/usr/bin/time")
 STARTUP_RUNS = 5
 #: Groups whose modelrouter scenarios get a ``--before`` twin (the others would only lengthen the run).
 TWINNED = ("startup", "small", "rf", "logreg", "rf-big")
+#: Every group, in the order they run (``--only`` picks some).
+GROUPS = ("startup", "small", "rf", "logreg", "scaling", "boosters", "big", "rf-big", "postgres")
+#: The database scenarios' input table (in the run's own throw-away server).
+PG_TABLE = "features"
 #: Fraction of rows whose prediction must equal the baseline's (ONNX runs the forest in float32).
 MIN_AGREEMENT = 0.999
 PACKAGES = (
@@ -216,6 +229,12 @@ class Scenario:
     scoring_rates: list[float] = field(default_factory=list)
     #: The ``summary`` of each run's --stats-json (fixed-cost phases).
     summaries: list[dict[str, Any]] = field(default_factory=list)
+    #: A database table the command writes: exported to ``output`` (Parquet) after the group
+    #: ran, so that its rows are compared like a file's.
+    output_table: str | None = None
+    #: Fewer runs than the group's rounds (a baseline many times slower than what it is
+    #: compared to: its noise does not move the ratio, its minutes would).
+    max_runs: int | None = None
 
     @property
     def scoring_rate(self) -> float | None:
@@ -278,6 +297,8 @@ def run_group(name: str, group: Sequence[Scenario], repeats: int, measure: Measu
         for scenario in group:
             if scenario.error is not None or scenario.skipped is not None:
                 continue
+            if scenario.max_runs is not None and len(scenario.runs) >= scenario.max_runs:
+                continue
             if scenario.output is not None:
                 scenario.output.unlink(missing_ok=True)
             try:
@@ -297,6 +318,7 @@ def run_group(name: str, group: Sequence[Scenario], repeats: int, measure: Measu
 def check_outputs(group: Sequence[Scenario], scenarios: dict[str, Scenario], log: Log) -> None:
     """Compare each output with its reference's: same ids in order, same predictions."""
     import numpy as np
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for scenario in group:
@@ -314,7 +336,10 @@ def check_outputs(group: Sequence[Scenario], scenarios: dict[str, Scenario], log
         if mine.num_rows != scenario.rows or theirs.num_rows != ref.rows:
             scenario.error = f"output has {mine.num_rows:,} rows, expected {scenario.rows:,}"
             continue
-        if not mine[ID_COLUMN].equals(theirs[ID_COLUMN]):
+        ids, their_ids = mine[ID_COLUMN], theirs[ID_COLUMN]
+        if ids.type != their_ids.type:  # a kept column read from CSV is text
+            ids, their_ids = ids.cast(pa.string()), their_ids.cast(pa.string())
+        if not ids.equals(their_ids):
             scenario.error = f"output ids differ from {ref.key}'s (order or values)"
             continue
         a = mine["prediction"].to_numpy()
@@ -335,12 +360,17 @@ def build_scenarios(  # noqa: C901
     small: Fixtures | None = None,
     rf_big: Fixtures | None = None,
     before: Sequence[str] | None = None,
+    pg_url: str | None = None,
+    fit_boosters: bool = True,
 ) -> dict[str, list[Scenario]]:
     """The scenario groups, in the order they run.
 
     ``before``: another modelrouter command (an older version) run as a twin of every
     modelrouter scenario, right after it in its group (``<key>@before``), so a before/after
-    comparison comes from the same run.
+    comparison comes from the same run. ``pg_url``: the server holding ``fx``'s rows as
+    table :data:`PG_TABLE` (``None``: the database scenarios get no command).
+    ``fit_boosters``: False when the boosters group does not run (their models take minutes
+    to fit on a busy machine).
     """
     py = sys.executable
 
@@ -452,7 +482,7 @@ def build_scenarios(  # noqa: C901
     from benchmarks.boosters import LIBRARIES, booster_models
 
     boosters: list[Scenario] = []
-    native = booster_models(fx.rf.pickle.parent)
+    native = booster_models(fx.rf.pickle.parent) if fit_boosters else {}
     for library in LIBRARIES:
         base = Scenario(f"baseline-{library}", f"baseline: pandas + {library}", [], fx.rows)
         mine = Scenario(f"modelrouter-{library}", f"modelrouter {library} -t {library}", [], fx.rows)
@@ -490,6 +520,7 @@ def build_scenarios(  # noqa: C901
         "boosters": boosters,
         "big": [big_lr],
         "rf-big": [base_rf_big, rf_sk_big],
+        "postgres": postgres_scenarios(fx, out, modelrouter, pg_url),
     }
     if before:
         for name, members in groups.items():
@@ -502,6 +533,58 @@ def build_scenarios(  # noqa: C901
                     twinned.append(_twin(scenario, modelrouter, before))
             groups[name] = twinned
     return groups
+
+
+def postgres_scenarios(
+    fx: Fixtures, out: Path, modelrouter: Sequence[str], url: str | None
+) -> list[Scenario]:
+    """The logistic pipeline on table :data:`PG_TABLE` (``fx``'s rows) of the server at ``url``:
+
+    - PostgreSQL → PostgreSQL: the naive pandas script (``benchmarks/baseline_sql.py``) and
+      ``modelrouter predict URL --table … -o URL --to-table …``;
+    - PostgreSQL → Parquet: ``psql \\copy`` of the table to CSV, then modelrouter on that
+      CSV (the two-step path, in one shell), and modelrouter reading the table directly.
+
+    Output tables are replaced on every run and exported to Parquet after the group (ordered
+    by id) for the comparison with the baseline. Without ``url`` the scenarios have no command
+    (the caller marks them skipped).
+    """
+    n = fx.rows
+    model = str(fx.logreg.pickle)
+    base = Scenario("baseline-pg", "baseline: read_sql + to_sql(multi), PostgreSQL → PostgreSQL", [], n)
+    to_pg = Scenario("modelrouter-pg-to-pg", "modelrouter logreg, PostgreSQL → PostgreSQL", [], n)
+    two_step = Scenario("psql-copy-then-file", "psql \\copy to CSV + modelrouter CSV → Parquet", [], n)
+    to_file = Scenario("modelrouter-pg-to-parquet", "modelrouter logreg, PostgreSQL → Parquet", [], n)
+    to_pg.reference = base.key
+    to_file.reference = two_step.key
+    to_pg.agrees_with = two_step.agrees_with = to_file.agrees_with = base.key
+    # ~20× modelrouter's time (4 minutes at 1M rows): one run, against a ≤ 0.3× goal.
+    base.max_runs = 1
+    group = [base, to_pg, two_step, to_file]
+    if url is None:
+        return group
+    for scenario, table in ((base, "scores_baseline"), (to_pg, "scores_modelrouter")):
+        scenario.output_table = table
+        scenario.output = out / f"{scenario.key}.parquet"
+    base.command = [sys.executable, str(HERE / "baseline_sql.py"), url, PG_TABLE, model, "scores_baseline"]
+    mr_args = ["-t", "sklearn", "-m", model, "-k", ID_COLUMN, "-q"]
+    to_pg.command = [
+        *modelrouter, "predict", url, "--table", PG_TABLE, "-o", url, "--to-table", "scores_modelrouter",
+        "--if-exists", "replace", *mr_args,
+    ]  # fmt: skip
+    to_file.output = out / f"{to_file.key}.parquet"
+    to_file.command = [*modelrouter, "predict", url, "--table", PG_TABLE, "-o", str(to_file.output), *mr_args]
+    csv = out / f"{PG_TABLE}.csv"
+    two_step.output = out / f"{two_step.key}.parquet"
+    copy = [
+        *postgres.Cluster.psql_for(url),
+        "-c",
+        f"\\copy \"{PG_TABLE}\" TO '{csv}' WITH (FORMAT csv, HEADER)",
+    ]
+    score = [*modelrouter, "predict", str(csv), "-o", str(two_step.output), *mr_args]
+    # One shell: wall time and peak RSS (the larger of the two steps') of the whole path.
+    two_step.command = ["sh", "-c", f"{shlex.join(copy)} && exec {shlex.join(score)}"]
+    return group
 
 
 def _twin(scenario: Scenario, modelrouter: Sequence[str], before: Sequence[str]) -> Scenario:
@@ -588,6 +671,8 @@ def target_checks(s: dict[str, Scenario]) -> list[Check]:
     rf_big = s["modelrouter-rf-sklearn-big"]
     rf_at = f"{rf_big.rows:,} rows" if rf_big.rows else "big rows"
     small = [k for k in s if k.startswith("modelrouter-") and k.endswith("-small")]
+    pg_base, pg_mr = "baseline-pg", "modelrouter-pg-to-pg"
+    pg_copy, pg_file = "psql-copy-then-file", "modelrouter-pg-to-parquet"
     small_checks = [
         check(f"{s[k].description}: wall vs baseline", (k, s[k].reference or ""), "wall", "<=", 1.0)
         for k in small
@@ -643,6 +728,21 @@ def target_checks(s: dict[str, Scenario]) -> list[Check]:
             "wall",
             "<=",
             0.55,
+        ),
+        # The database tables (docs/database-tables.md): against the naive pandas script, and
+        # reading the table directly against exporting it with psql first.
+        check(
+            "PostgreSQL → PostgreSQL: wall vs naive read_sql + to_sql", (pg_mr, pg_base), "wall", "<=", 0.3
+        ),
+        check(
+            "PostgreSQL → PostgreSQL: peak RSS vs naive read_sql + to_sql", (pg_mr, pg_base), "rss", "<=", 0.5
+        ),
+        check(
+            "PostgreSQL → Parquet: wall vs psql \\copy to CSV + CSV → Parquet",
+            (pg_file, pg_copy),
+            "wall",
+            "<=",
+            1.2,
         ),
     ]
 
@@ -781,18 +881,6 @@ def _fixed_cost(group: Sequence[Scenario], log: Log) -> dict[str, tuple[dict[str
     return out
 
 
-def _chosen(groups: dict[str, list[Scenario]], names: str | None) -> dict[str, list[Scenario]]:
-    """The groups ``--groups`` names (all without it); the others' scenarios are skipped."""
-    chosen = set(names.split(",")) if names else set(groups)
-    unknown = sorted(chosen - set(groups))
-    if unknown:
-        raise SystemExit(f"--groups: no group {unknown[0]!r} (groups: {', '.join(groups)})")
-    for name, group in groups.items():
-        for scenario in group if name not in chosen else ():
-            scenario.skipped = scenario.skipped or "not in --groups"
-    return {name: group for name, group in groups.items() if name in chosen}
-
-
 def _loadavg() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -855,20 +943,100 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(before/after from the same run)",
     )
     parser.add_argument(
-        "--groups",
-        metavar="A,B",
-        help="run these scenario groups only (of: startup, small, rf, logreg, scaling, boosters, "
-        "big, rf-big); the others are recorded as skipped",
-    )
-    parser.add_argument(
         "--modelrouter",
         metavar="CMD",
         help="modelrouter command to benchmark (default: the one beside this Python)",
     )
+    parser.add_argument(
+        "--only",
+        "--groups",
+        dest="only",
+        metavar="GROUP[,GROUP…]",
+        type=lambda text: tuple(g.strip() for g in text.split(",") if g.strip()),
+        help=f"run only these groups ({', '.join(GROUPS)}); the others are reported as skipped",
+    )
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeats < 1 or min(args.big_rows, args.small_rows, args.rf_big_rows) < 0:
         parser.error("--rows and --repeats must be ≥ 1, --big-rows ≥ 0")
+    unknown = [g for g in args.only or () if g not in GROUPS]
+    if unknown or args.only == ():
+        parser.error(f"--only takes groups among {', '.join(GROUPS)} (not {', '.join(unknown) or 'none'})")
     return args
+
+
+@dataclass
+class PgServer:
+    """The database scenarios' server: its URL, or why there is none (skipped or failed)."""
+
+    url: str | None = None
+    skipped: str | None = None
+    error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _start_postgres(fx: Fixtures, only: Sequence[str], stack: ExitStack, log: Log) -> PgServer:
+    """A throw-away server holding ``fx``'s rows as :data:`PG_TABLE`, stopped when ``stack``
+    closes."""
+    if "postgres" not in only:
+        return PgServer()
+    reason = postgres.missing()
+    if reason is not None:
+        log(f"postgres: skipped: {reason}")
+        return PgServer(skipped=reason)
+    started = time.perf_counter()
+    try:
+        server = stack.enter_context(postgres.cluster())
+        postgres.load_parquet(server.url, fx.data, PG_TABLE)
+    except (RuntimeError, OSError) as exc:
+        log(f"postgres: FAILED: {exc}")
+        return PgServer(error=f"PostgreSQL server: {exc}")
+    load_s = time.perf_counter() - started
+    log(f"postgres: server on port {server.port}, {fx.rows:,} rows loaded in {load_s:.1f} s")
+    info = {
+        "server": postgres.version(),
+        "settings": postgres.SETTINGS,
+        "folder": str(server.folder),
+        "port": server.port,
+        "start_and_load_seconds": round(load_s, 2),
+    }
+    return PgServer(server.url, info=info)
+
+
+def _export_tables(group: Sequence[Scenario], url: str | None, log: Log) -> None:
+    """Each written table to its scenario's ``output`` file, for :func:`check_outputs`."""
+    for scenario in group:
+        if url is None or not scenario.ok or scenario.output_table is None or scenario.output is None:
+            continue
+        try:
+            postgres.export_table(
+                url, scenario.output_table, ID_COLUMN, [ID_COLUMN, "prediction"], scenario.output
+            )
+        except Exception as exc:  # any driver error: the output cannot be checked
+            scenario.error = f"cannot read table {scenario.output_table}: {exc}"
+            log(f"{scenario.key}: {scenario.error}")
+
+
+def _mark_skipped(
+    groups: dict[str, list[Scenario]],
+    only: Sequence[str],
+    skip_big: str | None,
+    no_rf_big: bool,
+    pg: PgServer,
+) -> None:
+    """Why each scenario that will not run does not (the table and the JSON say it)."""
+    scenarios = {s.key: s for group in groups.values() for s in group}
+    for scenario in groups["postgres"]:
+        scenario.skipped, scenario.error = pg.skipped, pg.error
+    for key in ("modelrouter-logreg-sklearn-big", "modelrouter-logreg-sklearn-big@before"):
+        if skip_big and key in scenarios:
+            scenarios[key].skipped = skip_big
+    for key in ("baseline-rf-big", "modelrouter-rf-sklearn-big", "modelrouter-rf-sklearn-big@before"):
+        if no_rf_big and key in scenarios:
+            scenarios[key].skipped = "BENCH_10M=1 or --rf-big-rows N to run"
+    for name, group in groups.items():
+        if name not in only:
+            for scenario in group:
+                scenario.skipped = f"not selected (--only {','.join(only)})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -884,35 +1052,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = _loadavg()
     if load_before and load_before[0] > 0.5 * (machine["nproc"] or 1):
         log(f"note: load average {load_before[0]:.1f} — other work on this machine will skew the numbers")
+    only: tuple[str, ...] = args.only or GROUPS
     fx = build_fixtures(args.rows, args.data_dir, log)
     skip_big = "--quick" if args.quick else "--big-rows 0" if args.big_rows == 0 else None
-    big = None if skip_big else build_fixtures(args.big_rows, args.data_dir, log)
-    small = build_fixtures(args.small_rows, args.data_dir, log) if args.small_rows else None
-    rf_big = build_fixtures(args.rf_big_rows, args.data_dir, log) if args.rf_big_rows else None
+    big = None if skip_big or "big" not in only else build_fixtures(args.big_rows, args.data_dir, log)
+    small = (
+        build_fixtures(args.small_rows, args.data_dir, log) if args.small_rows and "small" in only else None
+    )
+    rf_big = (
+        build_fixtures(args.rf_big_rows, args.data_dir, log)
+        if args.rf_big_rows and "rf-big" in only
+        else None
+    )
     fixture_s = time.perf_counter() - started
 
-    with tempfile.TemporaryDirectory(prefix="modelrouter-bench-") as scratch_dir:
+    with tempfile.TemporaryDirectory(prefix="modelrouter-bench-") as scratch_dir, ExitStack() as stack:
         scratch = Path(scratch_dir)
         measure = Measurer(Measurer.pick(args.measure), scratch)
         before = args.before.split() if args.before else None
-        groups = build_scenarios(fx, big, scratch, modelrouter, small, rf_big, before)
+        pg = _start_postgres(fx, only, stack, log)
+        groups = build_scenarios(
+            fx, big, scratch, modelrouter, small, rf_big, before, pg.url, fit_boosters="boosters" in only
+        )
         scenarios = {s.key: s for group in groups.values() for s in group}
-        if skip_big:
-            scenarios["modelrouter-logreg-sklearn-big"].skipped = skip_big
-        if rf_big is None:
-            for key in ("baseline-rf-big", "modelrouter-rf-sklearn-big", "modelrouter-rf-sklearn-big@before"):
-                if key in scenarios:
-                    scenarios[key].skipped = "BENCH_10M=1 or --rf-big-rows N to run"
-        if skip_big and "modelrouter-logreg-sklearn-big@before" in scenarios:
-            scenarios["modelrouter-logreg-sklearn-big@before"].skipped = skip_big
+        _mark_skipped(groups, only, skip_big, rf_big is None, pg)
         _warm(fx.data)
-        for name, group in _chosen(groups, args.groups).items():
+        for name, group in groups.items():
+            if name not in only:
+                continue
             if name == "big" and big is not None:
                 _warm(big.data)
             if name == "rf-big" and rf_big is not None:
                 _warm(rf_big.data)
             repeats = STARTUP_RUNS if name == "startup" else 1 if name in ("big", "rf-big") else args.repeats
             run_group(name, group, repeats, measure, log)
+            _export_tables(group, pg.url, log)
             check_outputs(group, scenarios, log)
         fixed_cost = _fixed_cost(groups.get("small", []), log)
 
@@ -940,12 +1114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "big_rows": 0 if skip_big else args.big_rows,
             "quick": args.quick,
             "startup_runs": STARTUP_RUNS,
+            "only": list(only),
         },
         "measured_with": measure.describe(),
         "modelrouter_command": modelrouter,
         "machine": machine,
         "fixtures": fx.as_dict(),
         "big_fixtures": big.as_dict() if big else None,
+        "postgres": pg.info or None,
         "fixed_cost": {
             key: {"phases": phase, "imports_by_package": {k: round(v, 4) for k, v in imports.items()}}
             for key, (phase, imports) in fixed_cost.items()

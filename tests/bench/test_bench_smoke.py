@@ -7,6 +7,7 @@ modelrouter meets the targets.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Any
 
 import pytest
 
-from benchmarks.run import Measurer, parse_time_v
+from benchmarks import postgres
+from benchmarks.run import GROUPS, Measurer, parse_time_v
 
 ROOT = Path(__file__).resolve().parents[2]
 
+PG_SCENARIOS = ("baseline-pg", "modelrouter-pg-to-pg", "psql-copy-then-file", "modelrouter-pg-to-parquet")
 SCENARIOS = {
     "baseline-rf",
     "modelrouter-rf-sklearn",
@@ -45,11 +48,17 @@ SCENARIOS = {
     "modelrouter-lightgbm",
     "modelrouter-rf-onnx-plain",
     "modelrouter-logreg-onnx-plain",
+    *PG_SCENARIOS,
 }
-CHECKS = 24
+CHECKS = 27
+PG_CHECKS = [
+    "PostgreSQL → PostgreSQL: wall vs naive read_sql + to_sql",
+    "PostgreSQL → PostgreSQL: peak RSS vs naive read_sql + to_sql",
+    "PostgreSQL → Parquet: wall vs psql \\copy to CSV + CSV → Parquet",
+]
 
 
-@pytest.mark.timeout(170)
+@pytest.mark.timeout(320)
 @pytest.mark.slow  # ~30 s of real benchmark runs: `make test-slow`
 def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     results = tmp_path / "results" / "latest.json"
@@ -61,7 +70,7 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=165,
+        timeout=315,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Targets (issues 4 and 15)" in proc.stdout
@@ -77,6 +86,9 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
             continue
         if key.endswith("rf-big") or key.endswith("rf-sklearn-big"):
             assert scenario["skipped"].startswith("BENCH_10M=1")
+            continue
+        if key in PG_SCENARIOS and postgres.missing():
+            assert scenario["skipped"] == postgres.missing()
             continue
         assert scenario["error"] is None, key
         startup = key in ("modelrouter-startup", "modelrouter-version")
@@ -101,6 +113,7 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
         "RF sklearn @big rows: wall vs baseline",
         "RF sklearn: peak RSS at big rows vs at 3,000",
         "logreg sklearn: peak RSS at --big-rows vs at 3,000",
+        *(PG_CHECKS if postgres.missing() else []),
     ]
     for name in ("rf sklearn", "rf onnx", "logreg sklearn", "logreg onnx"):
         phases = data["fixed_cost"][name]["phases"]
@@ -112,17 +125,6 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
     assert machine["packages"]["scikit-learn"]
     # Nothing was written into the repository.
     assert (tmp_path / "data" / "v1" / "features-3000.parquet").is_file()
-
-
-def test_groups_runs_the_named_groups_and_skips_the_others() -> None:
-    from benchmarks.run import Scenario, _chosen
-
-    groups = {name: [Scenario(f"s-{name}", name, ["true"], 0)] for name in ("rf", "logreg", "big")}
-    assert list(_chosen(groups, "logreg,rf")) == ["rf", "logreg"]
-    assert [s.skipped for g in groups.values() for s in g] == [None, None, "not in --groups"]
-    assert list(_chosen(groups, None)) == ["rf", "logreg", "big"]
-    with pytest.raises(SystemExit, match="no group 'rff'"):
-        _chosen(groups, "rff")
 
 
 def _scenario(description: str, agreement: float | None = None, ratio: float | None = None) -> dict[str, Any]:
@@ -180,6 +182,69 @@ def test_merge_adds_a_partial_runs_new_scenarios_and_checks() -> None:
     assert merge(merged, partial, ["new"])["merged"] == merged["merged"]  # merged again: replaced
     with pytest.raises(ValueError, match="z: not measured"):
         merge(whole, partial, ["z"])
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.slow  # a server started, models fitted, ~20 s of CPU: `make test-slow`
+@pytest.mark.skipif(postgres.missing() is not None, reason=str(postgres.missing()))
+def test_bench_postgres_scenarios_alone(tmp_path: Path) -> None:
+    """``--only postgres``: a throw-away server, the naive script and modelrouter table to
+    table, psql's export + the file path and modelrouter table to Parquet; nothing else runs."""
+    results = tmp_path / "latest.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.run", "--only", "postgres", "--rows", "2000", "--repeats", "1",
+            "--results", str(results), "--data-dir", str(tmp_path / "data"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=235,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(results.read_text(encoding="utf-8"))
+    assert data["args"]["only"] == ["postgres"]
+    assert data["errors"] == []
+    for key, scenario in data["scenarios"].items():
+        if key not in PG_SCENARIOS:
+            assert scenario["skipped"] == "not selected (--only postgres)", key
+            assert scenario["runs"] == [], key
+            continue
+        assert scenario["error"] is None, key
+        assert len(scenario["runs"]) == 1, key
+        assert scenario["rows"] == 2000, key
+        assert scenario["median_wall_s"] > 0 and scenario["peak_rss_mib"] > 0, key
+        assert scenario["agreement"] is None if key == "baseline-pg" else scenario["agreement"] >= 0.999, key
+    assert data["scenarios"]["modelrouter-pg-to-pg"]["reference"] == "baseline-pg"
+    assert data["scenarios"]["modelrouter-pg-to-parquet"]["reference"] == "psql-copy-then-file"
+    statuses = {c["name"]: c["status"] for c in data["checks"]}
+    assert all(statuses[name] in ("PASS", "FAIL") for name in PG_CHECKS)
+    assert "\\copy" in data["scenarios"]["psql-copy-then-file"]["command"][-1]
+    # The server was stopped and its cluster removed.
+    assert data["postgres"]["server"].startswith("PostgreSQL ")
+    assert not Path(data["postgres"]["folder"]).exists()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", data["postgres"]["port"])) != 0
+
+
+def test_only_refuses_an_unknown_group() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--only", "postgres,nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "--only takes groups among " + ", ".join(GROUPS) + " (not nope)" in proc.stderr
+
+
+def test_groups_is_another_spelling_of_only() -> None:
+    from benchmarks.run import parse_args
+
+    assert parse_args(["--groups", "rf,logreg"]).only == ("rf", "logreg")
+    assert parse_args(["--only", "postgres"]).only == ("postgres",)
+    assert parse_args([]).only is None
 
 
 def test_parse_time_v() -> None:
