@@ -29,9 +29,15 @@ from tests.tools.test_native_model_files import (
     _json_edit,
     _lgb_line,
     _set,
+    booster_files,
     mutated,
-    originals,  # noqa: F401  (a fixture)
 )
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return booster_files(tmp_path_factory.mktemp("boosters"))
+
 
 EXIT_MODEL = 4
 
@@ -68,7 +74,7 @@ CRASHERS: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {
 
 
 @pytest.fixture
-def crashers(originals: dict[str, Path], tmp_path: Path) -> dict[str, Path]:  # noqa: F811
+def crashers(originals: dict[str, Path], tmp_path: Path) -> dict[str, Path]:
     folder = tmp_path / "crashers"
     folder.mkdir()
     return {
@@ -114,7 +120,7 @@ def test_the_crashers_pass_the_structure_checks(crashers: dict[str, Path]) -> No
     ],
 )
 def test_a_native_crash_is_exit_4_naming_the_file(
-    originals: dict[str, Path],  # noqa: F811
+    originals: dict[str, Path],
     crashers: dict[str, Path],
     tmp_path: Path,
     crasher: str,
@@ -159,7 +165,7 @@ def test_the_library_pool_refuses_a_crashing_file(crashers: dict[str, Path], cac
 
 
 def test_a_crlf_lightgbm_model_is_normalised_before_the_child_sees_it(
-    originals: dict[str, Path],  # noqa: F811
+    originals: dict[str, Path],
     tmp_path: Path,
     cache: Path,
 ) -> None:
@@ -209,12 +215,12 @@ def _refused_by_the_child(
     assert [o.split(":")[0] for o in outcomes] == [f"{suffix}-{name}" for suffix, name, _ in cases]
 
 
-def test_the_child_is_a_net_under_the_structure_checks(originals: dict[str, Path]) -> None:  # noqa: F811
+def test_the_child_is_a_net_under_the_structure_checks(originals: dict[str, Path]) -> None:
     """Mutations the structure checks refuse, given to the child directly: each is a crash or
     a refusal there, never a load that passes."""
     _refused_by_the_child(originals, [case for case in NET if case[:2] in NET_FAST])
 
 
 @pytest.mark.slow
-def test_the_child_is_a_net_under_every_structure_check(originals: dict[str, Path]) -> None:  # noqa: F811
+def test_the_child_is_a_net_under_every_structure_check(originals: dict[str, Path]) -> None:
     _refused_by_the_child(originals, NET)
