@@ -46,7 +46,7 @@ CACHE_ENV = "MODELROUTER_BOOSTER_CACHE"
 _LIBRARY = {ModelType.XGBOOST: "XGBoost", ModelType.LIGHTGBM: "LightGBM"}
 
 #: The child's exit status when the library refused the file cleanly (a Python exception):
-#: its message, on the result pipe, is the parent's error.
+#: its message, the last line of its stdout, is the parent's error.
 _REFUSED = 3
 
 #: Digests (with the library version) that passed in this process; bounded, as a server
@@ -80,7 +80,7 @@ def verified_natively(model_type: ModelType, payload: bytes, where: object, vers
     :class:`ModelLoadError` naming ``where`` when the child crashes, is killed or refuses
     the file. Thread-safe.
     """
-    key = f"{hashlib.sha256(payload).hexdigest()}"
+    key = hashlib.sha256(payload).hexdigest()
     stamp = f"{model_type.value} {version}"
     with _LOCK:
         if f"{key} {stamp}" in _VERIFIED:
@@ -119,7 +119,7 @@ def _remember_on_disk(entry: Path, stamp: str) -> None:
         fd, temp = tempfile.mkstemp(dir=entry.parent, prefix=f".{entry.name}.")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write("".join(f"{line}\n" for line in [*lines, stamp] if line))
+                handle.write("".join(f"{line}\n" for line in dict.fromkeys([*lines, stamp]) if line))
             os.replace(temp, entry)
         except BaseException:
             os.unlink(temp)
