@@ -22,6 +22,7 @@ from modelrouter import ModelLoadError, ModelPool, ModelType
 from modelrouter.backends import backend_for, booster_probe
 from modelrouter.backends.booster_files import checked_lightgbm_text, checked_xgboost_document
 
+from tests.tiers import cross
 from tests.tools.test_native_model_files import (
     KIND,
     MODELROUTER,
@@ -109,15 +110,12 @@ def test_the_crashers_pass_the_structure_checks(crashers: dict[str, Path]) -> No
 
 @pytest.mark.parametrize(
     ("crasher", "command"),
-    [
-        ("xgb-parent-out-of-range", "predict"),
-        ("xgb-parent-out-of-range", "inspect"),
-        ("xgb-parent-out-of-range", "convert"),
-        ("xgb-parent-out-of-range", "compare"),
-        ("xgb-parent-out-of-range", "serve"),
-        ("lgb-short-leaf-weight", "predict-proba"),
-        ("lgb-objective-classes", "predict"),
-    ],
+    cross(
+        [(name,) for name in CRASHERS],
+        ["predict", "predict-proba", "inspect", "convert", "compare", "serve"],
+        fast_column="predict",
+        fast_row=("xgb-parent-out-of-range",),
+    ),
 )
 def test_a_native_crash_is_exit_4_naming_the_file(
     originals: dict[str, Path],
