@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pandas as pd
 import pytest
 from hypothesis import settings
 from modelrouter import reset_router
+from modelrouter.backends.booster_probe import CACHE_ENV as BOOSTER_CACHE_ENV
 from sklearn.datasets import load_wine
 
 # CI runs the same examples every time (a failure there must be reproducible, not a dice
@@ -20,6 +24,17 @@ from sklearn.datasets import load_wine
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# Booster files checked in a child process are remembered in the user's cache folder: the
+# tests' is their own (XDG_CACHE_HOME, which the commands' subprocesses inherit even where a
+# test drops every MODELROUTER_ variable), made once by the process that loads this file
+# first — xdist's workers inherit it — never the user's ~/.cache.
+os.environ.pop(BOOSTER_CACHE_ENV, None)
+if not os.environ.get("_MODELROUTER_TESTS_CACHE"):
+    os.environ["_MODELROUTER_TESTS_CACHE"] = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(
+        prefix="modelrouter-test-cache-"
+    )
+    atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

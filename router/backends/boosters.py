@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Literal
+from typing import Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +26,14 @@ from modelrouter.errors import ModelLoadError
 from modelrouter.features import NUMBER, Frame, numeric_matrix
 from modelrouter.locations import ModelLocation
 
-__all__ = ["OPTIONAL_PACKAGES", "BoosterModel", "Task", "import_optional", "native_message"]
+__all__ = [
+    "OPTIONAL_PACKAGES",
+    "BoosterModel",
+    "Task",
+    "expected_outputs",
+    "import_optional",
+    "native_message",
+]
 
 #: Import name → the extra that installs it (for "pip install 'modelrouter[…]'" hints).
 OPTIONAL_PACKAGES: dict[str, str] = {"xgboost": "xgboost", "lightgbm": "lightgbm", "numba": "explain"}
@@ -40,6 +47,11 @@ class Task:
 
     kind: TaskKind
     n_classes: int = 0
+
+
+def expected_outputs(task: Task) -> int:
+    """Values per row the library gives for ``task``: one, or one per class."""
+    return task.n_classes if task.kind == "multiclass" else 1
 
 
 def import_optional(name: str, what: str) -> ModuleType:
@@ -109,6 +121,13 @@ class BoosterModel(Model):
     @property
     def label_dtype(self) -> np.dtype[np.generic]:
         return np.dtype(np.int64) if self._classes is not None else self.value_dtype
+
+    @classmethod
+    def from_checked(cls, path: ModelLocation, payload: bytes, *, threads: int | None) -> Self:
+        """Load the library's model from ``payload``, bytes whose structure was checked
+        (:mod:`modelrouter.backends.booster_files`): what ``load`` does in-process once
+        a child process did it first (:mod:`modelrouter.backends.booster_probe`)."""
+        raise NotImplementedError
 
     def _raw(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.floating]:
         raise NotImplementedError

@@ -13,12 +13,13 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 from modelrouter.backends.base import read_model_bytes
 from modelrouter.backends.booster_files import checked_lightgbm_text
+from modelrouter.backends.booster_probe import verified_natively
 from modelrouter.backends.boosters import BoosterModel, Task, import_optional, native_message
 from modelrouter.errors import ModelLoadError
 from modelrouter.locations import ModelLocation
@@ -71,16 +72,29 @@ class LightGBMModel(BoosterModel):
         data: bytes | None = None,
     ) -> LightGBMModel:
         lgb = import_optional("lightgbm", f"{path}: a LightGBM model")
-        _quiet_native_log(lgb)
         raw = read_model_bytes(path, data)
         try:
-            # LightGBM's parser trusts the file: check its structure first (booster_files).
+            # LightGBM's parser trusts the file: check its structure first (booster_files),
+            # then load it in a child process, where a crash is a model error (booster_probe).
             text = checked_lightgbm_text(raw.decode("utf-8"), path)
+        except UnicodeDecodeError as exc:
+            raise ModelLoadError(
+                f"{path}: cannot load as a LightGBM model (.txt) ({native_message(exc)})"
+            ) from exc
+        payload = text.encode("utf-8")  # line endings normalised: what LightGBM is given
+        verified_natively(ModelType.LIGHTGBM, payload, path, lgb.__version__)
+        return cls.from_checked(path, payload, threads=threads)
+
+    @classmethod
+    def from_checked(cls, path: ModelLocation, payload: bytes, *, threads: int | None) -> Self:
+        """Load a model text whose structure was checked and line endings normalised."""
+        lgb = import_optional("lightgbm", f"{path}: a LightGBM model")
+        _quiet_native_log(lgb)
+        text = payload.decode("utf-8")
+        try:
             with _native_stderr_silenced():
                 booster = lgb.Booster(model_str=text)
-        except ModelLoadError:
-            raise
-        except Exception as exc:  # UnicodeDecodeError, LightGBMError
+        except Exception as exc:  # LightGBMError
             raise ModelLoadError(
                 f"{path}: cannot load as a LightGBM model (.txt) ({native_message(exc)})"
             ) from exc

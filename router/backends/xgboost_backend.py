@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 from modelrouter.backends.base import read_model_bytes
 from modelrouter.backends.booster_files import checked_xgboost_document
+from modelrouter.backends.booster_probe import verified_natively
 from modelrouter.backends.boosters import BoosterModel, Task, import_optional, native_message
 from modelrouter.errors import ModelLoadError
 from modelrouter.locations import ModelLocation
@@ -71,11 +72,19 @@ class XGBoostModel(BoosterModel):
     ) -> XGBoostModel:
         xgb = import_optional("xgboost", f"{path}: an XGBoost model")
         raw = read_model_bytes(path, data)
-        # XGBoost's parser trusts the file: check its structure first (booster_files).
+        # XGBoost's parser trusts the file: check its structure first (booster_files), then
+        # load it in a child process, where a crash is a model error (booster_probe).
         checked_xgboost_document(raw, path)
+        verified_natively(ModelType.XGBOOST, raw, path, xgb.__version__)
+        return cls.from_checked(path, raw, threads=threads)
+
+    @classmethod
+    def from_checked(cls, path: ModelLocation, payload: bytes, *, threads: int | None) -> Self:
+        """Load a ``.json``/``.ubj`` whose structure was checked (and probe it)."""
+        xgb = import_optional("xgboost", f"{path}: an XGBoost model")
         booster = xgb.Booster()
         try:
-            booster.load_model(bytearray(raw))  # JSON or UBJSON, told apart by XGBoost
+            booster.load_model(bytearray(payload))  # JSON or UBJSON, told apart by XGBoost
         except Exception as exc:  # XGBoostError, for every kind of bad file
             raise ModelLoadError(
                 f"{path}: cannot load as an XGBoost model (.json/.ubj) ({native_message(exc)})"

@@ -35,7 +35,11 @@ EXIT_MODEL = 4
 
 @pytest.fixture(scope="module")
 def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("boosters")
+    return booster_files(tmp_path_factory.mktemp("boosters"))
+
+
+def booster_files(folder: Path) -> dict[str, Path]:
+    """Small valid boosters fitted on wine in ``folder`` (json, ubj, txt) and the data (csv)."""
     frame, target = load_wine(return_X_y=True, as_frame=True)
     frame.to_csv(folder / "wine.csv", index=False)
     booster = xgb.XGBClassifier(n_estimators=4, max_depth=3, n_jobs=1).fit(frame, target).get_booster()
