@@ -24,6 +24,7 @@ from modelrouter.backends.base import (
     read_model_bytes,
 )
 from modelrouter.backends.onnx_graph import MalformedGraphError, graph_classes
+from modelrouter.backends.onnx_zipmap import Unzipped, without_zipmap
 from modelrouter.errors import ConfigError, DataError, IntegrityError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
 from modelrouter.locations import ModelLocation
@@ -287,17 +288,41 @@ class OnnxModel(Model):
         # onnxruntime logs a kernel failure on stderr itself before raising it; we report it
         # once, as our own `error:` line (docs/specification.md §5), so its log stays quiet.
         options.log_severity_level = 4
-        try:
-            session = ort.InferenceSession(raw, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"{path}: cannot load as an ONNX model ({first_line})") from exc
+        # skl2onnx's default ZipMap costs more than most models (docs/models.md): the graph
+        # runs without it when its shape allows, and as it is otherwise.
+        unzipped = _without_zipmap(raw)
+        if unzipped is not None:
+            try:
+                lean = ort.InferenceSession(unzipped.raw, options, providers=["CPUExecutionProvider"])
+            except Exception:  # onnxruntime's own errors: the original graph reports them
+                lean = None
+            if lean is not None:
+                model = cls._built(path, lean, raw)
+                if model._reads_zipmap_columns(unzipped):
+                    return model
+        session = _session(path, raw, options)
+        return cls._built(path, session, raw)
+
+    @classmethod
+    def _built(cls, path: ModelLocation, session: onnxruntime.InferenceSession, raw: bytes) -> OnnxModel:
         if _labels_in_metadata(session):
             # The labels are in the metadata (what `modelrouter convert` writes): parsing the
             # graph would cost importing onnx and decoding every tree (≈0.1-0.2 s) for nothing.
             return cls(path, session, None, (), raw)
         graph_classes, node_classes = _graph_classes(raw)
         return cls(path, session, graph_classes, node_classes, raw)
+
+    def _reads_zipmap_columns(self, unzipped: Unzipped) -> bool:
+        """Whether this model, loaded from the graph without ZipMap, reads its probabilities
+        from the ZipMap's input in the order the ZipMap's keys gave them: one output whose
+        classes are those keys, in that order (else the graph is loaded as it is)."""
+        return (
+            not self._outputs.multi
+            and self._proba_output == unzipped.output
+            and self._proba_width == len(unzipped.classes)
+            and self._classes is not None
+            and self._classes.tolist() == unzipped.classes.tolist()
+        )
 
     @classmethod
     def check_pinnable(cls, path: ModelLocation, data: bytes) -> None:
@@ -519,6 +544,24 @@ def _labels_in_metadata(session: onnxruntime.InferenceSession) -> bool:
         return False
     outputs = session.get_outputs()
     return _output_count(outputs[0].shape) == 1 or raw.strip().startswith("[[")
+
+
+def _session(path: ModelLocation, raw: bytes, options: Any) -> onnxruntime.InferenceSession:
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(raw, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"{path}: cannot load as an ONNX model ({first_line})") from exc
+
+
+def _without_zipmap(raw: bytes) -> Unzipped | None:
+    """The graph without its final ZipMap (:func:`onnx_zipmap.without_zipmap`), else ``None``."""
+    try:
+        return without_zipmap(raw)
+    except (MalformedGraphError, UnicodeDecodeError):
+        return None  # onnxruntime judges the bytes as they are
 
 
 def _graph_classes(

@@ -19,17 +19,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MalformedGraphError", "graph_classes"]
+__all__ = ["MalformedGraphError", "field_spans", "graph_classes"]
 
 # Ops that carry the classes in classlabels_* attributes.
 CLASSIFIER_OPS = frozenset({"TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"})
+# Ops whose classlabels_* are read too: the classifiers, and ZipMap (its keys, in column order).
+_LABELLED_OPS = CLASSIFIER_OPS | {"ZipMap"}
 # Ops that pass the label values through unchanged (shape or type only).
 _PASS_THROUGH = frozenset({"Cast", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Flatten"})
 
 # onnx.proto field numbers.
 _MODEL_GRAPH = 7
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_OUTPUT = 1, 5, 12
-_NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_ATTRIBUTE = 1, 2, 4, 5
+_NODE_INPUT, _NODE_OUTPUT, _NODE_OP_TYPE, _NODE_ATTRIBUTE, _NODE_DOMAIN = 1, 2, 4, 5, 7
 _ATTR_NAME, _ATTR_T, _ATTR_INTS, _ATTR_STRINGS = 1, 5, 8, 9
 _VALUE_INFO_NAME = 1
 _TENSOR_DATA_TYPE, _TENSOR_STRING_DATA, _TENSOR_INT32_DATA, _TENSOR_INT64_DATA = 2, 6, 5, 7
@@ -83,13 +85,15 @@ def graph_classes(raw: bytes) -> tuple[Labels | None, list[Labels]]:
 @dataclass
 class _Node:
     op_type: str = ""
+    domain: str = ""
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     classes: Labels | None = None
     value: memoryview | None = None  # a Constant node's tensor
 
 
-def _node(data: memoryview) -> _Node:
+def _node_fields(data: memoryview) -> tuple[_Node, list[memoryview]]:
+    """A node's inputs, outputs, op type and domain; its attributes left undecoded."""
     node = _Node()
     attributes: list[memoryview] = []
     for number, value in _fields(data):
@@ -103,7 +107,14 @@ def _node(data: memoryview) -> _Node:
             node.op_type = _text(value)
         elif number == _NODE_ATTRIBUTE:
             attributes.append(value)
-    if node.op_type not in CLASSIFIER_OPS and node.op_type != "Constant":
+        elif number == _NODE_DOMAIN:
+            node.domain = _text(value)
+    return node, attributes
+
+
+def _node(data: memoryview) -> _Node:
+    node, attributes = _node_fields(data)
+    if node.op_type not in _LABELLED_OPS and node.op_type != "Constant":
         return node
     for attribute in attributes:
         name = _first_string(attribute, _ATTR_NAME)
@@ -172,27 +183,36 @@ def _tensor_labels(tensor: memoryview) -> Labels | None:
 def _fields(data: memoryview) -> Iterator[tuple[int, int | memoryview]]:
     """(field number, value) of a message: varints and fixed widths as ints, length-delimited
     fields as views (not copied, not decoded)."""
+    for number, value, _, _ in field_spans(data):
+        yield number, value
+
+
+def field_spans(data: memoryview) -> Iterator[tuple[int, int | memoryview, int, int]]:
+    """(field number, value, start, end) of a message's fields, ``data[start:end]`` being the
+    whole field (key included): what a rewrite copies unchanged."""
     position, end = 0, len(data)
     while position < end:
+        start = position
         key, position = _varint(data, position)
         number, wire = key >> 3, key & 7
+        value: int | memoryview
         if wire == 0:
             value, position = _varint(data, position)
-            yield number, value
         elif wire == 2:
             length, position = _varint(data, position)
             if position + length > end:
                 raise MalformedGraphError("a field runs past the end of its message")
-            yield number, data[position : position + length]
+            value = data[position : position + length]
             position += length
-        elif wire == 1:
-            yield number, struct.unpack_from("<q", data, position)[0]
-            position += 8
-        elif wire == 5:
-            yield number, struct.unpack_from("<i", data, position)[0]
-            position += 4
+        elif wire in (1, 5):
+            width = 8 if wire == 1 else 4
+            if position + width > end:
+                raise MalformedGraphError("a field runs past the end of its message")
+            value = struct.unpack_from("<q" if wire == 1 else "<i", data, position)[0]
+            position += width
         else:
             raise MalformedGraphError(f"unsupported wire type {wire}")
+        yield number, value, start, position
 
 
 def _varint(data: memoryview, position: int) -> tuple[int, int]:
