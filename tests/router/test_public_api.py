@@ -25,6 +25,7 @@ def test_all_is_exactly_the_public_names() -> None:
         "explain",
         "feature_names",
         "features",
+        "interruptible",
         "limits",
         "locations",
         "model_router",
