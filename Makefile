@@ -101,7 +101,7 @@ $(MLSERVER_VENV)/bin/mlserver:
 	$(MLSERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
 		"mlserver==1.7.1" "mlserver-sklearn==1.7.1" scikit-learn
 
-# predict --explain against the naive shap script on the benchmark forest (5,000 rows).
+# make bench's predict --explain forest group alone (5,000 rows against the naive shap script).
 bench-explain: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.explain
 

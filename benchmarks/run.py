@@ -31,6 +31,9 @@ Groups:
   ``predict`` → ``to_sql`` script (``benchmarks/baseline_sql.py``, one run) vs modelrouter
   table to table; ``psql \\copy`` to CSV + modelrouter on the CSV vs modelrouter table to
   Parquet. Skipped without the server binaries or the ``bench`` extra.
+- explain, explain-boosters: ``predict --explain`` on ``--explain-rows`` rows (5,000): the
+  forest against the naive shap script, the XGBoost / LightGBM models against their own
+  contribution calls (:mod:`benchmarks.explain`).
 
 ``--only postgres,logreg`` (or ``--groups``) runs those groups only: the others' scenarios
 are recorded as skipped and their checks SKIP (``benchmarks/merge.py`` adds a partial run's
@@ -75,7 +78,10 @@ STARTUP_RUNS = 5
 #: Groups whose modelrouter scenarios get a ``--before`` twin (the others would only lengthen the run).
 TWINNED = ("startup", "small", "rf", "logreg", "rf-big")
 #: Every group, in the order they run (``--only`` picks some).
-GROUPS = ("startup", "small", "rf", "logreg", "scaling", "boosters", "big", "rf-big", "postgres")
+GROUPS = (
+    "startup", "small", "rf", "logreg", "scaling", "boosters", "big", "rf-big", "postgres", "explain",
+    "explain-boosters",
+)  # fmt: skip
 #: The database scenarios' input table (in the run's own throw-away server).
 PG_TABLE = "features"
 #: Fraction of rows whose prediction must equal the baseline's (ONNX runs the forest in float32).
@@ -362,6 +368,7 @@ def build_scenarios(  # noqa: C901
     before: Sequence[str] | None = None,
     pg_url: str | None = None,
     fit_boosters: bool = True,
+    explain: Fixtures | None = None,
 ) -> dict[str, list[Scenario]]:
     """The scenario groups, in the order they run.
 
@@ -526,6 +533,9 @@ def build_scenarios(  # noqa: C901
         "rf-big": [base_rf_big, rf_sk_big],
         "postgres": postgres_scenarios(fx, out, modelrouter, pg_url),
     }
+    from benchmarks.explain import explain_groups  # predict --explain: the forest and the boosters
+
+    groups.update(explain_groups(explain, out, modelrouter, native))
     if before:
         for name, members in groups.items():
             if name not in TWINNED:
@@ -645,6 +655,7 @@ class Check:
 
 def target_checks(s: dict[str, Scenario]) -> list[Check]:
     """Issue 4's targets. A check whose scenarios failed is a FAIL; one whose were skipped a SKIP."""
+    from benchmarks.explain import explain_checks
 
     def check(
         name: str, keys: tuple[str, str], ratio_of: str, op: Literal["<=", ">="], limit: float
@@ -748,6 +759,7 @@ def target_checks(s: dict[str, Scenario]) -> list[Check]:
             "<=",
             1.2,
         ),
+        *explain_checks(s),
     ]
 
 
@@ -951,6 +963,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="CMD",
         help="modelrouter command to benchmark (default: the one beside this Python)",
     )
+    from benchmarks.explain import EXPLAIN_ROWS
+
+    parser.add_argument(
+        "--explain-rows",
+        type=int,
+        default=EXPLAIN_ROWS,
+        help="rows of the --explain scenarios (0: skip them)",
+    )
     parser.add_argument(
         "--only",
         "--groups",
@@ -1068,7 +1088,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.rf_big_rows and "rf-big" in only
         else None
     )
+    explain = (
+        build_fixtures(args.explain_rows, args.data_dir, log)
+        if args.explain_rows > 0 and {"explain", "explain-boosters"} & set(only)
+        else None
+    )
     fixture_s = time.perf_counter() - started
+    from benchmarks.explain import check_explanations
 
     with tempfile.TemporaryDirectory(prefix="modelrouter-bench-") as scratch_dir, ExitStack() as stack:
         scratch = Path(scratch_dir)
@@ -1076,8 +1102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         before = args.before.split() if args.before else None
         pg = _start_postgres(fx, only, stack, log)
         groups = build_scenarios(
-            fx, big, scratch, modelrouter, small, rf_big, before, pg.url, fit_boosters="boosters" in only
-        )
+            fx, big, scratch, modelrouter, small, rf_big, before, pg.url,
+            fit_boosters=bool({"boosters", "explain-boosters"} & set(only)), explain=explain,
+        )  # fmt: skip
         scenarios = {s.key: s for group in groups.values() for s in group}
         _mark_skipped(groups, only, skip_big, rf_big is None, pg)
         _warm(fx.data)
@@ -1092,6 +1119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_group(name, group, repeats, measure, log)
             _export_tables(group, pg.url, log)
             check_outputs(group, scenarios, log)
+            check_explanations(group, scenarios, log)
         fixed_cost = _fixed_cost(groups.get("small", []), log)
 
     checks = target_checks(scenarios)
@@ -1119,6 +1147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "quick": args.quick,
             "startup_runs": STARTUP_RUNS,
             "only": list(only),
+            "explain_rows": args.explain_rows,
         },
         "measured_with": measure.describe(),
         "modelrouter_command": modelrouter,

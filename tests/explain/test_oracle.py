@@ -8,6 +8,7 @@ worker counts (chunks are explained on the scoring pool's threads, in input orde
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,21 @@ def test_boosters_equal_their_own_contributions(name: str, tmp_path: Path) -> No
     contributions = output[["contrib_base", *(f"contrib_{c}" for c in COLUMNS)]].to_numpy()
     np.testing.assert_allclose(contributions[:, 1:], expected[:, :-1], rtol=0, atol=1e-5)
     np.testing.assert_allclose(contributions[:, 0], expected[:, -1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["xgboost native 3 classes", "lightgbm native binary"])
+def test_boosters_explain_in_small_chunks_so_every_worker_gets_some(name: str, tmp_path: Path) -> None:
+    """Each instance calls its library with one thread: a file explained in one default-size
+    chunk would run on one core (docs/explanations.md, "Speed")."""
+    path, _ = _booster(name, tmp_path)
+    source = tmp_path / "input.parquet"
+    frame(2_500, seed=2).assign(id=np.arange(2_500)).to_parquet(source)
+    stats = tmp_path / "stats.json"
+    run = modelrouter(
+        "predict", source, "-m", path, "-o", tmp_path / "out.parquet", "-k", "id", "--explain",
+        "-w", 2, "--stats-json", stats, "-q",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(stats.read_text(encoding="utf-8"))["summary"]
+    assert (summary["chunk_size"], summary["chunks"]) == (1024, 3)
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 2_500
