@@ -86,6 +86,7 @@ def render_page(result: dict[str, Any]) -> str:
         '→ `predict` → `DataFrame.to_sql(method="multi", chunksize=10_000)`, SQLAlchemy and',
         "psycopg from the `bench` extra), and table to Parquet against `psql \\copy` to CSV followed",
         "by modelrouter on the CSV. `python -m benchmarks.run --only postgres` runs only those.",
+        *_explain_note(result),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -113,6 +114,17 @@ def _postgres_line(info: dict[str, Any] | None) -> list[str]:
     return [
         f"- Database scenarios: {info.get('server', 'PostgreSQL')} on this machine "
         f"({info.get('settings', 'default settings')})"
+    ]
+
+
+def _explain_note(result: dict[str, Any]) -> list[str]:
+    rows = result.get("scenarios", {}).get("modelrouter-rf-explain", {}).get("rows")
+    if not rows:
+        return []
+    return [
+        f"The explain rows run `predict --explain` on the first {rows:,} rows of the data: the forest",
+        "against the naive shap script, the boosters against their libraries' own contribution",
+        "calls; where an explained run's memory goes: [explanations](explanations.md#memory).",
     ]
 
 

@@ -49,8 +49,15 @@ SCENARIOS = {
     "modelrouter-rf-onnx-plain",
     "modelrouter-logreg-onnx-plain",
     *PG_SCENARIOS,
+    "baseline-rf-shap",
+    "modelrouter-rf-explain",
+    "baseline-xgboost-contribs",
+    "modelrouter-xgboost-explain",
+    "baseline-lightgbm-contribs",
+    "modelrouter-lightgbm-explain",
 }
-CHECKS = 27
+CHECKS = 32
+EXPLAIN_ROWS = 200
 PG_CHECKS = [
     "PostgreSQL → PostgreSQL: wall vs naive read_sql + to_sql",
     "PostgreSQL → PostgreSQL: peak RSS vs naive read_sql + to_sql",
@@ -66,6 +73,7 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
         [
             sys.executable, "-m", "benchmarks.run", "--rows", "3000", "--repeats", "1", "--big-rows", "0",
             "--quick", "--small-rows", "500", "--results", str(results), "--data-dir", str(tmp_path / "data"),
+            "--explain-rows", str(EXPLAIN_ROWS),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -96,7 +104,10 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
         assert scenario["median_wall_s"] > 0, key
         assert scenario["peak_rss_mib"] > 0, key
         if not startup:
-            assert scenario["rows"] == (500 if key.endswith("-small") else 3000), key
+            explain = key.endswith(("-explain", "-shap", "-contribs"))
+            assert scenario["rows"] == (
+                500 if key.endswith("-small") else EXPLAIN_ROWS if explain else 3000
+            ), key
             assert scenario["rows_per_s"] > 0, key
         if key.endswith(("-w1", "-w2")):
             assert scenario["scoring_rows_per_s"] > scenario["rows_per_s"], key
@@ -105,6 +116,8 @@ def test_bench_runs_every_scenario(tmp_path: Path) -> None:
             assert scenario["rss_ratio"] > 0, key
         if scenario["agrees_with"] is not None:
             assert scenario["agreement"] >= 0.999, key
+        if key.endswith("-explain"):  # every contribution checked against the reference's
+            assert scenario["agreement"] == 1.0, key
 
     assert len(data["checks"]) == CHECKS
     statuses = {c["name"]: c["status"] for c in data["checks"]}
