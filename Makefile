@@ -101,7 +101,8 @@ $(MLSERVER_VENV)/bin/mlserver:
 	$(MLSERVER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt \
 		"mlserver==1.7.1" "mlserver-sklearn==1.7.1" scikit-learn
 
-# make bench's predict --explain forest group alone (5,000 rows against the naive shap script).
+# make bench's predict --explain groups alone (5,000 rows: the forest against the naive shap script,
+# XGBoost and LightGBM against their own contribution calls).
 bench-explain: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.explain
 
