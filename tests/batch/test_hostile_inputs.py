@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.tiers import cross
+
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 
 
@@ -153,8 +155,15 @@ MODELS: dict[str, Callable[[], Any]] = {
 }
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-@pytest.mark.parametrize("kind", sorted(MODELS))
+@pytest.mark.parametrize(
+    ("kind", "suffix"),
+    cross(
+        [(k,) for k in sorted(MODELS)],
+        [".csv", ".parquet"],
+        fast_column=".csv",
+        fast_row=(sorted(MODELS)[0],),
+    ),
+)
 def test_text_columns_are_fed_as_text_wherever_the_encoder_sits(
     tmp_path: Path, kind: str, suffix: str
 ) -> None:

@@ -882,7 +882,10 @@ def _replaced_mid_read(
         assert proxy.fired, "the object was never replaced: the test proves nothing"
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+@pytest.mark.parametrize(
+    "suffix",
+    [".csv", ".parquet", pytest.param(".jsonl", marks=pytest.mark.slow)],  # jsonl: CSV's streamed path
+)
 def test_an_object_replaced_while_it_is_read_fails_naming_it(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str
 ) -> None:
@@ -920,7 +923,10 @@ def test_a_dataset_object_replaced_while_it_is_read_fails_the_run_naming_it(
     assert keys(client, bucket, "scored/") == []
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+@pytest.mark.parametrize(
+    "suffix",
+    [".csv", ".parquet", pytest.param(".jsonl", marks=pytest.mark.slow)],  # jsonl: CSV's streamed path
+)
 def test_on_a_versioned_bucket_the_version_seen_at_open_is_read_to_the_end(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str
 ) -> None:

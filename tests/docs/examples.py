@@ -12,6 +12,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -47,11 +50,21 @@ def script_of(language: str, body: str) -> str:
 GROUPS = 3
 
 
-def group(n: int) -> list[tuple[str, int, str, str]]:
-    """The examples of test file ``n``: whole pages, dealt out in turn."""
+#: The pages whose examples ``make test`` runs: what a newcomer runs first. The examples of
+#: the other pages (one real command each, most of them a few seconds) run in
+#: ``make test-slow``, which CI runs too (docs/development.md).
+FIRST_READ = {"README.md", "docs/getting-started.md"}
+
+
+def group(n: int) -> list[Any]:
+    """The examples of test file ``n`` as pytest parameters: whole pages, dealt out in turn."""
     pages = sorted({page for page, _, _, _ in blocks()})
     mine = {page for i, page in enumerate(pages) if i % GROUPS == n}
-    return [b for b in blocks() if b[0] in mine]
+    return [
+        pytest.param(*b, id=f"{b[0]}:{b[1]}", marks=() if b[0] in FIRST_READ else (pytest.mark.slow,))
+        for b in blocks()
+        if b[0] in mine
+    ]
 
 
 def run_example(tmp_path: Path, page: str, line: int, language: str, body: str) -> None:

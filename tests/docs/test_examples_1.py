@@ -11,8 +11,6 @@ from tests.docs.examples import group, run_example
 EXAMPLES = group(1)
 
 
-@pytest.mark.parametrize(
-    ("page", "line", "language", "body"), EXAMPLES, ids=[f"{p}:{n}" for p, n, _, _ in EXAMPLES]
-)
+@pytest.mark.parametrize(("page", "line", "language", "body"), EXAMPLES)
 def test_example_runs(tmp_path: Path, page: str, line: int, language: str, body: str) -> None:
     run_example(tmp_path, page, line, language, body)

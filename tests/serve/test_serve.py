@@ -853,8 +853,20 @@ def test_busy_pool_answers_503_with_retry_after(slow_config: Path, batching: lis
         assert server.stop() == 0
 
 
-@BATCHING
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    ("signum", "batching"),
+    [
+        pytest.param(signal.SIGTERM, ["--max-batch-rows", "0"], id="SIGTERM-per-request"),
+        pytest.param(signal.SIGINT, ["--max-batch-rows", "100"], id="SIGINT-batching"),
+        # The other two cells of signal x batching (tests/tiers.py).
+        pytest.param(
+            signal.SIGINT, ["--max-batch-rows", "0"], id="SIGINT-per-request", marks=pytest.mark.slow
+        ),
+        pytest.param(
+            signal.SIGTERM, ["--max-batch-rows", "100"], id="SIGTERM-batching", marks=pytest.mark.slow
+        ),
+    ],
+)
 def test_stop_signal_answers_requests_in_flight_and_exits_0(
     slow_config: Path, signum: int, batching: list[str]
 ) -> None:
