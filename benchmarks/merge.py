@@ -42,10 +42,17 @@ def merge(whole: dict[str, Any], partial: dict[str, Any], keys: list[str]) -> di
         items = list(scenarios.items())
         items.insert(at, (key, found[key]))
         scenarios = dict(items)
-    known = {c["name"] for c in whole["checks"]}
-    checks = whole["checks"] + [
-        c for c in partial["checks"] if c["name"] not in known and c["value"] is not None
-    ]
+    # Checks an earlier merge of these scenarios added are that merge's: replaced, not kept.
+    replaced = {
+        name
+        for m in whole.get("merged", [])
+        if set(m["scenarios"]) & set(keys)
+        for name in m.get("checks", [])
+    }
+    kept = [c for c in whole["checks"] if c["name"] not in replaced]
+    known = {c["name"] for c in kept}
+    added = [c for c in partial["checks"] if c["name"] not in known and c["value"] is not None]
+    checks = kept + added
     agreements = [s["agreement"] for s in scenarios.values() if s.get("agreement") is not None]
     for check in checks:
         if check["name"] == _AGREEMENT and agreements:
@@ -57,6 +64,7 @@ def merge(whole: dict[str, Any], partial: dict[str, Any], keys: list[str]) -> di
             "created": partial["created"],
             "loadavg_before": partial.get("loadavg_before"),
             "scenarios": keys,
+            "checks": [c["name"] for c in added],
             # The same run's other ratios: what a busy machine did to the committed ones.
             "same_run": {
                 k: s["wall_ratio"]

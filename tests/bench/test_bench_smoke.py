@@ -184,6 +184,7 @@ def test_merge_adds_a_partial_runs_new_scenarios_and_checks() -> None:
             "created": partial["created"],
             "loadavg_before": [11.0, 10.0, 9.0],
             "scenarios": ["new"],
+            "checks": ["new: wall vs base"],
             "same_run": {"a": 0.84},
         }
     ]
@@ -282,3 +283,21 @@ def test_rusage_fallback_measures_a_child(tmp_path: Path) -> None:
     m = measure([sys.executable, "-c", code])
     assert m.wall_s >= 0.2
     assert m.rss_mib >= 80
+
+
+def test_merging_the_same_scenarios_again_replaces_the_checks_the_first_merge_added() -> None:
+    from benchmarks.merge import merge
+
+    whole = {"created": "whole", "scenarios": {"base": _scenario("base")}, "checks": []}
+
+    def partial(value: float) -> dict[str, Any]:
+        return {
+            "created": f"run {value}",
+            "scenarios": {"base": _scenario("base"), "new": _scenario("New", ratio=value)},
+            "checks": [{"name": "new: wall", "value": value, "op": "<=", "limit": 0.6, "status": "?"}],
+        }
+
+    first = merge(whole, partial(0.81), ["new"])
+    again = merge(first, partial(0.54), ["new"])
+    assert [(c["name"], c["value"]) for c in again["checks"]] == [("new: wall", 0.54)]
+    assert [m["created"] for m in again["merged"]] == ["run 0.54"]
