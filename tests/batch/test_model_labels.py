@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,21 +26,10 @@ from skl2onnx import to_onnx
 from sklearn.datasets import load_wine
 from sklearn.linear_model import LogisticRegression
 
+from tests.commands import run_modelrouter as run_cli
+
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MODELROUTER_CONFIG", None)
-    return subprocess.run(
-        [str(MODELROUTER), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=90,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")

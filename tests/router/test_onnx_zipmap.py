@@ -6,8 +6,6 @@ as it was."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,21 +18,10 @@ from modelrouter.backends.onnx_backend import OnnxModel
 from modelrouter.backends.onnx_zipmap import without_zipmap
 from onnx import helper
 
+from tests.commands import run_modelrouter as run_cli
+
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 Wine = tuple[pd.DataFrame, np.ndarray]
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MODELROUTER_CONFIG", None)
-    return subprocess.run(
-        [str(MODELROUTER), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=90,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def _classifier(name: str, frame: pd.DataFrame, names: np.ndarray) -> tuple[Any, np.ndarray]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -35,22 +34,15 @@ from modelrouter.tools.convert import convert_model, opset_limits
 from modelrouter.tools.parity import ParityAccumulator, Tolerance
 from typer.testing import CliRunner, Result
 
+from tests.commands import run_modelrouter
+
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 SAMPLE_PARQUET = ROOT / "sample_data" / "wine.parquet"
 
 
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MODELROUTER_CONFIG", None)
-    return subprocess.run(
-        [str(MODELROUTER), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_modelrouter(*args, timeout=60)
 
 
 def invoke(*args: str | Path) -> Result:
