@@ -25,7 +25,7 @@ from modelrouter.cli.options import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from modelrouter.tools.convert import ConvertResult
 
 SHORT_HELP = "Convert a scikit-learn model to ONNX, with a parity report."
 
@@ -118,22 +118,14 @@ def convert(
     """
 
     if opset is not None:
-        with errors_to_exit(debug):
-            from modelrouter.tools.convert import opset_limits
-
-            limits = opset_limits()
-        if opset > limits.target:
-            shown = ", ".join(f"{k} {v}" for k, v in limits.as_dict().items())
-            raise typer.BadParameter(
-                f"{opset} is above the supported maximum {limits.target} ({shown})", param_hint="--opset"
-            )
+        _check_opset(opset, debug)
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter import ModelType
         from modelrouter.backends.base import read_model_bytes
         from modelrouter.locations import is_uri
         from modelrouter.storage.run_paths import PathConflict
         from modelrouter.tools.convert import convert_model
-        from modelrouter.tools.parity import ParityError, Tolerance
+        from modelrouter.tools.parity import Tolerance
 
         kind = ModelType(model_type) if model_type else ModelType.from_path(model)
         location: Path | str = model if is_uri(model) else Path(model)
@@ -158,25 +150,50 @@ def convert(
             )
         except PathConflict as exc:  # -o names the model or the sample: a usage error
             raise typer.BadParameter(str(exc), param_hint=exc.option) from None
-        if as_json:
-            render.print_json(result.as_dict())
-        elif not quiet:
-            render.note(_conversion_line(result.as_dict()))
-            if result.parity is not None:
-                render.parity_tables([result.parity.as_dict()])
-        if result.note and not quiet:
-            render.note(result.note)
-        if result.parity is not None and not result.parity.passed:
-            reasons = "; ".join(result.parity.failures())
-            raise ParityError(
-                f"{result.output}: not written: the ONNX model differs from {model} on "
-                f"{result.sample}: {reasons}. If the difference is acceptable, rerun with "
-                "--min-agreement/--max-proba-diff"
-            )
-        if not quiet and not as_json and result.parity is not None:
-            render.note(f"parity within tolerance; wrote {result.output}")
-        elif not quiet and not as_json:
-            render.note(f"wrote {result.output}")
+        _report(result, model, as_json=as_json, quiet=quiet)
+
+
+def _check_opset(opset: int, debug: bool) -> None:
+    """Refuse ``--opset`` above what skl2onnx, onnx and the installed onnxruntime all support."""
+    with errors_to_exit(debug):
+        from modelrouter.tools.convert import opset_limits
+
+        limits = opset_limits()
+    if opset > limits.target:
+        shown = ", ".join(f"{k} {v}" for k, v in limits.as_dict().items())
+        raise typer.BadParameter(
+            f"{opset} is above the supported maximum {limits.target} ({shown})", param_hint="--opset"
+        )
+
+
+def _report(result: ConvertResult, model: str, *, as_json: bool, quiet: bool) -> None:
+    """The conversion's report (JSON, or notes and parity tables on stderr), then its verdict.
+
+    Raises :class:`~modelrouter.tools.parity.ParityError` when the parity check failed (the
+    file was not written); the report is printed first so the failure can be read."""
+    from modelrouter.tools.parity import ParityError
+
+    if as_json:
+        render.print_json(result.as_dict())
+    elif not quiet:
+        render.note(_conversion_line(result.as_dict()))
+        if result.parity is not None:
+            render.parity_tables([result.parity.as_dict()])
+    if result.note and not quiet:
+        render.note(result.note)
+    if result.parity is not None and not result.parity.passed:
+        reasons = "; ".join(result.parity.failures())
+        raise ParityError(
+            f"{result.output}: not written: the ONNX model differs from {model} on "
+            f"{result.sample}: {reasons}. If the difference is acceptable, rerun with "
+            "--min-agreement/--max-proba-diff"
+        )
+    if quiet or as_json:
+        return
+    if result.parity is not None:
+        render.note(f"parity within tolerance; wrote {result.output}")
+    else:
+        render.note(f"wrote {result.output}")
 
 
 def _conversion_line(result: dict[str, Any]) -> str:

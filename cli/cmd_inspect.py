@@ -150,13 +150,9 @@ def _inspect_data(path: Path | str, as_json: bool) -> None:
 
 
 def _details(d: dict[str, Any]) -> list[tuple[str, str]]:
+    """The field/value rows of ``inspect MODEL`` from :func:`describe_file`'s dictionary."""
     size = d["file_size"]
     inputs = d["inputs"]
-    names = inputs["names"]
-    if names is not None:
-        shown_inputs = "\n".join(f"{n}: {t}" for n, t in zip(names, inputs["dtypes"], strict=False))
-    else:
-        shown_inputs = f"{inputs['width']} unnamed (fed by position)" if d["loads"] else "-"
     rows = [
         ("type", d["model_type"]),
         ("format", d["format"]),
@@ -167,7 +163,7 @@ def _details(d: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if d["estimator"]:
         rows.append(("estimator", d["estimator"]))
-    rows.append((f"inputs ({inputs['width']}, in order)" if d["loads"] else "inputs", shown_inputs))
+    rows.append((f"inputs ({inputs['width']}, in order)" if d["loads"] else "inputs", _shown_inputs(d)))
     if d["graph_inputs"]:
         rows.append(
             (
@@ -175,27 +171,39 @@ def _details(d: dict[str, Any]) -> list[tuple[str, str]]:
                 "\n".join(f"{g['name']}: {g['type']} {_shape(g['shape'])}" for g in d["graph_inputs"]),
             )
         )
-    classes = d["classes"]
     outputs = d.get("outputs") or 1
     if outputs > 1:
         rows.append(("outputs", f"{outputs} per row (prediction_0 … prediction_{outputs - 1})"))
-    if not d["loads"]:
-        shown_classes = "-"
-    elif classes is None:
-        shown_classes = "(regressor)"
-    elif outputs > 1:
-        shown_classes = "\n".join(
-            f"output {i}: " + ("(unknown)" if c is None else ", ".join(map(str, c)))
-            for i, c in enumerate(classes)
-        )
-    else:
-        shown_classes = ", ".join(map(str, classes))
-    rows.append(("classes", shown_classes))
+    rows.append(("classes", _shown_classes(d, outputs)))
     versions = d["versions"]
     rows.append(("versions recorded", ", ".join(f"{k} {v}" for k, v in versions.items() if v) or "-"))
     if d["opset"]:
         rows.append(("opset", ", ".join(f"{k} {v}" for k, v in sorted(d["opset"].items()))))
     return rows
+
+
+def _shown_inputs(d: dict[str, Any]) -> str:
+    """Named inputs one per line with their types; unnamed ones as a count; ``-`` if it did not load."""
+    inputs = d["inputs"]
+    names = inputs["names"]
+    if names is not None:
+        return "\n".join(f"{n}: {t}" for n, t in zip(names, inputs["dtypes"], strict=False))
+    return f"{inputs['width']} unnamed (fed by position)" if d["loads"] else "-"
+
+
+def _shown_classes(d: dict[str, Any], outputs: int) -> str:
+    """The class labels; one line per output for multi-output models; ``(regressor)`` for none."""
+    classes = d["classes"]
+    if not d["loads"]:
+        return "-"
+    if classes is None:
+        return "(regressor)"
+    if outputs > 1:
+        return "\n".join(
+            f"output {i}: " + ("(unknown)" if c is None else ", ".join(map(str, c)))
+            for i, c in enumerate(classes)
+        )
+    return ", ".join(map(str, classes))
 
 
 def _shape(dims: list[int | None]) -> str:

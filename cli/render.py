@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from modelrouter.batch.run import ProgressSink
     from rich.console import Console
+    from rich.table import Table
     from rich.text import Text
 
 # rich is imported inside the functions that draw: `modelrouter --help`, `--version` and every
@@ -374,12 +375,31 @@ def parity_tables(
     ``product``: the tables are the command's product (``compare``) and go to stdout; for
     ``convert`` (whose product is a file) they are a report on stderr.
     """
-    from rich.table import Table
-    from rich.text import Text
-
     if not reports:
         return
     console = stdout_console() if product else stderr_console()
+    console.print(_parity_summary(reports))
+    with_classes = [r for r in reports if r["per_class"]]
+    if with_classes:
+        console.print(_per_class_differences(with_classes))
+    disagreeing = [r for r in reports if r["disagreeing_rows"]]
+    if disagreeing:
+        console.print(_disagreeing_rows(disagreeing, shown_rows))
+        for r in disagreeing:
+            hidden = r["disagreeing_rows"] - min(shown_rows, len(r["disagreements"]))
+            if hidden > 0:
+                console.print(
+                    f"{r['other']}: {hidden:,} more disagreeing rows not shown (--json lists up to "
+                    f"{len(r['disagreements'])})",
+                    markup=False,
+                )
+
+
+def _parity_summary(reports: Sequence[Mapping[str, Any]]) -> Table:
+    """One row per compared model: agreement, differences and the verdict."""
+    from rich.table import Table
+    from rich.text import Text
+
     summary = Table(title="parity", title_justify="left")
     for header in ("model", "vs", "rows", "label agreement", "compared", "max |Δ|", "mean |Δ|", "ok?"):
         summary.add_column(header, no_wrap=True, justify="left" if header in ("model", "vs") else "right")
@@ -399,53 +419,53 @@ def parity_tables(
                 ),
             )
         )
-    console.print(summary)
+    return summary
 
-    with_classes = [r for r in reports if r["per_class"]]
-    if with_classes:
-        per_class = Table(
-            title=f"probability |Δ| per class (vs {with_classes[0]['reference']})", title_justify="left"
-        )
-        per_class.add_column("class", no_wrap=True)
+
+def _per_class_differences(with_classes: Sequence[Mapping[str, Any]]) -> Table:
+    """One row per class (the first report's class order), a max and a mean column per model."""
+    from rich.table import Table
+    from rich.text import Text
+
+    per_class = Table(
+        title=f"probability |Δ| per class (vs {with_classes[0]['reference']})", title_justify="left"
+    )
+    per_class.add_column("class", no_wrap=True)
+    for r in with_classes:
+        per_class.add_column(f"{r['other']} max", justify="right", no_wrap=True)
+        per_class.add_column(f"{r['other']} mean", justify="right", no_wrap=True)
+    for j, entry in enumerate(with_classes[0]["per_class"]):
+        cells = [Text(str(entry["class"]))]
         for r in with_classes:
-            per_class.add_column(f"{r['other']} max", justify="right", no_wrap=True)
-            per_class.add_column(f"{r['other']} mean", justify="right", no_wrap=True)
-        for j, entry in enumerate(with_classes[0]["per_class"]):
-            cells = [Text(str(entry["class"]))]
-            for r in with_classes:
-                figures = r["per_class"][j]
-                cells += [Text(_diff(figures["max_abs_diff"])), Text(_diff(figures["mean_abs_diff"]))]
-            per_class.add_row(*cells)
-        console.print(per_class)
+            figures = r["per_class"][j]
+            cells += [Text(_diff(figures["max_abs_diff"])), Text(_diff(figures["mean_abs_diff"]))]
+        per_class.add_row(*cells)
+    return per_class
 
-    disagreeing = [r for r in reports if r["disagreeing_rows"]]
-    if disagreeing:
-        rows = Table(title="rows that disagree (1-based data rows)", title_justify="left")
-        for header in ("model", "row", "reference label", "its label", "max |Δ|"):
-            rows.add_column(header, no_wrap=True)
-        for r in disagreeing:
-            for d in r["disagreements"][:shown_rows]:
-                rows.add_row(
-                    *map(
-                        Text,
-                        (
-                            r["other"],
-                            str(d["row"]),
-                            str(d["reference"]),
-                            str(d["other"]),
-                            _diff(d["max_abs_diff"]),
-                        ),
-                    )
+
+def _disagreeing_rows(disagreeing: Sequence[Mapping[str, Any]], shown_rows: int) -> Table:
+    """The first ``shown_rows`` disagreeing rows of each model, 1-based."""
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = Table(title="rows that disagree (1-based data rows)", title_justify="left")
+    for header in ("model", "row", "reference label", "its label", "max |Δ|"):
+        rows.add_column(header, no_wrap=True)
+    for r in disagreeing:
+        for d in r["disagreements"][:shown_rows]:
+            rows.add_row(
+                *map(
+                    Text,
+                    (
+                        r["other"],
+                        str(d["row"]),
+                        str(d["reference"]),
+                        str(d["other"]),
+                        _diff(d["max_abs_diff"]),
+                    ),
                 )
-        console.print(rows)
-        for r in disagreeing:
-            hidden = r["disagreeing_rows"] - min(shown_rows, len(r["disagreements"]))
-            if hidden > 0:
-                console.print(
-                    f"{r['other']}: {hidden:,} more disagreeing rows not shown (--json lists up to "
-                    f"{len(r['disagreements'])})",
-                    markup=False,
-                )
+            )
+    return rows
 
 
 def print_json(payload: dict[str, Any]) -> None:

@@ -136,7 +136,20 @@ def checked_xgboost_document(data: bytes, where: object) -> None:
 
 
 def _check_xgboost(document: Any) -> None:
+    """The whole document: dimensions, then the booster (trees, or gblinear's weights)."""
     learner = document["learner"]
+    n_features, n_class = _xgboost_dimensions(learner)
+    model = _tree_model(learner["gradient_booster"], n_features, n_class)
+    if model is None:
+        return  # gblinear: no trees
+    trees = model["trees"]
+    _check_tree_groups(model, len(trees), n_class)
+    for i, tree in enumerate(trees):
+        _check_xgboost_tree(tree, i, n_features)
+
+
+def _xgboost_dimensions(learner: Any) -> tuple[int, int]:
+    """``num_feature`` and ``num_class`` (0: not a multi-class model), checked."""
     params = learner["learner_model_param"]
     n_features = _as_int(params["num_feature"], "num_feature")
     n_class = _as_int(params.get("num_class", "0") or 0, "num_class")
@@ -145,40 +158,52 @@ def _check_xgboost(document: Any) -> None:
     names = learner.get("feature_names") or []
     if names and len(names) != n_features:
         raise ValueError(f"{len(names)} feature names for {n_features} features")
-    booster = learner["gradient_booster"]
+    return n_features, n_class
+
+
+def _tree_model(booster: Any, n_features: int, n_class: int) -> Any:
+    """The tree model of a ``gbtree`` or ``dart`` booster; ``None`` for a ``gblinear`` one,
+    whose weight count is checked here."""
     name = booster.get("name")
+    if name == "gbtree":
+        return booster["model"]
     if name == "dart":
-        booster = booster["gbtree"]
-    elif name == "gblinear":
-        weights = booster["model"]["weights"]
-        groups = max(1, n_class)
-        if len(weights) != (n_features + 1) * groups:
-            raise ValueError(f"gblinear has {len(weights)} weights, expected {(n_features + 1) * groups}")
-        return
-    elif name != "gbtree":
+        return booster["gbtree"]["model"]
+    if name != "gblinear":
         raise ValueError(f"unknown gradient booster {name!r:.40}")
-    model = booster["model"]
-    trees = model["trees"]
+    weights = booster["model"]["weights"]
+    expected = (n_features + 1) * max(1, n_class)
+    if len(weights) != expected:
+        raise ValueError(f"gblinear has {len(weights)} weights, expected {expected}")
+    return None
+
+
+def _check_tree_groups(model: Any, n_trees: int, n_class: int) -> None:
+    """The tree count, each tree's output (``tree_info``) and the iterations' partition of the
+    trees (``iteration_indptr``, when present) agree with the ``n_trees`` trees held."""
     declared = _as_int(model["gbtree_model_param"]["num_trees"], "num_trees")
-    if declared != len(trees):
-        raise ValueError(f"num_trees says {declared} but the file holds {len(trees)} trees")
+    if declared != n_trees:
+        raise ValueError(f"num_trees says {declared} but the file holds {n_trees} trees")
     info = model.get("tree_info", [])
-    if len(info) != len(trees):
-        raise ValueError(f"tree_info has {len(info)} entries for {len(trees)} trees")
+    if len(info) != n_trees:
+        raise ValueError(f"tree_info has {len(info)} entries for {n_trees} trees")
     groups = max(1, n_class)
     for i, group in enumerate(info):
         if not 0 <= _as_int(group, "tree_info") < groups:
             raise ValueError(f"tree {i} belongs to output {group}, out of range 0..{groups - 1}")
     indptr = model.get("iteration_indptr")
-    if indptr is not None and (
-        not indptr
-        or indptr[0] != 0
-        or indptr[-1] != len(trees)
-        or any(b < a for a, b in itertools.pairwise(indptr))
-    ):
+    if indptr is not None and not _partitions(indptr, n_trees):
         raise ValueError("iteration_indptr does not partition the trees")
-    for i, tree in enumerate(trees):
-        _check_xgboost_tree(tree, i, n_features)
+
+
+def _partitions(indptr: Sequence[int], n_trees: int) -> bool:
+    """Whether ``indptr`` runs from 0 to ``n_trees`` without going back."""
+    return (
+        bool(indptr)
+        and indptr[0] == 0
+        and indptr[-1] == n_trees
+        and not any(b < a for a, b in itertools.pairwise(indptr))
+    )
 
 
 def _check_xgboost_tree(tree: Any, index: int, n_features: int) -> None:

@@ -19,6 +19,8 @@ every kind refused: refusing is recoverable (``--on-error skip``), an invented l
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["KINDS", "refused_nonfinite"]
 
@@ -50,21 +52,41 @@ def refused_nonfinite(raw: bytes) -> dict[str, frozenset[str]]:
     everything: Taint = frozenset((name, kind) for name in inputs for kind in KINDS)
     taint: dict[str, Taint] = {name: frozenset((name, kind) for kind in KINDS) for name in inputs}
     for node in graph.node:
-        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
-            # Control flow reads outer values we do not follow: assume everything reaches it.
-            carried = everything
-        elif node.op_type in _VALUE_FREE_OPS:
-            carried = frozenset()
-        elif node.op_type in _TREE_OPS and node.domain == "ai.onnx.ml":
-            carried = frozenset().union(*(taint.get(name, frozenset()) for name in node.input[1:]))
-        else:
-            carried = frozenset().union(*(taint.get(name, frozenset()) for name in node.input))
-            if node.op_type == "Imputer" and node.domain == "ai.onnx.ml" and _replaces_nan(node):
-                carried = frozenset(t for t in carried if t[1] != "nan")
+        carried = _carried(node, taint, everything)
         for name in node.output:
             taint[name] = carried
     reaching = frozenset().union(*(taint.get(o.name, everything) for o in graph.output))
     return {name: frozenset(kind for source, kind in reaching if source == name) for name in inputs}
+
+
+def _carried(node: Any, taint: dict[str, Taint], everything: Taint) -> Taint:
+    """The (input, kind) pairs of non-finite values that ``node``'s outputs carry, given the
+    pairs each value computed so far carries (``taint``)."""
+    if _has_subgraph(node):
+        # Control flow reads outer values we do not follow: assume everything reaches it.
+        return everything
+    if node.op_type in _VALUE_FREE_OPS:
+        return frozenset()
+    is_ml = node.domain == "ai.onnx.ml"
+    if node.op_type in _TREE_OPS and is_ml:
+        # The first input is decided by the trees' branches; only the others pass through.
+        return _union(taint, node.input[1:])
+    carried = _union(taint, node.input)
+    if node.op_type == "Imputer" and is_ml and _replaces_nan(node):
+        return frozenset(t for t in carried if t[1] != "nan")
+    return carried
+
+
+def _union(taint: dict[str, Taint], names: Iterable[str]) -> Taint:
+    """What the values ``names`` carry together (a name not computed from an input: nothing)."""
+    return frozenset().union(*(taint.get(name, frozenset()) for name in names))
+
+
+def _has_subgraph(node: Any) -> bool:
+    """Whether ``node`` holds a graph attribute (``If``, ``Loop``, ``Scan``: control flow)."""
+    import onnx
+
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
 def _replaces_nan(node: object) -> bool:

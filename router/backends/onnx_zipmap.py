@@ -72,47 +72,79 @@ def without_zipmap(raw: bytes) -> Unzipped | None:
     if len(graphs) != 1:  # several graph fields are merged by a parser: not ours to rewrite
         return None
     graph, graph_start, graph_end = graphs[0]
-    nodes: list[tuple[_Node, int, int]] = []
-    outputs: list[tuple[str, int, int]] = []
-    described: set[str] = set()
-    for number, value, start, end in field_spans(graph):
-        if not isinstance(value, memoryview):
-            continue
-        if number == _GRAPH_NODE:
-            nodes.append((_node(value), start, end))
-        elif number == _GRAPH_OUTPUT:
-            outputs.append((_first_string(value, _VALUE_INFO_NAME) or "", start, end))
-        elif number == _GRAPH_VALUE_INFO:
-            described.add(_first_string(value, _VALUE_INFO_NAME) or "")
-    zipmaps = [entry for entry in nodes if _is_zipmap(entry[0])]
+    fields = _graph_fields(graph)
+    zipmaps = [entry for entry in fields.nodes if _is_zipmap(entry[0])]
     if len(zipmaps) != 1:
         return None
     zipmap, node_start, node_end = zipmaps[0]
     assert zipmap.classes is not None  # _is_zipmap
-    source, target = zipmap.inputs[0], zipmap.outputs[0]
-    names = [name for name, _, _ in outputs]
-    others = [node for node, _, _ in nodes if node is not zipmap]
-    if (
-        names.count(target) != 1
-        or names.index(target) == 0
-        or source in names
-        or target in described
-        or any(target in node.inputs for node in others)
-        or not any(source in node.outputs for node in others)
-    ):
+    if not _detachable(zipmap, fields):
         return None
-    _, output_start, output_end = outputs[names.index(target)]
+    source, target = zipmap.inputs[0], zipmap.outputs[0]
+    _, output_start, output_end = fields.outputs[fields.output_names.index(target)]
     replacement = _field(_GRAPH_OUTPUT, _float_matrix_info(source, len(zipmap.classes)))
-    pieces = sorted([(node_start, node_end, b""), (output_start, output_end, replacement)])
+    new_graph = _spliced(graph, [(node_start, node_end, b""), (output_start, output_end, replacement)])
+    model = bytes(view[:graph_start]) + _field(_MODEL_GRAPH, new_graph) + bytes(view[graph_end:])
+    return Unzipped(raw=model, output=source, zipmap_output=target, classes=zipmap.classes)
+
+
+@dataclass(frozen=True)
+class _GraphFields:
+    """The ``GraphProto`` fields the rewrite reads, each with its byte span in the graph."""
+
+    nodes: list[tuple[_Node, int, int]]
+    outputs: list[tuple[str, int, int]]
+    #: Names described in ``value_info``.
+    described: set[str]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [name for name, _, _ in self.outputs]
+
+
+def _graph_fields(graph: memoryview) -> _GraphFields:
+    """The nodes, graph outputs and ``value_info`` names of ``graph``, in file order."""
+    fields = _GraphFields(nodes=[], outputs=[], described=set())
+    for number, value, start, end in field_spans(graph):
+        if not isinstance(value, memoryview):
+            continue
+        if number == _GRAPH_NODE:
+            fields.nodes.append((_node(value), start, end))
+        elif number == _GRAPH_OUTPUT:
+            fields.outputs.append((_first_string(value, _VALUE_INFO_NAME) or "", start, end))
+        elif number == _GRAPH_VALUE_INFO:
+            fields.described.add(_first_string(value, _VALUE_INFO_NAME) or "")
+    return fields
+
+
+def _detachable(zipmap: _Node, fields: _GraphFields) -> bool:
+    """Whether the graph stays the same model, minus the dicts, without ``zipmap``.
+
+    Its output must be exactly one graph output, not the first (the label), undescribed in
+    ``value_info`` and consumed by no other node; its input must be computed by another node
+    and not be a graph output already (it becomes one)."""
+    source, target = zipmap.inputs[0], zipmap.outputs[0]
+    names = fields.output_names
+    if names.count(target) != 1 or names.index(target) == 0:
+        return False
+    if source in names or target in fields.described:
+        return False
+    others = [node for node, _, _ in fields.nodes if node is not zipmap]
+    if any(target in node.inputs for node in others):
+        return False
+    return any(source in node.outputs for node in others)
+
+
+def _spliced(graph: memoryview, pieces: list[tuple[int, int, bytes]]) -> bytes:
+    """``graph`` with each ``(start, end)`` span replaced by its bytes (spans do not overlap)."""
     new_graph = bytearray()
     position = 0
-    for start, end, new in pieces:
+    for start, end, new in sorted(pieces):
         new_graph += graph[position:start]
         new_graph += new
         position = end
     new_graph += graph[position:]
-    model = bytes(view[:graph_start]) + _field(_MODEL_GRAPH, bytes(new_graph)) + bytes(view[graph_end:])
-    return Unzipped(raw=model, output=source, zipmap_output=target, classes=zipmap.classes)
+    return bytes(new_graph)
 
 
 def _is_zipmap(node: _Node) -> bool:

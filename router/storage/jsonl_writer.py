@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import decimal
 import json
 import math
 from typing import Any
@@ -73,17 +72,35 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        if all(isinstance(p, tuple) and len(p) == 2 for p in value) and isinstance(value, list) and value:
-            keys = [str(k) for k, _ in value]
-            if len(set(keys)) == len(keys):  # a map column: an object
-                return {str(k): _plain(v) for k, v in value}
-        return [_plain(v) for v in value]
+        return _plain_sequence(value)
+    return _plain_scalar(value)
+
+
+def _plain_sequence(value: list[Any] | tuple[Any, ...]) -> Any:
+    """A list as a JSON array, or as an object when it is a map column's (key, value) pairs."""
+    if isinstance(value, list) and _is_map_entries(value):
+        return {str(k): _plain(v) for k, v in value}
+    return [_plain(v) for v in value]
+
+
+def _is_map_entries(value: list[Any]) -> bool:
+    """Whether ``value`` reads as a map column's entries: (key, value) pairs with distinct keys.
+
+    Arrow's ``to_pylist`` gives a map value as such a list; keys that repeat once made text
+    would lose entries in an object, so such a list stays an array of pairs."""
+    if not value or not all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return False
+    keys = [str(k) for k, _ in value]
+    return len(set(keys)) == len(keys)
+
+
+def _plain_scalar(value: Any) -> Any:
+    """Bytes as base64, dates and times in ISO 8601, durations in seconds, the rest as text."""
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dt.timedelta):
         return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
+    # Decimals as text keep every digit (a JSON number would be read back as a float).
     return str(value)

@@ -31,7 +31,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -164,6 +164,59 @@ def _check_file(path: Path, mode: int) -> None:
         raise DataError(f"{path}: cannot read this file of the dataset (permission denied)")
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """A listed entry the pattern can use: its ``stat`` (links followed), the pattern positions
+    active below it if it is a folder (empty: not entered), and whether it is listed as a file."""
+
+    path: Path
+    is_link: bool
+    info: os.stat_result
+    below: frozenset[int]
+    as_file: bool
+
+
+def _usable_entries(
+    folder: Path, pattern: tuple[str, ...], state: frozenset[int], is_data: Callable[[str], bool]
+) -> Iterator[_Entry]:
+    """The entries of ``folder`` the pattern can use, in natural order.
+
+    Entries the pattern cannot use are never looked at (no ``stat``, so no refusal for them);
+    the others are ``stat``-ed one by one as they are taken, refusing an entry that cannot be
+    used (:func:`_entry_stat`)."""
+    try:
+        with os.scandir(folder) as entries:
+            listed = sorted(entries, key=lambda e: natural_key(e.name))
+    except OSError as exc:
+        raise DataError(
+            f"{exc.filename or folder}: cannot list this folder of the dataset ({exc.strerror}); "
+            "the set would be incomplete"
+        ) from None
+    for entry in listed:
+        name = entry.name
+        below = _enter(pattern, state, name)
+        as_file = _lists(pattern, state, name) and is_data(name)
+        if not below and not as_file:
+            continue
+        path = folder / name
+        is_link = entry.is_symlink()
+        yield _Entry(path, is_link, _entry_stat(entry, path, is_link), below, as_file)
+
+
+def _folder_stat(root: Path) -> os.stat_result | None:
+    """``root``'s ``stat`` (links followed) when it is a folder, else ``None``."""
+    try:
+        info = os.stat(root)
+    except OSError:
+        return None
+    return info if stat.S_ISDIR(info.st_mode) else None
+
+
+def _inside(real: str, exclude: str | None) -> bool:
+    """Whether the real path ``real`` is ``exclude`` or inside it."""
+    return exclude is not None and (real == exclude or real.startswith(exclude.rstrip(os.sep) + os.sep))
+
+
 def walk_tree(
     root: Path,
     parts: Sequence[str] | None,
@@ -187,11 +240,8 @@ def walk_tree(
     files: list[Path] = []
     folders: list[Visited] = []
     excluded: list[Path] = []
-    try:
-        root_info = os.stat(root)
-    except OSError:
-        return Walk(root, pattern, (), ())
-    if not stat.S_ISDIR(root_info.st_mode):
+    root_info = _folder_stat(root)
+    if root_info is None:
         return Walk(root, pattern, (), ())
     seen_folders: set[tuple[int, int]] = set()
     seen_files: set[tuple[int, int, str]] = set()
@@ -211,47 +261,34 @@ def walk_tree(
                 f"listing the dataset took more than {max_seconds:g} s ({len(folders):,} folders so far)",
             )
         real = os.path.realpath(folder)
-        if (
-            depth
-            and exclude is not None
-            and (real == exclude or real.startswith(exclude.rstrip(os.sep) + os.sep))
-        ):
+        if depth and _inside(real, exclude):
             excluded.append(folder)
             continue
         folders.append(Visited(folder, real, state))
-        try:
-            with os.scandir(folder) as entries:
-                listed = sorted(entries, key=lambda e: natural_key(e.name))
-        except OSError as exc:
-            raise DataError(
-                f"{exc.filename or folder}: cannot list this folder of the dataset ({exc.strerror}); "
-                "the set would be incomplete"
-            ) from None
-        for entry in listed:
-            name = entry.name
-            below = _enter(pattern, state, name)
-            as_file = _lists(pattern, state, name) and is_data(name)
-            if not below and not as_file:
-                continue  # the pattern cannot use this entry: no need to look at it
-            path = folder / name
-            is_link = entry.is_symlink()
-            entry_info = _entry_stat(entry, path, is_link)
-            mode = entry_info.st_mode
-            if stat.S_ISDIR(mode):
-                if not below:
+        for entry in _usable_entries(folder, pattern, state, is_data):
+            if stat.S_ISDIR(entry.info.st_mode):
+                if not entry.below:
                     continue  # a folder named like a data file, where the pattern lists files only
                 if depth + 1 > max_depth:
-                    raise _refuse(path, f"deeper than {max_depth} folders below {root}")
+                    raise _refuse(entry.path, f"deeper than {max_depth} folders below {root}")
                 counter += 1
                 heapq.heappush(
                     queue,
-                    (links + is_link, depth + 1, natural_key(path), counter, path, entry_info, below),
+                    (
+                        links + entry.is_link,
+                        depth + 1,
+                        natural_key(entry.path),
+                        counter,
+                        entry.path,
+                        entry.info,
+                        entry.below,
+                    ),
                 )
-            elif as_file:
-                key = (info.st_dev, info.st_ino, name)
+            elif entry.as_file:
+                key = (info.st_dev, info.st_ino, entry.path.name)
                 if key in seen_files:
                     continue
                 seen_files.add(key)
-                _check_file(path, mode)
-                files.append(path)
+                _check_file(entry.path, entry.info.st_mode)
+                files.append(entry.path)
     return Walk(root, pattern, tuple(files), tuple(folders), tuple(excluded))

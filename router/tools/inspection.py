@@ -86,21 +86,13 @@ def describe_file(
     kind = ModelType.parse(model_type)
     error: str | None = None
     if data is None:
-        try:
-            data = read_model_bytes(location, None)  # a URI is fetched (modelrouter.remote)
-        except ModelRouterError as exc:
-            error = str(exc)
-    if data is None:
-        missing = isinstance(location, Path) and not location.exists()
-        digest = "(missing)" if missing else "(not read)"
-    else:
-        digest = hashlib.sha256(data).hexdigest()
+        data, error = _read(location)
     entry: dict[str, Any] = {
         "model_type": str(kind),
         "path": str(location),
         "format": _FORMATS.get(kind, str(kind)),
         "file_size": None if data is None else len(data),
-        "sha256": digest,
+        "sha256": _digest(location, data),
         "loads": False,
         "error": error,
         "warnings": [],
@@ -118,28 +110,72 @@ def describe_file(
         entry.update(_onnx_file_facts(data))
     elif kind is ModelType.SKOPS:
         entry["versions"] = _skops_versions(data)
-    with warnings.catch_warnings(record=True) as caught:
-        # Model warnings (version mismatches) are UserWarnings; others keep their filters.
-        warnings.simplefilter("always", UserWarning)
-        try:
-            pool = ModelPool.load(kind, location, 1, threads=1, sha256=sha256, trusted=trusted, data=data)
-        except ModelRouterError as exc:
-            entry["error"] = str(exc)
-            pool = None
-    entry["warnings"] = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    for w in caught:
-        if not issubclass(w.category, UserWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if pool is not None:
+    pool, load_error, entry["warnings"] = _load_recording_warnings(kind, location, sha256, trusted, data)
+    if pool is None:
+        entry["error"] = load_error
+    else:
         entry.update(_loaded_facts(pool.prototype))
         pool.close()
     if kind is ModelType.SKLEARN and entry["loads"]:
-        import sklearn
-
-        recorded = [m.group(1) for m in map(_PICKLED_WITH.search, entry["warnings"]) if m]
-        # No mismatch warning: scikit-learn checked the pickled version equals the installed one.
-        entry["versions"] = {"sklearn": recorded[0] if recorded else sklearn.__version__}
+        entry["versions"] = {"sklearn": _pickled_sklearn_version(entry["warnings"])}
     return entry
+
+
+def _read(location: ModelLocation) -> tuple[bytes | None, str | None]:
+    """The model's bytes (a URI is fetched, :mod:`modelrouter.remote`), or ``None`` and why not."""
+    try:
+        return read_model_bytes(location, None), None
+    except ModelRouterError as exc:
+        return None, str(exc)
+
+
+def _digest(location: ModelLocation, data: bytes | None) -> str:
+    """The sha256 of ``data``; ``(missing)`` for a local file that does not exist, else ``(not read)``."""
+    if data is not None:
+        return hashlib.sha256(data).hexdigest()
+    missing = isinstance(location, Path) and not location.exists()
+    return "(missing)" if missing else "(not read)"
+
+
+def _load_recording_warnings(
+    kind: ModelType, location: ModelLocation, sha256: str | None, trusted: Sequence[str], data: bytes
+) -> tuple[ModelPool | None, str | None, list[str]]:
+    """Load a one-instance pool from ``data``: the pool (``None`` if it fails to load), the load
+    error's text, and the model warnings raised while loading.
+
+    Model warnings (version mismatches) are UserWarnings: they are returned, as text, and not
+    shown; any other warning is re-issued with its own filters."""
+    with warnings.catch_warnings(record=True) as caught:
+        # Model warnings are UserWarnings; others keep their filters.
+        warnings.simplefilter("always", UserWarning)
+        pool: ModelPool | None = None
+        error: str | None = None
+        try:
+            pool = ModelPool.load(kind, location, 1, threads=1, sha256=sha256, trusted=trusted, data=data)
+        except ModelRouterError as exc:
+            error = str(exc)
+    # (after the recording block: a warning re-issued inside it would be recorded again)
+    return pool, error, _model_warnings(caught)
+
+
+def _model_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """The model warnings (UserWarnings) among ``caught`` as text; the others are re-issued."""
+    recorded = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    for w in caught:
+        if not issubclass(w.category, UserWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return recorded
+
+
+def _pickled_sklearn_version(model_warnings: Sequence[str]) -> str:
+    """The scikit-learn version a loaded pickle was written with.
+
+    The router's mismatch warning names it; without one, scikit-learn checked that the pickled
+    version equals the installed one."""
+    import sklearn
+
+    recorded = [m.group(1) for m in map(_PICKLED_WITH.search, model_warnings) if m]
+    return recorded[0] if recorded else str(sklearn.__version__)
 
 
 def _loaded_facts(instance: Model) -> dict[str, Any]:
