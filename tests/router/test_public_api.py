@@ -38,6 +38,7 @@ def test_all_is_exactly_the_public_names() -> None:
         "remote",
         "serve",
         "storage",
+        "store_errors",
         "tools",
     }
     public = {name for name in dir(modelrouter) if not name.startswith("_")}
