@@ -30,7 +30,7 @@ __all__ = ["Borrow", "BorrowedModel", "settle"]
 
 def settle(pool: ModelPool, claim: Claim) -> None:
     """Abandon ``claim`` even if another interrupt lands meanwhile (Ctrl-C pressed twice):
-    :meth:`ModelPool._abandon` can be repeated, and the exception being raised already
+    :meth:`modelrouter.pool.ModelPool._abandon` can be repeated, and the exception being raised already
     carries the interrupt."""
     for _ in range(100):
         try:

@@ -26,7 +26,7 @@ class Claim:
     still the pool's, and one offered to a coroutine whose event loop is not running is taken
     back by the next borrower); *lent*; and back. Whatever raises in between (a
     ``KeyboardInterrupt`` in a blocking wait, a cancellation, a timeout) ends in
-    :meth:`ModelPool._abandon`, which puts back whatever the claim holds, so no
+    :meth:`modelrouter.pool.ModelPool._abandon`, which puts back whatever the claim holds, so no
     ``BaseException`` loses an instance (docs/specification.md §7).
 
     ``calls`` counts model calls still running on the lent instance, per thread: a thread started by
