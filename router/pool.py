@@ -11,195 +11,49 @@ own event, a coroutine through an asyncio future completed on its event loop
 thread while it waits — it used to park in ``run_in_executor``, where 8 waiting borrows
 took every thread of the default executor that their own bodies' ``asyncio.to_thread``
 calls needed, and deadlocked.
+
+Around this core: the counters and their snapshot (:mod:`modelrouter.pool_stats`), a
+borrowing's claim and how a waiter is woken (:mod:`modelrouter.pool_claims`), reading,
+pinning and building the instances (:mod:`modelrouter.pool_loading`), and the borrower's
+``with`` / ``async with`` side (:mod:`modelrouter.pool_borrow`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import math
-import os
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, TypeVar
 
-import numpy as np
-import numpy.typing as npt
-from modelrouter.backends import Model, Prediction, backend_for
-from modelrouter.backends.base import InputSchema, OutputSpec, read_model_bytes
-from modelrouter.backends.declared_outputs import refuse_repeated_classes
+from modelrouter.backends import Model, backend_for
+from modelrouter.backends.base import InputSchema
 from modelrouter.errors import (
-    IntegrityError,
     ModelLoadError,
     ModelRouterError,
     PoolClosedError,
     PoolTimeoutError,
 )
-from modelrouter.features import Frame, frame_length
 from modelrouter.interruptible import wait_event
 from modelrouter.limits import MAX_POOL_SIZE
 from modelrouter.locations import ModelLocation, is_uri
 from modelrouter.model_type import ModelType
+from modelrouter.pool_borrow import Borrow, BorrowedModel
+from modelrouter.pool_claims import Claim, checked_timeout, wake_with
+from modelrouter.pool_loading import default_threads, instance_builder, pinned_bytes, sha256_of, warned_once
+from modelrouter.pool_stats import Counters, PoolStats
 
-_T = TypeVar("_T")
-
-__all__ = ["Borrow", "BorrowedModel", "ModelPool", "PoolStats", "default_threads", "sha256_of"]
-
-
-@dataclass(frozen=True)
-class PoolStats:
-    """An immutable snapshot of one pool's counters (times in seconds).
-
-    ``borrows`` counts successful acquisitions, ``waits`` those that found no free instance
-    and had to block, ``timeouts`` those that gave up. ``busy_time`` is the total time
-    instances spent lent out; ``chunks``/``rows`` count the frames/rows scored through
-    borrowed instances; ``errors`` counts borrows whose body raised. ``wall_time`` is the
-    pool's age, so ``utilisation`` = busy_time / (size × wall_time). ``available`` counts
-    the instances the pool actually holds — free, handed to a waiter that has not taken it
-    yet, or not loaded yet — not ``size − in_use``, so an instance lost by a bug would show;
-    after :meth:`ModelPool.close` they are no longer lent (``closed``) but still counted, so a
-    post-mortem snapshot shows whether every instance came back.
-    """
-
-    model_type: ModelType
-    size: int
-    available: int
-    in_use: int
-    borrows: int
-    waits: int
-    timeouts: int
-    wait_total: float
-    wait_max: float
-    busy_time: float
-    chunks: int
-    rows: int
-    errors: int
-    wall_time: float
-    closed: bool = False
-
-    @property
-    def wait_mean(self) -> float:
-        """Mean wait per borrow (0 when nothing was borrowed)."""
-        return self.wait_total / self.borrows if self.borrows else 0.0
-
-    @property
-    def utilisation(self) -> float:
-        """Fraction of the pool's capacity spent lent out since it was created."""
-        capacity = self.size * self.wall_time
-        return min(1.0, self.busy_time / capacity) if capacity > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The docs/specification.md §6 keys (plus ``waits``, ``timeouts``, ``wall_time``)."""
-        return {
-            "size": self.size,
-            "available": self.available,
-            "in_use": self.in_use,
-            "borrows": self.borrows,
-            "waits": self.waits,
-            "timeouts": self.timeouts,
-            "wait_total": self.wait_total,
-            "wait_mean": self.wait_mean,
-            "wait_max": self.wait_max,
-            "busy_time": self.busy_time,
-            "utilisation": self.utilisation,
-            "chunks": self.chunks,
-            "rows": self.rows,
-            "errors": self.errors,
-            "wall_time": self.wall_time,
-        }
-
-
-@dataclass
-class _Counters:
-    borrows: int = 0
-    waits: int = 0
-    timeouts: int = 0
-    wait_total: float = 0.0
-    wait_max: float = 0.0
-    busy_time: float = 0.0
-    chunks: int = 0
-    rows: int = 0
-    errors: int = 0
-    lent: dict[int, float] = field(default_factory=dict)  # id(instance) -> lent at
-
-
-def default_threads(size: int) -> int:
-    """Native threads per instance so that ``size × threads ≤ cores``."""
-    return max(1, (os.cpu_count() or 1) // max(1, size))
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-class _Claim:
-    """One borrowing's hold on the pool, from the moment it queues until its instance is back.
-
-    Its states change under the pool's lock only: *in line* (in the pool's ``_waiters``);
-    *offered* (``instance`` set, not ``lent``: handed over, not yet taken — the instance is
-    still the pool's, and one offered to a coroutine whose event loop is not running is taken
-    back by the next borrower); *lent*; and back. Whatever raises in between (a
-    ``KeyboardInterrupt`` in a blocking wait, a cancellation, a timeout) ends in
-    :meth:`ModelPool._abandon`, which puts back whatever the claim holds, so no
-    ``BaseException`` loses an instance (docs/specification.md §7).
-
-    ``calls`` counts model calls still running on the lent instance, per thread: a thread started by
-    ``asyncio.to_thread`` outlives the task that was cancelled around it, so the instance
-    goes back when the last call ends (``returning``), never while a thread still uses it.
-    """
-
-    __slots__ = (
-        "calls",
-        "error",
-        "event",
-        "failed",
-        "future",
-        "instance",
-        "lent",
-        "loop",
-        "returning",
-        "started",
-    )
-
-    def __init__(self) -> None:
-        self.event: threading.Event | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.future: asyncio.Future[None] | None = None
-        self.instance: Model | None = None
-        self.error: BaseException | None = None
-        self.lent = False
-        #: Model calls running on the lent instance, per thread (see _release).
-        self.calls: dict[int, int] = {}
-        self.returning = False
-        self.failed = False
-        self.started = time.perf_counter()
-
-
-def checked_timeout(timeout: float | None) -> float | None:
-    """A borrow timeout in seconds, validated: ``None`` (also for ∞ and huge values) or ≥ 0.
-
-    ``inf`` or a value beyond what the platform can wait (``1e300``) means no timeout rather
-    than an ``OverflowError``; NaN and negative values raise :class:`ValueError` naming them.
-    """
-    if timeout is None:
-        return None
-    value = float(timeout)
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"timeout must be None or ≥ 0 (got {timeout})")
-    if value > threading.TIMEOUT_MAX:
-        return None
-    return value
+# Borrow, BorrowedModel, PoolStats, default_threads and sha256_of live beside the pool and
+# are public here, where the library's users and modelrouter's lazy exports import them.
+__all__ = [
+    "Borrow",
+    "BorrowedModel",
+    "ModelPool",
+    "PoolStats",
+    "default_threads",
+    "sha256_of",
+]
 
 
 class ModelPool:
@@ -221,9 +75,9 @@ class ModelPool:
         #: The pool's size: instances beyond those given are loaded on demand (see :meth:`load`).
         self._size = len(self._instances) if size is None else size
         self._free: list[Model] = list(self._instances)  # a stack: the last returned goes out first
-        self._waiters: deque[_Claim] = deque()
-        #: Claims handed an instance they have not taken yet (see :class:`_Claim`).
-        self._offered: set[_Claim] = set()
+        self._waiters: deque[Claim] = deque()
+        #: Claims handed an instance they have not taken yet (see :class:`Claim`).
+        self._offered: set[Claim] = set()
         self._closed = False
         self._load_error: BaseException | None = None
         self._lock = threading.Lock()
@@ -235,7 +89,7 @@ class ModelPool:
         #: The sha256 of the model bytes the instances were built from, when :meth:`load`
         #: knew it without extra work (a pin was checked, or the bytes came from a URI).
         self.sha256: str | None = None
-        self._counters = _Counters()
+        self._counters = Counters()
         self._created = time.perf_counter()
 
     @classmethod
@@ -280,38 +134,27 @@ class ModelPool:
             raise ValueError(f"pool size must be between 1 and {MAX_POOL_SIZE} (got {size})")
         location: ModelLocation = path if is_uri(path) else Path(path)
         backend = backend_for(model_type)
-        # Read once: the digest is checked on exactly the bytes every instance is built from,
-        # so a file replaced after the check is never unpickled.
-        data = read_model_bytes(location, data)
-        # Hashed when pinned (checked below) or fetched from a store (the bytes are in memory
-        # now and nowhere to read again); a local file is hashed by whoever asks, later.
-        actual = hashlib.sha256(data).hexdigest() if sha256 is not None or is_uri(location) else None
-        if sha256 is not None and actual != sha256.lower():
-            raise IntegrityError(
-                f"{location}: sha256 is {actual}, expected {sha256.lower()}; "
-                "refusing to load a model that differs from the pinned one"
-            )
-        if sha256 is not None:
-            backend.check_pinnable(location, data)  # a pin must cover all that is loaded
-        budget = threads if threads is not None else default_threads(size)
-
-        def build() -> Model:
-            instance = backend.load(location, threads=budget, concurrent=size > 1, trusted=trusted, data=data)
-            if classes is not None:
-                instance.assign_classes(classes)
-            refuse_repeated_classes(instance.outputs, str(location))
-            return instance
+        data, actual = pinned_bytes(backend, location, data, sha256)
+        build = instance_builder(
+            backend,
+            location,
+            data,
+            threads=threads if threads is not None else default_threads(size),
+            concurrent=size > 1,
+            trusted=trusted,
+            classes=classes,
+        )
 
         # Every instance is built from the same bytes, so each repeats the same warnings.
         seen: set[tuple[type[Warning], str]] = set()
         now = size if not background else 1
-        instances = _warned_once(seen, lambda: [build() for _ in range(now)])
+        instances = warned_once(seen, lambda: [build() for _ in range(now)])
         pool = cls(model_type, instances, size=size)
         pool.sha256 = actual
         if now < size:
             threading.Thread(
                 target=pool._load_on_demand,
-                args=(lambda: _warned_once(seen, build),),
+                args=(lambda: warned_once(seen, build),),
                 name=f"modelrouter-load-{pool.model_type}",
                 daemon=True,  # an interrupted run does not wait for a model to finish loading
             ).start()
@@ -362,7 +205,7 @@ class ModelPool:
             waiters, self._waiters = self._waiters, deque()
             self._changed.notify_all()
         for waiter in waiters:
-            _wake_with(waiter, exc)
+            wake_with(waiter, exc)
 
     def wait_loaded(self, timeout: float | None = None) -> None:
         """Block until no instance is being loaded; raise the error of one that failed.
@@ -428,7 +271,7 @@ class ModelPool:
         """
         return Borrow(self, checked_timeout(timeout))
 
-    def _checkout(self, claim: _Claim, timeout: float | None) -> None:
+    def _checkout(self, claim: Claim, timeout: float | None) -> None:
         """Blocking borrow for threads: on return ``claim`` holds its lent instance.
 
         Whatever this raises (including a ``KeyboardInterrupt`` while it waits), the caller
@@ -448,7 +291,7 @@ class ModelPool:
                 raise self._timeout_error(timeout)
             self._lend(claim, waited=True)
 
-    async def _acheckout(self, claim: _Claim, timeout: float | None) -> None:
+    async def _acheckout(self, claim: Claim, timeout: float | None) -> None:
         """Borrow for coroutines: waits on a future of the running loop, holding no thread.
 
         The instance is lent on the loop (:meth:`_deliver`) at the moment the future
@@ -467,7 +310,7 @@ class ModelPool:
                 self._abandon_locked(claim)
                 raise self._timeout_error(timeout) from None
 
-    def _take_free(self, claim: _Claim) -> bool:
+    def _take_free(self, claim: Claim) -> bool:
         """Move a free instance into ``claim`` (under the lock); False when none is free.
         Raises when closed.
 
@@ -494,7 +337,7 @@ class ModelPool:
         self._request_instance()
         return False
 
-    def _lend(self, claim: _Claim, *, waited: bool) -> None:
+    def _lend(self, claim: Claim, *, waited: bool) -> None:
         """Record the borrow of the instance ``claim`` holds (under the lock)."""
         instance = claim.instance
         assert instance is not None
@@ -531,8 +374,8 @@ class ModelPool:
         and the instance goes to the next in line; only when nobody else waits is it offered
         to such a coroutine, and then any later borrower may take it back (:meth:`_take_free`).
         """
-        chosen: _Claim | None = None
-        parked: _Claim | None = None
+        chosen: Claim | None = None
+        parked: Claim | None = None
         for claim in list(self._waiters):
             if claim.instance is not None or (claim.loop is not None and claim.loop.is_closed()):
                 # Holds one already (an interrupted hand-over), or can never resume.
@@ -560,7 +403,7 @@ class ModelPool:
             target.instance = None
             self._hand_over(instance)
 
-    def _deliver(self, claim: _Claim) -> None:
+    def _deliver(self, claim: Claim) -> None:
         """On the waiter's loop: lend it its instance and complete its future, in one step."""
         assert claim.future is not None
         with self._lock:
@@ -582,12 +425,12 @@ class ModelPool:
             self._lend(claim, waited=True)
             claim.future.set_result(None)
 
-    def _abandon(self, claim: _Claim) -> None:
+    def _abandon(self, claim: Claim) -> None:
         """Undo whatever ``claim`` holds: leave the line, put back an instance (idempotent)."""
         with self._lock:
             self._abandon_locked(claim)
 
-    def _abandon_locked(self, claim: _Claim) -> None:
+    def _abandon_locked(self, claim: Claim) -> None:
         if claim in self._waiters:
             self._waiters.remove(claim)
         self._offered.discard(claim)
@@ -613,7 +456,7 @@ class ModelPool:
             or id(instance) in self._counters.lent
         )
 
-    def _release(self, claim: _Claim, *, failed: bool) -> None:
+    def _release(self, claim: Claim, *, failed: bool) -> None:
         """The borrower is done: return the instance, or once its last running call ends.
 
         A call counted for the thread returning the instance cannot still be running (that
@@ -629,7 +472,7 @@ class ModelPool:
                 return
             self._give_back(claim, failed=claim.failed)
 
-    def _give_back(self, claim: _Claim, *, failed: bool) -> None:
+    def _give_back(self, claim: Claim, *, failed: bool) -> None:
         """Take the lent instance back (under the lock).
 
         The instance stays in ``claim`` until the pool holds it again, so an interrupt
@@ -648,7 +491,7 @@ class ModelPool:
         self._hand_over(instance)
         claim.instance = None
 
-    def _begin_call(self, claim: _Claim) -> Model:
+    def _begin_call(self, claim: Claim) -> Model:
         """A model call on the lent instance starts (refused once the borrow has ended)."""
         with self._lock:
             if not claim.lent or claim.returning or claim.instance is None:
@@ -659,7 +502,7 @@ class ModelPool:
             claim.calls[me] = claim.calls.get(me, 0) + 1
             return claim.instance
 
-    def _end_call(self, claim: _Claim, rows: int | None) -> None:
+    def _end_call(self, claim: Claim, rows: int | None) -> None:
         with self._lock:
             me = threading.get_ident()
             left = claim.calls.get(me, 0) - 1
@@ -678,28 +521,13 @@ class ModelPool:
     def stats(self) -> PoolStats:
         """A consistent snapshot of the counters (taken under the lock)."""
         with self._lock:
-            c = self._counters
-            in_use = len(c.lent)
             # Counted where they are, not as size − lent: an instance lost by a bug shows.
             available = len(self._free) + len(self._offered) + self._size - len(self._instances)
-            now = time.perf_counter()
-            # Time of borrows still outstanding counts as busy up to now.
-            busy = c.busy_time + sum(now - t for t in c.lent.values())
-            return PoolStats(
-                model_type=self.model_type,
+            return self._counters.snapshot(
+                self.model_type,
                 size=self.size,
                 available=available,
-                in_use=in_use,
-                borrows=c.borrows,
-                waits=c.waits,
-                timeouts=c.timeouts,
-                wait_total=c.wait_total,
-                wait_max=c.wait_max,
-                busy_time=busy,
-                chunks=c.chunks,
-                rows=c.rows,
-                errors=c.errors,
-                wall_time=now - self._created,
+                created=self._created,
                 closed=self._closed,
             )
 
@@ -714,203 +542,8 @@ class ModelPool:
             self._changed.notify_all()  # the loading thread stops; wait_loaded returns
             waiters, self._waiters = self._waiters, deque()
             for waiter in waiters:
-                _wake_with(waiter, PoolClosedError(f"the {self.model_type} pool is closed"))
+                wake_with(waiter, PoolClosedError(f"the {self.model_type} pool is closed"))
 
     def __repr__(self) -> str:
         s = self.stats()
         return f"<ModelPool {self.model_type} size={s.size} available={s.available} path={self.path}>"
-
-
-def _wake_with(waiter: _Claim, error: BaseException) -> None:
-    """Wake a borrower in line with ``error`` instead of an instance."""
-    waiter.error = error
-    if waiter.event is not None:
-        waiter.event.set()
-    elif waiter.loop is not None:
-        try:
-            waiter.loop.call_soon_threadsafe(_fail, waiter)
-        except RuntimeError:  # its loop is closed: nobody is waiting any more
-            pass
-
-
-def _warned_once(seen: set[tuple[type[Warning], str]], load: Callable[[], _T]) -> _T:
-    """Run ``load``, issuing each of its warnings once across every call sharing ``seen``."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = load()
-    for w in caught:
-        key = (w.category, str(w.message))
-        if key not in seen:
-            seen.add(key)
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return result
-
-
-def _fail(waiter: _Claim) -> None:
-    if waiter.future is not None and not waiter.future.done() and waiter.error is not None:
-        waiter.future.set_exception(waiter.error)
-
-
-def _settle(pool: ModelPool, claim: _Claim) -> None:
-    """Abandon ``claim`` even if another interrupt lands meanwhile (Ctrl-C pressed twice):
-    :meth:`ModelPool._abandon` can be repeated, and the exception being raised already
-    carries the interrupt."""
-    for _ in range(100):
-        try:
-            pool._abandon(claim)
-            return
-        except BaseException:  # an interrupt again: abandoning is idempotent
-            continue
-
-
-class BorrowedModel:
-    """The lent instance as the borrower sees it: the model API, with rows counted.
-
-    Model calls made through it (``run``, ``predict``, ``predict_proba``) are tracked: when
-    the borrow ends while one still runs in another thread (a task cancelled around
-    ``await asyncio.to_thread(model.predict, …)``), the instance goes back to the pool when
-    that call returns, and calls started after the borrow ended raise ``RuntimeError``.
-    ``model`` is the raw instance, for its metadata; do not score with it directly.
-    """
-
-    def __init__(self, pool: ModelPool, claim: _Claim) -> None:
-        self._pool = pool
-        self._claim = claim
-        assert claim.instance is not None
-        self.model: Model = claim.instance
-
-    @property
-    def model_type(self) -> ModelType:
-        return self.model.model_type
-
-    @property
-    def path(self) -> ModelLocation:
-        return self.model.path
-
-    @property
-    def schema(self) -> InputSchema:
-        return self.model.schema
-
-    @property
-    def classes(self) -> npt.NDArray[np.generic] | None:
-        return self.model.classes
-
-    @property
-    def has_probabilities(self) -> bool:
-        return self.model.has_probabilities
-
-    @property
-    def label_dtype(self) -> np.dtype[np.generic]:
-        return self.model.label_dtype
-
-    @property
-    def outputs(self) -> OutputSpec:
-        return self.model.outputs
-
-    def run(
-        self,
-        frame: Frame,
-        *,
-        labels: bool = True,
-        probabilities: bool = False,
-        exclude: Sequence[str] = (),
-    ) -> Prediction:
-        """See :meth:`Model.run`. Raises ``RuntimeError`` once the borrow has ended."""
-        instance = self._pool._begin_call(self._claim)
-        rows: int | None = None
-        try:
-            result = instance.run(frame, labels=labels, probabilities=probabilities, exclude=exclude)
-            rows = frame_length(frame)
-        finally:
-            self._pool._end_call(self._claim, rows)
-        return result
-
-    def predict(self, frame: Frame) -> npt.NDArray[np.generic]:
-        """See :meth:`Model.predict`."""
-        labels = self.run(frame).labels
-        assert labels is not None
-        return labels
-
-    def predict_proba(self, frame: Frame) -> npt.NDArray[np.floating[Any]]:
-        """See :meth:`Model.predict_proba`."""
-        proba = self.run(frame, labels=False, probabilities=True).probabilities
-        assert proba is not None
-        return proba
-
-
-class Borrow:
-    """One borrowing, usable once at a time with ``with`` or ``async with``.
-
-    Entering waits for an instance; leaving returns it (see :class:`BorrowedModel` for calls
-    still running then). An exception of any kind while waiting — a timeout, a
-    ``KeyboardInterrupt``, a task cancellation — gives back whatever had been handed over.
-    """
-
-    def __init__(self, pool: ModelPool, timeout: float | None) -> None:
-        self._pool = pool
-        self._timeout = timeout
-        self._claim: _Claim | None = None
-
-    def _start(self) -> _Claim:
-        if self._claim is not None:
-            raise RuntimeError("a Borrow cannot be entered twice")
-        self._claim = _Claim()
-        return self._claim
-
-    def __enter__(self) -> BorrowedModel:
-        claim = self._start()
-        try:
-            self._pool._checkout(claim, self._timeout)
-            return BorrowedModel(self._pool, claim)
-        except BaseException:
-            self._claim = None
-            _settle(self._pool, claim)
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        claim = self._claim
-        if claim is None:
-            return
-        try:
-            self._pool._release(claim, failed=exc_type is not None)
-        except BaseException:
-            _settle(self._pool, claim)
-            raise
-        finally:
-            self._claim = None
-
-    async def __aenter__(self) -> BorrowedModel:
-        claim = self._start()
-        try:
-            # Waits on a future of this loop, not in an executor thread (module docstring).
-            await self._pool._acheckout(claim, self._timeout)
-            return BorrowedModel(self._pool, claim)
-        except BaseException:
-            self._claim = None
-            _settle(self._pool, claim)
-            raise
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
-
-    def __del__(self) -> None:
-        # A signal can land as ``__exit__`` is entered, before its first line runs (CPython
-        # checks for signals there): the block is left without returning the instance. The
-        # borrowing object is dropped right after, so it returns it here.
-        claim = self._claim
-        if claim is not None:
-            self._claim = None
-            try:
-                self._pool._release(claim, failed=True)
-            except Exception:  # nothing to report to at collection time
-                pass

@@ -14,7 +14,7 @@ The client half is shared with the CLI's storage layer
   retries set here), ``FileSystem.from_uri`` for the schemes pyarrow knows, else an installed
   fsspec implementation;
 - :func:`require_credentials`: one clear line when the AWS chain finds no credentials;
-- :func:`reason`: one short line for a pyarrow or botocore error.
+- :func:`reason` (:mod:`modelrouter.store_errors`): one short line for a pyarrow or botocore error.
 
 **Version pinning** (``docs/remote-storage.md``). An S3 object read with more than one
 request is read as the one version seen when it was opened: :func:`pin_object` asks for its
@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import io
 import os
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +43,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 from modelrouter.errors import DataError, ModelLoadError, ModelRouterError
+from modelrouter.store_errors import client_code, is_cut, reason
 
 __all__ = [
     "S3_SCHEMES",
@@ -187,7 +187,7 @@ def _fetch_s3_model(uri: str, filesystem_: pafs.FileSystem, path: str) -> bytes:
         expected = int(answer.get("ContentLength", -1))
         data: bytes = answer["Body"].read()
     except Exception as exc:
-        code = _client_code(exc)
+        code = client_code(exc)
         if code in ("NoSuchKey", "404"):
             # Not an object: a prefix, a missing key or a missing bucket (said apart here).
             found = filesystem_.get_file_info(path)
@@ -358,7 +358,7 @@ class PinnedObject(io.RawIOBase):
                 except Exception as exc:
                     self._drop_body()
                     failures += 1
-                    if failures > _RESUMES or not _is_cut(exc):
+                    if failures > _RESUMES or not is_cut(exc):
                         raise self._error(exc) from None
                     continue
                 if not chunk:  # the body ended early: resume from here
@@ -391,9 +391,9 @@ class PinnedObject(io.RawIOBase):
         try:
             answer = self._client.get_object(**request)
         except Exception as exc:
-            if _client_code(exc) in ("PreconditionFailed", "412", "NoSuchVersion"):
+            if client_code(exc) in ("PreconditionFailed", "412", "NoSuchVersion"):
                 raise _changed(self.version) from None
-            if _client_code(exc) in ("NoSuchKey", "404"):  # deleted while it was read
+            if client_code(exc) in ("NoSuchKey", "404"):  # deleted while it was read
                 raise _changed(self.version) from None
             raise
         self._body = answer["Body"]
@@ -409,7 +409,7 @@ class PinnedObject(io.RawIOBase):
                 pass
 
     def _error(self, exc: BaseException) -> ModelRouterError:
-        if _is_cut(exc):
+        if is_cut(exc):
             return self.version.error(
                 f"{self.version.uri}: connection dropped mid-transfer, even after retries"
             )
@@ -419,95 +419,3 @@ class PinnedObject(io.RawIOBase):
         with self._lock:
             self._drop_body()
         super().close()
-
-
-def _client_code(exc: BaseException) -> str:
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def _is_cut(exc: BaseException) -> bool:
-    """A connection dropped or timed out mid-body (botocore/urllib3), worth resuming."""
-    return type(exc).__name__ in (
-        "ResponseStreamingError",
-        "IncompleteReadError",
-        "ProtocolError",
-        "ReadTimeoutError",
-        "ConnectionClosedError",
-        "EndpointConnectionError",
-        "IncompleteRead",
-    ) or isinstance(exc, ConnectionError)
-
-
-# -- errors -----------------------------------------------------------------------------------
-
-# pyarrow's AWS errors: "AWS Error ACCESS_DENIED during GetObject operation: …".
-_AWS_ERROR = re.compile(r"AWS Error (\w+)(?: \(HTTP status code: (\d+)\))?")
-_REASONS = {
-    "ACCESS_DENIED": "access denied",
-    "INVALID_ACCESS_KEY_ID": "access denied (unknown access key id)",
-    "SIGNATURE_DOES_NOT_MATCH": "access denied (the secret key does not match)",
-    "NO_SUCH_BUCKET": "the bucket does not exist",
-    "NO_SUCH_KEY": "not found",
-    "RESOURCE_NOT_FOUND": "not found",
-    "NETWORK_CONNECTION": "cannot reach the store (connection failed)",
-    "REQUEST_TIMEOUT": "cannot reach the store (timed out)",
-    "SLOW_DOWN": "the store is throttling requests (SlowDown), even after retries",
-    "THROTTLING": "the store is throttling requests, even after retries",
-}
-_CLIENT_CODES = {
-    "AccessDenied": "access denied",
-    "InvalidAccessKeyId": "access denied (unknown access key id)",
-    "SignatureDoesNotMatch": "access denied (the secret key does not match)",
-    "AllAccessDisabled": "access denied",
-    "NoSuchBucket": "the bucket does not exist",
-    "NoSuchKey": "not found",
-    "404": "not found",
-    "403": "access denied",
-    "SlowDown": "the store is throttling requests (SlowDown), even after retries",
-}
-
-
-def reason(exc: BaseException) -> str:
-    """One short line saying why a store operation failed (pyarrow or botocore errors)."""
-    response: Any = getattr(exc, "response", None)
-    if isinstance(response, dict):  # botocore ClientError
-        error = response.get("Error", {})
-        code = str(error.get("Code", ""))
-        return _CLIENT_CODES.get(code, f"{code}: {error.get('Message', '')}".strip(": "))
-    kind = type(exc).__name__
-    if isinstance(exc, FileNotFoundError):
-        return "not found"
-    if kind == "NoCredentialsError":
-        return "no AWS credentials found"
-    if kind in (
-        "EndpointConnectionError",
-        "ConnectionClosedError",
-        "ConnectTimeoutError",
-        "ReadTimeoutError",
-    ):
-        return f"cannot reach the store ({_first_line(exc)})"
-    text = _first_line(exc)
-    found = _AWS_ERROR.search(text)
-    if found:
-        code = found.group(1)
-        if code == "NETWORK_CONNECTION" and "partial file" in text:  # curl 18: the body was cut
-            return "connection dropped mid-transfer, even after retries"
-        if code in _REASONS:
-            return _REASONS[code]
-        if found.group(2) == "403":
-            return "access denied"
-        if found.group(2) == "404":
-            return "not found"
-        detail = text.split("operation:", 1)[-1].strip()
-        return f"{code.lower().replace('_', ' ')} ({detail})" if detail else code.lower()
-    if "Bucket" in text and ("does not exist" in text or "not found" in text):
-        return "the bucket does not exist"
-    return text
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -3,13 +3,16 @@
 Handles what skl2onnx and other converters produce: one tensor input or one input per
 column, classifiers with or without ZipMap, a fixed or dynamic batch dimension, and the
 ``feature_names`` / ``class_labels`` metadata properties (docs/specification.md §4).
+
+What the session's inputs and outputs say is read by :mod:`~modelrouter.backends.onnx_signature`,
+external weights by :mod:`~modelrouter.backends.onnx_external`; the graph's classes, ZipMap and
+non-finite handling by ``onnx_graph``, ``onnx_zipmap`` and ``onnx_nonfinite``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,10 +23,19 @@ from modelrouter.backends.base import (
     OutputSpec,
     Prediction,
     RawOutput,
-    parse_name_list,
     read_model_bytes,
 )
+from modelrouter.backends.onnx_external import external_tensors, with_external_data
 from modelrouter.backends.onnx_graph import MalformedGraphError, graph_classes
+from modelrouter.backends.onnx_signature import (
+    TENSOR_DTYPES,
+    dtype_of,
+    input_schema,
+    labels_in_metadata,
+    metadata_names,
+    output_count,
+    probability_output,
+)
 from modelrouter.backends.onnx_zipmap import Unzipped, without_zipmap
 from modelrouter.errors import ConfigError, DataError, IntegrityError, ModelLoadError, RejectedValuesError
 from modelrouter.features import NUMERIC_DTYPES, Frame, column_as, frame_length, numeric_matrix
@@ -34,36 +46,6 @@ if TYPE_CHECKING:
     import onnxruntime
 
 __all__ = ["OnnxModel"]
-
-# ONNX tensor element types (as onnxruntime spells them) → our schema dtype names.
-_TENSOR_DTYPES: dict[str, str] = {
-    "tensor(float)": "float32",
-    "tensor(double)": "float64",
-    "tensor(float16)": "float16",
-    "tensor(int64)": "int64",
-    "tensor(int32)": "int32",
-    "tensor(int16)": "int16",
-    "tensor(int8)": "int8",
-    "tensor(uint8)": "uint8",
-    "tensor(bool)": "bool",
-    "tensor(string)": "string",
-}
-
-#: ONNX converters (skl2onnx and most others) make input names C identifiers.
-_ONNX_NAME_RULE = "skl2onnx"
-
-
-def _name_rule(path: ModelLocation, metadata: Mapping[str, str]) -> str:
-    """How the ``feature_names`` metadata changed the source's column names: the
-    ``feature_name_rule`` property ``convert`` records for a model whose library stores them
-    changed (LightGBM), else skl2onnx's own rule."""
-    from modelrouter.feature_names import NAME_RULES
-
-    rule = metadata.get("feature_name_rule", _ONNX_NAME_RULE)
-    if rule not in NAME_RULES:
-        known = ", ".join(NAME_RULES)
-        raise ModelLoadError(f"{path}: feature_name_rule metadata {rule!r} is not one of {known}")
-    return rule
 
 
 class OnnxModel(Model):
@@ -88,70 +70,28 @@ class OnnxModel(Model):
         inputs = session.get_inputs()
         self._input_names = [i.name for i in inputs]
         metadata = session.get_modelmeta().custom_metadata_map
-        for i in inputs:
-            if i.type not in _TENSOR_DTYPES:
-                raise ModelLoadError(f"{path}: input {i.name!r} has unsupported type {i.type}")
+        self._schema, self._single_tensor = input_schema(path, inputs, metadata)
         first = inputs[0]
         self._batch = first.shape[0] if first.shape and isinstance(first.shape[0], int) else None
-        if (len(inputs) == 1 and _width(first.shape) != 1) or (
-            len(inputs) == 1 and "feature_names" in metadata
-        ):
-            # One tensor holds every feature.
-            self._single_tensor = True
-            width = _width(first.shape)
-            names = _metadata_names(path, metadata, "feature_names")
-            if names is not None and width not in (None, len(names)):
-                raise ModelLoadError(
-                    f"{path}: feature_names metadata lists {len(names)} names "
-                    f"but input {first.name!r} has width {width}"
-                )
-            if width is None:
-                if names is None:
-                    raise ModelLoadError(
-                        f"{path}: input {first.name!r} has no fixed width and no feature_names metadata"
-                    )
-                width = len(names)
-            dtype = _TENSOR_DTYPES[first.type]
-            self._schema = InputSchema(
-                names=names, dtypes=(dtype,) * width, width=width, name_rule=_name_rule(path, metadata)
-            )
-        else:
-            # One input per column, matched by input name.
-            self._single_tensor = False
-            self._schema = InputSchema(
-                names=tuple(i.name for i in inputs),
-                dtypes=tuple(_TENSOR_DTYPES[i.type] for i in inputs),
-                width=len(inputs),
-                name_rule=_ONNX_NAME_RULE,
-            )
-
         outputs = session.get_outputs()
         self._label_output = outputs[0].name
         self._label_type = outputs[0].type
-        self._proba_output: str | None = None
-        self._zipmap = False
-        proba_dtype: np.dtype[Any] = np.dtype(np.float32)
-        self._proba_width: int | None = None
-        for out in outputs[1:]:
-            if out.type.startswith("seq(map("):
-                self._proba_output, self._zipmap = out.name, True
-            elif out.type.startswith(("tensor(float", "seq(tensor(float")) or out.type == "tensor(double)":
-                self._proba_output = out.name
-                proba_dtype = np.dtype(np.float64 if "double" in out.type else np.float32)
-                shape = out.shape or []
-                self._proba_width = shape[-1] if len(shape) == 2 and isinstance(shape[-1], int) else None
-        self._proba_dtype = proba_dtype
-        count = _output_count(outputs[0].shape)
+        proba = probability_output(outputs[1:])
+        self._proba_output = proba.name
+        self._zipmap = proba.zipmap
+        self._proba_width = proba.width
+        self._proba_dtype = proba_dtype = proba.dtype
+        count = output_count(outputs[0].shape)
         label_dtype = self._declared_label_dtype()
         if count > 1:
             per_output = self._multi_output_classes(path, metadata, count, node_classes)
             self._classes: npt.NDArray[np.generic] | None = None
-            dtypes = tuple(label_dtype if c is None else _dtype_of(c, label_dtype) for c in per_output)
+            dtypes = tuple(label_dtype if c is None else dtype_of(c, label_dtype) for c in per_output)
             self._outputs = OutputSpec(classes=per_output, dtypes=dtypes, proba_dtype=proba_dtype)
             return
         classes = graph_classes
         if classes is None and "class_labels" in metadata:
-            classes = self._typed(np.asarray(_metadata_names(path, metadata, "class_labels")))
+            classes = self._typed(np.asarray(metadata_names(path, metadata, "class_labels")))
         self._classes = classes
         # Probabilities without labels load fine (predict needs no class names); only
         # predict-proba refuses, unless --classes / the config's `classes` name them.
@@ -162,7 +102,7 @@ class OnnxModel(Model):
     def _declared_label_dtype(self) -> np.dtype[Any]:
         if self._label_type == "tensor(string)":
             return np.dtype(object)
-        return np.dtype(_TENSOR_DTYPES.get(self._label_type, "float32"))
+        return np.dtype(TENSOR_DTYPES.get(self._label_type, "float32"))
 
     def _typed(self, labels: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
         """Metadata labels are text; an integer label tensor means integer classes."""
@@ -275,7 +215,7 @@ class OnnxModel(Model):
     ) -> OnnxModel:
         import onnxruntime as ort
 
-        raw = _with_external_data(path, read_model_bytes(path, data))
+        raw = with_external_data(path, read_model_bytes(path, data))
         options = ort.SessionOptions()
         # An explicit thread count: each session owns an intra-op pool, and K sessions with the
         # default (all cores) oversubscribe the CPU — measured 2× slower (docs/performance.md).
@@ -305,7 +245,7 @@ class OnnxModel(Model):
 
     @classmethod
     def _built(cls, path: ModelLocation, session: onnxruntime.InferenceSession, raw: bytes) -> OnnxModel:
-        if _labels_in_metadata(session):
+        if labels_in_metadata(session):
             # The labels are in the metadata (what `modelrouter convert` writes): parsing the
             # graph would cost importing onnx and decoding every tree (≈0.1-0.2 s) for nothing.
             return cls(path, session, None, (), raw)
@@ -328,7 +268,7 @@ class OnnxModel(Model):
     def check_pinnable(cls, path: ModelLocation, data: bytes) -> None:
         """A pin is the sha256 of the ``.onnx`` file alone: it cannot vouch for weights kept
         in external files, so a pinned model must hold its weights inline."""
-        files = sorted({location for _, location in _external_tensors(data)})
+        files = sorted({location for _, location in external_tensors(data)})
         if files:
             raise IntegrityError(
                 f"{path}: the model keeps weights in external data ({', '.join(files)}), which its "
@@ -358,7 +298,7 @@ class OnnxModel(Model):
             return np.dtype(object)
         if self._classes is not None:
             return self._classes.dtype
-        return np.dtype(_TENSOR_DTYPES.get(self._label_type, "float32"))
+        return np.dtype(TENSOR_DTYPES.get(self._label_type, "float32"))
 
     @property
     def outputs(self) -> OutputSpec:
@@ -499,53 +439,6 @@ class OnnxModel(Model):
             ) from None
 
 
-def _metadata_names(path: ModelLocation, metadata: dict[str, str], key: str) -> tuple[str, ...] | None:
-    """A names list from the metadata (``None`` when absent); :class:`ModelLoadError` if malformed."""
-    if key not in metadata:
-        return None
-    try:
-        names = parse_name_list(metadata[key], what=key, strings_only=key == "feature_names")
-    except ValueError as exc:
-        raise ModelLoadError(f"{path}: {exc}") from None
-    if not names:
-        raise ModelLoadError(f"{path}: metadata {key!r} lists no names")
-    if key == "feature_names" and len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
-        raise ModelLoadError(f"{path}: metadata 'feature_names' lists {twice[0]!r} more than once")
-    return names
-
-
-def _output_count(shape: Sequence[Any] | None) -> int:
-    """Outputs per row from the label output's shape: ``[N, k]`` with a fixed k > 1 is k."""
-    if shape and len(shape) == 2 and isinstance(shape[1], int) and shape[1] > 1:
-        return int(shape[1])
-    return 1
-
-
-def _dtype_of(classes: npt.NDArray[np.generic], fallback: np.dtype[Any]) -> np.dtype[Any]:
-    return np.dtype(object) if classes.dtype.kind in "OUS" else classes.dtype if classes.size else fallback
-
-
-def _width(shape: Sequence[Any] | None) -> int | None:
-    if not shape or len(shape) < 2:
-        return 1
-    last = shape[-1]
-    return last if isinstance(last, int) else None
-
-
-def _labels_in_metadata(session: onnxruntime.InferenceSession) -> bool:
-    """Whether the ``class_labels`` metadata property gives every output's labels.
-
-    A single-output model needs one list; a multi-output one a list per output (``[[...],
-    ...]``, what convert writes), else its labels come from one classifier node per output.
-    """
-    raw = session.get_modelmeta().custom_metadata_map.get("class_labels")
-    if raw is None:
-        return False
-    outputs = session.get_outputs()
-    return _output_count(outputs[0].shape) == 1 or raw.strip().startswith("[[")
-
-
 def _session(path: ModelLocation, raw: bytes, options: Any) -> onnxruntime.InferenceSession:
     import onnxruntime as ort
 
@@ -573,100 +466,3 @@ def _graph_classes(
         return graph_classes(raw)
     except (MalformedGraphError, UnicodeDecodeError):
         return None, []  # onnxruntime ran it; a graph we cannot read just has no labels here
-
-
-def _external_tensors(raw: bytes) -> list[tuple[Any, str]]:
-    """``(tensor, location)`` of every tensor of the model kept in an external file.
-
-    Cheap when there are none: ``onnx`` is imported only when the bytes mention a
-    ``location`` (the key of every external-data entry)."""
-    if b"location" not in raw:
-        return []
-    import onnx
-
-    try:
-        model = onnx.load_model_from_string(raw)
-    except Exception:  # not parseable: onnxruntime reports it when loading
-        return []
-    found = []
-    for tensor in _all_tensors(model.graph):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            entries = {e.key: e.value for e in tensor.external_data}
-            found.append((tensor, entries.get("location", "")))
-    return found
-
-
-def _all_tensors(graph: Any) -> Iterator[Any]:
-    """The initializers and constant tensors of ``graph`` and of its subgraphs."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from _all_tensors(attribute.g)
-            for sub in attribute.graphs:
-                yield from _all_tensors(sub)
-
-
-def _with_external_data(path: ModelLocation, raw: bytes) -> bytes:
-    """The model with its external data read in, resolved against the model's own folder.
-
-    onnxruntime given bytes resolves ``location`` against the working directory: a run from
-    another folder would silently score with another ``weights.bin``. Here each location is
-    resolved against the folder of the ``.onnx`` file, must stay inside it (no absolute
-    path, no ``..``, no symlink out), and is read exactly (offset, length); the tensors are
-    then inlined, so what is loaded is what was read and checked."""
-    tensors = _external_tensors(raw)
-    if not tensors:
-        return raw
-    import onnx
-
-    if not isinstance(path, Path):
-        raise ModelLoadError(
-            f"{path}: the model keeps weights in external data, which is read only for local "
-            "model files; save it with its weights inline"
-        )
-    folder = path.resolve().parent
-    model = onnx.load_model_from_string(raw)
-    for tensor in _all_tensors(model.graph):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        entries = {e.key: e.value for e in tensor.external_data}
-        location = entries.get("location", "")
-        target = (folder / location).resolve()
-        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
-            raise ModelLoadError(
-                f"{path}: tensor {tensor.name!r} keeps its data at {location!r}, outside the "
-                f"model's folder {str(folder)!r}; refusing to read it"
-            )
-        try:
-            offset = int(entries.get("offset", "0") or 0)
-            length = int(entries["length"]) if entries.get("length") else None
-        except ValueError:
-            raise ModelLoadError(
-                f"{path}: tensor {tensor.name!r} has a malformed external-data offset or length"
-            ) from None
-        try:
-            with target.open("rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read() if length is None else handle.read(length)
-        except OSError as exc:
-            raise ModelLoadError(
-                f"{path}: cannot read the external data {location!r} of tensor {tensor.name!r} "
-                f"({exc.strerror})"
-            ) from None
-        if length is not None and len(chunk) != length:
-            raise ModelLoadError(
-                f"{path}: the external data {location!r} of tensor {tensor.name!r} is "
-                f"{len(chunk)} bytes at offset {offset}, expected {length}"
-            )
-        tensor.raw_data = chunk
-        del tensor.external_data[:]
-        tensor.data_location = onnx.TensorProto.DEFAULT
-    serialized: bytes = model.SerializeToString()
-    return serialized

@@ -34,6 +34,7 @@ from modelrouter.errors import DataError, IntegrityError, ModelLoadError, Output
 from modelrouter.storage import inflight  # noqa: E402
 from modelrouter.storage import object_store as storage  # noqa: E402
 from modelrouter.storage.commit import RunOutputs  # noqa: E402
+from modelrouter.storage.uploads import StagedUpload  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 WINE = pd.read_parquet(ROOT / "sample_data" / "wine.parquet")
@@ -141,7 +142,7 @@ def test_small_objects_are_moved_into_place(memory: tuple[Any, str]) -> None:
 def test_a_staged_object_holds_exactly_what_was_written(pieces: list[bytes]) -> None:
     fs = fsspec.filesystem("memory")
     folder = f"h-{uuid.uuid4().hex[:10]}"
-    upload = storage._StagedUpload(storage.Uri.parse(f"memory://{folder}/blob.bin"))
+    upload = StagedUpload(storage.Uri.parse(f"memory://{folder}/blob.bin"))
     for piece in pieces:
         assert upload.write(piece) == len(piece)
     upload.complete()

@@ -31,9 +31,14 @@ def test_all_is_exactly_the_public_names() -> None:
         "model_router",
         "model_type",
         "pool",
+        "pool_borrow",
+        "pool_claims",
+        "pool_loading",
+        "pool_stats",
         "remote",
         "serve",
         "storage",
+        "store_errors",
         "tools",
     }
     public = {name for name in dir(modelrouter) if not name.startswith("_")}
