@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -49,7 +49,7 @@ from modelrouter.backends import Prediction
 from modelrouter.explain import Explainer, Explanation
 from modelrouter.locations import model_location
 from modelrouter.model_type import model_type_names
-from modelrouter.serve.batching import Batcher, busy_message
+from modelrouter.serve.batching import DEFAULT_WINDOW, Arrival, Batcher, busy_message
 from modelrouter.serve.bodies import (
     MEDIA_TYPE,
     BodyFormat,
@@ -72,6 +72,7 @@ from modelrouter.serve.schemas import (
     ProbaResponse,
     request_schema,
 )
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -110,6 +111,9 @@ class ServeConfig:
     # Score requests already waiting for the same pool together, up to this many rows per
     # model call (batching.py); a lone request is never delayed. 0: every request borrows alone.
     max_batch_rows: int = DEFAULT_BATCH_ROWS
+    # Seconds a batch may wait for requests already on their way to it (being received or
+    # decoded); never waited when there are none, so a lone request is never delayed.
+    batch_window: float = DEFAULT_WINDOW
     # Serve this model file alone (its type from -t, else its suffix), as ``predict -m`` scores
     # with it: the configured pin does not apply to it, ``sha256`` does (docs/specification.md §3).
     model: str | None = None
@@ -134,6 +138,10 @@ class ServeConfig:
             raise InvalidOptionError("--max-rows", f"must be at least 1 (got {self.max_rows})")
         if self.max_batch_rows < 0:
             raise InvalidOptionError("--max-batch-rows", f"must be ≥ 0 (got {self.max_batch_rows})")
+        if not self.batch_window >= 0:  # NaN too
+            raise InvalidOptionError(
+                "batch_window", f"must be a number ≥ 0 seconds (got {self.batch_window})"
+            )
         if self.max_body_bytes < 1:
             raise InvalidOptionError("--max-body-bytes", f"must be at least 1 (got {self.max_body_bytes})")
 
@@ -220,14 +228,28 @@ class _Service:
         assert self.decoding is not None
         return await asyncio.get_running_loop().run_in_executor(self.decoding, partial(function, *args))
 
+    def arriving(self, kind: ModelType) -> AbstractContextManager[Arrival | None]:
+        """Around reading and decoding a scoring request: with batching, the dispatchers of
+        ``kind`` may wait for it (batching.py); without, nothing."""
+        batcher = self.batchers.get(kind)
+        return nullcontext() if batcher is None else batcher.arriving()
+
     async def infer(
-        self, kind: ModelType, table: pa.Table, *, probabilities: bool, exclude: tuple[str, ...]
+        self,
+        kind: ModelType,
+        table: pa.Table,
+        *,
+        probabilities: bool,
+        exclude: tuple[str, ...],
+        arrival: Arrival | None = None,
     ) -> Prediction:
         """Wait (≤ ``timeout``) for an instance of ``kind``, borrow it, score ``table`` in a thread."""
         timeout = self.config.timeout
         batcher = self.batchers.get(kind)
         if batcher is not None:
-            return await batcher.infer(table, probabilities=probabilities, exclude=exclude, timeout=timeout)
+            return await batcher.infer(
+                table, probabilities=probabilities, exclude=exclude, timeout=timeout, arrival=arrival
+            )
 
         def work(model: Any) -> Prediction:
             result: Prediction = model.run(
@@ -319,6 +341,7 @@ def create_app(
                     kind,
                     instances=pool.size,
                     max_rows=config.max_batch_rows,
+                    window=config.batch_window,
                     executor=service.inference,
                     on_batch=partial(_observe_batch, service.metrics, str(kind)),
                 )
@@ -347,6 +370,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    # Added first, so it runs inside the metrics middleware (which counts its answers too).
+    app.add_middleware(_HotPath, service=service)
     app.add_middleware(_MetricsMiddleware, metrics=service.metrics)
     _install_error_handlers(app)
     _add_routes(app, service)
@@ -501,11 +526,14 @@ async def _score(
         pool = service.router.pool(kind)
         if mode == "proba":
             pool.prototype.require_probabilities()
-        body = await _read_body(request, service.config.max_body_bytes)
-        table = await _decoded(service, body, fmt, pool, keep)
-        if table is None:  # an empty JSON body: the model is not asked (and needs no column)
-            return _json_answer(kind, mode, Prediction(None, None), pool.prototype.classes)
-        prediction = await service.infer(kind, table, probabilities=mode == "proba", exclude=keep)
+        with service.arriving(kind) as arrival:
+            body = await _read_body(request, service.config.max_body_bytes)
+            table = await _decoded(service, body, fmt, pool, keep)
+            if table is None:  # an empty JSON body: the model is not asked (and needs no column)
+                return _json_answer(kind, mode, Prediction(None, None), pool.prototype.classes)
+            prediction = await service.infer(
+                kind, table, probabilities=mode == "proba", exclude=keep, arrival=arrival
+            )
         service.metrics.rows.labels(endpoint, str(kind)).inc(table.num_rows)
         if fmt == "json":
             proba = prediction.probabilities
@@ -670,6 +698,46 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, problem)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
+
+
+class _HotPath:
+    """``POST /predict`` and ``POST /predict_proba`` straight to :func:`_score`, past the
+    router, FastAPI's parameter solving and the exception middleware: a fixed cost that was
+    as large as decoding a 1-row body. The answers, errors and metrics are those of the
+    routes (their parameters are read from the query string as FastAPI reads them: the last
+    ``model_type``, every ``keep``); anything else (another method, a mounted app's path)
+    goes on to the app."""
+
+    def __init__(self, app: ASGIApp, service: _Service) -> None:
+        self.app = app
+        self.service = service
+        self.modes: dict[str, Mode] = {"/predict": "predict", "/predict_proba": "proba"}
+        self.routes: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mode = self.modes.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if mode is None or scope["method"] != "POST" or scope.get("root_path"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        route = self.routes.get(path)
+        if route is None:
+            router = scope["app"].router if "app" in scope else None
+            found = [r for r in getattr(router, "routes", ()) if getattr(r, "path", None) == path]
+            if not found:
+                await self.app(scope, receive, send)
+                return
+            route = self.routes[path] = found[0]
+        scope["route"] = route  # what the metrics middleware labels the answer with
+        query = QueryParams(scope["query_string"])
+        request = Request(scope, receive)
+        try:
+            response = await _score(
+                self.service, request, mode, query.get("model_type"), tuple(query.getlist("keep"))
+            )
+        except Problem as exc:
+            response = JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        await response(scope, receive, send)
 
 
 class _MetricsMiddleware:

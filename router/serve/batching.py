@@ -8,10 +8,16 @@ every request it can score together with the first one: same endpoint, same ``ke
 columns, same Arrow schema, at most ``max_rows`` rows in all. The concatenated table is
 scored in the service's inference threads and the answers are split back by row counts.
 
-Batches form only from requests that were already waiting. A lone request is taken at once,
-with no batching window that would add latency. Under load, one model call serves many
-requests, and the per-call cost of a model (a forest's per-tree overhead, validation, thread
-hops) is paid once for all of them.
+A dispatcher that holds an instance waits for companions only for requests that are known
+to be on their way: announced with :meth:`Batcher.arriving` when the server starts reading
+them, not queued yet (their bodies being received or decoded). It takes the queue as soon as
+none is left on its way, when the queued rows reach ``max_rows``, or after ``window``
+seconds, whichever comes first (and before the ``timeout`` of any queued request runs out).
+A lone request — none other on its way — is taken at once: the window never adds latency to
+it, and nothing is ever waited for on speculation. Under concurrency, one model call then
+serves many requests, and the per-call cost of a model (a forest's per-tree overhead,
+validation, thread hops) is paid once for all of them: on a CPU-bound machine fewer, larger
+calls leave more of the CPU to everything else a request needs.
 
 Guarantees:
 
@@ -28,8 +34,10 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -43,7 +51,12 @@ from modelrouter import DataError, ModelRouter, ModelRouterError, ModelType, Poo
 from modelrouter.backends import Prediction
 from modelrouter.pool import BorrowedModel
 
-__all__ = ["Batcher", "busy_message"]
+__all__ = ["DEFAULT_WINDOW", "Arrival", "Batcher", "busy_message"]
+
+#: Seconds a dispatcher may wait for requests on their way (never when there are none).
+DEFAULT_WINDOW = 0.02
+#: A request's timeout cuts the window short by this much, so it is taken, not refused.
+_TIMEOUT_MARGIN = 0.001
 
 log = logging.getLogger("modelrouter.serve")
 
@@ -66,6 +79,7 @@ class _Request:
     future: asyncio.Future[Prediction]
     queued: float = field(default_factory=time.perf_counter)
     taken: bool = False
+    deadline: float = math.inf  # the event loop's time when its timeout runs out
 
     def fits_with(self, first: _Request) -> bool:
         return (
@@ -73,6 +87,32 @@ class _Request:
             and self.exclude == first.exclude
             and self.table.schema.equals(first.table.schema)
         )
+
+
+class Arrival:
+    """A request on its way to :meth:`Batcher.infer` (its body being read and decoded): while
+    it is, a dispatcher may wait for it (within the window). Leaving the ``with`` block
+    without queueing the request (an error, an empty body) tells the dispatchers so."""
+
+    __slots__ = ("_batcher", "_pending")
+
+    def __init__(self, batcher: Batcher) -> None:
+        self._batcher = batcher
+        self._pending = False
+
+    def __enter__(self) -> Arrival:
+        self._pending = True
+        self._batcher._arriving += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done()
+
+    def done(self) -> None:
+        if self._pending:
+            self._pending = False
+            self._batcher._arriving -= 1
+            self._batcher._changed.set()
 
 
 class Batcher:
@@ -87,17 +127,24 @@ class Batcher:
         max_rows: int,
         executor: Executor,
         on_batch: Callable[[list[float]], None] = lambda waits: None,
+        window: float = DEFAULT_WINDOW,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be at least 1 (got {max_rows})")
+        if not window >= 0:
+            raise ValueError(f"window must be ≥ 0 seconds (got {window})")
         self._router = router
         self._kind = kind
         self._instances = instances
         self._max_rows = max_rows
         self._executor = executor
         self._on_batch = on_batch
+        self._window = window
         self._queue: deque[_Request] = deque()
         self._pending = asyncio.Event()
+        self._changed = asyncio.Event()  # set when a request is queued or an arrival given up
+        self._arriving = 0  # Arrival blocks whose request is not queued yet
+        self._taking = asyncio.Lock()  # held by the dispatcher gathering and taking a batch
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -113,16 +160,30 @@ class Batcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
+    def arriving(self) -> Arrival:
+        """``with batcher.arriving() as arrival:`` around reading and decoding a request that
+        will be passed to :meth:`infer` with ``arrival=arrival``."""
+        return Arrival(self)
+
     async def infer(
-        self, table: pa.Table, *, probabilities: bool, exclude: tuple[str, ...], timeout: float
+        self,
+        table: pa.Table,
+        *,
+        probabilities: bool,
+        exclude: tuple[str, ...],
+        timeout: float,
+        arrival: Arrival | None = None,
     ) -> Prediction:
         """Queue ``table`` and wait for its answer; 503 (:class:`PoolTimeoutError`) when no
         dispatcher takes it within ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
-        request = _Request(table, probabilities, exclude, loop.create_future())
+        deadline = loop.time() + timeout
+        request = _Request(table, probabilities, exclude, loop.create_future(), deadline=deadline)
         self._queue.append(request)
         self._pending.set()
-        deadline = loop.time() + timeout
+        self._changed.set()
+        if arrival is not None:
+            arrival.done()
         try:
             # One turn of the loop lets an idle dispatcher take it (so --timeout 0 means "only
             # if an instance is free now", as without batching).
@@ -195,11 +256,45 @@ class Batcher:
                 # dispatcher goes on, so the pool never loses one.
                 log.exception("error: batch dispatcher for %s", self._kind)
 
+    def _gathering(self) -> bool:
+        """Whether to wait for more: requests queued, others on their way, room for rows."""
+        return (
+            self._arriving > 0
+            and bool(self._queue)
+            and sum(r.table.num_rows for r in self._queue) < self._max_rows
+        )
+
+    async def _gather(self) -> None:
+        """Wait, at most the window, for the requests on their way (module docstring)."""
+        if not self._window or not self._gathering():
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._window
+        while self._gathering():
+            first_timeout = min(r.deadline for r in self._queue) - _TIMEOUT_MARGIN
+            remaining = min(deadline, first_timeout) - loop.time()
+            if remaining <= 0:
+                return
+            self._changed.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
+            except TimeoutError:
+                return
+
     async def _serve_batch(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            async with self._router.acquire_model(self._kind) as model:
-                batch = self._take()
+            async with contextlib.AsyncExitStack() as borrowed:
+                # One dispatcher at a time gathers, borrows and takes: a borrow always takes
+                # a batch (pool ``borrows`` = model calls), and the window overlaps the wait
+                # for a free instance.
+                async with self._taking:
+                    if not self._queue:
+                        return
+                    await self._gather()
+                    model = await borrowed.enter_async_context(self._router.acquire_model(self._kind))
+                    batch = self._take()
                 if not batch:
                     return
                 try:

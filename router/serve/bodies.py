@@ -363,6 +363,9 @@ def rows_table(rows: Sequence[dict[str, Any]], schema: InputSchema) -> pa.Table:
             raise MissingColumnsError(absent, list(rows[0]) if rows else [])
     else:
         names = list(rows[0]) if rows else []
+    floats = _float_table(rows, names)
+    if floats is not None:
+        return floats
     try:
         # The usual body: every row has every feature key, and a column is one list
         # comprehension; a row without one (KeyError) takes the per-cell path that names it.
@@ -371,6 +374,29 @@ def rows_table(rows: Sequence[dict[str, Any]], schema: InputSchema) -> pa.Table:
     except KeyError:
         pass
     arrays = [_column(name, [_cell(row, name, i) for i, row in enumerate(rows)]) for name in names]
+    return pa.Table.from_arrays(arrays, names=list(names))
+
+
+def _float_table(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> pa.Table | None:
+    """The table of a body whose every feature cell is a JSON number with a fraction (a
+    Python ``float``), or ``None``. The usual small request: one NumPy matrix and one Arrow
+    buffer for all columns, in place of an Arrow conversion per column (a third of the
+    cost); each column is the float64 array :func:`_column` would give it."""
+    if not rows or not names:
+        return None
+    try:
+        cells = [row[name] for row in rows for name in names]
+    except KeyError:
+        return None  # a row without a feature key: rows_table names it
+    if set(map(type, cells)) != {float}:
+        return None
+    count = len(rows)
+    # Transposed, so each column is one contiguous run of the buffer.
+    buffer = pa.py_buffer(np.array(cells, dtype=np.float64).reshape(count, len(names)).T.copy())
+    arrays = [
+        pa.Array.from_buffers(pa.float64(), count, [None, buffer], offset=j * count)
+        for j in range(len(names))
+    ]
     return pa.Table.from_arrays(arrays, names=list(names))
 
 
