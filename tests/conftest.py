@@ -19,6 +19,8 @@ from modelrouter import reset_router
 from modelrouter.backends.booster_probe import CACHE_ENV as BOOSTER_CACHE_ENV
 from sklearn.datasets import load_wine
 
+from tests.tiers import mark_matrix_cells
+
 # CI runs the same examples every time (a failure there must be reproducible, not a dice
 # roll); locally hypothesis keeps exploring new ones and remembers failures in .hypothesis/.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
@@ -113,3 +115,8 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory, wine: tuple[pd.DataFram
     (folder / "mixed.onnx").write_bytes(mixed_onnx.SerializeToString())
     mixed.to_csv(folder / "mixed.csv", index=False)
     return folder
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_matrix_cells(items)

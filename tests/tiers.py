@@ -6,6 +6,11 @@ each, most of it importing scikit-learn or a booster library). ``make test`` kee
 through the matrix — every class through one command, every command on one class — so each
 class and each command is still exercised on every change; the other cells run in
 ``make test-slow``, which CI runs as well (docs/development.md).
+
+A one-dimensional matrix (one parametrize, every cell a real process: the same check over
+several formats, models or signals) is marked ``@pytest.mark.matrix`` instead: ``make test``
+runs its first cell, the others are marked ``slow`` (:func:`mark_matrix_cells`, called from
+``tests/conftest.py``). The first cell is the case the test is named for; put it first.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["cross"]
+__all__ = ["cross", "mark_matrix_cells"]
 
 
 def cross(
@@ -40,3 +45,15 @@ def cross(
             marks = () if fast else (pytest.mark.slow,)
             cells.append(pytest.param(*row, column, id=f"{row_id}-{column}", marks=marks))
     return cells
+
+
+def mark_matrix_cells(items: Sequence[pytest.Item]) -> None:
+    """Mark ``slow`` every cell but the first of each test function marked ``matrix``."""
+    seen: set[tuple[str, str]] = set()
+    for item in items:
+        if not isinstance(item, pytest.Function) or item.get_closest_marker("matrix") is None:
+            continue
+        key = (item.nodeid.split("::")[0], item.originalname)
+        if key in seen:
+            item.add_marker(pytest.mark.slow)
+        seen.add(key)

@@ -111,6 +111,7 @@ def test_failing_file_keeps_completed_ones_and_resume_finishes(dataset: Path, tm
     assert (summary["files"], summary["files_skipped"], summary["rows_out"]) == (2, 2, 2 * len(WINE))
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("model_type", ["sklearn", "onnx"])
 def test_dask_engine_equals_local_engine(dataset: Path, tmp_path: Path, model_type: str) -> None:
     local, distributed = tmp_path / "local", tmp_path / "dask"

@@ -31,6 +31,7 @@ def _export(tmp_path: Path, sep: str, decimal: str, name: str = "wine.excel.csv"
     return source
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     ("sep", "decimal", "given", "flags"),
     [

@@ -96,6 +96,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 # -- 6. compressed CSV ---------------------------------------------------------------------------
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     ("suffix", "codec"), [(".csv.gz", "gzip"), (".csv.bz2", "bz2"), (".csv.zst", "zstd")]
 )
@@ -266,6 +267,7 @@ def test_with_proba_equals_the_model_called_directly(
     np.testing.assert_allclose(got.iloc[:, 2:].to_numpy(), model.predict_proba(reread), rtol=0, atol=1e-12)
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("threshold", [0.0, 0.2, 0.5, 0.9, 1.0])
 def test_threshold_labels_the_positive_class(
     binary: tuple[Path, Path, LogisticRegression, pd.DataFrame], tmp_path: Path, threshold: float

@@ -117,6 +117,7 @@ ORACLE_RUNS = [
 ]
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(("dataset", "kind", "chunk", "workers", "pool"), ORACLE_RUNS)
 def test_outputs_equal_the_library_called_directly(
     trained: dict[str, Trained], tmp_path: Path, dataset: str, kind: str, chunk: int, workers: int, pool: int
@@ -256,6 +257,7 @@ def test_ambiguous_sanitised_names_are_missing_not_guessed(
     assert "missing feature column 'mean radius'" in result.stderr
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("kind", ["xgboost.json", "lightgbm.txt", "xgboost.pkl", "lightgbm.pkl"])
 def test_convert_to_onnx_with_parity(trained: dict[str, Trained], tmp_path: Path, kind: str) -> None:
     t = trained["wine"] if kind.startswith("lightgbm") else trained["cancer"]

@@ -222,6 +222,7 @@ EXCEL_EXPORT = (
 )
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("model", ["named", "nameless"])
 @pytest.mark.parametrize("source", ["file", "stdin"])
 def test_excel_trailing_empty_columns_are_named_and_never_features(
@@ -244,6 +245,7 @@ def test_excel_trailing_empty_columns_are_named_and_never_features(
     assert [line.rsplit(",", 1)[0] for line in lines[1:]] == ["0.5,1.5,2.5,3.5,7,,", "-1.5,-0.5,0.5,1.5,8,,"]
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("source", ["file", "stdin", "gzip"])
 def test_text_in_another_encoding_is_named_by_row_and_column(
     tmp_path: Path, numeric_models: dict[str, Path], source: str
@@ -448,6 +450,7 @@ def test_a_dataset_skips_hidden_and_underscore_folders(
     assert written == ["_SUCCESS", "day/part-2.csv", "part-1.csv"]
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("policy", ["fail", "skip"])
 def test_a_bool_feature_written_by_pandas_to_csv(tmp_path: Path, policy: str) -> None:
     from sklearn.linear_model import LogisticRegression
@@ -486,6 +489,7 @@ def test_a_utf16_export_is_named_as_such(tmp_path: Path, numeric_models: dict[st
     )
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("source", ["file", "stdin"])
 def test_blank_lines_before_the_header_are_skipped(
     tmp_path: Path, numeric_models: dict[str, Path], source: str

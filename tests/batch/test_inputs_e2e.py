@@ -79,6 +79,7 @@ def spelled_csv(path: Path, bad_row: int | None = None) -> Path:
     return path
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_kept_columns_carry_the_text_as_read(tmp_path: Path, suffix: str) -> None:
     source = spelled_csv(tmp_path / "in.csv")

@@ -44,6 +44,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     return pd.read_csv(out)
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("name", ["in.jsonl", "in.jsonl.gz", "in.ndjson", "-"])
 def test_json_lines_in_scores_like_csv(tmp_path: Path, reference: pd.DataFrame, name: str) -> None:
     data = _jsonl(WINE)
@@ -97,6 +98,7 @@ def test_a_dataset_of_json_lines(tmp_path: Path) -> None:
     assert len(_rows((tmp_path / "scored" / "b.jsonl").read_bytes())) == 78
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     ("body", "message"),
     [

@@ -121,6 +121,7 @@ E2E_MODES = [
 E2E_FAST = {"more_rows", "system_exit", "keyboard_interrupt", "proba_above_one"}
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     "mode", [pytest.param(m, marks=() if m in E2E_FAST else (pytest.mark.slow,)) for m in E2E_MODES]
 )
@@ -208,6 +209,7 @@ MULTI = [
 ]
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     ("name", "command", "suffix"),
     cross(MULTI, ["pkl", "onnx"], fast_column="pkl", fast_row=("moc", "predict-proba")),

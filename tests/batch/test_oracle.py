@@ -93,6 +93,7 @@ MATRIX = [
 ]
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("kind,fmt,chunk,workers,pool", MATRIX)
 def test_cli_equals_direct_call(
     tmp_path: Path,

@@ -202,6 +202,7 @@ def test_compressed_csv_in_and_out_on_the_store(
     assert remote == local_run(tmp_path, ROOT / "sample_data" / "wine.csv", ".csv", "-k", "id")
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_single_file_in_and_out_is_byte_identical_to_local(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str
@@ -312,6 +313,7 @@ def test_remote_header_only_csv_without_final_newline(
     assert get(client, bucket, "out/empty.csv") == local_run(tmp_path, source, ".csv", "-k", "id")
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     "spelling", ["s3://{b}/in/wine.csv", "S3://{b}//in/wine.csv", "s3a://{b}/in/wine.csv"]
 )
@@ -557,6 +559,7 @@ def strict_store() -> Iterator[dict[str, str]]:
         _stop(server)
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(("role", "code"), [("input", 3), ("output", 5), ("model", 4)])
 def test_access_denied(strict_store: dict[str, str], role: str, code: int) -> None:
     local_in = str(ROOT / "sample_data" / "wine.csv")
@@ -923,6 +926,7 @@ def test_a_dataset_object_replaced_while_it_is_read_fails_the_run_naming_it(
     assert keys(client, bucket, "scored/") == []
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     "suffix",
     [".csv", ".parquet", pytest.param(".jsonl", marks=pytest.mark.slow)],  # jsonl: CSV's streamed path

@@ -23,6 +23,7 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 @pytest.mark.parametrize("limit", [1, 7, 100_000])
 def test_the_first_n_rows_exactly_as_the_full_run_scores_them(

@@ -268,6 +268,7 @@ def _over_limit(folder: Path) -> list[int]:
     return frame.loc[frame["magnesium"] > 120, "id"].tolist()
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("command", ["predict", "predict-proba"])
 @pytest.mark.parametrize("chunk", ["7", "32768"])
 def test_model_raising_on_valid_rows_is_exit_4_naming_the_row(

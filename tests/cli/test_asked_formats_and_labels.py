@@ -113,6 +113,7 @@ def _repeated_graph(folder: Path) -> Path:
     return folder / "repeated.onnx"
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("kind", ["pkl", "onnx"])
 @pytest.mark.parametrize("command", ["predict", "predict-proba"])
 def test_repeated_class_labels_are_a_model_error(wine_csv: Path, kind: str, command: str) -> None:

@@ -56,6 +56,7 @@ def pinned_hostile(tmp_path: Path) -> tuple[Path, Path, Path]:
     return hostile, config, marker
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("command", ["predict", "inspect", "convert"])
 def test_a_config_pin_is_checked_before_unpickling_in_every_command(
     pinned_hostile: tuple[Path, Path, Path], tmp_path: Path, command: str

@@ -88,6 +88,7 @@ PRODUCT_COMMANDS = [
 ]
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("args", PRODUCT_COMMANDS, ids=lambda a: " ".join(a[:2]))
 def test_closed_stdout_is_an_output_error(tmp_path: Path, args: list[str]) -> None:
     command = " ".join(f"'{a}'" for a in [str(MODELROUTER), *args])
@@ -100,6 +101,7 @@ def test_closed_stdout_is_an_output_error(tmp_path: Path, args: list[str]) -> No
     assert "internal error" not in result.stderr
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("args", PRODUCT_COMMANDS, ids=lambda a: " ".join(a[:2]))
 def test_a_reader_that_left_is_a_broken_pipe_not_an_internal_error(tmp_path: Path, args: list[str]) -> None:
     read_end, write_end = os.pipe()

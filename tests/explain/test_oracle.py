@@ -124,6 +124,7 @@ def test_scikit_learn_trees_equal_shap_in_the_engine(name: str, tmp_path: Path) 
         assert output["explained_class"].tolist() == output["prediction"].tolist()
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(("chunk", "workers"), RUNS)
 def test_every_chunk_size_and_worker_count_through_the_command(
     chunk: int, workers: int, tmp_path: Path
@@ -163,6 +164,7 @@ def _booster(name: str, folder: Path) -> tuple[Path, OwnContributions]:
     ).reshape(len(d), 3, -1)
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     "name",
     [

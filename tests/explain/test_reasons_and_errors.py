@@ -118,6 +118,7 @@ def test_linear_model_without_background_is_exit_2(tmp_path: Path, corrupt_input
     assert not out.exists()
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -58,6 +58,7 @@ def _converted(model: Any, frame: pd.DataFrame, **options: Any) -> bytes:
     return bytes(onx.SerializeToString())
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     "name", ["logreg-binary-int", "logreg-multi-str", "forest-str", "pipeline-int", "forest-binary-str"]
 )
@@ -159,6 +160,7 @@ def test_a_zipmap_output_another_node_reads_is_not_rewritten(wine: Wine) -> None
     assert without_zipmap(_converted(model, frame, zipmap=False)) is None
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("variant", ["no-zipmap", "reordered-metadata"])
 def test_graphs_of_another_shape_run_as_they_are(wine: Wine, tmp_path: Path, variant: str) -> None:
     frame, names = wine

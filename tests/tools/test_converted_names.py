@@ -28,6 +28,7 @@ def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("source_kind", ["txt", "pickle"])
 def test_lightgbm_onnx_scores_the_columns_with_spaces(tmp_path: Path, source_kind: str) -> None:
     from sklearn.datasets import load_iris
@@ -78,6 +79,7 @@ def forest_onnx_path() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / "classifier.onnx"
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("kind", ["hist_gradient_boosting", "gradient_boosting", "random_forest", "logistic"])
 def test_every_scikit_learn_kind_the_docs_list_converts(tmp_path: Path, kind: str) -> None:
     """The project's own environment converts them (HistGradientBoosting needs protobuf < 7.34

@@ -108,6 +108,7 @@ def test_the_crashers_pass_the_structure_checks(crashers: dict[str, Path]) -> No
             checked_lightgbm_text(path.read_text(), path)
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize(
     ("crasher", "command"),
     cross(

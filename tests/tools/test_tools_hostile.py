@@ -118,6 +118,7 @@ def shared_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("mode", [0o777, 0o775, 0o757])
 def test_found_config_in_a_folder_others_can_write_is_refused(shared_folder: Path, mode: int) -> None:
     # Anyone who can write to the folder can swap model.pkl (named relative to the config)
