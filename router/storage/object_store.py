@@ -259,13 +259,15 @@ class RemoteText:
         self._data = None
 
 
-def check_output(location: str) -> None:
-    """For a URI output: fail now (before models load) when its bucket is missing or the
-    store unreachable; nothing for local paths (their writer checks its folder)."""
-    if is_uri(location):
-        uri = Uri.parse(location)
-        if uri.scheme in ("s3", "s3a"):
-            _check_bucket(uri)
+def check_output(location: Any) -> None:
+    """For an object-store output (a :class:`~modelrouter.storage.location.DataLocation`, or
+    its text): fail now (before models load) when its bucket is missing or the store
+    unreachable; nothing for local paths (their writer checks its folder)."""
+    from modelrouter.storage.location import DataLocation
+
+    place = DataLocation.of(location)
+    if place.is_object and place.uri is not None and place.uri.scheme in ("s3", "s3a"):
+        _check_bucket(place.uri)
 
 
 _buckets_seen: set[str] = set()

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import modelrouter.batch.chunk_loop
 import modelrouter.batch.dataio
 import modelrouter.batch.output_columns
 import modelrouter.batch.run
@@ -184,7 +185,7 @@ def test_signal_at_each_stage_cleans_up(
                 interrupt()
             return real_consume_target(*args)
 
-        monkeypatch.setattr(modelrouter.batch.run, "output_batch", output_batch)
+        monkeypatch.setattr(modelrouter.batch.chunk_loop, "output_batch", output_batch)
     else:
         monkeypatch.setattr("modelrouter.batch.dataio.os.replace", interrupt)
 
