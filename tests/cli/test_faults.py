@@ -187,7 +187,7 @@ def test_signal_at_each_stage_cleans_up(
 
         monkeypatch.setattr(modelrouter.batch.chunk_loop, "output_batch", output_batch)
     else:
-        monkeypatch.setattr("modelrouter.batch.dataio.os.replace", interrupt)
+        monkeypatch.setattr("modelrouter.storage.commit.os.replace", interrupt)
 
     result = invoke("predict", data, "-o", out, "--chunk-size", "300", "-w", "1")
     assert result.exit_code == 128 + signum
