@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 #: What a batch output writes: a file format, or a database table (Arrow types as they are).
-OutputFormat = Literal["csv", "parquet", "jsonl", "table"]
+OutputFormat = FileFormat | Literal["table"]
 
 
 def host_tag(hostname: str) -> str:
