@@ -25,8 +25,8 @@ from typing import Literal
 
 from modelrouter.locations import is_uri, local_path
 from modelrouter.storage.formats import Compression, compression_of, data_suffix, suffix_delimiter
-from modelrouter.storage.object_store import Location, Uri
 from modelrouter.storage.tables import is_table_url
+from modelrouter.storage.uris import Location, Uri
 
 __all__ = ["STREAM", "DataLocation", "LocationKind", "data_location"]
 
