@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -282,11 +281,13 @@ def usage_errors() -> Iterator[None]:
 
 def _check_stdin(options: RunOptions) -> None:
     """stdin carries CSV; Parquet needs a seekable file (stdin redirected from one is fine)."""
+    from modelrouter.storage.formats import FORMATS
     from modelrouter.storage.run_paths import stdin_is_closed, stdin_is_regular
 
-    if options.input != "-" or stdin_is_closed():
+    if not options.input_location.is_stream or stdin_is_closed():
         return  # a closed stdin is an input error, reported by the run (exit 3)
-    if options.input_format == "parquet" and not stdin_is_regular():
+    fmt = options.input_format
+    if fmt is not None and not FORMATS[fmt].text and not stdin_is_regular():
         raise typer.BadParameter(
             "stdin is a pipe or terminal and takes CSV only (Parquet needs a seekable file: "
             "pass the file's path, or redirect stdin from the file)",
@@ -297,15 +298,16 @@ def _check_stdin(options: RunOptions) -> None:
 def _is_dataset_run(options: RunOptions) -> bool:
     from modelrouter.batch.datasets import is_dataset
 
-    return is_dataset(options.input) or options.engine == "dask"
+    return is_dataset(options.input_location) or options.engine == "dask"
 
 
 def _check_file_options(options: RunOptions) -> None:
     """Options that only mean something for some inputs/outputs: a usage error elsewhere
     (a typo must not be silently ignored)."""
     from modelrouter.batch.dataio import detect_format
-    from modelrouter.batch.run import resolve_output
+    from modelrouter.batch.targets import resolve_output_location
     from modelrouter.errors import ModelRouterError
+    from modelrouter.storage.formats import FORMATS
 
     for flag, given in (("--allow-empty", options.allow_empty), ("--keep-going", options.keep_going)):
         if given and not _is_dataset_run(options):
@@ -316,19 +318,19 @@ def _check_file_options(options: RunOptions) -> None:
     if options.compression is None or _is_dataset_run(options):
         return  # a dataset's formats are checked once it is planned
     try:
-        output = resolve_output(options.input, options.output)
+        output = resolve_output_location(options.input_location, options.output_location)
         fmt = (
             (options.output_format or "csv")
-            if output == "-"
+            if output.is_stream
             else detect_format(output, options.output_format, role="output")
         )
     except ModelRouterError:
         return  # the run reports a bad output name itself
     rejects_parquet = options.rejects is not None and options.rejects.lower().endswith((".parquet", ".pq"))
-    if fmt != "parquet" and not rejects_parquet:
-        shown, suffix = ("CSV", ".csv") if fmt == "csv" else ("JSON Lines", ".jsonl")
+    if FORMATS[fmt].text and not rejects_parquet:
+        shown, suffix = FORMATS[fmt].title, FORMATS[fmt].suffixes[0]
         raise typer.BadParameter(
-            f"compresses Parquet pages, and {'stdout' if output == '-' else output} is {shown} "
+            f"compresses Parquet pages, and {'stdout' if output.is_stream else output} is {shown} "
             f"(name it {suffix}.gz, {suffix}.bz2 or {suffix}.zst to compress a {shown} output)",
             param_hint="--compression",
         )
@@ -338,19 +340,19 @@ def _check_output_format(options: RunOptions) -> None:
     """An output named with a suffix no writer has (``-o out.xlsx``) is a usage error
     naming the supported formats, raised before anything is read."""
     from modelrouter.batch.dataio import UnknownOutputFormat, detect_format
-    from modelrouter.batch.run import resolve_output
+    from modelrouter.batch.targets import resolve_output_location
     from modelrouter.errors import ModelRouterError
-    from modelrouter.storage.tables import is_table_url
 
     try:
         # Only a name the user gave: a default output derived from an input whose format is
         # unknown is the input's error (exit 3, "pass --input-format"), reported by the run.
-        given = options.output
-        if given is not None and given != "-" and not is_table_url(given):
+        given = options.output_location
+        if given is not None and given.is_file:
             # An existing folder (or a trailing '/') gets the default file name inside it.
-            detect_format(resolve_output(options.input, given), options.output_format, role="output")
-        if options.rejects is not None:
-            detect_format(options.rejects, None, role="output", option="--rejects")
+            target = resolve_output_location(options.input_location, given)
+            detect_format(target, options.output_format, role="output")
+        if options.rejects_location is not None:
+            detect_format(options.rejects_location, None, role="output", option="--rejects")
     except UnknownOutputFormat as exc:
         raise typer.BadParameter(exc.reason, param_hint=exc.option) from None
     except ModelRouterError:
@@ -450,14 +452,14 @@ def _score_and_report(
     from modelrouter import reset_router
     from modelrouter.batch.run import require_input
 
-    if options.input == "-":
+    if options.input_location.is_stream:
         from modelrouter.storage.run_paths import stdin_is_closed
 
         if stdin_is_closed():
             from modelrouter.errors import DataError
 
             raise DataError("<stdin>: cannot read: standard input is closed")
-    require_input(options.input)  # before an output folder or a format is judged from the name
+    require_input(options.input_location)  # before an output folder or a format is judged from the name
     plan = _dataset_plan(options) if _is_dataset_run(options) else None
     if plan is not None and plan.not_read and not shell.quiet:
         shown = ", ".join(map(str, plan.not_read))
@@ -499,11 +501,12 @@ def _score_and_report(
 def _dataset_plan(options: RunOptions) -> DatasetPlan:
     from modelrouter.batch.dataio import detect_format
     from modelrouter.batch.datasets import plan_dataset
+    from modelrouter.storage.formats import FORMATS
     from modelrouter.storage.run_paths import PathConflict
 
     try:
         plan = plan_dataset(
-            options.input, options.output, options.output_format, allow_empty=options.allow_empty
+            options.input_location, options.output, options.output_format, allow_empty=options.allow_empty
         )
     except PathConflict as exc:
         raise typer.BadParameter(str(exc), param_hint=exc.option) from None
@@ -511,7 +514,7 @@ def _dataset_plan(options: RunOptions) -> DatasetPlan:
     if (
         compressing
         and plan.inputs
-        and all(detect_format(str(t), None, role="output") != "parquet" for t in plan.outputs)
+        and all(FORMATS[detect_format(str(t), None, role="output")].text for t in plan.outputs)
     ):
         raise typer.BadParameter(
             "compresses Parquet pages, and no output of this dataset is Parquet "
@@ -574,8 +577,7 @@ def _check_paths(options: RunOptions, plan: DatasetPlan | None) -> None:
     check: nothing is written before it)."""
     from modelrouter import load_settings
     from modelrouter.batch.datasets import planned_outputs
-    from modelrouter.batch.run import default_rejects, resolve_output
-    from modelrouter.locations import is_uri
+    from modelrouter.batch.targets import rejects_location, resolve_output_location
     from modelrouter.storage.commit import sweep_stale_temps
     from modelrouter.storage.run_paths import PathConflict, PathUse, check_paths
 
@@ -594,18 +596,16 @@ def _check_paths(options: RunOptions, plan: DatasetPlan | None) -> None:
             for target, source in planned_outputs(plan, options)
         ]
     else:
-        from modelrouter.storage.tables import is_table_url
-
         # A database table is no file: its rows are staged and committed in the database
         # (reading and replacing one table in one run is safe).
-        if not is_table_url(options.input):
+        if not options.input_location.is_table:
             inputs.append(PathUse(options.input, "the input", "INPUT"))
-        output = resolve_output(options.input, options.output)
-        if not is_table_url(output):
-            outputs.append(PathUse(output, "the output", "--output"))
+        output = resolve_output_location(options.input_location, options.output_location)
+        if not output.is_table:
+            outputs.append(PathUse(output.text, "the output", "--output"))
         if options.on_error == "skip":
-            rejects = options.rejects if options.rejects is not None else default_rejects(output)
-            outputs.append(PathUse(rejects, "the rejects file", "--rejects"))
+            rejects = options.rejects_location or rejects_location(output)
+            outputs.append(PathUse(rejects.text, "the rejects file", "--rejects"))
     for option, side_file in (
         ("--stats-json", options.stats_json),
         ("--metrics-textfile", options.metrics_textfile),
@@ -617,7 +617,7 @@ def _check_paths(options: RunOptions, plan: DatasetPlan | None) -> None:
     except PathConflict as exc:
         raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     # Object stores hold no temporary files (an upload is invisible until completed).
-    sweep_stale_temps([Path(o.path).parent for o in outputs if o.path != "-" and not is_uri(o.path)])
+    sweep_stale_temps([o.location.path.parent for o in outputs if o.location.is_local])
 
 
 def _score_dataset(
@@ -658,9 +658,9 @@ def _score_dataset(
 def _known_rows(options: RunOptions) -> int | None:
     """The input's row count where it is free or cheap (Parquet metadata, a DuckDB or SQLite
     table's count), for the progress bar's ETA; ``None``: rows/s without an ETA."""
-    from modelrouter.storage.tables import DatabaseUrl, count_rows, is_table_url
+    from modelrouter.storage.tables import DatabaseUrl, count_rows
 
-    if is_table_url(options.input):
+    if options.input_location.is_table:
         if options.table is None:
             return None  # a query's rows are known only once it has run
         return count_rows(DatabaseUrl.parse(options.input, option="INPUT"), options.table)

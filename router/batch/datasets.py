@@ -24,6 +24,7 @@ from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import RunOutputs, sweep_stale_temps, text_output
 from modelrouter.storage.formats import FORMATS, data_suffix, known_suffixes, split_name, with_data_suffix
 from modelrouter.storage.input_identity import identity_matches, recorded_identity
+from modelrouter.storage.location import DataLocation
 from modelrouter.storage.object_store import Location
 from modelrouter.storage.run_paths import PathConflict
 from modelrouter.storage.tree_walk import natural_key as _natural_key
@@ -56,21 +57,19 @@ _NOTHING_FOUND = (
 )
 
 
-def is_dataset(input_path: str) -> bool:
+def is_dataset(input_path: str | DataLocation) -> bool:
     """True for a directory or a glob pattern (a single file is not a dataset).
 
     On an object store: a glob, a URI ending in ``/``, or a prefix with objects under it. A
     database URL is never one (its rows are one input).
     """
-    from modelrouter.storage.tables import is_table_url
-
-    if is_table_url(input_path):
-        return False
-    if storage.is_uri(input_path):
-        if _GLOB_MAGIC.search(input_path) or input_path.endswith("/"):
+    source = DataLocation.of(input_path)
+    text = source.text
+    if source.is_object and source.uri is not None:
+        if _GLOB_MAGIC.search(text) or text.endswith("/"):
             return True
-        return storage.info(storage.Uri.parse(input_path)) == "directory"
-    return input_path != "-" and (Path(input_path).is_dir() or bool(_GLOB_MAGIC.search(input_path)))
+        return storage.info(source.uri) == "directory"
+    return source.is_local and (source.path.is_dir() or bool(_GLOB_MAGIC.search(text)))
 
 
 def natural_key(path: Location) -> list[Any]:
@@ -95,7 +94,11 @@ class DatasetPlan:
 
 
 def plan_dataset(
-    input_path: str, output: str | None, output_format: FileFormat | None, *, allow_empty: bool = False
+    input_path: str | DataLocation,
+    output: str | DataLocation | None,
+    output_format: FileFormat | None,
+    *,
+    allow_empty: bool = False,
 ) -> DatasetPlan:
     """Expand a directory (recursively) or glob into input files and their output paths.
 
@@ -111,8 +114,11 @@ def plan_dataset(
     written to the same output or when the output folder overlaps the input (see
     :func:`check_output_folder`).
     """
-    if storage.is_uri(input_path):
-        return _plan_remote(input_path, output, output_format, allow_empty)
+    source = DataLocation.of(input_path)
+    target = DataLocation.of(output) if output else None
+    if source.is_object:
+        return _plan_remote(source, target, output is not None, output_format, allow_empty)
+    input_path = source.text
     parts: tuple[str, ...] | None
     if Path(input_path).is_dir():
         root, parts = Path(input_path), None
@@ -123,9 +129,7 @@ def plan_dataset(
     # Beside the input by default, never inside it: a rerun must not read its own outputs.
     absolute_root = root.resolve()
     out_dir: Location = (
-        storage.as_location(output)
-        if output
-        else absolute_root.with_name(absolute_root.name + ".predictions")
+        target.target if target else absolute_root.with_name(absolute_root.name + ".predictions")
     )
     out_real: str | None = None
     if isinstance(out_dir, Path):
@@ -205,19 +209,22 @@ def planned_outputs(plan: DatasetPlan, options: RunOptions) -> list[tuple[Locati
 
 
 def _plan_remote(
-    input_path: str, output: str | None, output_format: FileFormat | None, allow_empty: bool = False
+    source: DataLocation,
+    target: DataLocation | None,
+    given: bool,
+    output_format: FileFormat | None,
+    allow_empty: bool = False,
 ) -> DatasetPlan:
     """:func:`plan_dataset` for a prefix or glob on an object store."""
-    pattern = storage.Uri.parse(input_path)
+    assert source.uri is not None
+    pattern, input_path = source.uri, source.text
     if _GLOB_MAGIC.search(input_path):
         root, found = storage.glob(pattern)
     else:
         root, found = pattern, storage.list_files(pattern)
-    out: storage.Location = (
-        storage.as_location(output) if output else root.with_name(root.name + ".predictions")
-    )
+    out: storage.Location = target.target if target else root.with_name(root.name + ".predictions")
     if isinstance(out, storage.Uri) and out.scheme == root.scheme:
-        _check_output_prefix(root, out, output is not None)
+        _check_output_prefix(root, out, given)
     files = sorted(
         (
             u

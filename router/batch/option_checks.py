@@ -18,6 +18,7 @@ from modelrouter.model_type import ModelType
 
 if TYPE_CHECKING:
     from modelrouter.batch.options import RunOptions
+    from modelrouter.storage.location import DataLocation
 
 __all__ = [
     "bounded_int",
@@ -145,11 +146,16 @@ def engine(value: str, scheduler: str | None) -> str:
 
 def location(option: str, value: str | Path) -> str:
     """A path as given, except a ``file://`` URI: the local path it names, so it is written
-    by temp-file-and-rename and compared by inode like any local path."""
-    from modelrouter.locations import local_path
+    by temp-file-and-rename and compared by inode like any local path (the text of its
+    :class:`~modelrouter.storage.location.DataLocation`)."""
+    return _data_location(option, value).text
+
+
+def _data_location(option: str, value: str | Path) -> DataLocation:
+    from modelrouter.storage.location import DataLocation
 
     try:
-        return local_path(str(value))
+        return DataLocation.of(str(value))
     except ValueError as exc:
         raise InvalidOptionError(option, str(exc)) from None
 
@@ -158,14 +164,16 @@ def side_file(option: str, value: str | None) -> str | None:
     """A file the run writes beside its output: never stdout (stdout carries the product)."""
     if value is None:
         return None
-    if str(value) == "-":
+    place = _data_location(option, value)
+    if place.is_stream:
         raise InvalidOptionError(option, "'-' (stdout) is only accepted by -o; give a file path")
-    return location(option, value)
+    return place.text
 
 
 def combinations(options: RunOptions) -> dict[str, Any]:
     """Rules between options; returns the fields they normalise (a dict to merge)."""
-    if options.on_error == "skip" and options.rejects is None and options.output == "-":
+    output = options.output_location
+    if options.on_error == "skip" and options.rejects is None and output is not None and output.is_stream:
         raise InvalidOptionError("--rejects", "--rejects PATH is required with --on-error skip and -o -")
     if options.mode == "proba" and (options.with_proba or options.threshold is not None):
         option = "--with-proba" if options.with_proba else "--threshold"
@@ -178,10 +186,10 @@ def tables(options: RunOptions) -> dict[str, Any]:
     ``--table``/``--query`` with a database INPUT and neither with a file; ``--to-table``
     with a database ``-o`` and only there; ``--if-exists`` only with it. Parses the URLs
     and table names; connects to nothing."""
-    from modelrouter.storage.tables import IF_EXISTS, TableName, is_table_url
+    from modelrouter.storage.tables import IF_EXISTS, TableName
 
-    source = is_table_url(options.input)
-    target = options.output is not None and is_table_url(options.output)
+    source = options.input_location.is_table
+    target = options.output_location is not None and options.output_location.is_table
     _table_source(options, source)
     _table_target(options, target)
     if (source or target) and options.engine != "local":

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from modelrouter import (
     ModelType,
@@ -17,11 +18,8 @@ from modelrouter import (
 from modelrouter.batch.dataio import FileFormat
 from modelrouter.limits import MAX_CHUNK_SIZE, MAX_POOL_SIZE, MAX_WORKERS
 from modelrouter.storage.formats import FORMATS as FILE_FORMATS
+from modelrouter.storage.location import DataLocation, data_location
 from modelrouter.storage.tables import IfExists
-
-if TYPE_CHECKING:
-    pass
-
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -143,8 +141,41 @@ class RunOptions:
     background: str | None = None
 
     def __post_init__(self) -> None:
+        from modelrouter.batch import option_checks as check
+
         for name, value in _normalised(self).items():
             object.__setattr__(self, name, value)
+        for name in _LOCATIONS:  # classified once, here: the engine asks these, not the text
+            getattr(self, name)
+        # Rules between options, on the normalised values and their locations.
+        for name, value in (check.combinations(self) | _explanation_rules(self)).items():
+            object.__setattr__(self, name, value)
+
+    # The places of the run, as :class:`~modelrouter.storage.location.DataLocation` objects
+    # (the fields keep the text the caller gave, normalised).
+
+    @cached_property
+    def input_location(self) -> DataLocation:
+        """INPUT: a local path, an object, stdin (``-``) or a database table."""
+        return DataLocation.of(self.input)
+
+    @cached_property
+    def output_location(self) -> DataLocation | None:
+        """``-o`` as given (``None``: the default output, see
+        :func:`~modelrouter.batch.targets.resolve_output`)."""
+        return data_location(self.output)
+
+    @cached_property
+    def rejects_location(self) -> DataLocation | None:
+        return data_location(self.rejects)
+
+    @cached_property
+    def stats_json_location(self) -> DataLocation | None:
+        return data_location(self.stats_json)
+
+    @cached_property
+    def metrics_location(self) -> DataLocation | None:
+        return data_location(self.metrics_textfile)
 
     @property
     def explaining(self) -> bool:
@@ -156,47 +187,49 @@ def _normalised(options: RunOptions) -> dict[str, Any]:
     """The fields of ``options`` that change form when checked (see :class:`RunOptions`)."""
     from modelrouter.batch import option_checks as check
 
-    return (
-        {
-            "input": check.location("INPUT", options.input),
-            "output": None if options.output is None else check.location("--output", options.output),
-            "mode": check.choice("mode", options.mode, ("predict", "proba")),
-            "input_format": check.optional_choice("--input-format", options.input_format, FORMATS),
-            "output_format": check.optional_choice("--output-format", options.output_format, FORMATS),
-            "model_type": check.model_type(options.model_type),
-            "model_path": check.model_path(options.model_path),
-            "sha256": check.sha256(options.sha256),
-            "classes": check.classes(options.classes),
-            "config": None if options.config is None else Path(options.config),
-            "keep": tuple(options.keep or ()),
-            "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
-            "limit": check.optional_int("--limit", options.limit, 1, 2**62),
-            "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
-            "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
-            "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
-            "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
-            "trust": tuple(options.trust or ()),
-            "delimiter": check.delimiter(options.delimiter),
-            "compression": check.optional_choice(
-                "--compression", options.compression, ("snappy", "zstd", "gzip", "none")
-            ),
-            "decimal": check.choice("--decimal", options.decimal, (".", ",")),
-            "threshold": None
-            if options.threshold is None
-            else check.fraction("--threshold", options.threshold),
-            "engine": check.engine(options.engine, options.scheduler),
-            "rejects": check.side_file("--rejects", options.rejects),
-            "stats_json": check.side_file("--stats-json", options.stats_json),
-            "metrics_textfile": check.side_file("--metrics-textfile", options.metrics_textfile),
-            "reasons": check.optional_int("--reasons", options.reasons, 1, MAX_REASONS),
-            "background": None
-            if options.background is None
-            else check.location("--background", options.background),
-        }
-        | check.combinations(options)
-        | _explanation_rules(options)
-    )
+    return {
+        "input": check.location("INPUT", options.input),
+        "output": None if options.output is None else check.location("--output", options.output),
+        "mode": check.choice("mode", options.mode, ("predict", "proba")),
+        "input_format": check.optional_choice("--input-format", options.input_format, FORMATS),
+        "output_format": check.optional_choice("--output-format", options.output_format, FORMATS),
+        "model_type": check.model_type(options.model_type),
+        "model_path": check.model_path(options.model_path),
+        "sha256": check.sha256(options.sha256),
+        "classes": check.classes(options.classes),
+        "config": None if options.config is None else Path(options.config),
+        "keep": tuple(options.keep or ()),
+        "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
+        "limit": check.optional_int("--limit", options.limit, 1, 2**62),
+        "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
+        "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
+        "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
+        "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
+        "trust": tuple(options.trust or ()),
+        "delimiter": check.delimiter(options.delimiter),
+        "compression": check.optional_choice(
+            "--compression", options.compression, ("snappy", "zstd", "gzip", "none")
+        ),
+        "decimal": check.choice("--decimal", options.decimal, (".", ",")),
+        "threshold": None if options.threshold is None else check.fraction("--threshold", options.threshold),
+        "engine": check.engine(options.engine, options.scheduler),
+        "rejects": check.side_file("--rejects", options.rejects),
+        "stats_json": check.side_file("--stats-json", options.stats_json),
+        "metrics_textfile": check.side_file("--metrics-textfile", options.metrics_textfile),
+        "reasons": check.optional_int("--reasons", options.reasons, 1, MAX_REASONS),
+        "background": None
+        if options.background is None
+        else check.location("--background", options.background),
+    }
 
+
+_LOCATIONS = (
+    "input_location",
+    "output_location",
+    "rejects_location",
+    "stats_json_location",
+    "metrics_location",
+)
 
 #: More reasons than any model has input columns is a typo.
 MAX_REASONS = 100_000

@@ -15,6 +15,7 @@ from modelrouter.backends import OutputSpec, Prediction
 from modelrouter.batch.dataio import FileFormat
 from modelrouter.batch.options import Mode
 from modelrouter.storage.cells import csv_schema
+from modelrouter.storage.formats import FORMATS
 
 if TYPE_CHECKING:
     pass
@@ -74,7 +75,7 @@ def label_type(dtype: np.dtype[Any]) -> pa.DataType:
 
 def as_written(schema: pa.Schema, fmt: FileFormat) -> pa.Schema:
     """The schema a file of format ``fmt`` gets: CSV holds nested/binary columns as text."""
-    return csv_schema(schema) if fmt == "csv" else schema
+    return csv_schema(schema) if FORMATS[fmt].text_cells else schema
 
 
 def thresholded(result: Prediction, classes: Any, threshold: float) -> Prediction:

@@ -44,7 +44,8 @@ import pyarrow as pa
 from modelrouter.errors import OutputError
 from modelrouter.storage import inflight
 from modelrouter.storage import object_store as storage
-from modelrouter.storage.formats import FileFormat
+from modelrouter.storage.formats import FORMATS, FileFormat
+from modelrouter.storage.location import DataLocation
 from modelrouter.storage.writers import RowWriter, WriteStyle, copy_row_groups, open_writer
 
 __all__ = [
@@ -65,7 +66,7 @@ __all__ = [
 ]
 
 #: What a batch output writes: a file format, or a database table (Arrow types as they are).
-OutputFormat = Literal["csv", "parquet", "jsonl", "table"]
+OutputFormat = FileFormat | Literal["table"]
 
 
 def host_tag(hostname: str) -> str:
@@ -200,16 +201,17 @@ def sweep_stale_temps(folders: Sequence[Path]) -> list[Path]:
 # -- checks before anything is read ---------------------------------------------------------------
 
 
-def check_writable(path: str | Path) -> None:
+def check_writable(path: str | Path | DataLocation) -> None:
     """Raise :class:`OutputError` now when the local file ``path`` cannot be written by a
     run: its folder is missing or not writable, or the path is a directory. A run checks
     every output (predictions, rejects, stats JSON, metrics) this way before it reads
     anything, so one that cannot be written never leaves the others half-committed
     (docs/specification.md §5). URIs and ``-`` are checked elsewhere; an existing device or
     FIFO is written as a stream."""
-    if str(path) == "-" or storage.is_uri(str(path)):
+    location = DataLocation.of(path)
+    if not location.is_local:
         return
-    target = Path(path)
+    target = location.path
     if is_stream_target(target):
         return
     if target.is_dir():
@@ -304,14 +306,17 @@ class BatchOutput(Staged, Protocol):
 
 
 def open_output(
-    path: str | None, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None
+    path: str | DataLocation | None, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None
 ) -> BatchOutput:
-    """The atomic writer for ``path``: a local file or stream (``None``: stdout), or an
-    object-store URI (a multipart upload completed at the commit, aborted otherwise);
+    """The atomic writer for ``path``: a local file or stream (``None`` or ``-``: stdout), or
+    an object-store URI (a multipart upload completed at the commit, aborted otherwise);
     ``style``: delimiter, compression, metadata (:class:`WriteStyle`)."""
-    if path is not None and storage.is_uri(path):
-        return storage.RemoteOutput(storage.Uri.parse(path), fmt, schema, style)
-    return AtomicOutput(None if path is None else Path(path), fmt, schema, style)
+    location = None if path is None else DataLocation.of(path)
+    if location is not None and location.is_object and location.uri is not None:
+        return storage.RemoteOutput(location.uri, fmt, schema, style)
+    if location is None or location.is_stream:
+        return AtomicOutput(None, fmt, schema, style)
+    return AtomicOutput(location.path, fmt, schema, style)
 
 
 def text_output(path: storage.Location, text: str | bytes) -> Staged:
@@ -401,7 +406,7 @@ class AtomicOutput:
     def rewritable(self) -> bool:
         """Whether the rows written so far can still be rewritten (:meth:`rewrite`): a
         Parquet temporary file being written, not a stream."""
-        return self.format == "parquet" and self._temp is not None and self._writer is not None
+        return FORMATS[self.format].rewritable and self._temp is not None and self._writer is not None
 
     def rewrite(
         self, schema: pa.Schema, convert: Callable[[pa.Table], pa.Table], plain: frozenset[str]

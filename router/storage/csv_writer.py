@@ -17,13 +17,17 @@ the input of a ``--decimal ,`` run wrote its numbers; other columns are written 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from modelrouter.storage.writers import RowWriter, WriteStyle
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-__all__ = ["CsvWriter", "quote_field"]
+__all__ = ["CsvWriter", "open_csv_writer", "quote_field"]
 
 
 def quote_field(text: str, delimiter: str) -> str:
@@ -98,3 +102,15 @@ class CsvWriter:
     def close(self) -> None:
         """Flush what was written (the sink stays open)."""
         self.sink.flush()
+
+
+def open_csv_writer(
+    sink: str | Any, schema: pa.Schema, style: WriteStyle
+) -> tuple[RowWriter, pa.NativeFile | None]:
+    """The CSV factory of the format registry: a writer to ``sink`` (a local path or a
+    Python stream) through its byte stream, compressed as the name says; the stream is
+    returned for its owner to close."""
+    from modelrouter.storage.writers import text_sink
+
+    native = text_sink(sink, style)
+    return CsvWriter(native, schema, style.delimiter, style.decimal), native

@@ -1,10 +1,11 @@
 """What a data path holds, from its name and its first bytes: format, compression, delimiter.
 
-The formats are registered once, in :data:`FORMATS` (name, suffixes, whether the format is a
-text stream); everything that lists suffixes or format names (detection, datasets,
-``--input-format``/``--output-format``) derives from it. Adding a format means an entry
-here, its reader in :mod:`modelrouter.batch.dataio` and its writer in
-:mod:`modelrouter.storage.writers`.
+The formats are registered once, in :data:`FORMATS`: name, suffixes, the rules that differ
+between formats (a text stream or not, how cells are written, where provenance goes), and
+the reader and writer factories, named as ``module:function`` and imported when first
+used. Everything that lists suffixes or format names (detection, datasets,
+``--input-format``/``--output-format``), reads or writes a file derives from it. Adding a
+format means an entry here and its reader and writer modules (docs/development.md).
 
 Names: ``<stem><data suffix>``, where the data suffix is ``.csv``, ``.tsv`` (CSV with tabs),
 ``.jsonl`` or ``.ndjson`` (JSON Lines), ``.parquet`` or ``.pq``, optionally followed by a
@@ -20,9 +21,10 @@ without the suffix is read as well. Outputs are compressed by their suffix.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 __all__ = [
     "COMPRESSION_SUFFIXES",
@@ -51,19 +53,78 @@ FileFormat = Literal["csv", "parquet", "jsonl"]
 
 @dataclass(frozen=True)
 class FormatSpec:
-    """One data format: its suffixes (the first is the one outputs get) and whether it is a
-    text stream — compressed by a suffix (``.gz``…), read from stdin and pipes."""
+    """One data format: its suffixes (the first is the one outputs get), its rules and its
+    reader and writer.
+
+    - ``text``: a text stream — compressed by a suffix (``.gz``…), read from stdin and
+      pipes, written with a delimiter and decimal mark where it has them; otherwise a
+      binary file with its own page compression (``--compression``) and a footer that
+      carries the run's provenance.
+    - ``text_cells``: every value is written as the text a CSV cell holds
+      (:mod:`modelrouter.storage.cells`).
+    - ``rewritable``: a local output can be rewritten with other column types until the
+      commit (kept CSV columns typed in Parquet, :mod:`modelrouter.batch.kept_types`).
+    - ``sidecar``: the input's identity (``--resume``) is recorded in a JSON file beside the
+      output (:mod:`modelrouter.storage.input_identity`).
+    - ``reader``: ``module:function`` taking ``(ReadSource, ReadRequest)`` and returning an
+      :class:`~modelrouter.batch.input_file.InputFile`.
+    - ``writer``: ``module:function`` taking ``(sink, schema, WriteStyle)`` and returning the
+      row writer and the byte stream its owner closes (:func:`modelrouter.storage.writers.open_writer`).
+    """
 
     name: FileFormat
+    title: str
     suffixes: tuple[str, ...]
     text: bool
+    reader: str
+    writer: str
+    text_cells: bool = False
+    rewritable: bool = False
+    sidecar: bool = False
+
+    def open_reader(self) -> Any:
+        """The reader function (imported on first use)."""
+        return _factory(self.reader)
+
+    def open_writer(self) -> Any:
+        """The writer factory (imported on first use)."""
+        return _factory(self.writer)
+
+
+def _factory(reference: str) -> Any:
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 #: Every data format, by name.
 FORMATS: dict[FileFormat, FormatSpec] = {
-    "csv": FormatSpec("csv", (".csv", ".tsv"), text=True),
-    "parquet": FormatSpec("parquet", (".parquet", ".pq"), text=False),
-    "jsonl": FormatSpec("jsonl", (".jsonl", ".ndjson"), text=True),
+    "csv": FormatSpec(
+        "csv",
+        "CSV",
+        (".csv", ".tsv"),
+        text=True,
+        reader="modelrouter.batch.csv_reader:open_csv",
+        writer="modelrouter.storage.csv_writer:open_csv_writer",
+        text_cells=True,
+        sidecar=True,
+    ),
+    "parquet": FormatSpec(
+        "parquet",
+        "Parquet",
+        (".parquet", ".pq"),
+        text=False,
+        reader="modelrouter.batch.parquet_reader:open_parquet",
+        writer="modelrouter.storage.parquet_writer:open_parquet_writer",
+        rewritable=True,
+    ),
+    "jsonl": FormatSpec(
+        "jsonl",
+        "JSON Lines",
+        (".jsonl", ".ndjson"),
+        text=True,
+        reader="modelrouter.batch.jsonl_reader:open_jsonl",
+        writer="modelrouter.storage.jsonl_writer:open_jsonl_writer",
+    ),
 }
 #: Data suffixes and the format each one means (``.tsv``: CSV separated by tabs).
 DATA_SUFFIXES: dict[str, FileFormat] = {s: spec.name for spec in FORMATS.values() for s in spec.suffixes}

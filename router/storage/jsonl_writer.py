@@ -13,12 +13,15 @@ import base64
 import datetime as dt
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["JsonLinesWriter"]
+if TYPE_CHECKING:
+    from modelrouter.storage.writers import RowWriter, WriteStyle
+
+__all__ = ["JsonLinesWriter", "open_jsonl_writer"]
 
 
 class JsonLinesWriter:
@@ -104,3 +107,15 @@ def _plain_scalar(value: Any) -> Any:
         return value.total_seconds()
     # Decimals as text keep every digit (a JSON number would be read back as a float).
     return str(value)
+
+
+def open_jsonl_writer(
+    sink: str | Any, schema: pa.Schema, style: WriteStyle
+) -> tuple[RowWriter, pa.NativeFile | None]:
+    """The JSON Lines factory of the format registry: a writer to ``sink`` (a local path or a
+    Python stream) through its byte stream, compressed as the name says; the stream is
+    returned for its owner to close."""
+    from modelrouter.storage.writers import text_sink
+
+    native = text_sink(sink, style)
+    return JsonLinesWriter(native, schema), native

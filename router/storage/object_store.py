@@ -43,6 +43,7 @@ or an explicit abort removes them. Never a partial or replaced object.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from modelrouter.errors import ModelRouterError, OutputError
@@ -74,6 +75,9 @@ from modelrouter.storage.store_reading import (
 from modelrouter.storage.uploads import MultipartUpload, StagedUpload
 from modelrouter.storage.uris import Location, Uri, as_location, model_location_arg
 from modelrouter.storage.writers import RowWriter, WriteStyle, open_writer
+
+if TYPE_CHECKING:
+    from modelrouter.storage.location import DataLocation
 
 # The locations (uris), clients (store_clients), reads (store_reading) and uploads live beside
 # this module; the engine imports them from here (``object_store as storage``).
@@ -259,13 +263,15 @@ class RemoteText:
         self._data = None
 
 
-def check_output(location: str) -> None:
-    """For a URI output: fail now (before models load) when its bucket is missing or the
-    store unreachable; nothing for local paths (their writer checks its folder)."""
-    if is_uri(location):
-        uri = Uri.parse(location)
-        if uri.scheme in ("s3", "s3a"):
-            _check_bucket(uri)
+def check_output(location: str | DataLocation) -> None:
+    """For an object-store output (a :class:`~modelrouter.storage.location.DataLocation`, or
+    its text): fail now (before models load) when its bucket is missing or the store
+    unreachable; nothing for local paths (their writer checks its folder)."""
+    from modelrouter.storage.location import DataLocation
+
+    place = DataLocation.of(location)
+    if place.is_object and place.uri is not None and place.uri.scheme in ("s3", "s3a"):
+        _check_bucket(place.uri)
 
 
 _buckets_seen: set[str] = set()

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelrouter.locations import is_uri
+from modelrouter.storage.location import DataLocation
 
 __all__ = [
     "PathConflict",
@@ -50,6 +50,11 @@ class PathUse:
     path: str
     role: str
     option: str
+
+    @property
+    def location(self) -> DataLocation:
+        """Where the path is (``-``: stdin among inputs, stdout among outputs)."""
+        return DataLocation.of(self.path)
 
 
 def is_stream_source(path: str | Path) -> bool:
@@ -84,21 +89,22 @@ def stdin_is_regular() -> bool:
 _Key = tuple[str, int, int] | tuple[str, str]
 
 
-def _identity(path: str, stdio_fd: int) -> _Key | None:
+def _identity(location: DataLocation, stdio_fd: int) -> _Key | None:
     """What makes two paths the same file; ``None`` for what cannot hold data (a device)."""
-    if is_uri(path):
+    path = location.text
+    if location.uri is not None:
         return ("uri", _uri_key(path))
     try:
-        info = os.fstat(stdio_fd) if path == "-" else os.stat(path)
+        info = os.fstat(stdio_fd) if location.is_stream else os.stat(path)
     except FileNotFoundError:
         return ("path", os.path.realpath(path))
     except (OSError, ValueError):
-        if path == "-":
+        if location.is_stream:
             return None
         return ("path", os.path.realpath(path))
     if stat.S_ISCHR(info.st_mode):
         return None
-    if path == "-" and not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+    if location.is_stream and not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
         return None
     return ("inode", info.st_dev, info.st_ino)
 
@@ -111,10 +117,11 @@ def _uri_key(uri: str) -> str:
     return f"{'s3' if scheme == 's3a' else scheme}://{'/'.join(p for p in rest.split('/') if p)}"
 
 
-def _how(a: str, b: str) -> str:
-    if is_uri(a) or is_uri(b):
+def _how(first: DataLocation, second: DataLocation) -> str:
+    a, b = first.text, second.text
+    if first.uri is not None or second.uri is not None:
         return "" if a == b else " (the same object)"
-    if a == "-" or b == "-":
+    if first.is_stream or second.is_stream:
         return " (through a redirection of stdin/stdout)"
     if os.path.abspath(a) == os.path.abspath(b):
         return ""
@@ -132,20 +139,21 @@ def check_paths(inputs: Sequence[PathUse], outputs: Sequence[PathUse]) -> None:
     """
     seen: dict[_Key, tuple[PathUse, bool]] = {}  # the first use of each file; is it an input?
     for use in inputs:
-        key = _identity(use.path, 0)
+        key = _identity(use.location, 0)
         if key is not None:
             seen.setdefault(key, (use, True))
     for use in outputs:
-        key = _identity(use.path, 1)
+        key = _identity(use.location, 1)
         if key is None:
             continue
         if key in seen:
             other, is_input = seen[key]
-            shown = "stdout" if use.path == "-" else use.path
-            first = ("stdin" if is_input else "stdout") if other.path == "-" else other.path
+            shown = "stdout" if use.location.is_stream else use.path
+            first = ("stdin" if is_input else "stdout") if other.location.is_stream else other.path
             verb = "is read by this run" if is_input else "is written by this run as well"
+            how = _how(use.location, other.location)
             raise PathConflict(
-                f"{shown} is the same file as {other.role} {first}{_how(use.path, other.path)}, which "
+                f"{shown} is the same file as {other.role} {first}{how}, which "
                 f"{verb}; choose another path (nothing was read or written)",
                 use.option,
             )

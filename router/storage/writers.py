@@ -1,4 +1,4 @@
-"""How an output's bytes are made: the writer for its format and its :class:`WriteStyle`.
+"""How an output's bytes are made: the writer its format registers, and its :class:`WriteStyle`.
 
 Shared by the local writer (:class:`~modelrouter.storage.commit.AtomicOutput`) and the
 object-store one (:class:`~modelrouter.storage.object_store.RemoteOutput`), so a file says the
@@ -11,25 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from modelrouter.storage.csv_writer import CsvWriter
-from modelrouter.storage.formats import Compression, FileFormat
-from modelrouter.storage.jsonl_writer import JsonLinesWriter
+from modelrouter.storage.formats import FORMATS, Compression, FileFormat
 
 __all__ = [
     "PARQUET_COMPRESSIONS",
     "RowWriter",
     "WriteStyle",
+    "WriterFactory",
     "copy_row_groups",
     "open_writer",
     "plain_columns",
+    "text_sink",
 ]
 
-#: What writes an output's rows: one writer per format.
-RowWriter: TypeAlias = pq.ParquetWriter | CsvWriter | JsonLinesWriter
+
+class RowWriter(Protocol):
+    """What writes an output's rows: one writer per format (Parquet's is pyarrow's own)."""
+
+    def write_batch(self, batch: pa.RecordBatch) -> None: ...
+
+    def close(self) -> None: ...
+
 
 #: Parquet page compression codecs offered by ``--compression`` (``none``: uncompressed).
 PARQUET_COMPRESSIONS = ("snappy", "zstd", "gzip", "none")
@@ -75,36 +81,35 @@ def plain_columns(schema: pa.Schema, kept: Sequence[str]) -> frozenset[str]:
     return frozenset(f.name for f in schema if plain(f))
 
 
+#: A format's writer factory (:attr:`FormatSpec.writer <modelrouter.storage.formats.FormatSpec>`):
+#: ``(sink, schema, style)`` → the row writer and the byte stream its owner closes.
+WriterFactory: TypeAlias = Callable[[Any, pa.Schema, WriteStyle], tuple[RowWriter, "pa.NativeFile | None"]]
+
+
 def open_writer(
     sink: str | Any, fmt: FileFormat, schema: pa.Schema, style: WriteStyle
 ) -> tuple[RowWriter, pa.NativeFile | None]:
     """The writer for ``sink`` (a local path, written natively, or a Python binary stream),
-    and for CSV the byte stream it writes to: its owner closes that stream after the writer
-    (a compressed stream writes its trailer then) or only flushes it (stdout)."""
-    if fmt == "parquet":
-        if style.metadata:
-            schema = schema.with_metadata({**(schema.metadata or {}), **style.metadata})
-        codec = None if style.parquet_compression == "none" else style.parquet_compression
-        # Listed by top-level name: a nested column's leaves (``s.x``) are written plain.
-        dictionary: bool | list[str] = (
-            [f.name for f in schema if f.name not in style.plain] if style.plain else True
-        )
-        # A Python stream (stdout, a FIFO) is wrapped here so that its owner decides whether
-        # it is closed (a FIFO) or only flushed (stdout), as for CSV.
-        target = sink if isinstance(sink, str) else pa.PythonFile(sink, mode="w")
-        writer = pq.ParquetWriter(target, schema, compression=codec, use_dictionary=dictionary)
-        return writer, None if isinstance(target, str) else target
+    made by the format's registered factory (:data:`~modelrouter.storage.formats.FORMATS`),
+    and the byte stream it writes to when there is one: its owner closes that stream after
+    the writer (a compressed stream writes its trailer then) or only flushes it (stdout)."""
+    factory: WriterFactory = FORMATS[fmt].open_writer()
+    return factory(sink, schema, style)
+
+
+def text_sink(sink: str | Any, style: WriteStyle) -> pa.NativeFile:
+    """The byte stream a text format writes to: the local file or Python stream ``sink``,
+    compressed as the output's name says (:attr:`WriteStyle.compression`)."""
     native: pa.NativeFile = pa.OSFile(sink, "wb") if isinstance(sink, str) else pa.PythonFile(sink, mode="w")
     if style.compression is not None:
         native = pa.CompressedOutputStream(native, style.compression)
-    if fmt == "jsonl":
-        return JsonLinesWriter(native, schema), native
-    return CsvWriter(native, schema, style.delimiter, style.decimal), native
+    return native
 
 
-def copy_row_groups(source: Path, writer: pq.ParquetWriter, convert: Callable[[pa.Table], pa.Table]) -> None:
+def copy_row_groups(source: Path, writer: RowWriter, convert: Callable[[pa.Table], pa.Table]) -> None:
     """Every row group of the Parquet file ``source``, through ``convert``, to ``writer``
     (one row group at a time: memory is one row group, however large the file)."""
+    assert isinstance(writer, pq.ParquetWriter)  # only a rewritable format is copied
     handle = pq.ParquetFile(source, memory_map=False, pre_buffer=False)
     try:
         for group in range(handle.num_row_groups):

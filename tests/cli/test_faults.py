@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import modelrouter.batch.chunk_loop
 import modelrouter.batch.dataio
 import modelrouter.batch.output_columns
 import modelrouter.batch.run
@@ -184,9 +185,9 @@ def test_signal_at_each_stage_cleans_up(
                 interrupt()
             return real_consume_target(*args)
 
-        monkeypatch.setattr(modelrouter.batch.run, "output_batch", output_batch)
+        monkeypatch.setattr(modelrouter.batch.chunk_loop, "output_batch", output_batch)
     else:
-        monkeypatch.setattr("modelrouter.batch.dataio.os.replace", interrupt)
+        monkeypatch.setattr("modelrouter.storage.commit.os.replace", interrupt)
 
     result = invoke("predict", data, "-o", out, "--chunk-size", "300", "-w", "1")
     assert result.exit_code == 128 + signum
