@@ -11,6 +11,10 @@ A one-dimensional matrix (one parametrize, every cell a real process: the same c
 several formats, models or signals) is marked ``@pytest.mark.matrix`` instead: ``make test``
 runs its first cell, the others are marked ``slow`` (:func:`mark_matrix_cells`, called from
 ``tests/conftest.py``). The first cell is the case the test is named for; put it first.
+
+A single test costing over about 3 s of CPU (measured per test: the pytest worker and its
+subprocesses) is marked ``slow`` where ``make test`` still exercises its component through a
+cheaper test; the mark's comment says so.
 """
 
 from __future__ import annotations

@@ -172,6 +172,7 @@ def test_glob_with_missing_folder_names_it(tmp_path: Path) -> None:
 # -- 2. the output folder never overlaps the input ----------------------------------------------
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_output_folder_that_is_or_contains_the_input_is_a_usage_error(tmp_path: Path) -> None:
     ds = looped_dataset(tmp_path)
     (tmp_path / "alias").symlink_to(ds)

@@ -137,6 +137,7 @@ def test_dask_engine_equals_local_engine(dataset: Path, tmp_path: Path, model_ty
     assert total["borrows"] == report["summary"]["chunks"]
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_dask_bad_file_fails_the_run_with_its_name(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

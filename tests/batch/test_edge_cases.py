@@ -98,6 +98,7 @@ def test_dataset_outputs_that_would_collide_are_refused(tmp_path: Path, string_m
     assert not (tmp_path / "ds.predictions" / "_SUCCESS").exists()
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_glob_and_dot_inputs_write_beside_and_rerun_cleanly(tmp_path: Path, string_model: Path) -> None:
     data = tmp_path / "g"
     (data / "sub").mkdir(parents=True)
@@ -119,6 +120,7 @@ def test_glob_and_dot_inputs_write_beside_and_rerun_cleanly(tmp_path: Path, stri
     ]
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_model_path_from_the_environment_alone(tmp_path: Path, string_model: Path) -> None:
     config = tmp_path / "only.toml"
     config.write_text(f'[sklearn]\npath = "{string_model}"\n')

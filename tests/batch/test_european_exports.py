@@ -111,6 +111,7 @@ def test_an_unknown_output_suffix_is_a_usage_error_naming_the_supported_ones(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_compare_takes_the_same_input_options_as_predict(tmp_path: Path) -> None:
     source = _export(tmp_path, ";", ",")
     done = run_cli("compare", source, "--json")

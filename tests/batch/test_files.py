@@ -148,6 +148,7 @@ def test_corrupt_compressed_input_is_a_data_error_and_writes_nothing(tmp_path: P
         )
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_parquet_page_compression(tmp_path: Path) -> None:
     for codec in ("zstd", "gzip", "none"):
         out = tmp_path / f"{codec}.parquet"

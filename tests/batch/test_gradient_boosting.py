@@ -200,6 +200,7 @@ def test_pickled_wrapper_without_its_library_is_exit_4_naming_the_package(
     assert "needs the lightgbm package" in native.stderr and "modelrouter[lightgbm]" in native.stderr
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_corrupt_native_files_are_exit_4_with_one_line(tmp_path: Path, trained: dict[str, Trained]) -> None:
     for name, text in (
         ("bad.json", b'{"learner": 1'),
@@ -237,6 +238,7 @@ def test_lightgbm_names_match_the_original_columns_and_misses_suggest(
     assert not out.exists()
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_ambiguous_sanitised_names_are_missing_not_guessed(
     trained: dict[str, Trained], tmp_path: Path
 ) -> None:

@@ -274,6 +274,7 @@ def test_text_in_another_encoding_is_named_by_row_and_column(
     assert not out.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_numbers_with_spaces_around_them_are_read_as_numbers(
     tmp_path: Path, numeric_models: dict[str, Path]
 ) -> None:
@@ -295,6 +296,7 @@ def test_numbers_with_spaces_around_them_are_read_as_numbers(
     assert refused.stderr.decode().startswith(f"error: {bad}: row 2: column 'a': cannot convert '1 5'")
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_decimal_commas_in_a_semicolon_export(tmp_path: Path, numeric_models: dict[str, Path]) -> None:
     european = tmp_path / "export.csv"
     european.write_bytes(

@@ -46,6 +46,7 @@ def wide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     return folder / "one-group.parquet", folder / "small-groups.parquet", folder / "model.pkl"
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_one_large_row_group_is_streamed(tmp_path: Path, wide: tuple[Path, Path, Path]) -> None:
     one_group, small_groups, model = wide
     peaks = {}
@@ -154,6 +155,7 @@ def wide_csv(tmp_path_factory: pytest.TempPathFactory, wide: tuple[Path, Path, P
     return path
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_csv_is_not_read_far_ahead_from_a_path_or_stdin(
     tmp_path: Path, wide: tuple[Path, Path, Path], wide_csv: Path
 ) -> None:

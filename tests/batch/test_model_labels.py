@@ -132,6 +132,7 @@ def test_classes_cannot_contradict_the_graph(wine_models: dict[str, Path]) -> No
     assert "records its classes (barbera, barolo, grignolino)" in result.stderr
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_convert_histgradientboosting_names_the_cause_in_bounded_output(tmp_path: Path) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 

@@ -41,6 +41,7 @@ def _on_a_terminal(*args: str | Path) -> tuple[int, str]:
     return code, b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 @pytest.mark.matrix
 @pytest.mark.parametrize("name", ["big.csv", "big.csv.gz"])
 def test_csv_progress_shows_percent_and_eta_from_bytes_read(tmp_path: Path, name: str) -> None:

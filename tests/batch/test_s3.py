@@ -176,6 +176,7 @@ def assert_same_output(remote: bytes, local: bytes) -> None:
 # -- single files ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_compressed_csv_in_and_out_on_the_store(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -276,6 +277,7 @@ def test_sigterm_mid_upload_leaves_no_object_and_no_upload(
     assert pending_uploads(client, bucket) == []
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_remote_csv_with_a_row_longer_than_the_first_block_is_reopened_through_the_store(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -380,6 +382,7 @@ def assert_same_as_local(
         )
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_dataset_prefix_in_prefix_out_success_last_and_resume(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -595,6 +598,7 @@ def _s3_models(client: Any, bucket: str, models_dir: Path, tmp_path: Path) -> tu
     return config, digests
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_models_inspect_and_compare_read_models_from_the_store(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, models_dir: Path
 ) -> None:
@@ -659,6 +663,7 @@ def _serve(env: dict[str, str], config: Path) -> tuple[subprocess.Popen[str], st
     raise AssertionError(f"serve did not start: {''.join(seen)}")
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_serve_loads_its_pools_from_the_store(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, models_dir: Path
 ) -> None:
@@ -807,6 +812,7 @@ class CuttingProxy:
         self.listener.close()
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_a_connection_cut_mid_read_is_resumed_then_an_input_error(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
 ) -> None:
@@ -951,6 +957,7 @@ def test_on_a_versioned_bucket_the_version_seen_at_open_is_read_to_the_end(
     assert get(client, bucket, f"in/big{suffix}") == new  # it was replaced meanwhile
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_a_model_replaced_while_it_is_fetched_is_one_version(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path
 ) -> None:

@@ -153,6 +153,7 @@ def test_resume_with_everything_done_loads_nothing(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "_SUCCESS").is_file()
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_output_naming_an_existing_folder_gets_the_default_name(tmp_path: Path) -> None:
     (tmp_path / "scored").mkdir()
     for target in (tmp_path / "scored", f"{tmp_path / 'scored'}/"):

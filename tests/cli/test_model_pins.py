@@ -127,6 +127,7 @@ def test_builtin_skops_trust_does_not_extend_to_other_files(other_tree_skops: Pa
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_builtin_skops_trust_still_covers_the_shipped_file_and_its_copies(tmp_path: Path) -> None:
     copy = tmp_path / "copy.skops"
     copy.write_bytes(SHIPPED_SKOPS.read_bytes())

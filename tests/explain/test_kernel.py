@@ -30,6 +30,7 @@ def test_rebuilt_after_a_reset(monkeypatch: pytest.MonkeyPatch) -> None:
     _check()
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_an_unusable_cache_falls_back_to_compiling_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     build = tree_kernel._build
     calls: list[bool] = []

@@ -100,6 +100,7 @@ def test_a_cached_file_is_not_checked_again_by_the_next_command(
     assert second.stdout == first.stdout
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_an_unwritable_cache_checks_every_time(
     originals: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probes: list[str]
 ) -> None:

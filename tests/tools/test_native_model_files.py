@@ -234,6 +234,7 @@ def test_commands_exit_4_naming_the_file(
     assert not out.exists()
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_crlf_lightgbm_model_scores_like_the_original(originals: dict[str, Path], tmp_path: Path) -> None:
     crlf = tmp_path / "crlf.txt"
     crlf.write_bytes(originals["txt"].read_bytes().replace(b"\n", b"\r\n"))
