@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import typer
 from modelrouter.cli import process, render
+from modelrouter.known_warnings import is_known_false_warning
 from modelrouter.storage import inflight
 
 __all__ = [
@@ -264,13 +265,15 @@ def warnings_to_stderr(quiet: bool, into: list[str] | None = None) -> Iterator[l
     The list is filled under ``quiet`` too (nothing is printed then), so a run's warnings
     still reach its stats JSON (``into``: a list to fill, readable after the block too). A
     warning repeated with the same text (one per model
-    instance, one per file) is shown and recorded once.
+    instance, one per file) is shown and recorded once. A warning known to be false
+    (:func:`modelrouter.known_warnings.is_known_false_warning`) is neither shown nor recorded:
+    the hook is process-wide, so this covers every thread and whatever re-issues it.
     """
     recorded: list[str] = [] if into is None else into
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
         text = str(message)
-        if text in recorded:
+        if text in recorded or is_known_false_warning(message, category):
             return
         recorded.append(text)
         if not quiet:

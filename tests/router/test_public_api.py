@@ -26,6 +26,7 @@ def test_all_is_exactly_the_public_names() -> None:
         "feature_names",
         "features",
         "interruptible",
+        "known_warnings",
         "limits",
         "locations",
         "model_router",
