@@ -186,6 +186,7 @@ def test_reader_of_stdout_going_away_stops_quietly(tmp_path: Path) -> None:
     assert "error" not in stderr
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_models_command_table_and_json(tmp_path: Path) -> None:
     table = run_cli("models")
     assert table.returncode == 0, table.stderr

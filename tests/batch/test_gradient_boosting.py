@@ -154,6 +154,7 @@ def test_outputs_equal_the_library_called_directly(
     np.testing.assert_allclose(got_proba.iloc[:, 1:].to_numpy(), proba, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_regressors_give_the_library_values(tmp_path: Path) -> None:
     frame, target = load_diabetes(return_X_y=True, as_frame=True)
     xgb_model = xgb.XGBRegressor(n_estimators=15, max_depth=3, n_jobs=1).fit(frame, target)

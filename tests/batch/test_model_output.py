@@ -256,12 +256,10 @@ def test_multi_output_writes_every_output(multi_output: Path, name: str, command
     assert (folder / empty).read_text().strip().replace('"', "").split(",") == list(written.columns)
 
 
-# make test keeps the forest (multi-output trees, the case convert refuses by name); the
-# other two run in make test-slow (skl2onnx conversions cost ~6-10 s each).
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param("ridge2", marks=pytest.mark.slow), pytest.param("moc", marks=pytest.mark.slow), "forest"],
-)
+# skl2onnx conversions cost ~6-10 s each: make test-slow runs these (tests/tiers.py); make
+# test scores multi-output models through the other tests of this file.
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ridge2", "moc", "forest"])
 def test_inspect_and_convert_multi_output(multi_output: Path, name: str) -> None:
     folder = multi_output
     proc = run_cli(["inspect", f"{name}.pkl", "--json"], folder)

@@ -932,6 +932,7 @@ def test_a_dataset_object_replaced_while_it_is_read_fails_the_run_naming_it(
     assert keys(client, bucket, "scored/") == []
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 @pytest.mark.matrix
 @pytest.mark.parametrize(
     "suffix",

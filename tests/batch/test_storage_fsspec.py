@@ -188,6 +188,7 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_file_uris_are_local_paths(tmp_path: Path) -> None:
     folder = tmp_path / "a b"  # a space: percent-encoded in the URI
     folder.mkdir()

@@ -141,9 +141,11 @@ CASES = [
 
 
 def _case_param(case: Case) -> Any:
-    # make test keeps predict for every kind, model and policy; predict-proba's cells (the
-    # same decision through the probability outputs) run in make test-slow (tests/tiers.py).
-    marks = (pytest.mark.slow,) if case.command == "predict-proba" else ()
+    # make test keeps predict for every kind and model with --on-error fail, and skip for the
+    # logistic kind; predict-proba's cells (the same decision through the probability
+    # outputs) and the other kinds' skip cells run in make test-slow (tests/tiers.py).
+    slow = case.command == "predict-proba" or (case.policy == "skip" and case.kind.name != "logistic")
+    marks = (pytest.mark.slow,) if slow else ()
     return pytest.param(case, id=f"{case.kind.name}-{case.model}-{case.command}-{case.policy}", marks=marks)
 
 

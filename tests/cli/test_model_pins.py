@@ -76,6 +76,7 @@ def test_a_config_pin_is_checked_before_unpickling_in_every_command(
     assert not out.exists()
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_convert_sha256_option(tmp_path: Path) -> None:
     model = ROOT / "models" / "classifier.pkl"
     out = tmp_path / "c.onnx"

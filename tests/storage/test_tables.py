@@ -499,6 +499,7 @@ def test_cli_refuses_alike_with_exit_2_before_reading(tmp_path: Path) -> None:
 # -- PostgreSQL end to end: exit codes, signals, secrets ---------------------------------------------
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 def test_postgres_errors_end_to_end(pg_url: str, tmp_path: Path) -> None:
     write_table(pg_url, "wine", _bad_last_row())
     write_table(pg_url, "scores", pa.table({"id": pa.array([-1], pa.int64()), "prediction": ["old"]}))

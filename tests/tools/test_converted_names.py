@@ -28,6 +28,7 @@ def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # over 3 s of CPU; make test exercises its component more cheaply (tests/tiers.py)
 @pytest.mark.matrix
 @pytest.mark.parametrize("source_kind", ["txt", "pickle"])
 def test_lightgbm_onnx_scores_the_columns_with_spaces(tmp_path: Path, source_kind: str) -> None:
