@@ -279,36 +279,60 @@ def guess_dialect(header: str, sample: str, delimiter: str, decimal: str) -> Dia
     first values are all numbers and some are written ``14,23`` (never with ``,`` as
     delimiter, where it cannot be).
     """
-    lines = [line for line in re.split(r"\r\n|\n|\r", sample)[:-1] if line.strip()][:20]
+    lines = _first_complete_lines(sample)
+    chosen, names = _splitting_delimiter(header, lines, delimiter)
+    found = _decimal_comma_columns(names, lines, chosen) if chosen != "," else []
+    wanted_decimal = "," if found else "." if chosen == "," else decimal
+    flags = _dialect_flags(chosen, delimiter, wanted_decimal, decimal)
+    if not flags:
+        return None
+    columns = tuple(name for name, _ in found)
+    return DialectGuess(chosen, wanted_decimal, columns, flags, tuple(example for _, example in found))
+
+
+def _first_complete_lines(sample: str) -> list[str]:
+    """The first 20 non-blank lines of ``sample`` that end with a line break (the last piece
+    may be a row cut off by the end of the sample)."""
+    return [line for line in re.split(r"\r\n|\n|\r", sample)[:-1] if line.strip()][:20]
+
+
+def _splitting_delimiter(header: str, lines: list[str], delimiter: str) -> tuple[str, list[str]]:
+    """The delimiter that reads the file and the header's fields with it: ``delimiter``,
+    unless it reads the header as one column and one of :data:`LIKELY_DELIMITERS` splits
+    the header and every line in ``lines`` into the same number of fields."""
     names = split_record(header, delimiter)
-    chosen = delimiter
-    if len(names) == 1:
-        for candidate in LIKELY_DELIMITERS:
-            if candidate == delimiter:
-                continue
-            split = split_record(header, candidate)
-            if len(split) > 1 and all(len(split_record(line, candidate)) == len(split) for line in lines):
-                chosen, names = candidate, split
-                break
-    comma_columns: list[str] = []
-    examples: list[str] = []
-    if chosen != "," and lines:
-        rows = [split_record(line, chosen) for line in lines]
-        for position, name in enumerate(names):
-            values = [row[position].strip() for row in rows if position < len(row) and row[position].strip()]
-            if (
-                values
-                and all(_PLAIN_NUMBER.fullmatch(v) for v in values)
-                and any(_DECIMAL_COMMA.fullmatch(v) for v in values)
-            ):
-                comma_columns.append(name)
-                examples.append(next(v for v in values if _DECIMAL_COMMA.fullmatch(v)))
-    wanted_decimal = "," if comma_columns else "." if chosen == "," else decimal
+    if len(names) != 1:
+        return delimiter, names
+    for candidate in LIKELY_DELIMITERS:
+        if candidate == delimiter:
+            continue
+        split = split_record(header, candidate)
+        if len(split) > 1 and all(len(split_record(line, candidate)) == len(split) for line in lines):
+            return candidate, split
+    return delimiter, names
+
+
+def _decimal_comma_columns(names: list[str], lines: list[str], delimiter: str) -> list[tuple[str, str]]:
+    """The columns whose values in ``lines`` are all numbers, some with a decimal comma, in
+    file order, each with its first such value (the example shown to the user)."""
+    rows = [split_record(line, delimiter) for line in lines]
+    found: list[tuple[str, str]] = []
+    for position, name in enumerate(names):
+        values = [row[position].strip() for row in rows if position < len(row) and row[position].strip()]
+        if not all(_PLAIN_NUMBER.fullmatch(v) for v in values):
+            continue
+        example = next((v for v in values if _DECIMAL_COMMA.fullmatch(v)), None)
+        if example is not None:
+            found.append((name, example))
+    return found
+
+
+def _dialect_flags(chosen: str, delimiter: str, wanted_decimal: str, decimal: str) -> str:
+    """The command-line flags that change ``delimiter``/``decimal`` to the ones the file
+    reads with ("" when they already are)."""
     flags = []
     if chosen != delimiter:
         flags.append("--delimiter " + ("tab" if chosen == "\t" else f"'{chosen}'"))
     if wanted_decimal != decimal:
         flags.append(f"--decimal '{wanted_decimal}'")
-    if not flags:
-        return None
-    return DialectGuess(chosen, wanted_decimal, tuple(comma_columns), " ".join(flags), tuple(examples))
+    return " ".join(flags)

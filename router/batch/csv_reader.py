@@ -55,10 +55,53 @@ _CSV_BLOCK_BYTES = 1 << 20
 def open_csv(source: ReadSource, request: ReadRequest) -> InputFile:
     """CSV (any delimiter, compressed or not) from a file, an object, stdin or a pipe; every
     column read as text (see :func:`~modelrouter.batch.dataio.open_input`)."""
-    path, name, columns = source.bytes_from, request.name, request.columns
-    keep_text, delimiter, decimal = request.keep_text, request.delimiter, request.decimal
-    from_stdin = source.from_stdin
+    name, delimiter = request.name, request.delimiter
     # A FIFO or device cannot be reopened either: it is read through Python like stdin.
+    once = source.from_stdin or source.stream
+    header, stream, compression = _scan_header(source, name, delimiter)
+    # A column without a name (Excel's trailing empty columns) gets pandas' name for it; it
+    # is not data: never a positional feature (InputFile.unnamed_columns).
+    names = [c or unnamed(i) for i, c in enumerate(header.names)]
+    nameless = tuple(n for n, c in zip(names, header.names, strict=True) if not c)
+    reject_duplicates(names, name)
+    wanted = names if request.columns is None else [c for c in names if c in set(request.columns)]
+    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    convert = _convert_options(header, wanted, nameless, request.keep_text)
+    opener = _CsvOpener(
+        source.bytes_from, name, header, convert, stream, compression, parse, source.pinned is not None
+    )
+    opener.dialect = _dialect(header, delimiter, request.decimal)
+    reader = opener.open(_first_block(header), rows_before=0)
+    schema = reader.schema
+    positions: list[int] | None = None
+    if nameless:
+        # Arrow knows the nameless columns as "" (all of them): picked by position and named.
+        positions = [names.index(c) for c in wanted]
+        schema = pa.schema([pa.field(c, pa.string()) for c in wanted])
+    return InputFile(
+        name,
+        schema,
+        None,
+        _batches(opener, reader, positions, schema),
+        opener.close,
+        tuple(names),
+        text_nulls=request.keep_text,
+        delimiter=delimiter,
+        unnamed_columns=nameless,
+        dialect=opener.dialect,
+        size=None if once else stored_size(source.bytes_from),
+        bytes_read=None if once else opener.stored_bytes,
+    )
+
+
+def _scan_header(
+    source: ReadSource, name: str, delimiter: str
+) -> tuple[HeaderRecord, Stream | None, Compression | None]:
+    """The header record, the stream the rows are read from when the input can be read only
+    once (stdin, a FIFO, a device: the header scan's read-ahead is in the record's ``rest``),
+    and the compression sniffed. A file that can be reopened is closed again: the rows are
+    read from its start (:class:`_CsvOpener`). Nothing is left open on an error."""
+    path, from_stdin = source.bytes_from, source.from_stdin
     once = from_stdin or source.stream
     raw: BinaryIO = sys.stdin.buffer if from_stdin else open_binary(path)
     stream: Stream | None = None
@@ -81,23 +124,28 @@ def open_csv(source: ReadSource, request: ReadRequest) -> InputFile:
         if not from_stdin:
             raw.close()
         raise
-    if not once:
-        stream.close()
-    # The rows read past the header (up to 64 KiB) show a delimiter or decimal mark other
-    # than the given ones: said with the exact flags wherever the file fails to read.
-    dialect = guess_dialect(
+    if once:
+        return header, stream, compression
+    stream.close()
+    return header, None, compression
+
+
+def _dialect(header: HeaderRecord, delimiter: str, decimal: str) -> DialectGuess | None:
+    """What the rows read past the header (up to 64 KiB) say about a delimiter or decimal
+    mark other than the given ones: said with the exact flags wherever the file fails to read."""
+    return guess_dialect(
         header.raw.removeprefix(BOM).decode("utf-8", "replace").strip("\r\n"),
         header.rest.decode("utf-8", "replace"),
         delimiter,
         decimal,
     )
-    # A column without a name (Excel's trailing empty columns) gets pandas' name for it; it
-    # is not data: never a positional feature (InputFile.unnamed_columns).
-    names = [c or unnamed(i) for i, c in enumerate(header.names)]
-    nameless = tuple(n for n, c in zip(names, header.names, strict=True) if not c)
-    reject_duplicates(names, name)
-    wanted = names if columns is None else [c for c in names if c in set(columns)]
-    convert = pacsv.ConvertOptions(
+
+
+def _convert_options(
+    header: HeaderRecord, wanted: list[str], nameless: tuple[str, ...], keep_text: bool
+) -> pacsv.ConvertOptions:
+    """Every column as text; only the ``wanted`` ones read, unless some columns have no name."""
+    return pacsv.ConvertOptions(
         column_types={c: pa.string() for c in header.names},
         # Kept columns and rejects carry the text as read (docs/specification.md §2); the caller turns the
         # null spellings of feature columns into nulls (InputFile.text_nulls).
@@ -106,50 +154,32 @@ def open_csv(source: ReadSource, request: ReadRequest) -> InputFile:
         # picked by position and named.
         include_columns=[] if nameless else wanted,
     )
-    # Arrow needs a whole row inside one block: start with room for twice the header. A wide
-    # file gets larger blocks (up to 4 MiB): each block costs Arrow time per column (17 ms
-    # per 1 MiB block of a 2,000-column file), and holds only a few dozen of its rows.
-    first_block = min(
-        MAX_ROW_BYTES, max(_CSV_BLOCK_BYTES, min(4 << 20, 128 * len(header.raw)), 2 * len(header.raw))
-    )
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-    opener = _CsvOpener(
-        path, name, header, convert, stream if once else None, compression, parse, source.pinned is not None
-    )
-    opener.dialect = dialect
-    reader = opener.open(first_block, rows_before=0)
-    schema = reader.schema
-    positions = [names.index(c) for c in wanted]
-    if nameless:
-        schema = pa.schema([pa.field(c, pa.string()) for c in wanted])
 
-    def close() -> None:
+
+def _first_block(header: HeaderRecord) -> int:
+    """The block size the rows are first read with.
+
+    Arrow needs a whole row inside one block: start with room for twice the header. A wide
+    file gets larger blocks (up to 4 MiB): each block costs Arrow time per column (17 ms
+    per 1 MiB block of a 2,000-column file), and holds only a few dozen of its rows.
+    """
+    size = len(header.raw)
+    return min(MAX_ROW_BYTES, max(_CSV_BLOCK_BYTES, min(4 << 20, 128 * size), 2 * size))
+
+
+def _batches(
+    opener: _CsvOpener, reader: pacsv.CSVStreamingReader, positions: list[int] | None, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """The rows of ``reader``, as read or (``positions``) only the columns at those positions,
+    named by ``schema``; the opener is closed when they end or are abandoned."""
+    try:
+        for batch in opener.batches(reader):
+            if positions is None:
+                yield batch
+            else:
+                yield pa.RecordBatch.from_arrays([batch.column(i) for i in positions], schema=schema)
+    finally:
         opener.close()
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            for batch in opener.batches(reader):
-                if not nameless:
-                    yield batch
-                else:
-                    yield pa.RecordBatch.from_arrays([batch.column(i) for i in positions], schema=schema)
-        finally:
-            close()
-
-    return InputFile(
-        name,
-        schema,
-        None,
-        batches(),
-        close,
-        tuple(names),
-        text_nulls=keep_text,
-        delimiter=delimiter,
-        unnamed_columns=nameless,
-        dialect=dialect,
-        size=None if once else stored_size(path),
-        bytes_read=None if once else opener.stored_bytes,
-    )
 
 
 class _CsvOpener:

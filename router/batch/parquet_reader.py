@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -58,16 +58,10 @@ def open_parquet(source: ReadSource, request: ReadRequest) -> InputFile:
 
 
 def _open_parquet(path: Path | BinaryIO | pa.NativeFile, request: ReadRequest) -> InputFile:
-    name, chunk_size, columns, keep = request.name, request.chunk_size, request.columns, request.keep
-    try:
-        buffer = _PARQUET_REMOTE_BUFFER if isinstance(path, pa.NativeFile) else _PARQUET_BUFFER
-        handle = pq.ParquetFile(path, pre_buffer=False, memory_map=False, buffer_size=buffer)
-    except (pa.ArrowInvalid, OSError) as exc:
-        if not isinstance(path, Path):
-            path.close()
-        if isinstance(path, pa.NativeFile) and not isinstance(exc, pa.ArrowInvalid):
-            raise  # the store failed (open_input says so), not the file's format
-        raise DataError(f"{name}: not a readable Parquet file ({first_line(exc)})") from None
+    """``path`` opened as Parquet: the columns ``request`` asks for (pandas' index among
+    them), decoded in batches no larger than a chunk may be."""
+    name = request.name
+    handle = _parquet_file(path, name)
     remote = None if isinstance(path, Path) else path
 
     def close() -> None:
@@ -75,54 +69,106 @@ def _open_parquet(path: Path | BinaryIO | pa.NativeFile, request: ReadRequest) -
         if remote is not None:  # ParquetFile closes only files it opened itself
             remote.close()
 
-    physical = handle.schema_arrow
-    index = _PandasIndex.of(physical, keep)
-    exposed = [index.renames.get(c, c) for c in physical.names] + [r.name for r in index.ranges]
-    reject_duplicates(exposed, name)
-    wanted = list(exposed) if columns is None else [c for c in exposed if c in set(columns)]
-    ranges = {r.name: r for r in index.ranges}
-    physical_of = {v: k for k, v in index.renames.items()}
-    read = [physical_of.get(c, c) for c in wanted if c not in ranges]
-    schema = pa.schema(
-        [
-            pa.field(c, pa.int64()) if c in ranges else physical.field(physical_of.get(c, c)).with_name(c)
-            for c in wanted
-        ]
+    index = _PandasIndex.of(handle.schema_arrow, request.keep)
+    plan = _ColumnPlan.of(handle.schema_arrow, index, request.columns, name)
+    batch_rows = _batch_rows(handle, plan, request.chunk_size)
+    return InputFile(
+        name,
+        plan.schema,
+        handle.metadata.num_rows,
+        _batches(handle, plan, index, batch_rows, name, remote is not None, close),
+        close,
+        tuple(plan.exposed),
+        index_columns=tuple(c for c in plan.exposed if c in index.exposed),
     )
 
-    # Decoded no larger than a chunk may be (MAX_CHUNK_BYTES), from the row groups' own
-    # uncompressed sizes: a wide file is never decoded --chunk-size rows at a time.
+
+def _parquet_file(path: Path | BinaryIO | pa.NativeFile, name: str) -> pq.ParquetFile:
+    """``path`` opened as a Parquet file (its footer read); :class:`DataError` when it is not
+    one. A store that fails (not the file's format) raises its own error, for ``open_input``
+    to say so. A file handle given is closed on every error."""
+    try:
+        buffer = _PARQUET_REMOTE_BUFFER if isinstance(path, pa.NativeFile) else _PARQUET_BUFFER
+        return pq.ParquetFile(path, pre_buffer=False, memory_map=False, buffer_size=buffer)
+    except (pa.ArrowInvalid, OSError) as exc:
+        if not isinstance(path, Path):
+            path.close()
+        if isinstance(path, pa.NativeFile) and not isinstance(exc, pa.ArrowInvalid):
+            raise
+        raise DataError(f"{name}: not a readable Parquet file ({first_line(exc)})") from None
+
+
+@dataclass(frozen=True)
+class _ColumnPlan:
+    """Which columns a Parquet file shows (``exposed``: its own, pandas' index renamed, and
+    computed range indexes), which of them are delivered (``wanted``, typed by ``schema``)
+    and which physical columns are read for them (``read``)."""
+
+    exposed: list[str]
+    wanted: list[str]
+    read: list[str]
+    ranges: dict[str, _RangeIndex]
+    schema: pa.Schema
+    #: How many columns the file stores (the share ``read`` is of them sizes the batches).
+    stored: int
+
+    @classmethod
+    def of(
+        cls, physical: pa.Schema, index: _PandasIndex, columns: Sequence[str] | None, name: str
+    ) -> _ColumnPlan:
+        """The plan for reading ``columns`` (all when ``None``); :class:`DataError` when two
+        exposed columns have the same name."""
+        exposed = [index.renames.get(c, c) for c in physical.names] + [r.name for r in index.ranges]
+        reject_duplicates(exposed, name)
+        wanted = list(exposed) if columns is None else [c for c in exposed if c in set(columns)]
+        ranges = {r.name: r for r in index.ranges}
+        physical_of = {v: k for k, v in index.renames.items()}
+        read = [physical_of.get(c, c) for c in wanted if c not in ranges]
+        schema = pa.schema(
+            [
+                pa.field(c, pa.int64()) if c in ranges else physical.field(physical_of.get(c, c)).with_name(c)
+                for c in wanted
+            ]
+        )
+        return cls(exposed, wanted, read, ranges, schema, len(physical.names))
+
+
+def _batch_rows(handle: pq.ParquetFile, plan: _ColumnPlan, chunk_size: int) -> int:
+    """Rows per decoded batch: no larger than a chunk may be (MAX_CHUNK_BYTES), from the row
+    groups' own uncompressed sizes, so a wide file is never decoded --chunk-size rows at a time."""
     metadata = handle.metadata
     groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
     rows = sum(g.num_rows for g in groups)
-    share = len(read) / max(1, len(physical.names))
-    batch_rows = chunk_rows(chunk_size, sum(g.total_byte_size for g in groups) * share / rows if rows else 0)
+    share = len(plan.read) / max(1, plan.stored)
+    return chunk_rows(chunk_size, sum(g.total_byte_size for g in groups) * share / rows if rows else 0)
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        offset = 0
-        try:
-            for group in range(handle.num_row_groups):
-                for batch in handle.iter_batches(
-                    batch_size=batch_rows, row_groups=[group], columns=read, use_threads=True
-                ):
-                    yield index.expose(batch, schema, ranges, offset) if index else batch
-                    offset += batch.num_rows
-        except (pa.ArrowInvalid, OSError) as exc:
-            if remote is not None and not isinstance(exc, pa.ArrowInvalid):
-                raise DataError(f"{name}: read failed ({storage.reason(exc)})") from None
-            raise DataError(f"{name}: corrupt Parquet data ({first_line(exc)})") from None
-        finally:
-            close()
 
-    return InputFile(
-        name,
-        schema,
-        handle.metadata.num_rows,
-        batches(),
-        close,
-        tuple(exposed),
-        index_columns=tuple(c for c in exposed if c in index.exposed),
-    )
+def _batches(
+    handle: pq.ParquetFile,
+    plan: _ColumnPlan,
+    index: _PandasIndex,
+    batch_rows: int,
+    name: str,
+    remote: bool,
+    close: Callable[[], None],
+) -> Iterator[pa.RecordBatch]:
+    """The file's rows, row group by row group, with pandas' index exposed; ``close`` is
+    called when they end or are abandoned. A read error is a :class:`DataError`: the
+    store's (``remote``) or corrupt data."""
+    offset = 0
+    try:
+        for group in range(handle.num_row_groups):
+            for batch in handle.iter_batches(
+                batch_size=batch_rows, row_groups=[group], columns=plan.read, use_threads=True
+            ):
+                yield index.expose(batch, plan.schema, plan.ranges, offset) if index else batch
+                offset += batch.num_rows
+    except (pa.ArrowInvalid, OSError) as exc:
+        if remote and not isinstance(exc, pa.ArrowInvalid):
+            raise DataError(f"{name}: read failed ({storage.reason(exc)})") from None
+        raise DataError(f"{name}: corrupt Parquet data ({first_line(exc)})") from None
+    finally:
+        close()
 
 
 @dataclass(frozen=True)

@@ -176,70 +176,15 @@ def score_file(
     require_input(source)
     in_format = None if source.is_table else detect_format(source, options.input_format, role="input")
     with ExitStack() as opened:
-        table: TableTarget | None = None
-        out_format: FileFormat
-        output = options.output_location
-        if output is not None and output.is_table:
-            assert options.to_table is not None  # checked with the options (option_checks.tables)
-            # Reached, and --if-exists checked, before the models load and any row is read.
-            table = TableTarget(
-                DatabaseUrl.parse(output.text, option="--output"),
-                options.to_table,
-                options.if_exists or "fail",
-            )
-            opened.callback(table.abort)  # a no-op once the run committed
-            # (the format is unused: a table keeps Arrow's types)
-            output, out_format = DataLocation(table.name, "table"), "parquet"
-        else:
-            output = resolve_output_location(source, output)
-            # stdout has no name to tell the format by: CSV unless --output-format says
-            # otherwise (never another format than asked).
-            out_format = (
-                _stdout_format(options)
-                if output.is_stream
-                else detect_format(output, options.output_format, role="output")
-            )
-        rejects = options.rejects_location
-        if rejects is None and table is None and options.on_error == "skip" and not output.is_stream:
-            rejects = rejects_location(output)
-        for path in (None if table is not None else output, rejects):
-            if path is not None:
-                storage.check_output(path)  # a missing bucket fails before the models load
-                check_writable(path)  # a folder missing, a directory in the way: before reading
+        output, out_format, table = _output_target(options, opened)
+        _check_outputs_writable(options, output, table)
         if pool is None:
             pool = prepare_pool(options)
         # The method is chosen (or refused, exit 4) before any row of the input is read.
         explainer = explainer_for(pool, options) if options.explaining else None
-        if explainer is not None and options.chunk_size == DEFAULT_CHUNK_SIZE and explainer.method.chunk_rows:
-            # An explained row costs a thousand predicted ones: smaller chunks keep every
-            # worker busy on a small file and the progress bar moving (docs/explanations.md).
-            options = replace(options, chunk_size=explainer.method.chunk_rows)
+        options = _explained_chunk_size(options, explainer)
         loaded = time.perf_counter()
-        model = pool.prototype
-        # Rejected rows are reported with every column as read, so skip mode reads them all.
-        columns = _columns_to_read(model.schema, options.keep, options.keep_all or options.on_error == "skip")
-        identity: dict[str, str] = {}
-        if in_format is None:
-            reader = open_table(
-                DatabaseUrl.parse(options.input, option="INPUT"),
-                table=options.table,
-                query=options.query,
-                chunk_size=options.chunk_size,
-                columns=columns,
-            )
-        else:
-            if options.record_input:
-                identity = input_identity(source.target)
-            reader = open_input(
-                source,
-                in_format,
-                delimiter=options.delimiter or source.delimiter or default_delimiter(options),
-                chunk_size=options.chunk_size,
-                columns=columns,
-                keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
-                keep=options.keep,
-                decimal=options.decimal,
-            )
+        reader, identity = _open_reader(options, source, in_format, pool.prototype.schema)
         opened.callback(reader.close)
         if options.limit is not None:
             reader = _limited(reader, options.limit)
@@ -258,6 +203,83 @@ def score_file(
             explainer,
             on_summary if on_summary is not None else _not_watched,
         )
+
+
+def _output_target(
+    options: RunOptions, opened: ExitStack
+) -> tuple[DataLocation, FileFormat, TableTarget | None]:
+    """Where the predictions go, in which format, and the database table when they go to
+    one (aborted by ``opened`` unless the run commits it)."""
+    source = options.input_location
+    output = options.output_location
+    if output is None or not output.is_table:
+        output = resolve_output_location(source, output)
+        # stdout has no name to tell the format by: CSV unless --output-format says
+        # otherwise (never another format than asked).
+        if output.is_stream:
+            return output, _stdout_format(options), None
+        return output, detect_format(output, options.output_format, role="output"), None
+    assert options.to_table is not None  # checked with the options (option_checks.tables)
+    # Reached, and --if-exists checked, before the models load and any row is read.
+    table = TableTarget(
+        DatabaseUrl.parse(output.text, option="--output"),
+        options.to_table,
+        options.if_exists or "fail",
+    )
+    opened.callback(table.abort)  # a no-op once the run committed
+    # (the format is unused: a table keeps Arrow's types)
+    return DataLocation(table.name, "table"), "parquet", table
+
+
+def _check_outputs_writable(options: RunOptions, output: DataLocation, table: TableTarget | None) -> None:
+    """The output file and the rejects file can be written: a missing bucket, a folder
+    missing or a directory in the way fail before the models load and any row is read."""
+    rejects = options.rejects_location
+    if rejects is None and table is None and options.on_error == "skip" and not output.is_stream:
+        rejects = rejects_location(output)
+    for path in (None if table is not None else output, rejects):
+        if path is not None:
+            storage.check_output(path)
+            check_writable(path)
+
+
+def _explained_chunk_size(options: RunOptions, explainer: Explainer | None) -> RunOptions:
+    """``options`` with the explanation method's chunk size when explaining with the default
+    one: an explained row costs a thousand predicted ones, and smaller chunks keep every
+    worker busy on a small file and the progress bar moving (docs/explanations.md)."""
+    if explainer is not None and options.chunk_size == DEFAULT_CHUNK_SIZE and explainer.method.chunk_rows:
+        return replace(options, chunk_size=explainer.method.chunk_rows)
+    return options
+
+
+def _open_reader(
+    options: RunOptions, source: DataLocation, in_format: FileFormat | None, schema: InputSchema
+) -> tuple[InputFile, dict[str, str]]:
+    """The input ``source`` opened (a database table when ``in_format`` is ``None``) and, when
+    the run records it (``--resume``), the identity of the input file as it was before reading."""
+    # Rejected rows are reported with every column as read, so skip mode reads them all.
+    columns = _columns_to_read(schema, options.keep, options.keep_all or options.on_error == "skip")
+    if in_format is None:
+        table = open_table(
+            DatabaseUrl.parse(options.input, option="INPUT"),
+            table=options.table,
+            query=options.query,
+            chunk_size=options.chunk_size,
+            columns=columns,
+        )
+        return table, {}
+    identity = input_identity(source.target) if options.record_input else {}
+    reader = open_input(
+        source,
+        in_format,
+        delimiter=options.delimiter or source.delimiter or default_delimiter(options),
+        chunk_size=options.chunk_size,
+        columns=columns,
+        keep_text=True,  # kept and rejected CSV cells stay as written; see nulls.feature_nulls
+        keep=options.keep,
+        decimal=options.decimal,
+    )
+    return reader, identity
 
 
 def _limited(reader: InputFile, limit: int) -> InputFile:
@@ -294,26 +316,17 @@ def _score_reader(
     explainer: Explainer | None = None,
     on_summary: Callable[[RunSummary], None] = _not_watched,
 ) -> RunSummary:
+    """Score every row of ``reader`` into ``output`` (or ``table``) and commit all the run
+    writes at once; see :func:`score_file`, which opened ``reader``."""
     model = pool.prototype
-    keep = list(options.keep)
     available = reader.schema.names
-    missing_keep = [k for k in keep if k not in available]
-    if missing_keep:
-        names = ", ".join(repr(k) for k in missing_keep)
-        raise DataError(
-            f"{reader.name}: column {names} given with --keep is not in the input{delimiter_hint(reader)}"
-        )
+    _check_keep(reader, options.keep)
     # A pandas index or a column without a name describe rows: never a positional feature
     # (section 4's "columns not named with -k").
-    exclude = [*keep, *reader.index_columns, *reader.unnamed_columns]
-    try:
-        # Fail before writing anything, listing the file's real columns, not just those read.
-        model.schema.resolve(reader.all_columns or available, exclude=exclude)
-        features = frozenset(model.schema.resolve(available, exclude=exclude))
-    except DataError as exc:
-        raise DataError(f"{reader.name}: {exc}{delimiter_hint(reader)}", column=exc.column) from None
+    exclude = [*options.keep, *reader.index_columns, *reader.unnamed_columns]
+    resolved = _resolve_features(model.schema, reader, exclude)
     check_decimal_mark(reader, pool.model_type, exclude, options)
-    kept = list(available) if options.keep_all else list(dict.fromkeys(keep))
+    kept = list(available) if options.keep_all else list(dict.fromkeys(options.keep))
     out_schema = output_schema(
         reader.schema,
         kept,
@@ -321,58 +334,29 @@ def _score_reader(
         options.mode,
         options.with_proba,
         reader.name,
-        explanation_fields(explainer, model, options, model.schema.resolve(available, exclude=exclude)),
+        explanation_fields(explainer, model, options, resolved),
     )
-    summary = RunSummary(
-        input=reader.name,
-        output="<stdout>" if output.is_stream else output.text,
-        model_type=pool.model_type,
-        model_path=str(pool.path),
-        workers=options.workers or pool.size,
-        chunk_size=options.chunk_size,
-    )
-    if explainer is not None:
-        summary.explanation_space = str(explainer.space)
-        summary.explanation_method = explainer.method.name
+    summary = _new_summary(reader, output, pool, options, explainer)
     on_summary(summary)
-    rejects_at: DataLocation | None = None
-    if options.on_error == "skip":
-        if options.rejects is None and output.is_stream:
-            from modelrouter import ConfigError
-
-            raise ConfigError("--rejects is required with --on-error skip and -o -")
-        rejects_at = options.rejects_location or rejects_location(output)
+    rejects_at = _rejects_target(options, output)
+    if rejects_at is not None:
         summary.rejects = rejects_at.text
 
     # Every file opened here is removed again unless the run reaches its commit.
     with ExitStack() as cleanup:
         outputs = RunOutputs()
         cleanup.callback(outputs.abort)
+        made_from = _made_from(pool, options, reader.name, identity, explainer)
         rejects: BatchOutput | None = None
-        made_from = provenance(pool, options, reader.name) | identity
-        if explainer is not None:
-            made_from["modelrouter.explanation_space"] = str(explainer.space)
-            made_from["modelrouter.explanation_method"] = explainer.method.name
         if rejects_at is not None:
-            rejects_format = detect_format(rejects_at, None, role="output", option="--rejects")
-            rejected = rejects_schema(reader.schema)
-            rejects = open_output(
-                rejects_at,
-                rejects_format,
-                as_written(rejected, rejects_format),
-                _style(rejects_at, rejects_format, options, made_from),
-            )
+            rejects = _open_rejects(rejects_at, reader.schema, options, made_from)
             cleanup.callback(rejects.abort)
         writer: BatchOutput
         if table is not None:
             writer = table.start(out_schema)  # a staging table, in the output's transaction
         else:
-            writer = open_output(
-                output,
-                out_format,
-                as_written(out_schema, out_format),
-                _style(output, out_format, options, made_from, plain_columns(out_schema, kept)),
-            )
+            style = _style(output, out_format, options, made_from, plain_columns(out_schema, kept))
+            writer = open_output(output, out_format, as_written(out_schema, out_format), style)
         cleanup.callback(writer.abort)
         summary.chunks = score_chunks(
             reader,
@@ -381,27 +365,15 @@ def _score_reader(
             out_schema,
             pool.model_type,
             kept,
-            features,
-            options,
-            summary,
-            progress,
+            features=frozenset(resolved),
+            options=options,
+            summary=summary,
+            progress=progress,
             started=clock[0],
             explainer=explainer,
             retype=_kept_types(options, reader, writer, kept),
         )
-        if over_error_budget(summary, options.max_error_rate):
-            if rejects is not None:
-                RunOutputs([rejects]).commit(
-                    final=False
-                )  # docs/specification.md §8: the rejects explain the failure; no predictions
-            check_error_budget(summary, options.max_error_rate)
-        # Every instance loaded: a later one that failed fails the run (exit 4) before the
-        # commit, even when the first instance scored the whole input alone.
-        pool.wait_loaded()
-        started, loaded = clock
-        summary.wall_seconds = time.perf_counter() - started
-        summary.scoring_seconds = time.perf_counter() - loaded
-        summary.pools = {str(k): v for k, v in get_router().stats().items()}
+        _check_finished(summary, rejects, pool, options, clock)
         # One commit for everything the run writes: rejects, side files, predictions last.
         if rejects is not None:
             outputs.add(rejects)
@@ -417,6 +389,113 @@ def _score_reader(
                 outputs.add(text_output(sidecar, json.dumps(made_from, indent=2) + "\n"))
         outputs.commit(final=final)  # abort() after a commit is a no-op
     return summary
+
+
+def _check_keep(reader: InputFile, keep: Sequence[str]) -> None:
+    """Every column named with ``--keep`` is in the input; :class:`DataError` naming the
+    missing ones otherwise."""
+    missing = [k for k in keep if k not in reader.schema.names]
+    if missing:
+        names = ", ".join(repr(k) for k in missing)
+        raise DataError(
+            f"{reader.name}: column {names} given with --keep is not in the input{delimiter_hint(reader)}"
+        )
+
+
+def _resolve_features(schema: InputSchema, reader: InputFile, exclude: Sequence[str]) -> tuple[str, ...]:
+    """The input columns the model is fed, in model order; :class:`DataError` naming the
+    input (and a delimiter that reads it better) when the file lacks some. Checked against
+    every column of the file, not just those read, so the error lists its real columns."""
+    try:
+        schema.resolve(reader.all_columns or reader.schema.names, exclude=exclude)
+        return schema.resolve(reader.schema.names, exclude=exclude)
+    except DataError as exc:
+        raise DataError(f"{reader.name}: {exc}{delimiter_hint(reader)}", column=exc.column) from None
+
+
+def _new_summary(
+    reader: InputFile, output: DataLocation, pool: ModelPool, options: RunOptions, explainer: Explainer | None
+) -> RunSummary:
+    """The run's summary before any row is scored: what is read, written and how."""
+    summary = RunSummary(
+        input=reader.name,
+        output="<stdout>" if output.is_stream else output.text,
+        model_type=pool.model_type,
+        model_path=str(pool.path),
+        workers=options.workers or pool.size,
+        chunk_size=options.chunk_size,
+    )
+    if explainer is not None:
+        summary.explanation_space = str(explainer.space)
+        summary.explanation_method = explainer.method.name
+    return summary
+
+
+def _rejects_target(options: RunOptions, output: DataLocation) -> DataLocation | None:
+    """Where rejected rows go with ``--on-error skip`` (``--rejects``, else next to the
+    output); ``None`` in the other modes. :class:`ConfigError` when the output is stdout
+    and no ``--rejects`` is given."""
+    if options.on_error != "skip":
+        return None
+    if options.rejects is None and output.is_stream:
+        from modelrouter import ConfigError
+
+        raise ConfigError("--rejects is required with --on-error skip and -o -")
+    return options.rejects_location or rejects_location(output)
+
+
+def _made_from(
+    pool: ModelPool,
+    options: RunOptions,
+    input_name: str,
+    identity: dict[str, str],
+    explainer: Explainer | None,
+) -> dict[str, str]:
+    """The provenance written into the outputs (and the ``--resume`` record)."""
+    made_from = provenance(pool, options, input_name) | identity
+    if explainer is not None:
+        made_from["modelrouter.explanation_space"] = str(explainer.space)
+        made_from["modelrouter.explanation_method"] = explainer.method.name
+    return made_from
+
+
+def _open_rejects(
+    at: DataLocation, read: pa.Schema, options: RunOptions, made_from: dict[str, str]
+) -> BatchOutput:
+    """The rejects file opened (uncommitted): every column as read, and why each row failed."""
+    rejects_format = detect_format(at, None, role="output", option="--rejects")
+    rejected = rejects_schema(read)
+    return open_output(
+        at,
+        rejects_format,
+        as_written(rejected, rejects_format),
+        _style(at, rejects_format, options, made_from),
+    )
+
+
+def _check_finished(
+    summary: RunSummary,
+    rejects: BatchOutput | None,
+    pool: ModelPool,
+    options: RunOptions,
+    clock: tuple[float, float],
+) -> None:
+    """What must hold before the commit, and the run's timings.
+
+    A run over its error budget commits its rejects alone (docs/specification.md §8: they
+    explain the failure; no predictions) and raises. Every pool instance must have loaded:
+    a later one that failed fails the run (exit 4), even when the first instance scored the
+    whole input alone.
+    """
+    if over_error_budget(summary, options.max_error_rate):
+        if rejects is not None:
+            RunOutputs([rejects]).commit(final=False)
+        check_error_budget(summary, options.max_error_rate)
+    pool.wait_loaded()
+    started, loaded = clock
+    summary.wall_seconds = time.perf_counter() - started
+    summary.scoring_seconds = time.perf_counter() - loaded
+    summary.pools = {str(k): v for k, v in get_router().stats().items()}
 
 
 def _kept_types(
