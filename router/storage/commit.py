@@ -19,22 +19,14 @@ as it was — and only then renames them into place, back to back, predictions l
 until they are done, and once a run's final commit is through the run exits 0 whatever
 arrives afterwards (:mod:`modelrouter.cli.exits` asks the run's commit guard).
 
-The temporary names carry the host and pid of the run that owns them, so a later run into
-the same folder can remove what a killed run left behind (:func:`sweep_stale_temps`) without
-touching the files of a run that is still alive.
+The temporary files and their sweeping are :mod:`~modelrouter.storage.temp_files`'s, the
+streams :mod:`~modelrouter.storage.streams`'; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
-import hashlib
 import os
-import re
-import socket
-import stat
-import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -46,6 +38,21 @@ from modelrouter.storage import inflight
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.formats import FORMATS, FileFormat
 from modelrouter.storage.location import DataLocation
+from modelrouter.storage.streams import (
+    close_quietly,
+    is_stream_target,
+    open_stream,
+    stdout_failed,
+    stdout_stream,
+)
+from modelrouter.storage.temp_files import (
+    TEMP_PATTERN,
+    drop_temp,
+    replace_keeping,
+    restore,
+    sweep_stale_temps,
+    temp_beside,
+)
 from modelrouter.storage.writers import RowWriter, WriteStyle, copy_row_groups, open_writer
 
 __all__ = [
@@ -67,135 +74,6 @@ __all__ = [
 
 #: What a batch output writes: a file format, or a database table (Arrow types as they are).
 OutputFormat = FileFormat | Literal["table"]
-
-
-def host_tag(hostname: str) -> str:
-    """The host part of temporary names: the first label, readable, then a digest of the
-    whole name — ``node1.cluster-a`` and ``node1.cluster-b`` sharing a folder are two hosts,
-    and must not judge each other's pids (their runs' temporaries would be swept alive)."""
-    label = re.sub(r"[^A-Za-z0-9-]", "-", hostname.split(".", maxsplit=1)[0])[:24] or "host"
-    digest = hashlib.sha256(hostname.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return f"{label}-{digest}"
-
-
-# The host part keeps a run from judging the pid of a run on another machine (a shared
-# folder, Dask workers): only temporary files of this host are ever swept.
-_HOST = host_tag(socket.gethostname())
-#: ``.<name>.<host>.<pid>.<random>.tmp``; the random part is mkstemp's (8 of [a-z0-9_]).
-TEMP_PATTERN = re.compile(
-    r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)\.(?P<rand>[a-z0-9_]{8})\.tmp$"
-)
-
-
-# -- temporary files ---------------------------------------------------------------------------
-
-
-def temp_beside(path: Path) -> Path:
-    """An empty hidden temporary file in ``path``'s folder, with the permissions of a new file."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    inflight.current().temp_files.add(Path(temp))  # first: a signal from here on finds it (exits.py)
-    try:
-        # mkstemp creates 0600; the finished file should get what the umask gives new files.
-        os.fchmod(fd, 0o666 & ~_umask())
-    except BaseException:
-        _drop_temp(Path(temp))
-        raise
-    finally:
-        os.close(fd)
-    return Path(temp)
-
-
-def _replace_keeping(temp: Path, path: Path) -> Path | None:
-    """``os.replace(temp, path)``, first keeping the file it replaces under a hidden
-    temporary name (a hard link: no copy), so that a run whose later output fails can put it
-    back (:meth:`RunOutputs.commit`). Returns the kept file, or ``None`` when there was none
-    (or it could not be kept: a filesystem without hard links)."""
-    kept: Path | None = None
-    if path.is_file() and not path.is_symlink():
-        kept = temp_beside(path)
-        try:
-            kept.unlink()
-            os.link(path, kept)
-        except OSError:
-            _drop_temp(kept)
-            kept = None
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        if kept is not None:
-            _drop_temp(kept)
-        raise
-    return kept
-
-
-def _restore(path: Path, kept: Path | None) -> None:
-    """Undo :func:`_replace_keeping`: the kept file back in place, or no file. Never raises."""
-    try:
-        if kept is not None:
-            os.replace(kept, path)
-            inflight.current().temp_files.discard(kept)
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
-def _not_a_directory(path: Path | None, name: str) -> None:
-    """Checked again at the commit (the folder may have changed since the start): a rename
-    over a directory fails, and must fail before any output of the run is renamed."""
-    if path is not None and path.is_dir() and not path.is_symlink():
-        raise OutputError(f"{name}: cannot write (is a directory)")
-
-
-def _drop_temp(temp: Path) -> None:
-    try:
-        temp.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        return  # left for the next run's sweep; still not an output
-    inflight.current().temp_files.discard(temp)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return True  # never ours to judge (kill(0) would signal the process group)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def sweep_stale_temps(folders: Sequence[Path]) -> list[Path]:
-    """Remove the temporary files that runs on this host left behind when they died.
-
-    Only regular files whose name matches :data:`TEMP_PATTERN` exactly, with this host's name
-    and the pid of a process that no longer exists, are removed (a recycled pid only makes us
-    keep a stale file). Returns what was removed; never raises.
-    """
-    removed: list[Path] = []
-    for folder in dict.fromkeys(folders):
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            found = TEMP_PATTERN.match(entry.name)
-            if found is None or found["host"] != _HOST:
-                continue
-            pid = int(found["pid"])
-            if pid == os.getpid() or _pid_alive(pid):
-                continue
-            try:
-                if entry.is_file(follow_symlinks=False):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-            except OSError:
-                continue
-    return removed
 
 
 # -- checks before anything is read ---------------------------------------------------------------
@@ -223,59 +101,11 @@ def check_writable(path: str | Path | DataLocation) -> None:
         raise OutputError(f"{target}: cannot write (permission denied in {str(folder)!r})")
 
 
-# -- streams -------------------------------------------------------------------------------------
-
-
-def is_stream_target(path: Path) -> bool:
-    """True when ``path`` is an existing character device or FIFO: written as a stream."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
-
-
-def _open_stream(path: Path) -> BinaryIO | None:
-    """Open an existing device/FIFO for writing (blocks until a FIFO has a reader); ``None``
-    when ``path`` is not (or no longer) one."""
-    if not is_stream_target(path):
-        return None
-    fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    mode = os.fstat(fd).st_mode
-    if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):  # replaced since the check
-        os.close(fd)
-        return None
-    return os.fdopen(fd, "wb", buffering=1 << 20)
-
-
-def _close_quietly(stream: BinaryIO) -> None:
-    try:
-        stream.close()
-    except OSError:
-        pass  # the write error was reported; a failed flush repeats it on close
-
-
-def stdout_stream() -> BinaryIO:
-    """The process's stdout as bytes; :class:`OutputError` when it is closed (``>&-``)."""
-    stream = sys.stdout
-    try:
-        if stream is None:
-            raise OSError(errno.EBADF, "standard output is closed")
-        os.fstat(stream.fileno())
-        return stream.buffer
-    except (OSError, ValueError, AttributeError):
-        raise OutputError("<stdout>: cannot write: standard output is closed") from None
-
-
-def stdout_failed() -> None:
-    """After a write error on stdout: point fd 1 at /dev/null so that the interpreter's final
-    flush of what is still buffered cannot fail again (and print 'Exception ignored')."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.close(devnull)
-    except OSError:
-        pass
+def _not_a_directory(path: Path | None, name: str) -> None:
+    """Checked again at the commit (the folder may have changed since the start): a rename
+    over a directory fails, and must fail before any output of the run is renamed."""
+    if path is not None and path.is_dir() and not path.is_symlink():
+        raise OutputError(f"{name}: cannot write (is a directory)")
 
 
 # -- staged outputs ------------------------------------------------------------------------------
@@ -363,7 +193,7 @@ class AtomicOutput:
             stdout_stream()  # fail now, before scoring, when stdout is closed
             return
         try:
-            self._stream = _open_stream(self.path)
+            self._stream = open_stream(self.path)
             if self._stream is not None:
                 self._writer = self._make_writer(self._stream)
                 return
@@ -428,7 +258,7 @@ class AtomicOutput:
         except OSError as exc:
             raise OutputError(f"{self.name}: write failed ({os_reason(exc)})") from None
         finally:
-            _drop_temp(old)
+            drop_temp(old)
 
     def prepare(self) -> None:
         """Finish the file (data on disk) or flush the stream; the destination is untouched."""
@@ -467,7 +297,7 @@ class AtomicOutput:
             return False
         assert self.path is not None
         try:
-            self._kept = _replace_keeping(self._temp, self.path)
+            self._kept = replace_keeping(self._temp, self.path)
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.name}: cannot finish writing ({os_reason(exc)})") from None
@@ -479,14 +309,14 @@ class AtomicOutput:
     def rollback(self) -> None:
         """Put back what :meth:`publish` replaced (another output of the run failed)."""
         if self._replaced and self.path is not None:
-            _restore(self.path, self._kept)
+            restore(self.path, self._kept)
         self._replaced, self._kept = False, None
 
     def settle(self) -> None:
         """The run's outputs are all in place: drop the replaced file's kept copy."""
         kept, self._kept, self._replaced = self._kept, None, False
         if kept is not None:
-            _drop_temp(kept)
+            drop_temp(kept)
 
     def commit(self) -> None:
         """:meth:`prepare` and :meth:`publish` this output on its own."""
@@ -514,9 +344,9 @@ class AtomicOutput:
             except Exception:
                 pass
         if stream is not None:
-            _close_quietly(stream)
+            close_quietly(stream)
         if temp is not None:
-            _drop_temp(temp)
+            drop_temp(temp)
 
 
 class TextOutput:
@@ -547,7 +377,7 @@ class TextOutput:
     def prepare(self) -> None:
         try:
             if self._stream_target:
-                stream = _open_stream(self.path)
+                stream = open_stream(self.path)
                 if stream is None:
                     raise OSError(errno.ENOENT, "the device or pipe went away")
                 try:
@@ -572,7 +402,7 @@ class TextOutput:
         if self._temp is None:
             return False
         try:
-            self._kept = _replace_keeping(self._temp, self.path)
+            self._kept = replace_keeping(self._temp, self.path)
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.path}: cannot write ({os_reason(exc)})") from None
@@ -583,18 +413,18 @@ class TextOutput:
 
     def rollback(self) -> None:
         if self._replaced:
-            _restore(self.path, self._kept)
+            restore(self.path, self._kept)
         self._replaced, self._kept = False, None
 
     def settle(self) -> None:
         kept, self._kept, self._replaced = self._kept, None, False
         if kept is not None:
-            _drop_temp(kept)
+            drop_temp(kept)
 
     def abort(self) -> None:
         temp, self._temp = self._temp, None
         if temp is not None:
-            _drop_temp(temp)
+            drop_temp(temp)
 
 
 class RunOutputs:
@@ -653,26 +483,6 @@ def write_text_atomically(path: storage.Location, text: str) -> None:
     """Write ``text`` to ``path`` on its own (temporary file + rename, a stream, or one
     object put: it appears whole or not at all)."""
     RunOutputs([text_output(path, text)]).commit(final=False)
-
-
-@functools.cache
-def _umask() -> int:
-    """The process's umask, read without changing it where the OS allows.
-
-    Linux reports it in ``/proc/self/status``. Elsewhere reading it means setting it
-    (``os.umask``), a process-wide change that could race with threads creating files, so it
-    is done once, on the first write, and cached.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def os_reason(exc: OSError) -> str:

@@ -394,7 +394,7 @@ def test_a_dead_writers_temporary_file_is_never_left_beside_success(tmp_path: Pa
     from modelrouter.batch.datasets import score_dataset_locally
     from modelrouter.batch.run import RunOptions
     from modelrouter.model_type import ModelType
-    from modelrouter.storage.commit import _HOST
+    from modelrouter.storage.temp_files import _HOST
 
     ds = tmp_path / "ds"
     (ds / "sub").mkdir(parents=True)

@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from modelrouter.storage.commit import _HOST, TEMP_PATTERN, temp_beside
+from modelrouter.storage.commit import TEMP_PATTERN, temp_beside
 from modelrouter.storage.run_paths import PathConflict, PathUse, check_paths
+from modelrouter.storage.temp_files import _HOST
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
@@ -770,7 +771,7 @@ def test_hosts_that_share_a_first_label_get_different_temporary_names() -> None:
     """Two machines ``node1.cluster-a`` and ``node1.cluster-b`` writing into one shared folder
     must not take each other's temporaries for their own (a dead pid on one host may be a
     live run on the other: its temporary would be swept while it writes)."""
-    from modelrouter.storage.commit import host_tag
+    from modelrouter.storage.temp_files import host_tag
 
     a, b = host_tag("node1.cluster-a"), host_tag("node1.cluster-b")
     assert a != b and a.startswith("node1-") and b.startswith("node1-")
