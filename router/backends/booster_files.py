@@ -6,10 +6,11 @@ code read out of bounds, abort or loop — the process dies (exit 134/139) inste
 reporting a model error. So the native loaders only ever see a file whose structure was
 checked here first (docs/specification.md §5: a corrupt model is exit 4 naming the file):
 
-- XGBoost (``.json`` / ``.ubj``): the document is parsed in Python (JSON, or UBJSON by the
-  small reader below); every tree's arrays have the length its ``num_nodes`` says, every
-  child index is in range, the nodes form a tree (each reached once from the root, so no
-  cycle), split features exist, and the tree counts and class indices agree.
+- XGBoost (``.json`` / ``.ubj``): the document is parsed in Python (JSON, or UBJSON by
+  :mod:`~modelrouter.backends.ubjson`); every tree's arrays have the length its
+  ``num_nodes`` says, every child index is in range, the nodes form a tree (each reached
+  once from the root, so no cycle), split features exist, and the tree counts and class
+  indices agree.
 - LightGBM (``.txt``): CRLF line endings (a valid model saved on Windows) are normalised;
   the file must end its trees with ``end of trees``; ``tree_sizes`` must match the trees'
   real sizes; every tree's arrays have the lengths ``num_leaves`` implies, child indices are
@@ -27,8 +28,9 @@ import re
 import struct
 import threading
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
+from modelrouter.backends.ubjson import UBJReader
 from modelrouter.errors import ModelLoadError
 
 __all__ = ["checked_lightgbm_text", "checked_xgboost_document"]
@@ -124,7 +126,7 @@ def checked_xgboost_document(data: bytes, where: object) -> None:
         if data.lstrip()[:1] == b"{" and data.lstrip()[1:2] in (b'"', b"}", b" ", b"\n", b"\r", b"\t"):
             document = json.loads(data)
         else:
-            document = _UBJReader(data).document()
+            document = UBJReader(data).document()
     except (ValueError, RecursionError, UnicodeDecodeError, struct.error) as exc:
         raise _fail(where, f"cannot parse it ({str(exc)[:200]})", kind) from None
     try:
@@ -232,126 +234,6 @@ def _check_xgboost_tree(tree: Any, index: int, n_features: int) -> None:
         return child == -1
 
     _check_tree_shape(left, right, n, leaf=is_leaf, what=what)
-
-
-class _UBJReader:
-    """A reader of the UBJSON that XGBoost writes (``save_model("x.ubj")``).
-
-    Big-endian scalars, length-prefixed strings and keys, and strongly typed arrays
-    (``[$<type>#<count>``). Every length is checked against the bytes left, so a truncated
-    or lying file is an error here, never a read past the end."""
-
-    _SCALARS: ClassVar[dict[bytes, tuple[str, int]]] = {
-        b"i": (">b", 1),
-        b"U": (">B", 1),
-        b"I": (">h", 2),
-        b"l": (">i", 4),
-        b"L": (">q", 8),
-        b"d": (">f", 4),
-        b"D": (">d", 8),
-    }
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.at = 0
-        self.depth = 0
-
-    def document(self) -> Any:
-        value = self.value(self.marker())
-        if self.data[self.at :].strip():
-            raise ValueError(f"unexpected bytes after the document at byte {self.at}")
-        return value
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.at + n > len(self.data):
-            raise ValueError(f"truncated at byte {self.at} (needs {n} more bytes)")
-        chunk = self.data[self.at : self.at + n]
-        self.at += n
-        return chunk
-
-    def marker(self) -> bytes:
-        while True:
-            m = self.take(1)
-            if m != b"N":  # no-op
-                return m
-
-    def count(self) -> int:
-        m = self.marker()
-        if m not in self._SCALARS or m in (b"d", b"D"):
-            raise ValueError(f"bad length marker {m!r} at byte {self.at - 1}")
-        n = int(self.scalar(m))
-        if n < 0 or n > len(self.data):
-            raise ValueError(f"length {n} at byte {self.at} is impossible for a {len(self.data)}-byte file")
-        return n
-
-    def scalar(self, m: bytes) -> float | int:
-        fmt, size = self._SCALARS[m]
-        value: float | int = struct.unpack(fmt, self.take(size))[0]
-        return value
-
-    def value(self, m: bytes) -> Any:
-        if m in self._SCALARS:
-            return self.scalar(m)
-        if m in {b"S", b"H"}:
-            return self.take(self.count()).decode("utf-8")
-        if m == b"C":
-            return self.take(1).decode("latin-1")
-        if m == b"T":
-            return True
-        if m == b"F":
-            return False
-        if m == b"Z":
-            return None
-        if m in (b"[", b"{"):
-            self.depth += 1
-            if self.depth > 64:
-                raise ValueError("nested more than 64 levels deep")
-            result = self.array() if m == b"[" else self.object()
-            self.depth -= 1
-            return result
-        raise ValueError(f"unknown marker {m!r} at byte {self.at - 1}")
-
-    def typed(self) -> tuple[bytes | None, int | None]:
-        kind = count = None
-        if self.data[self.at : self.at + 1] == b"$":
-            self.at += 1
-            kind = self.take(1)
-        if self.data[self.at : self.at + 1] == b"#":
-            self.at += 1
-            count = self.count()
-        elif kind is not None:
-            raise ValueError(f"typed container without a count at byte {self.at}")
-        return kind, count
-
-    def array(self) -> list[Any]:
-        kind, count = self.typed()
-        if count is not None:
-            if kind in self._SCALARS:
-                fmt, size = self._SCALARS[kind]
-                raw = self.take(size * count)
-                return list(struct.unpack(f">{count}{fmt[1]}", raw))
-            return [self.value(kind if kind is not None else self.marker()) for _ in range(count)]
-        items: list[Any] = []
-        while True:
-            m = self.marker()
-            if m == b"]":
-                return items
-            items.append(self.value(m))
-
-    def object(self) -> dict[str, Any]:
-        kind, count = self.typed()
-        result: dict[str, Any] = {}
-        if count is not None:
-            for _ in range(count):
-                key = self.take(self.count()).decode("utf-8")
-                result[key] = self.value(kind if kind is not None else self.marker())
-            return result
-        while True:
-            if self.data[self.at : self.at + 1] == b"}":
-                self.at += 1
-                return result
-            key = self.take(self.count()).decode("utf-8")
-            result[key] = self.value(self.marker())
 
 
 # -- LightGBM ------------------------------------------------------------------------------
