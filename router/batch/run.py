@@ -27,11 +27,9 @@ from modelrouter.backends import InputSchema, OutputSpec
 from modelrouter.batch.chunk_loop import ProgressSink, score_chunks
 from modelrouter.batch.dataio import FileFormat, InputFile, detect_format, open_input, open_table
 from modelrouter.batch.explaining import explainer_for, explanation_fields
-from modelrouter.batch.kept_types import KeptTypes
 from modelrouter.batch.options import DEFAULT_CHUNK_SIZE, RunOptions, default_delimiter
 from modelrouter.batch.output_columns import as_written, output_schema
 from modelrouter.batch.provenance import provenance
-from modelrouter.batch.rejects import rejects_schema
 from modelrouter.batch.run_checks import (
     check_decimal_mark,
     check_error_budget,
@@ -39,21 +37,25 @@ from modelrouter.batch.run_checks import (
     delimiter_hint,
     over_error_budget,
 )
+from modelrouter.batch.run_outputs import (
+    check_outputs_writable,
+    kept_types,
+    open_rejects,
+    output_target,
+    rejects_target,
+    write_style,
+)
 from modelrouter.batch.summary import RunSummary
 from modelrouter.batch.targets import (
     default_output,
     default_rejects,
-    rejects_location,
     require_input,
     resolve_output,
-    resolve_output_location,
 )
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import (
-    AtomicOutput,
     BatchOutput,
     RunOutputs,
-    check_writable,
     open_output,
     text_output,
 )
@@ -61,7 +63,7 @@ from modelrouter.storage.formats import FORMATS
 from modelrouter.storage.input_identity import input_identity, sidecar_for
 from modelrouter.storage.location import DataLocation
 from modelrouter.storage.tables import DatabaseUrl, TableTarget
-from modelrouter.storage.writers import WriteStyle, plain_columns
+from modelrouter.storage.writers import plain_columns
 
 if TYPE_CHECKING:
     from modelrouter.explain import Explainer
@@ -176,8 +178,8 @@ def score_file(
     require_input(source)
     in_format = None if source.is_table else detect_format(source, options.input_format, role="input")
     with ExitStack() as opened:
-        output, out_format, table = _output_target(options, opened)
-        _check_outputs_writable(options, output, table)
+        output, out_format, table = output_target(options, opened)
+        check_outputs_writable(options, output, table)
         if pool is None:
             pool = prepare_pool(options)
         # The method is chosen (or refused, exit 4) before any row of the input is read.
@@ -203,44 +205,6 @@ def score_file(
             explainer,
             on_summary if on_summary is not None else _not_watched,
         )
-
-
-def _output_target(
-    options: RunOptions, opened: ExitStack
-) -> tuple[DataLocation, FileFormat, TableTarget | None]:
-    """Where the predictions go, in which format, and the database table when they go to
-    one (aborted by ``opened`` unless the run commits it)."""
-    source = options.input_location
-    output = options.output_location
-    if output is None or not output.is_table:
-        output = resolve_output_location(source, output)
-        # stdout has no name to tell the format by: CSV unless --output-format says
-        # otherwise (never another format than asked).
-        if output.is_stream:
-            return output, _stdout_format(options), None
-        return output, detect_format(output, options.output_format, role="output"), None
-    assert options.to_table is not None  # checked with the options (option_checks.tables)
-    # Reached, and --if-exists checked, before the models load and any row is read.
-    table = TableTarget(
-        DatabaseUrl.parse(output.text, option="--output"),
-        options.to_table,
-        options.if_exists or "fail",
-    )
-    opened.callback(table.abort)  # a no-op once the run committed
-    # (the format is unused: a table keeps Arrow's types)
-    return DataLocation(table.name, "table"), "parquet", table
-
-
-def _check_outputs_writable(options: RunOptions, output: DataLocation, table: TableTarget | None) -> None:
-    """The output file and the rejects file can be written: a missing bucket, a folder
-    missing or a directory in the way fail before the models load and any row is read."""
-    rejects = options.rejects_location
-    if rejects is None and table is None and options.on_error == "skip" and not output.is_stream:
-        rejects = rejects_location(output)
-    for path in (None if table is not None else output, rejects):
-        if path is not None:
-            storage.check_output(path)
-            check_writable(path)
 
 
 def _explained_chunk_size(options: RunOptions, explainer: Explainer | None) -> RunOptions:
@@ -338,7 +302,7 @@ def _score_reader(
     )
     summary = _new_summary(reader, output, pool, options, explainer)
     on_summary(summary)
-    rejects_at = _rejects_target(options, output)
+    rejects_at = rejects_target(options, output)
     if rejects_at is not None:
         summary.rejects = rejects_at.text
 
@@ -349,13 +313,13 @@ def _score_reader(
         made_from = _made_from(pool, options, reader.name, identity, explainer)
         rejects: BatchOutput | None = None
         if rejects_at is not None:
-            rejects = _open_rejects(rejects_at, reader.schema, options, made_from)
+            rejects = open_rejects(rejects_at, reader.schema, options, made_from)
             cleanup.callback(rejects.abort)
         writer: BatchOutput
         if table is not None:
             writer = table.start(out_schema)  # a staging table, in the output's transaction
         else:
-            style = _style(output, out_format, options, made_from, plain_columns(out_schema, kept))
+            style = write_style(output, out_format, options, made_from, plain_columns(out_schema, kept))
             writer = open_output(output, out_format, as_written(out_schema, out_format), style)
         cleanup.callback(writer.abort)
         summary.chunks = score_chunks(
@@ -371,7 +335,7 @@ def _score_reader(
             progress=progress,
             started=clock[0],
             explainer=explainer,
-            retype=_kept_types(options, reader, writer, kept),
+            retype=kept_types(options, reader, writer, kept),
         )
         _check_finished(summary, rejects, pool, options, clock)
         # One commit for everything the run writes: rejects, side files, predictions last.
@@ -431,19 +395,6 @@ def _new_summary(
     return summary
 
 
-def _rejects_target(options: RunOptions, output: DataLocation) -> DataLocation | None:
-    """Where rejected rows go with ``--on-error skip`` (``--rejects``, else next to the
-    output); ``None`` in the other modes. :class:`ConfigError` when the output is stdout
-    and no ``--rejects`` is given."""
-    if options.on_error != "skip":
-        return None
-    if options.rejects is None and output.is_stream:
-        from modelrouter import ConfigError
-
-        raise ConfigError("--rejects is required with --on-error skip and -o -")
-    return options.rejects_location or rejects_location(output)
-
-
 def _made_from(
     pool: ModelPool,
     options: RunOptions,
@@ -457,20 +408,6 @@ def _made_from(
         made_from["modelrouter.explanation_space"] = str(explainer.space)
         made_from["modelrouter.explanation_method"] = explainer.method.name
     return made_from
-
-
-def _open_rejects(
-    at: DataLocation, read: pa.Schema, options: RunOptions, made_from: dict[str, str]
-) -> BatchOutput:
-    """The rejects file opened (uncommitted): every column as read, and why each row failed."""
-    rejects_format = detect_format(at, None, role="output", option="--rejects")
-    rejected = rejects_schema(read)
-    return open_output(
-        at,
-        rejects_format,
-        as_written(rejected, rejects_format),
-        _style(at, rejects_format, options, made_from),
-    )
 
 
 def _check_finished(
@@ -496,41 +433,6 @@ def _check_finished(
     summary.wall_seconds = time.perf_counter() - started
     summary.scoring_seconds = time.perf_counter() - loaded
     summary.pools = {str(k): v for k, v in get_router().stats().items()}
-
-
-def _kept_types(
-    options: RunOptions, reader: InputFile, writer: BatchOutput, kept: Sequence[str]
-) -> KeptTypes | None:
-    """What types the kept CSV columns of a Parquet file written to a local path (one that can
-    be rewritten until the commit); ``None`` for every other output (docs/formats.md)."""
-    if options.kept_types and reader.text_nulls and isinstance(writer, AtomicOutput) and writer.rewritable:
-        return KeptTypes(writer, kept)
-    return None
-
-
-def _stdout_format(options: RunOptions) -> FileFormat:
-    """What ``-o -`` writes: the format ``--output-format`` names, else CSV (never another
-    format than asked)."""
-    return options.output_format or "csv"
-
-
-def _style(
-    path: DataLocation,
-    fmt: FileFormat,
-    options: RunOptions,
-    metadata: dict[str, str],
-    plain: frozenset[str] = frozenset(),
-) -> WriteStyle:
-    """How the output at ``path`` is written: its delimiter and compression (a text format;
-    ``-`` is uncompressed) or its page compression, provenance metadata and columns written
-    without a dictionary (Parquet)."""
-    if not FORMATS[fmt].text:
-        return WriteStyle(parquet_compression=options.compression or "snappy", metadata=metadata, plain=plain)
-    return WriteStyle(
-        delimiter=options.delimiter or path.delimiter or default_delimiter(options),
-        decimal=options.decimal,
-        compression=path.compression,
-    )
 
 
 def _model_type(options: RunOptions, default: ModelType | None) -> ModelType:
