@@ -280,7 +280,7 @@ def _score_reader(
     explainer: Explainer | None = None,
     on_summary: Callable[[RunSummary], None] = _not_watched,
 ) -> RunSummary:
-    """Score every row of ``reader`` into ``output`` (or ``table``) and commit all the run
+    """Score every row of ``reader`` into ``output`` (or ``table``) and commit all the run's
     writes at once; see :func:`score_file`, which opened ``reader``."""
     model = pool.prototype
     available = reader.schema.names
