@@ -6,6 +6,7 @@ command that scores a file with `-m` (a wheel ships no sample models or built-in
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -16,15 +17,30 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+_NOT_SOURCES = (
+    ".git",
+    ".venv",
+    "build",
+    "site",
+    "*.egg-info",
+    ".*_cache",
+    ".hypothesis",
+    "__pycache__",
+    "benchmarks",
+)
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the wheel, the fresh venv it is installed into)."""
     folder = tmp_path_factory.mktemp("dist")
+    # Built from a copy without the checkout's build/ folder: setuptools would add what an
+    # earlier build left in build/lib, and a module missing from the package list would not show.
+    source = folder / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCES))
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "-w", str(folder / "wheels"), str(ROOT)],
+         "--disable-pip-version-check", "-w", str(folder / "wheels"), str(source)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     (wheel,) = (folder / "wheels").glob("modelrouter-*.whl")
@@ -55,6 +71,21 @@ def test_the_wheel_has_one_top_level_import_name(installed: tuple[Path, Path]) -
     assert {t for t in tops if not t.endswith(".dist-info")} == {"modelrouter"}
     assert "modelrouter = modelrouter.cli.entry:main" in scripts
     assert "modelrouter/py.typed" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_the_wheel_holds_every_module_of_the_source_tree(installed: tuple[Path, Path]) -> None:
+    # setuptools lists packages by name (pyproject.toml): a subpackage left out of that list
+    # is silently missing from the wheel, and only its users' imports fail.
+    wheel, _ = installed
+    sources = {
+        f"modelrouter/{path.relative_to(ROOT / 'router').as_posix()}"
+        for path in (ROOT / "router").rglob("*.py")
+    } | {
+        f"modelrouter/cli/{path.relative_to(ROOT / 'cli').as_posix()}"
+        for path in (ROOT / "cli").rglob("*.py")
+    }
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    assert sorted(sources - shipped) == []
 
 
 def test_the_installed_package_scores_a_file_from_outside_the_repo(
