@@ -36,6 +36,8 @@ class ModelType(StrEnum):
     @classmethod
     def parse(cls, value: str | ModelType) -> ModelType:
         """Return the member named ``value``; raise ``ConfigError`` listing the valid names."""
+        if isinstance(value, cls):
+            return value  # the usual call, on every borrow: no text to normalise
         from modelrouter.errors import ConfigError
 
         try:

@@ -63,6 +63,15 @@ class SklearnModel(Model):
         # A plain forest's trees called directly: its own numbers, without joblib's per-tree
         # wrapper (most of a served request's cost); None for every other estimator.
         self._forest = direct_forest(estimator)
+        # A forest whose every input is a number, named as it was fitted (the schema is read
+        # from it), is fed the bare matrix: its columns are the fitted features, in order.
+        fitted = getattr(estimator, "feature_names_in_", None)
+        self._bare_matrix = (
+            self._forest is not None
+            and all(d == NUMBER for d in self._schema.dtypes or (NUMBER,))
+            and (self._schema.names is None) == (fitted is None)
+            and (fitted is None or list(self._schema.names or ()) == [str(n) for n in fitted])
+        )
 
     @classmethod
     def load(
@@ -129,10 +138,13 @@ class SklearnModel(Model):
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
     ) -> Prediction | RawOutput:
-        matrix = self._matrix(frame, features)
+        fitted_order = self._bare_matrix
+        matrix = numeric_matrix(frame, features) if fitted_order else self._matrix(frame, features)
         try:
             if self._forest is not None:
-                proba, label_values = self._forest_outputs(matrix, labels=labels, probabilities=probabilities)
+                proba, label_values = self._forest_outputs(
+                    matrix, labels=labels, probabilities=probabilities, fitted_order=fitted_order
+                )
             else:
                 proba = self.estimator.predict_proba(matrix) if probabilities else None
                 label_values = self.estimator.predict(matrix) if labels else None
@@ -144,15 +156,20 @@ class SklearnModel(Model):
         return RawOutput(labels=label_values, probabilities=proba)
 
     def _forest_outputs(
-        self, matrix: pd.DataFrame | npt.NDArray[Any], *, labels: bool, probabilities: bool
+        self,
+        matrix: pd.DataFrame | npt.NDArray[Any],
+        *,
+        labels: bool,
+        probabilities: bool,
+        fitted_order: bool,
     ) -> tuple[npt.NDArray[Any] | None, npt.NDArray[Any] | None]:
         """Probabilities and labels from one pass over the trees (the forest's ``predict``
         computes the probabilities too: asking for both costs one pass, not two)."""
         forest = self._forest
         assert forest is not None
         if not forest.classifier:
-            return None, forest.predict(matrix) if labels else None
-        proba = forest.predict_proba(matrix) if probabilities or labels else None
+            return None, forest.predict(matrix, fitted_order=fitted_order) if labels else None
+        proba = forest.predict_proba(matrix, fitted_order=fitted_order) if probabilities or labels else None
         label_values = forest.labels(proba) if labels and proba is not None else None
         return (proba if probabilities else None), label_values
 

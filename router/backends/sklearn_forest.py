@@ -52,17 +52,24 @@ class DirectForest:
         names = getattr(forest, "feature_names_in_", None)
         self._names: list[str] | None = None if names is None else [str(n) for n in names]
 
-    def _input(self, matrix: Any) -> Any:
+    def _input(self, matrix: Any, fitted_order: bool) -> Any:
         """``matrix`` as the trees take it (C-ordered float32): converted directly when it
         is what the forest's check passes unchanged (finite numbers, the fitted width, the
-        fitted names on a frame, none on an array of a named model), else by the forest's
-        own check, which raises its own errors or accepts NaN where its trees do."""
-        fast = self._plain(matrix)
-        return fast if fast is not None else self.forest._validate_X_predict(matrix)
+        fitted names on a frame), else by the forest's own check, which raises its own
+        errors or accepts NaN where its trees do. ``fitted_order``: ``matrix`` is an array
+        whose columns are the fitted features in their order (the caller matched the names)."""
+        fast = self._plain(matrix, fitted_order)
+        if fast is not None:
+            return fast
+        if fitted_order and self._names is not None and isinstance(matrix, np.ndarray):
+            import pandas as pd
 
-    def _plain(self, matrix: Any) -> npt.NDArray[np.float32] | None:
+            matrix = pd.DataFrame(matrix, columns=self._names, copy=False)  # as a caller names it
+        return self.forest._validate_X_predict(matrix)
+
+    def _plain(self, matrix: Any, fitted_order: bool) -> npt.NDArray[np.float32] | None:
         if isinstance(matrix, np.ndarray):
-            if self._names is not None:
+            if self._names is not None and not fitted_order:
                 return None  # the forest warns that the names are missing: let it
             values = matrix
         elif self._names is not None and hasattr(matrix, "columns") and hasattr(matrix, "to_numpy"):
@@ -75,12 +82,13 @@ class DirectForest:
             return None
         if values.dtype.kind not in "fiub":
             return None
-        converted = np.ascontiguousarray(values, dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32: inf, refused below by the forest's check
+            converted = np.ascontiguousarray(values, dtype=np.float32)
         return converted if bool(np.isfinite(converted).all()) else None
 
-    def predict_proba(self, matrix: Any) -> npt.NDArray[np.float64]:
+    def predict_proba(self, matrix: Any, *, fitted_order: bool = False) -> npt.NDArray[np.float64]:
         """The class probabilities ``forest.predict_proba`` gives for ``matrix``."""
-        X = self._input(matrix)
+        X = self._input(matrix, fitted_order)
         total = np.zeros((X.shape[0], int(self.forest.n_classes_)), dtype=np.float64)
         for tree, classes in self._cuts:
             total += tree.predict(X)[:, :classes]
@@ -92,11 +100,11 @@ class DirectForest:
         result: npt.NDArray[Any] = self.forest.classes_.take(np.argmax(probabilities, axis=1), axis=0)
         return result
 
-    def predict(self, matrix: Any) -> npt.NDArray[Any]:
+    def predict(self, matrix: Any, *, fitted_order: bool = False) -> npt.NDArray[Any]:
         """What ``forest.predict`` gives for ``matrix``: labels, or a regressor's values."""
         if self.classifier:
-            return self.labels(self.predict_proba(matrix))
-        X = self._input(matrix)
+            return self.labels(self.predict_proba(matrix, fitted_order=fitted_order))
+        X = self._input(matrix, fitted_order)
         total = np.zeros(X.shape[0], dtype=np.float64)
         for tree, _ in self._cuts:
             total += tree.predict(X)[:, 0]

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import orjson
@@ -61,6 +61,7 @@ from modelrouter.serve.bodies import (
     parquet_table,
     result_table,
 )
+from modelrouter.serve.hot_path import HotPath, MetricsMiddleware, Mode, ServeApp
 from modelrouter.serve.metrics_endpoint import CONTENT_TYPE, ServeMetrics
 from modelrouter.serve.problems import Problem, Where, problem_for
 from modelrouter.serve.schemas import (
@@ -72,10 +73,8 @@ from modelrouter.serve.schemas import (
     ProbaResponse,
     request_schema,
 )
-from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["LoadedPools", "ServeConfig", "create_app", "load_pools"]
 
@@ -94,7 +93,6 @@ DEFAULT_BATCH_ROWS = 8192
 #: The status counted for a request whose client left before its body was complete.
 CLIENT_CLOSED = 499
 T = TypeVar("T")
-Mode = Literal["predict", "proba"]
 
 
 @dataclass(frozen=True)
@@ -209,19 +207,23 @@ class _Service:
 
     def resolve(self, name: str | None) -> ModelType:
         """The requested type, or the default; 404 when no pool serves it."""
-        available = ", ".join(self.types) or "none"
         if name is None:
             kind = self.router.default_type
             if kind is None or kind not in self.types:
-                raise Problem(404, f"no model_type given and no default type (available: {available})")
+                raise Problem(
+                    404, f"no model_type given and no default type (available: {self._available()})"
+                )
             return kind
         try:
             kind = ModelType.parse(name)
         except ModelRouterError:
             kind = None
         if kind is None or kind not in self.types:
-            raise Problem(404, f"no pool for model type {name!r} (available: {available})")
+            raise Problem(404, f"no pool for model type {name!r} (available: {self._available()})")
         return kind
+
+    def _available(self) -> str:
+        return ", ".join(self.types) or "none"
 
     async def offload(self, function: Callable[..., T], *args: Any) -> T:
         """Run body decoding/encoding off the event loop (not on the inference threads)."""
@@ -360,7 +362,7 @@ def create_app(
             for kind in service.types:
                 target.unregister(kind)
 
-    app = FastAPI(
+    app = ServeApp(
         title="modelrouter",
         summary="Score rows with pooled scikit-learn and ONNX models.",
         lifespan=lifespan,
@@ -370,9 +372,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
-    # Added first, so it runs inside the metrics middleware (which counts its answers too).
-    app.add_middleware(_HotPath, service=service)
-    app.add_middleware(_MetricsMiddleware, metrics=service.metrics)
+    # The scoring routes' short way in; FastAPI's way (below) stays for every other request.
+    app.hot = HotPath(partial(_score, service), service.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     _install_error_handlers(app)
     _add_routes(app, service)
     _add_docs(app)
@@ -698,77 +700,3 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, problem)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
-
-
-class _HotPath:
-    """``POST /predict`` and ``POST /predict_proba`` straight to :func:`_score`, past the
-    router, FastAPI's parameter solving and the exception middleware: a fixed cost that was
-    as large as decoding a 1-row body. The answers, errors and metrics are those of the
-    routes (their parameters are read from the query string as FastAPI reads them: the last
-    ``model_type``, every ``keep``); anything else (another method, a mounted app's path)
-    goes on to the app."""
-
-    def __init__(self, app: ASGIApp, service: _Service) -> None:
-        self.app = app
-        self.service = service
-        self.modes: dict[str, Mode] = {"/predict": "predict", "/predict_proba": "proba"}
-        self.routes: dict[str, Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        mode = self.modes.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if mode is None or scope["method"] != "POST" or scope.get("root_path"):
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        route = self.routes.get(path)
-        if route is None:
-            router = scope["app"].router if "app" in scope else None
-            found = [r for r in getattr(router, "routes", ()) if getattr(r, "path", None) == path]
-            if not found:
-                await self.app(scope, receive, send)
-                return
-            route = self.routes[path] = found[0]
-        scope["route"] = route  # what the metrics middleware labels the answer with
-        query = QueryParams(scope["query_string"])
-        request = Request(scope, receive)
-        try:
-            response = await _score(
-                self.service, request, mode, query.get("model_type"), tuple(query.getlist("keep"))
-            )
-        except Problem as exc:
-            response = JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
-        await response(scope, receive, send)
-
-
-class _MetricsMiddleware:
-    """Counts every answer by endpoint (the route's path), status and model type; times it."""
-
-    def __init__(self, app: ASGIApp, metrics: ServeMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_counting(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_counting)
-        finally:
-            self.metrics.in_flight.dec()
-            route = scope.get("route")
-            # Unknown paths share one label: clients must not create unbounded label values.
-            endpoint = str(getattr(route, "path", "other"))
-            state: Mapping[str, Any] = scope.get("state") or {}
-            model_type = str(state.get("model_type", ""))
-            self.metrics.requests.labels(endpoint, str(status), model_type).inc()
-            self.metrics.latency.labels(endpoint, model_type).observe(time.perf_counter() - started)

@@ -188,19 +188,31 @@ class Batcher:
             # One turn of the loop lets an idle dispatcher take it (so --timeout 0 means "only
             # if an instance is free now", as without batching).
             await asyncio.sleep(0)
-            while not request.taken:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    self._drop(request)
-                    raise PoolTimeoutError(busy_message(self._router, self._kind, timeout))
-                await asyncio.wait([request.future], timeout=remaining)
-            return await asyncio.shield(request.future)
+            if request.taken or request.future.done():
+                return await request.future
+            if deadline - loop.time() <= 0:
+                self._drop(request)
+                raise PoolTimeoutError(busy_message(self._router, self._kind, timeout))
+            # Not taken yet: a timer fails it at the deadline unless a dispatcher has taken it
+            # by then (one timer handle, where asyncio.wait cost a task's worth of futures).
+            expiry = loop.call_at(deadline, self._expire, request, timeout)
+            try:
+                return await request.future
+            finally:
+                expiry.cancel()
         except asyncio.CancelledError:
             # The client went away: a queued request is not scored; a taken one's answer is
             # dropped when it comes (a cancelled future takes none, and logs nothing).
             self._drop(request)
             request.future.cancel()
             raise
+
+    def _expire(self, request: _Request, timeout: float) -> None:
+        """At ``request``'s deadline: 503 unless a dispatcher has taken it (then it is
+        answered when its batch is scored)."""
+        if not request.taken and not request.future.done():
+            self._drop(request)
+            request.future.set_exception(PoolTimeoutError(busy_message(self._router, self._kind, timeout)))
 
     def _drop(self, request: _Request) -> None:
         if not request.taken:

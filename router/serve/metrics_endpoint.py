@@ -10,6 +10,7 @@ app gets its own registry, so two apps in one process (tests, mounting) never sh
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from modelrouter import ModelType, PoolStats
 from modelrouter.batch.prometheus import POOL_GAUGES
@@ -91,6 +92,23 @@ class ServeMetrics:
             "modelrouter_http_requests_in_flight", "Requests being handled.", registry=self.registry
         )
         self.registry.register(_PoolCollector(stats))
+        # The labelled children of ``requests`` and ``latency`` per label set, looked up once:
+        # prometheus_client's own lookup (a lock, label checks) cost a few percent of a
+        # served 1-row request. The keys are bounded as the label values are (route paths,
+        # status codes, configured model types).
+        self._answers: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+
+    def answered(self, endpoint: str, status: int, model_type: str, seconds: float) -> None:
+        """Count one answer of ``endpoint`` and time it."""
+        key = (endpoint, status, model_type)
+        children = self._answers.get(key)
+        if children is None:
+            children = self._answers[key] = (
+                self.requests.labels(endpoint, str(status), model_type),
+                self.latency.labels(endpoint, model_type),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The exposition text."""

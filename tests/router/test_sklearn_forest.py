@@ -34,7 +34,9 @@ def _fitted(kind: type, *, named: bool, classes: int, nan: bool, seed: int, **pa
     target = np.nan_to_num(X[:, 0]) + 0.5 * np.nan_to_num(X[:, 1])
     y: Any = target
     if kind in (RandomForestClassifier, ExtraTreesClassifier):
-        y = np.array(["ant", "bee", "cat", "dog", "eel"])[np.digitize(target, np.linspace(-1, 1, classes - 1))]
+        y = np.array(["ant", "bee", "cat", "dog", "eel"])[
+            np.digitize(target, np.linspace(-1, 1, classes - 1))
+        ]
     data: Any = pd.DataFrame(X, columns=["a", "b", "c", "d"]) if named else X
     return kind(n_estimators=7, max_depth=5, random_state=seed, **params).fit(data, y)
 
@@ -75,7 +77,14 @@ cells = st.one_of(
     as_int=st.booleans(),
 )
 def test_direct_path_gives_the_forests_numbers_or_its_errors(
-    kind: type, named: bool, classes: int, nan: bool, seed: int, rows: list[list[float]], as_frame: bool, as_int: bool
+    kind: type,
+    named: bool,
+    classes: int,
+    nan: bool,
+    seed: int,
+    rows: list[list[float]],
+    as_frame: bool,
+    as_int: bool,
 ) -> None:
     forest = _fitted(kind, named=named, classes=classes, nan=nan, seed=seed)
     direct = direct_forest(forest)
@@ -87,6 +96,17 @@ def test_direct_path_gives_the_forests_numbers_or_its_errors(
     assert _same(_outcome(direct.predict, matrix), _outcome(forest.predict, matrix))
     if direct.classifier:
         assert _same(_outcome(direct.predict_proba, matrix), _outcome(forest.predict_proba, matrix))
+    # The backend's call: a bare array of the fitted columns, in order, for a named forest too.
+    named_frame = pd.DataFrame(values, columns=["a", "b", "c", "d"]) if named else values
+    assert _same(
+        _outcome(lambda m: direct.predict(m, fitted_order=True), values),
+        _outcome(forest.predict, named_frame),
+    )
+    if direct.classifier:
+        assert _same(
+            _outcome(lambda m: direct.predict_proba(m, fitted_order=True), values),
+            _outcome(forest.predict_proba, named_frame),
+        )
 
 
 @pytest.mark.parametrize("kind", FORESTS)
@@ -106,23 +126,32 @@ def test_wrong_width_and_names_are_the_forests_errors(kind: type) -> None:
 @pytest.mark.parametrize(
     "estimator",
     [
-        pytest.param(lambda: _fitted(RandomForestClassifier, named=False, classes=3, nan=False, seed=0, n_jobs=2), id="n_jobs=2"),
-        pytest.param(lambda: _fitted(RandomForestClassifier, named=False, classes=3, nan=False, seed=0, verbose=1), id="verbose"),
+        pytest.param(
+            lambda: _fitted(RandomForestClassifier, named=False, classes=3, nan=False, seed=0, n_jobs=2),
+            id="n_jobs=2",
+        ),
+        pytest.param(
+            lambda: _fitted(RandomForestClassifier, named=False, classes=3, nan=False, seed=0, verbose=1),
+            id="verbose",
+        ),
         pytest.param(
             lambda: RandomForestClassifier(n_estimators=3, random_state=0).fit(
-                np.random.default_rng(0).normal(size=(40, 3)), np.stack([np.arange(40) % 2, np.arange(40) % 3], axis=1)
+                np.random.default_rng(0).normal(size=(40, 3)),
+                np.stack([np.arange(40) % 2, np.arange(40) % 3], axis=1),
             ),
             id="two outputs",
         ),
         pytest.param(lambda: RandomForestClassifier(n_estimators=3), id="not fitted"),
         pytest.param(
-            lambda: make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0)).fit(
-                np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
-            ),
+            lambda: make_pipeline(
+                StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0)
+            ).fit(np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2),
             id="pipeline",
         ),
         pytest.param(
-            lambda: GradientBoostingClassifier(n_estimators=3).fit(np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2),
+            lambda: GradientBoostingClassifier(n_estimators=3).fit(
+                np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+            ),
             id="boosting",
         ),
     ],
@@ -131,7 +160,7 @@ def test_other_estimators_keep_their_own_path(estimator: Any) -> None:
     assert direct_forest(estimator()) is None
 
 
-class _Calibrated(RandomForestClassifier):
+class _Calibrated(RandomForestClassifier):  # type: ignore[misc]
     """A subclass that changes what predict_proba means."""
 
     def predict_proba(self, X: Any) -> Any:
@@ -139,7 +168,9 @@ class _Calibrated(RandomForestClassifier):
 
 
 def test_a_subclass_overriding_the_method_keeps_its_own_path() -> None:
-    forest = _Calibrated(n_estimators=3, random_state=0).fit(np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2)
+    forest = _Calibrated(n_estimators=3, random_state=0).fit(
+        np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    )
     assert direct_forest(forest) is None
 
 
@@ -153,7 +184,9 @@ def test_the_shipped_model_takes_the_direct_path_through_the_backend() -> None:
     import joblib
     from modelrouter.backends.sklearn_backend import SklearnModel
 
-    model = SklearnModel("classifier.pkl", joblib.load(Path(__file__).parents[2] / "models" / "classifier.pkl"))
+    model = SklearnModel(
+        "classifier.pkl", joblib.load(Path(__file__).parents[2] / "models" / "classifier.pkl")
+    )
     assert model._forest is not None
     frame = pd.read_csv(Path(__file__).parents[2] / "sample_data" / "wine.csv")
     features = list(model.schema.names or ())
