@@ -4,7 +4,7 @@ A fitted ``RandomForestClassifier`` (or ``ExtraTrees…``, or a regressor) score
 each tree to joblib's ``Parallel``, even with ``n_jobs=1``: every tree's call is wrapped in
 a copy of the configuration and of the warning filters. On the few rows of a served request
 that wrapper is most of the cost (a 50-tree forest on 5 rows: 3.0 ms, against 0.6 ms for the
-same trees called in a loop; docs/performance.md, "Forests").
+same trees called in a loop; docs/models.md, "scikit-learn forests").
 
 :class:`DirectForest` does what the forest's own ``predict_proba``/``predict`` do, in the
 same order, with the same functions: validate the matrix once (feature names, width,

@@ -209,7 +209,12 @@ class Batcher:
 
     def _expire(self, request: _Request, timeout: float) -> None:
         """At ``request``'s deadline: 503 unless a dispatcher has taken it (then it is
-        answered when its batch is scored)."""
+        answered when its batch is scored). Decided one turn of the loop later: a dispatcher
+        whose window the deadline cut short (by :data:`_TIMEOUT_MARGIN`) may be due in the
+        same turn, and is then resumed first, to take it."""
+        asyncio.get_running_loop().call_soon(self._expire_now, request, timeout)
+
+    def _expire_now(self, request: _Request, timeout: float) -> None:
         if not request.taken and not request.future.done():
             self._drop(request)
             request.future.set_exception(PoolTimeoutError(busy_message(self._router, self._kind, timeout)))

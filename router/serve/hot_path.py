@@ -1,4 +1,6 @@
-"""The scoring endpoints' short way in, and the per-answer metrics (docs/serving.md, "Speed").
+"""The scoring endpoints' short way in, and the per-answer metrics.
+
+(docs/serving.md, "How requests are run, and batching".)
 
 ``POST /predict`` and ``POST /predict_proba`` are most of a service's traffic, and each
 request used to cross FastAPI's application stack on its way to the scoring code: the

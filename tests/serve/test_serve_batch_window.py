@@ -180,6 +180,23 @@ def test_a_queued_request_timeout_cuts_the_window_short() -> None:
     assert took < WINDOW / 3
 
 
+def test_a_request_is_taken_when_the_loop_wakes_late_past_its_timeout() -> None:
+    """The event loop blocked past the request's deadline (a long callback, a descheduled
+    process): the dispatcher whose window that deadline cut short and the request's timer
+    are due in the same turn. The dispatcher is resumed first and takes the request; the
+    timeout then finds it taken (a 503 here would refuse a request an instance was free for)."""
+    router = _Router()
+
+    async def late_loop(batcher: Any) -> Any:
+        batcher.arriving().__enter__()  # on its way forever: the dispatcher waits for it
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, time.sleep, 0.4)  # the loop stalls past the 0.3 s deadline
+        return await batcher.infer(_table(1.0), probabilities=False, exclude=(), timeout=0.3)
+
+    answer, batches = asyncio.run(_with_batcher(router, late_loop))
+    assert answer.labels.tolist() == [2.0] and batches == [1]
+
+
 def test_window_is_checked() -> None:
     from modelrouter.errors import InvalidOptionError
     from modelrouter.serve.asgi import ServeConfig
