@@ -62,6 +62,7 @@ from modelrouter.serve.bodies import (
     result_table,
 )
 from modelrouter.serve.hot_path import HotPath, MetricsMiddleware, Mode, ServeApp
+from modelrouter.serve.inline_calls import DEFAULT_BUDGET
 from modelrouter.serve.metrics_endpoint import CONTENT_TYPE, ServeMetrics
 from modelrouter.serve.problems import Problem, Where, problem_for
 from modelrouter.serve.schemas import (
@@ -112,6 +113,10 @@ class ServeConfig:
     # Seconds a batch may wait for requests already on their way to it (being received or
     # decoded); never waited when there are none, so a lone request is never delayed.
     batch_window: float = DEFAULT_WINDOW
+    # Seconds of CPU a small batch's model call may have cost (each of the last few) to be
+    # run on the event loop itself rather than in an inference thread (inline_calls.py);
+    # 0: always in a thread.
+    inline_budget: float = DEFAULT_BUDGET
     # Serve this model file alone (its type from -t, else its suffix), as ``predict -m`` scores
     # with it: the configured pin does not apply to it, ``sha256`` does (docs/specification.md §3).
     model: str | None = None
@@ -139,6 +144,10 @@ class ServeConfig:
         if not self.batch_window >= 0:  # NaN too
             raise InvalidOptionError(
                 "batch_window", f"must be a number ≥ 0 seconds (got {self.batch_window})"
+            )
+        if not self.inline_budget >= 0:  # NaN too
+            raise InvalidOptionError(
+                "inline_budget", f"must be a number ≥ 0 seconds (got {self.inline_budget})"
             )
         if self.max_body_bytes < 1:
             raise InvalidOptionError("--max-body-bytes", f"must be at least 1 (got {self.max_body_bytes})")
@@ -344,6 +353,7 @@ def create_app(
                     instances=pool.size,
                     max_rows=config.max_batch_rows,
                     window=config.batch_window,
+                    inline_budget=config.inline_budget,
                     executor=service.inference,
                     on_batch=partial(_observe_batch, service.metrics, str(kind)),
                 )

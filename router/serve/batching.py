@@ -1,12 +1,15 @@
 """Adaptive batching (``modelrouter serve --max-batch-rows N``): requests that are waiting for
 the same pool are scored together, in one model call.
 
-Off by default, because docs/specification.md §10 has every request borrow an instance itself. With
-it on, a pool of N instances has N dispatchers. Each waits for a queued request, borrows an
-instance with ``async with router.acquire_model(kind)``, and only then takes from the queue
+On by default (``--max-batch-rows 0`` turns it off: every request then borrows an instance
+itself, as docs/specification.md §10 first described). A pool of N instances has N
+dispatchers. Each waits for a queued request, borrows an instance with ``async with
+router.acquire_model(kind)``, and only then takes from the queue
 every request it can score together with the first one: same endpoint, same ``keep``
 columns, same Arrow schema, at most ``max_rows`` rows in all. The concatenated table is
-scored in the service's inference threads and the answers are split back by row counts.
+scored in the service's inference threads (a small batch of a model known to be fast: on
+the event loop itself, see :mod:`~modelrouter.serve.inline_calls`) and the answers are
+split back by row counts.
 
 A dispatcher that holds an instance waits for companions only for requests that are known
 to be on their way: announced with :meth:`Batcher.arriving` when the server starts reading
@@ -50,6 +53,7 @@ import pyarrow as pa
 from modelrouter import DataError, ModelRouter, ModelRouterError, ModelType, PoolTimeoutError
 from modelrouter.backends import Prediction
 from modelrouter.pool import BorrowedModel
+from modelrouter.serve.inline_calls import DEFAULT_BUDGET, InlineCalls
 
 __all__ = ["DEFAULT_WINDOW", "Arrival", "Batcher", "busy_message"]
 
@@ -128,6 +132,7 @@ class Batcher:
         executor: Executor,
         on_batch: Callable[[list[float]], None] = lambda waits: None,
         window: float = DEFAULT_WINDOW,
+        inline_budget: float = DEFAULT_BUDGET,
     ) -> None:
         if max_rows < 1:
             raise ValueError(f"max_rows must be at least 1 (got {max_rows})")
@@ -146,6 +151,7 @@ class Batcher:
         self._arriving = 0  # Arrival blocks whose request is not queued yet
         self._taking = asyncio.Lock()  # held by the dispatcher gathering and taking a batch
         self._tasks: list[asyncio.Task[None]] = []
+        self._inline = InlineCalls(inline_budget)  # which calls may run on the loop itself
 
     def start(self) -> None:
         self._tasks = [
@@ -317,15 +323,20 @@ class Batcher:
                 try:
                     now = time.perf_counter()
                     self._on_batch([now - request.queued for request in batch])
-                    work = loop.run_in_executor(self._executor, partial(_score, model, batch))
-                    try:
-                        outcomes = await asyncio.shield(work)
-                    except asyncio.CancelledError:
-                        # The thread still uses the instance: it goes back only when done.
-                        await asyncio.wait([work])
-                        for request in batch:
-                            request.future.cancel()
-                        raise
+                    rows = sum(request.table.num_rows for request in batch)
+                    call = partial(_score, model, batch)
+                    if self._inline.allows(rows):
+                        outcomes = self._inline.run_here(call, rows)  # inline_calls.py
+                    else:
+                        work = loop.run_in_executor(self._executor, partial(self._inline.timed, call, rows))
+                        try:
+                            outcomes = await asyncio.shield(work)
+                        except asyncio.CancelledError:
+                            # The thread still uses the instance: it goes back only when done.
+                            await asyncio.wait([work])
+                            for request in batch:
+                                request.future.cancel()
+                            raise
                     _deliver(batch, outcomes)
                 finally:
                     # Whatever went wrong above, no request it took is left waiting.

@@ -107,6 +107,7 @@ def test_mounted_under_a_prefix_the_routes_still_answer() -> None:
     from fastapi.testclient import TestClient
 
     app = create_app(ServeConfig(pool_size=1), router=ModelRouter())
+
     # Starlette does not run a mounted app's lifespan: the outer app runs it as its own.
     def lifespan(_: FastAPI) -> Any:
         return app.router.lifespan_context(app)
