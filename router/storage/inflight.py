@@ -50,15 +50,36 @@ class CommitGuard:
         self.committed = False
         self.published = 0
         self.deferred: int | None = None
+        self.holding = 0  # open hold() sections, in any thread
+        self._hold_lock = threading.Lock()
 
     def defer(self, signum: int) -> bool:
         """Called by the signal handler: True when the signal must not interrupt the run."""
         if self.committed:
             return True
-        if self.committing:
+        if self.committing or self.holding:
             self.deferred = self.deferred or signum
             return True
         return False
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """A few statements a signal must not split (a temporary file's creation and its
+        registration: between the two, an interrupted run would not know to remove it). A
+        signal landing inside is raised again when the last open section ends, unless a
+        commit section holds it (its end raises it) or the run is committed."""
+        with self._hold_lock:
+            self.holding += 1
+        try:
+            yield
+        finally:
+            with self._hold_lock:
+                self.holding -= 1
+                last = self.holding == 0
+            if last and not self.committing:
+                held, self.deferred = self.deferred, None
+                if held is not None and not self.committed:
+                    signal.raise_signal(held)
 
     @contextmanager
     def section(self, *, final: bool) -> Iterator[None]:

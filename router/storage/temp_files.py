@@ -52,8 +52,14 @@ TEMP_PATTERN = re.compile(
 
 def temp_beside(path: Path) -> Path:
     """An empty hidden temporary file in ``path``'s folder, with the permissions of a new file."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
-    inflight.current().temp_files.add(Path(temp))  # first: a signal from here on finds it (exits.py)
+    run = inflight.current()
+    # A signal between the file's creation and its registration would leave it behind: one
+    # landing there is held until it is registered (then the interrupted run removes it).
+    with run.commit.hold():
+        fd, temp = tempfile.mkstemp(
+            prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+        )
+        run.temp_files.add(Path(temp))  # a signal from here on finds it (exits.py)
     try:
         # mkstemp creates 0600; the finished file should get what the umask gives new files.
         os.fchmod(fd, 0o666 & ~_umask())
