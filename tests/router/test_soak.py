@@ -19,6 +19,9 @@ class Boom(Exception):
     """Raised on purpose inside a borrow."""
 
 
+# 10 s of CPU (32 threads): make test-slow runs it; test_pool.py's invariant tests are the
+# fast tier's cover of the same pool.
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_soak_pool_invariants_and_exact_stats() -> None:
     instances = [RecordingModel(f"m{i}") for i in range(4)]
