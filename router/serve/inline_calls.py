@@ -21,6 +21,7 @@ not count against a fast model under load; a call whose wall time exceeds
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -48,31 +49,33 @@ class InlineCalls:
     def __init__(self, budget: float = DEFAULT_BUDGET) -> None:
         self.budget = budget
         self._costs: deque[float] = deque(maxlen=HISTORY)
+        self._lock = threading.Lock()  # calls are recorded from the inference threads too
         self.tripped = False  # a call on the loop was too slow: threads only from then on
 
     def allows(self, rows: int) -> bool:
         """Whether a call on ``rows`` rows may run on the event loop now."""
-        return (
-            not self.tripped
-            and self.budget > 0
-            and rows <= INLINE_MAX_ROWS
-            and len(self._costs) == HISTORY
-            and max(self._costs) <= self.budget
-        )
+        if self.tripped or self.budget <= 0 or rows > INLINE_MAX_ROWS:
+            return False
+        with self._lock:
+            return len(self._costs) == HISTORY and max(self._costs) <= self.budget
 
     def run_here(self, call: Callable[[], T], rows: int) -> T:
         """Run ``call`` on this (the loop's) thread, measured."""
-        result = self.timed(call, rows)
-        if self._costs and self._costs[-1] > TRIP * self.budget:
-            self.tripped = True
-        return result
+        return self._measured(call, rows, on_loop=True)
 
     def timed(self, call: Callable[[], T], rows: int) -> T:
-        """Run ``call`` (in whichever thread) and record its cost if the batch was small."""
+        """Run ``call`` (in an inference thread) and record its cost if the batch was small."""
+        return self._measured(call, rows, on_loop=False)
+
+    def _measured(self, call: Callable[[], T], rows: int, *, on_loop: bool) -> T:
         wall, cpu = time.perf_counter(), time.thread_time()
         try:
             return call()
         finally:
             if rows <= INLINE_MAX_ROWS:
                 wall = time.perf_counter() - wall
-                self._costs.append(wall if wall > SLOW_WALL else time.thread_time() - cpu)
+                cost = wall if wall > SLOW_WALL else time.thread_time() - cpu
+                with self._lock:
+                    self._costs.append(cost)
+                    if on_loop and cost > TRIP * self.budget:
+                        self.tripped = True
