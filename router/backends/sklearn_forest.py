@@ -29,6 +29,7 @@ version) is scored by the estimator itself, as before.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,9 @@ class DirectForest:
 
 def direct_forest(estimator: Any) -> DirectForest | None:
     """A :class:`DirectForest` for ``estimator`` when it qualifies, else ``None``."""
+    if "sklearn.ensemble" not in sys.modules or "sklearn.tree" not in sys.modules:
+        # Nothing unpickled is a forest: importing them (0.3 s) is not worth the question.
+        return None
     try:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
         from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor

@@ -195,3 +195,20 @@ def test_the_shipped_model_takes_the_direct_path_through_the_backend() -> None:
     assert np.array_equal(np.asarray(both.probabilities), expected)
     assert np.array_equal(np.asarray(both.labels), model.estimator.predict(frame[features]))
     assert np.array_equal(model.predict(frame), model.estimator.predict(frame[features]))
+
+
+def test_a_model_that_is_no_forest_does_not_import_the_forests() -> None:
+    """Asking costs nothing: scikit-learn's ensemble package takes 0.3 s to import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "model = LogisticRegression().fit(np.random.rand(20, 3), np.arange(20) % 2)\n"
+        "from modelrouter.backends.sklearn_backend import SklearnModel\n"
+        "assert SklearnModel('m.pkl', model)._forest is None\n"
+        "print('sklearn.ensemble' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
