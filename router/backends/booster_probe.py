@@ -20,6 +20,7 @@ checking every time, never an error.
 
 from __future__ import annotations
 
+import faulthandler
 import hashlib
 import json
 import os
@@ -48,6 +49,17 @@ _LIBRARY = {ModelType.XGBOOST: "XGBoost", ModelType.LIGHTGBM: "LightGBM"}
 #: The child's exit status when the library refused the file cleanly (a Python exception):
 #: its message, the last line of its stdout, is the parent's error.
 _REFUSED = 3
+
+#: How long the child may take, once the file is loaded, to predict the two probe rows and
+#: exit. The damage the child is there for can corrupt its heap instead of killing it, and a
+#: corrupt heap can deadlock as well as fault (``logging.shutdown`` at exit was seen waiting
+#: for ever on a lock, once in ~200 runs of a damaged LightGBM file); two rows take
+#: milliseconds even for a model of 100,000 trees, so a child still running after this long
+#: is hung, and the file is damaged.
+_PROBE_SECONDS = 30.0
+
+#: The first line faulthandler writes when its watchdog ends the child.
+_WATCHDOG_LINE = "Timeout ("
 
 #: Digests (with the library version) that passed in this process; bounded, as a server
 #: may load many models over its life.
@@ -171,6 +183,11 @@ def _verdict(status: int, report: str, errors: bytes, where: object, library: st
     if status == 0:
         return
     lines = report.splitlines()
+    if status == 1 and "loaded" in lines and _WATCHDOG_LINE in errors.decode("utf-8", "replace"):
+        raise ModelLoadError(
+            f"{where}: the {library} library hung predicting a probe row (zeros, NaN) with it or freeing it "
+            f"(no answer in {_PROBE_SECONDS:g} s), tried in a separate process: the file is damaged"
+        )
     if status < 0:
         if -status == signal.SIGINT:  # Ctrl-C reached the child first: the parent's is on its way
             raise KeyboardInterrupt
@@ -235,7 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         model = backend.from_checked(where, payload, threads=1)
         result.write("loaded\n")
         result.flush()
+        # A C thread ends the process (exit 1) if the probe or the exit after it hangs: it
+        # needs no GIL, so it fires however the main thread is stuck. It stays armed through
+        # the interpreter's exit, which is part of the check: freeing the damaged model's
+        # memory is where glibc most often finds the heap corrupt (and aborts).
+        faulthandler.dump_traceback_later(_PROBE_SECONDS, exit=True)
         _probe(model)
+        del model  # the library's memory is freed here, in the check, not at some later exit
     except Exception as exc:  # a refusal: the parent reports it as its own load would
         from modelrouter.backends.boosters import native_message
 

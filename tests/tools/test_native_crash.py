@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -72,6 +73,11 @@ CRASHERS: dict[str, tuple[str, Callable[[bytes], bytes], str]] = {
         "predicting a probe row",
     ),
 }
+
+#: Crashers whose damage overwrites memory: the child faults on almost every run (in the
+#: probe, or when the model's memory is freed); on the others the library or the output
+#: count refuses the file, or the child hangs and its watchdog ends it.
+CORRUPTS_OR_CRASHES = {"lgb-objective-classes"}
 
 
 @pytest.fixture
@@ -144,8 +150,12 @@ def test_a_native_crash_is_exit_4_naming_the_file(
     assert result.returncode == EXIT_MODEL, (result.returncode, result.stderr[-2000:])
     library = "XGBoost" if path.suffix == ".json" else "LightGBM"
     step = CRASHERS[crasher][2]
-    assert f"{path.name}: the {library} library crashed (SIG" in result.stderr
-    assert step in result.stderr
+    crashed = f"{path.name}: the {library} library crashed (SIG" in result.stderr and step in result.stderr
+    refused = re.search(
+        rf"{re.escape(path.name)}: the (model gives 99999 outputs per row|{library} library (hung|cannot load))",
+        result.stderr,
+    )
+    assert crashed or (refused and crasher in CORRUPTS_OR_CRASHES), result.stderr
     assert "Traceback" not in result.stderr
     if command != "inspect":
         assert result.stderr.startswith("error:") and len(result.stderr.strip().splitlines()) <= 2
@@ -223,3 +233,49 @@ def test_the_child_is_a_net_under_the_structure_checks(originals: dict[str, Path
 @pytest.mark.slow
 def test_the_child_is_a_net_under_every_structure_check(originals: dict[str, Path]) -> None:
     _refused_by_the_child(originals, NET)
+
+
+# -- a child that does not end -------------------------------------------------------------
+
+
+def _child(script: str, payload: bytes) -> subprocess.CompletedProcess[bytes]:
+    """Run ``script`` (which ends by calling the probe's ``main``) as the child is run."""
+    return subprocess.run(
+        [sys.executable, "-P", "-c", script], input=payload, capture_output=True, timeout=60
+    )
+
+
+def test_a_probe_that_hangs_ends_the_child_and_names_the_file(originals: dict[str, Path]) -> None:
+    """A corrupt heap can deadlock instead of faulting: the child's watchdog (a C thread) ends
+    it, and the parent says the library hung, naming the file."""
+    script = (
+        "import time\n"
+        "from modelrouter.backends import booster_probe as p\n"
+        "p._PROBE_SECONDS = 0.5\n"
+        "p._probe = lambda model: time.sleep(60)\n"
+        "raise SystemExit(p.main(['lightgbm', 'wine.txt']))\n"
+    )
+    child = _child(script, originals["txt"].read_bytes())
+    assert child.returncode == 1
+    with pytest.raises(ModelLoadError) as caught:
+        booster_probe._verdict(child.returncode, child.stdout.decode(), child.stderr, "wine.txt", "LightGBM")
+    assert str(caught.value).startswith("wine.txt: the LightGBM library hung predicting a probe row")
+
+
+def test_a_hang_at_the_childs_exit_is_a_hang(originals: dict[str, Path]) -> None:
+    """An exit handler that waits for ever (a lock the probe's damage left taken, as
+    ``logging.shutdown`` once did) is caught by the same watchdog: the exit, where the
+    model's memory is freed, is part of the check."""
+    script = (
+        "import atexit, threading\n"
+        "lock = threading.Lock(); lock.acquire(); atexit.register(lock.acquire)\n"
+        "from modelrouter.backends import booster_probe as p\n"
+        "p._PROBE_SECONDS = 0.5\n"
+        "raise SystemExit(p.main(['lightgbm', 'wine.txt']))\n"
+    )
+    child = _child(script, originals["txt"].read_bytes())
+    assert (child.returncode, child.stdout) == (1, b"loaded\n")
+    with pytest.raises(
+        ModelLoadError, match=r"^wine.txt: the LightGBM library hung .* \(no answer in 30 s\)"
+    ):
+        booster_probe._verdict(child.returncode, child.stdout.decode(), child.stderr, "wine.txt", "LightGBM")
