@@ -152,7 +152,8 @@ def test_a_native_crash_is_exit_4_naming_the_file(
     step = CRASHERS[crasher][2]
     crashed = f"{path.name}: the {library} library crashed (SIG" in result.stderr and step in result.stderr
     refused = re.search(
-        rf"{re.escape(path.name)}: the (model gives 99999 outputs per row|{library} library (hung|cannot load))",
+        rf"{re.escape(path.name)}: the "
+        rf"(model gives 99999 outputs per row|{library} library (hung|cannot load))",
         result.stderr,
     )
     assert crashed or (refused and crasher in CORRUPTS_OR_CRASHES), result.stderr
