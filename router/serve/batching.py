@@ -295,12 +295,15 @@ class Batcher:
         deadline = loop.time() + self._window
         while self._gathering():
             first_timeout = min(r.deadline for r in self._queue) - _TIMEOUT_MARGIN
-            remaining = min(deadline, first_timeout) - loop.time()
-            if remaining <= 0:
+            # An absolute time, not a delay: measured from a clock read a preempted process
+            # may take late, a delay could put this wake-up after the request's own timer
+            # (then, both due in one turn, the request would be refused, not taken).
+            until = min(deadline, first_timeout)
+            if until <= loop.time():
                 return
             self._changed.clear()
             try:
-                async with asyncio.timeout(remaining):
+                async with asyncio.timeout_at(until):
                     await self._changed.wait()
             except TimeoutError:
                 return

@@ -197,6 +197,29 @@ def test_a_request_is_taken_when_the_loop_wakes_late_past_its_timeout() -> None:
     assert answer.labels.tolist() == [2.0] and batches == [1]
 
 
+def test_a_request_is_taken_when_the_clock_moves_between_two_reads() -> None:
+    """The same late wake-up on a loop whose every clock read is 2 ms after the last (a
+    process preempted between computing the window's end and arming it): the dispatcher's
+    wake-up still falls before the request's timer, so it is taken (under a loaded CI, a
+    delay measured from an earlier read once put it after, and the request was refused)."""
+
+    class _SlowClock(asyncio.SelectorEventLoop):
+        def time(self) -> float:
+            self._offset = getattr(self, "_offset", 0.0) + 0.002
+            return super().time() + self._offset
+
+    router = _Router()
+
+    async def late_loop(batcher: Any) -> Any:
+        batcher.arriving().__enter__()
+        asyncio.get_running_loop().call_later(0.05, time.sleep, 0.4)
+        return await batcher.infer(_table(1.0), probabilities=False, exclude=(), timeout=0.3)
+
+    with asyncio.Runner(loop_factory=_SlowClock) as runner:
+        answer, batches = runner.run(_with_batcher(router, late_loop))
+    assert answer.labels.tolist() == [2.0] and batches == [1]
+
+
 def test_window_is_checked() -> None:
     from modelrouter.errors import InvalidOptionError
     from modelrouter.serve.asgi import ServeConfig
