@@ -5,7 +5,9 @@ A model call handed to an inference thread costs a thread hop both ways, and whi
 and the thread take turns at the GIL neither runs at full speed: on a 2-core machine, 1-row
 requests from 8 clients cost the service 0.9 ms of CPU each that way, and 0.39 ms when the
 (0.2 ms) forest call of each small batch ran on the loop itself. But a call on the loop
-blocks every other request meanwhile, so only calls known to be short run there:
+blocks every other request meanwhile, and the service promises that inference runs off the
+event loop: so this is off unless an app built with ``create_app`` opts in
+(``ServeConfig(inline_budget=…)``), and then only calls known to be short run there:
 
 - a batch of at most :data:`INLINE_MAX_ROWS` rows,
 - of a model whose last :data:`HISTORY` such calls each cost at most ``budget`` seconds
@@ -27,12 +29,21 @@ from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["DEFAULT_BUDGET", "HISTORY", "INLINE_MAX_ROWS", "SLOW_WALL", "TRIP", "InlineCalls"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "HISTORY",
+    "INLINE_MAX_ROWS",
+    "SLOW_WALL",
+    "TRIP",
+    "InlineCalls",
+]
 
 T = TypeVar("T")
 
-#: Seconds of CPU a call may cost to run on the event loop.
-DEFAULT_BUDGET = 0.002
+#: Seconds of CPU a call may cost to run on the event loop. Off (0) by default: the service's
+#: contract is that inference runs off the event loop (docs/serving.md, "Small batches on the
+#: event loop"); an app built with ``create_app`` may opt in with ``ServeConfig(inline_budget=…)``.
+DEFAULT_BUDGET = 0.0
 #: Batches above this many rows always run in a thread.
 INLINE_MAX_ROWS = 256
 #: How many past small calls must each have been within the budget.

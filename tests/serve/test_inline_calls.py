@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
-from modelrouter.serve.inline_calls import HISTORY, INLINE_MAX_ROWS, SLOW_WALL, InlineCalls
+from modelrouter.serve.inline_calls import DEFAULT_BUDGET, HISTORY, INLINE_MAX_ROWS, SLOW_WALL, InlineCalls
 
 
 def _spin(seconds: float) -> None:
@@ -121,7 +121,9 @@ class _Router:
         return {}
 
 
-def _threads_used(delay: float, requests: int, budget: float = 0.002) -> list[str]:
+def _threads_used(delay: float, requests: int, budget: float | None = 0.002) -> list[str]:
+    """The threads that scored ``requests`` 1-row requests in turn (``budget`` None: the
+    Batcher's default)."""
     from modelrouter import ModelType
     from modelrouter.serve.batching import Batcher
 
@@ -135,7 +137,7 @@ def _threads_used(delay: float, requests: int, budget: float = 0.002) -> list[st
                 instances=1,
                 max_rows=64,
                 executor=executor,
-                inline_budget=budget,
+                inline_budget=DEFAULT_BUDGET if budget is None else budget,
             )
             batcher.start()
             try:
@@ -160,6 +162,16 @@ def test_a_fast_model_is_scored_on_the_loop_once_measured() -> None:
 def test_a_slow_model_or_no_budget_keeps_every_call_in_a_thread(budget: float) -> None:
     delay = SLOW_WALL + 0.01 if budget else 0.0
     threads = _threads_used(delay=delay, requests=HISTORY + 3, budget=budget)
+    assert all(name.startswith("inference") for name in threads)
+
+
+def test_by_default_every_call_runs_off_the_event_loop() -> None:
+    """The service's promise: inference runs off the event loop unless an app opts in."""
+    from modelrouter.serve.asgi import ServeConfig
+
+    assert ServeConfig().inline_budget == 0
+    threads = _threads_used(delay=0.0, requests=HISTORY + 5, budget=None)
+    assert len(threads) == HISTORY + 5
     assert all(name.startswith("inference") for name in threads)
 
 
