@@ -29,8 +29,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.tiers import cross
-
 MODELROUTER = Path(sys.executable).parent / "modelrouter"
 
 
@@ -155,14 +153,24 @@ MODELS: dict[str, Callable[[], Any]] = {
 }
 
 
+#: The placements make test scores (an encoder at the top of a pipeline, one inside a search
+#: over a nested pipeline, a model with named categorical features); the other placements, and
+#: every one from Parquet, run in make test-slow (tests/tiers.py).
+_FAST_KINDS = ("mixed_encoder", "searched_pipeline", "hgb_categorical_names")
+
+
 @pytest.mark.parametrize(
     ("kind", "suffix"),
-    cross(
-        [(k,) for k in sorted(MODELS)],
-        [".csv", ".parquet"],
-        fast_column=".csv",
-        fast_row=(sorted(MODELS)[0],),
-    ),
+    [
+        pytest.param(
+            kind,
+            suffix,
+            id=f"{kind}-{suffix}",
+            marks=() if kind in _FAST_KINDS and suffix == ".csv" else (pytest.mark.slow,),
+        )
+        for kind in sorted(MODELS)
+        for suffix in (".csv", ".parquet")
+    ],
 )
 def test_text_columns_are_fed_as_text_wherever_the_encoder_sits(
     tmp_path: Path, kind: str, suffix: str

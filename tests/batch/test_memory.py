@@ -226,6 +226,8 @@ def test_rechunk_caps_rows_and_bytes_and_keeps_every_row_in_order(
     assert all(0 < b.num_rows <= limit for b in out)
 
 
+# 40 MB of CSV: make test checks the byte bound in-process (test_rechunk_caps_rows_and_bytes…).
+@pytest.mark.slow
 def test_a_wide_csv_is_scored_in_chunks_bounded_in_bytes(tmp_path: Path) -> None:
     """3,000 rows × 1,200 columns (≈ 40 MB of text) are fewer rows than one chunk, but more
     bytes than a chunk may hold: several chunks, every row once, in order."""

@@ -391,8 +391,9 @@ def test_dataset_stats_failure_withholds_success(tmp_path: Path, dev_full: Path)
 
 def test_sigterm_right_after_the_commit_exits_0(tmp_path: Path, data: Path) -> None:
     """Repeated runs, each sent SIGTERM as soon as its output appears: once committed, exit 0
-    (never 143 with 'no output was written', never 'Exception ignored')."""
-    for attempt in range(4):
+    (never 143 with 'no output was written', never 'Exception ignored'). Two here; make fuzz's
+    soak and the in-process test below reach the other moments of the commit."""
+    for attempt in range(2):
         out = tmp_path / f"out{attempt}.csv"
         proc = subprocess.Popen(
             [str(MODELROUTER), "predict", str(data), *ONNX, "-o", str(out), "--stats-json",

@@ -236,6 +236,7 @@ def test_every_backend_decides_a_value_alike(
     assert rejected_rows(rejects) == expected
 
 
+@pytest.mark.slow  # it needs 8 more runs; make test compares both backends' decisions above
 def test_pickle_and_graph_give_the_same_labels_where_both_score(
     outcomes: dict[Case, tuple[Path, subprocess.CompletedProcess[str]]],
 ) -> None:

@@ -102,17 +102,23 @@ def other_tree_skops(tmp_path: Path) -> Path:
     return path
 
 
-def test_builtin_skops_trust_does_not_extend_to_other_files(other_tree_skops: Path, tmp_path: Path) -> None:
+@pytest.mark.matrix  # make test runs predict (tests/tiers.py)
+@pytest.mark.parametrize("command", ["predict", "inspect", "convert"])
+def test_builtin_skops_trust_does_not_extend_to_other_files(
+    other_tree_skops: Path, tmp_path: Path, command: str
+) -> None:
     out = tmp_path / "out.csv"
-    refused = [
-        run("predict", SAMPLE, "-m", other_tree_skops, "-o", out, cwd=tmp_path),
-        run("inspect", other_tree_skops, cwd=tmp_path),
-        run("convert", other_tree_skops, "-o", tmp_path / "o.onnx", cwd=tmp_path),
-    ]
-    for result in refused:
-        assert result.returncode == EXIT_MODEL, result.stderr
-        assert "sklearn.tree._tree.Tree" in result.stderr + result.stdout
+    args = {
+        "predict": ("predict", SAMPLE, "-m", other_tree_skops, "-o", out),
+        "inspect": ("inspect", other_tree_skops),
+        "convert": ("convert", other_tree_skops, "-o", tmp_path / "o.onnx"),
+    }[command]
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == EXIT_MODEL, result.stderr
+    assert "sklearn.tree._tree.Tree" in result.stderr + result.stdout
     assert not out.exists() and not (tmp_path / "o.onnx").exists()
+    if command != "predict":
+        return
     # Trusted on purpose, it loads.
     result = run(
         "predict",
