@@ -22,6 +22,15 @@ serves many requests, and the per-call cost of a model (a forest's per-tree over
 validation, thread hops) is paid once for all of them: on a CPU-bound machine fewer, larger
 calls leave more of the CPU to everything else a request needs.
 
+While another call of the same pool runs in a thread, a small batch (at most
+:data:`~modelrouter.serve.inline_calls.INLINE_MAX_ROWS` rows) of a model whose recent small
+calls each cost at most :data:`HOLD_BUDGET` of CPU is not started beside it: it waits for
+that call to end (at most :data:`HOLD_LIMIT` seconds, never past a queued request's
+timeout), gathering what arrives meanwhile. Two such calls side by side only pay a fast
+model's fixed per-call cost twice and take turns at the GIL; one call after the other, on a
+batch twice the size, serves the same requests with less CPU. Large batches and slow models
+still run side by side, one per instance.
+
 Guarantees:
 
 - Each request gets exactly the rows of its own table back, in order. A batch whose call
@@ -61,6 +70,10 @@ __all__ = ["DEFAULT_WINDOW", "Arrival", "Batcher", "busy_message"]
 DEFAULT_WINDOW = 0.02
 #: A request's timeout cuts the window short by this much, so it is taken, not refused.
 _TIMEOUT_MARGIN = 0.001
+#: A small batch waits for the pool's call in flight when small calls cost at most this (CPU s)…
+HOLD_BUDGET = 0.002
+#: …and at most this long (s), then it is started beside it.
+HOLD_LIMIT = 0.005
 
 log = logging.getLogger("modelrouter.serve")
 
@@ -147,7 +160,9 @@ class Batcher:
         self._window = window
         self._queue: deque[_Request] = deque()
         self._pending = asyncio.Event()
-        self._changed = asyncio.Event()  # set when a request is queued or an arrival given up
+        # Set when a request is queued, an arrival given up or a call in a thread ends.
+        self._changed = asyncio.Event()
+        self._calls_in_threads = 0  # this pool's model calls running in inference threads now
         self._arriving = 0  # Arrival blocks whose request is not queued yet
         self._taking = asyncio.Lock()  # held by the dispatcher gathering and taking a batch
         self._tasks: list[asyncio.Task[None]] = []
@@ -308,6 +323,28 @@ class Batcher:
             except TimeoutError:
                 return
 
+    def _holding(self) -> bool:
+        """Whether the queued batch should wait for the call in flight (module docstring)."""
+        if not self._calls_in_threads or not self._queue:
+            return False
+        rows = sum(r.table.num_rows for r in self._queue)
+        return self._inline.recently_within(HOLD_BUDGET, rows)
+
+    async def _hold_small_batch(self) -> None:
+        """Wait, at most :data:`HOLD_LIMIT`, while :meth:`_holding` says so."""
+        loop = asyncio.get_running_loop()
+        limit = loop.time() + HOLD_LIMIT
+        while self._holding():
+            until = min(limit, min(r.deadline for r in self._queue) - _TIMEOUT_MARGIN)
+            if until <= loop.time():
+                return
+            self._changed.clear()
+            try:
+                async with asyncio.timeout_at(until):
+                    await self._changed.wait()
+            except TimeoutError:
+                return
+
     async def _serve_batch(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -319,6 +356,7 @@ class Batcher:
                     if not self._queue:
                         return
                     await self._gather()
+                    await self._hold_small_batch()
                     model = await borrowed.enter_async_context(self._router.acquire_model(self._kind))
                     batch = self._take()
                 if not batch:
@@ -332,6 +370,7 @@ class Batcher:
                         outcomes = self._inline.run_here(call, rows)  # inline_calls.py
                     else:
                         work = loop.run_in_executor(self._executor, partial(self._inline.timed, call, rows))
+                        self._calls_in_threads += 1
                         try:
                             outcomes = await asyncio.shield(work)
                         except asyncio.CancelledError:
@@ -340,6 +379,9 @@ class Batcher:
                             for request in batch:
                                 request.future.cancel()
                             raise
+                        finally:
+                            self._calls_in_threads -= 1
+                            self._changed.set()
                     _deliver(batch, outcomes)
                 finally:
                     # Whatever went wrong above, no request it took is left waiting.

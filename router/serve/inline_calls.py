@@ -65,10 +65,15 @@ class InlineCalls:
 
     def allows(self, rows: int) -> bool:
         """Whether a call on ``rows`` rows may run on the event loop now."""
-        if self.tripped or self.budget <= 0 or rows > INLINE_MAX_ROWS:
+        return not self.tripped and self.budget > 0 and self.recently_within(self.budget, rows)
+
+    def recently_within(self, cost: float, rows: int) -> bool:
+        """Whether a batch of ``rows`` rows is small and the last :data:`HISTORY` small calls
+        (wherever they ran) each cost at most ``cost`` seconds."""
+        if rows > INLINE_MAX_ROWS:
             return False
         with self._lock:
-            return len(self._costs) == HISTORY and max(self._costs) <= self.budget
+            return len(self._costs) == HISTORY and max(self._costs) <= cost
 
     def run_here(self, call: Callable[[], T], rows: int) -> T:
         """Run ``call`` on this (the loop's) thread, measured."""
