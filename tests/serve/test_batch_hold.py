@@ -100,7 +100,9 @@ def _run(router: _Router, body: Any) -> Any:
 
 async def _blocked_call(batcher: Any, router: _Router) -> asyncio.Task[Any]:
     """A call of the pool's, running in a thread until the test releases it."""
-    task = asyncio.ensure_future(batcher.infer(_table(BLOCKING), probabilities=False, exclude=(), timeout=5))
+    task: asyncio.Task[Any] = asyncio.ensure_future(
+        batcher.infer(_table(BLOCKING), probabilities=False, exclude=(), timeout=5)
+    )
     while not router.started.is_set():
         await asyncio.sleep(0.001)
     return task
