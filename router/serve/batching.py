@@ -304,24 +304,8 @@ class Batcher:
 
     async def _gather(self) -> None:
         """Wait, at most the window, for the requests on their way (module docstring)."""
-        if not self._window or not self._gathering():
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._window
-        while self._gathering():
-            first_timeout = min(r.deadline for r in self._queue) - _TIMEOUT_MARGIN
-            # An absolute time, not a delay: measured from a clock read a preempted process
-            # may take late, a delay could put this wake-up after the request's own timer
-            # (then, both due in one turn, the request would be refused, not taken).
-            until = min(deadline, first_timeout)
-            if until <= loop.time():
-                return
-            self._changed.clear()
-            try:
-                async with asyncio.timeout_at(until):
-                    await self._changed.wait()
-            except TimeoutError:
-                return
+        if self._window and self._gathering():
+            await self._wait_while(self._gathering, self._window)
 
     def _holding(self) -> bool:
         """Whether the queued batch should wait for the call in flight (module docstring)."""
@@ -332,10 +316,19 @@ class Batcher:
 
     async def _hold_small_batch(self) -> None:
         """Wait, at most :data:`HOLD_LIMIT`, while :meth:`_holding` says so."""
+        await self._wait_while(self._holding, HOLD_LIMIT)
+
+    async def _wait_while(self, condition: Callable[[], bool], limit: float) -> None:
+        """Wait while ``condition()`` holds (checked whenever :attr:`_changed` is set), at most
+        ``limit`` seconds and never past the first queued request's timeout (less
+        :data:`_TIMEOUT_MARGIN`, so that it is taken, not refused)."""
         loop = asyncio.get_running_loop()
-        limit = loop.time() + HOLD_LIMIT
-        while self._holding():
-            until = min(limit, min(r.deadline for r in self._queue) - _TIMEOUT_MARGIN)
+        end = loop.time() + limit
+        while condition():
+            # An absolute time, not a delay: measured from a clock read a preempted process
+            # may take late, a delay could put this wake-up after the request's own timer
+            # (then, both due in one turn, the request would be refused, not taken).
+            until = min(end, min(r.deadline for r in self._queue) - _TIMEOUT_MARGIN)
             if until <= loop.time():
                 return
             self._changed.clear()
