@@ -24,9 +24,9 @@ calls leave more of the CPU to everything else a request needs.
 
 While another call of the same pool runs in a thread, a small batch (at most
 :data:`~modelrouter.serve.inline_calls.INLINE_MAX_ROWS` rows) of a model whose recent small
-calls each cost at most :data:`HOLD_BUDGET` of CPU is not started beside it: it waits for
-that call to end (at most :data:`HOLD_LIMIT` seconds, never past a queued request's
-timeout), gathering what arrives meanwhile. Two such calls side by side only pay a fast
+calls each cost at most :data:`HOLD_BUDGET` of CPU is not started beside it: it waits until
+no call of the pool runs in a thread (at most :data:`HOLD_LIMIT` seconds, never past a
+queued request's timeout), gathering what arrives meanwhile. Two such calls side by side only pay a fast
 model's fixed per-call cost twice and take turns at the GIL; one call after the other, on a
 batch twice the size, serves the same requests with less CPU. Large batches and slow models
 still run side by side, one per instance.
@@ -246,6 +246,7 @@ class Batcher:
                 self._queue.remove(request)
             except ValueError:
                 pass
+            self._changed.set()  # a dispatcher waiting on the queue looks again
 
     def _take(self) -> list[_Request]:
         """The oldest queued request and every later one that can share its model call."""
@@ -307,6 +308,10 @@ class Batcher:
         if self._window and self._gathering():
             await self._wait_while(self._gathering, self._window)
 
+    def _call_ended(self, work: asyncio.Future[list[Outcome]]) -> None:
+        self._calls_in_threads -= 1
+        self._changed.set()
+
     def _holding(self) -> bool:
         """Whether the queued batch should wait for the call in flight (module docstring)."""
         if not self._calls_in_threads or not self._queue:
@@ -328,7 +333,7 @@ class Batcher:
             # An absolute time, not a delay: measured from a clock read a preempted process
             # may take late, a delay could put this wake-up after the request's own timer
             # (then, both due in one turn, the request would be refused, not taken).
-            until = min(end, min(r.deadline for r in self._queue) - _TIMEOUT_MARGIN)
+            until = min(end, min((r.deadline for r in self._queue), default=math.inf) - _TIMEOUT_MARGIN)
             if until <= loop.time():
                 return
             self._changed.clear()
@@ -350,6 +355,8 @@ class Batcher:
                         return
                     await self._gather()
                     await self._hold_small_batch()
+                    if not self._queue:  # all given up meanwhile: no borrow without a call
+                        return
                     model = await borrowed.enter_async_context(self._router.acquire_model(self._kind))
                     batch = self._take()
                 if not batch:
@@ -363,7 +370,9 @@ class Batcher:
                         outcomes = self._inline.run_here(call, rows)  # inline_calls.py
                     else:
                         work = loop.run_in_executor(self._executor, partial(self._inline.timed, call, rows))
+                        # Counted until the thread is done, whatever happens to this task.
                         self._calls_in_threads += 1
+                        work.add_done_callback(self._call_ended)
                         try:
                             outcomes = await asyncio.shield(work)
                         except asyncio.CancelledError:
@@ -372,9 +381,6 @@ class Batcher:
                             for request in batch:
                                 request.future.cancel()
                             raise
-                        finally:
-                            self._calls_in_threads -= 1
-                            self._changed.set()
                     _deliver(batch, outcomes)
                 finally:
                     # Whatever went wrong above, no request it took is left waiting.
