@@ -5,7 +5,7 @@
   output; a one-chunk input never loads it;
 - ONNX class labels come from the ``class_labels`` metadata when the model records them
   (what ``modelrouter convert`` writes) without importing ``onnx``, and equal the graph's;
-- a Parquet run with such an ONNX model imports neither pandas, scikit-learn, scipy, onnx,
+- a Parquet or CSV run with such an ONNX model imports neither pandas, scikit-learn, scipy, onnx,
   threadpoolctl nor pydantic.
 """
 
@@ -166,13 +166,16 @@ def test_onnx_predict_proba_same_with_and_without_class_labels_metadata(
     pd.testing.assert_frame_equal(outputs["graph"], outputs["metadata"])
 
 
-@pytest.mark.parametrize("label_kind", ["numeric", "string"])
-def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_pydantic(
-    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray], label_kind: str
+@pytest.mark.parametrize(
+    ("label_kind", "source"), [("numeric", "parquet"), ("string", "parquet"), ("numeric", "csv")]
+)
+def test_onnx_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_pydantic(
+    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray], label_kind: str, source: str
 ) -> None:
     """Numeric labels are wrapped around their buffer, string labels built from their UTF-8
-    bytes: ``pa.array`` would import pandas. pydantic: Typer 0.29 imports it to parse every
-    option (pyproject caps Typer below)."""
+    bytes, a CSV's null spellings from theirs: ``pa.array`` would import pandas (as every
+    conversion of a Python value does, e.g. typing a CSV's kept columns for a Parquet output). pydantic:
+    Typer 0.29 imports it to parse every option (pyproject caps Typer below)."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.ensemble import RandomForestClassifier
@@ -191,9 +194,16 @@ def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_
         prop.key, prop.value = key, json.dumps(value)
     tagged = tmp_path / "tagged.onnx"
     tagged.write_bytes(onx.SerializeToString())
-    out = tmp_path / "out.parquet"
+    out = tmp_path / f"out.{source}"
     heavy = ("pandas", "sklearn", "scipy", "onnx", "threadpoolctl", "pydantic")
-    argv = ["modelrouter", "predict", str(wine_parquet), "-m", str(tagged), "-k", "id", "-o", str(out), "-q"]
+    data = wine_parquet
+    if source == "csv":  # CSV in, CSV out (a Parquet output of a CSV types its kept columns)
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        data = tmp_path / "wine.csv"
+        pacsv.write_csv(pq.read_table(wine_parquet), data)
+    argv = ["modelrouter", "predict", str(data), "-m", str(tagged), "-k", "id", "-o", str(out), "-q"]
     code = (
         f"import sys\nsys.argv = {argv!r}\nfrom modelrouter.cli import entry\n"
         # The real entry point ends with os._exit (entry.leave): hand the code back instead.
@@ -204,7 +214,7 @@ def test_onnx_parquet_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert ast.literal_eval(proc.stdout.strip().splitlines()[-1]) == []
-    written = pd.read_parquet(out)
+    written = pd.read_parquet(out) if source == "parquet" else pd.read_csv(out)
     expected = forest.predict(frame.astype(np.float32))
     assert [str(v) for v in written["prediction"]] == [str(v) for v in expected]
 
