@@ -35,11 +35,20 @@ __all__ = ["KeptTypes", "Rewritable", "as_text", "fits", "infer", "typed"]
 #: What a text column may become, in the order tried: an integer text is also a float text.
 CANDIDATES: tuple[pa.DataType, ...] = (pa.int64(), pa.float64(), pa.bool_())
 
+# No Python value is converted to Arrow here (no pa.scalar(""), no literal 0 in a compute
+# call): pyarrow imports pandas (0.25 s of CPU) on its first such conversion, and a run on an
+# ONNX model needs pandas nowhere else.
+_EMPTY_TEXT = pa.StringArray.from_buffers(1, pa.py_buffer(bytes(8)), pa.py_buffer(b""))[0]
+
+
+def _empty(column: pa.Array) -> pa.Array:
+    """Whether each text cell is empty (null stays null): a length cast to bool is "not 0"."""
+    return pc.invert(pc.cast(pc.binary_length(column), pa.bool_()))
+
 
 def _nonempty(column: pa.Array) -> pa.Array:
     """``column`` with its empty cells as nulls (the typed column's missing values)."""
-    empty = pc.equal(pc.binary_length(column), 0)
-    return pc.if_else(empty, pa.scalar(None, pa.string()), column)
+    return pc.if_else(_empty(column), pa.nulls(1, pa.string())[0], column)
 
 
 def typed(column: pa.Array, kind: pa.DataType) -> pa.Array | None:
@@ -65,7 +74,7 @@ def fits(column: pa.Array, kind: pa.DataType) -> bool:
 
 def infer(column: pa.Array) -> pa.DataType:
     """The type of a kept text column, from its values (:data:`CANDIDATES`, else text)."""
-    if column.null_count == len(column) or pc.all(pc.equal(pc.binary_length(column), 0)).as_py():
+    if column.null_count == len(column) or pc.all(_empty(column)).as_py():
         return pa.string()  # nothing to tell the type by
     for kind in CANDIDATES:
         if fits(column, kind):
@@ -77,7 +86,7 @@ def as_text(column: pa.Array | pa.ChunkedArray, kind: pa.DataType) -> pa.Array |
     """A typed kept column back as the text it was read from (nulls: the empty cell)."""
     if kind == pa.string():
         return column
-    return pc.fill_null(pc.cast(column, pa.string()), "")
+    return pc.fill_null(pc.cast(column, pa.string()), _EMPTY_TEXT)
 
 
 class Rewritable(Protocol):

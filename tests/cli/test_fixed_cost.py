@@ -167,14 +167,25 @@ def test_onnx_predict_proba_same_with_and_without_class_labels_metadata(
 
 
 @pytest.mark.parametrize(
-    ("label_kind", "source"), [("numeric", "parquet"), ("string", "parquet"), ("numeric", "csv")]
+    ("label_kind", "source", "output"),
+    [
+        ("numeric", "parquet", "parquet"),
+        ("string", "parquet", "parquet"),
+        ("numeric", "csv", "csv"),
+        ("numeric", "csv", "parquet"),
+    ],
 )
 def test_onnx_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_pydantic(
-    tmp_path: Path, wine_parquet: Path, wine: tuple[pd.DataFrame, np.ndarray], label_kind: str, source: str
+    tmp_path: Path,
+    wine_parquet: Path,
+    wine: tuple[pd.DataFrame, np.ndarray],
+    label_kind: str,
+    source: str,
+    output: str,
 ) -> None:
     """Numeric labels are wrapped around their buffer, string labels built from their UTF-8
-    bytes, a CSV's null spellings from theirs: ``pa.array`` would import pandas (as every
-    conversion of a Python value does, e.g. typing a CSV's kept columns for a Parquet output). pydantic:
+    bytes, a CSV's null spellings from theirs, and typing a CSV's kept columns for a Parquet
+    output converts no Python value: ``pa.array`` or ``pa.scalar`` would import pandas. pydantic:
     Typer 0.29 imports it to parse every option (pyproject caps Typer below)."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
@@ -194,10 +205,10 @@ def test_onnx_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_pydantic
         prop.key, prop.value = key, json.dumps(value)
     tagged = tmp_path / "tagged.onnx"
     tagged.write_bytes(onx.SerializeToString())
-    out = tmp_path / f"out.{source}"
+    out = tmp_path / f"out.{output}"
     heavy = ("pandas", "sklearn", "scipy", "onnx", "threadpoolctl", "pydantic")
     data = wine_parquet
-    if source == "csv":  # CSV in, CSV out (a Parquet output of a CSV types its kept columns)
+    if source == "csv":
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
@@ -214,7 +225,7 @@ def test_onnx_run_imports_no_pandas_sklearn_scipy_onnx_threadpoolctl_or_pydantic
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert ast.literal_eval(proc.stdout.strip().splitlines()[-1]) == []
-    written = pd.read_parquet(out) if source == "parquet" else pd.read_csv(out)
+    written = pd.read_parquet(out) if output == "parquet" else pd.read_csv(out)
     expected = forest.predict(frame.astype(np.float32))
     assert [str(v) for v in written["prediction"]] == [str(v) for v in expected]
 
