@@ -26,8 +26,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from modelrouter.batch.output_columns import string_array
 from modelrouter.storage.writers import plain_columns
 
 __all__ = ["KeptTypes", "Rewritable", "as_text", "fits", "infer", "typed"]
@@ -38,7 +40,7 @@ CANDIDATES: tuple[pa.DataType, ...] = (pa.int64(), pa.float64(), pa.bool_())
 # No Python value is converted to Arrow here (no pa.scalar(""), no literal 0 in a compute
 # call): pyarrow imports pandas (0.25 s of CPU) on its first such conversion, and a run on an
 # ONNX model needs pandas nowhere else.
-_EMPTY_TEXT = pa.StringArray.from_buffers(1, pa.py_buffer(bytes(8)), pa.py_buffer(b""))[0]
+_EMPTY_TEXT = string_array(np.array([""], dtype=object))[0]  # type: ignore[index]
 
 
 def _empty(column: pa.Array) -> pa.Array:

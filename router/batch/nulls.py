@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from modelrouter.batch.output_columns import string_array
 
 __all__ = ["NULL_SPELLINGS", "decimal_commas", "feature_nulls"]
 
@@ -25,14 +26,12 @@ NULL_SPELLINGS: tuple[str, ...] = tuple(pacsv.ConvertOptions().null_values)
 
 @functools.cache
 def _spellings() -> pa.Array:
-    # Built from its buffers, not with pa.array(): pyarrow imports pandas (0.25 s of CPU)
-    # the first time it converts Python objects, and nothing else in a run on an ONNX model
-    # needs pandas.
-    encoded = [text.encode() for text in NULL_SPELLINGS]
-    offsets = np.cumsum([0, *map(len, encoded)], dtype=np.int32)
-    return pa.StringArray.from_buffers(
-        len(encoded), pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(encoded))
-    )
+    # Built from its UTF-8 bytes (string_array), not with pa.array(): pyarrow imports pandas
+    # (0.25 s of CPU) the first time it converts Python objects, and nothing else in a run on
+    # an ONNX model needs pandas.
+    strings = string_array(np.array(NULL_SPELLINGS, dtype=object))
+    assert strings is not None  # every spelling is a str
+    return strings
 
 
 def feature_nulls(batch: pa.RecordBatch, features: Collection[str]) -> pa.RecordBatch:

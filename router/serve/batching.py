@@ -26,10 +26,10 @@ While another call of the same pool runs in a thread, a small batch (at most
 :data:`~modelrouter.serve.inline_calls.INLINE_MAX_ROWS` rows) of a model whose recent small
 calls each cost at most :data:`HOLD_BUDGET` of CPU is not started beside it: it waits until
 no call of the pool runs in a thread (at most :data:`HOLD_LIMIT` seconds, never past a
-queued request's timeout), gathering what arrives meanwhile. Two such calls side by side only pay a fast
-model's fixed per-call cost twice and take turns at the GIL; one call after the other, on a
-batch twice the size, serves the same requests with less CPU. Large batches and slow models
-still run side by side, one per instance.
+queued request's timeout), gathering what arrives meanwhile. Two such calls side by side
+only pay a fast model's fixed per-call cost twice and take turns at the GIL; one call after
+the other, on a batch twice the size, serves the same requests with less CPU. Large batches
+and slow models still run side by side, one per instance.
 
 Guarantees:
 

@@ -29,14 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = [
-    "DEFAULT_BUDGET",
-    "HISTORY",
-    "INLINE_MAX_ROWS",
-    "SLOW_WALL",
-    "TRIP",
-    "InlineCalls",
-]
+__all__ = ["DEFAULT_BUDGET", "HISTORY", "INLINE_MAX_ROWS", "SLOW_WALL", "TRIP", "InlineCalls"]
 
 T = TypeVar("T")
 
