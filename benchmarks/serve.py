@@ -10,11 +10,12 @@ same request back to back for ``--seconds`` after a 1 s warm-up. Concurrency 1, 
 requests of 1 and 1,000 rows of the wine data; the shipped scikit-learn model
 (``models/classifier.pkl``, pool of 2). Servers: ``modelrouter serve`` with default settings
 (adaptive batching on; JSON ``rows`` body), with ``--max-batch-rows 0`` (every request
-borrows on its own), and default settings with the columnar ``columns`` body. Reports
+borrows on its own), default settings with the columnar ``columns`` body, and default
+settings with ``--processes 2``. Reports
 requests/s, rows/s, p50/p99 latency and the server's CPU time per request (all its
 processes; steadier than requests/s on a shared machine) and the load average before and
 after, and writes ``benchmarks/results/serve.json``. ``--servers`` runs some of them only
-(``default``, ``batch0``, ``columns``, ``mlserver``, ``mlserver-batch``): a before/after
+(``default``, ``batch0``, ``columns``, ``processes``, ``mlserver``, ``mlserver-batch``): a before/after
 comparison of the defaults alternates ``--servers default,mlserver`` runs.
 
 MLServer (``mlserver`` + ``mlserver-sklearn``) is not a project dependency: pass the path of
@@ -49,7 +50,7 @@ WINE = ROOT / "sample_data" / "wine.csv"
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
 CONCURRENCY = (1, 8, 32)
 ROWS = (1, 1000)
-SERVERS = ("default", "batch0", "columns", "mlserver", "mlserver-batch")
+SERVERS = ("default", "batch0", "columns", "processes", "mlserver", "mlserver-batch")
 
 
 @dataclass
@@ -175,21 +176,26 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def bench_modelrouter(seconds: float, *, batch_rows: int | None = None, body: str = "rows") -> list[Cell]:
-    """``modelrouter serve``, default settings or ``--max-batch-rows`` (0: off); ``rows`` or ``columns``."""
+def bench_modelrouter(
+    seconds: float, *, batch_rows: int | None = None, body: str = "rows", processes: int = 1
+) -> list[Cell]:
+    """``modelrouter serve``, default settings or ``--max-batch-rows`` (0: off); ``rows`` or
+    ``columns``; ``--processes``."""
     port = _free_port()
     config = Path(tempfile.mkdtemp()) / "modelrouter.toml"
     config.write_text(f'[sklearn]\npath = "{MODEL}"\npool_size = 2\n')
     modelrouter = Path(sys.executable).parent / "modelrouter"
     process = subprocess.Popen(
         [str(modelrouter), "serve", "-c", str(config), "--port", str(port), "--timeout", "60"]
-        + (["--max-batch-rows", str(batch_rows)] if batch_rows is not None else []),
+        + (["--max-batch-rows", str(batch_rows)] if batch_rows is not None else [])
+        + (["--processes", str(processes)] if processes != 1 else []),
         stderr=subprocess.DEVNULL,
     )
     name = (
         "modelrouter"
         + (f" batch {batch_rows}" if batch_rows is not None else "")
         + ("" if body == "rows" else f" {body}")
+        + (f" processes {processes}" if processes != 1 else "")
     )
 
     def encode(rows: list[dict[str, float]]) -> bytes:
@@ -306,6 +312,7 @@ def main() -> None:
         "default": lambda: bench_modelrouter(args.seconds),  # adaptive batching on
         "batch0": lambda: bench_modelrouter(args.seconds, batch_rows=0),  # every request alone
         "columns": lambda: bench_modelrouter(args.seconds, body="columns"),
+        "processes": lambda: bench_modelrouter(args.seconds, processes=2),  # default settings, 2 processes
         "mlserver": lambda: bench_mlserver(args.mlserver, args.seconds),
         "mlserver-batch": lambda: bench_mlserver(args.mlserver, args.seconds, batch_size=32),
     }

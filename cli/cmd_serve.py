@@ -17,6 +17,7 @@ from modelrouter.cli.options import (
     QuietOpt,
     Sha256Opt,
 )
+from modelrouter.limits import MAX_SERVE_PROCESSES
 
 SHORT_HELP = "Serve the models over HTTP: /predict, /predict_proba, /explain."
 
@@ -57,6 +58,16 @@ def serve(
             "model call; a lone request is never delayed (0: off, every request borrows alone).",
         ),
     ] = 8192,
+    processes: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=1,
+            max=MAX_SERVE_PROCESSES,
+            help="Serve the port from N processes, each with its own pools (one process uses "
+            "about one core); /pool/stats and /metrics then describe the process that answers.",
+        ),
+    ] = 1,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -87,6 +98,7 @@ def serve(
             settings,
             host,
             port,
+            processes=processes,
             # Where to send requests is the command's product (stdout), also with --port 0 -q.
             announce=lambda line: print(line, flush=True),
             note=(lambda line: None) if quiet else render.note,

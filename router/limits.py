@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "MAX_CHUNK_SIZE",
     "MAX_POOL_SIZE",
+    "MAX_SERVE_PROCESSES",
     "MAX_SKOPS_MEMBER_BYTES",
     "MAX_SKOPS_SCHEMA_BYTES",
     "MAX_SKOPS_TOTAL_BYTES",
@@ -19,6 +20,10 @@ __all__ = [
 #: ONNX its own thread pool); on the machines this runs on, more than a few per core only
 #: costs memory. A config asking for 100,000 used to load until memory ran out.
 MAX_POOL_SIZE = 64
+
+#: Processes ``serve --processes`` starts at most. Each loads its own pools: more processes
+#: than cores only multiplies the memory of the models.
+MAX_SERVE_PROCESSES = 64
 
 #: A ``.skops`` file is a zip archive; these bound what its members may expand to *before*
 #: anything is decompressed. ``schema.json`` is parsed into Python objects (about ten times

@@ -93,6 +93,8 @@ _ORJSON_DTYPES = frozenset(
 DEFAULT_BATCH_ROWS = 8192
 #: The status counted for a request whose client left before its body was complete.
 CLIENT_CLOSED = 499
+#: Names the process that answered, when several serve one port (``"1/2"``).
+PROCESS_HEADER = "X-Modelrouter-Process"
 T = TypeVar("T")
 
 
@@ -210,6 +212,7 @@ class _Service:
     gates: dict[ModelType, asyncio.Semaphore] = field(default_factory=dict)
     inference: ThreadPoolExecutor | None = None
     decoding: ThreadPoolExecutor | None = None
+    process_headers: dict[str, str] = field(default_factory=dict)  # which of several processes
     batchers: dict[ModelType, Batcher] = field(default_factory=dict)
     explainers: dict[ModelType, Explainer] = field(default_factory=dict)
     ready: bool = False
@@ -322,6 +325,7 @@ def create_app(
     *,
     router: ModelRouter | None = None,
     pools: LoadedPools | None = None,
+    process: str | None = None,
 ) -> FastAPI:
     """The service as an ASGI app.
 
@@ -329,10 +333,15 @@ def create_app(
     ``pools``: pools already loaded (``modelrouter serve`` loads them first, so a bad config
     fails with the CLI's error line and exit code); without them the lifespan loads them.
     Either way the app owns them from start-up on and closes them at shutdown.
+    ``process``: which of several processes serving one port this is (``"2/4"``), told in the
+    ``X-Modelrouter-Process`` header of ``/pool/stats``, ``/healthz`` and ``/metrics``, whose
+    answers describe that process alone (docs/serving.md, "Several processes").
     """
     config = config or ServeConfig()
     target = router or get_router()
     service = _Service(config, target, ServeMetrics(target.stats))
+    if process is not None:
+        service.process_headers = {PROCESS_HEADER: process}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -502,7 +511,8 @@ def _add_routes(app: FastAPI, service: _Service) -> None:
     @app.get(
         "/pool/stats", response_model=PoolStatsResponse, summary="Pool statistics (docs/specification.md §6)"
     )
-    async def pool_stats() -> dict[str, Any]:
+    async def pool_stats(response: Response) -> dict[str, Any]:
+        response.headers.update(service.process_headers)
         default = service.router.default_type
         return {
             "default_model_type": None if default is None else str(default),
@@ -510,14 +520,19 @@ def _add_routes(app: FastAPI, service: _Service) -> None:
         }
 
     @app.get("/healthz", response_model=HealthResponse, responses={503: {"model": ErrorResponse}})
-    async def healthz() -> Any:
+    async def healthz(response: Response) -> Any:
         if not service.ready:
-            raise Problem(503, "not ready (starting or stopping)", headers={"Retry-After": "1"})
+            raise Problem(
+                503,
+                "not ready (starting or stopping)",
+                headers={"Retry-After": "1", **service.process_headers},
+            )
+        response.headers.update(service.process_headers)
         return {"status": "ok", "model_types": [str(t) for t in service.types]}
 
     @app.get("/metrics", summary="Prometheus text format", response_class=Response)
     async def metrics() -> Response:
-        return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE, headers=service.process_headers)
 
 
 async def _score(

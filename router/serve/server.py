@@ -21,6 +21,7 @@ stop (uvicorn's rule).
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 from collections.abc import Callable
@@ -30,10 +31,15 @@ from typing import Any
 import prometheus_client
 import uvicorn
 from modelrouter.errors import OutputError
-from modelrouter.serve.asgi import ServeConfig, create_app, load_pools
+from modelrouter.serve.asgi import LoadedPools, ServeConfig, create_app, load_pools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["FIRST_REQUEST_GRACE", "serve"]
+__all__ = ["FIRST_REQUEST_GRACE", "Balance", "listening_line", "run_service", "serve", "stopped_line"]
+
+log = logging.getLogger("modelrouter.serve")
+
+#: Seconds a process that holds more connections than another leaves a new one to the others.
+LEAVE_FOR_OTHERS = 0.005
 
 #: Seconds a connection made shortly before a stop may take to send its first request.
 FIRST_REQUEST_GRACE = 2.0
@@ -44,6 +50,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
+    processes: int = 1,
     announce: Callable[[str], None] = print,
     note: Callable[[str], None] | None = None,
 ) -> int | None:
@@ -51,22 +58,63 @@ def serve(
 
     ``announce`` gets the "listening on URL" line (the command's product: where to send
     requests, also with ``--port 0``); ``note`` the line saying how the service stopped
-    (default: ``announce``).
+    (default: ``announce``). ``processes`` > 1: that many processes serve the port, each with
+    its own pools (:mod:`~modelrouter.serve.processes`).
 
     Returns the signal that stopped the service (``None`` if it stopped otherwise). Raises the
     router's :class:`ConfigError`/:class:`ModelError` when a pool cannot be loaded and
     :class:`OutputError` when the address cannot be bound — before anything is served.
     """
-    # Counters' "_created" samples double the exposition for nothing a dashboard uses.
-    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    if processes > 1:
+        from modelrouter.serve.processes import serve_processes
+
+        return serve_processes(config, host, port, processes, announce=announce, note=note)
     loaded = load_pools(config)
     try:
         listener = _bind(host, port)
     except BaseException:
         loaded.close()
         raise
-    bound_port = listener.getsockname()[1]
-    app = create_app(config, pools=loaded)
+    line = listening_line(host, listener, loaded)
+    stopped = run_service(config, listener, loaded, on_ready=lambda: announce(line))
+    if stopped is not None:
+        (note or announce)(stopped_line(stopped))
+    return stopped
+
+
+def listening_line(host: str, listener: socket.socket, loaded: LoadedPools, processes: int = 1) -> str:
+    """The "listening on URL (pools: …; default: …)" line."""
+    pools = ", ".join(f"{kind} ×{pool.size}" for kind, pool in loaded.pools.items()) or "none"
+    shown = f"[{host}]" if ":" in host else host
+    spread = f"; processes: {processes}" if processes > 1 else ""
+    return (
+        f"listening on http://{shown}:{listener.getsockname()[1]} "
+        f"(pools: {pools}; default: {loaded.default_type or 'none'}{spread})"
+    )
+
+
+def stopped_line(signum: int) -> str:
+    """The line saying how the service stopped."""
+    return f"stopped by {signal.Signals(signum).name}; requests in flight answered, pools closed"
+
+
+def run_service(
+    config: ServeConfig,
+    listener: socket.socket,
+    loaded: LoadedPools,
+    *,
+    on_ready: Callable[[], None],
+    process: str | None = None,
+    balance: Balance | None = None,
+) -> int | None:
+    """Serve ``loaded`` on ``listener`` until a stop signal; ``on_ready`` is called once the
+    signals are taken, just before serving. ``process``: the process's name among several
+    (:func:`create_app`); ``balance``: the connection counts of the processes sharing
+    ``listener``, which then spread new connections over them (:class:`_DrainingServer`).
+    Returns the stop signal (``None`` if it stopped otherwise)."""
+    # Counters' "_created" samples double the exposition for nothing a dashboard uses.
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    app = create_app(config, pools=loaded, process=process)
     server = _DrainingServer(
         uvicorn.Config(
             app,
@@ -79,6 +127,8 @@ def serve(
             timeout_graceful_shutdown=None,  # in-flight requests always finish
         )
     )
+    server.balance = balance
+    _DrainingProtocol.balance = balance
     stops: list[int] = []
 
     def note_stop(signum: int, frame: FrameType | None) -> None:
@@ -93,15 +143,8 @@ def serve(
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, note_stop)
-    pools = ", ".join(f"{kind} ×{pool.size}" for kind, pool in loaded.pools.items()) or "none"
-    shown = f"[{host}]" if ":" in host else host
-    announce(
-        f"listening on http://{shown}:{bound_port} (pools: {pools}; default: {loaded.default_type or 'none'})"
-    )
+    on_ready()
     server.run(sockets=[listener])
-    if stops:
-        stopped = signal.Signals(stops[0]).name
-        (note or announce)(f"stopped by {stopped}; requests in flight answered, pools closed")
     return stops[0] if stops else None
 
 
@@ -114,6 +157,26 @@ def _bind(host: str, port: int) -> socket.socket:
         raise OutputError(f"cannot listen on {host}:{port} ({reason})") from None
 
 
+class Balance:
+    """The open connections of each process sharing a listening socket, in shared memory
+    (``multiprocessing.RawArray("i", n)``; each process writes its own slot only)."""
+
+    def __init__(self, counts: Any, index: int) -> None:
+        self._counts = counts
+        self._index = index
+
+    def opened(self) -> None:
+        self._counts[self._index] += 1
+
+    def closed(self) -> None:
+        self._counts[self._index] -= 1
+
+    def ahead(self) -> bool:
+        """Whether another process holds fewer connections than this one."""
+        mine = self._counts[self._index]
+        return any(count < mine for count in self._counts)
+
+
 class _DrainingProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol, telling the stop whether a request is on its way."""
 
@@ -122,9 +185,18 @@ class _DrainingProtocol(HttpToolsProtocol):
     connected_at = 0.0
     received = False  # bytes arrived since the last answer was complete
 
+    balance: Balance | None = None  # this process's, when several share the listening socket
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.connected_at = asyncio.get_running_loop().time()
+        if self.balance is not None:
+            self.balance.opened()
         super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.balance is not None:
+            self.balance.closed()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -152,11 +224,69 @@ class _DrainingProtocol(HttpToolsProtocol):
 
 
 class _DrainingServer(uvicorn.Server):
-    """uvicorn's server, whose stop drains the listen backlog and the requests on their way."""
+    """uvicorn's server, whose stop drains the listen backlog and the requests on their way.
+
+    With a :class:`Balance` (a listening socket shared by several processes) it accepts
+    connections itself, one each time the socket is readable, and lets a waiting connection
+    go to another process when this one holds more connections than another: left to the
+    race of waking processes, the one that shares a core with the clients loses nearly every
+    race, and a handful of keep-alive clients all land on one process. A connection no other
+    process takes within :data:`LEAVE_FOR_OTHERS` seconds (they are all busy, or stuck) is
+    accepted here anyway."""
+
+    balance: Balance | None = None
+    _shared: list[socket.socket] = []  # noqa: RUF012 - replaced per instance, never mutated
+    _accepting: set[asyncio.Task[Any]] = set()  # noqa: RUF012 - idem
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.balance is None or not sockets:
+            await super().startup(sockets)
+            return
+        await super().startup(sockets=[])  # the app's start-up, without the loop's server
+        if self.should_exit:
+            return
+        loop = asyncio.get_running_loop()
+        self._shared, self._accepting = list(sockets), set()
+        for sock in self._shared:
+            sock.setblocking(False)
+            loop.add_reader(sock.fileno(), self._accept_one, sock)
+
+    def _accept_one(self, listener: socket.socket, anyway: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if not anyway and self.balance is not None and self.balance.ahead():
+            # Stop watching for a moment; then take what is still waiting.
+            loop.remove_reader(listener.fileno())
+            loop.call_later(LEAVE_FOR_OTHERS, self._watch_again, listener)
+            return
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another process took it, or the client gave up
+        except OSError as exc:
+            # Out of descriptors or memory: pause accepting for a second (the event loop's
+            # own server does the same) instead of spinning on a socket that stays readable.
+            log.error("error: cannot accept a connection: %s; retrying in 1 s", exc)
+            loop.remove_reader(listener.fileno())
+            loop.call_later(1.0, self._watch_again, listener)
+            return
+        conn.setblocking(False)
+        task = loop.create_task(loop.connect_accepted_socket(self._protocol, conn))
+        self._accepting.add(task)
+        task.add_done_callback(self._accepting.discard)
+
+    def _watch_again(self, listener: socket.socket) -> None:
+        if self.should_exit or listener.fileno() < 0:
+            return  # stopping: the backlog is drained by the stop
+        loop = asyncio.get_running_loop()
+        self._accept_one(listener, anyway=True)
+        loop.add_reader(listener.fileno(), self._accept_one, listener)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
+        for sock in self._shared:
+            if sock.fileno() >= 0:
+                loop.remove_reader(sock.fileno())
         # Keep the listening socket open (a duplicate descriptor) while the event loop lets go
         # of it, then accept what the kernel had completed: closing a socket with connections
         # in its backlog resets them.

@@ -1,0 +1,303 @@
+"""``modelrouter serve --processes N``: N processes serve one port (docs/serving.md, "Several
+processes").
+
+One process serves at most about one core's worth of Python: the event loop, body decoding
+and the model's Python parts take turns at the interpreter's lock. With N processes the
+service uses N interpreters. This process (the supervisor) serves nothing itself:
+
+1. It loads the pools once, exactly as one process would, so a bad config or model fails
+   here with its own error and exit code, and its warnings are shown once; then closes them.
+2. It binds the port, and starts N worker processes (``spawn``: a fresh interpreter, none of
+   this process's threads or native libraries' state), which share the listening socket. Each
+   loads its own pools (``--pool-size`` instances each) and serves with
+   :func:`~modelrouter.serve.server.run_service`, as a single process does. The kernel hands
+   each new connection to one of them.
+3. Once every worker is serving, it announces the "listening on" line.
+4. SIGTERM or SIGINT: it passes a SIGTERM to every worker, each of which stops as a single
+   process does (requests already sent are answered), and returns once all have exited.
+
+A worker that ends while the service is not stopping (a crash, an out-of-memory kill) is
+replaced and the supervisor says so on the ``note`` line; the port never stops being served
+by the others. Workers live in their own process group, so a terminal's Ctrl-C reaches the
+supervisor alone (it stops them gracefully, once); a worker whose supervisor is gone (killed
+with SIGKILL) stops itself.
+
+``/pool/stats``, ``/healthz`` and ``/metrics`` describe the worker that answered, named in
+the ``X-Modelrouter-Process`` header (``"2/4"``).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import signal
+import socket
+import threading
+import warnings
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
+
+from modelrouter.errors import ModelRouterError
+from modelrouter.limits import MAX_SERVE_PROCESSES
+from modelrouter.serve.asgi import ServeConfig, load_pools
+
+__all__ = ["NOT_SERVING", "WorkerError", "serve_processes"]
+
+#: A worker's connection count while it is not serving (loading, or gone): no other worker
+#: leaves a connection to it.
+NOT_SERVING = 2**31 - 1
+
+
+class WorkerError(ModelRouterError):
+    """A worker process could not start serving (after the supervisor's own load succeeded:
+    the model file changed meanwhile, memory ran out…)."""
+
+
+def serve_processes(
+    config: ServeConfig,
+    host: str,
+    port: int,
+    processes: int,
+    *,
+    announce: Callable[[str], None],
+    note: Callable[[str], None] | None = None,
+) -> int | None:
+    """Serve ``host:port`` from ``processes`` worker processes (module docstring); arguments
+    and result as :func:`~modelrouter.serve.server.serve`."""
+    from modelrouter.serve.server import _bind, listening_line, stopped_line
+
+    if not 1 <= processes <= MAX_SERVE_PROCESSES:
+        from modelrouter.errors import InvalidOptionError
+
+        raise InvalidOptionError("--processes", f"must be 1 to {MAX_SERVE_PROCESSES} (got {processes})")
+    loaded = load_pools(config)  # raises as a single process would
+    try:
+        listener = _bind(host, port)
+        line = listening_line(host, listener, loaded, processes)
+    finally:
+        loaded.close()
+    with listener:
+        supervisor = _Supervisor(config, listener, processes, note or announce)
+        stopped = supervisor.run(lambda: announce(line))
+    if stopped is not None:
+        (note or announce)(stopped_line(stopped))
+    return stopped
+
+
+class _Worker:
+    __slots__ = ("conn", "index", "process", "ready")
+
+    def __init__(self, index: int, process: BaseProcess, conn: Connection) -> None:
+        self.index = index
+        self.process = process
+        self.conn: Connection | None = conn  # None once the worker's end has closed
+        self.ready = False
+
+
+class _Supervisor:
+    def __init__(
+        self, config: ServeConfig, listener: socket.socket, count: int, note: Callable[[str], None]
+    ) -> None:
+        self._config = config
+        self._listener = listener
+        self._count = count
+        self._note = note
+        self._context = multiprocessing.get_context("spawn")
+        # Open connections per worker (server.Balance): written by each, read by all.
+        self._counts = self._context.RawArray("i", count)
+        self._workers: dict[int, _Worker] = {}
+        self._stops: list[int] = []
+        self._serving = False  # every worker was told to serve (then a replacement is, once ready)
+
+    def run(self, on_ready: Callable[[], None]) -> int | None:
+        # The CLI's signal watchdog (cli/exits.py) must not turn a graceful stop into an exit.
+        signal.set_wakeup_fd(-1)
+        previous = {signum: signal.signal(signum, self._stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for index in range(self._count):
+                self._start(index)
+            while self._workers:
+                if not self._serving and not self._stops and all(w.ready for w in self._workers.values()):
+                    # All loaded: they start accepting together, so the first connections are
+                    # not all taken by the worker that happened to load first.
+                    self._serving = True
+                    for worker in self._workers.values():
+                        self._go(worker)
+                    on_ready()
+                self._wait_once()
+            return self._stops[0] if self._stops else None
+        except BaseException:
+            self._terminate_all()
+            raise
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _start(self, index: int) -> None:
+        parent_end, child_end = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker_main,
+            args=(self._config, self._listener, index, self._count, self._counts, child_end),
+            name=f"modelrouter-serve-{index + 1}",
+            daemon=False,
+        )
+        self._counts[index] = NOT_SERVING  # until it serves (its predecessor's are gone)
+        process.start()
+        child_end.close()
+        self._workers[index] = _Worker(index, process, parent_end)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        if not self._stops:
+            self._stops.append(signum)
+        for worker in self._workers.values():
+            _signal(worker.process, signal.SIGTERM)
+
+    def _wait_once(self) -> None:
+        workers = list(self._workers.values())
+        conns = {w.conn: w for w in workers if w.conn is not None}
+        sentinels = {w.process.sentinel: w for w in workers}
+        for ready in wait([*conns, *sentinels]):
+            if isinstance(ready, Connection) and ready in conns:
+                self._message(conns[ready])
+        for ended in wait(list(sentinels), timeout=0):
+            if isinstance(ended, int):
+                self._ended(sentinels[ended])
+
+    def _message(self, worker: _Worker) -> None:
+        assert worker.conn is not None
+        try:
+            kind, payload = worker.conn.recv()
+        except (EOFError, OSError):
+            # Its end closed: the process is ending; its sentinel tells when.
+            worker.conn.close()
+            worker.conn = None
+            return
+        if kind == "ready":
+            worker.ready = True
+            if self._stops:  # a stop came while it was loading
+                _signal(worker.process, signal.SIGTERM)
+            elif self._serving:  # a replacement
+                self._go(worker)
+        elif kind == "error":
+            raise _unpickled(payload)
+
+    def _go(self, worker: _Worker) -> None:
+        if worker.conn is not None:
+            try:
+                worker.conn.send("serve")
+            except OSError:
+                pass  # it is ending: its sentinel tells
+
+    def _ended(self, worker: _Worker) -> None:
+        worker.process.join()
+        self._counts[worker.index] = NOT_SERVING
+        if worker.conn is not None:
+            worker.conn.close()
+        del self._workers[worker.index]
+        if self._stops:
+            return
+        how = _how_it_ended(worker.process.exitcode)
+        if not worker.ready:
+            raise WorkerError(
+                f"serving process {worker.index + 1} of {self._count} {how} before it was ready"
+            )
+        name = f"serving process {worker.index + 1} of {self._count} (pid {worker.process.pid})"
+        self._note(f"{name} {how}; restarting it")
+        self._start(worker.index)
+
+    def _terminate_all(self) -> None:
+        for worker in self._workers.values():
+            _signal(worker.process, signal.SIGTERM)
+        for worker in self._workers.values():
+            worker.process.join(10)
+            if worker.process.is_alive():
+                _signal(worker.process, signal.SIGKILL)
+                worker.process.join()
+        self._workers.clear()
+
+
+def _signal(process: BaseProcess, signum: int) -> None:
+    if process.pid is not None and process.exitcode is None:
+        try:
+            os.kill(process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _portable(exc: BaseException) -> bytes:
+    """``exc`` pickled, when it survives the trip (a router error keeps its type, so the
+    supervisor fails with its exit code); else a :class:`WorkerError` with its text."""
+    try:
+        data = pickle.dumps(exc)
+        pickle.loads(data)
+        return data
+    except Exception:
+        return pickle.dumps(WorkerError(f"{type(exc).__name__}: {exc}"))
+
+
+def _unpickled(payload: bytes) -> BaseException:
+    error: BaseException = pickle.loads(payload)
+    return error
+
+
+def _worker_main(
+    config: ServeConfig, listener: socket.socket, index: int, count: int, counts: Any, conn: Connection
+) -> None:
+    """A worker process: load the pools, tell the supervisor, serve until SIGTERM."""
+    from modelrouter.serve.server import Balance, run_service
+
+    os.setpgid(0, 0)  # a terminal's Ctrl-C goes to the supervisor, which stops us once
+    try:
+        with warnings.catch_warnings():
+            # The supervisor loaded the same files and showed their warnings once.
+            warnings.simplefilter("ignore")
+            loaded = load_pools(config)
+    except BaseException as exc:
+        conn.send(("error", _portable(exc)))
+        conn.close()
+        return
+
+    conn.send(("ready", None))
+    try:
+        conn.recv()  # "serve": every worker has loaded
+    except (EOFError, OSError):
+        loaded.close()  # the supervisor is gone
+        return
+
+    balance = Balance(counts, index)
+
+    def serving() -> None:
+        counts[index] = 0  # others may now leave connections to this one
+        threading.Thread(target=_stop_when_orphaned, args=(conn,), daemon=True).start()
+
+    run_service(
+        config,
+        listener,
+        loaded,
+        on_ready=serving,
+        process=f"{index + 1}/{count}",
+        balance=balance,
+    )
+
+
+def _stop_when_orphaned(conn: Connection) -> None:
+    """Wait on the supervisor's end of the pipe: it closes only when the supervisor is gone
+    (it writes nothing more after "serve"); then stop gracefully, as on SIGTERM."""
+    try:
+        conn.recv()
+    except (EOFError, OSError):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,186 @@
+"""``modelrouter serve --processes N``: several processes serve one port (docs/serving.md,
+"Several processes"), through the real command."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serve.test_serve import (
+    MODELROUTER,
+    SHIPPED,
+    Server,
+    json_body,
+    sklearn_oracle,
+    start_server,
+    wine_rows,
+)
+
+PROCESS_HEADER = "X-Modelrouter-Process"
+
+
+def _children(pid: int) -> list[int]:
+    """The serving processes started by supervisor ``pid`` (not multiprocessing's helpers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _until(condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _stats(server: Server) -> tuple[str | None, dict[str, object]]:
+    """``GET /pool/stats`` on a new connection: which process answered, and its body."""
+    with httpx.Client() as client:  # a connection of its own
+        answer = client.get(f"{server.url}/pool/stats", timeout=30)
+    assert answer.status_code == 200
+    return answer.headers.get(PROCESS_HEADER), answer.json()
+
+
+def _predict(server: Server, rows: int) -> int:
+    with httpx.Client() as client:
+        return client.post(f"{server.url}/predict", json=json_body(wine_rows(rows)), timeout=90).status_code
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[Server]:
+    server = start_server(
+        ["-m", str(SHIPPED / "classifier.pkl"), "--pool-size", "1", "--processes", "2"], cwd=tmp_path
+    )
+    try:
+        yield server
+    finally:
+        for pid in _children(server.process.pid):
+            os.kill(pid, signal.SIGCONT)
+        if server.process.poll() is None:
+            server.process.kill()
+        server.wait()
+
+
+def test_two_processes_serve_the_port_and_each_says_which_it_is(two: Server) -> None:
+    workers = _children(two.process.pid)
+    assert len(workers) == 2
+    rows = wine_rows(40)
+    expected = sklearn_oracle(rows)[0].tolist()
+    seen = set()
+    # Each process alone, the other frozen: both serve, and both answer as the model does.
+    for frozen in workers:
+        os.kill(frozen, signal.SIGSTOP)
+        try:
+            with httpx.Client() as client:
+                answer = client.post(f"{two.url}/predict", json=json_body(rows), timeout=30)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["predictions"] == expected
+            which, stats = _stats(two)
+            seen.add(which)
+            assert set(stats) == {"default_model_type", "pools"}
+        finally:
+            os.kill(frozen, signal.SIGCONT)
+    assert seen == {"1/2", "2/2"}
+
+
+def test_sigterm_stops_every_process_gracefully(two: Server) -> None:
+    workers = _children(two.process.pid)
+    assert _predict(two, 3) == 200
+    assert two.stop() == 0
+    assert "".join(two.stderr).count("stopped by SIGTERM") == 1
+    assert "Traceback" not in "".join(two.stderr)
+    _until(lambda: not any(_alive(pid) for pid in workers), 30)
+
+
+def test_a_process_that_dies_is_replaced(two: Server) -> None:
+    before = _children(two.process.pid)
+    victim = before[0]
+    os.kill(victim, signal.SIGKILL)
+    _until(lambda: any("was killed by SIGKILL; restarting it" in line for line in two.stderr))
+    _until(lambda: len(_children(two.process.pid)) == 2 and victim not in _children(two.process.pid))
+    (survivor,) = [pid for pid in _children(two.process.pid) if pid in before]
+    # With the survivor frozen, only the replacement can accept: it answers once loaded.
+    os.kill(survivor, signal.SIGSTOP)
+    try:
+        assert _predict(two, 2) == 200
+    finally:
+        os.kill(survivor, signal.SIGCONT)
+    assert two.stop() == 0
+
+
+@pytest.mark.slow
+def test_workers_stop_when_their_supervisor_is_killed(two: Server) -> None:
+    workers = _children(two.process.pid)
+    two.process.kill()
+    _until(lambda: not any(_alive(pid) for pid in workers), 30)
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_model_that_cannot_load_fails_once_with_the_single_process_exit_code(
+    tmp_path: Path, processes: str
+) -> None:
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(b"not a pickle")
+    result = subprocess.run(
+        [str(MODELROUTER), "serve", "--port", "0", "-m", str(broken), "--processes", processes],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 4, result.stderr
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.pkl" in errors[0], result.stderr
+
+
+def test_processes_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(MODELROUTER), "serve", "--port", "0", "--processes", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "--processes" in result.stderr
+
+
+def test_an_error_a_worker_cannot_send_whole_still_reaches_the_supervisor() -> None:
+    from modelrouter.serve.processes import WorkerError, _portable
+
+    class Odd(Exception):
+        def __init__(self, a: int, b: int) -> None:
+            super().__init__(f"{a}+{b}")
+
+    from modelrouter.errors import ModelLoadError
+
+    kept = pickle.loads(_portable(ModelLoadError("the file changed")))
+    assert type(kept) is ModelLoadError and str(kept) == "the file changed"
+    replaced = pickle.loads(_portable(Odd(1, 2)))
+    assert type(replaced) is WorkerError and "Odd: 1+2" in str(replaced)
