@@ -41,7 +41,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
-from modelrouter.errors import ModelRouterError
+from modelrouter.errors import PoolError
 from modelrouter.limits import MAX_SERVE_PROCESSES
 from modelrouter.serve.asgi import ServeConfig, load_pools
 
@@ -52,9 +52,9 @@ __all__ = ["NOT_SERVING", "WorkerError", "serve_processes"]
 NOT_SERVING = 2**31 - 1
 
 
-class WorkerError(ModelRouterError):
-    """A worker process could not start serving (after the supervisor's own load succeeded:
-    the model file changed meanwhile, memory ran out…)."""
+class WorkerError(PoolError):
+    """No worker process could start serving, or none is left (after the supervisor's own
+    load succeeded: the model file changed meanwhile, memory ran out…). Exit code 4."""
 
 
 def serve_processes(
@@ -89,13 +89,14 @@ def serve_processes(
 
 
 class _Worker:
-    __slots__ = ("conn", "index", "process", "ready")
+    __slots__ = ("conn", "failed", "index", "process", "ready")
 
     def __init__(self, index: int, process: BaseProcess, conn: Connection) -> None:
         self.index = index
         self.process = process
         self.conn: Connection | None = conn  # None once the worker's end has closed
         self.ready = False
+        self.failed = False  # it reported an error instead of loading
 
 
 class _Supervisor:
@@ -183,7 +184,13 @@ class _Supervisor:
             elif self._serving:  # a replacement
                 self._go(worker)
         elif kind == "error":
-            raise _unpickled(payload)
+            error = _unpickled(payload)
+            if not self._serving:
+                raise error  # at start: the service does not start
+            # A replacement that cannot load (the model file changed since): the others
+            # go on serving; its process ends next, and is not replaced again.
+            worker.failed = True
+            self._note(f"{self._name(worker)} could not be replaced: {error}")
 
     def _go(self, worker: _Worker) -> None:
         if worker.conn is not None:
@@ -201,13 +208,20 @@ class _Supervisor:
         if self._stops:
             return
         how = _how_it_ended(worker.process.exitcode)
+        if not self._serving:
+            raise WorkerError(f"{self._name(worker)} {how} before it was ready")
         if not worker.ready:
-            raise WorkerError(
-                f"serving process {worker.index + 1} of {self._count} {how} before it was ready"
-            )
-        name = f"serving process {worker.index + 1} of {self._count} (pid {worker.process.pid})"
-        self._note(f"{name} {how}; restarting it")
+            # A replacement that never loaded: replacing it again would most likely fail alike.
+            if not worker.failed:
+                self._note(f"{self._name(worker)} {how} before it was ready; not replaced")
+            if not self._workers:
+                raise WorkerError("no serving process is left")
+            return
+        self._note(f"{self._name(worker)} {how}; restarting it")
         self._start(worker.index)
+
+    def _name(self, worker: _Worker) -> str:
+        return f"serving process {worker.index + 1} of {self._count} (pid {worker.process.pid})"
 
     def _terminate_all(self) -> None:
         for worker in self._workers.values():

@@ -184,3 +184,25 @@ def test_an_error_a_worker_cannot_send_whole_still_reaches_the_supervisor() -> N
     assert type(kept) is ModelLoadError and str(kept) == "the file changed"
     replaced = pickle.loads(_portable(Odd(1, 2)))
     assert type(replaced) is WorkerError and "Odd: 1+2" in str(replaced)
+
+
+@pytest.mark.slow
+def test_a_process_that_cannot_be_replaced_leaves_the_others_serving(tmp_path: Path) -> None:
+    model = tmp_path / "model.pkl"
+    model.write_bytes((SHIPPED / "classifier.pkl").read_bytes())
+    server = start_server(["-m", str(model), "--pool-size", "1", "--processes", "2"], cwd=tmp_path)
+    try:
+        first, second = _children(server.process.pid)
+        model.write_bytes(b"no longer a pickle")
+        os.kill(first, signal.SIGKILL)
+        _until(lambda: any("could not be replaced" in line for line in server.stderr))
+        _until(lambda: _children(server.process.pid) == [second])
+        assert _predict(server, 2) == 200  # the other one serves on
+        os.kill(second, signal.SIGKILL)
+        assert server.wait(60) == 4
+        errors = [line for line in server.stderr if line.startswith("error:")]
+        assert len(errors) == 1 and "no serving process is left" in errors[0], server.stderr
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.wait()
