@@ -87,7 +87,7 @@ def two(tmp_path: Path) -> Iterator[Server]:
         server.wait()
 
 
-def test_two_processes_serve_the_port_and_each_says_which_it_is(two: Server) -> None:
+def test_two_processes_serve_the_port_say_which_they_are_and_stop_together(two: Server) -> None:
     workers = _children(two.process.pid)
     assert len(workers) == 2
     rows = wine_rows(40)
@@ -107,17 +107,14 @@ def test_two_processes_serve_the_port_and_each_says_which_it_is(two: Server) -> 
         finally:
             os.kill(frozen, signal.SIGCONT)
     assert seen == {"1/2", "2/2"}
-
-
-def test_sigterm_stops_every_process_gracefully(two: Server) -> None:
-    workers = _children(two.process.pid)
-    assert _predict(two, 3) == 200
+    # SIGTERM to the command: both stop gracefully, one "stopped" line, exit 0.
     assert two.stop() == 0
     assert "".join(two.stderr).count("stopped by SIGTERM") == 1
     assert "Traceback" not in "".join(two.stderr)
     _until(lambda: not any(_alive(pid) for pid in workers), 30)
 
 
+@pytest.mark.slow
 def test_a_process_that_dies_is_replaced(two: Server) -> None:
     before = _children(two.process.pid)
     victim = before[0]
