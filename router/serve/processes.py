@@ -28,12 +28,14 @@ the ``X-Modelrouter-Process`` header (``"2/4"``).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
 import signal
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
@@ -46,6 +48,12 @@ from modelrouter.limits import MAX_SERVE_PROCESSES
 from modelrouter.serve.asgi import ServeConfig, load_pools
 
 __all__ = ["NOT_SERVING", "WorkerError", "serve_processes"]
+
+#: Signals that stop the service gracefully (SIGHUP too: a closed terminal or a supervisor's
+#: reload request should not cut requests in flight).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: Seconds before a worker that died within this long of serving is replaced.
+RESTART_PAUSE = 5.0
 
 #: A worker's connection count while it is not serving (loading, or gone): no other worker
 #: leaves a connection to it.
@@ -89,7 +97,7 @@ def serve_processes(
 
 
 class _Worker:
-    __slots__ = ("conn", "failed", "index", "process", "ready")
+    __slots__ = ("conn", "failed", "index", "process", "ready", "serving_since")
 
     def __init__(self, index: int, process: BaseProcess, conn: Connection) -> None:
         self.index = index
@@ -97,6 +105,7 @@ class _Worker:
         self.conn: Connection | None = conn  # None once the worker's end has closed
         self.ready = False
         self.failed = False  # it reported an error instead of loading
+        self.serving_since = 0.0  # monotonic time of its "ready"
 
 
 class _Supervisor:
@@ -111,18 +120,24 @@ class _Supervisor:
         # Open connections per worker (server.Balance): written by each, read by all.
         self._counts = self._context.RawArray("i", count)
         self._workers: dict[int, _Worker] = {}
+        self._restarts: dict[int, float] = {}  # index -> when to start its replacement
         self._stops: list[int] = []
         self._serving = False  # every worker was told to serve (then a replacement is, once ready)
 
     def run(self, on_ready: Callable[[], None]) -> int | None:
-        # The CLI's signal watchdog (cli/exits.py) must not turn a graceful stop into an exit.
-        signal.set_wakeup_fd(-1)
-        previous = {signum: signal.signal(signum, self._stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+        """Start the workers, serve until a stop signal, return it. Until every worker has
+        loaded, a signal interrupts the command as it interrupts a single process's loading
+        (the CLI's handlers are still in place)."""
+        previous: dict[int, Any] = {}
         try:
             for index in range(self._count):
                 self._start(index)
-            while self._workers:
-                if not self._serving and not self._stops and all(w.ready for w in self._workers.values()):
+            while self._workers or self._restarts:
+                if not self._serving and all(w.ready for w in self._workers.values()):
+                    # The CLI's signal watchdog (cli/exits.py) must not turn a graceful stop
+                    # into an exit: from here on a stop signal stops the workers gracefully.
+                    signal.set_wakeup_fd(-1)
+                    previous = {signum: signal.signal(signum, self._stop) for signum in STOP_SIGNALS}
                     # All loaded: they start accepting together, so the first connections are
                     # not all taken by the worker that happened to load first.
                     self._serving = True
@@ -152,21 +167,35 @@ class _Supervisor:
         self._workers[index] = _Worker(index, process, parent_end)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
+        # A second SIGINT forces the stop, as for a single process (uvicorn's rule).
+        forward = signal.SIGINT if self._stops and signum == signal.SIGINT else signal.SIGTERM
         if not self._stops:
             self._stops.append(signum)
+            # No replacement is started from now on: new connections are refused at once,
+            # as by a single process that stops, instead of queueing where nobody accepts.
+            self._restarts.clear()
+            self._listener.close()
         for worker in self._workers.values():
-            _signal(worker.process, signal.SIGTERM)
+            _signal(worker.process, forward)
 
     def _wait_once(self) -> None:
         workers = list(self._workers.values())
         conns = {w.conn: w for w in workers if w.conn is not None}
         sentinels = {w.process.sentinel: w for w in workers}
-        for ready in wait([*conns, *sentinels]):
+        now = time.monotonic()
+        due = min(self._restarts.values(), default=None)
+        timeout = None if due is None else max(0.0, due - now)
+        for ready in wait([*conns, *sentinels], timeout):
             if isinstance(ready, Connection) and ready in conns:
                 self._message(conns[ready])
         for ended in wait(list(sentinels), timeout=0):
             if isinstance(ended, int):
                 self._ended(sentinels[ended])
+        now = time.monotonic()
+        for index, when in list(self._restarts.items()):
+            if when <= now and not self._stops:
+                del self._restarts[index]
+                self._start(index)
 
     def _message(self, worker: _Worker) -> None:
         assert worker.conn is not None
@@ -179,6 +208,7 @@ class _Supervisor:
             return
         if kind == "ready":
             worker.ready = True
+            worker.serving_since = time.monotonic()
             if self._stops:  # a stop came while it was loading
                 _signal(worker.process, signal.SIGTERM)
             elif self._serving:  # a replacement
@@ -203,7 +233,10 @@ class _Supervisor:
         worker.process.join()
         self._counts[worker.index] = NOT_SERVING
         if worker.conn is not None:
-            worker.conn.close()
+            if not worker.failed and worker.conn.poll(0):
+                self._message(worker)  # its last word (an error) before it ended
+            if worker.conn is not None:
+                worker.conn.close()
         del self._workers[worker.index]
         if self._stops:
             return
@@ -214,20 +247,26 @@ class _Supervisor:
             # A replacement that never loaded: replacing it again would most likely fail alike.
             if not worker.failed:
                 self._note(f"{self._name(worker)} {how} before it was ready; not replaced")
-            if not self._workers:
+            if not self._workers and not self._restarts:
                 raise WorkerError("no serving process is left")
             return
-        self._note(f"{self._name(worker)} {how}; restarting it")
-        self._start(worker.index)
+        lived = time.monotonic() - worker.serving_since
+        # One that dies soon after it started serving is replaced after a pause, so a
+        # process that crashes at once does not reload the models in a tight loop.
+        delay = 0.0 if lived >= RESTART_PAUSE else RESTART_PAUSE
+        self._note(f"{self._name(worker)} {how}; restarting it" + (f" in {delay:g} s" if delay else ""))
+        self._restarts[worker.index] = time.monotonic() + delay
 
     def _name(self, worker: _Worker) -> str:
         return f"serving process {worker.index + 1} of {self._count} (pid {worker.process.pid})"
 
     def _terminate_all(self) -> None:
+        self._restarts.clear()
         for worker in self._workers.values():
             _signal(worker.process, signal.SIGTERM)
+        deadline = time.monotonic() + 10
         for worker in self._workers.values():
-            worker.process.join(10)
+            worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 _signal(worker.process, signal.SIGKILL)
                 worker.process.join()
@@ -280,12 +319,12 @@ def _worker_main(
             warnings.simplefilter("ignore")
             loaded = load_pools(config)
     except BaseException as exc:
-        conn.send(("error", _portable(exc)))
+        with contextlib.suppress(OSError):  # the supervisor is gone: nobody to tell
+            conn.send(("error", _portable(exc)))
         conn.close()
         return
-
-    conn.send(("ready", None))
     try:
+        conn.send(("ready", None))
         conn.recv()  # "serve": every worker has loaded
     except (EOFError, OSError):
         loaded.close()  # the supervisor is gone

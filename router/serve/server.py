@@ -141,7 +141,8 @@ def run_service(
     # The CLI's batch signal set-up (a watchdog that exits 128+signal after a grace period)
     # must not cut a graceful stop short: detach it, and take the signals uvicorn hands back.
     signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP (a closed terminal, a supervisor's reload request) stops it gracefully too.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, note_stop)
     on_ready()
     server.run(sockets=[listener])
@@ -251,35 +252,58 @@ class _DrainingServer(uvicorn.Server):
             sock.setblocking(False)
             loop.add_reader(sock.fileno(), self._accept_one, sock)
 
-    def _accept_one(self, listener: socket.socket, anyway: bool = False) -> None:
+    def _accept_one(self, listener: socket.socket) -> None:
+        """The listening socket is readable: take one connection, or leave it to the others."""
         loop = asyncio.get_running_loop()
-        if not anyway and self.balance is not None and self.balance.ahead():
+        if self.balance is not None and self.balance.ahead():
             # Stop watching for a moment; then take what is still waiting.
             loop.remove_reader(listener.fileno())
-            loop.call_later(LEAVE_FOR_OTHERS, self._watch_again, listener)
+            loop.call_later(LEAVE_FOR_OTHERS, self._take_waiting, listener)
             return
         try:
-            conn, _ = listener.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            return  # another process took it, or the client gave up
-        except OSError as exc:
-            # Out of descriptors or memory: pause accepting for a second (the event loop's
-            # own server does the same) instead of spinning on a socket that stays readable.
-            log.error("error: cannot accept a connection: %s; retrying in 1 s", exc)
+            taken = self._accept(listener)
+        except BlockingIOError:
+            return  # another process took it
+        if not taken:
             loop.remove_reader(listener.fileno())
-            loop.call_later(1.0, self._watch_again, listener)
-            return
+            loop.call_later(1.0, self._take_waiting, listener)
+
+    def _take_waiting(self, listener: socket.socket) -> None:
+        """After a pause: every connection still waiting is taken here (no other process took
+        it: they are busy, stuck or gone), then the socket is watched again."""
+        if self.should_exit or listener.fileno() < 0:
+            return  # stopping: the backlog is drained by the stop
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                taken = self._accept(listener)
+            except BlockingIOError:
+                break
+            if not taken:
+                loop.call_later(1.0, self._take_waiting, listener)
+                return
+        loop.add_reader(listener.fileno(), self._accept_one, listener)
+
+    def _accept(self, listener: socket.socket) -> bool:
+        """Accept one connection and serve it; ``False`` when accepting fails for want of
+        descriptors or memory (then the caller pauses a second, as the event loop's own server
+        does, rather than spin on a socket that stays readable). Raises
+        :class:`BlockingIOError` when none is waiting."""
+        loop = asyncio.get_running_loop()
+        try:
+            conn, _ = listener.accept()
+        except (InterruptedError, ConnectionAbortedError):
+            return True  # the client gave up
+        except BlockingIOError:
+            raise
+        except OSError as exc:
+            log.error("error: cannot accept a connection: %s; retrying in 1 s", exc)
+            return False
         conn.setblocking(False)
         task = loop.create_task(loop.connect_accepted_socket(self._protocol, conn))
         self._accepting.add(task)
         task.add_done_callback(self._accepting.discard)
-
-    def _watch_again(self, listener: socket.socket) -> None:
-        if self.should_exit or listener.fileno() < 0:
-            return  # stopping: the backlog is drained by the stop
-        loop = asyncio.get_running_loop()
-        self._accept_one(listener, anyway=True)
-        loop.add_reader(listener.fileno(), self._accept_one, listener)
+        return True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()

@@ -203,3 +203,61 @@ def test_a_process_that_cannot_be_replaced_leaves_the_others_serving(tmp_path: P
         if server.process.poll() is None:
             server.process.kill()
             server.wait()
+
+
+@pytest.mark.parametrize("processes", ["1", pytest.param("2", marks=pytest.mark.slow)])
+def test_sighup_stops_the_service_gracefully(tmp_path: Path, processes: str) -> None:
+    server = start_server(["-m", str(SHIPPED / "classifier.pkl"), "--processes", processes], cwd=tmp_path)
+    try:
+        assert _predict(server, 2) == 200
+        assert server.stop(signal.SIGHUP, timeout=60) == 0
+        assert "stopped by SIGHUP" in "".join(server.stderr)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.wait()
+
+
+@pytest.mark.slow
+def test_connections_made_after_the_stop_began_are_refused(two: Server) -> None:
+    """A request in flight keeps the workers stopping; a new connection meanwhile is refused
+    at once (as by one process), not queued where nobody accepts it, then reset."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(two.url)
+    address = (parts.hostname or "127.0.0.1", parts.port or 0)
+    body = b'{"rows": []}'
+    held = socket.create_connection(address, timeout=30)
+    head = (
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    held.sendall(head.encode() + body[:3])
+    time.sleep(0.5)
+    two.process.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=5).close()
+    held.sendall(body[3:])
+    assert held.recv(100).startswith(b"HTTP/1.1 200")
+    held.close()
+    assert two.wait(60) == 0
+
+
+@pytest.mark.slow
+def test_a_stop_while_the_workers_load_interrupts_like_one_process(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [str(MODELROUTER), "serve", "--port", "0", "--processes", "2", "-m", str(SHIPPED / "classifier.pkl")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _until(lambda: len(_children(process.pid)) == 2)
+    workers = _children(process.pid)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert out == "" and "interrupted by SIGTERM" in err
+    _until(lambda: not any(_alive(pid) for pid in workers), 30)
