@@ -92,7 +92,7 @@ def serve_processes(
         supervisor = _Supervisor(config, listener, processes, note or announce)
         stopped = supervisor.run(lambda: announce(line))
     if stopped is not None:
-        (note or announce)(stopped_line(stopped))
+        (note or announce)(stopped_line(stopped, forced=supervisor.forced))
     return stopped
 
 
@@ -123,6 +123,7 @@ class _Supervisor:
         self._restarts: dict[int, float] = {}  # index -> when to start its replacement
         self._stops: list[int] = []
         self._serving = False  # every worker was told to serve (then a replacement is, once ready)
+        self.forced = False  # a second SIGINT was passed on: the workers cut their requests
 
     def run(self, on_ready: Callable[[], None]) -> int | None:
         """Start the workers, serve until a stop signal, return it. Until every worker has
@@ -169,6 +170,7 @@ class _Supervisor:
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         # A second SIGINT forces the stop, as for a single process (uvicorn's rule).
         forward = signal.SIGINT if self._stops and signum == signal.SIGINT else signal.SIGTERM
+        self.forced = self.forced or forward == signal.SIGINT
         if not self._stops:
             self._stops.append(signum)
             # No replacement is started from now on: new connections are refused at once,

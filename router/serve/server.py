@@ -26,7 +26,7 @@ import signal
 import socket
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 import prometheus_client
 import uvicorn
@@ -76,10 +76,11 @@ def serve(
         loaded.close()
         raise
     line = listening_line(host, listener, loaded)
-    stopped = run_service(config, listener, loaded, on_ready=lambda: announce(line))
-    if stopped is not None:
-        (note or announce)(stopped_line(stopped))
-    return stopped
+    stop = run_service(config, listener, loaded, on_ready=lambda: announce(line))
+    if stop is None:
+        return None
+    (note or announce)(stopped_line(stop.signum, forced=stop.forced))
+    return stop.signum
 
 
 def listening_line(host: str, listener: socket.socket, loaded: LoadedPools, processes: int = 1) -> str:
@@ -93,9 +94,20 @@ def listening_line(host: str, listener: socket.socket, loaded: LoadedPools, proc
     )
 
 
-def stopped_line(signum: int) -> str:
+class Stop(NamedTuple):
+    """How :func:`run_service` ended: by which signal, and whether a second SIGINT forced it
+    (requests in flight were then cut, and the pools left to the process's exit)."""
+
+    signum: int
+    forced: bool
+
+
+def stopped_line(signum: int, *, forced: bool = False) -> str:
     """The line saying how the service stopped."""
-    return f"stopped by {signal.Signals(signum).name}; requests in flight answered, pools closed"
+    name = signal.Signals(signum).name
+    if forced:
+        return f"stopped by {name}, forced by a second SIGINT: requests in flight were not answered"
+    return f"stopped by {name}; requests in flight answered, pools closed"
 
 
 def run_service(
@@ -106,12 +118,12 @@ def run_service(
     on_ready: Callable[[], None],
     process: str | None = None,
     balance: Balance | None = None,
-) -> int | None:
+) -> Stop | None:
     """Serve ``loaded`` on ``listener`` until a stop signal; ``on_ready`` is called once the
     signals are taken, just before serving. ``process``: the process's name among several
     (:func:`create_app`); ``balance``: the connection counts of the processes sharing
     ``listener``, which then spread new connections over them (:class:`_DrainingServer`).
-    Returns the stop signal (``None`` if it stopped otherwise)."""
+    Returns how it stopped (``None`` if not by a signal)."""
     # Counters' "_created" samples double the exposition for nothing a dashboard uses.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
     app = create_app(config, pools=loaded, process=process)
@@ -146,7 +158,7 @@ def run_service(
         signal.signal(signum, note_stop)
     on_ready()
     server.run(sockets=[listener])
-    return stops[0] if stops else None
+    return Stop(stops[0], server.force_exit) if stops else None
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -340,6 +352,11 @@ class _DrainingServer(uvicorn.Server):
             await asyncio.sleep(0.05)
         if not self.force_exit:
             await self.lifespan.shutdown()
+        else:
+            # Forced: the app's shutdown is skipped and its lifespan task is cancelled as the
+            # loop ends, which uvicorn would log as an error with a traceback. The stop line
+            # says what happened.
+            logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
 
     def _mark_stopping(self, started: float) -> None:
         for connection in list(self.server_state.connections):

@@ -261,3 +261,31 @@ def test_a_stop_while_the_workers_load_interrupts_like_one_process(tmp_path: Pat
     assert process.returncode == 128 + signal.SIGTERM, err
     assert out == "" and "interrupted by SIGTERM" in err
     _until(lambda: not any(_alive(pid) for pid in workers), 30)
+
+
+@pytest.mark.parametrize("processes", ["1", pytest.param("2", marks=pytest.mark.slow)])
+def test_a_second_sigint_forces_the_stop_and_says_so(tmp_path: Path, processes: str) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    server = start_server(["-m", str(SHIPPED / "classifier.pkl"), "--processes", processes], cwd=tmp_path)
+    try:
+        parts = urlsplit(server.url)
+        held = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 0), timeout=30)
+        held.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 99\r\n\r\n{"
+        )
+        time.sleep(0.5)  # in flight: its body is not complete
+        server.process.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        server.process.send_signal(signal.SIGINT)
+        assert server.wait(30) == 0
+        log = "".join(server.stderr)
+        assert "forced by a second SIGINT: requests in flight were not answered" in log, log
+        assert "Traceback" not in log
+        held.close()
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.wait()
