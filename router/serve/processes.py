@@ -46,12 +46,10 @@ from typing import Any
 from modelrouter.errors import PoolError
 from modelrouter.limits import MAX_SERVE_PROCESSES
 from modelrouter.serve.asgi import ServeConfig, load_pools
+from modelrouter.serve.server import STOP_SIGNALS
 
 __all__ = ["NOT_SERVING", "WorkerError", "serve_processes"]
 
-#: Signals that stop the service gracefully (SIGHUP too: a closed terminal or a supervisor's
-#: reload request should not cut requests in flight).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds before a worker that died within this long of serving is replaced.
 RESTART_PAUSE = 5.0
 
@@ -216,7 +214,7 @@ class _Supervisor:
             elif self._serving:  # a replacement
                 self._go(worker)
         elif kind == "error":
-            error = _unpickled(payload)
+            error: BaseException = pickle.loads(payload)
             if not self._serving:
                 raise error  # at start: the service does not start
             # A replacement that cannot load (the model file changed since): the others
@@ -301,11 +299,6 @@ def _portable(exc: BaseException) -> bytes:
         return data
     except Exception:
         return pickle.dumps(WorkerError(f"{type(exc).__name__}: {exc}"))
-
-
-def _unpickled(payload: bytes) -> BaseException:
-    error: BaseException = pickle.loads(payload)
-    return error
 
 
 def _worker_main(

@@ -34,9 +34,21 @@ from modelrouter.errors import OutputError
 from modelrouter.serve.asgi import LoadedPools, ServeConfig, create_app, load_pools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["FIRST_REQUEST_GRACE", "Balance", "listening_line", "run_service", "serve", "stopped_line"]
+__all__ = [
+    "FIRST_REQUEST_GRACE",
+    "STOP_SIGNALS",
+    "Balance",
+    "listening_line",
+    "run_service",
+    "serve",
+    "stopped_line",
+]
 
 log = logging.getLogger("modelrouter.serve")
+
+#: Signals that stop the service gracefully (SIGHUP too: a closed terminal or a supervisor's
+#: reload request should not cut requests in flight).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 #: Seconds a process that holds more connections than another leaves a new one to the others.
 LEAVE_FOR_OTHERS = 0.005
@@ -137,9 +149,11 @@ def run_service(
             lifespan="on",
             server_header=False,
             timeout_graceful_shutdown=None,  # in-flight requests always finish
-        )
+        ),
+        balance,
     )
-    server.balance = balance
+    # uvicorn builds the protocol with fixed arguments: the process's balance is a class
+    # attribute (one server per process).
     _DrainingProtocol.balance = balance
     stops: list[int] = []
 
@@ -153,8 +167,7 @@ def run_service(
     # The CLI's batch signal set-up (a watchdog that exits 128+signal after a grace period)
     # must not cut a graceful stop short: detach it, and take the signals uvicorn hands back.
     signal.set_wakeup_fd(-1)
-    # SIGHUP (a closed terminal, a supervisor's reload request) stops it gracefully too.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, note_stop)
     on_ready()
     server.run(sockets=[listener])
@@ -247,9 +260,11 @@ class _DrainingServer(uvicorn.Server):
     process takes within :data:`LEAVE_FOR_OTHERS` seconds (they are all busy, or stuck) is
     accepted here anyway."""
 
-    balance: Balance | None = None
-    _shared: list[socket.socket] = []  # noqa: RUF012 - replaced per instance, never mutated
-    _accepting: set[asyncio.Task[Any]] = set()  # noqa: RUF012 - idem
+    def __init__(self, config: uvicorn.Config, balance: Balance | None = None) -> None:
+        super().__init__(config)
+        self.balance = balance
+        self._shared: list[socket.socket] = []  # the listening sockets watched here
+        self._accepting: set[asyncio.Task[Any]] = set()  # connections being set up
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if self.balance is None or not sockets:
@@ -259,7 +274,7 @@ class _DrainingServer(uvicorn.Server):
         if self.should_exit:
             return
         loop = asyncio.get_running_loop()
-        self._shared, self._accepting = list(sockets), set()
+        self._shared = list(sockets)
         for sock in self._shared:
             sock.setblocking(False)
             loop.add_reader(sock.fileno(), self._accept_one, sock)
