@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -74,8 +75,8 @@ def serve(
     """Serve the models over HTTP, one pool per configured type (with -m: that model alone).
 
     POST /predict, /predict_proba, /explain; GET /pool/stats, /healthz, /metrics, /docs. Prints
-    "listening on URL" on stdout once ready (also with -q). Stops gracefully on SIGTERM/SIGINT
-    (requests already sent are answered) and exits 0.
+    "listening on URL" on stdout once ready (also with -q). Stops gracefully on SIGTERM/SIGINT/SIGHUP
+    (requests already sent are answered) and exits 0; a second SIGINT forces the stop (exit 130).
     """
     with errors_to_exit(debug), warnings_to_stderr(quiet):
         from modelrouter.serve import ServeConfig
@@ -94,7 +95,7 @@ def serve(
                 max_batch_rows=max_batch_rows,
                 debug=debug,
             )
-        run_service(
+        stop = run_service(
             settings,
             host,
             port,
@@ -103,3 +104,7 @@ def serve(
             announce=lambda line: print(line, flush=True),
             note=(lambda line: None) if quiet else render.note,
         )
+        if stop is not None and stop.forced:
+            # Requests in flight were cut: not the graceful stop that exits 0, but an
+            # interruption by SIGINT (docs/serving.md, "Stopping").
+            raise typer.Exit(128 + signal.SIGINT)

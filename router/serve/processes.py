@@ -46,7 +46,7 @@ from typing import Any
 from modelrouter.errors import PoolError
 from modelrouter.limits import MAX_SERVE_PROCESSES
 from modelrouter.serve.asgi import ServeConfig, load_pools
-from modelrouter.serve.server import STOP_SIGNALS
+from modelrouter.serve.server import STOP_SIGNALS, Stop
 
 __all__ = ["NOT_SERVING", "WorkerError", "serve_processes"]
 
@@ -71,7 +71,7 @@ def serve_processes(
     *,
     announce: Callable[[str], None],
     note: Callable[[str], None] | None = None,
-) -> int | None:
+) -> Stop | None:
     """Serve ``host:port`` from ``processes`` worker processes (module docstring); arguments
     and result as :func:`~modelrouter.serve.server.serve`."""
     from modelrouter.serve.server import _bind, listening_line, stopped_line
@@ -89,9 +89,10 @@ def serve_processes(
     with listener:
         supervisor = _Supervisor(config, listener, processes, note or announce)
         stopped = supervisor.run(lambda: announce(line))
-    if stopped is not None:
-        (note or announce)(stopped_line(stopped, forced=supervisor.forced))
-    return stopped
+    if stopped is None:
+        return None
+    (note or announce)(stopped_line(stopped, forced=supervisor.forced))
+    return Stop(stopped, supervisor.forced)
 
 
 class _Worker:

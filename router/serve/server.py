@@ -65,7 +65,7 @@ def serve(
     processes: int = 1,
     announce: Callable[[str], None] = print,
     note: Callable[[str], None] | None = None,
-) -> int | None:
+) -> Stop | None:
     """Load the pools, bind ``host:port`` (0: any free port) and serve until a stop signal.
 
     ``announce`` gets the "listening on URL" line (the command's product: where to send
@@ -73,7 +73,8 @@ def serve(
     (default: ``announce``). ``processes`` > 1: that many processes serve the port, each with
     its own pools (:mod:`~modelrouter.serve.processes`).
 
-    Returns the signal that stopped the service (``None`` if it stopped otherwise). Raises the
+    Returns how the service stopped: the signal, and whether a second SIGINT forced the stop
+    (``None`` if it stopped otherwise). Raises the
     router's :class:`ConfigError`/:class:`ModelError` when a pool cannot be loaded and
     :class:`OutputError` when the address cannot be bound — before anything is served.
     """
@@ -92,7 +93,7 @@ def serve(
     if stop is None:
         return None
     (note or announce)(stopped_line(stop.signum, forced=stop.forced))
-    return stop.signum
+    return stop
 
 
 def listening_line(host: str, listener: socket.socket, loaded: LoadedPools, processes: int = 1) -> str:
