@@ -66,7 +66,7 @@ def serve(
             min=1,
             max=MAX_SERVE_PROCESSES,
             help="Serve the port from N processes, each with its own pools (one process uses "
-            "about one core); /pool/stats and /metrics then describe the process that answers.",
+            "about one core); /metrics then sums them all, /pool/stats describes the process that answers.",
         ),
     ] = 1,
     quiet: QuietOpt = False,

@@ -326,6 +326,7 @@ def create_app(
     router: ModelRouter | None = None,
     pools: LoadedPools | None = None,
     process: str | None = None,
+    shared_metrics: str | None = None,
 ) -> FastAPI:
     """The service as an ASGI app.
 
@@ -335,11 +336,14 @@ def create_app(
     Either way the app owns them from start-up on and closes them at shutdown.
     ``process``: which of several processes serving one port this is (``"2/4"``), told in the
     ``X-Modelrouter-Process`` header of ``/pool/stats``, ``/healthz`` and ``/metrics``, whose
-    answers describe that process alone (docs/serving.md, "Several processes").
+    answers describe that process alone (docs/serving.md, "Several processes"), except
+    ``/metrics`` when ``shared_metrics`` is given: the folder where every process of the
+    service writes its metrics (this process's ``PROMETHEUS_MULTIPROC_DIR``), summed by
+    ``/metrics`` (:mod:`~modelrouter.serve.metrics_endpoint`).
     """
     config = config or ServeConfig()
     target = router or get_router()
-    service = _Service(config, target, ServeMetrics(target.stats))
+    service = _Service(config, target, ServeMetrics(target.stats, shared=shared_metrics))
     if process is not None:
         service.process_headers = {PROCESS_HEADER: process}
 
@@ -368,11 +372,20 @@ def create_app(
                 )
                 service.batchers[kind].start()
         service.ready = True
+        publishing = (
+            asyncio.create_task(_publish_pools(service.metrics), name="modelrouter-pool-metrics")
+            if service.metrics.shared
+            else None
+        )
         try:
             yield
         finally:
             # The server has answered the requests in flight before it runs this.
             service.ready = False
+            if publishing is not None:
+                publishing.cancel()
+                await asyncio.gather(publishing, return_exceptions=True)
+                service.metrics.publish_pools()  # the running totals as they end
             for batcher in service.batchers.values():
                 await batcher.stop()
             service.batchers.clear()
@@ -425,6 +438,16 @@ def _add_docs(app: FastAPI) -> None:
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
         )
+
+
+#: Seconds between two publications of a process's pool figures to the others (shared metrics).
+POOL_METRICS_PERIOD = 1.0
+
+
+async def _publish_pools(metrics: ServeMetrics) -> None:
+    while True:
+        metrics.publish_pools()
+        await asyncio.sleep(POOL_METRICS_PERIOD)
 
 
 def _observe_batch(metrics: ServeMetrics, kind: str, waits: list[float]) -> None:

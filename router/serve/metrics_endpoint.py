@@ -5,6 +5,16 @@ in flight and the time spent queueing for a model instance — plus the pools' f
 gauges under the names the batch ``--metrics-textfile`` uses (``modelrouter_pool_borrows``,
 ``modelrouter_pool_in_use``, …), read from the router's stats snapshots at scrape time. Each
 app gets its own registry, so two apps in one process (tests, mounting) never share counters.
+
+With several processes serving one port (``serve --processes N``) each scrape reaches one of
+them, so each process's figures alone would jump from scrape to scrape (a counter seen going
+back is a reset to Prometheus). There every process writes its metrics to files in a folder
+the processes share (prometheus_client's multiprocess mode: the supervisor sets
+``PROMETHEUS_MULTIPROC_DIR`` for them) and ``/metrics`` sums them, whichever answers:
+counters and histograms over every process that served, so a replaced one's requests still
+count; pool gauges as :data:`SHARED_POOL_MODES` says. The pool gauges are published by each
+process once a second (:meth:`ServeMetrics.publish_pools`) and by the one that answers just
+before it reads them.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from typing import Any
 
 from modelrouter import ModelType, PoolStats
 from modelrouter.batch.prometheus import POOL_GAUGES
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,6 +40,26 @@ _POOL_HELP = {
     "available": "Instances not lent out.",
     "in_use": "Instances lent out.",
     "borrows": "Instance acquisitions since the service started.",
+}
+
+
+#: How the processes' pool gauges add up (prometheus_client's multiprocess modes): the state of
+#: the instances now over the live processes; running totals over every process that served
+#: (a replaced process's last published figures stay in); the longest wait of any; the
+#: utilisation of each live process, labelled with its ``pid`` (a ratio does not add up).
+SHARED_POOL_MODES: dict[str, str] = {
+    "size": "livesum",
+    "available": "livesum",
+    "in_use": "livesum",
+    "borrows": "sum",
+    "waits": "sum",
+    "wait_total": "sum",
+    "wait_max": "max",
+    "busy_time": "sum",
+    "utilisation": "liveall",
+    "chunks": "sum",
+    "rows": "sum",
+    "errors": "sum",
 }
 
 
@@ -51,9 +81,15 @@ class _PoolCollector(Collector):
 
 
 class ServeMetrics:
-    """The service's metrics in a registry of their own."""
+    """The service's metrics in a registry of their own; with ``shared`` (the folder of
+    prometheus_client's multiprocess mode, which must then be this process's
+    ``PROMETHEUS_MULTIPROC_DIR``), the whole service's, summed over its processes."""
 
-    def __init__(self, stats: Callable[[], Mapping[ModelType, PoolStats]]) -> None:
+    def __init__(
+        self, stats: Callable[[], Mapping[ModelType, PoolStats]], *, shared: str | None = None
+    ) -> None:
+        self._stats = stats
+        self._shared = shared
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "modelrouter_http_requests",
@@ -89,9 +125,23 @@ class ServeMetrics:
             registry=self.registry,
         )
         self.in_flight = Gauge(
-            "modelrouter_http_requests_in_flight", "Requests being handled.", registry=self.registry
+            "modelrouter_http_requests_in_flight",
+            "Requests being handled.",
+            registry=self.registry,
+            multiprocess_mode="livesum",  # used in multiprocess mode only
         )
-        self.registry.register(_PoolCollector(stats))
+        self._pool_gauges: dict[str, Gauge] = {}
+        if shared is None:
+            self.registry.register(_PoolCollector(stats))
+        else:
+            for key, name, help_text in POOL_GAUGES:
+                self._pool_gauges[key] = Gauge(
+                    f"modelrouter_{name}",
+                    _POOL_HELP.get(key, help_text),
+                    ["model_type"],
+                    registry=self.registry,
+                    multiprocess_mode=SHARED_POOL_MODES[key],  # type: ignore[arg-type]
+                )
         # The labelled children of ``requests`` and ``latency`` per label set, looked up once:
         # prometheus_client's own lookup (a lock, label checks) cost a few percent of a
         # served 1-row request. The keys are bounded as the label values are (route paths,
@@ -110,6 +160,24 @@ class ServeMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    @property
+    def shared(self) -> bool:
+        """Whether the metrics are the whole service's, summed over its processes."""
+        return self._shared is not None
+
+    def publish_pools(self) -> None:
+        """Write this process's pool figures where the other processes read them (shared
+        metrics only; otherwise they are read at each scrape)."""
+        for kind, stats in self._stats().items():
+            figures = stats.as_dict()
+            for key, gauge in self._pool_gauges.items():
+                gauge.labels(str(kind)).set(float(figures[key]))
+
     def render(self) -> bytes:
         """The exposition text."""
-        return generate_latest(self.registry)
+        if self._shared is None:
+            return generate_latest(self.registry)
+        self.publish_pools()
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=self._shared)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)

@@ -22,8 +22,10 @@ by the others. Workers live in their own process group, so a terminal's Ctrl-C r
 supervisor alone (it stops them gracefully, once); a worker whose supervisor is gone (killed
 with SIGKILL) stops itself.
 
-``/pool/stats``, ``/healthz`` and ``/metrics`` describe the worker that answered, named in
-the ``X-Modelrouter-Process`` header (``"2/4"``).
+``/pool/stats`` and ``/healthz`` describe the worker that answered, named in the
+``X-Modelrouter-Process`` header (``"2/4"``). ``/metrics`` is the whole service's: the workers
+write their metrics to a temporary folder of the supervisor's (prometheus_client's
+multiprocess mode, see :mod:`~modelrouter.serve.metrics_endpoint`), removed when it ends.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import os
 import pickle
 import signal
 import socket
+import tempfile
 import threading
 import time
 import warnings
@@ -47,6 +50,9 @@ from modelrouter.errors import PoolError
 from modelrouter.limits import MAX_SERVE_PROCESSES
 from modelrouter.serve.asgi import ServeConfig, load_pools
 from modelrouter.serve.server import STOP_SIGNALS, Stop
+
+#: The environment variable that puts prometheus_client in its multiprocess mode.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 __all__ = ["NOT_SERVING", "WorkerError", "serve_processes"]
 
@@ -86,8 +92,8 @@ def serve_processes(
         line = listening_line(host, listener, loaded, processes)
     finally:
         loaded.close()
-    with listener:
-        supervisor = _Supervisor(config, listener, processes, note or announce)
+    with listener, tempfile.TemporaryDirectory(prefix="modelrouter-metrics-") as metrics:
+        supervisor = _Supervisor(config, listener, processes, note or announce, metrics)
         stopped = supervisor.run(lambda: announce(line))
     if stopped is None:
         return None
@@ -109,9 +115,15 @@ class _Worker:
 
 class _Supervisor:
     def __init__(
-        self, config: ServeConfig, listener: socket.socket, count: int, note: Callable[[str], None]
+        self,
+        config: ServeConfig,
+        listener: socket.socket,
+        count: int,
+        note: Callable[[str], None],
+        metrics: str,
     ) -> None:
         self._config = config
+        self._metrics = metrics  # the folder where the workers write their metrics
         self._listener = listener
         self._count = count
         self._note = note
@@ -157,12 +169,22 @@ class _Supervisor:
         parent_end, child_end = self._context.Pipe()
         process = self._context.Process(
             target=_worker_main,
-            args=(self._config, self._listener, index, self._count, self._counts, child_end),
+            args=(self._config, self._listener, index, self._count, self._counts, child_end, self._metrics),
             name=f"modelrouter-serve-{index + 1}",
             daemon=False,
         )
         self._counts[index] = NOT_SERVING  # until it serves (its predecessor's are gone)
-        process.start()
+        # prometheus_client picks its multiprocess mode from the environment when it is
+        # imported, which the worker does as it unpickles its arguments: before any code of ours.
+        previous = os.environ.get(MULTIPROCESS_DIR)
+        os.environ[MULTIPROCESS_DIR] = self._metrics
+        try:
+            process.start()
+        finally:
+            if previous is None:
+                del os.environ[MULTIPROCESS_DIR]
+            else:
+                os.environ[MULTIPROCESS_DIR] = previous
         child_end.close()
         self._workers[index] = _Worker(index, process, parent_end)
 
@@ -233,6 +255,11 @@ class _Supervisor:
     def _ended(self, worker: _Worker) -> None:
         worker.process.join()
         self._counts[worker.index] = NOT_SERVING
+        if worker.process.pid is not None:
+            # Its gauges of the instances now leave the sums; its running totals stay in.
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(worker.process.pid, self._metrics)  # type: ignore[no-untyped-call]
         if worker.conn is not None:
             if not worker.failed and worker.conn.poll(0):
                 self._message(worker)  # its last word (an error) before it ended
@@ -303,7 +330,13 @@ def _portable(exc: BaseException) -> bytes:
 
 
 def _worker_main(
-    config: ServeConfig, listener: socket.socket, index: int, count: int, counts: Any, conn: Connection
+    config: ServeConfig,
+    listener: socket.socket,
+    index: int,
+    count: int,
+    counts: Any,
+    conn: Connection,
+    metrics: str,
 ) -> None:
     """A worker process: load the pools, tell the supervisor, serve until SIGTERM."""
     from modelrouter.serve.server import Balance, run_service
@@ -339,6 +372,7 @@ def _worker_main(
         on_ready=serving,
         process=f"{index + 1}/{count}",
         balance=balance,
+        shared_metrics=metrics,
     )
 
 

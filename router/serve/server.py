@@ -131,15 +131,17 @@ def run_service(
     on_ready: Callable[[], None],
     process: str | None = None,
     balance: Balance | None = None,
+    shared_metrics: str | None = None,
 ) -> Stop | None:
     """Serve ``loaded`` on ``listener`` until a stop signal; ``on_ready`` is called once the
     signals are taken, just before serving. ``process``: the process's name among several
     (:func:`create_app`); ``balance``: the connection counts of the processes sharing
-    ``listener``, which then spread new connections over them (:class:`_DrainingServer`).
+    ``listener``, which then spread new connections over them (:class:`_DrainingServer`);
+    ``shared_metrics``: the folder where they all write their metrics (:func:`create_app`).
     Returns how it stopped (``None`` if not by a signal)."""
     # Counters' "_created" samples double the exposition for nothing a dashboard uses.
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
-    app = create_app(config, pools=loaded, process=process)
+    app = create_app(config, pools=loaded, process=process, shared_metrics=shared_metrics)
     server = _DrainingServer(
         uvicorn.Config(
             app,

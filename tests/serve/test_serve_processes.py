@@ -114,10 +114,68 @@ def test_two_processes_serve_the_port_say_which_they_are_and_stop_together(two: 
     _until(lambda: not any(_alive(pid) for pid in workers), 30)
 
 
+PREDICTED = 'modelrouter_http_requests_total{endpoint="/predict",model_type="sklearn",status="200"}'
+POOL_SIZE = 'modelrouter_pool_size{model_type="sklearn"}'
+POOL_ROWS = 'modelrouter_pool_rows{model_type="sklearn"}'
+
+
+def _metrics(server: Server) -> tuple[str | None, dict[str, float]]:
+    """``GET /metrics`` on a new connection: which process answered, and its samples."""
+    with httpx.Client() as client:
+        answer = client.get(f"{server.url}/metrics", timeout=30)
+    assert answer.status_code == 200
+    samples = {}
+    for line in answer.text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            samples[series] = float(value)
+    return answer.headers.get(PROCESS_HEADER), samples
+
+
+def _predict_ok(server: Server, *, requests: int, rows: int) -> None:
+    for _ in range(requests):
+        assert _predict(server, rows) == 200
+
+
+def _each_alone(server: Server, action: Callable[[], None]) -> None:
+    """``action`` once with each serving process alone (the others frozen)."""
+    workers = _children(server.process.pid)
+    for serving in workers:
+        frozen = [pid for pid in workers if pid != serving]
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            action()
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+
+
+def test_metrics_are_the_whole_services_whichever_process_answers(two: Server) -> None:
+    # 3 requests of 4 rows to each process, then /metrics from each: the same sums.
+    _each_alone(two, lambda: _predict_ok(two, requests=3, rows=4))
+    scraped: dict[str | None, dict[str, float]] = {}
+
+    def scrape() -> None:
+        which, samples = _metrics(two)
+        scraped[which] = samples
+
+    _each_alone(two, scrape)
+    assert set(scraped) == {"1/2", "2/2"}
+    for samples in scraped.values():
+        assert samples[PREDICTED] == 6  # counters: both processes, at once
+        assert samples[POOL_SIZE] == 2  # --pool-size 1 in each of 2 processes
+        assert samples["modelrouter_http_requests_in_flight"] == 1  # the scrape itself
+    # Pool figures are published once a second by each process.
+    _until(lambda: _metrics(two)[1][POOL_ROWS] == 24, 10)
+
+
 @pytest.mark.slow
 def test_a_process_that_dies_is_replaced(two: Server) -> None:
     before = _children(two.process.pid)
     victim = before[0]
+    _each_alone(two, lambda: _predict_ok(two, requests=3, rows=4))
+    _until(lambda: _metrics(two)[1][POOL_ROWS] == 24, 10)
     os.kill(victim, signal.SIGKILL)
     _until(lambda: any("was killed by SIGKILL; restarting it" in line for line in two.stderr))
     _until(lambda: len(_children(two.process.pid)) == 2 and victim not in _children(two.process.pid))
@@ -128,6 +186,10 @@ def test_a_process_that_dies_is_replaced(two: Server) -> None:
         assert _predict(two, 2) == 200
     finally:
         os.kill(survivor, signal.SIGCONT)
+    # The killed process's requests and rows still count: nothing goes back.
+    _until(lambda: _metrics(two)[1][POOL_ROWS] == 26, 10)
+    which, samples = _metrics(two)
+    assert samples[PREDICTED] == 7 and samples[POOL_SIZE] == 2, (which, samples)
     assert two.stop() == 0
 
 
