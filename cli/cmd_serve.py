@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Annotated
 
@@ -79,6 +80,13 @@ def serve(
     (requests already sent are answered) and exits 0; a second SIGINT forces the stop (exit 130).
     """
     with errors_to_exit(debug), warnings_to_stderr(quiet):
+        # prometheus_client reads this when it is imported (next): set for another program
+        # (a container's gunicorn set-up), it would make each of our metrics a file in that
+        # folder — an internal error when the folder is missing, and our series in that
+        # program's /metrics otherwise. The service keeps its metrics itself; with
+        # --processes, in a folder of its own (docs/serving.md, "Several processes").
+        for name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir"):
+            os.environ.pop(name, None)
         from modelrouter.serve import ServeConfig
         from modelrouter.serve import serve as run_service
 

@@ -706,6 +706,30 @@ def test_200_parallel_requests_add_up(shipped: Server) -> None:
     assert (after["in_use"], after["available"], after["size"]) == (0, 2, 2)
 
 
+@pytest.mark.parametrize("folder", ["missing", "existing"])
+def test_another_programs_prometheus_multiproc_dir_is_ignored(tmp_path: Path, folder: str) -> None:
+    """Set for another program (a container's gunicorn set-up), it made serve fail with an
+    internal error (folder missing) or write its metrics into that program's folder."""
+    shared = tmp_path / "prometheus"
+    if folder == "existing":
+        shared.mkdir()
+    server = start_server(
+        ["-m", str(SHIPPED / "classifier.onnx")], cwd=tmp_path, env={"PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    )
+    try:
+        assert httpx.post(f"{server.url}/predict", json=json_body(wine_rows(2))).status_code == 200
+        text = httpx.get(f"{server.url}/metrics").text
+        assert (
+            'modelrouter_http_requests_total{endpoint="/predict",model_type="onnx",status="200"} 1.0' in text
+        )
+        assert server.stop() == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.wait()
+    assert not shared.exists() if folder == "missing" else not list(shared.iterdir())
+
+
 def test_metrics_count_requests_and_show_the_pools(shipped: Server) -> None:
     httpx.post(f"{shipped.url}/predict", params={"model_type": "onnx"}, json=json_body(wine_rows(2)))
     httpx.post(f"{shipped.url}/predict", params={"model_type": "nope"}, json={"rows": []})
