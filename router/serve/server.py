@@ -38,6 +38,7 @@ __all__ = [
     "FIRST_REQUEST_GRACE",
     "STOP_SIGNALS",
     "Balance",
+    "PoolsSummary",
     "listening_line",
     "run_service",
     "serve",
@@ -88,7 +89,7 @@ def serve(
     except BaseException:
         loaded.close()
         raise
-    line = listening_line(host, listener, loaded)
+    line = listening_line(host, listener, PoolsSummary.of(loaded))
     stop = run_service(config, listener, loaded, on_ready=lambda: announce(line))
     if stop is None:
         return None
@@ -96,14 +97,27 @@ def serve(
     return stop
 
 
-def listening_line(host: str, listener: socket.socket, loaded: LoadedPools, processes: int = 1) -> str:
+class PoolsSummary(NamedTuple):
+    """What the "listening on" line says of the loaded pools (also sent by the process that
+    checks them for ``--processes``): each type with its instance count, and the default."""
+
+    sizes: tuple[tuple[str, int], ...]
+    default_type: str | None
+
+    @classmethod
+    def of(cls, loaded: LoadedPools) -> PoolsSummary:
+        sizes = tuple((str(kind), pool.size) for kind, pool in loaded.pools.items())
+        return cls(sizes, None if loaded.default_type is None else str(loaded.default_type))
+
+
+def listening_line(host: str, listener: socket.socket, pools: PoolsSummary, processes: int = 1) -> str:
     """The "listening on URL (pools: …; default: …)" line."""
-    pools = ", ".join(f"{kind} ×{pool.size}" for kind, pool in loaded.pools.items()) or "none"
+    listed = ", ".join(f"{kind} ×{size}" for kind, size in pools.sizes) or "none"
     shown = f"[{host}]" if ":" in host else host
     spread = f"; processes: {processes}" if processes > 1 else ""
     return (
         f"listening on http://{shown}:{listener.getsockname()[1]} "
-        f"(pools: {pools}; default: {loaded.default_type or 'none'}{spread})"
+        f"(pools: {listed}; default: {pools.default_type or 'none'}{spread})"
     )
 
 

@@ -170,6 +170,37 @@ def test_metrics_are_the_whole_services_whichever_process_answers(two: Server) -
     _until(lambda: _metrics(two)[1][POOL_ROWS] == 24, 10)
 
 
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_the_pools_are_checked_by_a_child_that_warns_once_and_leaves_the_command_light(
+    tmp_path: Path,
+) -> None:
+    import sklearn
+
+    raw = (SHIPPED / "classifier.pkl").read_bytes()
+    old = tmp_path / "old.pkl"  # a version-mismatch warning when it is loaded
+    old.write_bytes(raw.replace(sklearn.__version__.encode(), b"0.0.1"))
+    server = start_server(["-m", str(old), "--pool-size", "1", "--processes", "2"], cwd=tmp_path)
+    try:
+        workers = _children(server.process.pid)
+        assert len(workers) == 2  # the checking child is gone
+        # The command does not hold the models and their libraries: the child did.
+        command, loaded = _rss_kib(server.process.pid), min(map(_rss_kib, workers))
+        assert command < 0.6 * loaded, (command, loaded)
+        assert server.stop() == 0
+        shown = [line for line in server.stderr if "pickled with scikit-learn 0.0.1" in line]
+        assert len(shown) == 1 and shown[0].startswith("warning: "), server.stderr
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.wait()
+
+
 @pytest.mark.slow
 def test_a_process_that_dies_is_replaced(two: Server) -> None:
     before = _children(two.process.pid)
