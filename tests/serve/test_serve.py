@@ -706,6 +706,7 @@ def test_200_parallel_requests_add_up(shipped: Server) -> None:
     assert (after["in_use"], after["available"], after["size"]) == (0, 2, 2)
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("folder", ["missing", "existing"])
 def test_another_programs_prometheus_multiproc_dir_is_ignored(tmp_path: Path, folder: str) -> None:
     """Set for another program (a container's gunicorn set-up), it made serve fail with an
