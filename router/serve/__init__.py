@@ -7,6 +7,6 @@
 from __future__ import annotations
 
 from modelrouter.serve.asgi import LoadedPools, ServeConfig, create_app, load_pools
-from modelrouter.serve.server import serve
+from modelrouter.serve.server import Stop, serve
 
-__all__ = ["LoadedPools", "ServeConfig", "create_app", "load_pools", "serve"]
+__all__ = ["LoadedPools", "ServeConfig", "Stop", "create_app", "load_pools", "serve"]

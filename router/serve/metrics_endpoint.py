@@ -13,8 +13,8 @@ the processes share (prometheus_client's multiprocess mode: the supervisor sets
 ``PROMETHEUS_MULTIPROC_DIR`` for them) and ``/metrics`` sums them, whichever answers:
 counters and histograms over every process that served, so a replaced one's requests still
 count; pool gauges as :data:`SHARED_POOL_MODES` says. The pool gauges are published by each
-process once a second (:meth:`ServeMetrics.publish_pools`) and by the one that answers just
-before it reads them.
+process once loaded, then once a second (:meth:`ServeMetrics.publish_pools`), and by the one
+that answers just before it reads them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["CONTENT_TYPE", "ServeMetrics"]
+__all__ = ["CONTENT_TYPE", "SHARED_POOL_MODES", "ServeMetrics", "publish_shared_pools"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -61,6 +61,29 @@ SHARED_POOL_MODES: dict[str, str] = {
     "rows": "sum",
     "errors": "sum",
 }
+
+
+_shared_pool_gauges: dict[str, Gauge] = {}
+
+
+def publish_shared_pools(stats: Mapping[ModelType, PoolStats]) -> None:
+    """Write this process's pool figures where the other processes of the service read them
+    (multiprocess mode only: ``PROMETHEUS_MULTIPROC_DIR`` set when prometheus_client was
+    imported). The gauges are the process's own, outside any registry: ``/metrics`` reads
+    them from their files."""
+    if not _shared_pool_gauges:
+        for key, name, help_text in POOL_GAUGES:
+            _shared_pool_gauges[key] = Gauge(
+                f"modelrouter_{name}",
+                _POOL_HELP.get(key, help_text),
+                ["model_type"],
+                registry=None,
+                multiprocess_mode=SHARED_POOL_MODES[key],  # type: ignore[arg-type]
+            )
+    for kind, snapshot in stats.items():
+        figures = snapshot.as_dict()
+        for key, gauge in _shared_pool_gauges.items():
+            gauge.labels(str(kind)).set(float(figures[key]))
 
 
 class _PoolCollector(Collector):
@@ -130,18 +153,8 @@ class ServeMetrics:
             registry=self.registry,
             multiprocess_mode="livesum",  # used in multiprocess mode only
         )
-        self._pool_gauges: dict[str, Gauge] = {}
         if shared is None:
             self.registry.register(_PoolCollector(stats))
-        else:
-            for key, name, help_text in POOL_GAUGES:
-                self._pool_gauges[key] = Gauge(
-                    f"modelrouter_{name}",
-                    _POOL_HELP.get(key, help_text),
-                    ["model_type"],
-                    registry=self.registry,
-                    multiprocess_mode=SHARED_POOL_MODES[key],  # type: ignore[arg-type]
-                )
         # The labelled children of ``requests`` and ``latency`` per label set, looked up once:
         # prometheus_client's own lookup (a lock, label checks) cost a few percent of a
         # served 1-row request. The keys are bounded as the label values are (route paths,
@@ -168,10 +181,8 @@ class ServeMetrics:
     def publish_pools(self) -> None:
         """Write this process's pool figures where the other processes read them (shared
         metrics only; otherwise they are read at each scrape)."""
-        for kind, stats in self._stats().items():
-            figures = stats.as_dict()
-            for key, gauge in self._pool_gauges.items():
-                gauge.labels(str(kind)).set(float(figures[key]))
+        if self._shared is not None:
+            publish_shared_pools(self._stats())
 
     def render(self) -> bytes:
         """The exposition text."""

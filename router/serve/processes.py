@@ -34,6 +34,7 @@ multiprocess mode, see :mod:`~modelrouter.serve.metrics_endpoint`), removed when
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -46,6 +47,7 @@ import warnings
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -93,7 +95,13 @@ def serve_processes(
     pools = check_pools(config)  # raises as a single process would
     listener = _bind(host, port)
     line = listening_line(host, listener, pools, processes)
-    with listener, tempfile.TemporaryDirectory(prefix="modelrouter-metrics-") as metrics:
+    with listener, contextlib.ExitStack() as stack:
+        metrics = _metrics_folder(stack)
+        if metrics is None:
+            (note or announce)(
+                "no folder could be created for the processes' shared metrics (the temporary "
+                "folder and /dev/shm are not writable): /metrics describes the process that answers"
+            )
         supervisor = _Supervisor(config, listener, processes, note or announce, metrics)
         stopped = supervisor.run(lambda: announce(line))
     if stopped is None:
@@ -121,7 +129,7 @@ class _Supervisor:
         listener: socket.socket,
         count: int,
         note: Callable[[str], None],
-        metrics: str,
+        metrics: str | None,
     ) -> None:
         self._config = config
         self._metrics = metrics  # the folder where the workers write their metrics
@@ -130,7 +138,12 @@ class _Supervisor:
         self._note = note
         self._context = multiprocessing.get_context("spawn")
         # Open connections per worker (server.Balance): written by each, read by all.
-        self._counts = self._context.RawArray("i", count)
+        try:
+            self._counts = self._context.RawArray("i", count)
+        except OSError as exc:  # neither /dev/shm nor the temporary folder is writable
+            raise WorkerError(
+                f"the serving processes need shared memory, in /dev/shm or the temporary folder: {exc}"
+            ) from None
         self._workers: dict[int, _Worker] = {}
         self._restarts: dict[int, float] = {}  # index -> when to start its replacement
         self._stops: list[int] = []
@@ -163,8 +176,15 @@ class _Supervisor:
             self._terminate_all()
             raise
         finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            if self._stops:
+                # Stopped: more stop signals (a hammered Ctrl-C) have nothing left to stop,
+                # and the CLI's handlers would raise them into the command's last steps
+                # (removing the metrics folder, exiting): noted and dropped, as by one process.
+                for signum in previous:
+                    signal.signal(signum, _dropped)
+            else:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
 
     def _start(self, index: int) -> None:
         parent_end, child_end = self._context.Pipe()
@@ -178,12 +198,13 @@ class _Supervisor:
         # prometheus_client picks its multiprocess mode from the environment when it is
         # imported, which the worker does as it unpickles its arguments: before any code of ours.
         previous = os.environ.get(MULTIPROCESS_DIR)
-        os.environ[MULTIPROCESS_DIR] = self._metrics
+        if self._metrics is not None:
+            os.environ[MULTIPROCESS_DIR] = self._metrics
         try:
             process.start()
         finally:
             if previous is None:
-                del os.environ[MULTIPROCESS_DIR]
+                os.environ.pop(MULTIPROCESS_DIR, None)
             else:
                 os.environ[MULTIPROCESS_DIR] = previous
         child_end.close()
@@ -256,11 +277,8 @@ class _Supervisor:
     def _ended(self, worker: _Worker) -> None:
         worker.process.join()
         self._counts[worker.index] = NOT_SERVING
-        if worker.process.pid is not None:
-            # Its gauges of the instances now leave the sums; its running totals stay in.
-            from prometheus_client import multiprocess
-
-            multiprocess.mark_process_dead(worker.process.pid, self._metrics)  # type: ignore[no-untyped-call]
+        if worker.process.pid is not None and self._metrics is not None:
+            _retire_metrics(self._metrics, worker.process.pid)
         if worker.conn is not None:
             if not worker.failed and worker.conn.poll(0):
                 self._message(worker)  # its last word (an error) before it ended
@@ -371,6 +389,38 @@ def _check_main(config: ServeConfig, conn: Connection) -> None:
     conn.close()
 
 
+def _dropped(signum: int, frame: FrameType | None) -> None:
+    """The stop signals' handler once the service has stopped."""
+
+
+def _retire_metrics(folder: str, pid: int) -> None:
+    """The metrics files of ended worker ``pid``: its gauges of the instances now leave the
+    sums (prometheus_client's ``mark_process_dead``); its counters, histograms and running
+    totals stay in, under a name of their own, so that a replacement that is given the
+    same pid (pids wrap) starts files of its own instead of overwriting them."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
+    for path in Path(folder).glob(f"*_{pid}.db"):
+        for serial in itertools.count(1):
+            retired = path.with_name(f"{path.stem}-{serial}.db")  # still "<kind>_<pid…>.db"
+            if not retired.exists():
+                path.rename(retired)
+                break
+
+
+def _metrics_folder(stack: contextlib.ExitStack) -> str | None:
+    """A new folder for the workers' metrics, removed when ``stack`` closes: in the usual
+    temporary folder, else in ``/dev/shm`` (a container whose file system is read-only),
+    else ``None``: each worker then keeps its metrics alone (see :func:`serve_processes`)."""
+    for place in (None, "/dev/shm"):
+        try:
+            return stack.enter_context(tempfile.TemporaryDirectory(prefix="modelrouter-metrics-", dir=place))
+        except OSError:  # FileNotFoundError too: "no usable temporary directory found"
+            continue
+    return None
+
+
 def _how_it_ended(code: int | None) -> str:
     if code is not None and code < 0:
         try:
@@ -398,7 +448,7 @@ def _worker_main(
     count: int,
     counts: Any,
     conn: Connection,
-    metrics: str,
+    metrics: str | None,
 ) -> None:
     """A worker process: load the pools, tell the supervisor, serve until SIGTERM."""
     from modelrouter.serve.server import Balance, run_service
@@ -414,6 +464,11 @@ def _worker_main(
             conn.send(("error", _portable(exc)))
         conn.close()
         return
+    if metrics is not None:
+        # Its pools in /metrics from the first scrape on, whichever process answers it.
+        from modelrouter.serve.metrics_endpoint import publish_shared_pools
+
+        publish_shared_pools({kind: pool.stats() for kind, pool in loaded.pools.items()})
     try:
         conn.send(("ready", None))
         conn.recv()  # "serve": every worker has loaded

@@ -133,7 +133,10 @@ def stopped_line(signum: int, *, forced: bool = False) -> str:
     """The line saying how the service stopped."""
     name = signal.Signals(signum).name
     if forced:
-        return f"stopped by {name}, forced by a second SIGINT: requests in flight were not answered"
+        return (
+            f"stopped by {name}, forced by a second SIGINT: "
+            "requests in flight were abandoned (a 500, or the connection closed)"
+        )
     return f"stopped by {name}; requests in flight answered, pools closed"
 
 

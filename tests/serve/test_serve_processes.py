@@ -201,6 +201,85 @@ def test_the_pools_are_checked_by_a_child_that_warns_once_and_leaves_the_command
             server.wait()
 
 
+def test_the_first_scrape_already_counts_every_process(tmp_path: Path) -> None:
+    """Each worker publishes its pools before the "listening on" line (the pool gauges
+    counted one worker on a scrape made right after it)."""
+    server = start_server(["-m", str(SHIPPED / "classifier.pkl"), "--processes", "2"], cwd=tmp_path)
+    try:
+        assert _metrics(server)[1][POOL_SIZE] == 4  # 2 processes × the default pool of 2
+        assert server.stop() == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.wait()
+
+
+def test_an_ended_workers_metrics_files_stay_in_the_sums_under_names_of_their_own(tmp_path: Path) -> None:
+    """A replacement given the ended worker's pid (pids wrap) overwrote its running totals."""
+    from modelrouter.serve.processes import _retire_metrics
+
+    for name in (
+        "counter_77.db",
+        "histogram_77.db",
+        "gauge_sum_77.db",
+        "gauge_livesum_77.db",
+        "counter_78.db",
+    ):
+        (tmp_path / name).write_bytes(b"")
+    _retire_metrics(str(tmp_path), 77)
+    (tmp_path / "counter_77.db").write_bytes(b"")  # the replacement, pid 77 again
+    _retire_metrics(str(tmp_path), 77)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "counter_77-1.db",
+        "counter_77-2.db",
+        "counter_78.db",
+        "gauge_sum_77-1.db",  # prometheus_client reads "<kind>_<mode>_<pid>.db": still a sum
+        "histogram_77-1.db",
+    ]
+
+
+def test_the_metrics_folder_falls_back_to_dev_shm_then_to_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import tempfile
+
+    from modelrouter.serve import processes
+
+    if not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no writable /dev/shm here")
+    monkeypatch.setattr(tempfile, "tempdir", "/nonexistent/tmp")  # as if no temporary folder
+    with contextlib.ExitStack() as stack:
+        folder = processes._metrics_folder(stack)
+        assert folder is not None and folder.startswith("/dev/shm/modelrouter-metrics-")
+    assert not Path(folder).exists()
+
+    def unwritable(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", unwritable)
+    with contextlib.ExitStack() as stack:
+        assert processes._metrics_folder(stack) is None
+
+
+@pytest.mark.slow
+def test_a_hammered_ctrl_c_stops_once_without_a_traceback(tmp_path: Path) -> None:
+    """SIGINT every 2 ms until the command exits: it gave tracebacks and exit 1 once the
+    workers had ended (the CLI's handlers were back)."""
+    for _ in range(3):
+        server = start_server(["-m", str(SHIPPED / "classifier.pkl"), "--processes", "2"], cwd=tmp_path)
+        try:
+            while server.process.poll() is None:
+                server.process.send_signal(signal.SIGINT)
+                time.sleep(0.002)
+            assert server.wait(30) == 128 + signal.SIGINT
+            log = "".join(server.stderr)
+            assert "Traceback" not in log and "Exception ignored" not in log and "error:" not in log, log
+            assert log.count("stopped by SIGINT") == 1, log
+        finally:
+            if server.process.poll() is None:
+                server.process.kill()
+                server.wait()
+
+
 @pytest.mark.slow
 def test_a_process_that_dies_is_replaced(two: Server) -> None:
     before = _children(two.process.pid)
@@ -375,7 +454,7 @@ def test_a_second_sigint_forces_the_stop_and_says_so(tmp_path: Path, processes: 
         server.process.send_signal(signal.SIGINT)
         assert server.wait(30) == 128 + signal.SIGINT  # not the graceful stop's 0
         log = "".join(server.stderr)
-        assert "forced by a second SIGINT: requests in flight were not answered" in log, log
+        assert "forced by a second SIGINT: requests in flight were abandoned" in log, log
         assert "Traceback" not in log
         held.close()
     finally:
