@@ -175,7 +175,7 @@ def run_service(
     # uvicorn builds the protocol with fixed arguments: the process's balance is a class
     # attribute (one server per process).
     _DrainingProtocol.balance = balance
-    stops: list[int] = []
+    stops = server.signals
 
     def note_stop(signum: int, frame: FrameType | None) -> None:
         stops.append(signum)
@@ -283,8 +283,16 @@ class _DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, balance: Balance | None = None) -> None:
         super().__init__(config)
         self.balance = balance
+        # The stop signals in the order they came: taken by uvicorn while it serves (below),
+        # by run_service's handler before and after. uvicorn raises the ones it took again
+        # when it is done, last one first: those come after, so the first here is the first.
+        self.signals: list[int] = []
         self._shared: list[socket.socket] = []  # the listening sockets watched here
         self._accepting: set[asyncio.Task[Any]] = set()  # connections being set up
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.signals.append(sig)
+        super().handle_exit(sig, frame)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if self.balance is None or not sockets:

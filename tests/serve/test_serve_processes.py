@@ -435,8 +435,17 @@ def test_a_stop_while_the_workers_load_interrupts_like_one_process(tmp_path: Pat
     _until(lambda: not any(_alive(pid) for pid in workers), 30)
 
 
-@pytest.mark.parametrize("processes", ["1", pytest.param("2", marks=pytest.mark.slow)])
-def test_a_second_sigint_forces_the_stop_and_says_so(tmp_path: Path, processes: str) -> None:
+@pytest.mark.parametrize(
+    ("processes", "first"),
+    [
+        ("1", signal.SIGINT),
+        pytest.param("2", signal.SIGINT, marks=pytest.mark.slow),
+        # The line names the stop's first signal (one process named the last one uvicorn took).
+        pytest.param("1", signal.SIGTERM, marks=pytest.mark.slow),
+        pytest.param("2", signal.SIGTERM, marks=pytest.mark.slow),
+    ],
+)
+def test_a_second_sigint_forces_the_stop_and_says_so(tmp_path: Path, processes: str, first: int) -> None:
     import socket
     from urllib.parse import urlsplit
 
@@ -449,12 +458,13 @@ def test_a_second_sigint_forces_the_stop_and_says_so(tmp_path: Path, processes: 
             b"Content-Length: 99\r\n\r\n{"
         )
         time.sleep(0.5)  # in flight: its body is not complete
-        server.process.send_signal(signal.SIGINT)
+        server.process.send_signal(first)
         time.sleep(1.0)
         server.process.send_signal(signal.SIGINT)
         assert server.wait(30) == 128 + signal.SIGINT  # not the graceful stop's 0
         log = "".join(server.stderr)
-        assert "forced by a second SIGINT: requests in flight were abandoned" in log, log
+        name = signal.Signals(first).name
+        assert f"stopped by {name}, forced by a second SIGINT: requests in flight were abandoned" in log, log
         assert "Traceback" not in log
         held.close()
     finally:
