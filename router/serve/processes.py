@@ -409,16 +409,51 @@ def _retire_metrics(folder: str, pid: int) -> None:
                 break
 
 
+#: The workers' metrics folder: ``modelrouter-metrics-<supervisor pid>-<random>``.
+METRICS_FOLDER_PREFIX = "modelrouter-metrics-"
+
+
 def _metrics_folder(stack: contextlib.ExitStack) -> str | None:
     """A new folder for the workers' metrics, removed when ``stack`` closes: in the usual
     temporary folder, else in ``/dev/shm`` (a container whose file system is read-only),
-    else ``None``: each worker then keeps its metrics alone (see :func:`serve_processes`)."""
+    else ``None``: each worker then keeps its metrics alone (see :func:`serve_processes`).
+
+    A supervisor killed with SIGKILL leaves its folder behind: the folders there of
+    supervisors that no longer run are removed first."""
     for place in (None, "/dev/shm"):
         try:
-            return stack.enter_context(tempfile.TemporaryDirectory(prefix="modelrouter-metrics-", dir=place))
+            folder = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=f"{METRICS_FOLDER_PREFIX}{os.getpid()}-", dir=place)
+            )
         except OSError:  # FileNotFoundError too: "no usable temporary directory found"
             continue
+        _remove_abandoned(Path(folder).parent)
+        return folder
     return None
+
+
+def _remove_abandoned(parent: Path) -> None:
+    """Remove this user's metrics folders in ``parent`` whose supervisor is not running."""
+    import shutil
+
+    for folder in parent.glob(f"{METRICS_FOLDER_PREFIX}*-*"):
+        owner = folder.name[len(METRICS_FOLDER_PREFIX) :].split("-", 1)[0]
+        try:
+            if not owner.isdigit() or folder.stat().st_uid != os.getuid() or _running(int(owner)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _how_it_ended(code: int | None) -> str:

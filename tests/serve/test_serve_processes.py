@@ -83,7 +83,10 @@ def two(tmp_path: Path) -> Iterator[Server]:
         for pid in _children(server.process.pid):
             os.kill(pid, signal.SIGCONT)
         if server.process.poll() is None:
-            server.process.kill()
+            try:
+                server.stop()  # graceful: it removes its metrics folder
+            except subprocess.TimeoutExpired:
+                server.process.kill()
         server.wait()
 
 
@@ -239,6 +242,29 @@ def test_an_ended_workers_metrics_files_stay_in_the_sums_under_names_of_their_ow
         "gauge_sum_77-1.db",  # prometheus_client reads "<kind>_<mode>_<pid>.db": still a sum
         "histogram_77-1.db",
     ]
+
+
+def test_a_killed_supervisors_metrics_folder_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+    import tempfile
+
+    from modelrouter.serve import processes
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its pid: a supervisor that no longer runs (killed with SIGKILL)
+    abandoned = tmp_path / f"modelrouter-metrics-{ended.pid}-abcd"
+    abandoned.mkdir()
+    (abandoned / "counter_1.db").write_bytes(b"")
+    running = tmp_path / f"modelrouter-metrics-{os.getppid()}-efgh"  # its supervisor runs
+    running.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with contextlib.ExitStack() as stack:
+        folder = processes._metrics_folder(stack)
+        assert folder is not None and Path(folder).name.startswith(f"modelrouter-metrics-{os.getpid()}-")
+        assert not abandoned.exists() and running.exists() and Path(folder).is_dir()
+    assert not Path(folder).exists()
 
 
 def test_the_metrics_folder_falls_back_to_dev_shm_then_to_none(monkeypatch: pytest.MonkeyPatch) -> None:
