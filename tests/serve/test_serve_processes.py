@@ -207,17 +207,10 @@ def test_the_pools_are_checked_by_a_child_that_warns_once_and_leaves_the_command
             server.wait()
 
 
-def test_the_first_scrape_already_counts_every_process(tmp_path: Path) -> None:
+def test_the_first_scrape_already_counts_every_process(two: Server) -> None:
     """Each worker publishes its pools before the "listening on" line (the pool gauges
     counted one worker on a scrape made right after it)."""
-    server = start_server(["-m", str(SHIPPED / "classifier.pkl"), "--processes", "2"], cwd=tmp_path)
-    try:
-        assert _metrics(server)[1][POOL_SIZE] == 4  # 2 processes × the default pool of 2
-        assert server.stop() == 0
-    finally:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.wait()
+    assert _metrics(two)[1][POOL_SIZE] == 2  # 2 processes × --pool-size 1
 
 
 def test_an_ended_workers_metrics_files_stay_in_the_sums_under_names_of_their_own(tmp_path: Path) -> None:
