@@ -168,6 +168,9 @@ def test_error_lines_are_capped_keeping_head_and_tail() -> None:
     assert capped("short") == "short"
 
 
+# Slow (about 5 s, tests/tiers.py): make test checks the warning once per pool through
+# test_pool_warns_once_for_all_its_instances and serve's check of the pools.
+@pytest.mark.slow
 def test_version_mismatch_warns_once_and_is_in_the_stats_json(tmp_path: Path) -> None:
     raw = (ROOT / "models" / "classifier.pkl").read_bytes()
     forged = raw.replace(sklearn.__version__.encode(), b"0.0.1")

@@ -203,7 +203,9 @@ def test_compressed_csv_in_and_out_on_the_store(
     assert remote == local_run(tmp_path, ROOT / "sample_data" / "wine.csv", ".csv", "-k", "id")
 
 
-@pytest.mark.matrix
+# Slow (about 5 s of CPU, tests/tiers.py): make test reads and writes objects in the
+# store through the cheaper tests of this file.
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_single_file_in_and_out_is_byte_identical_to_local(
     s3_env: dict[str, str], client: Any, bucket: str, tmp_path: Path, suffix: str

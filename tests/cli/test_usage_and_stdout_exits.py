@@ -63,6 +63,8 @@ def test_malformed_scheduler_is_a_usage_error(dataset: Path, tmp_path: Path, add
     assert not (tmp_path / "out").exists()
 
 
+# Slow (about 7 s, tests/tiers.py): make test checks --scheduler through the usage test above.
+@pytest.mark.slow
 def test_unreachable_scheduler_fails_quickly_naming_it(dataset: Path, tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

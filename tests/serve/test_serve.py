@@ -850,7 +850,12 @@ def _slow_server(config: Path, *args: str) -> Server:
 # Adaptive batching (serve --max-batch-rows) keeps both guarantees: the wait for an instance
 # is bounded by --timeout, and a stop answers every request in flight.
 BATCHING = pytest.mark.parametrize(
-    "batching", [["--max-batch-rows", "0"], ["--max-batch-rows", "100"]], ids=["per-request", "batching"]
+    "batching",
+    [
+        pytest.param(["--max-batch-rows", "100"], id="batching"),
+        # make test runs the default; per-request in make test-slow (tests/tiers.py).
+        pytest.param(["--max-batch-rows", "0"], id="per-request", marks=pytest.mark.slow),
+    ],
 )
 
 
@@ -881,14 +886,17 @@ def test_busy_pool_answers_503_with_retry_after(slow_config: Path, batching: lis
 @pytest.mark.parametrize(
     ("signum", "batching"),
     [
-        pytest.param(signal.SIGTERM, ["--max-batch-rows", "0"], id="SIGTERM-per-request"),
-        pytest.param(signal.SIGINT, ["--max-batch-rows", "100"], id="SIGINT-batching"),
-        # The other two cells of signal x batching (tests/tiers.py).
+        # make test: the default (batching) and the supervisors' signal; the other three
+        # cells of signal x batching in make test-slow (tests/tiers.py).
+        pytest.param(signal.SIGTERM, ["--max-batch-rows", "100"], id="SIGTERM-batching"),
         pytest.param(
-            signal.SIGINT, ["--max-batch-rows", "0"], id="SIGINT-per-request", marks=pytest.mark.slow
+            signal.SIGTERM, ["--max-batch-rows", "0"], id="SIGTERM-per-request", marks=pytest.mark.slow
         ),
         pytest.param(
-            signal.SIGTERM, ["--max-batch-rows", "100"], id="SIGTERM-batching", marks=pytest.mark.slow
+            signal.SIGINT, ["--max-batch-rows", "100"], id="SIGINT-batching", marks=pytest.mark.slow
+        ),
+        pytest.param(
+            signal.SIGINT, ["--max-batch-rows", "0"], id="SIGINT-per-request", marks=pytest.mark.slow
         ),
     ],
 )
