@@ -370,7 +370,6 @@ def _check_main(config: ServeConfig, conn: Connection) -> None:
     import traceback
 
     from modelrouter.known_warnings import is_known_false_warning
-    from modelrouter.serve.server import PoolsSummary
 
     # A terminal's Ctrl-C reaches this process too: the supervisor, interrupted, ends it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -448,11 +447,11 @@ def _remove_abandoned(parent: Path) -> None:
 
 def _running(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError: another user's process, which runs
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # another user's process
+        pass
     return True
 
 
