@@ -78,7 +78,7 @@ def inspect_model(
     Example: modelrouter inspect models/classifier.onnx
     """
 
-    with errors_to_exit(debug), warnings_to_stderr(quiet):
+    with errors_to_exit(debug, writes_output=False), warnings_to_stderr(quiet):
         from modelrouter import ModelType
         from modelrouter.backends.base import read_model_bytes
         from modelrouter.locations import is_uri

@@ -25,7 +25,7 @@ def models(
 
     The table (or --json) goes to stdout, so it can be piped: modelrouter models | grep sha256
     """
-    with errors_to_exit(debug), warnings_to_stderr(quiet):
+    with errors_to_exit(debug, writes_output=False), warnings_to_stderr(quiet):
         from modelrouter.tools.inspection import describe_models
 
         described = describe_models(config)

@@ -79,7 +79,7 @@ def serve(
     "listening on URL" on stdout once ready (also with -q). Stops gracefully on SIGTERM/SIGINT/SIGHUP
     (requests already sent are answered) and exits 0; a second SIGINT forces the stop (exit 130).
     """
-    with errors_to_exit(debug), warnings_to_stderr(quiet):
+    with errors_to_exit(debug, writes_output=False), warnings_to_stderr(quiet):
         # prometheus_client reads this when it is imported (next): set for another program
         # (a container's gunicorn set-up), it would make each of our metrics a file in that
         # folder — an internal error when the folder is missing, and our series in that

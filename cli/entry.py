@@ -14,6 +14,19 @@ __all__ = ["main"]
 
 def main() -> None:
     """Console-script entry point."""
+    try:
+        _main()
+    except KeyboardInterrupt:
+        # A Ctrl-C before the command has taken the signals (while Typer and the command's
+        # modules are imported): one line and 130, as after (never a traceback). Nothing
+        # was written yet.
+        _stderr("error: interrupted by SIGINT\n")
+        from modelrouter.cli.process import end_process
+
+        end_process(130)
+
+
+def _main() -> None:
     from modelrouter.cli.process import mask_passwords
 
     mask_passwords()  # before anything slow: ps must not show a database password

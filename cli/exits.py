@@ -112,6 +112,8 @@ def install_signal_handlers() -> None:
     number to a wake-up pipe: a watchdog thread reading it removes the temporary output files
     and exits with 128 + signal if the main thread has not done so within the grace period.
     """
+    global _interrupting
+    _interrupting = None
     for signum in INTERRUPTING:
         signal.signal(signum, on_signal)
     read_end, write_end = os.pipe()
@@ -146,6 +148,8 @@ def _watchdog(read_end: int) -> None:
 def interrupted_message(signum: int) -> str:
     """What an interrupted run says about its outputs (a dataset keeps the files it finished)."""
     name = signal.Signals(signum).name
+    if not inflight.current().writes_output:
+        return f"interrupted by {name}"
     published = inflight.current().commit.published
     if published:
         return (
@@ -155,12 +159,18 @@ def interrupted_message(signum: int) -> str:
     return f"interrupted by {name}; no output was written"
 
 
+#: The signal that interrupted the command (the first one :func:`on_signal` raised for).
+_interrupting: int | None = None
+
+
 def on_signal(signum: int, frame: FrameType | None) -> None:
     # A run whose outputs are being renamed into place, or are in place, is not interrupted:
     # the renames finish (a held signal is raised again after a dataset file's commit), and a
     # committed run exits 0 (docs/specification.md §5).
     if inflight.current().commit.defer(signum):
         return
+    global _interrupting
+    _interrupting = _interrupting or signum
     # Only the first signal interrupts; a second one must not break the clean-up it started.
     for other in INTERRUPTING:
         signal.signal(other, signal.SIG_IGN)
@@ -207,10 +217,14 @@ def exit_code_for(exc: BaseException) -> int:
 
 
 @contextmanager
-def errors_to_exit(debug: bool) -> Iterator[None]:
-    """Turn exceptions into one ``error:`` line and the contract's exit code."""
+def errors_to_exit(debug: bool, *, writes_output: bool = True) -> Iterator[None]:
+    """Turn exceptions into one ``error:`` line and the contract's exit code.
+
+    ``writes_output``: whether the command makes output files or tables, of which an
+    interruption's line then says what became (``serve``, ``models``, ``inspect``: no)."""
     from modelrouter.errors import InvalidOptionError, ModelRouterError
 
+    inflight.current().writes_output = writes_output
     try:
         yield
     except (typer.Exit, typer.TyperException):
@@ -219,10 +233,7 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         # Refused by the run before it read anything (an existing --to-table): exit 2.
         raise typer.BadParameter(exc.reason, param_hint=exc.option) from None
     except Interrupted as exc:
-        inflight.current().drop_temporaries()
-        render.error(interrupted_message(exc.signum))
-        _report_interruption(128 + exc.signum)
-        hard_exit(128 + exc.signum)
+        _end_interrupted(exc.signum)
     except BrokenPipeError:
         # The reader of stdout went away (`modelrouter … -o - | head`): stop quietly, like
         # a process killed by SIGPIPE, and keep Python from complaining while it exits.
@@ -230,11 +241,15 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         os.dup2(devnull, 1)
         raise typer.Exit(EXIT_BROKEN_PIPE) from None
     except ModelRouterError as exc:
+        if _interrupting is not None:
+            _end_interrupted(_interrupting, exc, debug)
         if debug:
             print(render.traceback_text(exc), file=sys.stderr)
         render.error(str(exc))
         raise Failed(exit_code_for(exc), str(exc)) from None
     except Exception as exc:
+        if _interrupting is not None:
+            _end_interrupted(_interrupting, exc, debug)
         message = f"internal error: {type(exc).__name__}: {_redacted(str(exc))}"
         if debug:
             print(render.traceback_text(exc), file=sys.stderr)
@@ -242,6 +257,21 @@ def errors_to_exit(debug: bool) -> Iterator[None]:
         else:
             render.error(f"{message} (rerun with --debug for the traceback)")
         raise Failed(EXIT_INTERNAL, message) from None
+
+
+def _end_interrupted(signum: int, failure: BaseException | None = None, debug: bool = False) -> NoReturn:
+    """The command was interrupted by ``signum``: temporaries gone, one line, exit 128 + signum.
+
+    ``failure``: what the command failed with after the signal. The signal's exception can
+    surface as another one — raised inside an extension module's initialisation it becomes
+    ``ImportError: initialization failed``, inside a loader a model error — so any failure
+    after an interrupting signal is that interruption, not a bug (exit 1) nor a bad model."""
+    if failure is not None and debug:
+        print(render.traceback_text(failure), file=sys.stderr)
+    inflight.current().drop_temporaries()
+    render.error(interrupted_message(signum))
+    _report_interruption(128 + signum)
+    hard_exit(128 + signum)
 
 
 def _redacted(text: str) -> str:

@@ -134,3 +134,21 @@ class FailsOnSomeRows(Misbehaving):
     def predict_proba(self, X: Any) -> Any:
         self._check(X)
         return self.inner.predict_proba(X)
+
+
+class InterruptedWhileLoading(Misbehaving):
+    """A classifier whose unpickling is interrupted by a SIGINT (sent to its own process) and
+    turns the interruption into another exception, as an extension module's initialisation
+    does (``ImportError: initialization failed``) when a Ctrl-C lands in it."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import os
+        import signal
+        import time
+
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(10)  # the signal's handler runs here
+        except BaseException as exc:
+            raise ImportError("initialization failed") from exc
+        super().__setstate__(state)

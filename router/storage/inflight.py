@@ -108,6 +108,9 @@ class InFlight:
         self.temp_files: set[Path] = set()
         #: Object-store uploads not yet completed or aborted.
         self.uploads: set[Abortable] = set()
+        #: Whether the command produces output files or tables (``serve``, ``models`` and
+        #: ``inspect`` do not: an interruption then has no output to speak of).
+        self.writes_output = True
 
     def drop_temporaries(self) -> None:
         """Remove every temporary output not yet renamed into place, abort every upload in

@@ -1,0 +1,98 @@
+"""A Ctrl-C while a command loads its model is an interruption: one line, exit 130.
+
+The interruption may reach the command as another exception — a SIGINT inside an extension
+module's initialisation surfaces as ``ImportError: initialization failed`` — which must still
+be reported as the interruption (not an internal error, exit 1, nor a bad model, exit 4).
+``serve`` has no output file: its line says nothing about one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.linear_model import LogisticRegression
+
+from tests.misbehaving import InterruptedWhileLoading
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELROUTER = Path(sys.executable).parent / "modelrouter"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("interrupted")
+    data = load_wine(as_frame=True)
+    model = InterruptedWhileLoading(LogisticRegression(max_iter=5000)).fit(data.data, data.target)
+    joblib.dump(model, folder / "model.pkl")
+    data.data.head(20).to_csv(folder / "in.csv", index=False)
+    return folder
+
+
+def _run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
+    env["PYTHONPATH"] = str(ROOT)  # tests.misbehaving, as a user's own estimator module
+    return subprocess.run(
+        [str(MODELROUTER), *args],
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_predict_interrupted_inside_the_model_load_exits_130_and_writes_nothing(folder: Path) -> None:
+    result = _run(folder, "predict", "in.csv", "-m", "model.pkl", "-o", "out.csv")
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "error: interrupted by SIGINT; no output was written\n"
+    assert result.stdout == ""
+    assert sorted(p.name for p in folder.iterdir()) == ["in.csv", "model.pkl"]
+
+
+def test_serve_interrupted_while_loading_says_so_without_speaking_of_output(folder: Path) -> None:
+    result = _run(folder, "serve", "--port", "0", "-m", "model.pkl")
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "error: interrupted by SIGINT\n"
+    assert result.stdout == ""  # never "listening on"
+
+
+def test_with_debug_the_failure_the_signal_became_is_shown(folder: Path) -> None:
+    result = _run(folder, "predict", "in.csv", "-m", "model.pkl", "-o", "out.csv", "--debug")
+    assert result.returncode == 130, result.stderr
+    assert "ImportError: initialization failed" in result.stderr
+    assert result.stderr.endswith("error: interrupted by SIGINT; no output was written\n")
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.1, 0.2, 0.4])
+def test_a_ctrl_c_during_start_up_is_one_line_never_a_traceback(tmp_path: Path, delay: float) -> None:
+    """Before the command takes the signals (Typer and the command's modules being imported),
+    Python's own SIGINT handling would print a KeyboardInterrupt traceback."""
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [str(MODELROUTER), "serve", "--port", "0"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    if "init_import_site" in stderr:
+        return  # landed in the interpreter's own start-up, before any of the command's code
+    if process.returncode == -signal.SIGINT:
+        assert stderr == ""  # before Python itself had started: killed by the signal, silently
+    else:
+        assert process.returncode == 130, stderr
+        assert stderr == "error: interrupted by SIGINT\n"
+        assert stdout == ""
