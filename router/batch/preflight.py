@@ -15,6 +15,7 @@ from modelrouter.errors import InvalidOptionError, ModelRouterError
 if TYPE_CHECKING:
     from modelrouter.batch.datasets import DatasetPlan
     from modelrouter.batch.options import RunOptions
+    from modelrouter.storage.location import DataLocation
     from modelrouter.storage.run_paths import PathUse
 
 __all__ = [
@@ -185,12 +186,20 @@ def _path_uses(options: RunOptions, plan: DatasetPlan | None) -> tuple[list[Path
             for target, source in planned_outputs(plan, options)
         ]
     else:
-        # A database table is no file: its rows are staged and committed in the database
-        # (reading and replacing one table in one run is safe).
-        if not options.input_location.is_table:
+        # A table's rows are staged and committed in its database (reading and replacing one
+        # table in one run is safe), but a SQLite/DuckDB database is a file: no other output
+        # may be that file (a --stats-json onto the input's database replaced it with JSON).
+        input_database = _database_file(options.input_location, "INPUT")
+        if input_database is not None:
+            inputs.append(PathUse(input_database, "the input database", "INPUT"))
+        elif not options.input_location.is_table:
             inputs.append(PathUse(options.input, "the input", "INPUT"))
         output = resolve_output_location(options.input_location, options.output_location)
-        if not output.is_table:
+        output_database = _database_file(output, "--output")
+        if output_database is not None:
+            if input_database is None or not _same_file(output_database, input_database):
+                outputs.append(PathUse(output_database, "the output database", "--output"))
+        elif not output.is_table:
             outputs.append(PathUse(output.text, "the output", "--output"))
         if options.on_error == "skip":
             rejects = options.rejects_location or rejects_location(output)
@@ -202,3 +211,23 @@ def _path_uses(options: RunOptions, plan: DatasetPlan | None) -> tuple[list[Path
         if side_file is not None:
             outputs.append(PathUse(side_file, f"the {option} file", option))
     return inputs, outputs
+
+
+def _database_file(location: DataLocation, option: str) -> str | None:
+    """The database file of a SQLite/DuckDB table URL (``None``: not a table, or a server's)."""
+    if not location.is_table:
+        return None
+    from modelrouter.storage.table_urls import DatabaseUrl
+
+    path = DatabaseUrl.parse(location.text, option=option).path
+    return None if path is None else str(path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (by identity when both exist; else resolved)."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)

@@ -7,13 +7,14 @@ row loop, never a whole table in memory.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
 from modelrouter.errors import DataError, InvalidOptionError
-from modelrouter.storage.table_drivers import connect, driver_errors, reason
+from modelrouter.storage.table_drivers import Database, connect, driver_errors, reason
 from modelrouter.storage.table_urls import DatabaseUrl, TableName, sql_identifier
 
 __all__ = ["TableReader", "count_rows", "open_table_reader"]
@@ -57,16 +58,18 @@ def open_table_reader(
     errors = driver_errors()
     try:
         if table is not None:
-            # The table's columns first (no rows): only those the run needs are then read.
-            head = database.stream(source + " LIMIT 0", 1)
-            every = head.schema
-            head.close()
-            wanted = every.names if columns is None else [c for c in every.names if c in set(columns)]
-            if wanted and wanted != every.names:  # (none wanted: all, for the error to list)
-                source = f"SELECT {', '.join(sql_identifier(c) for c in wanted)} FROM {parsed.sql()}"
+            source, every = _table_source(database, parsed, columns)
         reader = database.stream(source, batch_rows)
         if table is None:
             every = reader.schema
+        first: pa.RecordBatch | None = None
+        if url.kind == "sqlite":
+            reader, first = _typed_sqlite(database, source, batch_rows, reader)
+    except _FirstBatchError as exc:
+        _close_all(reader, database)
+        raise DataError(
+            f"{name}: read failed after data row 0 ({_read_reason(exc.cause, _plain_schema(reader.schema))})"
+        ) from None
     except errors as exc:
         database.close()
         raise DataError(f"{name}: {reason(exc)}") from None
@@ -75,11 +78,18 @@ def open_table_reader(
         raise
     schema = _plain_schema(reader.schema)
     all_columns = tuple(every.names)
+    repeated = _first_repeated(schema.names)
+    if repeated is not None:  # a file with a header named twice is refused alike
+        _close_all(reader, database)
+        raise DataError(
+            f"{name}: duplicate column name {repeated!r} (name it once, with AS, in --query)",
+            column=repeated,
+        )
 
     def batches() -> Iterator[pa.RecordBatch]:
         delivered = 0
         try:
-            for batch in reader:
+            for batch in itertools.chain([] if first is None else [first], reader):
                 if batch.num_rows:
                     delivered += batch.num_rows
                     yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
@@ -97,17 +107,114 @@ def open_table_reader(
         if closed:
             return
         closed = True
-        try:
-            reader.close()
-        except errors:
-            pass
-        finally:
-            try:
-                database.close()
-            except errors:
-                pass
+        _close_all(reader, database)
 
     return TableReader(name, schema, all_columns, batches(), close)
+
+
+def _table_source(database: Database, table: TableName, columns: list[str] | None) -> tuple[str, pa.Schema]:
+    """The ``SELECT`` of ``table``'s wanted ``columns`` (all when none of them is there,
+    for the error to list them), and every column it has: asked first, without rows."""
+    source = f"SELECT * FROM {table.sql()}"
+    head = database.stream(source + " LIMIT 0", 1)
+    every = head.schema
+    head.close()
+    wanted = every.names if columns is None else [c for c in every.names if c in set(columns)]
+    if wanted and wanted != every.names:
+        source = f"SELECT {', '.join(sql_identifier(c) for c in wanted)} FROM {table.sql()}"
+    return source, every
+
+
+def _first_repeated(names: list[str]) -> str | None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def _close_all(reader: pa.RecordBatchReader, database: Database) -> None:
+    """Close a reader and its connection, whatever the driver says on the way."""
+    errors = driver_errors()
+    try:
+        reader.close()
+    except errors:
+        pass
+    finally:
+        try:
+            database.close()
+        except errors:
+            pass
+
+
+def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+
+
+#: A value of each SQLite storage class, typed as the driver types it (``typeof()`` names).
+_SQLITE_SAMPLES = {"real": "0.0", "text": "''", "blob": "x''"}
+
+
+class _FirstBatchError(Exception):
+    """Reading the first batch failed (reported as a read failure after data row 0)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _typed_sqlite(
+    database: Database, source: str, batch_rows: int, reader: pa.RecordBatchReader
+) -> tuple[pa.RecordBatchReader, pa.RecordBatch | None]:
+    """The reader again, typed by the first values, when the first batch left a column untyped.
+
+    SQLite types values, not columns, and the driver types each column from its first batch:
+    a column whose first batch is all NULL (a column added by ``ALTER TABLE``, a ``CAST`` of
+    leading NULLs) is typed INT64, and its first real, text or blob value fails the read.
+    Such a column's type is the storage class of its first non-NULL value (one query per
+    column, stopping at that value); when that is not an integer, the query is read again
+    behind one row holding a value of that class (so the driver types the column from it),
+    and that row is dropped. Anything else keeps the reader as it is.
+
+    Returns the reader and its first batch, already read (``None``: no rows).
+    """
+    try:
+        first = _next_batch(reader)
+    except driver_errors() as exc:
+        raise _FirstBatchError(exc) from None
+    if first is None:
+        return reader, None
+    untyped = [
+        field.name
+        for field, column in zip(first.schema, first.columns, strict=True)
+        if field.type == pa.int64() and column.null_count == len(column)
+    ]
+    if first.num_rows < batch_rows or not untyped or len(set(first.schema.names)) != first.num_columns:
+        return reader, first  # the whole input was one batch, or nothing is untyped
+    body = source.strip().rstrip(";")
+    samples: dict[str, str] = {}
+    for column in untyped:
+        probe = database.stream(
+            f"SELECT typeof({sql_identifier(column)}) FROM ({body}) "
+            f"WHERE {sql_identifier(column)} IS NOT NULL LIMIT 1",
+            1,
+        )
+        found = probe.read_all()
+        probe.close()
+        kind = found.column(0)[0].as_py() if found.num_rows else None
+        if kind in _SQLITE_SAMPLES:
+            samples[column] = _SQLITE_SAMPLES[kind]
+    if not samples:
+        return reader, first
+    typed = ", ".join(f"{samples.get(c, 'NULL')} AS {sql_identifier(c)}" for c in first.schema.names)
+    reader.close()
+    again = database.stream(f"SELECT {typed} UNION ALL SELECT * FROM ({body})", batch_rows)
+    head = _next_batch(again)
+    return again, None if head is None else head.slice(1)
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:

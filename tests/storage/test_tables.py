@@ -317,6 +317,66 @@ def test_sqlite_values_of_another_type_later_name_the_column(tmp_path: Path) -> 
     assert not (tmp_path / "x.parquet").exists()
 
 
+def _leading_nulls_db(path: Path) -> None:
+    """Wine in SQLite with ``ash`` (REAL) NULL on the first 50 rows and a ``note`` (TEXT)
+    added by ``ALTER TABLE`` that is NULL on the first 60, and ``extra`` (no declared type)
+    NULL but for one real value near the end."""
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        columns = ", ".join(f'"{c}" {"INTEGER" if c == "id" else "REAL"}' for c in WINE.column_names)
+        con.execute(f"CREATE TABLE wine ({columns})")
+        con.executemany(
+            f"INSERT INTO wine VALUES ({', '.join('?' * WINE.num_columns)})",
+            [tuple(r.values()) for r in WINE.to_pylist()],
+        )
+        con.execute("UPDATE wine SET ash = NULL WHERE id <= 50")
+        con.execute("ALTER TABLE wine ADD COLUMN note TEXT")
+        con.execute("UPDATE wine SET note = 'n' || id WHERE id > 60")
+        con.execute("ALTER TABLE wine ADD COLUMN extra")
+        con.execute("UPDATE wine SET extra = 2.5 WHERE id = 170")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"table": "wine"},
+        # The CAST the error used to advise, and a query ending with a semicolon.
+        {"query": "SELECT id, note, extra, CAST(ash AS REAL) AS ash, "
+         + ", ".join(f'"{c}"' for c in FEATURES if c != "ash") + " FROM wine ORDER BY id;"},
+    ],
+    ids=["table", "query"],
+)  # fmt: skip
+def test_sqlite_columns_null_through_the_first_chunk_are_typed_by_their_first_value(
+    tmp_path: Path, source: dict[str, str]
+) -> None:
+    """The driver types a column from its first batch: all NULL there, it was INT64 and the
+    first real or text value failed the read. Now typed by the first non-NULL value."""
+    path = tmp_path / "nulls.db"
+    _leading_nulls_db(path)
+    out = tmp_path / "x.parquet"
+    summary = score_file(
+        RunOptions(
+            input=f"sqlite:///{path}",
+            table=source.get("table"),
+            query=source.get("query"),
+            output=str(out),
+            keep=("id", "note", "extra"),
+            chunk_size=50,
+        )
+    )
+    got = pq.read_table(out)
+    assert summary.rows_in == summary.rows_out == WINE.num_rows
+    assert got.column("id").to_pylist() == WINE.column("id").to_pylist()
+    assert got.schema.field("note").type == pa.string() and got.schema.field("extra").type == pa.float64()
+    assert got.column("note").to_pylist() == [None if i <= 60 else f"n{i}" for i in range(1, 179)]
+    assert got.column("extra").to_pylist() == [2.5 if i == 170 else None for i in range(1, 179)]
+    frame = WINE.to_pandas()[FEATURES]
+    frame.loc[:49, "ash"] = np.nan
+    labels, _ = direct(frame)
+    assert got.column("prediction").to_pylist() == labels.tolist()
+
+
 def test_bad_rows_skipped_into_rejects_with_a_table_output(db: str, tmp_path: Path) -> None:
     write_table(db, "wine", _bad_last_row())
     rejects = tmp_path / "rejects.csv"
@@ -653,3 +713,53 @@ def test_row_count_only_where_it_is_cheap(tmp_path: Path, pg_url: str) -> None:
         assert count_rows(DatabaseUrl.parse(url, option="INPUT"), "missing") is None
     write_table(pg_url, "wine", WINE)
     assert count_rows(DatabaseUrl.parse(pg_url, option="INPUT"), "wine") is None  # a full scan there
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_no_output_may_be_a_database_file_the_run_reads_or_writes(kind: str, tmp_path: Path) -> None:
+    """A SQLite/DuckDB database is a file: an output onto it (--stats-json, --metrics-textfile,
+    -o FILE), by any of its names, would replace the database. Refused, exit 2, nothing read
+    or written; writing another table into the input's own database stays allowed."""
+    name = "crm.db" if kind == "sqlite" else "crm.duckdb"
+    database = tmp_path / name
+    write_table(f"{kind}:///{database}", "wine", WINE)
+    (tmp_path / "alias").symlink_to(database)
+    before = database.read_bytes()
+    source = ["predict", f"{kind}:///{database}", "--table", "wine", "-q"]
+    refused = {
+        "--stats-json": [*source, "-o", str(tmp_path / "out.csv"), "--stats-json", str(database)],
+        "--metrics-textfile": [*source, "-o", str(tmp_path / "out.csv"), "--metrics-textfile", str(tmp_path / "alias")],
+        "--output": [*source, "-o", f"{tmp_path}/./{name}", "--output-format", "csv"],
+        "--stats-json ": [  # the output's database, the input being a file
+            "predict", str(ROOT / "sample_data" / "wine.csv"), "-o", f"{kind}:///{tmp_path / 'new.db'}",
+            "--to-table", "s", "--stats-json", str(tmp_path / "new.db"), "-q",
+        ],
+    }  # fmt: skip
+    for option, args in refused.items():
+        done = run_cli(*args)
+        assert done.returncode == 2, (option, done.stderr)
+        assert f"Invalid value for {option.strip()}" in done.stderr
+        assert "is the same file as the" in done.stderr and "database" in done.stderr
+        assert database.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["alias", name], option
+    done = run_cli(*source, "-k", "id", "-o", f"{kind}:///{database}", "--to-table", "scores")
+    assert done.returncode == 0, done.stderr
+    assert read_sql(f"{kind}:///{database}", "SELECT count(*) AS n FROM scores").column(0)[0].as_py() == 178
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_a_query_naming_a_column_twice_is_a_data_error_naming_it(kind: str, tmp_path: Path) -> None:
+    """As a file whose header names a column twice: exit 3 with the column, never exit 1."""
+    url = f"{kind}:///{tmp_path / 'w.db'}"
+    write_table(url, "wine", WINE)
+    for query, column in (("SELECT w.*, w.id FROM wine w", "id"), ("SELECT w.*, w.ash FROM wine w", "ash")):
+        with pytest.raises(DataError, match=f"duplicate column name '{column}'"):
+            score_file(RunOptions(input=url, query=query, output=str(tmp_path / "x.csv"), keep=("id",)))
+    done = run_cli("predict", url, "--query", "SELECT w.*, w.id FROM wine w", "-o", "-", "-k", "id", "-q")
+    assert done.returncode == 3, done.stderr
+    assert (
+        done.stderr
+        == f"error: {url} (query): duplicate column name 'id' (name it once, with AS, in --query)\n"
+    )
+    assert done.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.db"]
