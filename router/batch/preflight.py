@@ -115,6 +115,14 @@ def dataset_plan(options: RunOptions) -> DatasetPlan:
     from modelrouter.storage.formats import FORMATS
     from modelrouter.storage.run_paths import PathConflict
 
+    if options.output_location is not None and options.output_location.is_table:
+        # docs/database-tables.md: a URL is one input, and a table one output.
+        raise InvalidOptionError(
+            "--output",
+            f"{options.input} is a dataset (a folder or glob: one output file per input), and a "
+            "database table takes the rows of one input; name an output folder, or score the "
+            "files into the table one by one (--if-exists append)",
+        )
     try:
         plan = plan_dataset(
             options.input_location, options.output, options.output_format, allow_empty=options.allow_empty

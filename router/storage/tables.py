@@ -27,6 +27,7 @@ seen by this process in any text (driver messages included) before it reaches a 
 from __future__ import annotations
 
 import os
+import re
 import secrets as _random
 from pathlib import Path
 from typing import Any, Literal
@@ -77,6 +78,15 @@ class TableTarget:
     def __init__(self, url: DatabaseUrl, table: str, if_exists: IfExists) -> None:
         self.url = url
         self.table = TableName.parse(table, option="--to-table")
+        if url.kind == "sqlite" and self.table.schema is not None:
+            # SQLite's one schema of a database file is "main" (its driver takes no schema).
+            if self.table.schema.lower() != "main":
+                raise InvalidOptionError(
+                    "--to-table",
+                    f"{table!r}: a SQLite database file has one schema, main; "
+                    "give the table's name alone (nothing was read or written)",
+                )
+            self.table = TableName(None, self.table.name)
         self.if_exists = if_exists
         self.name = f"{url.shown} (table {self.table})"
         self._created_file = url.path is not None and not url.path.exists()
@@ -185,7 +195,9 @@ class TableOutput:
             action()
         except driver_errors() as exc:
             self.abort()
-            raise OutputError(f"{self.name}: cannot write ({reason(exc)})") from None
+            raise OutputError(
+                f"{self.name}: cannot write ({_write_reason(exc, self.schema, self.target.url.kind)})"
+            ) from None
         except BaseException:
             self.abort()
             raise
@@ -226,6 +238,22 @@ class TableOutput:
     def abort(self) -> None:
         """Roll everything back (the staging table with it); idempotent, never raises."""
         self.target.abort()
+
+
+_UNSUPPORTED = re.compile(r"Column (\d+) has unsupported type (\w+)")
+
+
+def _write_reason(exc: BaseException, schema: pa.Schema, kind: str) -> str:
+    """The driver's reason; a column it counts by number (0-based) named instead."""
+    text = reason(exc)
+    found = _UNSUPPORTED.search(text)
+    if found and int(found.group(1)) < len(schema):
+        field = schema.field(int(found.group(1)))
+        return (
+            f"column {field.name!r} is {field.type}, which the {kind} driver cannot store; "
+            "leave it out of the kept columns, or convert it before scoring"
+        )
+    return text
 
 
 def _kind_of(kind: pa.DataType) -> str | None:

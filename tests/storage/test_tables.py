@@ -728,7 +728,9 @@ def test_no_output_may_be_a_database_file_the_run_reads_or_writes(kind: str, tmp
     source = ["predict", f"{kind}:///{database}", "--table", "wine", "-q"]
     refused = {
         "--stats-json": [*source, "-o", str(tmp_path / "out.csv"), "--stats-json", str(database)],
-        "--metrics-textfile": [*source, "-o", str(tmp_path / "out.csv"), "--metrics-textfile", str(tmp_path / "alias")],
+        "--metrics-textfile": [
+            *source, "-o", str(tmp_path / "out.csv"), "--metrics-textfile", str(tmp_path / "alias"),
+        ],
         "--output": [*source, "-o", f"{tmp_path}/./{name}", "--output-format", "csv"],
         "--stats-json ": [  # the output's database, the input being a file
             "predict", str(ROOT / "sample_data" / "wine.csv"), "-o", f"{kind}:///{tmp_path / 'new.db'}",
@@ -763,3 +765,50 @@ def test_a_query_naming_a_column_twice_is_a_data_error_naming_it(kind: str, tmp_
     )
     assert done.stdout == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.db"]
+
+
+def test_a_kept_column_the_driver_cannot_store_is_named(tmp_path: Path) -> None:
+    """SQLite's driver counts columns by number ("Column 16 has unsupported type list"):
+    the error names the column and its type instead, and leaves no database behind."""
+    source = tmp_path / "in.parquet"
+    pq.write_table(
+        WINE.append_column("tags", pa.array([[1, 2]] * WINE.num_rows, pa.list_(pa.int64()))), source
+    )
+    target = tmp_path / "out.db"
+    with pytest.raises(OutputError) as caught:
+        score_file(
+            RunOptions(input=str(source), output=f"sqlite:///{target}", to_table="t", keep=("id", "tags"))
+        )
+    assert str(caught.value) == (
+        f"sqlite:///{target} (table t): cannot write (column 'tags' is list<element: int64>, which the "
+        "sqlite driver cannot store; leave it out of the kept columns, or convert it before scoring)"
+    )
+    assert not target.exists()
+
+
+def test_sqlite_takes_its_main_schema_and_refuses_others(tmp_path: Path) -> None:
+    target = tmp_path / "m.db"
+    score_file(
+        RunOptions(
+            input=str(ROOT / "sample_data" / "wine.csv"), output=f"sqlite:///{target}", to_table="main.t"
+        )
+    )
+    assert read_sql(f"sqlite:///{target}", "SELECT count(*) AS n FROM t").column(0)[0].as_py() == 178
+    other = tmp_path / "o.db"
+    with pytest.raises(InvalidOptionError, match="a SQLite database file has one schema, main"):
+        score_file(
+            RunOptions(
+                input=str(ROOT / "sample_data" / "wine.csv"), output=f"sqlite:///{other}", to_table="x.t"
+            )
+        )
+    assert not other.exists()
+
+
+def test_a_dataset_into_a_table_is_refused_as_such(tmp_path: Path) -> None:
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "a.csv").write_bytes((ROOT / "sample_data" / "wine.csv").read_bytes())
+    done = run_cli("predict", folder, "-o", f"sqlite:///{tmp_path / 'ds.db'}", "--to-table", "t")
+    assert done.returncode == 2, done.stderr
+    assert f"Invalid value for --output: {folder} is a dataset (a folder or glob" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
