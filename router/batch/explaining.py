@@ -61,21 +61,22 @@ def background_table(path: str, options: RunOptions) -> pa.Table:
 
 
 def explanation_fields(
-    explainer: Explainer | None, model: Any, options: RunOptions, features: Sequence[str]
+    explainer: Explainer | None, model: Any, options: RunOptions, features: Sequence[str], source: str
 ) -> list[pa.Field]:
     """The explanation columns, after the predictions: ``explained_class`` (multi-class),
-    ``contrib_base`` and ``contrib_<column>`` (``--explain``), ``reason_<i>`` and
-    ``reason_<i>_contrib`` (``--reasons K``)."""
+    ``contrib_base`` and ``contrib_<column>`` (``--explain``; an input column named ``base``
+    is refused, naming it), ``reason_<i>`` and ``reason_<i>_contrib`` (``--reasons K``).
+    ``source``: the input's name, for that refusal."""
     if explainer is None:
         return []
     from modelrouter.errors import InvalidOptionError
+    from modelrouter.explain import contribution_columns
 
     fields: list[pa.Field] = []
     if explainer.multiclass:
         fields.append(pa.field("explained_class", label_type(model.outputs.dtypes[0])))
     if options.explain:
-        fields.append(pa.field("contrib_base", pa.float64()))
-        fields += [pa.field(f"contrib_{name}", pa.float64()) for name in features]
+        fields += [pa.field(name, pa.float64()) for name in contribution_columns(model, features, source)]
     if options.reasons is not None:
         if options.reasons > len(features):
             raise InvalidOptionError(

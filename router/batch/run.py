@@ -298,7 +298,7 @@ def _score_reader(
         options.mode,
         options.with_proba,
         reader.name,
-        explanation_fields(explainer, model, options, resolved),
+        explanation_fields(explainer, model, options, resolved, reader.name),
     )
     summary = _new_summary(reader, output, pool, options, explainer)
     on_summary(summary)

@@ -18,6 +18,7 @@ own contributions (:mod:`.booster_contribs`); linear SHAP against a background s
 
 from __future__ import annotations
 
+from modelrouter.explain.columns import BASE_COLUMN, contribution_columns
 from modelrouter.explain.explainer import (
     BackgroundRequiredError,
     Explainer,
@@ -28,11 +29,13 @@ from modelrouter.explain.explainer import (
 from modelrouter.explain.method import ExplanationUnsupportedError, Space
 
 __all__ = [
+    "BASE_COLUMN",
     "BackgroundRequiredError",
     "Explainer",
     "Explanation",
     "ExplanationUnsupportedError",
     "Space",
+    "contribution_columns",
     "explain",
     "explainer_for",
 ]

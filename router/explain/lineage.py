@@ -99,12 +99,43 @@ def _column_transformer(transformer: Any) -> npt.NDArray[np.int64]:
     slices: dict[str, slice] = transformer.output_indices_
     width = max((s.stop for s in slices.values()), default=0)
     out = np.full(width, -1, dtype=np.int64)
+    passthrough = _passthrough_names(transformer)
     for name, part, _ in transformer.transformers_:
         where = slices.get(name)
         if where is None or where.stop == where.start:
             continue  # dropped, or nothing selected
         selected = np.asarray(indices[name], dtype=np.int64)
-        out[where] = selected[_lineage(part, len(selected))]
+        if name in passthrough and _is_identity(part):
+            out[where] = selected  # each output column is its input column
+        else:
+            out[where] = selected[_lineage(part, len(selected))]
     if (out < 0).any():
         raise Unsupported("a ColumnTransformer whose outputs could not all be traced", KNOWN_STEPS)
     return out
+
+
+def _passthrough_names(transformer: Any) -> frozenset[str]:
+    """The entries of ``transformer`` given as ``'passthrough'`` (``remainder`` included):
+    their columns are their own inputs (docs/explanations.md, "Pipelines").
+
+    The fitted ``transformers_`` hold scikit-learn's stand-in for a passthrough (an identity
+    ``FunctionTransformer`` in recent versions, the string itself in older ones), which looks
+    like a user's own ``FunctionTransformer``: only the unfitted parameters tell them apart.
+    """
+    names = {name for name, part, _ in transformer.transformers if _is_passthrough(part)}
+    if _is_passthrough(transformer.remainder):
+        names.add("remainder")  # scikit-learn refuses "remainder" as a transformer's name
+    return frozenset(names)
+
+
+def _is_passthrough(part: Any) -> bool:
+    return isinstance(part, str) and part == "passthrough"
+
+
+def _is_identity(part: Any) -> bool:
+    """Whether the fitted stand-in of a passthrough entry is an identity, as scikit-learn makes it."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    if _is_passthrough(part):
+        return True
+    return isinstance(part, FunctionTransformer) and part.func is None

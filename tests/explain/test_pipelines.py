@@ -1,13 +1,15 @@
 """Pipelines: contributions of transformed features are summed back to their input column.
 
-The one-hot columns of ``city`` give ``contrib_city``; scalers, imputers, ordinal encoders and
-feature selectors map one to one; a ColumnTransformer's dropped column contributes 0. A step
-whose lineage is not known is exit 4 naming it. Linear models are explained against
+The one-hot columns of ``city`` give ``contrib_city``; scalers, imputers, ordinal encoders,
+feature selectors and a ColumnTransformer's ``'passthrough'`` columns map one to one; a
+ColumnTransformer's dropped column contributes 0. A step whose lineage is not known (a user's
+``FunctionTransformer`` too) is exit 4 naming it. Linear models are explained against
 ``--background``: ``contrib = coef · (x − mean(background))`` in the model's input space.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +20,12 @@ from modelrouter.backends.sklearn_backend import SklearnModel
 from modelrouter.explain import ExplanationUnsupportedError, explain
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.feature_selection import SelectKBest
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from tests.explain.helpers import modelrouter, save, shap_values
 
@@ -107,6 +109,110 @@ def test_a_step_without_known_lineage_is_refused_naming_it() -> None:
     pipeline.fit(data, _labels(_data(100)))
     with pytest.raises(ExplanationUnsupportedError, match="PCA step"):
         explain(SklearnModel("pca.pkl", pipeline), data)
+
+
+#: ColumnTransformers passing columns through untouched, and the columns they drop.
+PASSTHROUGH: dict[str, tuple[Callable[[], ColumnTransformer], set[str]]] = {
+    "remainder passthrough": (
+        lambda: ColumnTransformer(
+            [("codes", OneHotEncoder(handle_unknown="ignore"), ["city", "plan"])], remainder="passthrough"
+        ),
+        set(),
+    ),
+    "explicit passthrough, the rest dropped": (
+        lambda: ColumnTransformer(
+            [("kept", "passthrough", ["age"]), ("city", OneHotEncoder(handle_unknown="ignore"), ["city"])],
+            remainder="drop",
+        ),
+        {"income", "plan"},
+    ),
+    "explicit and remainder passthrough": (
+        lambda: ColumnTransformer(
+            [
+                ("kept", "passthrough", ["income"]),
+                ("city", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+                ("plan", OrdinalEncoder(), ["plan"]),
+            ],
+            remainder="passthrough",
+        ),
+        set(),
+    ),
+}
+
+PASSTHROUGH_COLUMNS = ["age", "city", "income", "plan"]
+
+
+def _passthrough_explained(layout: str, folder: Path, command: bool) -> None:
+    """Explain through the real command (``command``) or the same engine in this process, and
+    compare with shap on the transformed features summed per input column (by the features'
+    names, not by the lineage under test)."""
+    build, dropped = PASSTHROUGH[layout]
+    data = _data(300)[PASSTHROUGH_COLUMNS]
+    pipeline = make_pipeline(build(), GradientBoostingClassifier(n_estimators=10, random_state=0))
+    pipeline.fit(data, _labels(_data(300)))
+    rows = _data(30, seed=5)[PASSTHROUGH_COLUMNS]
+    rows.assign(id=range(30)).to_parquet(folder / "input.parquet")
+    out, model = folder / "out.parquet", save(pipeline, folder)
+    if command:
+        run = modelrouter(
+            "predict", folder / "input.parquet", "-m", model, "-o", out, "-k", "id", "--explain", "--no-stats"
+        )
+        assert (run.returncode, run.stderr) == (0, "")
+    else:
+        from modelrouter.batch.run import RunOptions, score_file
+
+        options = RunOptions(
+            input=str(folder / "input.parquet"), output=str(out), model_path=model, keep=("id",), explain=True
+        )
+        score_file(options)
+    output = pq.read_table(out).to_pandas()
+    contributions = output[[f"contrib_{c}" for c in PASSTHROUGH_COLUMNS]].to_numpy()
+
+    transformed = pipeline[:-1].transform(rows)
+    transformed = transformed.toarray() if hasattr(transformed, "toarray") else transformed
+    names = [str(n).split("__", 1)[1] for n in pipeline[:-1].get_feature_names_out()]
+    values, expected = shap_values(pipeline[-1], pd.DataFrame(transformed), np.zeros(30, int))
+    owner = [next(c for c in PASSTHROUGH_COLUMNS if n == c or n.startswith(f"{c}_")) for n in names]
+    by_input = np.column_stack(
+        [values[:, [i for i, o in enumerate(owner) if o == c]].sum(axis=1) for c in PASSTHROUGH_COLUMNS]
+    )
+    np.testing.assert_allclose(contributions, by_input, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(output["contrib_base"], expected, rtol=0, atol=1e-5)
+    for column in dropped:
+        assert not output[f"contrib_{column}"].any()
+    total = output["contrib_base"] + contributions.sum(axis=1)
+    np.testing.assert_allclose(total, pipeline.decision_function(rows), rtol=1e-6)
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("layout", list(PASSTHROUGH))
+def test_passthrough_columns_are_their_own_lineage_through_the_command(layout: str, tmp_path: Path) -> None:
+    _passthrough_explained(layout, tmp_path, command=True)
+
+
+@pytest.mark.parametrize("layout", list(PASSTHROUGH))
+def test_passthrough_columns_are_their_own_lineage_in_the_engine(layout: str, tmp_path: Path) -> None:
+    _passthrough_explained(layout, tmp_path, command=False)
+
+
+def test_a_function_transformer_of_the_user_is_refused_naming_it(tmp_path: Path) -> None:
+    """Only scikit-learn's own passthrough is an identity: a FunctionTransformer given by the
+    user may change or mix its columns, so it stays a step of unknown lineage."""
+    data = _data(100)[["age", "income"]]
+    scaled = ColumnTransformer([("log", FunctionTransformer(np.log1p), ["income"])], remainder="passthrough")
+    pipeline = make_pipeline(scaled, GradientBoostingClassifier(n_estimators=5, random_state=0))
+    model = save(pipeline.fit(data, _labels(_data(100))), tmp_path)
+    data.assign(id=range(100)).to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "out.csv"
+    run = modelrouter("predict", tmp_path / "in.csv", "-m", model, "-o", out, "-k", "id", "--explain")
+    assert run.returncode == 4
+    assert run.stderr == (
+        f"error: {model}: no exact explanation method for a pipeline with a FunctionTransformer step "
+        "(its column lineage is not known); a pipeline made of ColumnTransformer, OneHotEncoder, "
+        "OrdinalEncoder, scalers (Standard, MinMax, MaxAbs, Robust), SimpleImputer and feature "
+        "selectors before the model\n"
+    )
+    assert not out.exists()
 
 
 def test_linear_pipeline_against_a_background_through_the_command(tmp_path: Path) -> None:
