@@ -60,8 +60,9 @@ def output_schema(
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
         where = f"{name}: " if name else ""
+        added = "an explanation" if clash[0] in {f.name for f in explanation} else "a prediction"
         raise DataError(
-            f"{where}kept column {clash[0]!r} clashes with a prediction column; rename it in the input",
+            f"{where}kept column {clash[0]!r} clashes with {added} column; rename it in the input",
             column=clash[0],
         )
     return pa.schema(fields)

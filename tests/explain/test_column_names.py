@@ -103,3 +103,16 @@ def test_the_library_keeps_the_base_value_apart_from_a_column_called_base() -> N
     np.testing.assert_allclose(explanation.base, expected, rtol=0, atol=1e-5)
     total = explanation.base + explanation.contributions.sum(axis=1)
     np.testing.assert_allclose(total, tree.predict_proba(rows)[:, 1], rtol=1e-6, atol=1e-12)
+
+
+def test_a_kept_column_named_like_an_explanation_column_says_so(tmp_path: Path) -> None:
+    train = frame(200, seed=1).set_axis(["a", "b", "c", "d"], axis=1)
+    model = save(_tree(train, target(train, 2)), tmp_path)
+    source = tmp_path / "in.csv"
+    frame(20, seed=2).set_axis(["a", "b", "c", "d"], axis=1).assign(reason_1="x").to_csv(source, index=False)
+    run = modelrouter("predict", source, "-m", model, "-o", "-", "-k", "reason_1", "--reasons", "2")
+    assert run.returncode == 3
+    assert run.stderr == (
+        f"error: {source}: kept column 'reason_1' clashes with an explanation column; "
+        "rename it in the input\n"
+    )
