@@ -274,13 +274,16 @@ def arrow_rows_table(body: bytes, max_rows: int, schema: InputSchema) -> pa.Tabl
         fields.append(pa.field(key, kind))
     expected = pa.schema([pa.field("rows", pa.list_(pa.struct(fields)))])
     try:
-        document = pajson.read_json(
+        # The streaming reader, read whole: the same parser and checks as read_json (one
+        # block: the body), 20-25% less CPU on a 1,000-row body (docs/serving.md, "How
+        # requests are run, and batching").
+        document = pajson.open_json(
             pa.BufferReader(body),
             read_options=pajson.ReadOptions(use_threads=False, block_size=len(body) + 1),
             parse_options=pajson.ParseOptions(
                 explicit_schema=expected, unexpected_field_behavior="error", newlines_in_values=True
             ),
-        )
+        ).read_all()
     except (pa.ArrowException, ValueError):
         return None
     return _rows_of(document, body, max_rows, schema)
