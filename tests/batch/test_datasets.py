@@ -111,8 +111,8 @@ def test_failing_file_keeps_completed_ones_and_resume_finishes(dataset: Path, tm
     assert (summary["files"], summary["files_skipped"], summary["rows_out"]) == (2, 2, 2 * len(WINE))
 
 
-@pytest.mark.matrix
-@pytest.mark.parametrize("model_type", ["sklearn", "onnx"])
+@pytest.mark.matrix  # the ONNX cell first: the engines are compared, at a third of the CPU
+@pytest.mark.parametrize("model_type", ["onnx", "sklearn"])
 def test_dask_engine_equals_local_engine(dataset: Path, tmp_path: Path, model_type: str) -> None:
     local, distributed = tmp_path / "local", tmp_path / "dask"
     common = ["-t", model_type, "-k", "id", "--chunk-size", "50", "-q"]

@@ -344,7 +344,9 @@ def test_skops_with_a_padded_schema_is_refused_before_decompressing(tmp_path: Pa
             with target.open("schema.json", "w", force_zip64=True) as member:
                 member.write(data[:-1])
                 block = b" " * (16 * MiB)
-                for _ in range(96):  # 1.5 GiB of padding inside the JSON object
+                # 384 MiB of padding inside the JSON object: six times the limit, and more
+                # than REFUSAL_RSS_MIB leaves room for, were it decompressed before the check.
+                for _ in range(24):
                     member.write(block)
                 member.write(data[-1:])
     assert padded.stat().st_size < 16 * MiB
