@@ -340,9 +340,9 @@ def _score_reader(
         _check_finished(summary, rejects, pool, options, clock)
         # One commit for everything the run writes: rejects, side files, predictions last.
         if rejects is not None:
-            outputs.add(rejects)
+            outputs.add(rejects, counted=False)
         for path, text in side_files(summary) if side_files is not None else ():
-            outputs.add(text_output(path, text))
+            outputs.add(text_output(path, text), counted=False)
         outputs.add(writer)
         if identity:
             check_unchanged(options.input_location, identity)
@@ -350,7 +350,7 @@ def _score_reader(
                 # After the output: an interruption between the renames leaves an old record,
                 # which does not match, so --resume redoes the file rather than trust it.
                 sidecar = sidecar_for(output.target)
-                outputs.add(text_output(sidecar, json.dumps(made_from, indent=2) + "\n"))
+                outputs.add(text_output(sidecar, json.dumps(made_from, indent=2) + "\n"), counted=False)
         outputs.commit(final=final)  # abort() after a commit is a no-op
     return summary
 

@@ -432,10 +432,17 @@ class RunOutputs:
 
     def __init__(self, items: Sequence[Staged] = ()) -> None:
         self._items: list[Staged] = list(items)
+        #: Items that are not output files of their own to a user: provenance sidecars, side
+        #: files, markers (not counted in what an interruption says it kept).
+        self._uncounted: set[int] = set()
 
-    def add(self, item: Staged) -> None:
-        """Stage one more output; outputs are published in the order they were added."""
+    def add(self, item: Staged, *, counted: bool = True) -> None:
+        """Stage one more output; outputs are published in the order they were added.
+        ``counted``: an output file the user asked for (the predictions), counted in
+        :attr:`~modelrouter.storage.inflight.CommitGuard.published`."""
         self._items.append(item)
+        if not counted:
+            self._uncounted.add(id(item))
 
     def commit(self, *, final: bool) -> None:
         """Finish every output, then rename them all; a failure before the renames leaves every
@@ -462,7 +469,9 @@ class RunOutputs:
                         if rollback is not None:
                             rollback()
                     raise
-                inflight.current().commit.published += len(published)
+                inflight.current().commit.published += sum(
+                    id(item) not in self._uncounted for item in published
+                )
         except BaseException:
             self.abort()
             raise
@@ -482,7 +491,9 @@ class RunOutputs:
 def write_text_atomically(path: storage.Location, text: str) -> None:
     """Write ``text`` to ``path`` on its own (temporary file + rename, a stream, or one
     object put: it appears whole or not at all)."""
-    RunOutputs([text_output(path, text)]).commit(final=False)
+    outputs = RunOutputs()
+    outputs.add(text_output(path, text), counted=False)
+    outputs.commit(final=False)
 
 
 def os_reason(exc: OSError) -> str:

@@ -124,6 +124,7 @@ FORMATS: dict[FileFormat, FormatSpec] = {
         text=True,
         reader="modelrouter.batch.jsonl_reader:open_jsonl",
         writer="modelrouter.storage.jsonl_writer:open_jsonl_writer",
+        sidecar=True,
     ),
 }
 #: Data suffixes and the format each one means (``.tsv``: CSV separated by tabs).

@@ -40,7 +40,7 @@ class CommitGuard:
 
     ``committing``: renames are in progress — a signal is held (:attr:`deferred`) until they
     are done. ``committed``: the run's final commit is through — the run exits 0 whatever
-    signal arrives. ``published``: destinations renamed into place so far (a dataset keeps the
+    signal arrives. ``published``: output files renamed into place so far (a dataset keeps the
     files completed before an interruption). Thread-safe; the handler only reads flags.
     """
 

@@ -12,8 +12,8 @@ one is stale and is scored again (docs/specification.md §9). The size and time 
 cheap check; the digest catches a rewrite that kept both (``cp -p``, ``touch -r``).
 
 Parquet outputs carry the record in their key-value metadata (``modelrouter.input_*``),
-inside the file, so it is committed with it. CSV has no place for metadata: a CSV output
-gets a sidecar, :func:`sidecar_for` — a hidden JSON file beside it, never listed as data by
+inside the file, so it is committed with it. CSV and JSON Lines have no place for metadata:
+such an output gets a sidecar, :func:`sidecar_for` — a hidden JSON file beside it, never listed as data by
 a dataset (a ``.`` name), renamed into place *after* the output: an interruption between
 the two renames leaves the previous record (or none), which no longer matches, so the
 output is redone rather than trusted.
@@ -48,7 +48,7 @@ _BLOCK = 1 << 20
 
 
 def sidecar_for(output: Location) -> Location:
-    """Where a CSV output's provenance goes: ``.<name>.provenance.json`` beside it."""
+    """Where a CSV or JSON Lines output's provenance goes: ``.<name>.provenance.json`` beside it."""
     return output.with_name(f".{output.name}.provenance.json")
 
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -223,7 +224,7 @@ def test_planner_refuses_overlap_with_path_conflict(tmp_path: Path) -> None:
 # -- 3. --resume by the input's identity ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
 def test_resume_rescores_a_redelivered_input_and_skips_the_rest(tmp_path: Path, fmt: str) -> None:
     ds = tmp_path / "ds"
     ds.mkdir()
@@ -243,7 +244,12 @@ def test_resume_rescores_a_redelivered_input_and_skips_the_rest(tmp_path: Path, 
     assert "1 file, 2 files skipped, 1 stale output rescored" in again.stderr
     summary = json.loads(stats.read_text())["summary"]
     assert (summary["files"], summary["files_skipped"], summary["files_stale"]) == (1, 2, 1)
-    written = pd.read_csv(out / name) if fmt == "csv" else pq.read_table(out / name).to_pandas()
+    readers: dict[str, Callable[[Path], pd.DataFrame]] = {
+        "csv": pd.read_csv,
+        "parquet": lambda path: pq.read_table(path).to_pandas(),
+        "jsonl": lambda path: pd.read_json(path, lines=True),
+    }
+    written = readers[fmt](out / name)
     assert len(written) == 30
     assert (out / f"f0.{fmt}").stat().st_mtime_ns == kept
     if fmt == "parquet":

@@ -94,7 +94,14 @@ def test_a_dataset_of_json_lines(tmp_path: Path) -> None:
     done = run_cli("predict", folder, "-o", tmp_path / "scored", "--output-format", "jsonl", "--no-stats")
     assert done.returncode == 0, done.stderr
     written = sorted(p.name for p in (tmp_path / "scored").iterdir())
-    assert written == ["_SUCCESS", "a.jsonl", "b.jsonl"]
+    # Each with its provenance sidecar, which --resume reads (docs/datasets.md).
+    assert written == [
+        ".a.jsonl.provenance.json",
+        ".b.jsonl.provenance.json",
+        "_SUCCESS",
+        "a.jsonl",
+        "b.jsonl",
+    ]
     assert len(_rows((tmp_path / "scored" / "b.jsonl").read_bytes())) == 78
 
 

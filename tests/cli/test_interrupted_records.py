@@ -119,3 +119,41 @@ def test_interrupted_run_writes_stats_and_metrics(
     assert 'modelrouter_last_run_success{model_type="sklearn"} 0\n' in text
     assert f'modelrouter_last_run_exit_code{{model_type="sklearn"}} {code}\n' in text
     assert f'modelrouter_rows_in{{model_type="sklearn"}} {summary["rows_in"]}\n' in text
+
+
+@pytest.mark.matrix
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_interrupted_dataset_counts_the_output_files_it_keeps(
+    slow_folder: Path, tmp_path: Path, fmt: str
+) -> None:
+    """The line counts the outputs a user finds, not the provenance sidecars beside CSV and
+    JSON Lines outputs (it said 10 for 5 files)."""
+    data, out = tmp_path / "day", tmp_path / "out"
+    data.mkdir()
+    whole = (slow_folder / "in.csv").read_text().splitlines(keepends=True)
+    for name in ("a", "b"):  # one chunk each: done in a moment
+        (data / f"{name}.csv").write_text("".join(whole[:CHUNK]))
+    (data / "c.csv").write_text("".join(whole))  # 40 chunks of 0.25 s
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
+    env["PYTHONPATH"] = str(ROOT)  # tests.slow_estimators, as a user's own estimator module
+    args = [
+        "predict", str(data), "-m", str(slow_folder / "slow.pkl"), "-o", str(out), "--output-format", fmt,
+        "--chunk-size", str(CHUNK), "-w", "1", "--no-progress", "-q",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        [str(MODELROUTER), *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_until((out / f"b.{fmt}").exists, "the second output in place")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, stderr
+    assert stderr == (
+        "error: interrupted by SIGTERM; the 2 output file(s) completed so far stay (rerun with --resume)\n"
+    )
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [f"a.{fmt}", f"b.{fmt}"]
