@@ -631,6 +631,13 @@ async def _explain(
     kind = service.resolve(model_type)
     request.state.model_type = str(kind)
     fmt = body_format(request.headers.get("content-type"))
+    if keep:
+        # Its answer is JSON whatever the body: a kept column would be silently dropped.
+        raise Problem(
+            400,
+            "keep applies to the CSV and Parquet answers of /predict and /predict_proba; an "
+            "/explain answer is JSON, one entry per row in request order",
+        )
     body = b""
     try:
         pool = service.router.pool(kind)

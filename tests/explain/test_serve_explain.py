@@ -50,3 +50,19 @@ def test_explain_answers_per_row_contributions(tmp_path: Path) -> None:
     total = np.asarray(body["base"]) + np.asarray(body["contributions"]).sum(axis=1)
     np.testing.assert_allclose(total, proba[np.arange(4), column], rtol=1e-6)
     assert onnx.status_code == 422 and "ONNX" in onnx.json()["error"]
+
+
+def test_keep_on_explain_is_refused_not_ignored(tmp_path: Path) -> None:
+    """An /explain answer is JSON whatever the body, as a JSON body's /predict answer: a
+    ``?keep=`` column could not be in it, so it is a 400 (it was silently dropped)."""
+    from fastapi.testclient import TestClient
+    from modelrouter.serve import ServeConfig, create_app
+
+    body = WINE.head(3).to_csv(index=False)
+    with TestClient(create_app(ServeConfig(config=_config(tmp_path)), router=ModelRouter())) as client:
+        answer = client.post("/explain?keep=id", content=body, headers={"content-type": "text/csv"})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == (
+        "keep applies to the CSV and Parquet answers of /predict and /predict_proba; an "
+        "/explain answer is JSON, one entry per row in request order"
+    )
