@@ -195,26 +195,37 @@ def _typed_sqlite(
     ]
     if first.num_rows < batch_rows or not untyped or len(set(first.schema.names)) != first.num_columns:
         return reader, first  # the whole input was one batch, or nothing is untyped
-    body = source.strip().rstrip(";")
+    # A line break before each closing parenthesis: a query ending with a -- comment.
+    body = source.strip().rstrip(";") + "\n"
+    try:
+        samples = _first_value_samples(database, body, untyped)
+        if not samples:
+            return reader, first
+        typed = ", ".join(f"{samples.get(c, 'NULL')} AS {sql_identifier(c)}" for c in first.schema.names)
+        again = database.stream(f"SELECT {typed} UNION ALL SELECT * FROM ({body})", batch_rows)
+    except driver_errors():
+        # A query this cannot wrap (not a plain SELECT): read as the driver types it, as before.
+        return reader, first
+    reader.close()
+    head = _next_batch(again)
+    return again, None if head is None else head.slice(1)
+
+
+def _first_value_samples(database: Database, body: str, columns: list[str]) -> dict[str, str]:
+    """For each of ``columns`` whose first non-NULL value in ``body`` is not an integer, a
+    literal of that value's storage class (one query per column, stopping at that value)."""
     samples: dict[str, str] = {}
-    for column in untyped:
-        probe = database.stream(
-            f"SELECT typeof({sql_identifier(column)}) FROM ({body}) "
-            f"WHERE {sql_identifier(column)} IS NOT NULL LIMIT 1",
-            1,
-        )
-        found = probe.read_all()
-        probe.close()
+    for column in columns:
+        name = sql_identifier(column)
+        probe = database.stream(f"SELECT typeof({name}) FROM ({body}) WHERE {name} IS NOT NULL LIMIT 1", 1)
+        try:
+            found = probe.read_all()
+        finally:
+            probe.close()
         kind = found.column(0)[0].as_py() if found.num_rows else None
         if kind in _SQLITE_SAMPLES:
             samples[column] = _SQLITE_SAMPLES[kind]
-    if not samples:
-        return reader, first
-    typed = ", ".join(f"{samples.get(c, 'NULL')} AS {sql_identifier(c)}" for c in first.schema.names)
-    reader.close()
-    again = database.stream(f"SELECT {typed} UNION ALL SELECT * FROM ({body})", batch_rows)
-    head = _next_batch(again)
-    return again, None if head is None else head.slice(1)
+    return samples
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:

@@ -344,8 +344,9 @@ def _leading_nulls_db(path: Path) -> None:
         # The CAST the error used to advise, and a query ending with a semicolon.
         {"query": "SELECT id, note, extra, CAST(ash AS REAL) AS ash, "
          + ", ".join(f'"{c}"' for c in FEATURES if c != "ash") + " FROM wine ORDER BY id;"},
+        {"query": "SELECT * FROM wine -- the whole table"},
     ],
-    ids=["table", "query"],
+    ids=["table", "query", "query-comment"],
 )  # fmt: skip
 def test_sqlite_columns_null_through_the_first_chunk_are_typed_by_their_first_value(
     tmp_path: Path, source: dict[str, str]
