@@ -14,6 +14,9 @@ __all__ = ["main"]
 
 def main() -> None:
     """Console-script entry point."""
+    from modelrouter.cli import early_signals
+
+    early_signals.install()
     try:
         _main()
     except KeyboardInterrupt:

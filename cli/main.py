@@ -17,6 +17,7 @@ from modelrouter.cli import (
     cmd_models,
     cmd_predict,
     cmd_serve,
+    early_signals,
     process,
     render,
 )
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     process.configure()  # allocators, before pyarrow loads and before any thread starts
     install_signal_handlers()
+    early = early_signals.received()
+    if early is not None:  # a Ctrl-C while the modules were imported, swallowed by one of them
+        render.error(f"interrupted by {signal.Signals(early).name}")
+        hard_exit(128 + early)
     try:
         app(args=argv, prog_name="modelrouter")
     except Interrupted as exc:  # arrived outside a command body (e.g. while parsing)
