@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,9 +75,22 @@ def run_example(tmp_path: Path, page: str, line: int, language: str, body: str) 
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("MODELROUTER_CONFIG", None)
     script = "set -euo pipefail\n" + script_of(language, body)
-    result = subprocess.run(
-        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
-    )
-    assert result.returncode == 0, (
-        f"{page}:{line} failed ({result.returncode}):\n{script}\n{result.stderr[-3000:]}"
-    )
+    # Output to files, not pipes, and the example in a session of its own: a step failing
+    # after a server was started in the background ends the script, and that server, still
+    # holding the pipes, would keep the test waiting; whatever is left is killed.
+    with (tmp_path / ".stderr").open("w+") as errors:
+        process = subprocess.Popen(
+            ["bash", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=errors,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            code = process.wait(timeout=100)
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+        errors.seek(0)
+        stderr = errors.read()
+    assert code == 0, f"{page}:{line} failed ({code}):\n{script}\n{stderr[-3000:]}"
