@@ -77,14 +77,19 @@ class ModelRouter:
         return pool
 
     def acquire_model(
-        self, model_type: ModelType | str | None = None, timeout: float | None = None
+        self,
+        model_type: ModelType | str | None = None,
+        timeout: float | None = None,
+        *,
+        queued_at: float | None = None,
     ) -> Borrow:
         """Borrow an instance: ``with router.acquire_model() as m`` (or ``async with``).
 
         Blocks while every instance is busy, up to ``timeout`` seconds (``None``: forever).
         The instance goes back to its pool when the block exits, even on an exception.
+        ``queued_at``: see :meth:`ModelPool.borrow`.
         """
-        return self.pool(model_type).borrow(timeout)
+        return self.pool(model_type).borrow(timeout, queued_at=queued_at)
 
     def stats(self) -> dict[ModelType, PoolStats]:
         """A snapshot per registered pool."""

@@ -262,14 +262,24 @@ class ModelPool:
 
     # -- lending -------------------------------------------------------------------------
 
-    def borrow(self, timeout: float | None = None) -> Borrow:
+    def borrow(self, timeout: float | None = None, *, queued_at: float | None = None) -> Borrow:
         """A context manager (``with`` or ``async with``) that lends one instance.
 
         ``timeout`` is in seconds; ``None`` (or ``inf``) waits forever; NaN or a negative
         value raise :class:`ValueError` here. Raises :class:`PoolTimeoutError` (saying how
         many are in use) or :class:`PoolClosedError` when entered.
+
+        ``queued_at`` (a ``time.perf_counter()`` reading) is for a borrower that has been
+        waiting for an instance of this pool in a line of its own, such as the request queue
+        of ``serve``'s batching: the borrow counts as a wait (``waits``), timed from then.
         """
-        return Borrow(self, checked_timeout(timeout))
+        return Borrow(self, checked_timeout(timeout), queued_at)
+
+    def count_timeout(self) -> None:
+        """Count, in ``timeouts``, a borrower that gave up waiting for an instance in a line of
+        its own (see ``queued_at`` of :meth:`borrow`), as if it had waited here."""
+        with self._lock:
+            self._counters.timeouts += 1
 
     def _checkout(self, claim: Claim, timeout: float | None) -> None:
         """Blocking borrow for threads: on return ``claim`` holds its lent instance.
@@ -352,7 +362,7 @@ class ModelPool:
         claim.lent = True
         wait = now - claim.started
         c.borrows += 1
-        c.waits += waited
+        c.waits += waited or claim.queued_elsewhere
         c.wait_total += wait
         c.wait_max = max(c.wait_max, wait)
 

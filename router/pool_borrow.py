@@ -123,15 +123,16 @@ class Borrow:
     ``KeyboardInterrupt``, a task cancellation — gives back whatever had been handed over.
     """
 
-    def __init__(self, pool: ModelPool, timeout: float | None) -> None:
+    def __init__(self, pool: ModelPool, timeout: float | None, queued_at: float | None = None) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._queued_at = queued_at
         self._claim: Claim | None = None
 
     def _start(self) -> Claim:
         if self._claim is not None:
             raise RuntimeError("a Borrow cannot be entered twice")
-        self._claim = Claim()
+        self._claim = Claim(self._queued_at)
         return self._claim
 
     def __enter__(self) -> BorrowedModel:

@@ -43,11 +43,12 @@ class Claim:
         "instance",
         "lent",
         "loop",
+        "queued_elsewhere",
         "returning",
         "started",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, queued_at: float | None = None) -> None:
         self.event: threading.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.future: asyncio.Future[None] | None = None
@@ -58,7 +59,10 @@ class Claim:
         self.calls: dict[int, int] = {}
         self.returning = False
         self.failed = False
-        self.started = time.perf_counter()
+        #: Whether the borrower had been waiting in a line of its own before it came to the
+        #: pool (a service's request queue): its borrow then counts as a wait from then on.
+        self.queued_elsewhere = queued_at is not None
+        self.started = time.perf_counter() if queued_at is None else queued_at
 
 
 def checked_timeout(timeout: float | None) -> float | None:

@@ -12,6 +12,7 @@ non-finite handling by ``onnx_graph``, ``onnx_zipmap`` and ``onnx_nonfinite``.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,6 @@ from modelrouter.backends.onnx_signature import (
     TENSOR_DTYPES,
     dtype_of,
     input_schema,
-    labels_in_metadata,
     metadata_names,
     output_count,
     probability_output,
@@ -45,7 +45,12 @@ from modelrouter.model_type import ModelType
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["OnnxModel"]
+__all__ = ["ROW_PARALLEL_FROM", "OnnxModel"]
+
+#: The fewest rows onnxruntime's tree ensembles (1.32) score the way they score one row
+#: with several threads (their ``parallel_N`` of 50, plus one): smaller calls are padded to
+#: it so that a row's answer never depends on its batch (tests/router/test_onnx_batches.py).
+ROW_PARALLEL_FROM = 51
 
 
 class OnnxModel(Model):
@@ -67,6 +72,8 @@ class OnnxModel(Model):
         #: holds a non-finite value (see :meth:`_check_finite`).
         self._raw = raw
         self._refused: dict[str, frozenset[str]] | None = None
+        # 0 is onnxruntime's "as many as cores".
+        self._threads = session.get_session_options().intra_op_num_threads or (os.cpu_count() or 1)
         inputs = session.get_inputs()
         self._input_names = [i.name for i in inputs]
         metadata = session.get_modelmeta().custom_metadata_map
@@ -123,10 +130,12 @@ class OnnxModel(Model):
         count: int,
         node_classes: Sequence[npt.NDArray[np.generic]],
     ) -> tuple[npt.NDArray[np.generic] | None, ...]:
-        """Per-output classes: ``class_labels`` metadata as a list of lists (what convert
-        writes), else one classifier node per output; unknown otherwise (labels only)."""
+        """Per-output classes: one classifier node per output, else ``class_labels``
+        metadata as a list of lists (what convert writes); unknown otherwise (labels only)."""
         if self._label_type not in ("tensor(int64)", "tensor(string)"):
             return (None,) * count  # a multi-output regressor
+        if len(node_classes) == count:
+            return tuple(node_classes)
         raw = metadata.get("class_labels")
         if raw is not None and raw.strip().startswith("[["):
             try:
@@ -142,8 +151,6 @@ class OnnxModel(Model):
                     f"{path}: metadata 'class_labels' must list the classes of each of the {count} outputs"
                 )
             return tuple(self._typed(np.asarray([str(x) for x in v])) for v in value)
-        if len(node_classes) == count:
-            return tuple(node_classes)
         return (None,) * count
 
     def _typed_labels(self, labels: Sequence[str], origin: str) -> npt.NDArray[np.generic]:
@@ -245,10 +252,10 @@ class OnnxModel(Model):
 
     @classmethod
     def _built(cls, path: ModelLocation, session: onnxruntime.InferenceSession, raw: bytes) -> OnnxModel:
-        if labels_in_metadata(session):
-            # The labels are in the metadata (what `modelrouter convert` writes): parsing the
-            # graph would cost importing onnx and decoding every tree (≈0.1-0.2 s) for nothing.
-            return cls(path, session, None, (), raw)
+        # The graph's classifier nodes are read even when the metadata lists class labels:
+        # their order is the order of the probability columns, and metadata that says
+        # otherwise must not rename them (docs/specification.md §4). Reading them costs no
+        # ``onnx`` import and skips the trees' tables (onnx_graph.py).
         graph_classes, node_classes = _graph_classes(raw)
         return cls(path, session, graph_classes, node_classes, raw)
 
@@ -387,6 +394,15 @@ class OnnxModel(Model):
 
     def _run_batched(self, feeds: dict[str, npt.NDArray[Any]], wanted: list[str], rows: int) -> list[Any]:
         try:
+            if self._batch is None and self._threads > 1 and 0 < rows < ROW_PARALLEL_FROM:
+                # A row's answer must not depend on the rows it is scored with (a request
+                # batched with others', a file's last chunk). With several threads,
+                # onnxruntime's tree ensembles sum the trees in another order for 2-50 rows
+                # than for one row or more than 50 (docs/models.md, "Same answer in any
+                # batch"): a small call is padded into the large calls' path.
+                pad = ROW_PARALLEL_FROM - rows
+                padded = {n: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for n, a in feeds.items()}
+                return [out[:rows] for out in self.session.run(wanted, padded)]
             if self._batch is None or self._batch == rows:
                 return list(self.session.run(wanted, feeds))
             # Fixed batch dimension: run in slices of that size, padding the last one by

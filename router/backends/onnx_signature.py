@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,16 +18,12 @@ from modelrouter.backends.base import InputSchema, parse_name_list
 from modelrouter.errors import ModelLoadError
 from modelrouter.locations import ModelLocation
 
-if TYPE_CHECKING:
-    import onnxruntime
-
 __all__ = [
     "ONNX_NAME_RULE",
     "TENSOR_DTYPES",
     "ProbabilityOutput",
     "dtype_of",
     "input_schema",
-    "labels_in_metadata",
     "metadata_names",
     "output_count",
     "probability_output",
@@ -167,16 +163,3 @@ def _width(shape: Sequence[Any] | None) -> int | None:
         return 1
     last = shape[-1]
     return last if isinstance(last, int) else None
-
-
-def labels_in_metadata(session: onnxruntime.InferenceSession) -> bool:
-    """Whether the ``class_labels`` metadata property gives every output's labels.
-
-    A single-output model needs one list; a multi-output one a list per output (``[[...],
-    ...]``, what convert writes), else its labels come from one classifier node per output.
-    """
-    raw = session.get_modelmeta().custom_metadata_map.get("class_labels")
-    if raw is None:
-        return False
-    outputs = session.get_outputs()
-    return output_count(outputs[0].shape) == 1 or raw.strip().startswith("[[")

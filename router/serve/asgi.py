@@ -6,12 +6,13 @@ own. Its lifespan loads one pool per configured type with the same loader as the
 the router (the process's, unless one is passed); on shutdown, after the requests in flight
 have been answered, it closes them.
 
-Concurrency is bounded by the pools. A scoring request first waits, on the event loop, at an
-``asyncio.Semaphore`` as wide as its pool — so never more requests borrow at once than there
-are instances, and the wait is what ``--timeout`` bounds (then 503 + ``Retry-After``). It then
-borrows with ``async with router.acquire_model(kind, timeout=…)`` and runs the model in the
+Concurrency is bounded by the pools. Without batching, a scoring request borrows with
+``async with router.acquire_model(kind, timeout=…)``: it waits in the pool's own line, on a
+future of the event loop, and that wait is what ``--timeout`` bounds (then 503 +
+``Retry-After``), counted in the pool's ``waits``/``timeouts``. It then runs the model in the
 app's own thread pool, one thread per instance: inference never blocks the event loop and
-never competes with the default executor, which the async borrow itself may wait in.
+never competes with the default executor. With batching (:mod:`~modelrouter.serve.batching`)
+requests wait in the batcher's queue, which reports its waits to the pool the same way.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from modelrouter import (
     ModelRouter,
     ModelRouterError,
     ModelType,
-    PoolTimeoutError,
     get_router,
     load_pool,
     load_settings,
@@ -49,7 +49,7 @@ from modelrouter.backends import Prediction
 from modelrouter.explain import Explainer, Explanation
 from modelrouter.locations import model_location
 from modelrouter.model_type import model_type_names
-from modelrouter.serve.batching import DEFAULT_WINDOW, Arrival, Batcher, busy_message
+from modelrouter.serve.batching import DEFAULT_WINDOW, Arrival, Batcher
 from modelrouter.serve.bodies import (
     MEDIA_TYPE,
     BodyFormat,
@@ -203,13 +203,12 @@ def load_pools(config: ServeConfig) -> LoadedPools:
 
 @dataclass
 class _Service:
-    """What the endpoints share: the router, the limits, the thread pools and the gates."""
+    """What the endpoints share: the router, the limits, the thread pools and the batchers."""
 
     config: ServeConfig
     router: ModelRouter
     metrics: ServeMetrics
     types: tuple[ModelType, ...] = ()
-    gates: dict[ModelType, asyncio.Semaphore] = field(default_factory=dict)
     inference: ThreadPoolExecutor | None = None
     decoding: ThreadPoolExecutor | None = None
     process_headers: dict[str, str] = field(default_factory=dict)  # which of several processes
@@ -288,32 +287,23 @@ class _Service:
     async def borrowed(self, kind: ModelType, work: Callable[[Any], T]) -> T:
         """Wait (≤ ``timeout``) for an instance of ``kind``, borrow it, run ``work(instance)``
         in an inference thread."""
-        timeout = self.config.timeout
         started = time.perf_counter()
-        gate = self.gates[kind]
-        try:
-            async with asyncio.timeout(timeout):
-                await gate.acquire()
-        except TimeoutError:
-            raise PoolTimeoutError(busy_message(self.router, kind, timeout)) from None
-        try:
-            remaining = max(0.0, timeout - (time.perf_counter() - started))
-            async with self.router.acquire_model(kind, timeout=remaining) as model:
-                self.metrics.queue_wait.labels(str(kind)).observe(time.perf_counter() - started)
-                assert self.inference is not None
-                running = asyncio.get_running_loop().run_in_executor(self.inference, partial(work, model))
-                try:
-                    outcome: Any = await asyncio.shield(running)
-                except asyncio.CancelledError:
-                    # The thread still uses the instance: it goes back only when that is done.
-                    await asyncio.wait([running])
-                    raise
-                except DataError as exc:
-                    # The client's fault (422): the borrow ends normally, so the pool's
-                    # ``errors`` count model failures only (clients' are in /metrics).
-                    outcome = exc
-        finally:
-            gate.release()
+        # The pool's own line (FIFO, on a future of this loop: no thread held while waiting)
+        # is where a request waits, so its waits and timeouts are the pool's stats.
+        async with self.router.acquire_model(kind, timeout=self.config.timeout) as model:
+            self.metrics.queue_wait.labels(str(kind)).observe(time.perf_counter() - started)
+            assert self.inference is not None
+            running = asyncio.get_running_loop().run_in_executor(self.inference, partial(work, model))
+            try:
+                outcome: Any = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                # The thread still uses the instance: it goes back only when that is done.
+                await asyncio.wait([running])
+                raise
+            except DataError as exc:
+                # The client's fault (422): the borrow ends normally, so the pool's
+                # ``errors`` count model failures only (clients' are in /metrics).
+                outcome = exc
         if isinstance(outcome, DataError):
             raise outcome
         result: T = outcome
@@ -354,7 +344,6 @@ def create_app(
             target.register(kind, pool)
         target.default_type = loaded.default_type
         service.types = tuple(loaded.pools)
-        service.gates = {kind: asyncio.Semaphore(pool.size) for kind, pool in loaded.pools.items()}
         threads = sum(pool.size for pool in loaded.pools.values()) or 1
         service.inference = ThreadPoolExecutor(threads, thread_name_prefix="modelrouter-serve")
         service.decoding = ThreadPoolExecutor(2, thread_name_prefix="modelrouter-serve-io")

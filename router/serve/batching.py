@@ -41,6 +41,9 @@ Guarantees:
   batching. Once taken, the request is answered.
 - Pool stats count model calls: ``borrows`` is the number of batches, and
   ``modelrouter_http_batch_requests`` (a histogram) says how many requests each one served.
+  A batch whose oldest request was queued while every instance was in a model call counts
+  as a wait (``waits``), as long as that request waited; a request refused with 503 counts
+  in ``timeouts``, as a borrow that gave up.
 """
 
 from __future__ import annotations
@@ -97,6 +100,7 @@ class _Request:
     queued: float = field(default_factory=time.perf_counter)
     taken: bool = False
     deadline: float = math.inf  # the event loop's time when its timeout runs out
+    found_busy: bool = False  # queued while every instance was in a dispatcher's model call
 
     def fits_with(self, first: _Request) -> bool:
         return (
@@ -164,6 +168,7 @@ class Batcher:
         self._changed = asyncio.Event()
         self._calls_in_threads = 0  # this pool's model calls running in inference threads now
         self._arriving = 0  # Arrival blocks whose request is not queued yet
+        self._lent = 0  # instances the dispatchers hold now
         self._taking = asyncio.Lock()  # held by the dispatcher gathering and taking a batch
         self._tasks: list[asyncio.Task[None]] = []
         self._inline = InlineCalls(inline_budget)  # which calls may run on the loop itself
@@ -199,7 +204,14 @@ class Batcher:
         dispatcher takes it within ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        request = _Request(table, probabilities, exclude, loop.create_future(), deadline=deadline)
+        request = _Request(
+            table,
+            probabilities,
+            exclude,
+            loop.create_future(),
+            deadline=deadline,
+            found_busy=self._lent >= self._instances,
+        )
         self._queue.append(request)
         self._pending.set()
         self._changed.set()
@@ -213,6 +225,7 @@ class Batcher:
                 return await request.future
             if deadline - loop.time() <= 0:
                 self._drop(request)
+                self._count_timeout()
                 raise PoolTimeoutError(busy_message(self._router, self._kind, timeout))
             # Not taken yet: a timer fails it at the deadline unless a dispatcher has taken it
             # by then (one timer handle, where asyncio.wait cost a task's worth of futures).
@@ -238,7 +251,16 @@ class Batcher:
     def _expire_now(self, request: _Request, timeout: float) -> None:
         if not request.taken and not request.future.done():
             self._drop(request)
+            self._count_timeout()
             request.future.set_exception(PoolTimeoutError(busy_message(self._router, self._kind, timeout)))
+
+    def _count_timeout(self) -> None:
+        """A request gave up waiting for an instance: the pool's ``timeouts`` count it."""
+        with contextlib.suppress(ModelRouterError):  # the pool is gone: nobody to tell
+            self._router.pool(self._kind).count_timeout()
+
+    def _returned(self) -> None:
+        self._lent -= 1
 
     def _drop(self, request: _Request) -> None:
         if not request.taken:
@@ -290,10 +312,16 @@ class Batcher:
                 # request is told why, instead of waiting for its timeout.
                 for request in self._take_all():
                     request.future.set_exception(exc)
-            except Exception:
+            except Exception as exc:
                 # A fault of ours: its batch has been answered (500, see _serve_batch); the
-                # dispatcher goes on, so the pool never loses one.
+                # dispatcher goes on, so the pool never loses one. A fault before a batch was
+                # taken would meet the same requests again at once: they are answered too
+                # (500), so that a lasting fault cannot spin the dispatcher.
                 log.exception("error: batch dispatcher for %s", self._kind)
+                for request in self._take_all():
+                    request.future.set_exception(
+                        RuntimeError(f"the {self._kind} batch was not scored: {exc}")
+                    )
 
     def _gathering(self) -> bool:
         """Whether to wait for more: requests queued, others on their way, room for rows."""
@@ -357,7 +385,11 @@ class Batcher:
                     await self._hold_small_batch()
                     if not self._queue:  # all given up meanwhile: no borrow without a call
                         return
-                    model = await borrowed.enter_async_context(self._router.acquire_model(self._kind))
+                    model = await borrowed.enter_async_context(
+                        self._router.acquire_model(self._kind, queued_at=self._waited_since())
+                    )
+                    self._lent += 1
+                    borrowed.callback(self._returned)
                     batch = self._take()
                 if not batch:
                     return
@@ -395,6 +427,12 @@ class Batcher:
                     raise _FailedRequests
         except _FailedRequests:
             pass
+
+    def _waited_since(self) -> float | None:
+        """When the oldest queued request started waiting, if it found every instance busy:
+        the pool counts the batch's borrow as a wait of that long (module docstring)."""
+        first = next((r for r in self._queue if not r.future.done()), None)
+        return first.queued if first is not None and first.found_busy else None
 
 
 def _model_failure(outcome: Outcome) -> bool:

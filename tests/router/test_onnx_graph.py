@@ -128,3 +128,44 @@ def test_a_run_on_a_plain_skl2onnx_model_never_imports_onnx(
     assert done.stderr.strip().splitlines()[-1] == "False 0", done.stderr
     header = (tmp_path / "out.csv").read_text().splitlines()[0]
     assert header == ",".join(f"proba_{c}" for c in sorted(set(names)))
+
+
+@pytest.mark.parametrize("labels", ["strings", "integers"])
+def test_class_labels_metadata_never_renames_the_classifier_nodes_columns(labels: str) -> None:
+    """A ``class_labels`` property in another order than the classifier node's labels: the
+    probability columns are in the node's order, so the node's labels name them (the
+    metadata names the classes of a graph without a classifier node only)."""
+    import json
+
+    import onnx
+    from modelrouter import ModelPool, ModelType
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_iris()
+    X = data.data.astype(np.float32)
+    y = data.target_names[data.target] if labels == "strings" else data.target
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    graph = to_onnx(model, X[:1], options={"zipmap": False}, target_opset=17)
+    prop = graph.metadata_props.add()
+    prop.key, prop.value = "class_labels", json.dumps([str(c) for c in model.classes_[::-1]])
+    pool = ModelPool(ModelType.ONNX, [_load_onnx(onnx.save_model, graph)])
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    with pool.borrow() as loaded:
+        assert loaded.classes is not None
+        assert loaded.classes.tolist() == model.classes_.tolist()
+        proba = loaded.predict_proba(frame)
+        assert loaded.predict(frame).tolist() == model.predict(X).tolist()
+    np.testing.assert_allclose(proba, model.predict_proba(X), atol=1e-5)
+
+
+def _load_onnx(save: Any, graph: Any) -> Any:
+    import tempfile
+
+    from modelrouter.backends.onnx_backend import OnnxModel
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        save(graph, str(path))
+        return OnnxModel.load(path)

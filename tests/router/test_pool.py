@@ -413,3 +413,18 @@ def test_pool_size_is_bounded_before_loading(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match=f"between 1 and {MAX_POOL_SIZE} \\(got 100000\\)"):
         ModelPool.load(ModelType.SKLEARN, tmp_path / "never-read.pkl", size=100_000)
+
+
+def test_a_borrow_queued_elsewhere_counts_as_a_wait_from_then() -> None:
+    """A borrower that waited in a line of its own (serve's batching queue) tells the pool
+    since when: a free instance still counts as a wait, timed from then."""
+    pool, _ = make_pool(size=1)
+    with pool.borrow(queued_at=time.perf_counter() - 0.25):
+        pass
+    with pool.borrow():
+        pass
+    stats = pool.stats()
+    assert (stats.borrows, stats.waits, stats.timeouts) == (2, 1, 0)
+    assert 0.25 <= stats.wait_max < 5
+    pool.count_timeout()
+    assert (pool.stats().borrows, pool.stats().timeouts) == (2, 1)

@@ -52,7 +52,9 @@ class _Router:
         self.started, self.release = threading.Event(), threading.Event()
         self.spin = spin
 
-    def acquire_model(self, kind: Any, timeout: float | None = None) -> Any:
+    def acquire_model(
+        self, kind: Any, timeout: float | None = None, *, queued_at: float | None = None
+    ) -> Any:
         router = self
 
         class _Async:

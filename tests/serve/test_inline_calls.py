@@ -105,7 +105,9 @@ class _Router:
         self.threads: list[str] = []
         self.delay = delay
 
-    def acquire_model(self, kind: Any, timeout: float | None = None) -> Any:
+    def acquire_model(
+        self, kind: Any, timeout: float | None = None, *, queued_at: float | None = None
+    ) -> Any:
         router = self
 
         class _Async:

@@ -877,6 +877,9 @@ def test_busy_pool_answers_503_with_retry_after(slow_config: Path, batching: lis
         assert "no sklearn model instance became free within 0.2 s: 1 of 1 in use" in second.json()["error"]
         # A 503 proves it did not wait for the instance (busy 0.6 s); the bound is load slack.
         assert 0.15 < waited < 5
+        # The refused request is the pool's timeout; the first found the instance free.
+        pool = stats(server)["pools"]["sklearn"]
+        assert (pool["borrows"], pool["waits"], pool["timeouts"], pool["in_use"]) == (1, 0, 1, 0)
         disabled = httpx.post(f"{server.url}/predict", params={"model_type": "onnx"}, json=body)
         assert disabled.status_code == 404 and "available: sklearn" in disabled.json()["error"]
     finally:

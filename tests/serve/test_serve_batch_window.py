@@ -48,7 +48,9 @@ class _Router:
         self.calls: list[int] = []
         self.borrows = 0
 
-    def acquire_model(self, kind: Any, timeout: float | None = None) -> Any:
+    def acquire_model(
+        self, kind: Any, timeout: float | None = None, *, queued_at: float | None = None
+    ) -> Any:
         router = self
 
         class _Async:
