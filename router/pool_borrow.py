@@ -9,7 +9,8 @@ only when the last call running on it ends. The pool's own bookkeeping is in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,19 @@ class BorrowedModel:
         finally:
             self._pool._end_call(self._claim, rows)
         return result
+
+    @contextmanager
+    def tracked(self, rows: int) -> Iterator[None]:
+        """Count work done with :attr:`model` directly (an explanation) as a model call on
+        ``rows`` rows: the pool's ``chunks``/``rows`` when it ends without raising, and, like
+        :meth:`run`, the instance goes back only once it has ended."""
+        self._pool._begin_call(self._claim)
+        counted: int | None = None
+        try:
+            yield
+            counted = rows
+        finally:
+            self._pool._end_call(self._claim, counted)
 
     def predict(self, frame: Frame) -> npt.NDArray[np.generic]:
         """See :meth:`Model.predict`."""

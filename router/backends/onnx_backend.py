@@ -400,8 +400,10 @@ class OnnxModel(Model):
                 # onnxruntime's tree ensembles sum the trees in another order for 2-50 rows
                 # than for one row or more than 50 (docs/models.md, "Same answer in any
                 # batch"): a small call is padded into the large calls' path.
-                pad = ROW_PARALLEL_FROM - rows
-                padded = {n: np.concatenate([a, np.repeat(a[-1:], pad, axis=0)]) for n, a in feeds.items()}
+                missing = ROW_PARALLEL_FROM - rows
+                padded = {
+                    n: np.concatenate([a, np.repeat(a[-1:], missing, axis=0)]) for n, a in feeds.items()
+                }
                 return [out[:rows] for out in self.session.run(wanted, padded)]
             if self._batch is None or self._batch == rows:
                 return list(self.session.run(wanted, feeds))

@@ -49,6 +49,7 @@ from modelrouter.backends import Prediction
 from modelrouter.explain import Explainer, Explanation
 from modelrouter.locations import model_location
 from modelrouter.model_type import model_type_names
+from modelrouter.pool import BorrowedModel
 from modelrouter.serve.batching import DEFAULT_WINDOW, Arrival, Batcher
 from modelrouter.serve.bodies import (
     MEDIA_TYPE,
@@ -282,7 +283,12 @@ class _Service:
             explainer = await self.offload(explainer_for, self.router.pool(kind).prototype)
             self.explainers[kind] = explainer
         chosen = explainer
-        return await self.borrowed(kind, lambda model: chosen.explain(model, table, exclude=exclude))
+
+        def work(model: BorrowedModel) -> Explanation:
+            with model.tracked(table.num_rows):  # the pool's rows count explained rows too
+                return chosen.explain(model, table, exclude=exclude)
+
+        return await self.borrowed(kind, work)
 
     async def borrowed(self, kind: ModelType, work: Callable[[Any], T]) -> T:
         """Wait (≤ ``timeout``) for an instance of ``kind``, borrow it, run ``work(instance)``
@@ -317,7 +323,7 @@ def create_app(
     pools: LoadedPools | None = None,
     process: str | None = None,
     shared_metrics: str | None = None,
-) -> FastAPI:
+) -> ServeApp:
     """The service as an ASGI app.
 
     ``router``: where the pools are registered (default: the process's :func:`get_router`).
@@ -393,6 +399,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.on_stop = partial(setattr, service, "ready", False)
     # The scoring routes' short way in; FastAPI's way (below) stays for every other request.
     app.hot = HotPath(partial(_score, service), service.metrics)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)

@@ -529,6 +529,10 @@ def csv_table(
     else:
         used = set(named)
     wanted = [n for n in names if n in used or n in keep]
+    if body and not body.endswith((b"\n", b"\r")):
+        # A header alone with no line end (a valid CSV of no rows, as files read it) is
+        # "too short" for Arrow's skip of the header line: end the last line.
+        body += b"\n"
     try:
         table = pacsv.read_csv(
             pa.BufferReader(body),

@@ -81,6 +81,14 @@ class ServeApp(FastAPI):
     """FastAPI, with :attr:`hot` answering the scoring routes before its middleware stack."""
 
     hot: HotPath | None = None
+    #: Called by the server when a stop begins (its first stop signal): ``/healthz`` then
+    #: answers 503 while the requests in flight are being finished.
+    on_stop: Callable[[], None] | None = None
+
+    def begin_stop(self) -> None:
+        """The server is stopping: tell ``/healthz`` (idempotent)."""
+        if self.on_stop is not None:
+            self.on_stop()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hot = self.hot

@@ -32,6 +32,7 @@ import prometheus_client
 import uvicorn
 from modelrouter.errors import OutputError
 from modelrouter.serve.asgi import LoadedPools, ServeConfig, create_app, load_pools
+from modelrouter.serve.hot_path import ServeApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = [
@@ -179,6 +180,7 @@ def run_service(
 
     def note_stop(signum: int, frame: FrameType | None) -> None:
         stops.append(signum)
+        app.begin_stop()
         # A stop that lands after the announce but before uvicorn takes the signals over (or
         # the one uvicorn hands back when it is done) must still stop the service: uvicorn
         # skips its main loop and drains when it finds should_exit set at start.
@@ -292,6 +294,9 @@ class _DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.signals.append(sig)
+        app = self.config.app
+        if isinstance(app, ServeApp):
+            app.begin_stop()  # /healthz says 503 while the requests in flight finish
         super().handle_exit(sig, frame)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:

@@ -40,6 +40,9 @@ def test_explain_answers_per_row_contributions(tmp_path: Path) -> None:
         csv = client.post("/explain", content=rows.to_csv(index=False), headers={"content-type": "text/csv"})
         assert csv.status_code == 200 and csv.json() == body
         onnx = client.post("/explain?model_type=onnx", json={"rows": rows.to_dict(orient="records")})
+        pool = client.get("/pool/stats").json()["pools"]["sklearn"]
+    # Each explained request is a call through the pool: its rows are the pool's rows.
+    assert (pool["borrows"], pool["chunks"], pool["rows"], pool["in_use"]) == (2, 2, 8, 0)
     assert set(body) == {"model_type", "space", "columns", "base", "contributions", "explained_class"}
     assert body["model_type"] == "sklearn" and body["space"] == "probability"
     assert body["columns"] == list(rows.columns)

@@ -914,8 +914,18 @@ def test_stop_signal_answers_requests_in_flight_and_exits_0(
         # Batching may put every waiting request in one call: one instance busy is enough.
         while stats(server)["pools"]["sklearn"]["in_use"] < (1 if batching else 2):
             time.sleep(0.02)
-        server.process.send_signal(signum)
+        # A load balancer's health check on a connection made before the stop, sent during
+        # it: the service is stopping, so 503 (not "ok") while the requests above finish.
+        host, port = urlsplit(server.url).netloc.split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as late:
+            time.sleep(0.1)  # accepted by the server before the signal
+            server.process.send_signal(signum)
+            time.sleep(0.1)
+            late.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            health = b"".join(iter(lambda: late.recv(65536), b"")).decode(errors="replace")  # "close"
         answers = [f.result() for f in futures]
+    assert health.startswith("HTTP/1.1 503"), health
+    assert "not ready (starting or stopping)" in health
     assert [a.status_code for a in answers] == [200] * 6
     assert server.wait() == 0
     log = "".join(server.stderr)
@@ -1044,3 +1054,14 @@ def test_no_body_gives_a_500(in_process: Any, body: bytes, path: str, kind: str)
     assert answer.status_code in {200, 400, 413, 422}, answer.text
     if answer.status_code != 200:
         assert set(answer.json()) <= {"error", "column", "row"} and answer.json()["error"]
+
+
+@pytest.mark.parametrize("ending", ["", "\n", "\r\n"])
+def test_a_csv_body_of_a_header_alone_is_zero_rows_with_or_without_its_line_end(ending: str) -> None:
+    from modelrouter.serve.bodies import csv_table
+
+    header = ",".join(["id", *FEATURES])
+    table = csv_table((header + ending).encode(), 10)
+    assert table.num_rows == 0 and table.column_names == ["id", *FEATURES]
+    one = csv_table((header + "\n" + ",".join(["7"] + ["1.5"] * len(FEATURES)) + ending).encode(), 10)
+    assert one.num_rows == 1 and one.column("id").to_pylist() == ["7"]
