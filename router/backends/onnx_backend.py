@@ -81,8 +81,12 @@ class OnnxModel(Model):
         first = inputs[0]
         self._batch = first.shape[0] if first.shape and isinstance(first.shape[0], int) else None
         outputs = session.get_outputs()
-        self._label_output = outputs[0].name
+        self._label_output: str | None = outputs[0].name
         self._label_type = outputs[0].type
+        #: A graph whose one output is a float [N, k] tensor and that has no classifier
+        #: node: a classifier's probabilities when its k classes are named (``class_labels``
+        #: metadata, ``--classes``), its labels their arg max; else k regression outputs.
+        self._scores_width = _scores_only(outputs) if graph_classes is None and not node_classes else None
         proba = probability_output(outputs[1:])
         self._proba_output = proba.name
         self._zipmap = proba.zipmap
@@ -90,6 +94,10 @@ class OnnxModel(Model):
         self._proba_dtype = proba_dtype = proba.dtype
         count = output_count(outputs[0].shape)
         label_dtype = self._declared_label_dtype()
+        named = _metadata_labels(path, metadata) if self._scores_width is not None else None
+        if named is not None:
+            self._as_probabilities(named)
+            return
         if count > 1:
             per_output = self._multi_output_classes(path, metadata, count, node_classes)
             self._classes: npt.NDArray[np.generic] | None = None
@@ -104,6 +112,23 @@ class OnnxModel(Model):
         # predict-proba refuses, unless --classes / the config's `classes` name them.
         self._outputs = OutputSpec(
             classes=(self._classes,), dtypes=(self.label_dtype,), proba_dtype=proba_dtype
+        )
+
+    def _as_probabilities(self, classes: npt.NDArray[np.generic]) -> None:
+        """Read the graph's one output as the probabilities of ``classes`` (labels: arg max)."""
+        width = self._scores_width
+        if width and width != len(classes):
+            raise ModelLoadError(
+                f"{self.path}: the model gives {width} scores per row but names "
+                f"{len(classes)} classes ({', '.join(str(c) for c in classes)})"
+            )
+        self._proba_output, self._label_output = self._label_output, None
+        self._proba_width = len(classes)
+        self._proba_dtype = np.dtype(np.float64 if "double" in self._label_type else np.float32)
+        self._label_type = "tensor(int64)" if classes.dtype.kind == "i" else "tensor(string)"
+        self._classes = classes
+        self._outputs = OutputSpec(
+            classes=(classes,), dtypes=(self.label_dtype,), proba_dtype=self._proba_dtype
         )
 
     def _declared_label_dtype(self) -> np.dtype[Any]:
@@ -171,6 +196,15 @@ class OnnxModel(Model):
         When the graph does record them, ``labels`` must be the same (a check, not an
         override). Raises :class:`ConfigError` on a mismatch or an unusable label.
         """
+        if self._scores_width is not None and self._label_output is not None:
+            # One [N, k] score output and no classifier node: k classes name its columns.
+            if self._scores_width and self._scores_width != len(labels):
+                raise ConfigError(
+                    f"{self.path}: the model gives {self._scores_width} scores per row but "
+                    f"{len(labels)} classes were given ({', '.join(labels)})"
+                )
+            self._as_probabilities(np.asarray(list(labels), dtype=object))
+            return
         if self._outputs.multi:
             raise ConfigError(
                 f"{self.path}: --classes (config key classes) names the classes of a single-output "
@@ -332,13 +366,21 @@ class OnnxModel(Model):
     ) -> Prediction | RawOutput:
         feeds = self._feeds(frame, features)
         self._check_finite(feeds, features)
+        rows = frame_length(frame)
+        if self._label_output is None:  # probabilities only: the labels are their arg max
+            assert self._proba_output is not None and self._classes is not None
+            (scores,) = self._run_batched(feeds, [self._proba_output], rows)
+            scores = np.asarray(scores)
+            label_values = None
+            if labels:
+                label_values = self._classes[np.argmax(scores, axis=1)] if len(scores) else self._classes[:0]
+            return RawOutput(labels=label_values, probabilities=scores if probabilities else None)
         wanted = []
         if labels:
             wanted.append(self._label_output)
         if probabilities:
             assert self._proba_output is not None
             wanted.append(self._proba_output)
-        rows = frame_length(frame)
         outputs = self._run_batched(feeds, wanted, rows)
         # Returned as the session gave them: Model.run checks rows, shapes, classes and ranges.
         label_values = outputs[0] if labels else None
@@ -473,6 +515,36 @@ def _without_zipmap(raw: bytes) -> Unzipped | None:
         return without_zipmap(raw)
     except (MalformedGraphError, UnicodeDecodeError):
         return None  # onnxruntime judges the bytes as they are
+
+
+def _scores_only(outputs: Sequence[Any]) -> int | None:
+    """The width k of a graph's only output when it is a float [N, k] tensor (k > 1, or
+    unknown: 0), else ``None``."""
+    if len(outputs) != 1 or outputs[0].type not in ("tensor(float)", "tensor(double)"):
+        return None
+    shape = outputs[0].shape or []
+    if len(shape) != 2:
+        return None
+    width = shape[1]
+    if not isinstance(width, int):
+        return 0
+    return width if width > 1 else None
+
+
+def _metadata_labels(path: ModelLocation, metadata: dict[str, str]) -> npt.NDArray[np.generic] | None:
+    """The ``class_labels`` metadata of a graph with no classifier node: integers when every
+    label is one (JSON numbers), else text; ``None`` when absent."""
+    raw = metadata.get("class_labels")
+    if raw is None or raw.strip().startswith("[["):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if isinstance(value, list) and value and all(type(v) is int for v in value):
+        return np.asarray(value, dtype=np.int64)
+    names = metadata_names(path, metadata, "class_labels")
+    return None if names is None else np.asarray(list(names), dtype=object)
 
 
 def _graph_classes(
