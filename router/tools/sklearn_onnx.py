@@ -168,6 +168,7 @@ def to_onnx_model(
     :class:`ModelError` for any other conversion failure.
     """
     require_skl2onnx()
+    _refuse_boolean_labels(estimator, classes, source)
     import onnx
     import sklearn
     from skl2onnx import convert_sklearn
@@ -269,6 +270,27 @@ def _unconvertible_class(message: str) -> str | None:
 
 def _dotted(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _refuse_boolean_labels(estimator: Any, classes: Sequence[Any] | None, source: str) -> None:
+    """ONNX classifiers hold integer or text labels: skl2onnx writes ``False``/``True`` as
+    0/1, and the file would answer other labels than the original. Refused before
+    converting, with what to do."""
+    import numpy as np
+
+    def flat(value: Any) -> list[Any]:
+        if isinstance(value, list | tuple) or (hasattr(value, "ndim") and value.ndim > 0):
+            return [x for v in value for x in flat(v)]
+        return [value]
+
+    if classes is not None and any(isinstance(c, bool | np.bool_) for c in flat(classes)):
+        raise UnsupportedModelError(
+            f"{source}: the {type(estimator).__name__}'s class labels are booleans (False, True), "
+            "which an ONNX classifier cannot hold (integers or text only; skl2onnx would write "
+            "0 and 1, so the file would answer other labels than the original): refit it with "
+            "integer or text labels (y.astype(int) or y.astype(str)), or keep scoring the "
+            "original with -t sklearn"
+        )
 
 
 def plain_labels(value: Any) -> Any:

@@ -62,6 +62,7 @@ def test_class_labels_metadata_names_the_probability_columns(tmp_path: Path, lab
     assert model.classes is not None and model.classes.tolist() == labels
     result = model.run(FRAME, probabilities=True)
     expected = _expected(FRAME.to_numpy())
+    assert result.probabilities is not None
     np.testing.assert_allclose(result.probabilities, expected, atol=1e-6)
     assert result.labels is not None
     assert result.labels.tolist() == [labels[i] for i in expected.argmax(axis=1)]

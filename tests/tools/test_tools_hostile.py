@@ -173,3 +173,23 @@ def test_convert_names_the_sample_file_of_a_bad_value(bad_row_100: Path, tmp_pat
     assert f"error: {bad_row_100}: row 100: column 'ash': cannot convert 'oops' to float64" in result.stderr
     assert not output.exists()
     assert list(tmp_path.iterdir()) == [bad_row_100]
+
+
+def test_convert_refuses_boolean_class_labels_saying_what_to_do(tmp_path: Path) -> None:
+    """skl2onnx writes False/True as 0/1: the file would answer other labels than the
+    pickle, so convert refuses before converting (it used to blame onnxruntime)."""
+    import joblib
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=3000).fit(X, y.astype(bool))
+    joblib.dump(model, tmp_path / "bool.pkl")
+    pd.DataFrame(X).head(20).to_csv(tmp_path / "sample.csv", index=False)
+    output = tmp_path / "bool.onnx"
+    result = run("convert", tmp_path / "bool.pkl", "-o", output, "--sample", tmp_path / "sample.csv")
+    assert result.returncode == 4, result.stderr
+    assert "class labels are booleans (False, True)" in result.stderr
+    assert "y.astype(int)" in result.stderr and "Traceback" not in result.stderr
+    assert not output.exists()
