@@ -26,7 +26,6 @@ import pyarrow as pa
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from modelrouter.backends import onnx_backend
 from modelrouter.backends.onnx_backend import OnnxModel
 
 from tests.misbehaving import LoadsOnce
@@ -133,18 +132,14 @@ def with_class_labels(source: Path, target: Path, labels: list[str]) -> Path:
     return target
 
 
-def test_onnx_labels_from_metadata_equal_the_graphs_without_parsing_it(
-    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_onnx_labels_from_metadata_equal_the_graphs(models_dir: Path, tmp_path: Path) -> None:
+    """A file with ``class_labels`` metadata (what convert writes) and its classifier node
+    agree: same classes, same types (the node's are read too; they win on a disagreement,
+    tests/router/test_onnx_graph.py)."""
     parsed = OnnxModel.load(models_dir / "forest.onnx")  # no metadata: read from the graph
     assert parsed.classes is not None
     labels = [str(c) for c in parsed.classes]
     tagged = with_class_labels(models_dir / "forest.onnx", tmp_path / "tagged.onnx", labels)
-
-    def no_parsing(raw: bytes) -> None:
-        raise AssertionError("the graph was parsed although the metadata names the labels")
-
-    monkeypatch.setattr(onnx_backend, "_graph_classes", no_parsing)
     from_metadata = OnnxModel.load(tagged)
     assert from_metadata.classes is not None
     assert from_metadata.classes.tolist() == parsed.classes.tolist()

@@ -95,7 +95,9 @@ def test_the_command_scores_it_like_a_classifier(tmp_path: Path) -> None:
     data = tmp_path / "in.csv"
     FRAME.assign(id=range(4)).to_csv(data, index=False)
     out = tmp_path / "out.csv"
-    done = run_modelrouter("predict-proba", str(data), "-m", str(model), "-o", str(out), "-k", "id", "--no-stats")
+    done = run_modelrouter(
+        "predict-proba", str(data), "-m", str(model), "-o", str(out), "-k", "id", "--no-stats"
+    )
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(out)
     assert list(written.columns) == ["id", "proba_low", "proba_mid", "proba_high"]
