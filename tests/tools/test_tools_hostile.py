@@ -181,10 +181,10 @@ def test_convert_refuses_boolean_class_labels_saying_what_to_do(tmp_path: Path) 
     import joblib
     import pandas as pd
     from sklearn.datasets import load_breast_cancer
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
 
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
-    model = LogisticRegression(max_iter=3000).fit(X, y.astype(bool))
+    model = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y.astype(bool))
     joblib.dump(model, tmp_path / "bool.pkl")
     pd.DataFrame(X).head(20).to_csv(tmp_path / "sample.csv", index=False)
     output = tmp_path / "bool.onnx"
