@@ -105,8 +105,13 @@ class OnnxModel(Model):
             self._outputs = OutputSpec(classes=per_output, dtypes=dtypes, proba_dtype=proba_dtype)
             return
         classes = graph_classes
-        if classes is None and "class_labels" in metadata:
-            classes = self._typed(np.asarray(metadata_names(path, metadata, "class_labels")))
+        if "class_labels" in metadata:
+            named = self._typed(np.asarray(metadata_names(path, metadata, "class_labels")))
+            # The classifier node's order is the probability columns' order: metadata listing
+            # the same labels never reorders them. Other labels than the first classifier
+            # node's (an inner estimator's node, in a stack) are the model's own.
+            if classes is None or sorted(map(str, named)) != sorted(map(str, classes)):
+                classes = named
         self._classes = classes
         # Probabilities without labels load fine (predict needs no class names); only
         # predict-proba refuses, unless --classes / the config's `classes` name them.
@@ -155,12 +160,11 @@ class OnnxModel(Model):
         count: int,
         node_classes: Sequence[npt.NDArray[np.generic]],
     ) -> tuple[npt.NDArray[np.generic] | None, ...]:
-        """Per-output classes: one classifier node per output, else ``class_labels``
-        metadata as a list of lists (what convert writes); unknown otherwise (labels only)."""
+        """Per-output classes: ``class_labels`` metadata as a list of lists (what convert
+        writes, from the estimator's ``classes_`` per output, in output order), else one
+        classifier node per output; unknown otherwise (labels only)."""
         if self._label_type not in ("tensor(int64)", "tensor(string)"):
             return (None,) * count  # a multi-output regressor
-        if len(node_classes) == count:
-            return tuple(node_classes)
         raw = metadata.get("class_labels")
         if raw is not None and raw.strip().startswith("[["):
             try:
@@ -176,6 +180,8 @@ class OnnxModel(Model):
                     f"{path}: metadata 'class_labels' must list the classes of each of the {count} outputs"
                 )
             return tuple(self._typed(np.asarray([str(x) for x in v])) for v in value)
+        if len(node_classes) == count:
+            return tuple(node_classes)
         return (None,) * count
 
     def _typed_labels(self, labels: Sequence[str], origin: str) -> npt.NDArray[np.generic]:
