@@ -345,7 +345,11 @@ def _score_and_report(
             total = _known_rows(options) if shell.shows_progress else None
             with render.progress(shell.shows_progress, "scoring", total) as sink:
                 summary = score_file(
-                    options, sink, side_files=lambda s: side_files(s.as_dict()), on_summary=on_summary
+                    options,
+                    sink,
+                    side_files=lambda s: side_files(s.as_dict()),
+                    on_summary=on_summary,
+                    checked=True,  # above, with the dataset's and the stdin's checks
                 )
             report = summary.as_dict()
         if shell.stats and not shell.quiet:

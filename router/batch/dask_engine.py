@@ -121,7 +121,7 @@ def score_file_on_worker(raw: dict[str, Any]) -> dict[str, Any]:
     """The task: score one file with this worker's pool; return its summary."""
     options = _options_from_dict(raw)
     pool = get_router().pool(options.model_type)
-    summary: dict[str, Any] = score_file(options, pool=pool, final=False).as_dict()["summary"]
+    summary: dict[str, Any] = score_file(options, pool=pool, final=False, checked=True).as_dict()["summary"]
     return summary
 
 

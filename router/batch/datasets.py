@@ -449,7 +449,7 @@ def score_dataset_locally(
         for source, target in todo:
             try:
                 result: RunSummary = score_file(
-                    per_file_options(options, source, target), progress, pool=pool, final=False
+                    per_file_options(options, source, target), progress, pool=pool, final=False, checked=True
                 )
             except DataError as exc:
                 if not options.keep_going:

@@ -154,10 +154,23 @@ def location(option: str, value: str | Path) -> str:
 def _data_location(option: str, value: str | Path) -> DataLocation:
     from modelrouter.storage.location import DataLocation
 
+    if isinstance(value, str) and not value.strip():
+        # "" would be read as the current folder: a cron line whose variable came out empty
+        # must not write somewhere nobody asked for.
+        raise InvalidOptionError(option, "an empty path; give a file path")
     try:
         return DataLocation.of(str(value))
     except ValueError as exc:
         raise InvalidOptionError(option, str(exc)) from None
+
+
+def names(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A list of names (``keep``, ``trust``); one string is one name, not its letters."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
 
 
 def side_file(option: str, value: str | None) -> str | None:

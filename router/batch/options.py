@@ -198,14 +198,14 @@ def _normalised(options: RunOptions) -> dict[str, Any]:
         "sha256": check.sha256(options.sha256),
         "classes": check.classes(options.classes),
         "config": None if options.config is None else Path(options.config),
-        "keep": tuple(options.keep or ()),
+        "keep": check.names(options.keep),
         "chunk_size": check.bounded_int("--chunk-size", options.chunk_size, 1, MAX_CHUNK_SIZE),
         "limit": check.optional_int("--limit", options.limit, 1, 2**62),
         "workers": check.optional_int("--workers", options.workers, 1, MAX_WORKERS),
         "pool_size": check.optional_int("--pool-size", options.pool_size, 1, MAX_POOL_SIZE),
         "on_error": check.choice("--on-error", options.on_error, ("fail", "skip")),
         "max_error_rate": check.fraction("--max-error-rate", options.max_error_rate),
-        "trust": tuple(options.trust or ()),
+        "trust": check.names(options.trust),
         "delimiter": check.delimiter(options.delimiter),
         "compression": check.optional_choice(
             "--compression", options.compression, ("snappy", "zstd", "gzip", "none")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from modelrouter import (
     DataError,
+    InvalidOptionError,
     ModelPool,
     ModelType,
     get_router,
@@ -151,6 +152,26 @@ def _not_watched(summary: RunSummary) -> None:
     """The default ``on_summary``: nobody watches the run's counts."""
 
 
+def _checked_as_the_command_does(options: RunOptions, side_files: SideFiles | None) -> SideFiles | None:
+    """The command's checks before a run (cli/cmd_predict.py), for a call from Python; the
+    side files (stats JSON, metrics) the options name, unless the caller gives its own."""
+    from modelrouter.batch import preflight, run_reports
+
+    if preflight.is_dataset_run(options):
+        raise InvalidOptionError(
+            "input", f"{options.input} is a directory or glob: score_file scores one file (use the command)"
+        )
+    preflight.check_stdin(options)
+    preflight.check_file_options(options)
+    preflight.check_side_folders(options)
+    preflight.check_paths(options, None)
+    preflight.check_output_format(options)
+    if side_files is None and (options.stats_json is not None or options.metrics_textfile is not None):
+        reports = run_reports.side_files(options, [])
+        return lambda summary: reports(summary.as_dict())
+    return side_files
+
+
 def score_file(
     options: RunOptions,
     progress: ProgressSink | None = None,
@@ -159,8 +180,15 @@ def score_file(
     *,
     final: bool = True,
     on_summary: Callable[[RunSummary], None] | None = None,
+    checked: bool = False,
 ) -> RunSummary:
     """Score ``options.input`` into ``options.output``; return what happened.
+
+    Called from Python, it first makes the command's checks (``checked``: the caller made
+    them, as the command and the dataset runner do): no output may be an input or another
+    output (:class:`~modelrouter.errors.InvalidOptionError`, the command's exit 2), options
+    that mean nothing for this input are refused, and ``stats_json`` / ``metrics_textfile``
+    are written with the predictions, as the command writes them.
 
     ``pool`` is a pool already prepared (:func:`prepare_pool`), for scoring many files with
     one set of loaded models. ``side_files`` gives, from the finished summary, the text files
@@ -176,6 +204,8 @@ def score_file(
     started = time.perf_counter()
     source = options.input_location
     require_input(source)
+    if not checked:
+        side_files = _checked_as_the_command_does(options, side_files)
     in_format = None if source.is_table else detect_format(source, options.input_format, role="input")
     with ExitStack() as opened:
         output, out_format, table = output_target(options, opened)
