@@ -269,7 +269,13 @@ def _model_settings(kind: ModelType, section: dict[str, Any], base: Path, source
         model_type=kind, path=_location(path, base, f"{kind}.path", source), pool_size=default_pool_size(kind)
     )
     if "pool_size" in section:
-        settings = replace(settings, pool_size=_pool_size(section["pool_size"], f"{kind}.pool_size", source))
+        size = section["pool_size"]
+        if isinstance(size, str):  # a TOML file has numbers: "5" is a mistake to point at
+            raise ConfigError(
+                f"{source}: {kind}.pool_size must be an integer from 1 to {MAX_POOL_SIZE} "
+                f"(got the string {size!r}; write it without quotes)"
+            )
+        settings = replace(settings, pool_size=_pool_size(size, f"{kind}.pool_size", source))
     if "sha256" in section:
         settings = replace(settings, sha256=_digest(section["sha256"], f"{kind}.sha256", source))
     if "trusted" in section:

@@ -95,7 +95,7 @@ def prepare_pool(options: RunOptions, threads: int | None = None) -> ModelPool:
     :class:`ProbabilitiesUnsupportedError` for predict-proba on a model without them.
     """
     settings = load_settings(options.config)
-    kind = _model_type(options, settings.default_model_type)
+    kind = _model_type(options, settings)
     pool = load_pool(
         settings,
         kind,
@@ -465,15 +465,20 @@ def _check_finished(
     summary.pools = {str(k): v for k, v in get_router().stats().items()}
 
 
-def _model_type(options: RunOptions, default: ModelType | None) -> ModelType:
+def _model_type(options: RunOptions, settings: Settings) -> ModelType:
     if options.model_type is not None:
         return options.model_type
     if options.model_path is not None:
         return ModelType.from_path(options.model_path)
+    default = settings.default_model_type
     if default is None:
         from modelrouter import ConfigError
 
-        raise ConfigError("no model type configured; pass --model-type or --model")
+        # Say which configuration, and why it has no type (ONNX may be switched off).
+        why = "it configures no model"
+        if not settings.enable_onnx:
+            why += f" it may use (onnx is disabled: {settings.onnx_switch})"
+        raise ConfigError(f"{settings.source}: no model type to use: {why}; pass --model-type or --model")
     return default
 
 

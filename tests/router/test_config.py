@@ -86,6 +86,10 @@ def test_relative_paths_resolve_against_the_config_folder(
             '[sklearn]\npath = "a.pkl"\npool_size = 100000\n',
             "sklearn.pool_size must be an integer from 1 to 64 (got 100000)",
         ),
+        (
+            '[sklearn]\npath = "a.pkl"\npool_size = "5"\n',
+            "sklearn.pool_size must be an integer from 1 to 64 (got the string '5'; write it without quotes)",
+        ),
         ('[sklearn]\npath = "a.pkl"\nsha256 = "abc"\n', "sklearn.sha256 must be 64 hexadecimal characters"),
         ("[sklearn]\npool_size = 1\n", "sklearn.path must be a non-empty string"),
         (
