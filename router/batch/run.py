@@ -20,6 +20,7 @@ from modelrouter import (
     InvalidOptionError,
     ModelPool,
     ModelType,
+    Settings,
     get_router,
     load_pool,
     load_settings,

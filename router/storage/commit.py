@@ -70,6 +70,7 @@ __all__ = [
     "temp_beside",
     "text_output",
     "write_text_atomically",
+    "written_path",
 ]
 
 #: What a batch output writes: a file format, or a database table (Arrow types as they are).
@@ -135,6 +136,20 @@ class BatchOutput(Staged, Protocol):
     def write(self, batch: pa.RecordBatch) -> None: ...
 
 
+def written_path(path: Path) -> Path:
+    """The file an output path names. A symbolic link to a regular file is written through:
+    its target is replaced and the link kept (``-o latest.csv``; ``-o /dev/stdout`` with
+    stdout redirected to a file), where renaming over the link would replace the link with a
+    file and leave its target stale (or replace ``/dev/stdout`` itself). A link to a device
+    or FIFO is a stream (:func:`open_stream`); a dangling one is replaced."""
+    try:
+        if path.is_symlink() and path.is_file():
+            return Path(os.path.realpath(path))
+    except OSError:
+        pass
+    return path
+
+
 def open_output(
     path: str | DataLocation | None, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None
 ) -> BatchOutput:
@@ -169,7 +184,7 @@ class AtomicOutput:
     def __init__(
         self, path: Path | None, fmt: FileFormat, schema: pa.Schema, style: WriteStyle | None = None
     ) -> None:
-        self.path = path
+        self.path = None if path is None else written_path(path)
         self.format = fmt
         self.schema = schema
         self.style = style or WriteStyle()
@@ -357,7 +372,7 @@ class TextOutput:
     """
 
     def __init__(self, path: Path, text: str | bytes) -> None:
-        self.path = path
+        self.path = path = written_path(path)
         self._data = text.encode("utf-8") if isinstance(text, str) else text
         self._temp: Path | None = None
         self._kept: Path | None = None

@@ -779,3 +779,57 @@ def test_hosts_that_share_a_first_label_get_different_temporary_names() -> None:
     assert host_tag("node1.cluster-a") == a  # stable across runs
     for tag in (a, b, host_tag(""), host_tag("ünïcode.host"), host_tag("x" * 300)):
         assert TEMP_PATTERN.match(f".out.csv.{tag}.123.abcdefgh.tmp") is not None, tag
+
+
+# -- an output that is a symbolic link is written through, never replaced ----------------------
+
+
+def test_an_output_symlink_is_written_through_and_kept(tmp_path: Path, data: Path) -> None:
+    """``-o latest.csv`` (a link to the real file), and the side files likewise: the target
+    gets the new content, the link stays a link (renaming over it left the target stale)."""
+    real, stats = tmp_path / "real.csv", tmp_path / "real-stats.json"
+    real.write_bytes(PREVIOUS)
+    stats.write_text("{}")
+    (tmp_path / "latest.csv").symlink_to("real.csv")
+    (tmp_path / "stats.json").symlink_to(stats)
+    result = run(
+        "predict",
+        data,
+        "-o",
+        tmp_path / "latest.csv",
+        "--stats-json",
+        tmp_path / "stats.json",
+        *ONNX,
+        "-k",
+        "id",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "latest.csv").is_symlink() and (tmp_path / "stats.json").is_symlink()
+    assert real.read_text().splitlines()[0] == "id,prediction" and len(real.read_text().splitlines()) == 179
+    assert '"rows_out": 178' in stats.read_text()
+    assert temps(tmp_path) == []
+
+
+def test_a_link_to_a_redirected_stdout_is_written_through_not_replaced(tmp_path: Path, data: Path) -> None:
+    """``-o /dev/stdout`` with stdout redirected to a file: /dev/stdout is a link to
+    /proc/self/fd/1, itself a link to the file. The same chain in a folder of the test's own
+    (so a regression replaces that link, not the machine's /dev/stdout)."""
+    stdout_link = tmp_path / "stdout"
+    stdout_link.symlink_to("/proc/self/fd/1")
+    captured = tmp_path / "captured.csv"
+    with captured.open("wb") as sink:
+        result = run(
+            "predict",
+            data,
+            "-o",
+            stdout_link,
+            "--output-format",
+            "csv",
+            *ONNX,
+            "-k",
+            "id",
+            stdout=sink.fileno(),
+        )
+    assert result.returncode == 0, result.stderr
+    assert stdout_link.is_symlink()
+    assert len(captured.read_text().splitlines()) == 179
