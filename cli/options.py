@@ -202,7 +202,7 @@ InputFormatOpt = Annotated[
     FormatChoice | None,
     typer.Option(
         "--input-format",
-        metavar="csv|parquet",
+        metavar="csv|parquet|jsonl",
         help="Read the input as this format, whatever its suffix.",
         show_default=False,
     ),

@@ -16,7 +16,8 @@ from modelrouter.limits import MAX_CHUNK_SIZE, MAX_WORKERS
 InputArg = Annotated[
     str,
     typer.Argument(
-        help="Input .csv, .parquet or .pq file; '-' reads CSV from stdin; a directory or quoted "
+        help="Input .csv, .tsv, .parquet, .pq or .jsonl file (.csv/.tsv/.jsonl also .gz, .bz2, .zst); "
+        "'-' reads CSV from stdin; a directory or quoted "
         "glob scores every file in it (-o then names an output directory); a database URL "
         "(sqlite:///PATH, duckdb:///PATH, postgresql://USER@HOST/DB) with --table or --query.",
         metavar="INPUT",
@@ -85,7 +86,7 @@ OutputFormatOpt = Annotated[
     FormatChoice | None,
     typer.Option(
         "--output-format",
-        metavar="csv|parquet",
+        metavar="csv|parquet|jsonl",
         help="Write the output as this format, whatever its suffix.",
         show_default=False,
     ),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from modelrouter.batch.csv_header import MAX_ROW_BYTES
 from modelrouter.batch.input_file import InputFile, ReadRequest, ReadSource, rechunk
-from modelrouter.errors import DataError, InvalidOptionError, OutputError
+from modelrouter.errors import DataError, InvalidOptionError
 from modelrouter.storage import object_store as storage
 from modelrouter.storage.commit import AtomicOutput, write_text_atomically
 from modelrouter.storage.formats import DATA_SUFFIXES, FORMATS, FileFormat, split_name
@@ -67,7 +67,9 @@ def detect_format(
             title = FORMATS[_SUFFIX_FORMATS[data.lower()]].title
             message = f"{path}: a compressed {title} file ({suffix!r}) is not read or written; "
             message += f"{title} compresses its own pages (see --compression)"
-            raise OutputError(message) if role == "output" else DataError(message)
+            if role == "output":  # the command line's mistake, as an unknown suffix (exit 2)
+                raise UnknownOutputFormat(option, message)
+            raise DataError(message)
         return _SUFFIX_FORMATS[data.lower()]
     if is_stream_source(path) or str(path).startswith(("/dev/", "/proc/self/fd/")):
         # A pipe or device (/dev/stdin, /dev/null, a FIFO) is a stream, like '-': CSV.
