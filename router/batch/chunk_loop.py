@@ -157,6 +157,7 @@ def score_chunks(
             summary.rows_rejected += bad.num_rows
         summary.rows_in += chunk.batch.num_rows
         summary.rows_out += batch.num_rows
+        summary.chunks += 1  # counted as it goes: an interrupted run reports it
         if progress is not None:
             _report_progress(progress, reader, chunk.batch.num_rows)
         trimmer.consumed(chunk.batch.nbytes)

@@ -17,7 +17,7 @@ __all__ = ["POOL_GAUGES", "failure_metrics", "run_metrics"]
 
 _SUMMARY: tuple[tuple[str, str, str], ...] = (
     ("rows_in", "rows_in", "Rows read from the input in the last run."),
-    ("rows_out", "rows_out", "Rows written to the output in the last run."),
+    ("rows_out", "rows_out", "Rows scored into the output in the last run (a failed run: none committed)."),
     ("rows_rejected", "rows_rejected", "Rows set aside by --on-error skip in the last run."),
     ("chunks", "chunks", "Chunks scored in the last run."),
     ("workers", "workers", "Scoring threads of the last run."),

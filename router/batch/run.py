@@ -458,6 +458,9 @@ def _check_finished(
     if over_error_budget(summary, options.max_error_rate):
         if rejects is not None:
             RunOutputs([rejects]).commit(final=False)
+            summary.rejects_committed = True
+        # The failed run's stats JSON reports its pools as a finished run does.
+        summary.pools = {str(k): v for k, v in get_router().stats().items()}
         check_error_budget(summary, options.max_error_rate)
     pool.wait_loaded()
     started, loaded = clock

@@ -24,8 +24,10 @@ ReportFiles = list[tuple["Location", str]]
 
 def known_counts(summary: RunSummary) -> dict[str, Any]:
     """What a run that did not finish knows for sure: the rows and chunks scored so far
-    (none of them committed) and where the model came from."""
-    return {
+    (none of them committed), where the model came from, the rejects file when it was
+    committed (a run over its error budget) and the pools' figures when they were taken
+    (under ``"pools"``, for the report's own ``pools``)."""
+    known: dict[str, Any] = {
         "rows_in": summary.rows_in,
         "rows_out": summary.rows_out,
         "rows_rejected": summary.rows_rejected,
@@ -33,6 +35,11 @@ def known_counts(summary: RunSummary) -> dict[str, Any]:
         "model_type": str(summary.model_type),
         "model_path": summary.model_path,
     }
+    if summary.rejects_committed:
+        known["rejects"] = summary.rejects
+    if summary.pools:
+        known["pools"] = {kind: stats.as_dict() for kind, stats in summary.pools.items()}
+    return known
 
 
 def resolved_model_type(options: RunOptions) -> str:
@@ -108,9 +115,11 @@ def failure_reports(
         error=message,
         exit_code=code,
     )
-    summary.update(known or {})
+    known = dict(known or {})
+    pools = known.pop("pools", {})
+    summary.update(known)
     model_type = str(summary["model_type"])
-    report: dict[str, Any] = {"summary": summary, "pools": {}, "warnings": list(recorded_warnings)}
+    report: dict[str, Any] = {"summary": summary, "pools": pools, "warnings": list(recorded_warnings)}
     if finished is not None:
         # A dataset: the files finished before the failure (or beside --keep-going's failed
         # ones) are counted; the run's own wall time and error stay.

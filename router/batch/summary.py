@@ -41,6 +41,8 @@ class RunSummary:
     #: written: the fixed cost a small file pays, with the model load in it.
     first_chunk_seconds: float = 0.0
     pools: dict[str, PoolStats] = field(default_factory=dict)
+    #: The rejects file was committed although the run failed (over its error budget).
+    rejects_committed: bool = False
     #: What the explanations add up to (``probability``, ``margin``, ``value``) and how they
     #: were computed; None when the run explains nothing.
     explanation_space: str | None = None

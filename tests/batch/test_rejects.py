@@ -104,11 +104,19 @@ def test_error_budget_exceeded_writes_rejects_but_no_predictions(tmp_path: Path)
     source = write_csv(tmp_path / "in.csv", frame)
     out = tmp_path / "out.csv"
     out.write_text("previous run\n")
-    result = run_cli("predict", source, "-o", out, "--on-error", "skip", "--max-error-rate", "0.1")
+    stats = tmp_path / "stats.json"
+    result = run_cli(
+        "predict", source, "-o", out, "--on-error", "skip", "--max-error-rate", "0.1", "--stats-json", stats
+    )
     assert result.returncode == 3
     assert "20 of 178 rows rejected (11.24%), above --max-error-rate 0.1" in result.stderr
     assert out.read_text() == "previous run\n"
     assert len(pd.read_csv(tmp_path / "out.rejects.csv")) == 20
+    # The failed run's stats name the rejects file it committed and report its pools.
+    report = json.loads(stats.read_text())
+    assert report["summary"]["rejects"] == str(tmp_path / "out.rejects.csv")
+    assert (report["summary"]["rows_rejected"], report["summary"]["chunks"]) == (20, 1)
+    assert report["pools"]["sklearn"]["rows"] == 158 and report["pools"]["sklearn"]["in_use"] == 0
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
