@@ -132,7 +132,13 @@ def read_header(
         ) from None
     names = split_record(text.rstrip("\r\n"), delimiter)
     if not any(field.strip() for field in names):
-        raise DataError(f"{name}: empty file (no header row)")
+        if not bytes(buffer[start:]).removeprefix(_BOM).strip():
+            raise DataError(f"{name}: empty file (no header row)")
+        line = bytes(buffer[:start]).count(b"\n") + 1
+        raise DataError(
+            f"{name}: the header row (line {line}) names no columns (only spaces or delimiters); "
+            "the first non-blank line must name them"
+        )
     return HeaderRecord(raw, bytes(buffer[end:]), names)
 
 

@@ -503,3 +503,22 @@ def test_with_proba_of_a_float32_model_stays_float32(tmp_path: Path) -> None:
         np.array(cells, dtype=np.float32).reshape(-1, 3),
         pq.read_table(out).to_pandas().iloc[:, 1:].to_numpy(),
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "message"),
+    [
+        (b"", "empty file (no header row)"),
+        (b"   \n\n", "empty file (no header row)"),
+        (b"\n  \n" + SAMPLE.read_bytes(), "the header row (line 2) names no columns"),
+        (b",,,\n" + SAMPLE.read_bytes(), "the header row (line 1) names no columns"),
+    ],
+    ids=["empty", "blank-lines", "spaces-line", "delimiters-line"],
+)
+def test_a_header_that_names_no_columns_is_not_called_empty(
+    tmp_path: Path, first: bytes, message: str
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(first)
+    failed(run("predict", source, "-o", tmp_path / "out.csv", *ONNX), 3, message)
+    assert not (tmp_path / "out.csv").exists()
