@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,25 @@ from modelrouter.model_type import ModelType
 
 
 class OneFeatureModel(Model):
-    """The contract properties of a nameless one-feature regressor; subclasses add load/_infer."""
+    """The contract properties of a nameless one-feature regressor; subclasses add _infer
+    (and their own ``load`` when loading does more than build one from the path's name)."""
 
     model_type = ModelType.SKLEARN
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(Path(str(path)))
+
+    @classmethod
+    def load(
+        cls,
+        path: Path | str,
+        *,
+        threads: int | None = None,
+        concurrent: bool = False,
+        trusted: Sequence[str] = (),
+        data: bytes | None = None,
+    ) -> Model:
+        return cls(str(path))
 
     @property
     def schema(self) -> InputSchema:

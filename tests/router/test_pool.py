@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from modelrouter import ModelPool, ModelType, PoolClosedError, PoolTimeoutError
-from modelrouter.backends.base import Model, Prediction
+from modelrouter.backends.base import Prediction
 from modelrouter.features import Frame, frame_length
 
 from tests.fake_models import OneFeatureModel
@@ -30,18 +30,6 @@ class RecordingModel(OneFeatureModel):
         self.max_holders = 0
         self.calls = 0
         self._lock = threading.Lock()
-
-    @classmethod
-    def load(
-        cls,
-        path: Path | str,
-        *,
-        threads: int | None = None,
-        concurrent: bool = False,
-        trusted: Sequence[str] = (),
-        data: bytes | None = None,
-    ) -> Model:
-        return cls(str(path))
 
     def enter(self) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from modelrouter import ModelPool, ModelType, PoolTimeoutError
-from modelrouter.backends.base import Model, Prediction
+from modelrouter.backends.base import Prediction
 from modelrouter.features import Frame, frame_length
 
 from tests.fake_models import OneFeatureModel
@@ -44,18 +44,6 @@ class GatedModel(OneFeatureModel):
         self.gate = threading.Event()
         self.gate.set()
         self._lock = threading.Lock()
-
-    @classmethod
-    def load(
-        cls,
-        path: Path | str,
-        *,
-        threads: int | None = None,
-        concurrent: bool = False,
-        trusted: Sequence[str] = (),
-        data: bytes | None = None,
-    ) -> Model:
-        return cls(str(path))
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool

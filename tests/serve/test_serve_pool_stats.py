@@ -9,14 +9,13 @@ import asyncio
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pytest
 from modelrouter import ModelPool, ModelRouter, ModelType, PoolStats, PoolTimeoutError
-from modelrouter.backends.base import Model, Prediction
+from modelrouter.backends.base import Prediction
 from modelrouter.features import Frame, frame_length
 
 from tests.fake_models import OneFeatureModel
@@ -27,18 +26,6 @@ TABLE = pa.table({"x": [1.0, 2.0]})
 
 class SleepyModel(OneFeatureModel):
     """A one-feature regressor whose calls take :data:`DELAY` seconds."""
-
-    @classmethod
-    def load(
-        cls,
-        path: Path | str,
-        *,
-        threads: int | None = None,
-        concurrent: bool = False,
-        trusted: Sequence[str] = (),
-        data: bytes | None = None,
-    ) -> Model:
-        return cls(path)
 
     def _infer(
         self, frame: Frame, features: Sequence[str], *, labels: bool, probabilities: bool
