@@ -84,12 +84,14 @@ app.command("serve", short_help=cmd_serve.SHORT_HELP)(cmd_serve.serve)
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     process.configure()  # allocators, before pyarrow loads and before any thread starts
-    install_signal_handlers()
-    early = early_signals.received()
-    if early is not None:  # a Ctrl-C while the modules were imported, swallowed by one of them
-        render.error(f"interrupted by {signal.Signals(early).name}")
-        hard_exit(128 + early)
     try:
+        # A signal can land while the handlers are being installed (the watchdog thread's
+        # start waits): from the first one on, it is Interrupted, caught below.
+        install_signal_handlers()
+        early = early_signals.received()
+        if early is not None:  # a Ctrl-C while the modules were imported, swallowed by one of them
+            render.error(f"interrupted by {signal.Signals(early).name}")
+            hard_exit(128 + early)
         app(args=argv, prog_name="modelrouter")
     except Interrupted as exc:  # arrived outside a command body (e.g. while parsing)
         render.error(f"interrupted by {signal.Signals(exc.signum).name}")

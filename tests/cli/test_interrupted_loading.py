@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -88,3 +89,23 @@ def test_a_ctrl_c_during_start_up_is_one_line_never_a_traceback(tmp_path: Path, 
     assert process.returncode == 130, stderr
     assert stderr == "error: interrupted by SIGINT\n"
     assert stdout == ""  # never "listening on": the interruption is not lost
+
+
+def test_a_signal_while_the_handlers_are_installed_is_one_line(tmp_path: Path) -> None:
+    """The window the delays above hit once in CI: the handlers are in place, the watchdog
+    thread is starting, and SIGINT lands (raised as Interrupted) before the command runs."""
+    script = (
+        "import modelrouter.cli.main as m, modelrouter.cli.exits as e\n"
+        "real = m.install_signal_handlers\n"
+        "def landing():\n"
+        "    real()\n"
+        "    raise e.Interrupted(2)\n"
+        "m.install_signal_handlers = landing\n"
+        "m.main(['serve', '--port', '0'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELROUTER_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "error: interrupted by SIGINT\n" and done.stdout == ""
